@@ -1,0 +1,113 @@
+"""The variables a flow's expressions see, built from plain snapshot data (pure).
+
+The executor uses it to render ``runIf`` and flowable properties; the worker uses it to
+render a runnable task's properties. Both get exactly the same view of an execution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from executions.snapshot import ExecutionSnapshot, TaskRunSnapshot
+
+if TYPE_CHECKING:
+    from flows.spec import FlowSpec, TaskSpec
+
+
+def iso(moment: datetime | None) -> str | None:
+    """Kestra prints instants as ISO-8601 with a ``Z``."""
+    if moment is None:
+        return None
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def loop_path(run: TaskRunSnapshot, by_id: Mapping[str, TaskRunSnapshot]) -> list[str]:
+    """Loop values from the outermost loop to this run: the keys of its outputs entry."""
+    path: list[str] = []
+    current: TaskRunSnapshot | None = run
+    while current is not None:
+        if current.iteration is not None and current.value is not None:
+            path.append(current.value)
+        current = by_id.get(current.parent_id) if current.parent_id else None
+    path.reverse()
+    return path
+
+
+def outputs_tree(snap: ExecutionSnapshot) -> dict[str, Any]:
+    """``outputs.<task>`` (or ``outputs.<task>.<value>...`` inside loops) for every task run
+    that has outputs, latest run winning."""
+    by_id = {r.id: r for r in snap.task_runs}
+    tree: dict[str, Any] = {}
+    for run in sorted(snap.task_runs, key=lambda r: r.seq):
+        if not run.outputs and run.task_id in tree:
+            continue
+        path = loop_path(run, by_id)
+        if not path:
+            tree[run.task_id] = dict(run.outputs)
+            continue
+        node = tree.setdefault(run.task_id, {})
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = dict(run.outputs)
+    return tree
+
+
+def _parents(run: TaskRunSnapshot | None, by_id: Mapping[str, TaskRunSnapshot]) -> list[dict]:
+    """``parents`` innermost first: the enclosing loop iterations, as Kestra exposes them."""
+    out: list[dict] = []
+    current = by_id.get(run.parent_id) if run and run.parent_id else None
+    while current is not None:
+        if current.value is not None:
+            out.append({"taskrun": {"value": current.value}, "outputs": dict(current.outputs)})
+        current = by_id.get(current.parent_id) if current.parent_id else None
+    return out
+
+
+def expression_context(
+    flow: FlowSpec,
+    snap: ExecutionSnapshot,
+    *,
+    run: TaskRunSnapshot | None = None,
+    task: TaskSpec | None = None,
+    envs: Mapping[str, str] | None = None,
+    globals_: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything ``{{ }}`` can name while ``run`` of ``task`` is planned or runs."""
+    by_id = {r.id: r for r in snap.task_runs}
+    ctx: dict[str, Any] = {
+        "flow": {"id": flow.id, "namespace": flow.namespace, "revision": snap.flow_revision},
+        "execution": {
+            "id": snap.id,
+            "startDate": iso(snap.started_at),
+            "state": str(snap.state),
+            "originalId": snap.id,
+        },
+        "inputs": dict(snap.inputs),
+        "outputs": outputs_tree(snap),
+        "vars": dict(flow.variables),
+        "labels": dict(snap.labels),
+        "trigger": dict((snap.trigger or {}).get("variables") or {}),
+        "envs": dict(envs or {}),
+        "globals": dict(globals_ or {}),
+    }
+    if task is not None:
+        ctx["task"] = {"id": task.id, "type": task.raw_type}
+    if run is not None:
+        ctx["taskrun"] = {
+            "id": run.id,
+            "startDate": iso(run.started_at),
+            "attemptsCount": run.attempts,
+            "parentId": run.parent_id,
+            "value": run.value,
+            "iteration": run.iteration,
+        }
+        parents = _parents(run, by_id)
+        if parents:
+            ctx["parents"] = parents
+            ctx["parent"] = parents[0]
+    if extra:
+        ctx.update(extra)
+    return ctx

@@ -1,0 +1,346 @@
+"""The pure engine: FlowSpec + execution snapshot + now -> Plan.
+
+No Django, no Celery, no I/O. The executor loads a snapshot under a row lock, calls
+:func:`plan`, and applies the actions in one transaction. The engine works on a private copy
+of the snapshot and repeats its rules until nothing changes, so one call plans everything
+that can happen now (nested flowables included), and a second call on the applied result
+plans nothing: the executor is idempotent.
+
+Rules, in order, each pass:
+1. retries: a failed runnable whose policy allows another attempt becomes RETRYING with a
+   due time; a due RETRYING run gets a new attempt;
+2. flowables, deepest first: start the children they ask for, or resolve their own state;
+3. the flow itself, a block of ``tasks``/``errors``/``finally``: start the next tasks or end
+   the execution, rendering the flow's ``outputs``.
+A KILLING execution only winds down: nothing new starts, what waits is KILLED.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from executions.context import expression_context
+from executions.expressions import IO_KEY, ExpressionError, evaluate, is_truthy, render_value
+from executions.plan import (
+    CreateTaskRun,
+    Dispatch,
+    LogLine,
+    Plan,
+    SetExecutionState,
+    SetTaskRunState,
+)
+from executions.retry import next_attempt_at
+from executions.snapshot import ExecutionSnapshot, TaskRunSnapshot
+from executions.states import TERMINAL, State, check_transition
+from plugins.base import FlowableTask, PluginType, TaskFailed
+from plugins.core.flow.blocks import latest_by_task, run_block
+
+if TYPE_CHECKING:
+    from flows.spec import FlowSpec, TaskSpec
+
+#: A runaway flowable (one that keeps asking for children) stops here instead of looping.
+MAX_PASSES = 10_000
+
+
+def _registry_lookup(name: str) -> type[PluginType]:
+    from plugins.registry import registry
+
+    return registry.get(name)
+
+
+def worker_queue(task: TaskSpec) -> str:
+    """Queue a runnable task's attempts go to: ``default`` or its worker group's."""
+    return f"wg.{task.worker_group}" if task.worker_group else "default"
+
+
+@dataclass
+class EngineEnv:
+    """What the engine needs from outside, injected so tests control it."""
+
+    envs: Mapping[str, str] = field(default_factory=dict)
+    globals: Mapping[str, Any] = field(default_factory=dict)
+    new_id: Callable[[], str] = lambda: uuid.uuid4().hex
+    lookup: Callable[[str], type[PluginType]] = _registry_lookup
+    #: Expression I/O hooks (secret, kv, read...), see executions.expressions.
+    io: Any = None
+
+
+def plan(
+    flow: FlowSpec, snap: ExecutionSnapshot, now: datetime, env: EngineEnv | None = None
+) -> Plan:
+    """Everything that should happen to this execution now."""
+    return _Planner(flow, snap, now, env or EngineEnv()).run()
+
+
+def all_tasks(flow: FlowSpec) -> Iterator[TaskSpec]:
+    for group in (flow.tasks, flow.errors, flow.finally_, flow.after_execution):
+        for task in group:
+            yield from task.walk()
+
+
+class _FlowableView:
+    """The FlowableContext a flowable sees: its run, its children, a renderer."""
+
+    def __init__(self, planner: _Planner, run: TaskRunSnapshot, task: TaskSpec) -> None:
+        self._planner, self.run, self._task = planner, run, task
+        self.now = planner.now
+        self.decision = run.decision
+
+    def children(
+        self, tasks: Sequence[TaskSpec] | None = None, value: str | None = None
+    ) -> list[TaskRunSnapshot]:
+        wanted = {t.id for t in tasks} if tasks is not None else None
+        latest: dict[tuple[str, str | None], TaskRunSnapshot] = {}
+        for run in self._planner.children_of(self.run.id):
+            if wanted is not None and run.task_id not in wanted:
+                continue
+            if value is not None and run.value != value:
+                continue
+            latest[(run.task_id, run.value)] = run
+        return sorted(latest.values(), key=lambda r: r.seq)
+
+    def render(self, value: Any) -> Any:
+        return self._planner.render(value, self.run, self._task)
+
+
+class _Planner:
+    def __init__(self, flow: FlowSpec, snap: ExecutionSnapshot, now: datetime, env: EngineEnv):
+        self.flow, self.snap, self.now, self.env = flow, snap, now, env
+        self.runs: dict[str, TaskRunSnapshot] = {r.id: r for r in snap.task_runs}
+        self.kids: dict[str | None, list[str]] = {}
+        for r in sorted(snap.task_runs, key=lambda r: r.seq):
+            self.kids.setdefault(r.parent_id, []).append(r.id)
+        self.next_seq = max((r.seq for r in snap.task_runs), default=0) + 1
+        self.state = snap.state
+        self.outputs: Mapping[str, Any] = snap.outputs
+        self.plan = Plan()
+        self.tasks = {t.id: t for t in all_tasks(flow)}
+        self._plugins: dict[str, PluginType] = {}
+        self._changed = False
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def plugin(self, task: TaskSpec) -> PluginType:
+        if task.type not in self._plugins:
+            self._plugins[task.type] = self.env.lookup(task.type)()
+        return self._plugins[task.type]
+
+    def is_flowable(self, task: TaskSpec) -> bool:
+        return isinstance(self.plugin(task), FlowableTask)
+
+    def children_of(self, run_id: str | None) -> list[TaskRunSnapshot]:
+        return [self.runs[i] for i in self.kids.get(run_id, ())]
+
+    def context(self, run: TaskRunSnapshot | None, task: TaskSpec | None) -> dict[str, Any]:
+        snap = replace(self.snap, task_runs=tuple(self.runs.values()), state=self.state)
+        extra = {IO_KEY: self.env.io} if self.env.io is not None else None
+        return expression_context(
+            self.flow,
+            snap,
+            run=run,
+            task=task,
+            envs=self.env.envs,
+            globals_=self.env.globals,
+            extra=extra,
+        )
+
+    def render(self, value: Any, run: TaskRunSnapshot | None, task: TaskSpec | None) -> Any:
+        ctx = self.context(run, task)
+        if isinstance(value, str):
+            return evaluate(value, ctx)
+        return render_value(value, ctx)
+
+    def log(self, run_id: str | None, level: str, message: str) -> None:
+        self.plan.add(LogLine(run_id, level, message))
+
+    def set_run(self, run: TaskRunSnapshot, state: State, reason: str, **changes: Any) -> None:
+        check_transition(run.state, state, f"task run {run.task_id}")
+        self.runs[run.id] = replace(run, state=state, **changes)
+        self.plan.add(SetTaskRunState(run.id, state, reason=reason, **changes))
+        self._changed = True
+
+    def set_execution(self, state: State, reason: str, outputs: Mapping | None = None) -> None:
+        check_transition(self.state, state, "execution")
+        self.state = state
+        self.plan.add(SetExecutionState(state, outputs=outputs, reason=reason))
+        self._changed = True
+
+    def active(self) -> list[TaskRunSnapshot]:
+        return [r for r in self.runs.values() if r.state not in TERMINAL]
+
+    # -- creating task runs ----------------------------------------------------------------
+
+    def create(
+        self,
+        task: TaskSpec,
+        parent: TaskRunSnapshot | None,
+        value: str | None = None,
+        iteration: int | None = None,
+    ) -> None:
+        """A new task run of ``task``: skipped, failed, running (flowable) or queued."""
+        if value is None and parent is not None:
+            value = parent.value
+        run = TaskRunSnapshot(
+            id=self.env.new_id(),
+            task_id=task.id,
+            parent_id=parent.id if parent else None,
+            value=value,
+            iteration=iteration,
+            state=State.CREATED,
+            seq=self.next_seq,
+            started_at=self.now,
+        )
+        self.next_seq += 1
+        state, dispatch, decision, reason = State.CREATED, False, None, "next task"
+        try:
+            if task.run_if is not None and not is_truthy(self.render(task.run_if, run, task)):
+                state, reason = State.SKIPPED, "runIf is false"
+            elif self.is_flowable(task):
+                plugin = self.plugin(task)
+                assert isinstance(plugin, FlowableTask)
+                view = _FlowableView(self, run, task)
+                decision = plugin.decide(task, view)
+                state = State.RUNNING
+            else:
+                dispatch = True
+        except (ExpressionError, TaskFailed, ValueError, TypeError) as exc:
+            state, dispatch, reason = State.FAILED, False, str(exc)
+            self.log(run.id, "ERROR", f"{task.id}: {exc}")
+        run = replace(run, state=state, decision=dict(decision or {}))
+        self.runs[run.id] = run
+        self.kids.setdefault(run.parent_id, []).append(run.id)
+        self.plan.add(
+            CreateTaskRun(
+                id=run.id,
+                task_id=task.id,
+                parent_id=run.parent_id,
+                value=value,
+                iteration=iteration,
+                state=state,
+                dispatch=dispatch,
+                queue=worker_queue(task),
+                decision=run.decision or None,
+                reason=reason,
+            )
+        )
+        self._changed = True
+
+    # -- rules -----------------------------------------------------------------------------
+
+    def retry_policy(self, task: TaskSpec) -> Mapping[str, Any] | None:
+        if task.retry:
+            return task.retry
+        flow_retry = self.flow.retry
+        if flow_retry and flow_retry.get("behavior", "RETRY_FAILED_TASK") == "RETRY_FAILED_TASK":
+            return flow_retry
+        return None
+
+    def apply_retries(self) -> None:
+        for run in list(self.runs.values()):
+            task = self.tasks.get(run.task_id)
+            if task is None or run.state not in (State.FAILED, State.RETRYING, State.SUCCESS):
+                continue
+            if self.is_flowable(task):
+                continue
+            policy = self.retry_policy(task)
+            if run.state == State.FAILED:
+                due = next_attempt_at(policy, run.attempts, run.started_at, self.now)
+                if due is not None:
+                    self.set_run(run, State.RETRYING, "retry policy", due_at=due)
+                    self.log(run.id, "WARN", f"{task.id}: attempt {run.attempts} failed, retrying")
+            elif run.state == State.RETRYING:
+                if run.due_at is None or run.due_at <= self.now:
+                    self.set_run(run, State.CREATED, "retry due", due_at=None)
+                    self.plan.add(Dispatch(run.id, worker_queue(task), reason="retry"))
+            elif run.attempts > 1 and policy and policy.get("warningOnRetry"):
+                self.set_run(run, State.WARNING, "warningOnRetry")
+
+    def advance_flowables(self) -> None:
+        pending = [
+            r
+            for r in self.runs.values()
+            if r.state not in TERMINAL
+            and r.task_id in self.tasks
+            and self.is_flowable(self.tasks[r.task_id])
+        ]
+        for run in sorted(pending, key=lambda r: r.seq, reverse=True):
+            run = self.runs[run.id]
+            if run.state in TERMINAL or run.state == State.PAUSED:
+                continue
+            task = self.tasks[run.task_id]
+            plugin = self.plugin(task)
+            assert isinstance(plugin, FlowableTask)
+            view = _FlowableView(self, run, task)
+            try:
+                starts = plugin.next_runs(task, view)
+                for start in starts:
+                    self.create(start.task, run, start.value, start.iteration)
+                if starts:
+                    continue
+                state = plugin.resolve_state(task, view)
+                if state is not None:
+                    self.set_run(run, state, "children ended", outputs=plugin.outputs(task, view))
+            except (ExpressionError, TaskFailed, ValueError, TypeError) as exc:
+                self.log(run.id, "ERROR", f"{task.id}: {exc}")
+                self.set_run(run, State.FAILED, str(exc))
+
+    def advance_flow(self) -> None:
+        runs = latest_by_task(self.children_of(None))
+        flow = self.flow
+        starts, state = run_block(flow.tasks, flow.errors, flow.finally_, runs)
+        for task in starts:
+            self.create(task, None)
+        if starts or state is None:
+            return
+        outputs: dict[str, Any] = {}
+        for output in flow.outputs:
+            try:
+                outputs[output["id"]] = self.render(output.get("value"), None, None)
+            except ExpressionError as exc:
+                self.log(None, "ERROR", f"flow output {output.get('id')!r}: {exc}")
+                state = State.FAILED
+        self.set_execution(state, "flow ended", outputs=outputs or None)
+
+    def wind_down(self) -> None:
+        """KILLING: kill what has not started; flowables end once their children have."""
+        for run in sorted(self.active(), key=lambda r: r.seq, reverse=True):
+            task = self.tasks.get(run.task_id)
+            if task is not None and self.is_flowable(task):
+                if all(c.state in TERMINAL for c in self.children_of(run.id)):
+                    self.set_run(run, State.KILLED, "killed")
+            elif run.state in (State.CREATED, State.QUEUED, State.RETRYING, State.PAUSED):
+                self.set_run(run, State.KILLED, "killed", due_at=None)
+        if not self.active():
+            self.set_execution(State.KILLED, "killed")
+
+    def follow_pauses(self) -> None:
+        """The execution is PAUSED while everything still active is paused."""
+        active = self.active()
+        all_paused = bool(active) and all(r.state == State.PAUSED for r in active)
+        if self.state == State.RUNNING and all_paused:
+            self.set_execution(State.PAUSED, "every active task run is paused")
+        elif self.state == State.PAUSED and not all_paused:
+            self.set_execution(State.RUNNING, "resumed")
+
+    def run(self) -> Plan:
+        if self.state in TERMINAL:
+            return self.plan
+        if self.state in (State.CREATED, State.QUEUED, State.RESTARTED):
+            self.set_execution(State.RUNNING, "started")
+        for _ in range(MAX_PASSES):
+            self._changed = False
+            if self.state == State.KILLING:
+                self.wind_down()
+            else:
+                self.apply_retries()
+                self.advance_flowables()
+                self.advance_flow()
+            if not self._changed or self.state in TERMINAL:
+                break
+        if self.state not in TERMINAL and self.state != State.KILLING:
+            self.follow_pauses()
+        return self.plan

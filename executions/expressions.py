@@ -1,0 +1,408 @@
+"""Render Kestra flow expressions in a Jinja2 sandbox.
+
+Pebble syntax is translated first (executions/pebble.py), then rendered by an immutable
+sandboxed Jinja2 environment with Kestra's functions and filters. Safety rules:
+
+* every value is rendered once: output is never rendered again (only `render()` does that, on
+  purpose), so inputs and webhook bodies are data, never templates;
+* sandbox escapes (`__class__`, `__globals__`, `str.format` tricks) fail with ExpressionError;
+* limits: `range` size, string/list growth, output size, and a time budget per render checked
+  on every call, attribute access, filter, loop iteration and output chunk;
+* undefined variables raise (Pebble's strictVariables), except on the left of `??`/`???` and
+  in `is defined` tests: undefined values chain through attribute access and fail when used.
+
+Functions needing I/O get it from the context entry `_trellis` (an object or mapping with
+optional callables `read`, `kv`, `error_logs`, `file_uri`, `secret`, `on_secret`, `now`); that
+entry is not visible to templates.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from . import pebble
+from .expr_filters import FILTERS, RISKY_BUILTINS, TESTS
+from .expr_functions import FUNCTIONS
+from .expr_state import (
+    DEFAULT_TIMEOUT,
+    MAX_OUTPUT,
+    MAX_SEQUENCE,
+    ExpressionError,
+    LimitExceeded,
+    RenderState,
+    current_state,
+    kstr,
+    reset_state,
+    set_state,
+    tick,
+)
+
+__all__ = [
+    "ExpressionError",
+    "LimitExceeded",
+    "check_syntax",
+    "evaluate",
+    "is_truthy",
+    "render",
+    "render_value",
+]
+
+IO_KEY = "_trellis"
+_ITER_FN = "kx_iter"
+_SINGLE = re.compile(r"\A\s*\{\{(?![-+]?\s*\}\})")
+
+
+class _UndefinedName(UndefinedError):
+    def __init__(self, message: str, name: str | None) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class KestraUndefined(ChainableUndefined, StrictUndefined):
+    """Strict when used (printed, compared, iterated), chainable on attribute access so that
+    `a.b.c ?? 'x'` and `a.b is defined` work when `a` is missing."""
+
+    __slots__ = ()
+
+    def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> Any:
+        if self._undefined_exception is not UndefinedError:
+            raise self._undefined_exception(self._undefined_message)
+        raise _UndefinedName(self._undefined_message, self._undefined_name)
+
+    __str__ = __iter__ = __len__ = __eq__ = __ne__ = __bool__ = __hash__ = __contains__ = (
+        _fail_with_undefined_error
+    )
+
+
+def _size_of(value: Any) -> int:
+    return len(value) if isinstance(value, str | bytes | list | tuple) else 0
+
+
+def _concat(left: Any, right: Any) -> str:
+    """Pebble's `~`: stringify like Kestra (true/false, JSON maps), bounded size."""
+    a, b = kstr(left), kstr(right)
+    if len(a) + len(b) > MAX_OUTPUT:
+        raise LimitExceeded("string concatenation exceeds the output size limit")
+    return a + b
+
+
+def _checked_iter(value: Any) -> Iterator[Any]:
+    """Wraps every `{% for %}` iterable so long loops honour the time budget."""
+    if isinstance(value, KestraUndefined):
+        value._fail_with_undefined_error()
+    for i, item in enumerate(value):
+        if i % 256 == 0:
+            tick()
+        yield item
+
+
+def _guard(func: Callable[..., Any], risky: bool = False) -> Callable[..., Any]:
+    """Wrap a filter/test: time check first, size checks after (and on risky arguments)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        tick()
+        if risky:
+            for arg in (*args[1:], *kwargs.values()):
+                if isinstance(arg, int) and abs(arg) > 10_000:
+                    raise LimitExceeded(f"argument {arg} is too large for '{func.__name__}'")
+                if isinstance(arg, str) and re.search(r"\d{6,}", arg):
+                    raise LimitExceeded(f"format width too large for '{func.__name__}'")
+        result = func(*args, **kwargs)
+        if _size_of(result) > MAX_OUTPUT:
+            raise LimitExceeded(f"'{func.__name__}' produced more than the output size limit")
+        return result
+
+    return wrapper
+
+
+_WIDE_FORMAT = re.compile(r"%[-+ #0]*\d{6,}|\{[^{}]*:[^{}]*\d{6,}[^{}]*\}|%[-+ #0]*\*")
+_STR_WIDTH_METHODS = {"center", "ljust", "rjust", "zfill", "expandtabs"}
+
+
+class KestraEnvironment(ImmutableSandboxedEnvironment):
+    """Sandbox with Kestra's attribute rules, growth limits and a time budget."""
+
+    intercepted_binops = frozenset(["*", "**", "+", "%"])
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        tick()
+        if isinstance(obj, Mapping):
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                pass
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        tick()
+        if isinstance(obj, Mapping) and isinstance(argument, int) and argument not in obj:
+            key = str(argument)
+            if key in obj:
+                return obj[key]
+        return super().getitem(obj, argument)
+
+    def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        tick()
+        name = getattr(__obj, "__name__", "")
+        if isinstance(getattr(__obj, "__self__", None), str):
+            if name in _STR_WIDTH_METHODS and any(isinstance(a, int) and a > 10_000 for a in args):
+                raise LimitExceeded(f"str.{name} width too large")
+            if name in ("format", "format_map") and _WIDE_FORMAT.search(__obj.__self__):
+                raise LimitExceeded("format width too large")
+        result = super().call(__context, __obj, *args, **kwargs)
+        if _size_of(result) > MAX_OUTPUT:
+            raise LimitExceeded("a call produced more than the output size limit")
+        return result
+
+    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
+        tick()
+        if operator_ == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(times, int):
+                    limit = MAX_OUTPUT if isinstance(seq, str) else MAX_SEQUENCE
+                    if len(seq) * times > limit:
+                        raise LimitExceeded("repetition exceeds the size limit")
+        elif operator_ == "**":
+            if isinstance(right, int | float) and abs(right) > 1000:
+                raise LimitExceeded("exponent too large")
+        elif operator_ == "%" and isinstance(left, str) and _WIDE_FORMAT.search(left):
+            raise LimitExceeded("format width too large")
+        result = super().call_binop(context, operator_, left, right)
+        if operator_ == "+" and _size_of(result) > MAX_OUTPUT:
+            raise LimitExceeded("concatenation exceeds the size limit")
+        return result
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        """Route every for-loop's iterable through `kx_iter` (time-budget checks)."""
+        tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(nodes.For):
+            loop.iter = nodes.Call(
+                nodes.Name(_ITER_FN, "load", lineno=loop.lineno),
+                [loop.iter],
+                [],
+                None,
+                None,
+                lineno=loop.lineno,
+            )
+        return tree
+
+
+def _finalize(value: Any) -> str:
+    return kstr(value)
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> KestraEnvironment:
+    env = KestraEnvironment(
+        undefined=KestraUndefined,
+        finalize=_finalize,
+        autoescape=False,
+        keep_trailing_newline=True,
+        cache_size=0,
+    )
+    for unsafe in ("lipsum", "cycler", "joiner"):
+        env.globals.pop(unsafe, None)
+    env.globals.update(FUNCTIONS)
+    env.globals[_ITER_FN] = _checked_iter
+    env.globals[pebble.CONCAT_FN] = _concat
+    for name, func in FILTERS.items():
+        env.filters[name] = func
+    env.filters = {name: _guard(func, name in RISKY_BUILTINS) for name, func in env.filters.items()}
+    env.tests.update(TESTS)
+    return env
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile(template: str) -> Any:
+    return environment().from_string(pebble.translate(template))
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile_expression(expression: str) -> Any:
+    return environment().compile_expression(pebble.translate_expression(expression), False)
+
+
+def _excerpt(template: str) -> str:
+    return template if len(template) <= 200 else template[:197] + "..."
+
+
+def _template_line(exc: BaseException) -> int | None:
+    line = getattr(exc, "lineno", None)
+    if line:
+        return line
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename == "<template>":
+            return frame.lineno
+    return None
+
+
+def _wrap(exc: BaseException, template: str) -> ExpressionError:
+    shown = _excerpt(template)
+    line = _template_line(exc)
+    at = f" at line {line}" if line else ""
+    if isinstance(exc, ExpressionError):
+        message = f"{exc} (in `{shown}`{at})"
+        wrapped: ExpressionError = type(exc)(message, template)
+    elif isinstance(exc, _UndefinedName) and exc.name:
+        wrapped = ExpressionError(
+            f"Unable to find `{exc.name}` used in the expression `{shown}`{at}", template
+        )
+    elif isinstance(exc, SecurityError):
+        wrapped = ExpressionError(f"Unsafe expression `{shown}`: {exc}", template)
+    elif isinstance(exc, TemplateSyntaxError):
+        wrapped = ExpressionError(f"Invalid expression `{shown}`{at}: {exc.message}", template)
+    elif isinstance(exc, RecursionError):
+        wrapped = LimitExceeded(f"Expression `{shown}` nests too deeply", template)
+    else:
+        reason = str(exc) or type(exc).__name__
+        wrapped = ExpressionError(f"Unable to render `{shown}`{at}: {reason}", template)
+    return wrapped
+
+
+def _needs_rendering(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+class _Session:
+    """Sets up the render state for a top-level call; nested calls reuse the outer one."""
+
+    def __init__(self, context: Mapping[str, Any], timeout: float | None) -> None:
+        self.variables = {k: v for k, v in context.items() if k != IO_KEY}
+        self.io = context.get(IO_KEY)
+        self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        self.token: Any = None
+
+    def __enter__(self) -> dict[str, Any]:
+        if current_state() is None:
+            state = RenderState(
+                deadline=time.monotonic() + self.timeout,
+                io=self.io,
+                render_string=_render_string,
+            )
+            self.token = set_state(state)
+        return self.variables
+
+    def __exit__(self, *exc: object) -> None:
+        if self.token is not None:
+            reset_state(self.token)
+
+
+def _render_string(template: str, variables: Mapping[str, Any]) -> str:
+    if not _needs_rendering(template):
+        return template
+    compiled = _compile(template)
+    parts: list[str] = []
+    size = 0
+    for chunk in compiled.generate(variables):
+        size += len(chunk)
+        if size > MAX_OUTPUT:
+            raise LimitExceeded(f"rendered output exceeds {MAX_OUTPUT} characters")
+        parts.append(chunk)
+        tick()
+    return "".join(parts)
+
+
+def render(template: str, context: Mapping[str, Any], *, timeout: float | None = None) -> str:
+    """Render a string; strings without `{{`/`{%` come back untouched."""
+    if not isinstance(template, str) or not _needs_rendering(template):
+        return template
+    try:
+        with _Session(context, timeout) as variables:
+            return _render_string(template, variables)
+    except Exception as exc:  # noqa: BLE001 - any failure of a user's expression is reported
+        raise _wrap(exc, template) from exc
+
+
+def render_value(value: Any, context: Mapping[str, Any], *, timeout: float | None = None) -> Any:
+    """Render every string in a structure (dict keys too); other values are kept."""
+    with _Session(context, timeout) as variables:
+        return _render_deep(value, variables)
+
+
+def _render_deep(value: Any, variables: Mapping[str, Any]) -> Any:
+    if isinstance(value, str):
+        return render(value, variables)
+    if isinstance(value, Mapping):
+        return {_render_deep(k, variables): _render_deep(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render_deep(v, variables) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_render_deep(v, variables) for v in value)
+    return value
+
+
+def _single_expression(template: str) -> str | None:
+    """The expression text if `template` is exactly one `{{ expr }}`, else None."""
+    if not _SINGLE.match(template):
+        return None
+    start = template.index("{{") + 2
+    if template[start : start + 1] in ("-", "+"):
+        start += 1
+    scanned = pebble.scan_tag(template, start, "}}")
+    if scanned is None:
+        return None
+    _, close_at, end = scanned
+    if template[end:].strip():
+        return None
+    return template[start:close_at].strip()
+
+
+def evaluate(template: str, context: Mapping[str, Any], *, timeout: float | None = None) -> Any:
+    """Native value of a lone `{{ expr }}` (lists stay lists); otherwise `render()`."""
+    if not isinstance(template, str):
+        return template
+    expression = _single_expression(template)
+    if expression is None:
+        return render(template, context, timeout=timeout)
+    try:
+        with _Session(context, timeout) as variables:
+            try:
+                compiled = _compile_expression(expression)
+            except pebble.PebbleSyntaxError:
+                return render(template, context, timeout=timeout)
+            result = compiled(**variables)
+            if isinstance(result, KestraUndefined):
+                result._fail_with_undefined_error()
+            return result
+    except Exception as exc:  # noqa: BLE001 - any failure of a user's expression is reported
+        raise _wrap(exc, template) from exc
+
+
+_FALSY = {"", "false", "0", "-0"}
+
+
+def is_truthy(value: Any) -> bool:
+    """Kestra's truthiness for rendered conditions (TruthUtils): "false", "0", "-0" and ""
+    (trimmed, any case) are false, as are None, False, 0 and empty collections."""
+    if value is None or isinstance(value, KestraUndefined):
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str):
+        return value.strip().lower() not in _FALSY
+    if isinstance(value, Mapping | Sequence | set | frozenset):
+        return len(value) > 0
+    return True
+
+
+def check_syntax(template: str) -> str | None:
+    """Parse only: the error message, or None when the template is valid."""
+    if not isinstance(template, str) or not _needs_rendering(template):
+        return None
+    try:
+        _compile(template)
+    except TemplateError as exc:
+        return str(_wrap(exc, template))
+    return None

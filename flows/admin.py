@@ -1,0 +1,266 @@
+"""Admin for the flow catalogue. Every change goes through ``flows.services``."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from flows.forms import FlowSourceForm
+from flows.models import Flow, FlowLabel, FlowRevision, Namespace
+from flows.selectors import flow_revisions
+from flows.services import (
+    FlowError,
+    flow_delete,
+    flow_deploy,
+    flow_revision_restore,
+    flow_revisions_diff,
+    flow_set_disabled,
+)
+from flows.spec import SpecError
+
+SOURCE_CHANGE_FORM = "admin/flows/source_change_form.html"
+
+
+@admin.register(Namespace)
+class NamespaceAdmin(admin.ModelAdmin):
+    """Namespaces are created by deploys; here they are a read-only tree with flow counts."""
+
+    list_display = ["tree_name", "own_flows", "flows_inside"]
+    list_display_links = None
+    ordering = ["name"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(live_flows=Count("flows", filter=Q(flows__deleted=False)))
+        )
+
+    @admin.display(description="namespace", ordering="name")
+    def tree_name(self, obj: Namespace) -> str:
+        label = obj.name.rsplit(".", 1)[-1]
+        return format_html(
+            '<span style="padding-left:{}em" title="{}">{}{}</span>',
+            2 * obj.depth,
+            obj.name,
+            "└ " if obj.depth else "",
+            label,
+        )
+
+    @admin.display(description="flows here")
+    def own_flows(self, obj: Namespace) -> str:
+        url = reverse("admin:flows_flow_changelist")
+        return format_html('<a href="{}?namespace={}">{}</a>', url, obj.name, obj.live_flows)
+
+    @admin.display(description="flows inside (all levels)")
+    def flows_inside(self, obj: Namespace) -> int:
+        return Flow.objects.live().in_namespace(obj.name).count()
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class NamespacePrefixFilter(admin.SimpleListFilter):
+    title = "namespace (and inside)"
+    parameter_name = "namespace"
+
+    def lookups(self, request, model_admin):
+        return [
+            (name, f"{'  ' * name.count('.')}{name}")
+            for name in Namespace.objects.order_by("name").values_list("name", flat=True)
+        ]
+
+    def queryset(self, request, queryset):
+        return queryset.in_namespace(self.value()) if self.value() else queryset
+
+
+class LabelFilter(admin.SimpleListFilter):
+    title = "label"
+    parameter_name = "label"
+
+    def lookups(self, request, model_admin):
+        pairs = (
+            FlowLabel.objects.order_by("key", "value").values_list("key", "value").distinct()[:200]
+        )
+        return [(f"{k}={v}", f"{k}: {v}") for k, v in pairs]
+
+    def queryset(self, request, queryset):
+        if not self.value() or "=" not in self.value():
+            return queryset
+        key, value = self.value().split("=", 1)
+        return queryset.with_labels({key: value})
+
+
+@admin.register(Flow)
+class FlowAdmin(admin.ModelAdmin):
+    form = FlowSourceForm
+    change_form_template = SOURCE_CHANGE_FORM
+    list_display = [
+        "flow_id",
+        "namespace",
+        "revision",
+        "disabled",
+        "deleted",
+        "label_list",
+        "updated_at",
+    ]
+    list_filter = [NamespacePrefixFilter, LabelFilter, "disabled", "deleted"]
+    list_select_related = ["namespace"]
+    search_fields = ["flow_id", "description", "namespace__name"]
+    actions = ["enable_flows", "disable_flows"]
+    readonly_fields = ["namespace", "flow_id", "revision", "disabled", "deleted", "label_list"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("labels")
+
+    def get_fields(self, request, obj=None):
+        return ["source"] if obj is None else [*self.readonly_fields, "source"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    @admin.display(description="labels")
+    def label_list(self, obj: Flow) -> str:
+        return ", ".join(f"{label.key}: {label.value}" for label in obj.labels.all())
+
+    # --- saving and deleting through services ---------------------------------------------
+
+    def save_model(self, request, obj, form, change) -> None:
+        try:
+            result = flow_deploy(source=form.cleaned_data["source"], author=request.user)
+        except SpecError as exc:  # a race the form could not see (another deploy meanwhile)
+            raise PermissionDenied(str(exc))
+        obj.pk = result.flow.pk
+        obj.__dict__.update(
+            {k: v for k, v in result.flow.__dict__.items() if not k.startswith("_")}
+        )
+        if not result.changed:
+            messages.info(request, "The source is unchanged: no new revision.")
+        else:
+            messages.info(request, f"{result.flow} is now at revision {result.revision}.")
+        for warning in result.warnings:
+            messages.warning(request, f"line {warning.line}, col {warning.col}: {warning.message}")
+
+    def save_related(self, request, form, formsets, change) -> None:
+        """Labels and revisions are written by the service, not by the admin."""
+
+    def delete_model(self, request, obj) -> None:
+        flow_delete(flow=obj, author=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for flow in queryset.filter(deleted=False):
+            flow_delete(flow=flow, author=request.user)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and not (obj and obj.deleted)
+
+    @admin.action(description="Enable selected flows", permissions=["change"])
+    def enable_flows(self, request, queryset) -> None:
+        self._set_disabled(request, queryset, False)
+
+    @admin.action(description="Disable selected flows", permissions=["change"])
+    def disable_flows(self, request, queryset) -> None:
+        self._set_disabled(request, queryset, True)
+
+    def _set_disabled(self, request, queryset, disabled: bool) -> None:
+        flows = list(queryset.filter(deleted=False))
+        for flow in flows:
+            flow_set_disabled(flow=flow, disabled=disabled, author=request.user)
+        word = "disabled" if disabled else "enabled"
+        self.message_user(request, f"{len(flows)} flow(s) {word}.", messages.SUCCESS)
+
+    # --- revisions: list on the change page, diff view, restore -------------------------
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        flow = self.get_object(request, object_id)
+        if flow is not None:
+            extra_context["revisions"] = [
+                (rev, self._revision_url(flow, rev.revision)) for rev in flow_revisions(flow)
+            ]
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        own = [
+            path(
+                "<path:object_id>/revisions/<int:revision>/",
+                self.admin_site.admin_view(self.revision_view),
+                name="flows_flow_revision",
+            ),
+            path(
+                "<path:object_id>/revisions/<int:revision>/restore/",
+                self.admin_site.admin_view(self.restore_view),
+                name="flows_flow_revision_restore",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def _revision_url(self, flow: Flow, revision: int) -> str:
+        return reverse("admin:flows_flow_revision", args=[flow.pk, revision])
+
+    def _flow_for(self, request, object_id) -> Flow:
+        flow = self.get_object(request, object_id)
+        if flow is None:
+            raise Http404("no such flow")
+        if not self.has_view_permission(request, flow):
+            raise PermissionDenied
+        return flow
+
+    def revision_view(self, request, object_id, revision: int):
+        """One revision's source, and a unified diff against ``?against=N`` (default N-1)."""
+        flow = self._flow_for(request, object_id)
+        rev = get_object_or_404(FlowRevision, flow=flow, revision=revision)
+        try:
+            against = int(request.GET.get("against", revision - 1))
+        except ValueError:
+            against = revision - 1
+        try:
+            diff = flow_revisions_diff(flow=flow, a=against, b=revision) if against >= 1 else ""
+        except FlowError:
+            diff, against = "", 0
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{flow} — revision {revision}",
+            "flow": flow,
+            "rev": rev,
+            "against": against,
+            "diff_lines": diff.splitlines(),
+            "other_revisions": flow.revisions.exclude(revision=revision).values_list(
+                "revision", flat=True
+            ),
+            "can_restore": self.has_change_permission(request, flow),
+            "change_url": reverse("admin:flows_flow_change", args=[flow.pk]),
+            "restore_url": reverse("admin:flows_flow_revision_restore", args=[flow.pk, revision]),
+        }
+        return TemplateResponse(request, "admin/flows/flow/revision.html", context)
+
+    def restore_view(self, request, object_id, revision: int):
+        """POST only: make a new revision with this revision's source."""
+        flow = self._flow_for(request, object_id)
+        if request.method != "POST" or not self.has_change_permission(request, flow):
+            raise PermissionDenied
+        try:
+            result = flow_revision_restore(flow=flow, revision=revision, author=request.user)
+        except (FlowError, SpecError) as exc:
+            self.message_user(request, f"Cannot restore revision {revision}: {exc}", messages.ERROR)
+        else:
+            if result.changed:
+                text = f"Revision {revision} restored as revision {result.revision}."
+            else:
+                text = f"Revision {revision} is the current source: nothing to restore."
+            self.message_user(request, text, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:flows_flow_change", args=[flow.pk]))

@@ -1,0 +1,135 @@
+"""Flows as JSON, shaped like Kestra's ``Flow``/``FlowWithSource``.
+
+The definition comes from the stored YAML (``tasks``, ``inputs``, ``triggers``... as written);
+the catalogue fields (revision, disabled, deleted, labels) come from the database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from rest_framework import serializers
+
+from flows.models import Flow, FlowRevision
+from orchestrator.api.schema import ProblemItemSerializer
+
+
+def _definition(source: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(source)
+    except yaml.YAMLError:  # stored sources were validated; stay readable if one is not
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def labels_list(labels: Any) -> list[dict[str, str]]:
+    """Kestra's label shape: ``[{"key": ..., "value": ...}]``."""
+    if isinstance(labels, dict):
+        return [{"key": str(k), "value": "" if v is None else str(v)} for k, v in labels.items()]
+    return [{"key": label.key, "value": label.value} for label in labels]
+
+
+def flow_json(flow: Flow, *, source: bool = False) -> dict[str, Any]:
+    body = _definition(flow.source)
+    body.update(
+        {
+            "id": flow.flow_id,
+            "namespace": flow.namespace.name,
+            "revision": flow.revision,
+            "description": flow.description or body.get("description"),
+            "disabled": flow.disabled,
+            "deleted": flow.deleted,
+            "labels": labels_list(flow.labels.all()),
+            "updated": flow.updated_at,
+        }
+    )
+    if source:
+        body["source"] = flow.source
+    return body
+
+
+def flow_revision_json(
+    flow: Flow, revision: FlowRevision, *, source: bool = False
+) -> dict[str, Any]:
+    """A past revision: its definition as it was, with that revision's number."""
+    body = _definition(revision.source)
+    body.update(
+        {
+            "id": flow.flow_id,
+            "namespace": flow.namespace.name,
+            "revision": revision.revision,
+            "deleted": revision.deleted,
+            "labels": labels_list(body.get("labels") or {}),
+            "updated": revision.created_at,
+            "author": revision.author.get_username() if revision.author else None,
+        }
+    )
+    if source:
+        body["source"] = revision.source
+    return body
+
+
+def flow_summary_json(flow: Flow) -> dict[str, Any]:
+    """The short form used in lists and deploy results."""
+    return {
+        "id": flow.flow_id,
+        "namespace": flow.namespace.name,
+        "revision": flow.revision,
+        "description": flow.description,
+        "disabled": flow.disabled,
+        "deleted": flow.deleted,
+        "labels": labels_list(flow.labels.all()),
+        "updated": flow.updated_at,
+    }
+
+
+# --- schema-only serializers (OpenAPI documentation of the shapes above) ----------------------
+
+
+class LabelSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    value = serializers.CharField(allow_blank=True)
+
+
+class FlowSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    namespace = serializers.CharField()
+    revision = serializers.IntegerField()
+    description = serializers.CharField(allow_null=True)
+    disabled = serializers.BooleanField()
+    deleted = serializers.BooleanField()
+    labels = LabelSerializer(many=True)
+    updated = serializers.DateTimeField()
+    tasks = serializers.ListField(child=serializers.DictField(), required=False)
+    inputs = serializers.ListField(child=serializers.DictField(), required=False)
+    triggers = serializers.ListField(child=serializers.DictField(), required=False)
+    source = serializers.CharField(required=False, help_text="with ?source=true")
+
+
+class FlowPageSerializer(serializers.Serializer):
+    results = FlowSerializer(many=True)
+    total = serializers.IntegerField()
+
+
+class FlowRefSerializer(serializers.Serializer):
+    namespace = serializers.CharField()
+    id = serializers.CharField()
+
+
+class BulkResultSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+
+
+class ValidationResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    namespace = serializers.CharField(allow_null=True)
+    flow = serializers.CharField(allow_null=True)
+    valid = serializers.BooleanField()
+    errors = ProblemItemSerializer(many=True)
+    warnings = ProblemItemSerializer(many=True)
+
+
+class NamespaceUpdateResultSerializer(serializers.Serializer):
+    flows = FlowSerializer(many=True)
+    deleted = FlowRefSerializer(many=True)

@@ -1,0 +1,79 @@
+"""Kestra-style paging: ``?page=1&size=25&sort=field:asc`` -> ``{"results": [...], "total": N}``.
+
+Pages start at 1, as in Kestra. Sort keys are public names mapped to model fields by the view,
+so a client can never sort on an arbitrary column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework.response import Response
+
+from orchestrator.api.errors import ApiProblem
+
+DEFAULT_SIZE = 25
+MAX_SIZE = 500
+
+
+def _int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ApiProblem(
+            f"{name} must be an integer from {low} to {high}",
+            errors=[
+                {"field": name, "message": f"expected an integer from {low} to {high}, got {raw!r}"}
+            ],
+        )
+    return value
+
+
+def sort_fields(params: Mapping[str, str], allowed: Mapping[str, str]) -> list[str]:
+    """``sort=id:asc,revision:desc`` (or repeated ``sort``) -> ORM ``order_by`` arguments."""
+    raw_values = params.getlist("sort") if hasattr(params, "getlist") else [params.get("sort", "")]
+    order: list[str] = []
+    for raw in raw_values:
+        for part in filter(None, (p.strip() for p in (raw or "").split(","))):
+            key, _, direction = part.partition(":")
+            direction = (direction or "asc").lower()
+            if key not in allowed or direction not in ("asc", "desc"):
+                raise ApiProblem(
+                    f"cannot sort by {part!r}",
+                    errors=[
+                        {
+                            "field": "sort",
+                            "message": f"expected one of {', '.join(sorted(allowed))} "
+                            "with :asc or :desc",
+                        }
+                    ],
+                )
+            order.append(("-" if direction == "desc" else "") + allowed[key])
+    return order
+
+
+def paginate(
+    request,
+    items: QuerySet | Sequence[Any],
+    serialize: Callable[[Any], Any],
+    *,
+    sortable: Mapping[str, str] | None = None,
+) -> Response:
+    params = request.query_params
+    page = _int_param(params, "page", 1, 1, 1_000_000)
+    size = _int_param(params, "size", DEFAULT_SIZE, 1, MAX_SIZE)
+    if sortable and isinstance(items, QuerySet):
+        order = sort_fields(params, sortable)
+        if order:
+            items = items.order_by(*order)
+    total = items.count() if isinstance(items, QuerySet) else len(items)
+    start = (page - 1) * size
+    window = items[start : start + size]
+    return Response({"results": [serialize(item) for item in window], "total": total})

@@ -1,0 +1,83 @@
+"""OpenAPI pieces shared by the API views: the problem shape, YAML bodies, common responses."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+
+
+class ProblemItemSerializer(serializers.Serializer):
+    path = serializers.CharField(required=False, help_text="where in the YAML document")
+    field = serializers.CharField(required=False, help_text="which request parameter or field")
+    line = serializers.IntegerField(required=False)
+    column = serializers.IntegerField(required=False)
+    message = serializers.CharField()
+
+
+class ProblemSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    errors = ProblemItemSerializer(many=True)
+
+
+def _problem(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ProblemSerializer, description=description)
+
+
+PROBLEM_RESPONSES = {
+    400: _problem("bad parameters"),
+    401: _problem("not authenticated"),
+    403: _problem("not allowed"),
+    404: _problem("not found"),
+    409: _problem("conflict"),
+    413: _problem("body too large"),
+    422: _problem("invalid YAML document, with line and column of each problem"),
+}
+
+#: A YAML document as the request body (``text/plain`` is accepted too).
+YAML_REQUEST = {"application/x-yaml": OpenApiTypes.STR, "text/plain": OpenApiTypes.STR}
+
+
+class GraphNodeSerializer(serializers.Serializer):
+    uid = serializers.CharField()
+    kind = serializers.ChoiceField(["start", "end", "task", "trigger"])
+    taskId = serializers.CharField(allow_null=True)  # noqa: N815 - JSON field name
+    type = serializers.CharField(allow_null=True)
+    cluster = serializers.CharField(allow_null=True)
+    disabled = serializers.BooleanField()
+
+
+class GraphEdgeSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    target = serializers.CharField()
+    relation = serializers.CharField()
+    value = serializers.CharField(allow_null=True)
+
+
+class GraphClusterSerializer(serializers.Serializer):
+    uid = serializers.CharField()
+    taskId = serializers.CharField()  # noqa: N815
+    type = serializers.CharField()
+    parent = serializers.CharField(allow_null=True)
+    start = serializers.CharField()
+    end = serializers.CharField()
+    nodes = serializers.ListField(child=serializers.CharField())
+
+
+class GraphSerializer(serializers.Serializer):
+    nodes = GraphNodeSerializer(many=True)
+    edges = GraphEdgeSerializer(many=True)
+    clusters = GraphClusterSerializer(many=True)
+
+
+class RevisionDiffSerializer(serializers.Serializer):
+    diff = serializers.CharField(help_text="unified diff")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.IntegerField()
+        fields["to"] = serializers.IntegerField()
+        return fields

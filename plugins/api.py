@@ -1,0 +1,72 @@
+"""``GET /api/v1/plugins``: every task and trigger type with its JSON schema.
+
+A URLconf module too (``urlpatterns``), included by ``orchestrator.urls``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+
+from orchestrator.api.base import ApiView
+from orchestrator.api.schema import PROBLEM_RESPONSES
+from plugins.base import PluginType
+from plugins.registry import UnknownType, registry
+from plugins.schema import json_schema, plugin_kind
+
+
+class PluginSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    aliases = serializers.ListField(child=serializers.CharField())
+    kind = serializers.ChoiceField(["runnable", "flowable", "trigger"])
+    schema = serializers.DictField()
+
+
+def plugin_json(cls: type[PluginType]) -> dict[str, Any]:
+    return {
+        "type": cls.type,
+        "aliases": list(cls.aliases),
+        "kind": plugin_kind(cls),
+        "schema": json_schema(cls),
+    }
+
+
+class PluginListView(ApiView):
+    @extend_schema(
+        operation_id="plugins_list",
+        parameters=[
+            OpenApiParameter("kind", str, enum=["runnable", "flowable", "trigger"]),
+        ],
+        responses={200: PluginSerializer(many=True), **PROBLEM_RESPONSES},
+    )
+    def get(self, request):
+        kind = request.query_params.get("kind")
+        plugins = [plugin_json(cls) for _, cls in sorted(registry.all().items())]
+        if kind:
+            plugins = [p for p in plugins if p["kind"] == kind]
+        return Response(plugins)
+
+
+class PluginDetailView(ApiView):
+    @extend_schema(
+        operation_id="plugins_get",
+        responses={200: PluginSerializer, **PROBLEM_RESPONSES},
+        description="One type by its canonical name or any alias (Kestra's names included).",
+    )
+    def get(self, request, type_name: str):
+        try:
+            cls = registry.get(type_name)
+        except UnknownType as exc:
+            raise NotFound(str(exc)) from None
+        return Response(plugin_json(cls))
+
+
+urlpatterns = [
+    path("plugins", PluginListView.as_view(), name="api-plugins"),
+    path("plugins/<str:type_name>", PluginDetailView.as_view(), name="api-plugin"),
+]

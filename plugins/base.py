@@ -1,0 +1,217 @@
+"""The contract between Trellis and task/trigger plugins.
+
+Plugins know nothing of Django models. A task type declares its properties once (``Prop``);
+that declaration drives YAML validation (``flows.spec``), the JSON schema served by the API
+and the generated docs. Runnable tasks get a :class:`RunContext` and return outputs; flowable
+tasks answer two questions for the pure engine: which children start now, and am I finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+from executions.states import State
+
+if TYPE_CHECKING:
+    from executions.snapshot import TaskRunSnapshot
+    from flows.spec import TaskSpec
+
+#: Property kinds understood by the spec validator and the JSON-schema generator.
+#: ``tasks`` is a list of task definitions, ``task_map`` a mapping of key -> list of tasks
+#: (Switch ``cases``), ``dag`` a list of ``{task, dependsOn}`` items.
+PropKind = Literal[
+    "string",
+    "integer",
+    "number",
+    "boolean",
+    "duration",
+    "list",
+    "map",
+    "any",
+    "tasks",
+    "task_map",
+    "dag",
+]
+TASK_KINDS: frozenset[str] = frozenset({"tasks", "task_map", "dag"})
+
+
+@dataclass(frozen=True)
+class Prop:
+    """One declared property of a task or trigger type."""
+
+    name: str
+    kind: PropKind = "string"
+    required: bool = False
+    default: Any = None
+    #: Rendered as an expression before the task runs (Kestra's "dynamic" properties).
+    dynamic: bool = True
+    description: str = ""
+    #: Allowed values (case-sensitive), when the property is an enumeration.
+    choices: tuple[Any, ...] = ()
+    #: Other accepted spellings (deprecated names included).
+    aliases: tuple[str, ...] = ()
+    #: Set to a message when the property is deprecated; deploy reports it as a warning.
+    deprecated: str | None = None
+    #: Item kind for ``list`` properties, when it is checked.
+    items: PropKind | None = None
+
+
+class PluginType:
+    """Common declaration of task and trigger types."""
+
+    #: Canonical type name, e.g. ``trellis.core.log.Log``.
+    type: ClassVar[str]
+    #: Other names accepted for this type (Kestra's new and old names).
+    aliases: ClassVar[tuple[str, ...]] = ()
+    properties: ClassVar[tuple[Prop, ...]] = ()
+    #: Complete flow YAML documents showing the type in use; a test validates every one.
+    examples: ClassVar[tuple[str, ...]] = ()
+
+    #: Extra validation over the raw property mapping: return (property path, message) pairs.
+    @classmethod
+    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return []
+
+    @classmethod
+    def prop(cls, name: str) -> Prop | None:
+        for p in cls.properties:
+            if p.name == name or name in p.aliases:
+                return p
+        return None
+
+
+class TaskFailed(Exception):
+    """Raised by a runnable task: the user's work failed (the task run becomes FAILED)."""
+
+
+@dataclass
+class TaskResult:
+    """What a runnable task returns when it wants a state other than SUCCESS."""
+
+    outputs: dict[str, Any] = field(default_factory=dict)
+    state: State = State.SUCCESS
+
+
+class TaskLogger(Protocol):
+    def debug(self, msg: str) -> None: ...
+    def info(self, msg: str) -> None: ...
+    def warning(self, msg: str) -> None: ...
+    def error(self, msg: str) -> None: ...
+    def trace(self, msg: str) -> None: ...
+
+
+class RunContext(Protocol):
+    """What a runnable task may use while it runs on a worker."""
+
+    execution_id: str
+    task_run_id: str
+    attempt: int
+    namespace: str
+    flow_id: str
+    logger: TaskLogger
+    #: A fresh directory owned by this attempt; removed after the run.
+    working_dir: Path
+
+    def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
+        """Render templates inside ``value`` (str, list, dict) with the execution's context."""
+
+    def put_file(self, local_path: Path, name: str | None = None) -> str:
+        """Copy a file to internal storage for this task run; returns its ``kestra://`` URI."""
+
+    def open_uri(self, uri: str) -> Path:
+        """Local path of a file of this execution (or a parent's) from internal storage."""
+
+    def should_stop(self) -> bool:
+        """True once the run was killed or timed out: long tasks poll this."""
+
+    def secret_values(self) -> Sequence[str]:
+        """Secret values to mask in anything the task prints."""
+
+
+class RunnableTask(PluginType):
+    """A task that does work on a worker."""
+
+    kind: ClassVar[str] = "runnable"
+
+    def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any] | TaskResult:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ChildStart:
+    """A child task run a flowable wants created now."""
+
+    task: TaskSpec
+    #: Loop value (ForEach), as the string users see in ``taskrun.value``.
+    value: str | None = None
+    iteration: int | None = None
+
+
+class FlowableContext(Protocol):
+    """What the engine tells a flowable about its own task run and its children.
+
+    Everything is plain data from the execution snapshot; no I/O happens here.
+    """
+
+    #: The flowable's own task run.
+    run: TaskRunSnapshot
+    now: datetime
+    #: The decision remembered from the first planning (``decide``), or {}.
+    decision: Mapping[str, Any]
+
+    def children(
+        self, tasks: Sequence[TaskSpec] | None = None, value: str | None = None
+    ) -> list[TaskRunSnapshot]:
+        """Current child task runs of this flowable (optionally of these tasks / loop value),
+        in creation order; only the latest attempt row per (task, value)."""
+
+    def render(self, value: Any) -> Any:
+        """Render an expression in the context of this flowable's task run."""
+
+
+class FlowableTask(PluginType):
+    """A task that only decides what runs next; evaluated by the executor, never does I/O."""
+
+    kind: ClassVar[str] = "flowable"
+
+    def decide(self, task: TaskSpec, ctx: FlowableContext) -> Mapping[str, Any] | None:
+        """Called once, when the flowable's task run starts; the result is stored on the run
+        and handed back as ``ctx.decision`` forever after (If's branch, ForEach's values)."""
+        return None
+
+    def next_runs(self, task: TaskSpec, ctx: FlowableContext) -> list[ChildStart]:
+        """Which children start now (never ones that already exist)."""
+        raise NotImplementedError
+
+    def resolve_state(self, task: TaskSpec, ctx: FlowableContext) -> State | None:
+        """The flowable's final state once it is finished, else None."""
+        raise NotImplementedError
+
+    def outputs(self, task: TaskSpec, ctx: FlowableContext) -> dict[str, Any]:
+        """Outputs recorded on the flowable's task run when it ends."""
+        return {}
+
+
+class TriggerType(PluginType):
+    """A trigger declaration (Schedule, Flow, Webhook, polling)."""
+
+    kind: ClassVar[str] = "trigger"
+
+
+def kestra_aliases(suffix: str, *, core_tasks: str | None = None) -> tuple[str, ...]:
+    """Kestra's names for a core type: new (``io.kestra.plugin.core.<suffix>``), old
+    (``io.kestra.core.tasks.<suffix>``) and oldest (``org.kestra.core.tasks.<suffix>``).
+
+    ``core_tasks`` overrides the suffix used by the two old packages when Kestra moved the type
+    (``debug.Return`` was ``debugs.Return``).
+    """
+    old = core_tasks or suffix
+    return (
+        f"io.kestra.plugin.core.{suffix}",
+        f"io.kestra.core.tasks.{old}",
+        f"org.kestra.core.tasks.{old}",
+    )

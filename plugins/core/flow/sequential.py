@@ -1,0 +1,49 @@
+"""``Sequential``: run child tasks one after the other, with ``errors`` and ``finally``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from executions.states import State
+from plugins.base import ChildStart, FlowableContext, FlowableTask, Prop, kestra_aliases
+from plugins.core.flow.blocks import latest_by_task, run_block
+
+if TYPE_CHECKING:
+    from flows.spec import TaskSpec
+
+BLOCK_PROPS = (
+    Prop("errors", "tasks", description="Run when a task of the block fails."),
+    Prop("finally", "tasks", description="Run at the end, whatever happened."),
+)
+
+
+class BlockTask(FlowableTask):
+    """A flowable made of one ``tasks`` list run as a block; subclasses set concurrency."""
+
+    def concurrency(self, task: TaskSpec, ctx: FlowableContext) -> int:
+        return 1
+
+    def _block(self, task: TaskSpec, ctx: FlowableContext) -> tuple[list[Any], State | None]:
+        kids = task.children
+        return run_block(
+            kids.get("tasks", ()),
+            kids.get("errors", ()),
+            kids.get("finally", ()),
+            latest_by_task(ctx.children()),
+            concurrent=self.concurrency(task, ctx),
+        )
+
+    def next_runs(self, task: TaskSpec, ctx: FlowableContext) -> list[ChildStart]:
+        return [ChildStart(t) for t in self._block(task, ctx)[0]]
+
+    def resolve_state(self, task: TaskSpec, ctx: FlowableContext) -> State | None:
+        return self._block(task, ctx)[1]
+
+
+class Sequential(BlockTask):
+    type = "trellis.core.flow.Sequential"
+    aliases = kestra_aliases("flow.Sequential", core_tasks="flows.Sequential")
+    properties: ClassVar = (Prop("tasks", "tasks", required=True), *BLOCK_PROPS)
+
+
+PLUGINS = [Sequential]

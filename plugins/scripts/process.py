@@ -1,0 +1,358 @@
+"""Running script tasks as local processes: what the shell and Python plugins share.
+
+A script task builds a list of command lines; :class:`ScriptTask` writes the input files, runs
+the lines through an interpreter in the task's working directory, streams both output streams to
+the task log (secrets masked), reads Kestra's ``::{"outputs": {...}}::`` lines, stores the output
+files and turns the exit code into the task's outcome. Containers are not supported: the process
+runs on the worker itself (``containerImage`` and ``taskRunner`` are accepted and ignored, so
+Kestra flows deploy unchanged).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+from executions.states import State
+from plugins.base import Prop, RunContext, RunnableTask, TaskFailed, TaskResult
+
+#: How often the run loop looks at ``ctx.should_stop()``.
+POLL_SECONDS = 0.2
+#: Time a killed process group gets between SIGTERM and SIGKILL.
+KILL_GRACE_SECONDS = 5.0
+#: Time to wait for the output pipes after the interpreter exited (children may hold them).
+PIPE_GRACE_SECONDS = 1.0
+MASK = "******"
+
+#: Kestra's protocol for values printed by a script: a whole line ``::{json}::``.
+_KESTRA_LINE = re.compile(r"^::(\{.*\})::\s*$")
+
+#: Properties every script task has (Kestra's ``AbstractExecScript``).
+COMMON_PROPS: tuple[Prop, ...] = (
+    Prop("env", "map", description="Environment variables added to the worker's own."),
+    Prop("beforeCommands", "list", items="string", description="Lines run before the main ones."),
+    Prop(
+        "interpreter",
+        "list",
+        items="string",
+        default=["/bin/sh", "-c"],
+        description="The program and arguments that receive the joined command lines.",
+    ),
+    Prop(
+        "inputFiles",
+        "any",
+        description="File name -> content, written into the working directory first; a "
+        "`kestra://` URI as content copies that file from internal storage.",
+    ),
+    Prop(
+        "outputFiles",
+        "list",
+        items="string",
+        description="Glob patterns, relative to the working directory, of files to keep; "
+        "they appear in `outputs.<task>.outputFiles` as name -> URI.",
+    ),
+    Prop("failFast", "boolean", default=True, description="Stop at the first failing line."),
+    Prop(
+        "warningOnStdErr",
+        "boolean",
+        default=False,
+        description="End in WARNING instead of SUCCESS when anything was written to stderr.",
+    ),
+    Prop(
+        "containerImage",
+        "string",
+        description="Accepted for Kestra compatibility; Trellis runs the process on the worker.",
+    ),
+    Prop("taskRunner", "map", description="Accepted and ignored: always a local process."),
+    Prop("docker", "map", deprecated="use containerImage (ignored: local process)"),
+    Prop("runner", "string", deprecated="use taskRunner (ignored: local process)"),
+    Prop("namespaceFiles", "map", description="Not supported yet; ignored with a warning."),
+    Prop("targetOS", "string", choices=("LINUX", "WINDOWS", "AUTO"), default="AUTO"),
+    Prop("outputDirectory", "boolean", default=False, description="Accepted and ignored."),
+)
+
+
+def as_bool(value: Any, default: bool) -> bool:
+    """A boolean property after rendering (an expression may have produced ``"true"``)."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes"}
+    return bool(value)
+
+
+def as_lines(value: Any) -> list[str]:
+    """A list-of-strings property after rendering: a rendered expression may be a JSON list or
+    a single string."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, list):
+                return [str(v) for v in parsed]
+        return [value]
+    return [v if isinstance(v, str) else str(v) for v in value]
+
+
+def mask(line: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        line = line.replace(secret, MASK)
+    return line
+
+
+def _inside(root: Path, path: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
+
+
+def write_input_files(ctx: RunContext, files: Any) -> None:
+    """Write ``inputFiles`` (a map, or its JSON text) into the working directory."""
+    if not files:
+        return
+    if isinstance(files, str):
+        try:
+            files = json.loads(files)
+        except ValueError:
+            raise TaskFailed("inputFiles must be a map of file name -> content") from None
+    if not isinstance(files, Mapping):
+        raise TaskFailed("inputFiles must be a map of file name -> content")
+    root = ctx.working_dir
+    for name, content in files.items():
+        target = root / str(name)
+        if Path(str(name)).is_absolute() or not _inside(root, target):
+            raise TaskFailed(f"inputFiles: {name!r} is outside the working directory")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str) and content.startswith("kestra://"):
+            shutil.copyfile(ctx.open_uri(content), target)
+        elif isinstance(content, str):
+            target.write_text(content, encoding="utf-8")
+        else:
+            target.write_text(json.dumps(content), encoding="utf-8")
+
+
+def store_output_files(ctx: RunContext, patterns: Iterable[str]) -> dict[str, str]:
+    """Files of the working directory matching ``patterns`` -> their internal-storage URIs,
+    keyed by path relative to the working directory (Kestra's ``outputFiles``)."""
+    root = ctx.working_dir
+    stored: dict[str, str] = {}
+    for pattern in patterns:
+        if not pattern or Path(pattern).is_absolute():
+            raise TaskFailed(f"outputFiles: {pattern!r} must be a relative glob pattern")
+        for path in sorted(root.glob(pattern)):
+            name = path.relative_to(root).as_posix()
+            if path.is_file() and name not in stored and _inside(root, path):
+                stored[name] = ctx.put_file(path, name)
+    return stored
+
+
+@dataclass
+class ProcessResult:
+    exit_code: int
+    #: Merged ``outputs`` of the ``::{...}::`` lines.
+    vars: dict[str, Any] = field(default_factory=dict)
+    stdout_lines: int = 0
+    stderr_lines: int = 0
+
+
+def _pump(stream: IO[str], name: str, lines: queue.Queue[tuple[str, str | None]]) -> None:
+    try:
+        for line in stream:
+            lines.put((name, line.rstrip("\r\n")))
+    finally:
+        lines.put((name, None))
+
+
+def _signal_group(proc: subprocess.Popen[str], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM the whole process group, SIGKILL it if it is still there after the grace time."""
+    _signal_group(proc, signal.SIGTERM)
+    try:
+        proc.wait(timeout=KILL_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        pass
+    _signal_group(proc, signal.SIGKILL)
+    proc.wait()
+
+
+class _Output:
+    """Turns raw lines into log records and ``vars``; lives on the calling thread."""
+
+    def __init__(self, ctx: RunContext, result: ProcessResult) -> None:
+        self.ctx, self.result = ctx, result
+        self.secrets = sorted((s for s in ctx.secret_values() if s), key=len, reverse=True)
+
+    def line(self, stream: str, text: str) -> None:
+        match = _KESTRA_LINE.match(text)
+        if match and self._kestra(match.group(1)):
+            return
+        if stream == "stdout":
+            self.result.stdout_lines += 1
+            self.ctx.logger.info(mask(text, self.secrets))
+        else:
+            self.result.stderr_lines += 1
+            self.ctx.logger.error(mask(text, self.secrets))
+
+    def _kestra(self, payload: str) -> bool:
+        """Apply a ``::{...}::`` line; False when it is not valid JSON (then it is logged)."""
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return False
+        if not isinstance(data, dict):
+            return False
+        outputs = data.get("outputs")
+        if isinstance(outputs, dict):
+            self.result.vars.update(outputs)
+        for entry in data.get("logs") or ():
+            if isinstance(entry, dict) and "message" in entry:
+                level = str(entry.get("level", "INFO")).lower()
+                write = getattr(self.ctx.logger, "warning" if level == "warn" else level, None)
+                (write or self.ctx.logger.info)(mask(str(entry["message"]), self.secrets))
+        return True
+
+
+def run_process(
+    ctx: RunContext, argv: Sequence[str], *, env: Mapping[str, Any] | None = None
+) -> ProcessResult:
+    """Run ``argv`` in ``ctx.working_dir`` until it exits or ``ctx.should_stop()`` turns true.
+
+    Two threads read stdout and stderr into a queue and this (calling) thread writes the log
+    records, so a logger that is not thread-safe (a database connection per thread) is only
+    ever used from the thread that called the plugin. Raises TaskFailed("killed") on a stop.
+    """
+    full_env = dict(os.environ)
+    full_env.update({str(k): "" if v is None else str(v) for k, v in (env or {}).items()})
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=ctx.working_dir,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise TaskFailed(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+    result = ProcessResult(exit_code=-1)
+    out = _Output(ctx, result)
+    lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
+    assert proc.stdout is not None and proc.stderr is not None
+    for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
+        threading.Thread(target=_pump, args=(stream, name, lines), daemon=True).start()
+    open_streams = 2
+    exited_at: float | None = None
+    while open_streams:
+        try:
+            name, text = lines.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            pass
+        else:
+            if text is None:
+                open_streams -= 1
+            else:
+                out.line(name, text)
+        if ctx.should_stop():
+            _stop(proc)
+            _drain(lines, out)
+            raise TaskFailed("killed")
+        if exited_at is None and proc.poll() is not None:
+            exited_at = time.monotonic()
+        elif exited_at is not None and time.monotonic() - exited_at > PIPE_GRACE_SECONDS:
+            # The interpreter is gone but a background child still holds the pipes: the
+            # working directory is about to be removed, so the group goes with it.
+            _signal_group(proc, signal.SIGKILL)
+            exited_at = float("inf")
+    result.exit_code = proc.wait()
+    _drain(lines, out)
+    return result
+
+
+def _drain(lines: queue.Queue[tuple[str, str | None]], out: _Output) -> None:
+    while True:
+        try:
+            name, text = lines.get_nowait()
+        except queue.Empty:
+            return
+        if text is not None:
+            out.line(name, text)
+
+
+def shell_script(before: Sequence[str], commands: Sequence[str], *, fail_fast: bool) -> str:
+    """One script for a shell interpreter: ``set -e`` first when failing fast."""
+    return "\n".join([*(["set -e"] if fail_fast else []), *before, *commands])
+
+
+class ScriptTask(RunnableTask):
+    """Base of the process-backed script tasks; subclasses say which lines to run."""
+
+    properties: ClassVar[tuple[Prop, ...]] = COMMON_PROPS
+
+    def command_lines(self, props: dict[str, Any], ctx: RunContext) -> list[str]:
+        """The main lines (after ``beforeCommands``); may write files into the working dir."""
+        raise NotImplementedError
+
+    def extra_env(self, props: dict[str, Any], ctx: RunContext) -> dict[str, str]:
+        return {}
+
+    def argv(self, props: dict[str, Any], script: str) -> list[str]:
+        interpreter = as_lines(props.get("interpreter")) or ["/bin/sh", "-c"]
+        return [*interpreter, script]
+
+    def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any] | TaskResult:
+        warn_ignored(props, ctx)
+        write_input_files(ctx, props.get("inputFiles"))
+        script = shell_script(
+            as_lines(props.get("beforeCommands")),
+            self.command_lines(props, ctx),
+            fail_fast=as_bool(props.get("failFast"), True),
+        )
+        env = {**self.extra_env(props, ctx), **(props.get("env") or {})}
+        result = run_process(ctx, self.argv(props, script), env=env)
+        if result.exit_code != 0:
+            raise TaskFailed(f"Command failed with exit code {result.exit_code}")
+        outputs = {
+            "exitCode": result.exit_code,
+            "vars": result.vars,
+            "outputFiles": store_output_files(ctx, as_lines(props.get("outputFiles"))),
+            "stdOutLineCount": result.stdout_lines,
+            "stdErrLineCount": result.stderr_lines,
+        }
+        if result.stderr_lines and as_bool(props.get("warningOnStdErr"), False):
+            return TaskResult(outputs=outputs, state=State.WARNING)
+        return outputs
+
+
+def warn_ignored(props: Mapping[str, Any], ctx: RunContext) -> None:
+    """One warning when the flow asks for a container or namespace files we don't provide."""
+    image = props.get("containerImage") or (props.get("docker") or {}).get("image")
+    if image:
+        ctx.logger.warning(
+            f"containerImage {image!r} is ignored: Trellis runs scripts as local processes"
+        )
+    if as_bool((props.get("namespaceFiles") or {}).get("enabled"), False):
+        ctx.logger.warning("namespaceFiles are not supported yet and were not copied")
