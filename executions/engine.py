@@ -299,7 +299,12 @@ class _Planner:
         outputs: dict[str, Any] = {}
         for output in flow.outputs:
             try:
-                outputs[output["id"]] = self.render(output.get("value"), None, None)
+                value = output.get("value")
+                if str(output.get("type", "STRING")).upper() == "STRING":
+                    value = render_value(value, self.context(None, None))
+                else:
+                    value = self.render(value, None, None)
+                outputs[output["id"]] = value
             except ExpressionError as exc:
                 self.log(None, "ERROR", f"flow output {output.get('id')!r}: {exc}")
                 state = State.FAILED

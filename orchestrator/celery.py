@@ -33,3 +33,12 @@ app.autodiscover_tasks(["executions"], related_name="worker")
 def worker_group_queue(key: str | None) -> str:
     """Queue name for a task's ``workerGroup.key`` (``default`` when unset)."""
     return f"wg.{key}" if key else "default"
+
+# The sweeper recovers lost attempts and wakes due executions (DatabaseScheduler syncs this).
+app.conf.beat_schedule = {
+    "trellis-sweep": {
+        "task": "executions.executor.sweep",
+        "schedule": float(os.environ.get("TRELLIS_SWEEP_SECONDS", "2")),
+        "options": {"queue": "executor", "expires": 30},
+    },
+}

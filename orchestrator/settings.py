@@ -147,6 +147,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # --- Trellis ------------------------------------------------------------------------------
 TRELLIS_LEASE_SECONDS = int(os.environ.get("TRELLIS_LEASE_SECONDS", "30"))
 TRELLIS_HEARTBEAT_SECONDS = int(os.environ.get("TRELLIS_HEARTBEAT_SECONDS", "5"))
+#: A QUEUED attempt whose message went out this long ago is sent again (it may be lost).
+TRELLIS_RESEND_SECONDS = float(os.environ.get("TRELLIS_RESEND_SECONDS", "60"))
+#: A running execution nobody touched for this long is woken by the sweeper.
+TRELLIS_QUIET_SECONDS = float(os.environ.get("TRELLIS_QUIET_SECONDS", "30"))
 TRELLIS_SWEEP_SECONDS = float(os.environ.get("TRELLIS_SWEEP_SECONDS", "2"))
 TRELLIS_MAX_FLOW_BYTES = 1024 * 1024
 TRELLIS_MAX_UPLOAD_BYTES = int(os.environ.get("TRELLIS_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024)))

@@ -10,6 +10,7 @@ Kestra flows deploy unchanged).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -37,6 +38,14 @@ MASK = "******"
 
 #: Kestra's protocol for values printed by a script: a whole line ``::{json}::``.
 _KESTRA_LINE = re.compile(r"^::(\{.*\})::\s*$")
+_LOG_LEVELS = {
+    "ERROR": "error",
+    "WARN": "warning",
+    "WARNING": "warning",
+    "INFO": "info",
+    "DEBUG": "debug",
+    "TRACE": "trace",
+}
 
 #: Properties every script task has (Kestra's ``AbstractExecScript``).
 COMMON_PROPS: tuple[Prop, ...] = (
@@ -178,19 +187,15 @@ def _pump(stream: IO[str], name: str, lines: queue.Queue[tuple[str, str | None]]
 
 
 def _signal_group(proc: subprocess.Popen[str], sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
     """SIGTERM the whole process group, SIGKILL it if it is still there after the grace time."""
     _signal_group(proc, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=KILL_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        pass
     _signal_group(proc, signal.SIGKILL)
     proc.wait()
 
@@ -226,9 +231,9 @@ class _Output:
             self.result.vars.update(outputs)
         for entry in data.get("logs") or ():
             if isinstance(entry, dict) and "message" in entry:
-                level = str(entry.get("level", "INFO")).lower()
-                write = getattr(self.ctx.logger, "warning" if level == "warn" else level, None)
-                (write or self.ctx.logger.info)(mask(str(entry["message"]), self.secrets))
+                level = _LOG_LEVELS.get(str(entry.get("level", "INFO")).upper(), "info")
+                write = getattr(self.ctx.logger, level)
+                write(mask(str(entry["message"]), self.secrets))
         return True
 
 
@@ -261,32 +266,39 @@ def run_process(
     result = ProcessResult(exit_code=-1)
     out = _Output(ctx, result)
     lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
-    assert proc.stdout is not None and proc.stderr is not None
     for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
         threading.Thread(target=_pump, args=(stream, name, lines), daemon=True).start()
     open_streams = 2
     exited_at: float | None = None
+    swept = False
+    next_check = 0.0
     while open_streams:
+        idle = False
         try:
             name, text = lines.get(timeout=POLL_SECONDS)
         except queue.Empty:
-            pass
+            idle = True
         else:
             if text is None:
                 open_streams -= 1
             else:
                 out.line(name, text)
-        if ctx.should_stop():
-            _stop(proc)
-            _drain(lines, out)
-            raise TaskFailed("killed")
-        if exited_at is None and proc.poll() is not None:
-            exited_at = time.monotonic()
-        elif exited_at is not None and time.monotonic() - exited_at > PIPE_GRACE_SECONDS:
+        now = time.monotonic()
+        if now >= next_check:  # at most every POLL_SECONDS, however fast lines come
+            next_check = now + POLL_SECONDS
+            if ctx.should_stop():
+                _stop(proc)
+                _drain(lines, out)
+                raise TaskFailed("killed")
+        if exited_at is None:
+            exited_at = now if proc.poll() is not None else None
+        elif idle and now - exited_at > PIPE_GRACE_SECONDS:
+            if swept:  # a child left the process group and keeps the pipes: stop reading
+                break
             # The interpreter is gone but a background child still holds the pipes: the
             # working directory is about to be removed, so the group goes with it.
             _signal_group(proc, signal.SIGKILL)
-            exited_at = float("inf")
+            swept, exited_at = True, now
     result.exit_code = proc.wait()
     _drain(lines, out)
     return result

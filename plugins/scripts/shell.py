@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from plugins.base import Prop, RunContext
+from plugins.base import Prop, RunContext, TaskResult
 from plugins.scripts.process import COMMON_PROPS, ScriptTask, as_bool, as_lines
 
 
@@ -97,7 +97,7 @@ class Bash(ScriptTask):
         args = as_lines(props.get("interpreterArgs")) if "interpreterArgs" in props else ["-c"]
         return [str(props.get("interpreter") or "/bin/bash"), *args, script]
 
-    def run(self, props: dict[str, Any], ctx: RunContext) -> Any:
+    def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any] | TaskResult:
         props = dict(props)
         props["failFast"] = as_bool(props.get("exitOnFailed"), True)
         props["warningOnStdErr"] = as_bool(props.get("warningOnStdErr"), True)

@@ -1,0 +1,184 @@
+"""The only writer of run state on the executor side: snapshot in, plan out to the database.
+
+``load_snapshot`` turns rows into the engine's frozen data; ``apply_plan`` writes a plan's
+actions in the caller's transaction (the execution row is locked by the caller) and returns
+the attempts to send once that transaction has committed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Min
+
+from executions.models import Execution, ExecutionLabel, LogEntry, TaskRun, TaskRunAttempt
+from executions.plan import (
+    CreateTaskRun,
+    Dispatch,
+    LogLine,
+    Plan,
+    SetExecutionState,
+    SetTaskRunState,
+)
+from executions.snapshot import ExecutionSnapshot, TaskRunSnapshot
+from executions.states import TERMINAL, State, check_transition
+
+
+def history_entry(state: State | str, now: datetime) -> dict[str, str]:
+    return {"state": str(state), "date": now.isoformat().replace("+00:00", "Z")}
+
+
+def run_snapshot(tr: TaskRun) -> TaskRunSnapshot:
+    return TaskRunSnapshot(
+        id=tr.id,
+        task_id=tr.task_id,
+        parent_id=tr.parent_id,
+        value=tr.value,
+        iteration=tr.iteration,
+        state=State(tr.state),
+        attempts=tr.attempts,
+        outputs=tr.outputs or {},
+        decision=tr.decision or {},
+        due_at=tr.due_at,
+        started_at=tr.started_at,
+        seq=tr.seq,
+        retry_at=tr.retry_at,
+    )
+
+
+def load_snapshot(execution: Execution) -> ExecutionSnapshot:
+    runs = tuple(run_snapshot(tr) for tr in TaskRun.objects.filter(execution=execution))
+    return ExecutionSnapshot(
+        id=execution.id,
+        namespace=execution.namespace,
+        flow_id=execution.flow_id,
+        flow_revision=execution.flow_revision,
+        state=State(execution.state),
+        inputs=execution.inputs or {},
+        labels=execution.labels or {},
+        variables=execution.variables or {},
+        trigger=execution.trigger,
+        task_runs=runs,
+        started_at=execution.started_at,
+        outputs=execution.outputs or {},
+    )
+
+
+def set_execution_state(execution: Execution, state: State, now: datetime) -> None:
+    """Move the execution (in memory; the caller saves) and record the change."""
+    check_transition(State(execution.state), state, f"execution {execution.id}")
+    execution.state = state
+    execution.state_history = [*execution.state_history, history_entry(state, now)]
+    if state == State.RUNNING and execution.started_at is None:
+        execution.started_at = now
+    execution.ended_at = now if state in TERMINAL else None
+
+
+def new_attempt(run: TaskRun, queue: str, now: datetime) -> TaskRunAttempt:
+    """A QUEUED attempt row, written with the change that dispatches it."""
+    return TaskRunAttempt.objects.create(
+        task_run=run,
+        execution_id=run.execution_id,
+        number=run.attempts + 1,
+        queue=queue,
+        sent_at=now,
+    )
+
+
+def apply_plan(execution: Execution, plan: Plan, now: datetime) -> list[TaskRunAttempt]:
+    """Write ``plan`` for ``execution`` (locked by the caller); returns attempts to send."""
+    runs: dict[str, TaskRun] = {}
+    to_send: list[TaskRunAttempt] = []
+    next_seq = (TaskRun.objects.filter(execution=execution).count()) + 1
+    logs: list[LogEntry] = []
+
+    def run_of(run_id: str) -> TaskRun:
+        if run_id not in runs:
+            runs[run_id] = TaskRun.objects.get(id=run_id, execution=execution)
+        return runs[run_id]
+
+    for action in plan.actions:
+        if isinstance(action, CreateTaskRun):
+            run = TaskRun.objects.create(
+                id=action.id,
+                execution=execution,
+                task_id=action.task_id,
+                parent_id=action.parent_id,
+                value=action.value,
+                iteration=action.iteration,
+                state=action.state,
+                state_history=_initial_history(action.state, now),
+                decision=dict(action.decision or {}),
+                outputs=dict(action.outputs or {}),
+                queue=action.queue,
+                seq=next_seq,
+                started_at=now,
+                ended_at=now if action.state in TERMINAL else None,
+            )
+            next_seq += 1
+            runs[run.id] = run
+            if action.dispatch:
+                to_send.append(new_attempt(run, action.queue, now))
+        elif isinstance(action, SetTaskRunState):
+            run = run_of(action.id)
+            check_transition(State(run.state), action.state, f"task run {run.task_id}")
+            run.state = action.state
+            run.state_history = [*run.state_history, history_entry(action.state, now)]
+            run.due_at = action.due_at
+            if action.outputs is not None:
+                run.outputs = dict(action.outputs)
+            if action.decision is not None:
+                run.decision = dict(action.decision)
+            run.ended_at = now if action.state in TERMINAL else None
+            run.save()
+        elif isinstance(action, Dispatch):
+            to_send.append(new_attempt(run_of(action.task_run_id), action.queue, now))
+        elif isinstance(action, SetExecutionState):
+            set_execution_state(execution, action.state, now)
+            if action.outputs is not None:
+                execution.outputs = dict(action.outputs)
+        elif isinstance(action, LogLine):
+            logs.append(
+                LogEntry(
+                    execution=execution,
+                    task_run_id=action.task_run_id,
+                    task_id=runs[action.task_run_id].task_id if action.task_run_id in runs else "",
+                    timestamp=now,
+                    level=action.level,
+                    message=action.message,
+                )
+            )
+    if logs:
+        LogEntry.objects.bulk_create(logs)
+    refresh_due_at(execution)
+    execution.version += 1
+    execution.save()
+    return to_send
+
+
+def _initial_history(state: State, now: datetime) -> list[dict[str, Any]]:
+    if state == State.CREATED:
+        return [history_entry(State.CREATED, now)]
+    return [history_entry(State.CREATED, now), history_entry(state, now)]
+
+
+def refresh_due_at(execution: Execution) -> None:
+    """The execution is due when its earliest waiting task run is (retries, pause delays)."""
+    if execution.state in TERMINAL:
+        execution.due_at = None
+        return
+    execution.due_at = (
+        TaskRun.objects.filter(execution=execution, due_at__isnull=False)
+        .exclude(state__in=[str(s) for s in TERMINAL])
+        .aggregate(due=Min("due_at"))["due"]
+    )
+
+
+def sync_label_rows(execution: Execution) -> None:
+    """Mirror ``execution.labels`` into filterable rows."""
+    ExecutionLabel.objects.filter(execution=execution).delete()
+    ExecutionLabel.objects.bulk_create(
+        ExecutionLabel(execution=execution, key=k, value=str(v))
+        for k, v in (execution.labels or {}).items()
+    )

@@ -1,0 +1,132 @@
+"""What a runnable task sees on a worker: its logger, working directory, files and renderer.
+
+``AttemptLogger`` buffers lines and writes them in batches (the heartbeat flushes them), so
+a chatty task costs one INSERT per batch, not per line; every line is masked first.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from django.utils import timezone
+
+from executions.expressions import evaluate, render_value
+from executions.models import LogEntry
+from executions.secrets import Masker
+
+LEVEL_ORDER = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4}
+
+
+class AttemptLogger:
+    """Satisfies plugins.base.TaskLogger; thread-safe; flushed by the heartbeat and at the end."""
+
+    def __init__(
+        self,
+        execution_id: str,
+        task_run_id: str,
+        task_id: str,
+        attempt: int,
+        masker: Masker,
+        min_level: str = "TRACE",
+    ) -> None:
+        self._ids = (execution_id, task_run_id, task_id, attempt)
+        self._masker = masker
+        self._min = LEVEL_ORDER.get(min_level, 0)
+        self._lines: list[tuple[datetime, str, str]] = []
+        self._lock = threading.Lock()
+
+    def _add(self, level: str, msg: str) -> None:
+        if LEVEL_ORDER[level] < self._min:
+            return
+        with self._lock:
+            self._lines.append((timezone.now(), level, self._masker.mask(str(msg))))
+
+    def trace(self, msg: str) -> None:
+        self._add("TRACE", msg)
+
+    def debug(self, msg: str) -> None:
+        self._add("DEBUG", msg)
+
+    def info(self, msg: str) -> None:
+        self._add("INFO", msg)
+
+    def warning(self, msg: str) -> None:
+        self._add("WARN", msg)
+
+    def error(self, msg: str) -> None:
+        self._add("ERROR", msg)
+
+    def flush(self) -> int:
+        with self._lock:
+            lines, self._lines = self._lines, []
+        if not lines:
+            return 0
+        execution_id, run_id, task_id, attempt = self._ids
+        LogEntry.objects.bulk_create(
+            LogEntry(
+                execution_id=execution_id, task_run_id=run_id, task_id=task_id,
+                attempt=attempt, timestamp=ts, level=level, message=message,
+            )
+            for ts, level, message in lines
+        )  # fmt: skip
+        return len(lines)
+
+
+class WorkerContext:
+    """Satisfies plugins.base.RunContext for one attempt of one task run."""
+
+    def __init__(
+        self,
+        *,
+        execution_id: str,
+        task_run_id: str,
+        task_id: str,
+        attempt: int,
+        namespace: str,
+        flow_id: str,
+        variables: Mapping[str, Any],
+        logger: AttemptLogger,
+        masker: Masker,
+        stop: threading.Event,
+    ) -> None:
+        self.execution_id, self.task_run_id, self.attempt = execution_id, task_run_id, attempt
+        self.task_id, self.namespace, self.flow_id = task_id, namespace, flow_id
+        self.variables = variables
+        self.logger = logger
+        self._masker = masker
+        self._stop = stop
+        self.working_dir = Path(tempfile.mkdtemp(prefix=f"trellis-{task_run_id[:8]}-"))
+
+    def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
+        variables = {**self.variables, **(extra or {})}
+        if isinstance(value, str):
+            return evaluate(value, variables)
+        return render_value(value, variables)
+
+    def put_file(self, local_path: Path, name: str | None = None) -> str:
+        from executions.storage import default_storage
+
+        return default_storage().put_task_file(
+            self.namespace, self.flow_id, self.execution_id, self.task_id, self.task_run_id,
+            Path(local_path), name,
+        )  # fmt: skip
+
+    def open_uri(self, uri: str) -> Path:
+        from executions.storage import default_storage
+
+        return default_storage().path_of(uri)
+
+    def should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    def secret_values(self) -> Sequence[str]:
+        return list(getattr(self._masker, "_forms", ()))
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.working_dir, ignore_errors=True)

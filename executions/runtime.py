@@ -1,0 +1,145 @@
+"""The executor's use cases: advance one execution, and sweep for what was lost.
+
+``advance_execution`` locks the execution row, runs the pure engine and applies its plan in
+one transaction; messages go out only after commit. Running it twice on the same state
+plans nothing new, so a duplicated or late wake-up is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+
+from executions import engine
+from executions.dispatch import now, send_attempts, wake_executor
+from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
+from executions.persistence import apply_plan, history_entry, load_snapshot, new_attempt
+from executions.secrets import env_vars
+from executions.states import TERMINAL, State
+from flows.selectors import flow_get, flow_spec
+from flows.spec import FlowSpec
+
+log = logging.getLogger(__name__)
+
+#: Called after commit with each execution that reached a terminal state (flow triggers,
+#: subflow parents, concurrency queues register here).
+ExecutionEndedHook = Callable[[Execution], None]
+_ended_hooks: list[ExecutionEndedHook] = []
+
+
+def register_execution_ended(hook: ExecutionEndedHook) -> ExecutionEndedHook:
+    if hook not in _ended_hooks:
+        _ended_hooks.append(hook)
+    return hook
+
+
+def execution_flow_spec(execution: Execution) -> FlowSpec:
+    """The revision of the flow this execution runs (even if the flow was deleted since)."""
+    flow = flow_get(execution.namespace, execution.flow_id, include_deleted=True)
+    return flow_spec(flow, revision=execution.flow_revision)
+
+
+def engine_env() -> engine.EngineEnv:
+    import json
+
+    return engine.EngineEnv(envs=env_vars(), globals=json.loads(settings.TRELLIS_GLOBALS or "{}"))
+
+
+def advance_execution(execution_id: str) -> State | None:
+    """Plan and apply once; returns the execution's state afterwards (None if unknown)."""
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().filter(id=execution_id).first()
+        if execution is None:
+            return None
+        if execution.state in TERMINAL:
+            return State(execution.state)
+        spec = execution_flow_spec(execution)
+        plan = engine.plan(spec, load_snapshot(execution), now(), engine_env())
+        if not plan:
+            return State(execution.state)
+        attempts = apply_plan(execution, plan, now())
+        send_attempts(attempts)
+        if execution.state in TERMINAL:
+            ended = execution
+            transaction.on_commit(lambda: _run_ended_hooks(ended))
+        return State(execution.state)
+
+
+def _run_ended_hooks(execution: Execution) -> None:
+    for hook in list(_ended_hooks):
+        try:
+            hook(execution)
+        except Exception:  # a listener's bug must not stop the others
+            log.exception("execution-ended hook %r failed for %s", hook, execution.id)
+
+
+def sweep() -> dict[str, int]:
+    """Find what a crash or a lost message left behind, and set it going again.
+
+    * a RUNNING attempt whose lease expired (its worker died): it is marked lost and the task
+      run gets a new attempt (or is KILLED if the execution is being killed);
+    * a QUEUED attempt whose message may be lost: sent again (a duplicate finds it claimed);
+    * an execution that is due (retry or pause delay) or has been quiet too long: woken.
+    """
+    moment = now()
+    counts = {"lost": 0, "resent": 0, "woken": 0}
+    stale = TaskRunAttempt.objects.filter(state=State.RUNNING, lease_expires_at__lt=moment)
+    for attempt_id in stale.values_list("id", flat=True)[:500]:
+        if _recover_lost_attempt(attempt_id):
+            counts["lost"] += 1
+    resend_after = timedelta(seconds=settings.TRELLIS_RESEND_SECONDS)
+    queued = TaskRunAttempt.objects.filter(state=State.QUEUED, sent_at__lt=moment - resend_after)
+    for attempt in queued[:500]:
+        TaskRunAttempt.objects.filter(pk=attempt.pk, state=State.QUEUED).update(sent_at=moment)
+        with transaction.atomic():
+            send_attempts([attempt])
+        counts["resent"] += 1
+    quiet = moment - timedelta(seconds=settings.TRELLIS_QUIET_SECONDS)
+    due = (
+        Execution.objects.exclude(state__in=[str(s) for s in TERMINAL])
+        .filter(Q(due_at__lte=moment) | Q(updated_at__lt=quiet))
+        .values_list("id", flat=True)[:1000]
+    )
+    for execution_id in due:
+        with transaction.atomic():
+            wake_executor(execution_id)
+        counts["woken"] += 1
+    return counts
+
+
+def _recover_lost_attempt(attempt_id: int) -> bool:
+    with transaction.atomic():
+        attempt = (
+            TaskRunAttempt.objects.select_for_update()
+            .filter(pk=attempt_id, state=State.RUNNING, lease_expires_at__lt=now())
+            .first()
+        )
+        if attempt is None:
+            return False
+        moment = now()
+        attempt.state, attempt.ended_at = State.FAILED, moment
+        attempt.note = f"lease expired: worker {attempt.owner} stopped heartbeating"
+        attempt.save()
+        run = TaskRun.objects.select_for_update().get(pk=attempt.task_run_id)
+        execution = Execution.objects.get(pk=run.execution_id)
+        LogEntry.objects.create(
+            execution=execution, task_run_id=run.id, task_id=run.task_id,
+            attempt=attempt.number, timestamp=moment, level="WARN", message=attempt.note,
+        )  # fmt: skip
+        if run.state != State.RUNNING or run.attempts != attempt.number:
+            return True
+        if execution.state == State.KILLING:
+            run.state = State.KILLED
+            run.ended_at = moment
+        else:
+            run.state = State.CREATED
+            send_attempts([new_attempt(run, run.queue, moment)])
+        run.state_history = [*run.state_history, history_entry(run.state, moment)]
+        run.save()
+        wake_executor(execution.id)
+        return True

@@ -1,0 +1,236 @@
+"""A worker runs one attempt of one runnable task run: claim, render, run, record.
+
+* Claim: the attempt row goes QUEUED -> RUNNING under a row lock, only if its task run is
+  still waiting for exactly this attempt and the execution is not being killed. A second
+  delivery of the same message finds it claimed and does nothing.
+* Run: properties are rendered with the execution's context, the plugin runs in this thread
+  while a heartbeat thread extends the lease, flushes logs, and raises the stop flag when the
+  execution is killed, the attempt was superseded, or the task's ``timeout`` passed.
+* Record: the result is written only if this attempt still owns the task run (fencing by
+  attempt number); then the executor is woken.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+
+from executions.context import expression_context
+from executions.dispatch import now, wake_executor
+from executions.durations import parse_duration
+from executions.expressions import ExpressionError, render_value
+from executions.models import Execution, TaskRun, TaskRunAttempt
+from executions.persistence import history_entry, load_snapshot
+from executions.run_context import AttemptLogger, WorkerContext
+from executions.runtime import engine_env, execution_flow_spec
+from executions.secrets import Masker
+from executions.states import State
+from plugins.base import RunnableTask, TaskFailed, TaskResult
+from plugins.registry import registry
+
+log = logging.getLogger(__name__)
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Claim:
+    attempt: TaskRunAttempt
+    run: TaskRun
+    execution: Execution
+
+
+def claim(attempt_id: int) -> Claim | None:
+    """Take the attempt, or None when someone else has it or it is no longer wanted."""
+    with transaction.atomic():
+        attempt = TaskRunAttempt.objects.select_for_update().filter(pk=attempt_id).first()
+        if attempt is None or attempt.state != State.QUEUED:
+            return None
+        run = TaskRun.objects.select_for_update().get(pk=attempt.task_run_id)
+        execution = Execution.objects.get(pk=run.execution_id)
+        moment = now()
+        wanted = (
+            run.state == State.CREATED
+            and attempt.number == run.attempts + 1
+            and execution.state not in (State.KILLING, State.KILLED)
+        )
+        if not wanted:
+            attempt.state, attempt.ended_at = State.CANCELLED, moment
+            attempt.note = f"not needed: task run is {run.state}, execution {execution.state}"
+            attempt.save()
+            return None
+        lease = timedelta(seconds=settings.TRELLIS_LEASE_SECONDS)
+        attempt.state, attempt.owner = State.RUNNING, OWNER
+        attempt.started_at = attempt.heartbeat_at = moment
+        attempt.lease_expires_at = moment + lease
+        attempt.save()
+        run.state, run.attempts = State.RUNNING, attempt.number
+        run.started_at = run.started_at or moment
+        run.state_history = [*run.state_history, history_entry(State.RUNNING, moment)]
+        run.save()
+        return Claim(attempt, run, execution)
+
+
+class Heartbeat(threading.Thread):
+    """Extends the lease, flushes logs, and raises ``stop`` when the attempt must end."""
+
+    def __init__(self, claim: Claim, logger: AttemptLogger, deadline: Any) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{claim.attempt.pk}")
+        self.claim, self.logger, self.deadline = claim, logger, deadline
+        self.stop = threading.Event()
+        self.done = threading.Event()
+        self.reason = ""
+
+    def run(self) -> None:
+        interval = min(settings.TRELLIS_HEARTBEAT_SECONDS, 1.0)
+        beat_every = settings.TRELLIS_HEARTBEAT_SECONDS
+        last_beat = 0.0
+        try:
+            while not self.done.wait(interval):
+                self.logger.flush()
+                last_beat += interval
+                if self.deadline is not None and now() >= self.deadline:
+                    self._halt("timeout")
+                if last_beat >= beat_every:
+                    last_beat = 0.0
+                    self._beat()
+        finally:
+            connection.close()
+
+    def _halt(self, reason: str) -> None:
+        if not self.stop.is_set():
+            self.reason = reason
+            self.stop.set()
+
+    def _beat(self) -> None:
+        moment = now()
+        lease = moment + timedelta(seconds=settings.TRELLIS_LEASE_SECONDS)
+        kept = TaskRunAttempt.objects.filter(
+            pk=self.claim.attempt.pk, state=State.RUNNING, owner=OWNER
+        ).update(heartbeat_at=moment, lease_expires_at=lease)
+        if not kept:
+            self._halt("superseded")
+        state = Execution.objects.filter(pk=self.claim.execution.pk).values_list("state", flat=True)
+        if state.first() in (State.KILLING, State.KILLED):
+            self._halt("killed")
+
+
+#: Property kinds rendered as text, as Kestra renders string properties.
+TEXT_KINDS = frozenset({"string", "any", "duration"})
+
+
+def render_properties(task: Any, plugin: RunnableTask, ctx: WorkerContext) -> dict[str, Any]:
+    """Declared defaults, then the task's own properties rendered (dynamic ones only)."""
+    props: dict[str, Any] = {p.name: p.default for p in plugin.properties if p.default is not None}
+    for key, value in task.properties.items():
+        declared = plugin.prop(key)
+        name = declared.name if declared else key
+        if declared is not None and not declared.dynamic:
+            props[name] = value
+        elif declared is None or declared.kind in TEXT_KINDS:
+            props[name] = render_value(value, ctx.variables)  # strings stay strings
+        else:
+            props[name] = ctx.render(value)  # a lone {{ expr }} keeps its native type
+    return props
+
+
+def run_attempt(attempt_id: int) -> State | None:
+    """Claim, run and record one attempt; returns its final state (None: not ours to run)."""
+    close_old_connections()
+    claimed = claim(attempt_id)
+    if claimed is None:
+        return None
+    execution, run = claimed.execution, claimed.run
+    spec = execution_flow_spec(execution)
+    task = next(t for t in _all_tasks(spec) if t.id == run.task_id)
+    masker = Masker.from_environ()
+    logger = AttemptLogger(
+        execution.id, run.id, run.task_id, claimed.attempt.number, masker,
+        min_level=(task.log_level or "TRACE").upper(),
+    )  # fmt: skip
+    deadline = now() + parse_duration(task.timeout) if task.timeout else None
+    beat = Heartbeat(claimed, logger, deadline)
+    env = engine_env()
+    snap = load_snapshot(execution)
+    me = next(r for r in snap.task_runs if r.id == run.id)
+    variables = expression_context(
+        spec, snap, run=me, task=task, envs=env.envs, globals_=env.globals
+    )
+    ctx = WorkerContext(
+        execution_id=execution.id, task_run_id=run.id, task_id=run.task_id,
+        attempt=claimed.attempt.number, namespace=execution.namespace,
+        flow_id=execution.flow_id, variables=variables, logger=logger, masker=masker,
+        stop=beat.stop,
+    )  # fmt: skip
+    beat.start()
+    state, outputs = State.FAILED, {}
+    try:
+        plugin = registry.get(task.type)()
+        assert isinstance(plugin, RunnableTask)
+        props = render_properties(task, plugin, ctx)
+        result = plugin.run(props, ctx)
+        if isinstance(result, TaskResult):
+            state, outputs = result.state, result.outputs
+        else:
+            state, outputs = State.SUCCESS, dict(result or {})
+        if beat.stop.is_set():
+            state = State.KILLED if beat.reason == "killed" else State.FAILED
+    except (TaskFailed, ExpressionError) as exc:
+        logger.error(str(exc))
+    except Exception as exc:  # noqa: BLE001 - a plugin's crash is the task's failure
+        logger.error(f"{type(exc).__name__}: {exc}")
+        logger.debug(traceback.format_exc())
+    finally:
+        beat.done.set()
+        beat.join()
+        if beat.reason == "timeout":
+            logger.error(f"Timeout after {task.timeout}")
+            state = State.FAILED
+        elif beat.reason == "killed":
+            state = State.KILLED
+        logger.flush()
+        ctx.cleanup()
+    return record(claimed, state, outputs)
+
+
+def _all_tasks(spec: Any) -> Any:
+    from executions.engine import all_tasks
+
+    return all_tasks(spec)
+
+
+def record(claimed: Claim, state: State, outputs: dict[str, Any]) -> State | None:
+    """Write the attempt's result if it still owns the task run; wake the executor."""
+    with transaction.atomic():
+        attempt = TaskRunAttempt.objects.select_for_update().get(pk=claimed.attempt.pk)
+        if attempt.state != State.RUNNING or attempt.owner != OWNER:
+            log.warning("attempt %s was superseded; its result is ignored", attempt.pk)
+            return None
+        moment = now()
+        attempt.state, attempt.ended_at = state, moment
+        attempt.save()
+        run = TaskRun.objects.select_for_update().get(pk=attempt.task_run_id)
+        if run.state != State.RUNNING or run.attempts != attempt.number:
+            return None
+        run.state, run.ended_at = state, moment
+        run.outputs = _jsonable(outputs)
+        run.state_history = [*run.state_history, history_entry(state, moment)]
+        run.save()
+        wake_executor(run.execution_id)
+    return state
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))

@@ -1,0 +1,234 @@
+"""``Request``: one HTTP call whose status, headers and body become the task's outputs.
+
+Built on ``urllib.request`` so it needs no dependency. Like Kestra, a response code of 400 or
+more fails the task unless ``allowFailed`` is set; a 3xx only reaches the task when redirects
+are not followed, and is then returned as it is. Proxies come from ``options`` only, never from
+the worker's environment, so a flow behaves the same on every worker.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import mimetypes
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from email.message import Message
+from typing import Any, ClassVar
+
+from executions.durations import DurationError, parse_duration
+from plugins.base import Prop, RunContext, RunnableTask, TaskFailed
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
+DEFAULT_TIMEOUT_SECONDS = 10.0
+DEFAULT_MAX_CONTENT = 10 * 1024 * 1024
+
+
+def _flag(value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes"}
+    return bool(value)
+
+
+def _seconds(options: dict[str, Any], name: str) -> float | None:
+    value = options.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return parse_duration(value).total_seconds()
+    except DurationError as exc:
+        raise TaskFailed(f"options.{name}: {exc}") from None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Hand 3xx responses back instead of following them (``followRedirects: false``)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class Request(RunnableTask):
+    """Call an HTTP(S) endpoint; outputs ``code``, ``headers`` (name -> values), ``body``
+    (the response text) and ``uri``."""
+
+    type = "trellis.http.Request"
+    aliases = ("io.kestra.plugin.core.http.Request", "io.kestra.plugin.fs.http.Request")
+    properties: ClassVar = (
+        Prop("uri", "string", required=True, description="An http:// or https:// URL."),
+        Prop("method", "string", default="GET", choices=METHODS),
+        Prop("body", "any", description="Request body; a map or list is sent as JSON."),
+        Prop(
+            "formData",
+            "map",
+            description="Form fields; with contentType multipart/form-data a `kestra://` URI or "
+            "a {name, content} map is sent as a file.",
+        ),
+        Prop("contentType", "string", default="application/json"),
+        Prop("headers", "map"),
+        Prop(
+            "options",
+            "map",
+            description="connectTimeout, readTimeout (durations), followRedirects, allowFailed, "
+            "basicAuthUser, basicAuthPassword, maxContentLength, defaultCharset, proxyAddress, "
+            "proxyPort, proxyUsername, proxyPassword.",
+        ),
+        Prop(
+            "sslOptions",
+            "map",
+            description="insecureTrustAllCertificates: true to skip TLS verification.",
+        ),
+        Prop("allowFailed", "boolean", default=False, description="A 4xx/5xx is not a failure."),
+        Prop("encryptBody", "boolean", default=False, description="Ignored: never encrypted."),
+    )
+    examples = (
+        """id: http_call
+namespace: trellis.examples
+tasks:
+  - id: post
+    type: trellis.http.Request
+    uri: https://httpbin.org/post
+    method: POST
+    contentType: application/json
+    body: '{"hello": "world"}'
+    options:
+      readTimeout: PT30S
+  - id: show
+    type: trellis.core.log.Log
+    message: "{{ outputs.post.code }}: {{ outputs.post.body }}"
+""",
+    )
+
+    def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+        uri = str(props.get("uri") or "")
+        if urllib.parse.urlsplit(uri).scheme.lower() not in ("http", "https"):
+            raise TaskFailed(f"only http and https URIs can be requested, not {uri!r}")
+        options = dict(props.get("options") or {})
+        method = str(props.get("method") or "GET").upper()
+        data, content_type = _body(props, ctx)
+        request = urllib.request.Request(uri, data=data, method=method)
+        if content_type and data is not None:
+            request.add_header("Content-Type", content_type)
+        for name, value in (props.get("headers") or {}).items():
+            text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+            request.add_header(str(name), text)
+        if options.get("basicAuthUser"):
+            pair = f"{options['basicAuthUser']}:{options.get('basicAuthPassword') or ''}"
+            request.add_header("Authorization", "Basic " + base64.b64encode(pair.encode()).decode())
+        allow_failed = _flag(props.get("allowFailed"), False) or _flag(
+            options.get("allowFailed"), False
+        )
+        code, headers, raw = _exchange(request, options, props.get("sslOptions") or {})
+        limit = int(options.get("maxContentLength") or DEFAULT_MAX_CONTENT)
+        if len(raw) > limit:
+            raise TaskFailed(f"response body is larger than maxContentLength ({limit} bytes)")
+        body = raw.decode(_charset(headers, options), errors="replace")
+        ctx.logger.debug(f"Request '{uri}' with the response code '{code}'")
+        if code >= 400 and not allow_failed:
+            raise TaskFailed(f"HTTP {code} from {uri}: {body[:200]}")
+        return {"code": code, "headers": _header_map(headers), "body": body, "uri": uri}
+
+
+def _body(props: dict[str, Any], ctx: RunContext) -> tuple[bytes | None, str | None]:
+    """The encoded request body and its content type (None, None when there is no body)."""
+    content_type = str(props.get("contentType") or "")
+    form = props.get("formData")
+    if form:
+        if content_type.lower().startswith("multipart/form-data"):
+            return _multipart(dict(form), ctx)
+        pairs = [(str(k), "" if v is None else str(v)) for k, v in dict(form).items()]
+        return urllib.parse.urlencode(pairs).encode(), "application/x-www-form-urlencoded"
+    body = props.get("body")
+    if body is None:
+        return None, None
+    if isinstance(body, dict | list):
+        return json.dumps(body).encode(), content_type or "application/json"
+    return str(body).encode("utf-8"), content_type or "application/json"
+
+
+def _multipart(form: dict[str, Any], ctx: RunContext) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts: list[bytes] = []
+    for key, value in form.items():
+        filename, content = None, value
+        if isinstance(value, dict):
+            filename, content = str(value.get("name") or key), value.get("content")
+        elif isinstance(value, str) and value.startswith("kestra://"):
+            filename = value.rsplit("/", 1)[-1]
+        if isinstance(content, str) and content.startswith("kestra://"):
+            payload = ctx.open_uri(content).read_bytes()
+        else:
+            payload = ("" if content is None else str(content)).encode("utf-8")
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"'
+        if filename is not None:
+            mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+            head += f'; filename="{filename}"\r\nContent-Type: {mime}'
+        parts.append(head.encode() + b"\r\n\r\n" + payload + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def _exchange(
+    request: urllib.request.Request, options: dict[str, Any], ssl_options: dict[str, Any]
+) -> tuple[int, Message, bytes]:
+    """Send the request; (status, headers, body bytes) for every response, errors included."""
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler(_proxies(options))]
+    if not _flag(options.get("followRedirects"), True):
+        handlers.append(_NoRedirect())
+    if _flag(ssl_options.get("insecureTrustAllCertificates"), False):
+        handlers.append(urllib.request.HTTPSHandler(context=ssl._create_unverified_context()))
+    opener = urllib.request.build_opener(*handlers)
+    # urllib has one socket timeout for connecting and reading: use the larger one asked for.
+    asked = [
+        t for t in (_seconds(options, "connectTimeout"), _seconds(options, "readTimeout")) if t
+    ]
+    timeout = max(asked) if asked else DEFAULT_TIMEOUT_SECONDS
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.headers, exc.read()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TaskFailed(f"request to {request.full_url} failed: {reason}") from exc
+
+
+def _proxies(options: dict[str, Any]) -> dict[str, str]:
+    address = options.get("proxyAddress")
+    if not address:
+        return {}
+    user = options.get("proxyUsername")
+    auth = ""
+    if user:
+        password = options.get("proxyPassword") or ""
+        auth = f"{urllib.parse.quote(str(user))}:{urllib.parse.quote(str(password))}@"
+    port = f":{options['proxyPort']}" if options.get("proxyPort") else ""
+    proxy = f"http://{auth}{address}{port}"
+    return {"http": proxy, "https": proxy}
+
+
+def _charset(headers: Message, options: dict[str, Any]) -> str:
+    charset = headers.get_content_charset() or str(options.get("defaultCharset") or "utf-8")
+    try:
+        "".encode(charset)
+    except LookupError:
+        return "utf-8"
+    return charset
+
+
+def _header_map(headers: Message) -> dict[str, list[str]]:
+    """Response headers as Kestra shows them: each name (as sent) -> all its values."""
+    grouped: dict[str, list[str]] = {}
+    spelling: dict[str, str] = {}
+    for name, value in headers.items():
+        key = spelling.setdefault(name.lower(), name)
+        grouped.setdefault(key, []).append(value)
+    return grouped
+
+
+PLUGINS = [Request]

@@ -1,0 +1,241 @@
+"""Shell and Python script tasks run as real local processes against a fake run context."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from executions.states import State
+from plugins.base import TaskFailed, TaskResult
+from plugins.registry import registry
+from plugins.scripts import process, shell
+from plugins.scripts import python as py
+from tests.unit.fake_context import FakeContext
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> FakeContext:
+    return FakeContext(tmp_path)
+
+
+def test_commands_output_is_logged_line_by_line(ctx):
+    outputs = shell.Commands().run({"commands": ["echo one", "echo two"]}, ctx)
+
+    assert ctx.logger.lines("INFO") == ["one", "two"]
+    assert outputs["exitCode"] == 0
+    assert outputs["vars"] == {}
+    assert outputs["outputFiles"] == {}
+
+
+def test_stderr_is_logged_as_error(ctx):
+    shell.Commands().run({"commands": ["echo oops >&2"]}, ctx)
+
+    assert ctx.logger.lines("ERROR") == ["oops"]
+
+
+def test_non_zero_exit_fails_the_task(ctx):
+    with pytest.raises(TaskFailed, match="Command failed with exit code 3"):
+        shell.Commands().run({"commands": ["exit 3"]}, ctx)
+
+
+def test_fail_fast_stops_at_the_first_failing_line(ctx):
+    with pytest.raises(TaskFailed, match="exit code 1"):
+        shell.Commands().run({"commands": ["false", "echo after"]}, ctx)
+
+    assert "after" not in ctx.logger.lines()
+
+
+def test_without_fail_fast_the_last_line_decides(ctx):
+    outputs = shell.Commands().run({"commands": ["false", "echo after"], "failFast": False}, ctx)
+
+    assert outputs["exitCode"] == 0
+    assert ctx.logger.lines("INFO") == ["after"]
+
+
+def test_env_and_working_dir(ctx):
+    shell.Commands().run({"commands": ['echo "$GREETING"', "pwd"], "env": {"GREETING": "hi"}}, ctx)
+
+    assert ctx.logger.lines("INFO") == ["hi", str(ctx.working_dir)]
+
+
+def test_kestra_output_lines_become_vars_and_are_not_logged(ctx):
+    outputs = shell.Commands().run(
+        {
+            "commands": [
+                """echo '::{"outputs":{"answer":42,"name":"x"}}::'""",
+                """echo '::{"outputs":{"name":"y"}}::'""",
+                "echo plain",
+            ]
+        },
+        ctx,
+    )
+
+    assert outputs["vars"] == {"answer": 42, "name": "y"}
+    assert ctx.logger.lines() == ["plain"]
+
+
+def test_kestra_log_lines_are_logged_at_their_level(ctx):
+    line = '::{"logs":[{"level":"WARN","message":"low disk"},{"level":"ODD","message":"x"}]}::'
+
+    shell.Commands().run({"commands": [f"echo '{line}'"]}, ctx)
+
+    assert ctx.logger.records == [("WARNING", "low disk"), ("INFO", "x")]
+
+
+def test_input_files_are_written_and_output_files_stored(ctx):
+    outputs = shell.Commands().run(
+        {
+            "inputFiles": {"in/data.txt": "hello"},
+            "commands": ["tr a-z A-Z < in/data.txt > out.txt", "echo x > skip.log"],
+            "outputFiles": ["*.txt"],
+        },
+        ctx,
+    )
+
+    assert outputs["outputFiles"] == {"out.txt": "kestra:///test/out.txt"}
+    assert (ctx.storage / "out.txt").read_text() == "HELLO"
+
+
+def test_input_file_from_internal_storage(ctx):
+    (ctx.storage / "src.csv").write_text("a,b\n")
+
+    shell.Commands().run(
+        {"inputFiles": {"data.csv": "kestra:///test/src.csv"}, "commands": ["cat data.csv"]}, ctx
+    )
+
+    assert ctx.logger.lines("INFO") == ["a,b"]
+
+
+def test_input_files_cannot_escape_the_working_dir(ctx):
+    with pytest.raises(TaskFailed, match="outside the working directory"):
+        shell.Commands().run({"inputFiles": {"../x": "no"}, "commands": ["true"]}, ctx)
+
+
+def test_secrets_are_masked_in_logs(tmp_path):
+    ctx = FakeContext(tmp_path, secrets=["s3cr3t"])
+
+    shell.Commands().run({"commands": ["echo token=s3cr3t", "echo s3cr3t >&2"]}, ctx)
+
+    assert ctx.logger.lines() == ["token=******", "******"]
+
+
+def test_warning_on_stderr(ctx):
+    result = shell.Commands().run({"commands": ["echo careful >&2"], "warningOnStdErr": True}, ctx)
+
+    assert isinstance(result, TaskResult)
+    assert result.state is State.WARNING
+    assert result.outputs["exitCode"] == 0
+
+
+def test_container_image_is_ignored_with_one_warning(ctx):
+    shell.Commands().run({"commands": ["true"], "containerImage": "ubuntu:22.04"}, ctx)
+
+    assert len(ctx.logger.lines("WARNING")) == 1
+
+
+def test_should_stop_kills_a_long_command(ctx):
+    threading.Timer(0.5, lambda: setattr(ctx, "stop", True)).start()
+    started = time.monotonic()
+
+    with pytest.raises(TaskFailed, match="killed"):
+        shell.Commands().run({"commands": ["sleep 30"]}, ctx)
+
+    assert time.monotonic() - started < 5
+
+
+def test_should_stop_kills_children_of_the_shell(ctx):
+    threading.Timer(0.5, lambda: setattr(ctx, "stop", True)).start()
+    started = time.monotonic()
+
+    with pytest.raises(TaskFailed, match="killed"):
+        shell.Commands().run({"commands": ["sleep 30", "echo never"]}, ctx)
+
+    assert time.monotonic() - started < 5
+    assert "never" not in ctx.logger.lines()
+
+
+def test_a_process_ignoring_sigterm_gets_sigkill(ctx, monkeypatch):
+    monkeypatch.setattr(process, "KILL_GRACE_SECONDS", 0.5)
+    threading.Timer(0.3, lambda: setattr(ctx, "stop", True)).start()
+    started = time.monotonic()
+
+    with pytest.raises(TaskFailed, match="killed"):
+        shell.Commands().run({"commands": ["trap '' TERM", "sleep 30"]}, ctx)
+
+    assert time.monotonic() - started < 3
+
+
+def test_a_background_child_holding_the_pipes_does_not_hang_the_task(ctx):
+    started = time.monotonic()
+
+    outputs = shell.Commands().run({"commands": ["sleep 30 &", "echo done"]}, ctx)
+
+    assert outputs["exitCode"] == 0
+    assert ctx.logger.lines("INFO") == ["done"]
+    assert time.monotonic() - started < 5
+
+
+def test_shell_script(ctx):
+    outputs = shell.Script().run({"script": "for i in 1 2; do\n  echo line $i\ndone"}, ctx)
+
+    assert outputs["exitCode"] == 0
+    assert ctx.logger.lines("INFO") == ["line 1", "line 2"]
+
+
+def test_deprecated_bash_uses_interpreter_and_args(ctx):
+    outputs = shell.Bash().run(
+        {"commands": ["echo $0"], "interpreter": "/bin/sh", "interpreterArgs": ["-c"]}, ctx
+    )
+
+    assert outputs["exitCode"] == 0
+    assert outputs["stdOutLineCount"] == 1
+
+
+def test_python_script_runs_with_the_worker_interpreter(ctx):
+    script = (
+        "import json, sys\n"
+        "print('py', sys.version_info[0])\n"
+        "print('::' + json.dumps({'outputs': {'total': sum(range(4))}}) + '::')\n"
+    )
+
+    outputs = py.Script().run({"script": script}, ctx)
+
+    assert ctx.logger.lines("INFO") == ["py 3"]
+    assert outputs["vars"] == {"total": 6}
+
+
+def test_python_script_failure(ctx):
+    with pytest.raises(TaskFailed, match="exit code 1"):
+        py.Script().run({"script": "raise SystemExit(1)"}, ctx)
+
+
+def test_python_commands_call_python_on_input_files(ctx):
+    outputs = py.Commands().run(
+        {
+            "inputFiles": {"main.py": "import json\nprint(json.dumps([1, 2]))\n"},
+            "beforeCommands": ["python -c 'print(1)' > /dev/null"],
+            "commands": ["python main.py"],
+        },
+        ctx,
+    )
+
+    assert outputs["exitCode"] == 0
+    assert [json.loads(line) for line in ctx.logger.lines("INFO")] == [[1, 2]]
+
+
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [
+        ("io.kestra.plugin.scripts.shell.Commands", shell.Commands),
+        ("io.kestra.plugin.scripts.shell.Script", shell.Script),
+        ("io.kestra.core.tasks.scripts.Bash", shell.Bash),
+        ("io.kestra.plugin.scripts.python.Script", py.Script),
+        ("io.kestra.plugin.scripts.python.Commands", py.Commands),
+    ],
+)
+def test_kestra_names_resolve(name, cls):
+    assert registry.get(name) is cls
