@@ -18,12 +18,23 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "plugins.core.values",
     "plugins.core.sleep",
     "plugins.core.fail",
+    "plugins.core.execution",
     "plugins.core.flow.sequential",
     "plugins.core.flow.parallel",
+    "plugins.core.flow.if_",
+    "plugins.core.flow.switch",
+    "plugins.core.flow.foreach",
+    "plugins.core.flow.allow_failure",
+    "plugins.core.flow.dag",
+    "plugins.core.flow.wait_for",
+    "plugins.core.flow.subflow",
+    "plugins.core.flow.pause",
+    "plugins.core.flow.template",
     "plugins.scripts.shell",
     "plugins.scripts.python",
     "plugins.http.request",
     "plugins.core.triggers",
+    "plugins.core.conditions",
 )
 
 
