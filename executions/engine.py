@@ -31,6 +31,7 @@ from executions.plan import (
     LogLine,
     Plan,
     SetExecutionState,
+    SetLabels,
     SetTaskRunState,
 )
 from executions.retry import next_attempt_at
@@ -116,6 +117,7 @@ class _Planner:
             self.kids.setdefault(r.parent_id, []).append(r.id)
         self.next_seq = max((r.seq for r in snap.task_runs), default=0) + 1
         self.state = snap.state
+        self.labels: Mapping[str, str] = snap.labels
         self.outputs: Mapping[str, Any] = snap.outputs
         self.plan = Plan()
         self.tasks = {t.id: t for t in all_tasks(flow)}
@@ -136,7 +138,9 @@ class _Planner:
         return [self.runs[i] for i in self.kids.get(run_id, ())]
 
     def context(self, run: TaskRunSnapshot | None, task: TaskSpec | None) -> dict[str, Any]:
-        snap = replace(self.snap, task_runs=tuple(self.runs.values()), state=self.state)
+        snap = replace(
+            self.snap, task_runs=tuple(self.runs.values()), state=self.state, labels=self.labels
+        )
         extra = {IO_KEY: self.env.io} if self.env.io is not None else None
         return expression_context(
             self.flow,
@@ -196,21 +200,24 @@ class _Planner:
         )
         self.next_seq += 1
         state, dispatch, decision, reason = State.CREATED, False, None, "next task"
+        due_at, effects = None, []
         try:
             if task.run_if is not None and not is_truthy(self.render(task.run_if, run, task)):
                 state, reason = State.SKIPPED, "runIf is false"
             elif self.is_flowable(task):
                 plugin = self.plugin(task)
                 assert isinstance(plugin, FlowableTask)
+                decision = plugin.decide(task, _FlowableView(self, run, task))
+                run = replace(run, decision=dict(decision or {}))
                 view = _FlowableView(self, run, task)
-                decision = plugin.decide(task, view)
-                state = State.RUNNING
+                state, due_at = plugin.on_create(task, view)
+                effects = plugin.effects(task, view)
             else:
                 dispatch = True
         except (ExpressionError, TaskFailed, ValueError, TypeError) as exc:
-            state, dispatch, reason = State.FAILED, False, str(exc)
+            state, dispatch, reason, effects = State.FAILED, False, str(exc), []
             self.log(run.id, "ERROR", f"{task.id}: {exc}")
-        run = replace(run, state=state, decision=dict(decision or {}))
+        run = replace(run, state=state, decision=dict(decision or {}), due_at=due_at)
         self.runs[run.id] = run
         self.kids.setdefault(run.parent_id, []).append(run.id)
         self.plan.add(
@@ -224,9 +231,14 @@ class _Planner:
                 dispatch=dispatch,
                 queue=worker_queue(task),
                 decision=run.decision or None,
+                due_at=due_at,
                 reason=reason,
             )
         )
+        for effect in effects:
+            self.plan.add(effect)
+            if isinstance(effect, SetLabels):
+                self.labels = {**self.labels, **effect.labels}
         self._changed = True
 
     # -- rules -----------------------------------------------------------------------------
@@ -269,12 +281,16 @@ class _Planner:
         ]
         for run in sorted(pending, key=lambda r: r.seq, reverse=True):
             run = self.runs[run.id]
-            if run.state in TERMINAL or run.state == State.PAUSED:
+            if run.state in TERMINAL:
                 continue
             task = self.tasks[run.task_id]
             plugin = self.plugin(task)
             assert isinstance(plugin, FlowableTask)
             view = _FlowableView(self, run, task)
+            if run.state == State.PAUSED:
+                if run.due_at is not None and run.due_at <= self.now:
+                    self.set_run(run, plugin.on_due(task, view), "due", due_at=None)
+                continue
             try:
                 starts = plugin.next_runs(task, view)
                 for start in starts:
@@ -283,7 +299,8 @@ class _Planner:
                     continue
                 state = plugin.resolve_state(task, view)
                 if state is not None:
-                    self.set_run(run, state, "children ended", outputs=plugin.outputs(task, view))
+                    outputs = {**run.outputs, **plugin.outputs(task, view)}
+                    self.set_run(run, state, "children ended", outputs=outputs)
             except (ExpressionError, TaskFailed, ValueError, TypeError) as exc:
                 self.log(run.id, "ERROR", f"{task.id}: {exc}")
                 self.set_run(run, State.FAILED, str(exc))
@@ -310,6 +327,16 @@ class _Planner:
                 state = State.FAILED
         self.set_execution(state, "flow ended", outputs=outputs or None)
 
+    def exit_state(self) -> State | None:
+        """The state an ended Exit task asked the execution to end in, if any."""
+        for run in self.runs.values():
+            task = self.tasks.get(run.task_id)
+            if run.state not in TERMINAL or task is None or not self.is_flowable(task):
+                continue
+            if getattr(self.plugin(task), "ends_execution", False):
+                return State(run.outputs.get("state", State.KILLED))
+        return None
+
     def wind_down(self) -> None:
         """KILLING: kill what has not started; flowables end once their children have."""
         for run in sorted(self.active(), key=lambda r: r.seq, reverse=True):
@@ -320,7 +347,7 @@ class _Planner:
             elif run.state in (State.CREATED, State.QUEUED, State.RETRYING, State.PAUSED):
                 self.set_run(run, State.KILLED, "killed", due_at=None)
         if not self.active():
-            self.set_execution(State.KILLED, "killed")
+            self.set_execution(self.exit_state() or State.KILLED, "killed")
 
     def follow_pauses(self) -> None:
         """The execution is PAUSED while everything still active is paused."""
@@ -343,6 +370,9 @@ class _Planner:
             else:
                 self.apply_retries()
                 self.advance_flowables()
+                if self.exit_state() is not None:
+                    self.set_execution(State.KILLING, "an Exit task ended the execution")
+                    continue
                 self.advance_flow()
             if not self._changed or self.state in TERMINAL:
                 break

@@ -19,7 +19,9 @@ from executions.plan import (
     LogLine,
     Plan,
     SetExecutionState,
+    SetLabels,
     SetTaskRunState,
+    StartSubflow,
 )
 from executions.snapshot import ExecutionSnapshot, TaskRunSnapshot
 from executions.states import TERMINAL, State, check_transition
@@ -86,12 +88,16 @@ def new_attempt(run: TaskRun, queue: str, now: datetime) -> TaskRunAttempt:
     )
 
 
-def apply_plan(execution: Execution, plan: Plan, now: datetime) -> list[TaskRunAttempt]:
-    """Write ``plan`` for ``execution`` (locked by the caller); returns attempts to send."""
+def apply_plan(
+    execution: Execution, plan: Plan, now: datetime
+) -> tuple[list[TaskRunAttempt], list[StartSubflow]]:
+    """Write ``plan`` for ``execution`` (locked by the caller); returns attempts to send and
+    subflows to start (both need the runtime, after these rows exist)."""
     runs: dict[str, TaskRun] = {}
     to_send: list[TaskRunAttempt] = []
     next_seq = (TaskRun.objects.filter(execution=execution).count()) + 1
     logs: list[LogEntry] = []
+    subflows: list[StartSubflow] = []
 
     def run_of(run_id: str) -> TaskRun:
         if run_id not in runs:
@@ -113,6 +119,7 @@ def apply_plan(execution: Execution, plan: Plan, now: datetime) -> list[TaskRunA
                 outputs=dict(action.outputs or {}),
                 queue=action.queue,
                 seq=next_seq,
+                due_at=action.due_at,
                 started_at=now,
                 ended_at=now if action.state in TERMINAL else None,
             )
@@ -138,6 +145,11 @@ def apply_plan(execution: Execution, plan: Plan, now: datetime) -> list[TaskRunA
             set_execution_state(execution, action.state, now)
             if action.outputs is not None:
                 execution.outputs = dict(action.outputs)
+        elif isinstance(action, SetLabels):
+            execution.labels = {**(execution.labels or {}), **action.labels}
+            sync_label_rows(execution)
+        elif isinstance(action, StartSubflow):
+            subflows.append(action)
         elif isinstance(action, LogLine):
             logs.append(
                 LogEntry(
@@ -154,7 +166,7 @@ def apply_plan(execution: Execution, plan: Plan, now: datetime) -> list[TaskRunA
     refresh_due_at(execution)
     execution.version += 1
     execution.save()
-    return to_send
+    return to_send, subflows
 
 
 def _initial_history(state: State, now: datetime) -> list[dict[str, Any]]:

@@ -29,6 +29,8 @@ class CreateTaskRun:
     decision: Mapping[str, Any] | None = None
     #: Outputs recorded at creation (a task run that ends as it is created).
     outputs: Mapping[str, Any] | None = None
+    #: When the run is due (a Pause's delay or timeout).
+    due_at: datetime | None = None
     reason: str = ""
 
 
@@ -69,6 +71,27 @@ class WakeAt:
 
 
 @dataclass(frozen=True)
+class SetLabels:
+    """Merge labels into the execution's (the Labels task)."""
+
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class StartSubflow:
+    """Create a child execution for a Subflow task run (done by the runtime: it needs I/O)."""
+
+    task_run_id: str
+    namespace: str
+    flow_id: str
+    revision: int | None = None
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    wait: bool = True
+    transmit_failed: bool = True
+
+
+@dataclass(frozen=True)
 class LogLine:
     """A line the executor writes to a task run's log (why a run was skipped or failed)."""
 
@@ -77,7 +100,16 @@ class LogLine:
     message: str
 
 
-Action = LogLine | CreateTaskRun | SetTaskRunState | Dispatch | SetExecutionState | WakeAt
+Action = (
+    SetLabels
+    | StartSubflow
+    | LogLine
+    | CreateTaskRun
+    | SetTaskRunState
+    | Dispatch
+    | SetExecutionState
+    | WakeAt
+)
 
 
 @dataclass

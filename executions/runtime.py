@@ -21,6 +21,7 @@ from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.persistence import apply_plan, history_entry, load_snapshot, new_attempt
 from executions.secrets import env_vars
 from executions.states import TERMINAL, State
+from executions.subflows import expand_templates, start_subflow
 from flows.selectors import flow_get, flow_spec
 from flows.spec import FlowSpec
 
@@ -39,9 +40,10 @@ def register_execution_ended(hook: ExecutionEndedHook) -> ExecutionEndedHook:
 
 
 def execution_flow_spec(execution: Execution) -> FlowSpec:
-    """The revision of the flow this execution runs (even if the flow was deleted since)."""
+    """The revision of the flow this execution runs (even if the flow was deleted since),
+    with its Template tasks expanded."""
     flow = flow_get(execution.namespace, execution.flow_id, include_deleted=True)
-    return flow_spec(flow, revision=execution.flow_revision)
+    return expand_templates(flow_spec(flow, revision=execution.flow_revision))
 
 
 def engine_env() -> engine.EngineEnv:
@@ -62,8 +64,10 @@ def advance_execution(execution_id: str) -> State | None:
         plan = engine.plan(spec, load_snapshot(execution), now(), engine_env())
         if not plan:
             return State(execution.state)
-        attempts = apply_plan(execution, plan, now())
+        attempts, subflows = apply_plan(execution, plan, now())
         send_attempts(attempts)
+        for start in subflows:
+            start_subflow(execution, start)
         if execution.state in TERMINAL:
             ended = execution
             transaction.on_commit(lambda: _run_ended_hooks(ended))
@@ -143,3 +147,12 @@ def _recover_lost_attempt(attempt_id: int) -> bool:
         run.save()
         wake_executor(execution.id)
         return True
+
+
+def _subflow_parent(execution: Execution) -> None:
+    from executions.subflows import subflow_ended
+
+    subflow_ended(execution)
+
+
+register_execution_ended(_subflow_parent)

@@ -12,13 +12,21 @@ from django.db import transaction
 
 from executions.dispatch import now, wake_executor
 from executions.inputs import InputsError, coerce_inputs
-from executions.models import Execution, new_id
+from executions.models import Execution, TaskRun, new_id
 from executions.persistence import history_entry, set_execution_state, sync_label_rows
-from executions.states import TERMINAL, State
+from executions.states import TERMINAL, State, check_transition
 from flows.models import Flow
 from flows.selectors import flow_spec
 
-__all__ = ["ExecutionError", "InputsError", "execution_create", "execution_kill", "execution_wait"]
+__all__ = [
+    "ExecutionError",
+    "InputsError",
+    "execution_create",
+    "execution_kill",
+    "execution_restart",
+    "execution_resume",
+    "execution_wait",
+]
 
 
 class ExecutionError(ValueError):
@@ -104,6 +112,8 @@ def execution_kill(execution: Execution) -> Execution:
         locked.version += 1
         locked.save()
         wake_executor(locked.id)
+        for child in Execution.objects.filter(parent_execution=locked):
+            execution_kill(child)
     return locked
 
 
@@ -115,3 +125,125 @@ def execution_wait(execution_id: str, timeout: float = 60.0, poll: float = 0.1) 
         if execution.state in TERMINAL or time.monotonic() >= deadline:
             return execution
         time.sleep(poll)
+
+
+def _locked(execution: Execution) -> Execution:
+    return Execution.objects.select_for_update().get(pk=execution.pk)
+
+
+def _move_run(run: TaskRun, *states: State, outputs: dict | None = None) -> None:
+    moment = now()
+    for state in states:
+        check_transition(State(run.state), state, f"task run {run.task_id}")
+        run.state = state
+        run.state_history = [*run.state_history, history_entry(state, moment)]
+    if outputs is not None:
+        run.outputs = {**(run.outputs or {}), **outputs}
+    run.ended_at = moment if run.state in TERMINAL else None
+    run.save()
+
+
+def execution_resume(execution: Execution, inputs: Mapping[str, Any] | None = None) -> Execution:
+    """Resume a PAUSED execution; ``inputs`` answer the Pause's ``onResume`` declarations.
+
+    Bad inputs raise InputsError and change nothing.
+    """
+    from executions.runtime import execution_flow_spec
+    from flows.spec import InputSpec
+
+    with transaction.atomic():
+        locked = _locked(execution)
+        if locked.state != State.PAUSED:
+            raise ExecutionError(f"execution {locked.id} is {locked.state}, not PAUSED")
+        spec = execution_flow_spec(locked)
+        tasks = {t.id: t for g in (spec.tasks, spec.errors, spec.finally_) for r in g
+                 for t in r.walk()}  # fmt: skip
+        paused = list(TaskRun.objects.filter(execution=locked, state=State.PAUSED))
+        answers: dict[str, dict] = {}
+        for run in paused:
+            declared = (
+                (tasks.get(run.task_id).properties.get("onResume") or [])
+                if run.task_id in tasks
+                else []
+            )
+            specs = [
+                InputSpec(
+                    d["id"],
+                    d.get("type", "STRING"),
+                    {k: v for k, v in d.items() if k not in ("id", "type")},
+                )
+                for d in declared
+            ]
+            answers[run.id] = coerce_inputs(specs, dict(inputs or {})) if specs else {}
+        for run in paused:
+            _move_run(
+                run,
+                State.RUNNING,
+                outputs={"onResume": answers[run.id]} if answers[run.id] else None,
+            )
+            run.due_at = None
+            run.save(update_fields=["due_at"])
+        set_execution_state(locked, State.RUNNING, now())
+        locked.version += 1
+        locked.save()
+        wake_executor(locked.id)
+    return locked
+
+
+def execution_restart(execution: Execution) -> Execution:
+    """Run a FAILED (or KILLED) execution again from its failed task runs.
+
+    Failed runnable task runs get a new attempt; their failed parents run again; what the
+    ``errors`` and ``finally`` branches did is cleared so they run again if needed.
+    """
+    from executions.dispatch import send_attempts
+    from executions.persistence import new_attempt
+    from executions.runtime import execution_flow_spec
+    from plugins.registry import registry
+
+    with transaction.atomic():
+        locked = _locked(execution)
+        if locked.state not in (State.FAILED, State.KILLED, State.WARNING):
+            raise ExecutionError(
+                f"execution {locked.id} is {locked.state}: only a FAILED, KILLED or WARNING execution restarts"
+            )
+        spec = execution_flow_spec(locked)
+        handlers = {t.id for g in (spec.errors, spec.finally_) for r in g for t in r.walk()}
+        for task in (t for g in (spec.tasks,) for r in g for t in r.walk()):
+            for key in ("errors", "finally"):
+                handlers |= {x.id for c in task.children.get(key, ()) for x in c.walk()}
+        runs = {r.id: r for r in TaskRun.objects.filter(execution=locked)}
+        TaskRun.objects.filter(
+            id__in=[r.id for r in runs.values() if r.task_id in handlers]
+        ).delete()
+        runs = {k: r for k, r in runs.items() if r.task_id not in handlers}
+        failed = [
+            r
+            for r in runs.values()
+            if r.state in (State.FAILED, State.KILLED)
+            and not any(c.parent_id == r.id for c in runs.values())
+        ]
+        if not failed:
+            raise ExecutionError(f"execution {locked.id} has no failed task run to restart")
+        attempts = []
+        kinds = {
+            t.id: registry.get(t.type).kind for g in (spec.tasks,) for r in g for t in r.walk()
+        }
+        for run in failed:
+            if kinds.get(run.task_id) == "flowable":
+                run.delete()  # the engine creates it again and decides anew
+            else:
+                _move_run(run, State.RESTARTED, State.CREATED)
+                attempts.append(new_attempt(run, run.queue, now()))
+            parent = runs.get(run.parent_id) if run.parent_id else None
+            while parent is not None:
+                if parent.state in TERMINAL:
+                    _move_run(parent, State.RUNNING)
+                parent = runs.get(parent.parent_id) if parent.parent_id else None
+        set_execution_state(locked, State.RESTARTED, now())
+        locked.outputs = {}
+        locked.version += 1
+        locked.save()
+        send_attempts(attempts)
+        wake_executor(locked.id)
+    return locked

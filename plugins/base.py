@@ -183,6 +183,23 @@ class FlowableTask(PluginType):
         and handed back as ``ctx.decision`` forever after (If's branch, ForEach's values)."""
         return None
 
+    def on_create(self, task: TaskSpec, ctx: FlowableContext) -> tuple[State, datetime | None]:
+        """State of the flowable's run when it is created, and when it is due, if ever
+        (Pause starts PAUSED until a delay); after ``decide``."""
+        return State.RUNNING, None
+
+    def on_due(self, task: TaskSpec, ctx: FlowableContext) -> State:
+        """The run's new state once its due time has passed (a Pause's delay or timeout)."""
+        return State.RUNNING
+
+    def effects(self, task: TaskSpec, ctx: FlowableContext) -> list[Any]:
+        """Plan actions needing the runtime, asked once at creation (``executions.plan``
+        StartSubflow, SetLabels); plain data, so the flowable still does no I/O."""
+        return []
+
+    #: Set on types that end the whole execution when their run ends (Exit).
+    ends_execution: ClassVar[bool] = False
+
     def next_runs(self, task: TaskSpec, ctx: FlowableContext) -> list[ChildStart]:
         """Which children start now (never ones that already exist)."""
         raise NotImplementedError

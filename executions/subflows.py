@@ -1,0 +1,132 @@
+"""Executions inside executions: Subflow children and Template expansion.
+
+Both need the database, so the pure engine only asks for them (``StartSubflow``) or gets a
+flow whose Template tasks were already replaced by the template's tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+from django.db import transaction
+
+from executions.dispatch import now, wake_executor
+from executions.models import Execution, LogEntry, TaskRun
+from executions.persistence import history_entry
+from executions.plan import StartSubflow
+from executions.states import State
+from flows.spec import FlowSpec, TaskSpec
+
+log = logging.getLogger(__name__)
+TEMPLATE_TYPE = "trellis.core.flow.Template"
+MAX_TEMPLATE_DEPTH = 5
+
+
+def _expand(task: TaskSpec, depth: int) -> TaskSpec:
+    from plugins.core.flow.template import MISSING
+
+    children = {k: tuple(_expand(t, depth) for t in v) for k, v in task.children.items()}
+    task = replace(task, children=children) if children != dict(task.children) else task
+    if task.type != TEMPLATE_TYPE:
+        return task
+    from templates.models import Template
+    from templates.selectors import template_spec
+
+    ns, tid = task.properties.get("namespace"), task.properties.get("templateId")
+    found = Template.objects.filter(namespace__name=ns, template_id=tid).first() if ns else None
+    if found is None or depth >= MAX_TEMPLATE_DEPTH:
+        why = f"template {ns}.{tid} not found" if found is None else "templates nest too deep"
+        return replace(task, properties={**task.properties, MISSING: why})
+    spec = template_spec(found)
+    return replace(
+        task,
+        children={
+            "tasks": tuple(_expand(t, depth + 1) for t in spec.tasks),
+            "errors": tuple(_expand(t, depth + 1) for t in spec.errors),
+        },
+    )
+
+
+def expand_templates(spec: FlowSpec) -> FlowSpec:
+    """The flow with every Template task's children filled from its template."""
+    if not any(t.type == TEMPLATE_TYPE for g in (spec.tasks, spec.errors, spec.finally_)
+               for task in g for t in task.walk()):  # fmt: skip
+        return spec
+    return replace(
+        spec,
+        tasks=tuple(_expand(t, 0) for t in spec.tasks),
+        errors=tuple(_expand(t, 0) for t in spec.errors),
+        finally_=tuple(_expand(t, 0) for t in spec.finally_),
+    )
+
+
+def _end_run(run: TaskRun, state: State, outputs: dict[str, Any], message: str = "") -> None:
+    moment = now()
+    run.state, run.ended_at = state, moment
+    run.outputs = {**(run.outputs or {}), **outputs}
+    run.state_history = [*run.state_history, history_entry(state, moment)]
+    run.save()
+    if message:
+        LogEntry.objects.create(
+            execution_id=run.execution_id, task_run_id=run.id, task_id=run.task_id,
+            timestamp=moment, level="ERROR" if state == State.FAILED else "INFO",
+            message=message,
+        )  # fmt: skip
+    wake_executor(run.execution_id)
+
+
+def start_subflow(parent: Execution, start: StartSubflow) -> None:
+    """Create the child execution (in the parent's transaction) and link both ways."""
+    from executions.services import ExecutionError, InputsError, execution_create
+    from flows.models import Flow
+
+    run = TaskRun.objects.select_for_update().get(pk=start.task_run_id)
+    run.decision = {**run.decision, "wait": start.wait, "transmitFailed": start.transmit_failed}
+    run.save(update_fields=["decision"])
+    flow = (
+        Flow.objects.live().filter(namespace__name=start.namespace, flow_id=start.flow_id).first()
+    )
+    if flow is None:
+        _end_run(run, State.FAILED, {}, f"subflow {start.namespace}.{start.flow_id} not found")
+        return
+    trigger = {
+        "id": run.task_id,
+        "type": "Subflow",
+        "variables": {
+            "executionId": parent.id, "namespace": parent.namespace,
+            "flowId": parent.flow_id, "flowRevision": parent.flow_revision,
+        },
+    }  # fmt: skip
+    try:
+        with transaction.atomic():
+            child = execution_create(
+                flow=flow, inputs=start.inputs, labels=start.labels, revision=start.revision,
+                trigger=trigger, parent=(parent, run.id),
+            )  # fmt: skip
+    except (InputsError, ExecutionError) as exc:
+        _end_run(run, State.FAILED, {}, f"cannot start subflow {flow}: {exc}")
+        return
+    run.outputs = {"executionId": child.id}
+    run.save(update_fields=["outputs"])
+    if not start.wait:
+        _end_run(run, State.SUCCESS, {"executionId": child.id})
+
+
+def subflow_ended(child: Execution) -> None:
+    """A child execution ended: end the parent's Subflow task run and wake the parent."""
+    if not child.parent_execution_id or not child.parent_task_run_id:
+        return
+    with transaction.atomic():
+        run = TaskRun.objects.select_for_update().filter(pk=child.parent_task_run_id).first()
+        if run is None or run.state != State.RUNNING:
+            return
+        state = State(child.state)
+        if state not in (State.SUCCESS, State.WARNING):
+            state = State.FAILED if run.decision.get("transmitFailed", True) else State.SUCCESS
+        _end_run(
+            run,
+            state,
+            {"executionId": child.id, "state": child.state, "outputs": child.outputs or {}},
+        )

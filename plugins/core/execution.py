@@ -1,0 +1,103 @@
+"""Tasks that act on the execution itself: ``Exit`` and ``Labels``.
+
+Both only decide (no I/O), so they are evaluated by the executor: Exit ends the execution in
+the state it names, Labels merges labels into the execution's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from executions.plan import SetLabels
+from executions.states import State
+from plugins.base import (
+    ChildStart,
+    FlowableContext,
+    FlowableTask,
+    Prop,
+    TaskFailed,
+    kestra_aliases,
+)
+
+if TYPE_CHECKING:
+    from flows.spec import TaskSpec
+
+EXIT_STATES = {
+    "SUCCESS": State.SUCCESS,
+    "WARNING": State.WARNING,
+    "KILLED": State.KILLED,
+    "FAILED": State.FAILED,
+    "CANCELED": State.CANCELLED,
+    "CANCELLED": State.CANCELLED,
+}
+
+
+class _Leaf(FlowableTask):
+    """A flowable with no children: it ends as soon as it is planned."""
+
+    def next_runs(self, task: TaskSpec, ctx: FlowableContext) -> list[ChildStart]:
+        return []
+
+
+class Exit(_Leaf):
+    """End the execution now, in the given state; what still runs is killed."""
+
+    type = "trellis.core.execution.Exit"
+    aliases = kestra_aliases("execution.Exit", core_tasks="executions.Exit")
+    ends_execution = True
+    properties: ClassVar = (Prop("state", "string", default="SUCCESS", choices=tuple(EXIT_STATES)),)
+
+    def decide(self, task: TaskSpec, ctx: FlowableContext) -> Mapping[str, Any]:
+        name = str(ctx.render(task.properties.get("state", "SUCCESS"))).upper()
+        if name not in EXIT_STATES:
+            raise TaskFailed(f"Exit state must be one of {', '.join(EXIT_STATES)}, not {name!r}")
+        return {"state": str(EXIT_STATES[name])}
+
+    def resolve_state(self, task: TaskSpec, ctx: FlowableContext) -> State | None:
+        return State(ctx.decision["state"])
+
+    def outputs(self, task: TaskSpec, ctx: FlowableContext) -> dict[str, Any]:
+        return {"state": ctx.decision["state"]}
+
+
+def label_pairs(raw: Any) -> dict[str, str]:
+    """Labels written as a map or as a list of ``{key, value}``."""
+    if isinstance(raw, Mapping):
+        return {str(k): str(v) for k, v in raw.items()}
+    if isinstance(raw, list):
+        pairs = {}
+        for item in raw:
+            if not isinstance(item, Mapping) or "key" not in item:
+                raise TaskFailed(f"a label must be a map with key and value, not {item!r}")
+            pairs[str(item["key"])] = str(item.get("value", ""))
+        return pairs
+    raise TaskFailed(f"labels must be a map or a list of key/value pairs, not {raw!r}")
+
+
+class Labels(_Leaf):
+    """Add or replace labels on the running execution."""
+
+    type = "trellis.core.execution.Labels"
+    aliases = kestra_aliases("execution.Labels", core_tasks="executions.Labels")
+    properties: ClassVar = (Prop("labels", "any", required=True),)
+
+    def decide(self, task: TaskSpec, ctx: FlowableContext) -> Mapping[str, Any]:
+        rendered = ctx.render(task.properties.get("labels"))
+        if isinstance(rendered, str):
+            import json
+
+            try:
+                rendered = json.loads(rendered)
+            except ValueError as exc:
+                raise TaskFailed(f"labels must render to a map or list: {exc}") from exc
+        return {"labels": label_pairs(rendered)}
+
+    def effects(self, task: TaskSpec, ctx: FlowableContext) -> list[Any]:
+        return [SetLabels(ctx.decision["labels"])]
+
+    def resolve_state(self, task: TaskSpec, ctx: FlowableContext) -> State | None:
+        return State.SUCCESS
+
+
+PLUGINS = [Exit, Labels]

@@ -1,0 +1,56 @@
+"""``Pause``: stop here until someone resumes (or a delay passes, or a timeout fails it).
+
+The run is created PAUSED with its due time in the database; the sweeper wakes the executor
+when it is due. ``onResume`` declares inputs asked at resume time; they become the run's
+outputs. The deprecated ``tasks`` run after the resume, as a block.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from executions.durations import parse_duration
+from executions.states import State
+from plugins.base import FlowableContext, Prop, kestra_aliases
+from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
+
+if TYPE_CHECKING:
+    from flows.spec import TaskSpec
+
+BEHAVIORS = {"RESUME": State.RUNNING, "WARN": State.WARNING, "FAIL": State.FAILED,
+             "CANCEL": State.KILLED}  # fmt: skip
+
+
+class Pause(BlockTask):
+    type = "trellis.core.flow.Pause"
+    aliases = kestra_aliases("flow.Pause", core_tasks="flows.Pause")
+    properties: ClassVar = (
+        Prop("delay", "duration", description="Resume by itself after this long."),
+        Prop("pauseDuration", "duration", description="Newer name of delay."),
+        Prop("behavior", "string", default="RESUME", choices=tuple(BEHAVIORS)),
+        Prop("timeout", "duration", description="Fail if not resumed within this long."),
+        Prop("onResume", "list", description="Inputs asked when resuming."),
+        Prop("tasks", "tasks", deprecated="put the tasks after the Pause"),
+        *BLOCK_PROPS,
+    )
+
+    def decide(self, task: TaskSpec, ctx: FlowableContext) -> dict[str, Any]:
+        props = task.properties
+        for key in ("delay", "pauseDuration"):
+            if props.get(key):
+                behavior = str(props.get("behavior") or "RESUME").upper()
+                return {"after": str(ctx.render(props[key])), "then": behavior}
+        if props.get("timeout"):
+            return {"after": str(ctx.render(props["timeout"])), "then": "FAIL"}
+        return {}
+
+    def on_create(self, task: TaskSpec, ctx: FlowableContext) -> tuple[State, datetime | None]:
+        after = ctx.decision.get("after")
+        return State.PAUSED, (ctx.now + parse_duration(after)) if after else None
+
+    def on_due(self, task: TaskSpec, ctx: FlowableContext) -> State:
+        return BEHAVIORS.get(str(ctx.decision.get("then", "RESUME")), State.RUNNING)
+
+
+PLUGINS = [Pause]

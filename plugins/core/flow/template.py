@@ -1,0 +1,37 @@
+"""``Template`` (deprecated in Kestra): include a namespaced template's tasks and errors.
+
+The runtime expands the template into this task's children when it loads the flow for an
+execution (``executions.runtime.expand_templates``); here it runs as a block.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from plugins.base import FlowableContext, Prop, TaskFailed, kestra_aliases
+from plugins.core.flow.sequential import BlockTask
+
+if TYPE_CHECKING:
+    from flows.spec import TaskSpec
+
+MISSING = "_template_missing"
+
+
+class Template(BlockTask):
+    type = "trellis.core.flow.Template"
+    aliases = kestra_aliases("flow.Template", core_tasks="flows.Template")
+    deprecated = "use a Subflow"
+    properties: ClassVar = (
+        Prop("namespace", "string", required=True, dynamic=False),
+        Prop("templateId", "string", required=True, dynamic=False),
+        Prop("tenantId", "string", dynamic=False),
+        Prop("args", "map", default={}),
+    )
+
+    def decide(self, task: TaskSpec, ctx: FlowableContext) -> dict[str, Any]:
+        if task.properties.get(MISSING):
+            raise TaskFailed(str(task.properties[MISSING]))
+        return {}
+
+
+PLUGINS = [Template]

@@ -1,0 +1,202 @@
+"""Flow logic that needs the runtime: pause/resume, subflows, templates, labels, exit,
+restart — run on real workers."""
+
+from __future__ import annotations
+
+import pytest
+
+from executions.models import Execution, TaskRun
+from executions.services import (
+    InputsError,
+    execution_create,
+    execution_restart,
+    execution_resume,
+    execution_wait,
+)
+from executions.states import State
+from flows.services import flow_deploy
+from templates.services import template_deploy
+from tests.integration.conftest import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def deploy(source: str):  # noqa: ANN201
+    return flow_deploy(source=source).flow
+
+
+def runs(execution: Execution) -> dict[str, str]:
+    return dict(TaskRun.objects.filter(execution=execution).values_list("task_id", "state"))
+
+
+def test_pause_waits_for_resume_with_on_resume_inputs(workers) -> None:
+    flow = deploy(
+        """
+id: approval
+namespace: it.logic
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+    onResume:
+      - id: approved
+        type: BOOLEAN
+  - id: after
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ outputs.wait.onResume.approved }}"
+"""
+    )
+    execution = execution_create(flow=flow)
+    paused = wait_for(lambda: Execution.objects.filter(pk=execution.pk, state="PAUSED").first())
+    with pytest.raises(InputsError):
+        execution_resume(paused, {"approved": "maybe"})
+    assert Execution.objects.get(pk=execution.pk).state == State.PAUSED
+    execution_resume(paused, {"approved": "true"})
+    done = execution_wait(execution.id, timeout=30)
+    assert done.state == State.SUCCESS
+    assert TaskRun.objects.get(execution=done, task_id="after").outputs == {"value": "true"}
+
+
+def test_pause_with_a_delay_resumes_by_itself(workers) -> None:
+    flow = deploy(
+        """
+id: delayed
+namespace: it.logic
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+    delay: PT1S
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: resumed
+"""
+    )
+    done = execution_wait(execution_create(flow=flow).id, timeout=30)
+    assert done.state == State.SUCCESS
+    assert runs(done) == {"wait": "SUCCESS", "after": "SUCCESS"}
+
+
+def test_subflow_runs_a_child_and_returns_its_outputs(workers) -> None:
+    deploy(
+        """
+id: child
+namespace: it.logic
+inputs:
+  - id: n
+    type: INT
+tasks:
+  - id: double
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ inputs.n * 2 }}"
+outputs:
+  - id: doubled
+    type: STRING
+    value: "{{ outputs.double.value }}"
+"""
+    )
+    parent = deploy(
+        """
+id: parent
+namespace: it.logic
+tasks:
+  - id: call
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: it.logic
+    flowId: child
+    inputs:
+      n: 21
+  - id: show
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ outputs.call.outputs.doubled }}"
+"""
+    )
+    done = execution_wait(execution_create(flow=parent).id, timeout=60)
+    assert done.state == State.SUCCESS
+    child = Execution.objects.get(parent_execution=done)
+    assert child.state == State.SUCCESS and child.trigger["variables"]["executionId"] == done.id
+    assert TaskRun.objects.get(execution=done, task_id="show").outputs == {"value": "42"}
+
+
+def test_a_failed_subflow_fails_its_parent(workers) -> None:
+    deploy(
+        "id: broken\nnamespace: it.logic\ntasks:\n  - id: boom\n"
+        "    type: io.kestra.plugin.core.execution.Fail\n"
+    )
+    parent = deploy(
+        "id: caller\nnamespace: it.logic\ntasks:\n  - id: call\n"
+        "    type: io.kestra.plugin.core.flow.Subflow\n    namespace: it.logic\n"
+        "    flowId: broken\n"
+    )
+    done = execution_wait(execution_create(flow=parent).id, timeout=60)
+    assert done.state == State.FAILED
+    assert runs(done) == {"call": "FAILED"}
+
+
+def test_template_tasks_are_included(workers) -> None:
+    template_deploy(
+        source="id: greet\nnamespace: it.logic\ntasks:\n  - id: hello\n"
+        "    type: io.kestra.plugin.core.debug.Return\n    format: from template\n"
+    )
+    flow = deploy(
+        "id: uses-template\nnamespace: it.logic\ntasks:\n  - id: tpl\n"
+        "    type: io.kestra.plugin.core.flow.Template\n    namespace: it.logic\n"
+        "    templateId: greet\n"
+    )
+    done = execution_wait(execution_create(flow=flow).id, timeout=60)
+    assert done.state == State.SUCCESS
+    assert runs(done) == {"tpl": "SUCCESS", "hello": "SUCCESS"}
+
+
+def test_labels_task_and_exit(workers) -> None:
+    flow = deploy(
+        """
+id: labelled
+namespace: it.logic
+labels:
+  team: data
+tasks:
+  - id: tag
+    type: io.kestra.plugin.core.execution.Labels
+    labels:
+      stage: "{{ 'two' }}"
+  - id: stop
+    type: io.kestra.plugin.core.execution.Exit
+    state: WARNING
+  - id: never
+    type: io.kestra.plugin.core.log.Log
+    message: unreachable
+"""
+    )
+    done = execution_wait(execution_create(flow=flow).id, timeout=60)
+    assert done.state == State.WARNING
+    assert done.labels == {"team": "data", "stage": "two"}
+    assert set(runs(done)) == {"tag", "stop"}
+
+
+def test_restart_runs_the_failed_task_again(workers, tmp_path) -> None:
+    marker = tmp_path / "second-time"
+    flow = deploy(
+        f"""
+id: flaky-once
+namespace: it.logic
+tasks:
+  - id: first
+    type: io.kestra.plugin.core.log.Log
+    message: ok
+  - id: check
+    type: io.kestra.plugin.scripts.shell.Commands
+    commands:
+      - test -f {marker}
+errors:
+  - id: report
+    type: io.kestra.plugin.core.log.Log
+    message: failed once
+"""
+    )
+    done = execution_wait(execution_create(flow=flow).id, timeout=60)
+    assert done.state == State.FAILED
+    marker.write_text("now it works")
+    execution_restart(done)
+    again = execution_wait(done.id, timeout=60)
+    assert again.state == State.SUCCESS
+    assert runs(again) == {"first": "SUCCESS", "check": "SUCCESS"}
+    assert TaskRun.objects.get(execution=again, task_id="check").attempts == 2
