@@ -112,7 +112,8 @@ tasks:
     done = execution_wait(execution_create(flow=parent).id, timeout=60)
     assert done.state == State.SUCCESS
     child = Execution.objects.get(parent_execution=done)
-    assert child.state == State.SUCCESS and child.trigger["variables"]["executionId"] == done.id
+    assert child.state == State.SUCCESS
+    assert child.trigger["variables"]["executionId"] == done.id
     assert TaskRun.objects.get(execution=done, task_id="show").outputs == {"value": "42"}
 
 

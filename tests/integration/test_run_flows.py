@@ -44,7 +44,8 @@ outputs:
     assert done.state == State.SUCCESS
     assert done.outputs == {"answer": "42"}
     runs = {r.task_id: r for r in TaskRun.objects.filter(execution=done)}
-    assert runs["greet"].state == State.SUCCESS and runs["answer"].outputs == {"value": "42"}
+    assert runs["greet"].state == State.SUCCESS
+    assert runs["answer"].outputs == {"value": "42"}
     messages = list(LogEntry.objects.filter(execution=done).values_list("message", flat=True))
     assert "Hello Trellis" in messages
 

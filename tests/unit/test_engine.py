@@ -139,7 +139,8 @@ def test_a_retrying_run_waits_for_its_due_time() -> None:
     sim.work()
     sim.step()
     run = sim.run_of("a")
-    assert run.state == State.RETRYING and run.due_at == T0 + timedelta(seconds=30)
+    assert run.state == State.RETRYING
+    assert run.due_at == T0 + timedelta(seconds=30)
     assert not sim.step()  # not due yet: nothing to do
 
 
