@@ -17,6 +17,7 @@ from django.db.models import Q
 
 from executions import engine
 from executions.dispatch import now, send_attempts, wake_executor
+from executions.expr_io import ExecutionIO
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.persistence import apply_plan, history_entry, load_snapshot, new_attempt
 from executions.secrets import env_vars
@@ -61,7 +62,9 @@ def advance_execution(execution_id: str) -> State | None:
         if execution.state in TERMINAL:
             return State(execution.state)
         spec = execution_flow_spec(execution)
-        plan = engine.plan(spec, load_snapshot(execution), now(), engine_env())
+        env = engine_env()
+        env.io = ExecutionIO(execution.namespace, execution.flow_id, execution.id)
+        plan = engine.plan(spec, load_snapshot(execution), now(), env)
         if not plan:
             return State(execution.state)
         attempts, subflows = apply_plan(execution, plan, now())

@@ -27,7 +27,8 @@ from django.db import close_old_connections, connection, transaction
 from executions.context import expression_context
 from executions.dispatch import now, wake_executor
 from executions.durations import parse_duration
-from executions.expressions import ExpressionError, render_value
+from executions.expr_io import ExecutionIO
+from executions.expressions import IO_KEY, ExpressionError, render_value
 from executions.models import Execution, TaskRun, TaskRunAttempt
 from executions.persistence import history_entry, load_snapshot
 from executions.run_context import AttemptLogger, WorkerContext
@@ -161,8 +162,9 @@ def run_attempt(attempt_id: int) -> State | None:
     env = engine_env()
     snap = load_snapshot(execution)
     me = next(r for r in snap.task_runs if r.id == run.id)
+    io = ExecutionIO(execution.namespace, execution.flow_id, execution.id, masker)
     variables = expression_context(
-        spec, snap, run=me, task=task, envs=env.envs, globals_=env.globals
+        spec, snap, run=me, task=task, envs=env.envs, globals_=env.globals, extra={IO_KEY: io}
     )
     ctx = WorkerContext(
         execution_id=execution.id, task_run_id=run.id, task_id=run.task_id,

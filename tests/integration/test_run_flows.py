@@ -151,3 +151,65 @@ tasks:
     assert done.state == State.SUCCESS
     assert TaskRun.objects.get(execution=done, task_id="join").outputs == {"value": "abc"}
     assert Execution.objects.count() == 1
+
+
+def test_file_input_reaches_a_shell_task_and_read(workers) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    flow = deploy(
+        """
+id: files
+namespace: it.basic
+inputs:
+  - id: data
+    type: FILE
+tasks:
+  - id: count
+    type: io.kestra.plugin.scripts.shell.Commands
+    inputFiles:
+      data.csv: "{{ inputs.data }}"
+    commands:
+      - wc -l < data.csv
+      - echo "head $(head -n 1 data.csv)"
+  - id: text
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read(inputs.data) | trim }}"
+"""
+    )
+    upload = SimpleUploadedFile("data.csv", b"a,b\n1,2\n3,4\n")
+    execution = execution_create(flow=flow, files={"data": upload})
+    assert execution.inputs["data"].startswith("kestra:///it/basic/files/executions/")
+    done = execution_wait(execution.id, timeout=60)
+    assert done.state == State.SUCCESS
+    messages = list(LogEntry.objects.filter(execution=done).values_list("message", flat=True))
+    assert "3" in messages
+    assert "head a,b" in messages
+    assert TaskRun.objects.get(execution=done, task_id="text").outputs["value"] == "a,b\n1,2\n3,4"
+
+
+def test_logs_arrive_in_order_and_outputs_chain(workers) -> None:
+    lines = "\n".join(f"      - echo line-{i}" for i in range(50))
+    flow = deploy(
+        f"""
+id: chatty
+namespace: it.basic
+tasks:
+  - id: talk
+    type: io.kestra.plugin.scripts.shell.Commands
+    commands:
+{lines}
+      - 'echo ''::{{"outputs":{{"count":50}}}}::'''
+  - id: next
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{{{ outputs.talk.vars.count + 1 }}}}"
+"""
+    )
+    done = execution_wait(execution_create(flow=flow).id, timeout=60)
+    assert done.state == State.SUCCESS
+    talk = TaskRun.objects.get(execution=done, task_id="talk")
+    messages = list(
+        LogEntry.objects.filter(task_run_id=talk.id).order_by("timestamp", "id")
+        .values_list("message", flat=True)
+    )  # fmt: skip
+    assert messages == [f"line-{i}" for i in range(50)]
+    assert TaskRun.objects.get(execution=done, task_id="next").outputs == {"value": "51"}
