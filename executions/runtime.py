@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from executions import engine
+from executions.concurrency import held_back, release_queued
 from executions.dispatch import now, send_attempts, wake_executor
 from executions.expr_io import ExecutionIO
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
@@ -62,6 +63,11 @@ def advance_execution(execution_id: str) -> State | None:
         if execution.state in TERMINAL:
             return State(execution.state)
         spec = execution_flow_spec(execution)
+        if held_back(execution, spec.concurrency):
+            if execution.state in TERMINAL:
+                ended = execution
+                transaction.on_commit(lambda: _run_ended_hooks(ended))
+            return State(execution.state)
         env = engine_env()
         env.io = ExecutionIO(execution.namespace, execution.flow_id, execution.id)
         plan = engine.plan(spec, load_snapshot(execution), now(), env)
@@ -159,3 +165,13 @@ def _subflow_parent(execution: Execution) -> None:
 
 
 register_execution_ended(_subflow_parent)
+
+
+def _release_queued(execution: Execution) -> None:
+    from django.db import transaction as tx
+
+    with tx.atomic():
+        release_queued(execution)
+
+
+register_execution_ended(_release_queued)

@@ -201,3 +201,37 @@ errors:
     assert again.state == State.SUCCESS
     assert runs(again) == {"first": "SUCCESS", "check": "SUCCESS"}
     assert TaskRun.objects.get(execution=again, task_id="check").attempts == 2
+
+
+CONCURRENT = """
+id: one-at-a-time
+namespace: it.logic
+concurrency:
+  limit: 1
+  behavior: {behavior}
+tasks:
+  - id: nap
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT1S
+"""
+
+
+def test_concurrency_queue_runs_executions_one_after_the_other(workers) -> None:
+    flow = deploy(CONCURRENT.format(behavior="QUEUE"))
+    first = execution_create(flow=flow)
+    wait_for(lambda: Execution.objects.get(pk=first.pk).state == "RUNNING")
+    second = execution_create(flow=flow)
+    wait_for(lambda: Execution.objects.get(pk=second.pk).state == "QUEUED")
+    assert execution_wait(first.id, timeout=30).state == State.SUCCESS
+    done = execution_wait(second.id, timeout=30)
+    assert done.state == State.SUCCESS
+    assert [h["state"] for h in done.state_history][:3] == ["CREATED", "QUEUED", "RUNNING"]
+
+
+def test_concurrency_cancel_cancels_the_second(workers) -> None:
+    flow = deploy(CONCURRENT.format(behavior="CANCEL").replace("one-at-a-time", "cancel-2nd"))
+    first = execution_create(flow=flow)
+    wait_for(lambda: Execution.objects.get(pk=first.pk).state == "RUNNING")
+    second = execution_wait(execution_create(flow=flow).id, timeout=30)
+    assert second.state == State.CANCELLED
+    assert execution_wait(first.id, timeout=30).state == State.SUCCESS
