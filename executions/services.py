@@ -23,6 +23,7 @@ __all__ = [
     "InputsError",
     "execution_create",
     "execution_kill",
+    "execution_replay",
     "execution_restart",
     "execution_resume",
     "execution_wait",
@@ -247,3 +248,53 @@ def execution_restart(execution: Execution) -> Execution:
         send_attempts(attempts)
         wake_executor(locked.id)
     return locked
+
+
+def execution_replay(execution: Execution, task_run_id: str | None = None) -> Execution:
+    """A new execution of the same flow revision and inputs, starting again at ``task_run_id``
+    (from the start when None): what ran before that task run is kept as it was."""
+    from executions.models import new_id as fresh_id
+
+    if execution.state not in TERMINAL:
+        raise ExecutionError(
+            f"execution {execution.id} is {execution.state}; replay a finished one"
+        )
+    runs = list(TaskRun.objects.filter(execution=execution).order_by("seq"))
+    by_id = {r.id: r for r in runs}
+    keep: list[TaskRun] = []
+    if task_run_id is not None:
+        if task_run_id not in by_id:
+            raise ExecutionError(f"execution {execution.id} has no task run {task_run_id}")
+        chosen = by_id[task_run_id]
+        ancestors, parent = set(), chosen.parent_id
+        while parent:
+            ancestors.add(parent)
+            parent = by_id[parent].parent_id
+        keep = [
+            r for r in runs if r.seq < chosen.seq and (r.id in ancestors or r.state in TERMINAL)
+        ]
+        keep = [r for r in keep if r.parent_id is None or r.parent_id in {k.id for k in keep}]
+    moment = now()
+    with transaction.atomic():
+        replay = Execution.objects.create(
+            id=fresh_id(), namespace=execution.namespace, flow_id=execution.flow_id,
+            flow_revision=execution.flow_revision, state=State.CREATED,
+            state_history=[history_entry(State.CREATED, moment)], inputs=execution.inputs,
+            labels=execution.labels, variables=execution.variables, trigger=execution.trigger,
+            parent_execution=execution.parent_execution,
+            original_id=execution.original_id or execution.id,
+        )  # fmt: skip
+        sync_label_rows(replay)
+        ids = {r.id: fresh_id() for r in keep}
+        for seq, run in enumerate(keep, start=1):
+            running = run.id in (ancestors if task_run_id else set())
+            TaskRun.objects.create(
+                id=ids[run.id], execution=replay, task_id=run.task_id,
+                parent_id=ids.get(run.parent_id) if run.parent_id else None, value=run.value,
+                iteration=run.iteration, state=State.RUNNING if running else run.state,
+                state_history=run.state_history, outputs={} if running else run.outputs,
+                decision=run.decision, queue=run.queue, seq=seq, attempts=run.attempts,
+                started_at=run.started_at, ended_at=None if running else run.ended_at,
+            )  # fmt: skip
+        wake_executor(replay.id)
+    return replay

@@ -235,3 +235,34 @@ def test_concurrency_cancel_cancels_the_second(workers) -> None:
     second = execution_wait(execution_create(flow=flow).id, timeout=30)
     assert second.state == State.CANCELLED
     assert execution_wait(first.id, timeout=30).state == State.SUCCESS
+
+
+def test_replay_from_a_task_run_keeps_what_ran_before(workers) -> None:
+    from executions.services import execution_replay
+
+    flow = deploy(
+        """
+id: replayable
+namespace: it.logic
+tasks:
+  - id: one
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ execution.id }}"
+  - id: two
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ outputs.one.value }}"
+"""
+    )
+    first = execution_wait(execution_create(flow=flow).id, timeout=30)
+    two = TaskRun.objects.get(execution=first, task_id="two")
+    replay = execution_replay(first, two.id)
+    done = execution_wait(replay.id, timeout=30)
+    assert done.state == State.SUCCESS
+    assert done.original_id == first.id
+    copied = TaskRun.objects.get(execution=done, task_id="one")
+    assert copied.outputs == {"value": first.id}  # kept, not run again
+    assert TaskRun.objects.get(execution=done, task_id="two").outputs == {"value": first.id}
+    from_scratch = execution_wait(execution_replay(first).id, timeout=30)
+    assert TaskRun.objects.get(execution=from_scratch, task_id="one").outputs == {
+        "value": from_scratch.id
+    }
