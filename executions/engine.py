@@ -232,6 +232,7 @@ class _Planner:
                 queue=worker_queue(task),
                 decision=run.decision or None,
                 due_at=due_at,
+                seq=run.seq,
                 reason=reason,
             )
         )
@@ -378,4 +379,6 @@ class _Planner:
                 break
         if self.state not in TERMINAL and self.state != State.KILLING:
             self.follow_pauses()
+        dues = [r.due_at for r in self.active() if r.due_at is not None]
+        self.plan.due_at = min(dues) if dues and self.state not in TERMINAL else None
         return self.plan

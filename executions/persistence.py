@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Min
-
 from executions.models import Execution, ExecutionLabel, LogEntry, TaskRun, TaskRunAttempt
 from executions.plan import (
     CreateTaskRun,
@@ -95,7 +93,7 @@ def apply_plan(
     subflows to start (both need the runtime, after these rows exist)."""
     runs: dict[str, TaskRun] = {}
     to_send: list[TaskRunAttempt] = []
-    next_seq = (TaskRun.objects.filter(execution=execution).count()) + 1
+    next_seq = 0
     logs: list[LogEntry] = []
     subflows: list[StartSubflow] = []
 
@@ -118,12 +116,12 @@ def apply_plan(
                 decision=dict(action.decision or {}),
                 outputs=dict(action.outputs or {}),
                 queue=action.queue,
-                seq=next_seq,
+                seq=action.seq or next_seq,
                 due_at=action.due_at,
                 started_at=now,
                 ended_at=now if action.state in TERMINAL else None,
             )
-            next_seq += 1
+            next_seq = run.seq + 1
             runs[run.id] = run
             if action.dispatch:
                 to_send.append(new_attempt(run, action.queue, now))
@@ -163,7 +161,7 @@ def apply_plan(
             )
     if logs:
         LogEntry.objects.bulk_create(logs)
-    refresh_due_at(execution)
+    execution.due_at = plan.due_at
     execution.version += 1
     execution.save()
     return to_send, subflows
@@ -173,18 +171,6 @@ def _initial_history(state: State, now: datetime) -> list[dict[str, Any]]:
     if state == State.CREATED:
         return [history_entry(State.CREATED, now)]
     return [history_entry(State.CREATED, now), history_entry(state, now)]
-
-
-def refresh_due_at(execution: Execution) -> None:
-    """The execution is due when its earliest waiting task run is (retries, pause delays)."""
-    if execution.state in TERMINAL:
-        execution.due_at = None
-        return
-    execution.due_at = (
-        TaskRun.objects.filter(execution=execution, due_at__isnull=False)
-        .exclude(state__in=[str(s) for s in TERMINAL])
-        .aggregate(due=Min("due_at"))["due"]
-    )
 
 
 def sync_label_rows(execution: Execution) -> None:

@@ -31,6 +31,8 @@ class CreateTaskRun:
     outputs: Mapping[str, Any] | None = None
     #: When the run is due (a Pause's delay or timeout).
     due_at: datetime | None = None
+    #: Creation order within the execution (0: let persistence number it).
+    seq: int = 0
     reason: str = ""
 
 
@@ -115,6 +117,9 @@ Action = (
 @dataclass
 class Plan:
     actions: list[Action] = field(default_factory=list)
+    #: The earliest due time of a waiting task run after this plan (the execution's next
+    #: wake-up), so persistence need not compute it again.
+    due_at: datetime | None = None
 
     def __bool__(self) -> bool:
         return bool(self.actions)

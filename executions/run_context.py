@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,18 @@ from django.utils import timezone
 from executions.expressions import evaluate, render_value
 from executions.models import LogEntry
 from executions.secrets import Masker
+
+
+def has_template(value: Any) -> bool:
+    """True when a string anywhere in ``value`` holds ``{{`` or ``{%``."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, Mapping):
+        return any(has_template(k) or has_template(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_template(v) for v in value)
+    return False
+
 
 LEVEL_ORDER = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4}
 
@@ -90,24 +102,40 @@ class WorkerContext:
         attempt: int,
         namespace: str,
         flow_id: str,
-        variables: Mapping[str, Any],
+        variables: Callable[[], Mapping[str, Any]],
         logger: AttemptLogger,
         masker: Masker,
         stop: threading.Event,
     ) -> None:
         self.execution_id, self.task_run_id, self.attempt = execution_id, task_run_id, attempt
         self.task_id, self.namespace, self.flow_id = task_id, namespace, flow_id
-        self.variables = variables
+        self._variables_factory = variables
+        self._variables: Mapping[str, Any] | None = None
         self.logger = logger
         self._masker = masker
         self._stop = stop
         self.working_dir = Path(tempfile.mkdtemp(prefix=f"trellis-{task_run_id[:8]}-"))
 
+    @property
+    def variables(self) -> Mapping[str, Any]:
+        """The expression context, built on first use: most properties hold no template, and
+        building it reads every task run of the execution."""
+        if self._variables is None:
+            self._variables = self._variables_factory()
+        return self._variables
+
     def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
+        """Render ``value``; a lone ``{{ expr }}`` keeps its native type."""
+        if not has_template(value):
+            return value
         variables = {**self.variables, **(extra or {})}
         if isinstance(value, str):
             return evaluate(value, variables)
         return render_value(value, variables)
+
+    def render_text(self, value: Any) -> Any:
+        """Render every string in ``value`` to text."""
+        return render_value(value, self.variables) if has_template(value) else value
 
     def put_file(self, local_path: Path, name: str | None = None) -> str:
         from executions.storage import default_storage

@@ -28,7 +28,7 @@ from executions.context import expression_context
 from executions.dispatch import now, wake_executor
 from executions.durations import parse_duration
 from executions.expr_io import ExecutionIO
-from executions.expressions import IO_KEY, ExpressionError, render_value
+from executions.expressions import IO_KEY, ExpressionError
 from executions.models import Execution, TaskRun, TaskRunAttempt
 from executions.persistence import history_entry, load_snapshot
 from executions.run_context import AttemptLogger, WorkerContext
@@ -55,8 +55,12 @@ def claim(attempt_id: int) -> Claim | None:
         attempt = TaskRunAttempt.objects.select_for_update().filter(pk=attempt_id).first()
         if attempt is None or attempt.state != State.QUEUED:
             return None
-        run = TaskRun.objects.select_for_update().get(pk=attempt.task_run_id)
-        execution = Execution.objects.get(pk=run.execution_id)
+        run = (
+            TaskRun.objects.select_for_update(of=("self",))
+            .select_related("execution")
+            .get(pk=attempt.task_run_id)
+        )
+        execution = run.execution
         moment = now()
         wanted = (
             run.state == State.CREATED
@@ -137,7 +141,7 @@ def render_properties(task: Any, plugin: RunnableTask, ctx: WorkerContext) -> di
         if declared is not None and not declared.dynamic:
             props[name] = value
         elif declared is None or declared.kind in TEXT_KINDS:
-            props[name] = render_value(value, ctx.variables)  # strings stay strings
+            props[name] = ctx.render_text(value)  # strings stay strings
         else:
             props[name] = ctx.render(value)  # a lone {{ expr }} keeps its native type
     return props
@@ -159,13 +163,17 @@ def run_attempt(attempt_id: int) -> State | None:
     )  # fmt: skip
     deadline = now() + parse_duration(task.timeout) if task.timeout else None
     beat = Heartbeat(claimed, logger, deadline)
-    env = engine_env()
-    snap = load_snapshot(execution)
-    me = next(r for r in snap.task_runs if r.id == run.id)
     io = ExecutionIO(execution.namespace, execution.flow_id, execution.id, masker)
-    variables = expression_context(
-        spec, snap, run=me, task=task, envs=env.envs, globals_=env.globals, extra={IO_KEY: io}
-    )
+
+    def variables() -> dict[str, Any]:
+        env = engine_env()
+        snap = load_snapshot(execution)
+        me = next(r for r in snap.task_runs if r.id == run.id)
+        return expression_context(
+            spec, snap, run=me, task=task, envs=env.envs, globals_=env.globals,
+            extra={IO_KEY: io},
+        )  # fmt: skip
+
     ctx = WorkerContext(
         execution_id=execution.id, task_run_id=run.id, task_id=run.task_id,
         attempt=claimed.attempt.number, namespace=execution.namespace,
@@ -198,9 +206,8 @@ def run_attempt(attempt_id: int) -> State | None:
             state = State.FAILED
         elif beat.reason == "killed":
             state = State.KILLED
-        logger.flush()
         ctx.cleanup()
-    return record(claimed, state, outputs)
+    return record(claimed, state, outputs, logger)
 
 
 def _all_tasks(spec: Any) -> Any:
@@ -209,18 +216,23 @@ def _all_tasks(spec: Any) -> Any:
     return all_tasks(spec)
 
 
-def record(claimed: Claim, state: State, outputs: dict[str, Any]) -> State | None:
-    """Write the attempt's result if it still owns the task run; wake the executor."""
+def record(
+    claimed: Claim, state: State, outputs: dict[str, Any], logger: AttemptLogger | None = None
+) -> State | None:
+    """Write the attempt's last log lines and its result if it still owns the task run, in
+    one transaction; wake the executor."""
     with transaction.atomic():
-        attempt = TaskRunAttempt.objects.select_for_update().get(pk=claimed.attempt.pk)
-        if attempt.state != State.RUNNING or attempt.owner != OWNER:
-            log.warning("attempt %s was superseded; its result is ignored", attempt.pk)
-            return None
+        if logger is not None:
+            logger.flush()
         moment = now()
-        attempt.state, attempt.ended_at = state, moment
-        attempt.save()
-        run = TaskRun.objects.select_for_update().get(pk=attempt.task_run_id)
-        if run.state != State.RUNNING or run.attempts != attempt.number:
+        owned = TaskRunAttempt.objects.filter(
+            pk=claimed.attempt.pk, state=State.RUNNING, owner=OWNER
+        ).update(state=state, ended_at=moment)
+        if not owned:
+            log.warning("attempt %s was superseded; its result is ignored", claimed.attempt.pk)
+            return None
+        run = TaskRun.objects.select_for_update().get(pk=claimed.run.pk)
+        if run.state != State.RUNNING or run.attempts != claimed.attempt.number:
             return None
         run.state, run.ended_at = state, moment
         run.outputs = _jsonable(outputs)
