@@ -38,7 +38,7 @@ from executions.retry import next_attempt_at
 from executions.snapshot import ExecutionSnapshot, TaskRunSnapshot
 from executions.states import TERMINAL, State, check_transition
 from plugins.base import FlowableTask, PluginType, TaskFailed
-from plugins.core.flow.blocks import latest_by_task, run_block
+from plugins.core.flow.blocks import latest_by_task, run_block, run_phase
 
 if TYPE_CHECKING:
     from flows.spec import FlowSpec, TaskSpec
@@ -78,7 +78,8 @@ def plan(
 
 
 def all_tasks(flow: FlowSpec) -> Iterator[TaskSpec]:
-    for group in (flow.tasks, flow.errors, flow.finally_, flow.after_execution):
+    listeners = [task for listener in flow.listeners for task in listener.get("tasks") or ()]
+    for group in (flow.tasks, flow.errors, flow.finally_, flow.after_execution, listeners):
         for task in group:
             yield from task.walk()
 
@@ -314,6 +315,12 @@ class _Planner:
             self.create(task, None)
         if starts or state is None:
             return
+        for group in self.closing_groups(state):
+            phase = run_phase(group, runs)
+            if not phase.done:
+                for task in phase.start:
+                    self.create(task, None)
+                return
         outputs: dict[str, Any] = {}
         for output in flow.outputs:
             try:
@@ -337,6 +344,34 @@ class _Planner:
             if getattr(self.plugin(task), "ends_execution", False):
                 return State(run.outputs.get("state", State.KILLED))
         return None
+
+    def closing_groups(self, state: State) -> list[Sequence[TaskSpec]]:
+        """Tasks that run once the flow's state is known and cannot change it: the
+        (deprecated) listeners whose conditions match that state, then ``afterExecution``."""
+        groups: list[Sequence[TaskSpec]] = []
+        for listener in self.flow.listeners:
+            if all(self.condition_holds(c, state) for c in listener.get("conditions") or ()):
+                groups.append(listener.get("tasks") or ())
+        if self.flow.after_execution:
+            groups.append(self.flow.after_execution)
+        return groups
+
+    def condition_holds(self, condition: Mapping[str, Any], state: State) -> bool:
+        """Listener conditions: ExecutionStatus (in / notIn) and Expression; any other type
+        is delegated to the conditions plugin when it knows it."""
+        kind = str(condition.get("type", "")).rsplit(".", 1)[-1].removesuffix("Condition")
+        if kind == "ExecutionStatus":
+            allowed, refused = condition.get("in"), condition.get("notIn")
+            return (not allowed or str(state) in allowed) and str(state) not in (refused or ())
+        if kind == "Expression":
+            context = {**self.context(None, None), "execution": {"state": str(state)}}
+            return is_truthy(evaluate(str(condition.get("expression", "")), context))
+        try:
+            from plugins.core import conditions
+
+            return bool(conditions.evaluate(condition, self.context(None, None)))
+        except (ImportError, AttributeError, LookupError):
+            return False
 
     def wind_down(self) -> None:
         """KILLING: kill what has not started; flowables end once their children have."""

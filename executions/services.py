@@ -22,11 +22,14 @@ __all__ = [
     "ExecutionError",
     "InputsError",
     "execution_create",
+    "execution_force_run",
     "execution_kill",
     "execution_replay",
     "execution_restart",
     "execution_resume",
+    "execution_unqueue",
     "execution_wait",
+    "task_run_set_state",
 ]
 
 
@@ -298,3 +301,72 @@ def execution_replay(execution: Execution, task_run_id: str | None = None) -> Ex
             )  # fmt: skip
         wake_executor(replay.id)
     return replay
+
+
+#: States a user may set on a task run by hand.
+SETTABLE_TASK_RUN_STATES = (State.SUCCESS, State.WARNING, State.FAILED)
+
+
+def task_run_set_state(execution: Execution, task_run_id: str, state: State | str) -> Execution:
+    """Change an ended task run's state by hand; a finished execution is then re-evaluated
+    (RESTARTED) so its state and the branches that depend on it follow."""
+    try:
+        state = State(str(state).upper())
+    except ValueError:
+        raise ExecutionError(f"unknown state {state!r}") from None
+    if state not in SETTABLE_TASK_RUN_STATES:
+        allowed = ", ".join(SETTABLE_TASK_RUN_STATES)
+        raise ExecutionError(f"a task run can be set to {allowed}, not {state}")
+    with transaction.atomic():
+        locked = _locked(execution)
+        run = TaskRun.objects.select_for_update().filter(execution=locked, pk=task_run_id).first()
+        if run is None:
+            raise ExecutionError(f"execution {locked.id} has no task run {task_run_id}")
+        if run.state not in TERMINAL:
+            raise ExecutionError(f"task run {run.task_id} is {run.state}; wait until it ends")
+        if run.state == state:
+            return locked
+        _move_run(run, state)
+        parent = TaskRun.objects.filter(pk=run.parent_id).first() if run.parent_id else None
+        while parent is not None:
+            if parent.state in TERMINAL:
+                _move_run(parent, State.RUNNING)
+            parent = (
+                TaskRun.objects.filter(pk=parent.parent_id).first() if parent.parent_id else None
+            )
+        if locked.state in TERMINAL:
+            set_execution_state(locked, State.RESTARTED, now())
+        locked.version += 1
+        locked.save()
+        wake_executor(locked.id)
+    return locked
+
+
+def execution_force_run(execution: Execution) -> Execution:
+    """Start a CREATED or QUEUED execution now, whatever the flow's concurrency limit."""
+    with transaction.atomic():
+        locked = _locked(execution)
+        if locked.state not in (State.CREATED, State.QUEUED):
+            raise ExecutionError(f"execution {locked.id} is {locked.state}, not CREATED or QUEUED")
+        set_execution_state(locked, State.RUNNING, now())
+        locked.version += 1
+        locked.save()
+        wake_executor(locked.id)
+    return locked
+
+
+def execution_unqueue(execution: Execution, state: State | str = State.CANCELLED) -> Execution:
+    """Take a QUEUED execution out of its queue: RUNNING starts it now, CANCELLED or KILLED
+    ends it."""
+    target = State(str(state).upper())
+    if target not in (State.RUNNING, State.CANCELLED, State.KILLED):
+        raise ExecutionError(f"unqueue to RUNNING, CANCELLED or KILLED, not {target}")
+    with transaction.atomic():
+        locked = _locked(execution)
+        if locked.state != State.QUEUED:
+            raise ExecutionError(f"execution {locked.id} is {locked.state}, not QUEUED")
+        set_execution_state(locked, target, now())
+        locked.version += 1
+        locked.save()
+        wake_executor(locked.id)
+    return locked

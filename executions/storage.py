@@ -182,7 +182,8 @@ class Storage:
 
 
 def default_storage() -> Storage:
-    """The storage the running service uses: ``TRELLIS_HOME/storage``."""
+    """The storage the running service uses: ``settings.MEDIA_ROOT`` (``TRELLIS_STORAGE_DIR``,
+    by default ``TRELLIS_HOME/storage``); every process of a deployment must see it."""
     from django.conf import settings  # read lazily: this module must import without Django
 
-    return Storage(Path(settings.TRELLIS_HOME) / "storage")
+    return Storage(Path(settings.MEDIA_ROOT))

@@ -184,3 +184,38 @@ def test_a_terminal_execution_is_never_planned(state: State) -> None:
 
     sim.snap = replace(sim.snap, state=state)
     assert not plan(sim.flow, sim.snap, sim.now, sim.env)
+
+
+LISTENERS = """
+listeners:
+  - conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionStatus
+        in: [FAILED]
+    tasks:
+      - id: on-failure
+        type: io.kestra.plugin.core.log.Log
+        message: failed
+  - conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionStatus
+        in: [SUCCESS]
+    tasks:
+      - id: on-success
+        type: io.kestra.plugin.core.log.Log
+        message: ok
+afterExecution:
+  - id: always
+    type: io.kestra.plugin.core.log.Log
+    message: done
+"""
+
+
+@pytest.mark.parametrize(("failing", "expected"), [(False, "on-success"), (True, "on-failure")])
+def test_listeners_matching_the_state_run_and_never_change_it(failing, expected) -> None:
+    sim = Sim(
+        flow(log_task("a"), extra=LISTENERS),
+        lambda t, n: State.FAILED if (t == "a" and failing) or t == expected else State.SUCCESS,
+    )
+    final = sim.finish()
+    assert final.state == (State.FAILED if failing else State.SUCCESS)
+    assert [r.task_id for r in sim.runs] == ["a", expected, "always"]
+    assert sim.run_of(expected).state == State.FAILED  # a failing listener changes nothing
