@@ -192,10 +192,10 @@ def test_deleting_an_execution_removes_its_files_only(storage, tmp_path):
     assert storage.exists(other)
 
 
-def test_default_storage_lives_under_trellis_home(monkeypatch, tmp_path):
+def test_default_storage_is_the_configured_storage_folder(monkeypatch, tmp_path):
     from django.conf import settings
 
-    monkeypatch.setattr(settings, "TRELLIS_HOME", str(tmp_path), raising=False)
+    monkeypatch.setattr(settings, "MEDIA_ROOT", tmp_path / "storage", raising=False)
 
     assert default_storage().root == (tmp_path / "storage").resolve()
 
