@@ -29,26 +29,24 @@ def history_entry(state: State | str, now: datetime) -> dict[str, str]:
     return {"state": str(state), "date": now.isoformat().replace("+00:00", "Z")}
 
 
-def run_snapshot(tr: TaskRun) -> TaskRunSnapshot:
-    return TaskRunSnapshot(
-        id=tr.id,
-        task_id=tr.task_id,
-        parent_id=tr.parent_id,
-        value=tr.value,
-        iteration=tr.iteration,
-        state=State(tr.state),
-        attempts=tr.attempts,
-        outputs=tr.outputs or {},
-        decision=tr.decision or {},
-        due_at=tr.due_at,
-        started_at=tr.started_at,
-        seq=tr.seq,
-        retry_at=tr.retry_at,
-    )
+_SNAPSHOT_FIELDS = (
+    "id", "task_id", "parent_id", "value", "iteration", "state", "attempts", "outputs",
+    "decision", "due_at", "started_at", "seq", "retry_at",
+)  # fmt: skip
 
 
 def load_snapshot(execution: Execution) -> ExecutionSnapshot:
-    runs = tuple(run_snapshot(tr) for tr in TaskRun.objects.filter(execution=execution))
+    """The execution and all its task runs as plain data (one query, no model instances:
+    this runs on every hop, so it stays cheap as executions grow)."""
+    rows = TaskRun.objects.filter(execution=execution).values_list(*_SNAPSHOT_FIELDS)
+    runs = tuple(
+        TaskRunSnapshot(
+            id=r[0], task_id=r[1], parent_id=r[2], value=r[3], iteration=r[4],
+            state=State(r[5]), attempts=r[6], outputs=r[7] or {}, decision=r[8] or {},
+            due_at=r[9], started_at=r[10], seq=r[11], retry_at=r[12],
+        )
+        for r in rows
+    )  # fmt: skip
     return ExecutionSnapshot(
         id=execution.id,
         namespace=execution.namespace,
