@@ -16,6 +16,7 @@ from executions.plan import (
     Dispatch,
     LogLine,
     Plan,
+    ResumeExecution,
     SetExecutionState,
     SetLabels,
     SetTaskRunState,
@@ -86,14 +87,15 @@ def new_attempt(run: TaskRun, queue: str, now: datetime) -> TaskRunAttempt:
 
 def apply_plan(
     execution: Execution, plan: Plan, now: datetime
-) -> tuple[list[TaskRunAttempt], list[StartSubflow]]:
+) -> tuple[list[TaskRunAttempt], list[StartSubflow | ResumeExecution]]:
     """Write ``plan`` for ``execution`` (locked by the caller); returns attempts to send and
-    subflows to start (both need the runtime, after these rows exist)."""
+    the actions on other executions (subflows to start, executions to resume), which need
+    the runtime once these rows exist."""
     runs: dict[str, TaskRun] = {}
     to_send: list[TaskRunAttempt] = []
     next_seq = 0
     logs: list[LogEntry] = []
-    subflows: list[StartSubflow] = []
+    subflows: list[StartSubflow | ResumeExecution] = []
 
     def run_of(run_id: str) -> TaskRun:
         if run_id not in runs:
@@ -144,7 +146,7 @@ def apply_plan(
         elif isinstance(action, SetLabels):
             execution.labels = {**(execution.labels or {}), **action.labels}
             sync_label_rows(execution)
-        elif isinstance(action, StartSubflow):
+        elif isinstance(action, StartSubflow | ResumeExecution):
             subflows.append(action)
         elif isinstance(action, LogLine):
             logs.append(

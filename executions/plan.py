@@ -94,6 +94,15 @@ class StartSubflow:
 
 
 @dataclass(frozen=True)
+class ResumeExecution:
+    """Resume another PAUSED execution (the Resume task); the runtime ends the task run."""
+
+    task_run_id: str
+    execution_id: str
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class LogLine:
     """A line the executor writes to a task run's log (why a run was skipped or failed)."""
 

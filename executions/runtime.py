@@ -21,9 +21,10 @@ from executions.dispatch import now, send_attempts, wake_executor
 from executions.expr_io import ExecutionIO
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.persistence import apply_plan, history_entry, load_snapshot, new_attempt
+from executions.plan import StartSubflow
 from executions.secrets import env_vars
 from executions.states import TERMINAL, State
-from executions.subflows import expand_templates, start_subflow
+from executions.subflows import expand_templates, resume_other, start_subflow
 from flows.selectors import flow_get, flow_spec
 from flows.spec import FlowSpec
 
@@ -75,8 +76,11 @@ def advance_execution(execution_id: str) -> State | None:
             return State(execution.state)
         attempts, subflows = apply_plan(execution, plan, now())
         send_attempts(attempts)
-        for start in subflows:
-            start_subflow(execution, start)
+        for action in subflows:
+            if isinstance(action, StartSubflow):
+                start_subflow(execution, action)
+            else:
+                resume_other(action)
         if execution.state in TERMINAL:
             ended = execution
             transaction.on_commit(lambda: _run_ended_hooks(ended))

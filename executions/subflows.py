@@ -15,7 +15,7 @@ from django.db import transaction
 from executions.dispatch import now, wake_executor
 from executions.models import Execution, LogEntry, TaskRun
 from executions.persistence import history_entry
-from executions.plan import StartSubflow
+from executions.plan import ResumeExecution, StartSubflow
 from executions.states import State
 from flows.spec import FlowSpec, TaskSpec
 
@@ -130,3 +130,21 @@ def subflow_ended(child: Execution) -> None:
             state,
             {"executionId": child.id, "state": child.state, "outputs": child.outputs or {}},
         )
+
+
+def resume_other(action: ResumeExecution) -> None:
+    """The Resume task: resume another paused execution, then end the task run."""
+    from executions.services import ExecutionError, InputsError, execution_resume
+
+    run = TaskRun.objects.select_for_update().get(pk=action.task_run_id)
+    target = Execution.objects.filter(pk=action.execution_id).first()
+    if target is None:
+        _end_run(run, State.FAILED, {}, f"no execution {action.execution_id} to resume")
+        return
+    try:
+        with transaction.atomic():
+            execution_resume(target, action.inputs)
+    except (ExecutionError, InputsError) as exc:
+        _end_run(run, State.FAILED, {}, f"cannot resume {action.execution_id}: {exc}")
+        return
+    _end_run(run, State.SUCCESS, {"executionId": action.execution_id})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from executions.plan import SetLabels
+from executions.plan import ResumeExecution, SetLabels
 from executions.states import State
 from plugins.base import (
     ChildStart,
@@ -100,4 +100,29 @@ class Labels(_Leaf):
         return State.SUCCESS
 
 
-PLUGINS = [Exit, Labels]
+class Resume(_Leaf):
+    """Resume a PAUSED execution (by default the one this task belongs to... which cannot be
+    paused while it runs, so ``executionId`` is in practice always given)."""
+
+    type = "trellis.core.execution.Resume"
+    aliases = kestra_aliases("execution.Resume", core_tasks="executions.Resume")
+    properties: ClassVar = (
+        Prop("executionId", "string", description="The paused execution to resume."),
+        Prop("inputs", "map", default={}, description="Answers to the Pause's onResume."),
+    )
+
+    def effects(self, task: TaskSpec, ctx: FlowableContext) -> list[Any]:
+        target = task.properties.get("executionId") or "{{ execution.id }}"
+        return [
+            ResumeExecution(
+                task_run_id=ctx.run.id,
+                execution_id=str(ctx.render(target)),
+                inputs=ctx.render(task.properties.get("inputs") or {}),
+            )
+        ]
+
+    def resolve_state(self, task: TaskSpec, ctx: FlowableContext) -> State | None:
+        return None  # the runtime ends this run once the other execution is resumed
+
+
+PLUGINS = [Exit, Labels, Resume]

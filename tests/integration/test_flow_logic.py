@@ -266,3 +266,22 @@ tasks:
     assert TaskRun.objects.get(execution=from_scratch, task_id="one").outputs == {
         "value": from_scratch.id
     }
+
+
+def test_resume_task_resumes_another_execution(workers) -> None:
+    paused_flow = deploy(
+        "id: waits\nnamespace: it.logic\ntasks:\n  - id: hold\n"
+        "    type: io.kestra.plugin.core.flow.Pause\n"
+    )
+    resumer = deploy(
+        "id: resumer\nnamespace: it.logic\ninputs:\n  - id: target\n    type: STRING\n"
+        "tasks:\n  - id: go\n    type: io.kestra.plugin.core.execution.Resume\n"
+        '    executionId: "{{ inputs.target }}"\n'
+    )
+    waiting = execution_create(flow=paused_flow)
+    wait_for(lambda: Execution.objects.get(pk=waiting.pk).state == "PAUSED")
+    done = execution_wait(execution_create(flow=resumer, inputs={"target": waiting.id}).id, 30)
+    assert done.state == State.SUCCESS
+    assert execution_wait(waiting.id, timeout=30).state == State.SUCCESS
+    failed = execution_wait(execution_create(flow=resumer, inputs={"target": "nope"}).id, 30)
+    assert failed.state == State.FAILED
