@@ -37,6 +37,9 @@ format: install
 bench: install
 	$(PY) bench/run.py
 
+chaos: install
+	TRELLIS_HOME=$${TRELLIS_HOME:-$(CURDIR)/.trellis/chaos} $(PY) -m pytest -m chaos tests/chaos
+
 compat: install
 	$(PY) manage.py compat
 
