@@ -273,6 +273,13 @@ class _Planner:
             elif run.attempts > 1 and policy and policy.get("warningOnRetry"):
                 self.set_run(run, State.WARNING, "warningOnRetry")
 
+    def refresh_outputs(self, run: TaskRunSnapshot, outputs: Mapping[str, Any]) -> None:
+        """A running flowable's outputs, visible to its children (WaitFor's iterationCount)."""
+        merged = {**run.outputs, **outputs}
+        if merged != dict(run.outputs):
+            self.runs[run.id] = replace(run, outputs=merged)
+            self.plan.add(SetTaskRunState(run.id, run.state, outputs=merged, reason="outputs"))
+
     def advance_flowables(self) -> None:
         pending = [
             r
@@ -295,6 +302,8 @@ class _Planner:
                 continue
             try:
                 starts = plugin.next_runs(task, view)
+                if starts:
+                    self.refresh_outputs(run, plugin.outputs(task, view))
                 for start in starts:
                     self.create(start.task, run, start.value, start.iteration)
                 if starts:

@@ -127,10 +127,11 @@ def apply_plan(
                 to_send.append(new_attempt(run, action.queue, now))
         elif isinstance(action, SetTaskRunState):
             run = run_of(action.id)
-            check_transition(State(run.state), action.state, f"task run {run.task_id}")
-            run.state = action.state
-            run.state_history = [*run.state_history, history_entry(action.state, now)]
-            run.due_at = action.due_at
+            if run.state != action.state:
+                check_transition(State(run.state), action.state, f"task run {run.task_id}")
+                run.state = action.state
+                run.state_history = [*run.state_history, history_entry(action.state, now)]
+                run.due_at = action.due_at
             if action.outputs is not None:
                 run.outputs = dict(action.outputs)
             if action.decision is not None:

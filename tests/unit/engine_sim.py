@@ -25,8 +25,41 @@ def ok(task_id: str, attempt: int) -> State:
     return State.SUCCESS
 
 
+class _Logger:
+    def __init__(self, lines: list) -> None:
+        self.lines = lines
+
+    def _add(self, level: str, msg: str) -> None:
+        self.lines.append((level, msg))
+
+    def trace(self, msg: str) -> None:
+        self._add("TRACE", msg)
+
+    def debug(self, msg: str) -> None:
+        self._add("DEBUG", msg)
+
+    def info(self, msg: str) -> None:
+        self._add("INFO", msg)
+
+    def warning(self, msg: str) -> None:
+        self._add("WARN", msg)
+
+    def error(self, msg: str) -> None:
+        self._add("ERROR", msg)
+
+
+class _Ctx:
+    """Just enough of a RunContext for the pure runnables (Log, Return, OutputValues, Fail)."""
+
+    def __init__(self, lines: list) -> None:
+        self.logger = _Logger(lines)
+
+    def should_stop(self) -> bool:
+        return False
+
+
 class Sim:
-    def __init__(self, source: str | FlowSpec, outcome: Outcome = ok, **snap) -> None:
+    def __init__(self, source: str | FlowSpec, outcome: Outcome | None = ok, **snap) -> None:
         self.flow = parse_flow(source) if isinstance(source, str) else source
         counter = itertools.count(1)
         self.env = EngineEnv(new_id=lambda: f"r{next(counter)}")
@@ -38,6 +71,7 @@ class Sim:
         self.now = T0
         self.queue: list[str] = []
         self.logs: list[LogLine] = []
+        self.task_logs: list[tuple[str, str]] = []
         self.plans = 0
 
     @property
@@ -80,6 +114,27 @@ class Sim:
                 self.logs.append(action)
         return bool(result)
 
+    def execute(self, task_id: str, attempt: int) -> State | tuple[State, dict]:
+        """Run the real plugin of a pure runnable with rendered properties (no Django)."""
+        from executions.context import expression_context
+        from executions.engine import all_tasks
+        from executions.expressions import ExpressionError, render_value
+        from plugins.base import TaskFailed, TaskResult
+        from plugins.registry import registry
+
+        task = next(t for t in all_tasks(self.flow) if t.id == task_id)
+        run = [r for r in self.runs if r.task_id == task_id][-1]
+        try:
+            context = expression_context(self.flow, self.snap, run=run, task=task)
+            props = render_value(dict(task.properties), context)
+            result = registry.get(task.type)().run(props, _Ctx(self.task_logs))
+        except (TaskFailed, ExpressionError) as exc:
+            self.task_logs.append(("ERROR", str(exc)))
+            return State.FAILED
+        if isinstance(result, TaskResult):
+            return result.state, result.outputs
+        return State.SUCCESS, dict(result or {})
+
     def work(self) -> bool:
         """Play the workers for everything queued."""
         did = bool(self.queue)
@@ -87,7 +142,8 @@ class Sim:
             run_id = self.queue.pop(0)
             run = next(r for r in self.snap.task_runs if r.id == run_id)
             attempt = run.attempts + 1
-            result = self.outcome(run.task_id, attempt)
+            outcome = self.outcome if self.outcome is not None else self.execute
+            result = outcome(run.task_id, attempt)
             state, outputs = result if isinstance(result, tuple) else (result, {})
             self._put(replace(run, state=state, attempts=attempt, outputs=outputs))
         return did

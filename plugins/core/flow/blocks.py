@@ -76,7 +76,16 @@ def run_block(
     phase = run_phase(main, runs, concurrent)
     if not phase.done:
         return phase.start, None
-    state = phase.state
+    return close_block(phase.state, errors, finally_, runs)
+
+
+def close_block(
+    state: State,
+    errors: Sequence[TaskSpec],
+    finally_: Sequence[TaskSpec],
+    runs: Mapping[str, TaskRunSnapshot],
+) -> tuple[list[TaskSpec], State | None]:
+    """After the main part ended in ``state``: ``errors`` if it failed, then ``finally``."""
     if state == State.FAILED and any(not t.disabled for t in errors):
         handled = run_phase(errors, runs)
         if not handled.done:

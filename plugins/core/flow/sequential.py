@@ -23,10 +23,14 @@ class BlockTask(FlowableTask):
     def concurrency(self, task: TaskSpec, ctx: FlowableContext) -> int:
         return 1
 
+    def main_tasks(self, task: TaskSpec, ctx: FlowableContext) -> tuple[TaskSpec, ...]:
+        """The block's main list (If picks a branch, Switch a case)."""
+        return task.children.get("tasks", ())
+
     def _block(self, task: TaskSpec, ctx: FlowableContext) -> tuple[list[Any], State | None]:
         kids = task.children
         return run_block(
-            kids.get("tasks", ()),
+            self.main_tasks(task, ctx),
             kids.get("errors", ()),
             kids.get("finally", ()),
             latest_by_task(ctx.children()),

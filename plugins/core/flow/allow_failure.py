@@ -1,0 +1,27 @@
+"""``AllowFailure`` (deprecated in Kestra: use ``allowFailure: true`` on a task): a block
+whose failure counts as a warning."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from executions.states import State
+from plugins.base import FlowableContext, Prop, kestra_aliases
+from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
+
+if TYPE_CHECKING:
+    from flows.spec import TaskSpec
+
+
+class AllowFailure(BlockTask):
+    type = "trellis.core.flow.AllowFailure"
+    aliases = kestra_aliases("flow.AllowFailure", core_tasks="flows.AllowFailure")
+    deprecated = "set allowFailure: true on the tasks instead"
+    properties: ClassVar = (Prop("tasks", "tasks", required=True), *BLOCK_PROPS)
+
+    def resolve_state(self, task: TaskSpec, ctx: FlowableContext) -> State | None:
+        state = super().resolve_state(task, ctx)
+        return State.WARNING if state in (State.FAILED, State.KILLED) else state
+
+
+PLUGINS = [AllowFailure]
