@@ -36,10 +36,14 @@ _SNAPSHOT_FIELDS = (
 )  # fmt: skip
 
 
-def load_snapshot(execution: Execution) -> ExecutionSnapshot:
-    """The execution and all its task runs as plain data (one query, no model instances:
-    this runs on every hop, so it stays cheap as executions grow)."""
-    rows = TaskRun.objects.filter(execution=execution).values_list(*_SNAPSHOT_FIELDS)
+def load_snapshot(execution: Execution, lineage_of: str | None = None) -> ExecutionSnapshot:
+    """The execution and its task runs as plain data (one query, no model instances: this
+    runs on every hop, so it stays cheap as executions grow). With ``lineage_of``, only that
+    task run and its ancestors are loaded (enough for ``taskrun`` and ``parents``)."""
+    rows = TaskRun.objects.filter(execution=execution)
+    if lineage_of is not None:
+        rows = rows.filter(pk__in=_lineage(lineage_of))
+    rows = rows.values_list(*_SNAPSHOT_FIELDS)
     runs = tuple(
         TaskRunSnapshot(
             id=r[0], task_id=r[1], parent_id=r[2], value=r[3], iteration=r[4],
@@ -62,6 +66,14 @@ def load_snapshot(execution: Execution) -> ExecutionSnapshot:
         started_at=execution.started_at,
         outputs=execution.outputs or {},
     )
+
+
+def _lineage(run_id: str) -> list[str]:
+    ids, current = [], run_id
+    while current:
+        ids.append(current)
+        current = TaskRun.objects.filter(pk=current).values_list("parent_id", flat=True).first()
+    return ids
 
 
 def set_execution_state(execution: Execution, state: State, now: datetime) -> None:

@@ -128,6 +128,22 @@ class Heartbeat(threading.Thread):
             self._halt("killed")
 
 
+#: Names through which a template can reach other task runs' data.
+_OTHER_RUNS = ("outputs", "currentEachOutput", "printContext", "render", "errorLogs")
+
+
+def mentions_other_runs(value: Any) -> bool:
+    """Whether rendering ``value`` may need other task runs (their outputs): if not, the
+    worker loads only this run and its ancestors instead of the whole execution."""
+    if isinstance(value, str):
+        return ("{{" in value or "{%" in value) and any(n in value for n in _OTHER_RUNS)
+    if isinstance(value, dict):
+        return any(mentions_other_runs(k) or mentions_other_runs(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(mentions_other_runs(v) for v in value)
+    return False
+
+
 #: Property kinds rendered as text, as Kestra renders string properties.
 TEXT_KINDS = frozenset({"string", "any", "duration"})
 
@@ -167,7 +183,8 @@ def run_attempt(attempt_id: int) -> State | None:
 
     def variables() -> dict[str, Any]:
         env = engine_env()
-        snap = load_snapshot(execution)
+        lineage_only = not mentions_other_runs(task.properties)
+        snap = load_snapshot(execution, lineage_of=run.id if lineage_only else None)
         me = next(r for r in snap.task_runs if r.id == run.id)
         return expression_context(
             spec, snap, run=me, task=task, envs=env.envs, globals_=env.globals,
