@@ -34,6 +34,7 @@ def worker_group_queue(key: str | None) -> str:
     """Queue name for a task's ``workerGroup.key`` (``default`` when unset)."""
     return f"wg.{key}" if key else "default"
 
+
 # The sweeper recovers lost attempts and wakes due executions (DatabaseScheduler syncs this).
 app.conf.beat_schedule = {
     "trellis-sweep": {

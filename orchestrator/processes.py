@@ -1,0 +1,32 @@
+"""The Celery and web processes of each role, as command lines (one place for the flags)."""
+
+from __future__ import annotations
+
+import sys
+
+from django.conf import settings
+
+
+def celery(*args: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "orchestrator", *args]
+
+
+def executor_cmd(concurrency: int = 2, name: str = "executor") -> list[str]:
+    return celery("worker", "-Q", "executor", "-c", str(concurrency), "-n", f"{name}@%h",
+                  "-l", "INFO")  # fmt: skip
+
+
+def worker_cmd(queues: str = "default", concurrency: int = 2, name: str = "worker") -> list[str]:
+    return celery("worker", "-Q", queues, "-c", str(concurrency), "-n", f"{name}@%h", "-l", "INFO")
+
+
+def scheduler_cmd(local: bool = False) -> list[str]:
+    if local:
+        # One laptop, one beat: a schedule file under TRELLIS_HOME is enough.
+        schedule = str(settings.TRELLIS_HOME / "beat-schedule")
+        return celery("beat", "-S", settings.CELERY_BEAT_SCHEDULER, "-s", schedule, "-l", "INFO")
+    return celery("beat", "-S", settings.CELERY_BEAT_SCHEDULER, "-l", "INFO")
+
+
+def web_cmd(host: str, port: int) -> list[str]:
+    return [sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload"]
