@@ -62,10 +62,12 @@ def execution_create(
     trigger: Mapping[str, Any] | None = None,
     parent: tuple[Execution, str] | None = None,
     scheduled_at: datetime | None = None,
+    validate_inputs: bool = True,
 ) -> Execution:
     """A new CREATED execution of ``flow`` (its current revision unless ``revision``).
 
-    Inputs are typed and checked first: bad input raises InputsError and creates nothing.
+    Inputs are typed and checked first: bad input raises InputsError and creates nothing
+    (``validate_inputs=False`` stores them as given, for trusted callers).
     The executor is woken once the row is committed.
     """
     if flow.deleted:
@@ -76,12 +78,15 @@ def execution_create(
         raise ExecutionError(f"flow {flow} has no revision {revision}")
     spec = flow_spec(flow, revision=revision)
     execution_id = new_id()
-    typed = coerce_inputs(
-        spec.inputs,
-        dict(inputs or {}),
-        files=files,
-        store_file=_store_file(spec.namespace, spec.id, execution_id),
-    )
+    if validate_inputs:
+        typed = coerce_inputs(
+            spec.inputs,
+            dict(inputs or {}),
+            files=files,
+            store_file=_store_file(spec.namespace, spec.id, execution_id),
+        )
+    else:  # trusted callers only (the Kestra compatibility runner's "raw" inputs)
+        typed = dict(inputs or {})
     moment = now()
     merged = {**spec.labels, **{k: str(v) for k, v in (labels or {}).items()}}
     with transaction.atomic():

@@ -30,10 +30,14 @@ def _state_current(value: Any) -> Any:
 
 
 def _ancestor_values(doc: Mapping[str, Any], run: Mapping[str, Any]) -> list[Any]:
+    """Loop values from the outermost loop to ``run``. A document that says which runs a
+    loop created (``iteration``) counts only those; children of a flowable inside a loop
+    carry its value too, and would otherwise count it twice."""
     by_id = {r["id"]: r for r in doc["taskRunList"]}
+    marked = any("iteration" in r for r in doc["taskRunList"])
     values, cur = [], run
     while cur is not None:
-        if cur.get("value") is not None:
+        if cur.get("value") is not None and (not marked or cur.get("iteration") is not None):
             values.append(cur["value"])
         cur = by_id.get(cur.get("parentTaskRunId"))
     return list(reversed(values))

@@ -1,71 +1,32 @@
-"""The environment every Kestra test JVM has, rebuilt for Trellis's processes.
-
-Kestra's ``build.gradle`` exports secrets (``SECRET_*``, base64) and ``KESTRA_*`` variables
-to its test runs, and ``application-test.yml`` sets global variables. Corpus flows read them
-(``secret('my_secret')``, ``envs.test1``, ``globals.nested.int``), so the compatibility runner
-gives the same values to the worker processes it starts (and to itself, for code that renders
-in-process). The values are those the corpus header describes in words.
-"""
+"""The environment Kestra's test JVM always has (expectations.yaml ``global_setup``), given to
+the worker processes the compatibility runner starts."""
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import os
-from collections.abc import Iterator, Mapping
-from typing import Any
-
-#: ``"passwordveryveryveyrlong" x5``, the multi-line secret of SecretFunctionTest.
-LONG_PASSWORD = "passwordveryveryveyrlong" * 5
-#: ``kestra.variables.globals`` of application-test.yml (the header repeats it).
-DEFAULT_GLOBALS: dict[str, Any] = {"string": "string", "int": 1, "bool": True, "nested": {"int": 2}}
 
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def _wrapped(encoded: str, width: int = 76) -> str:
-    """Base64 with a newline every ``width`` characters, as ``base64`` writes it."""
-    return "\n".join(encoded[i : i + width] for i in range(0, len(encoded), width))
+def _wrapped_b64(text: str, width: int = 76) -> str:
+    raw = _b64(text)
+    return "\n".join(raw[i : i + width] for i in range(0, len(raw), width))
 
 
-def kestra_test_env(global_setup: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """Environment variables for the worker processes: secrets, ``KESTRA_*`` and globals.
+GLOBALS = {"string": "string", "int": 1, "bool": True, "nested": {"int": 2}}
 
-    ``global_setup`` is the corpus header's section of that name; its globals win over the
-    built-in copy so a newer corpus is followed without a code change.
-    """
-    config = (global_setup or {}).get("config") or {}
-    globals_ = config.get("kestra.variables.globals") or DEFAULT_GLOBALS
+
+def kestra_test_env() -> dict[str, str]:
     return {
-        "SECRET_MY_SECRET": _b64('{"secretKey":"secretValue"}'),
-        "SECRET_NEW_LINE": _wrapped(_b64(LONG_PASSWORD)),
+        "SECRET_MY_SECRET": _b64(json.dumps({"secretKey": "secretValue"})),
+        "SECRET_NEW_LINE": _wrapped_b64("passwordveryveryveyrlong" * 5),
         "SECRET_WEBHOOK_KEY": _b64("secretKey"),
         "SECRET_NON_B64_SECRET": "some secret value",
-        "SECRET_PASSWORD": _b64("password"),
+        "SECRET_PASSWORD": "cGFzc3dvcmQ=",
         "KESTRA_TEST1": "true",
         "KESTRA_TEST2": "Pass by env",
-        "TRELLIS_GLOBALS": json.dumps(globals_),
+        "TRELLIS_GLOBALS": json.dumps(GLOBALS),
     }
-
-
-@contextlib.contextmanager
-def kestra_environment(env: Mapping[str, str]) -> Iterator[None]:
-    """Apply ``env`` to this process (``os.environ`` and the globals setting), then restore."""
-    from django.conf import settings
-
-    saved = {key: os.environ.get(key) for key in env}
-    saved_globals = settings.TRELLIS_GLOBALS
-    os.environ.update(env)
-    settings.TRELLIS_GLOBALS = env.get("TRELLIS_GLOBALS", saved_globals)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        settings.TRELLIS_GLOBALS = saved_globals

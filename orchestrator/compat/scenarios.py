@@ -233,4 +233,3 @@ def parse_action(action: str) -> Action:
 def parse_steps(steps: Iterable[Mapping[str, Any]]) -> list[tuple[Action, Mapping[str, Any]]]:
     """Every step as (action, expected); NotApplicable names the first unreadable one."""
     return [(parse_action(str(s["action"])), s.get("expected") or {}) for s in steps]
-
