@@ -17,10 +17,10 @@ if TYPE_CHECKING:
 
 
 def iso(moment: datetime | None) -> str | None:
-    """Kestra prints instants as ISO-8601 with a ``Z``."""
+    """Kestra prints instants as ISO-8601 with milliseconds and a ``Z``."""
     if moment is None:
         return None
-    return moment.isoformat().replace("+00:00", "Z")
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def loop_path(run: TaskRunSnapshot, by_id: Mapping[str, TaskRunSnapshot]) -> list[str]:
@@ -55,12 +55,12 @@ def outputs_tree(snap: ExecutionSnapshot) -> dict[str, Any]:
 
 
 def _parents(run: TaskRunSnapshot | None, by_id: Mapping[str, TaskRunSnapshot]) -> list[dict]:
-    """``parents`` innermost first: the enclosing loop iterations, as Kestra exposes them."""
+    """``parents`` innermost first: every enclosing flowable's task run and outputs."""
     out: list[dict] = []
     current = by_id.get(run.parent_id) if run and run.parent_id else None
     while current is not None:
-        if current.value is not None:
-            out.append({"taskrun": {"value": current.value}, "outputs": dict(current.outputs)})
+        taskrun = {"id": current.id, "value": current.value, "iteration": current.iteration}
+        out.append({"taskrun": taskrun, "outputs": dict(current.outputs)})
         current = by_id.get(current.parent_id) if current.parent_id else None
     return out
 
@@ -85,7 +85,6 @@ def expression_context(
             "state": str(snap.state),
             "originalId": snap.id,
         },
-        "inputs": dict(snap.inputs),
         "outputs": outputs_tree(snap),
         "vars": dict(flow.variables),
         "labels": dict(snap.labels),
@@ -93,13 +92,16 @@ def expression_context(
         "envs": dict(envs or {}),
         "globals": dict(globals_ or {}),
     }
+    if snap.inputs:  # as in Kestra, a flow run without inputs has no `inputs` variable
+        ctx["inputs"] = dict(snap.inputs)
     if task is not None:
         ctx["task"] = {"id": task.id, "type": task.raw_type}
     if run is not None:
         ctx["taskrun"] = {
             "id": run.id,
             "startDate": iso(run.started_at),
-            "attemptsCount": run.attempts,
+            # Attempts before this one (Kestra counts from 0: the first attempt sees 0).
+            "attemptsCount": max(run.attempts - 1, 0),
             "parentId": run.parent_id,
             "value": run.value,
             "iteration": run.iteration,

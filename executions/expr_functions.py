@@ -174,8 +174,8 @@ def current_each_output(ctx: Context, outputs: Any) -> Any:
     for parent in reversed(list(parents)):
         taskrun = parent.get("taskrun") if isinstance(parent, Mapping) else None
         value = taskrun.get("value") if isinstance(taskrun, Mapping) else None
-        if value is None:
-            continue
+        if value is None or (isinstance(taskrun, Mapping) and taskrun.get("iteration", 0) is None):
+            continue  # not a loop iteration (a flowable inside one only carries its value)
         if outputs.get(value) is None:
             raise ExpressionError("No execution outputs for the current task runs path")
         outputs = outputs[value]

@@ -87,9 +87,12 @@ def claim(attempt_id: int) -> Claim | None:
 class Heartbeat(threading.Thread):
     """Extends the lease, flushes logs, and raises ``stop`` when the attempt must end."""
 
-    def __init__(self, claim: Claim, logger: AttemptLogger, deadline: Any) -> None:
+    def __init__(
+        self, claim: Claim, logger: AttemptLogger, deadline: Any, timeout_text: str = ""
+    ) -> None:
         super().__init__(daemon=True, name=f"heartbeat-{claim.attempt.pk}")
         self.claim, self.logger, self.deadline = claim, logger, deadline
+        self.timeout_text = timeout_text
         self.stop = threading.Event()
         self.done = threading.Event()
         self.reason = ""
@@ -102,7 +105,8 @@ class Heartbeat(threading.Thread):
             while not self.done.wait(interval):
                 self.logger.flush()
                 last_beat += interval
-                if self.deadline is not None and now() >= self.deadline:
+                if self.deadline is not None and now() >= self.deadline and not self.reason:
+                    self.logger.error(f"Timeout after {self.timeout_text}: stopping the task")
                     self._halt("timeout")
                 if last_beat >= beat_every:
                     last_beat = 0.0
@@ -178,7 +182,7 @@ def run_attempt(attempt_id: int) -> State | None:
         min_level=(task.log_level or "TRACE").upper(),
     )  # fmt: skip
     deadline = now() + parse_duration(task.timeout) if task.timeout else None
-    beat = Heartbeat(claimed, logger, deadline)
+    beat = Heartbeat(claimed, logger, deadline, task.timeout or "")
     io = ExecutionIO(execution.namespace, execution.flow_id, execution.id, masker)
 
     def variables() -> dict[str, Any]:
@@ -219,7 +223,7 @@ def run_attempt(attempt_id: int) -> State | None:
         beat.done.set()
         beat.join()
         if beat.reason == "timeout":
-            logger.error(f"Timeout after {task.timeout}")
+            logger.error(f"Task {task.id} failed: Timeout after {task.timeout}")
             state = State.FAILED
         elif beat.reason == "killed":
             state = State.KILLED

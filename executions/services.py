@@ -33,6 +33,9 @@ __all__ = [
 ]
 
 
+CORRELATION_LABEL = "system.correlationId"
+
+
 class ExecutionError(ValueError):
     """The request cannot start or change an execution (disabled flow, bad revision...)."""
 
@@ -89,6 +92,9 @@ def execution_create(
         typed = dict(inputs or {})
     moment = now()
     merged = {**spec.labels, **{k: str(v) for k, v in (labels or {}).items()}}
+    # Kestra's system label tying an execution to the chain it belongs to (subflows pass
+    # theirs down through labels).
+    merged.setdefault(CORRELATION_LABEL, execution_id)
     with transaction.atomic():
         execution = Execution.objects.create(
             id=execution_id,

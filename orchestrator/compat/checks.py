@@ -141,7 +141,8 @@ def _star(doc: Mapping[str, Any], path: str) -> list[Any]:
     items = resolve(doc, head)
     if not isinstance(items, list):
         return []
-    return [resolve(doc, f"{head}[{i}]{tail}") for i in range(len(items))]
+    values = [resolve(doc, f"{head}[{i}]{tail}") for i in range(len(items))]
+    return [v["current"] if isinstance(v, Mapping) and "current" in v else v for v in values]
 
 
 def evaluate_assert(a: Mapping[str, Any], ctx: Context) -> tuple[bool, Any, Any]:
@@ -163,7 +164,8 @@ def evaluate_assert(a: Mapping[str, Any], ctx: Context) -> tuple[bool, Any, Any]
     if path.startswith("content("):
         raise Unsupported(f"file content assertion {path}")
     actual = resolve(ctx.doc, path)
-    return check(actual, op, expected), actual, expected
+    shown = actual["current"] if isinstance(actual, Mapping) and "histories" in actual else actual
+    return check(actual, op, expected), shown, expected
 
 
 # ------------------------------------------------------------------------ expected blocks
@@ -186,7 +188,7 @@ def _check_typed_inputs(want: Mapping[str, Any], ctx: Context, verdict: Verdict)
     for key, value in want.items():
         actual = inputs.get(key, _MISSING) if isinstance(inputs, Mapping) else _MISSING
         if isinstance(value, str) and (m := _ENCRYPTED.match(value)):
-            ok = actual not in (_MISSING, None) and actual != m.group(1)
+            ok = actual not in (_MISSING, None) and str(actual) != m.group(1)
             verdict.expect(ok, f"typed input {key} (encrypted)", value, actual)
             continue
         try:

@@ -1,240 +1,516 @@
-"""Kestra's own test flows through Trellis's real executor and workers.
+"""Kestra's own test scenarios through Trellis's real executor and workers.
 
-Each scenario of ``expectations.yaml`` is deployed, run and checked; the result is one of
-``pass``, ``fail`` (first failing check and what was found), ``error`` (an exception),
-``not applicable`` (test-only Kestra tasks, Java-only hooks, multi-step scenarios not
-automated yet: with the reason, never counted as passes) or ``refused`` (the flow does not
-deploy). The share of applicable scenarios that pass is Trellis's compatibility figure.
+For each scenario of ``expectations.yaml``: create the execution (inputs as the scenario's
+``inputs_mode`` says), wait for it, follow the machine-readable steps (restart, replay,
+resume, kill, force-run, run another flow...), read the executions back as Kestra-shaped
+documents and evaluate every expectation. The outcome is one of ``pass``, ``fail`` (the first
+failing check with what Trellis did), ``error`` (an exception), ``not applicable`` (test-only
+Kestra tasks, Java-only hooks, steps in words: with the reason, never a pass) or ``refused``
+(Trellis does not deploy the flow: the reason with its line).
 """
 
 from __future__ import annotations
 
+import re
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
+from django.db import transaction
+from django.utils import timezone
 
-from executions.services import InputsError, execution_create
-from executions.states import TERMINAL, State
-from orchestrator.compat.assertions import Unsupported, check, check_logs, resolve
+from executions import services
+from executions.models import Execution
+from executions.states import TERMINAL
+from orchestrator.compat import live
+from orchestrator.compat.checks import (
+    ERROR,
+    NOT_APPLICABLE,
+    PASS,
+    REFUSED,
+    Context,
+    Result,
+    Verdict,
+    check_expected,
+    classify,
+)
 from orchestrator.compat.document import kestra_document
+from orchestrator.compat.scenarios import (
+    Action,
+    Corpus,
+    NotApplicable,
+    Scenario,
+    parse_steps,
+    scenario_inputs,
+    scenario_labels,
+)
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "kestra-corpus"
-#: Expected keys this runner checks; any other key makes a scenario not applicable.
-CHECKED = {"state", "taskrun_count", "asserts", "asserts_extra", "logs", "hint",
-           "input_errors"}  # fmt: skip
+#: ``expected`` keys the runner evaluates itself (they need other executions or the step).
+RELATED = frozenset({
+    "child_executions", "triggered_executions", "triggered_executions_within_15s",
+    "terminated_executions_of_flow_within_1min", "http", "error", "error_contains",
+})  # fmt: skip
+RESTARTED = "worker processes restarted during this scenario"
+_NAMED = re.compile(r"^execution_(\w+)$")
+_WITHIN = re.compile(r"^(?P<what>terminated|[A-Z]+)(?: within (?P<n>\d+) ?(?P<unit>s|min))?")
+
+
+class StepFailed(Exception):
+    """A step could not be carried out; the scenario stops there (already recorded)."""
 
 
 @dataclass
-class Scenario:
-    file: str
-    name: str
-    entry: dict[str, Any]
-    spec: dict[str, Any]
+class Run:
+    """The executions one scenario has made so far."""
 
-    @property
-    def label(self) -> str:
-        return f"{self.file}:{self.name}"
-
-
-@dataclass
-class Result:
     scenario: Scenario
-    status: str  # pass | fail | error | not applicable | refused
-    reason: str = ""
-    seconds: float = 0.0
-    details: dict[str, Any] = field(default_factory=dict)
+    started: Any
+    verdict: Verdict = field(default_factory=Verdict)
+    main: str | None = None
+    current: str | None = None
+    original_doc: dict[str, Any] | None = None
+    named: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
-def load(corpus: Path = CORPUS) -> list[Scenario]:
-    doc = yaml.safe_load((corpus / "expectations.yaml").read_text())
-    out = []
-    for entry in [*doc.get("entries", []), *doc.get("synthetic_entries", [])]:
-        for spec in entry.get("scenarios", []):
-            out.append(Scenario(entry["file"], spec.get("name", "run"), entry, spec))
-    return out
+class Runner:
+    """Runs scenarios against a deployed corpus; ``timeout`` bounds each wait (seconds)."""
 
+    def __init__(
+        self,
+        corpus: Corpus,
+        deployment: live.Deployment,
+        timeout: float = 60.0,
+        watchdog: Callable[[], list[str]] | None = None,
+    ) -> None:
+        self.corpus = corpus
+        self.deployment = deployment
+        self.timeout = timeout
+        #: Checks the worker processes while waiting; returns what it had to restart.
+        self.watchdog = watchdog
+        self._restarted: list[str] = []
 
-def not_applicable(scenario: Scenario) -> str | None:
-    """Why this scenario cannot be run here as it is written, or None."""
-    spec = scenario.spec
-    if spec.get("test_only_types") or scenario.entry.get("test_only_types"):
-        return f"needs Kestra test-only task types {spec.get('test_only_types')}"
-    if spec.get("steps"):
-        return "multi-step scenario (natural-language steps are not automated)"
-    expected = spec.get("expected")
-    if not isinstance(expected, dict):
-        return "no machine-checkable expectation"
-    if "error_eq" in expected:
-        return "asserts a Java exception raised by the test itself"
-    unknown = set(expected) - CHECKED
-    if unknown:
-        return f"expects {', '.join(sorted(unknown))}, which this runner cannot observe"
-    if spec.get("inputs") is not None and not isinstance(spec.get("inputs"), dict):
-        return f"inputs given as {type(spec['inputs']).__name__}, not a map"
-    if (spec.get("setup") or {}).get("kv") or (scenario.entry.get("setup") or {}).get("kv"):
-        return "needs the KV store"
-    return None
+    def _tick(self) -> None:
+        if self.watchdog is not None:
+            self._restarted += self.watchdog()
 
+    # ----------------------------------------------------------------------- entry points
 
-def _inputs(spec: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    mode = spec.get("inputs_mode", "validated")
-    return dict(spec.get("inputs") or {}), mode == "validated"
+    def run_all(
+        self,
+        scenarios: Iterable[Scenario],
+        *,
+        keep_going: bool = True,
+        on_result: Callable[[Result], None] | None = None,
+    ) -> list[Result]:
+        """Every scenario in order; without ``keep_going`` the first error stops the run."""
+        results = []
+        for scenario in scenarios:
+            result = self.run_scenario(scenario)
+            if result.category != PASS and any(n.startswith(RESTARTED) for n in result.notes):
+                # a worker died under it: that says nothing about Kestra compatibility
+                again = self.run_scenario(scenario)
+                again.notes.insert(0, f"run again: the first run ended {result.category}")
+                result = again
+            results.append(result)
+            if on_result:
+                on_result(result)
+            if result.category == ERROR and not keep_going:
+                break
+        return results
 
-
-def _labels(spec: dict[str, Any]) -> dict[str, str]:
-    labels = spec.get("labels") or []
-    if isinstance(labels, dict):
-        return {str(k): str(v) for k, v in labels.items()}
-    return {str(item["key"]): str(item["value"]) for item in labels}
-
-
-def _wait(execution_id: str, until: str, timeout: float):  # noqa: ANN202 - Execution
-    from executions.models import Execution, TaskRun
-
-    deadline = time.monotonic() + timeout
-    while True:
-        execution = Execution.objects.get(pk=execution_id)
-        if until == "PAUSED":
-            if execution.state == State.PAUSED:
-                return execution
-        elif until == "RUNNING":
-            if (
-                execution.state == State.RUNNING
-                and TaskRun.objects.filter(execution=execution).exists()
-            ):
-                return execution
-        elif execution.state in TERMINAL:
-            return execution
-        if time.monotonic() > deadline:
-            return execution
-        time.sleep(0.1)
-
-
-def evaluate(expected: dict[str, Any], doc: dict[str, Any], logs: list[dict]) -> str | None:
-    """The first failing check, or None when every check passes."""
-    state = expected.get("state")
-    if state not in (None, "unknown") and doc["state"]["current"] != state:
-        return f"state {doc['state']['current']}, expected {state}"
-    count = expected.get("taskrun_count")
-    runs = len(doc["taskRunList"])
-    if isinstance(count, int) and runs != count:
-        return f"{runs} task runs, expected {count}"
-    if isinstance(count, dict) and "gte" in count and runs < count["gte"]:
-        return f"{runs} task runs, expected at least {count['gte']}"
-    for item in [*(expected.get("asserts") or []), *(expected.get("asserts_extra") or [])]:
-        actual = resolve(doc, item["path"])
-        wanted = _special(doc, item.get("value"))
-        if "value_from" in item:
-            wanted = _value_from(doc, item["value_from"])
-        if not check(actual, item["op"], wanted):
-            shown = actual if actual is not None else "null"
-            return f"{item['path']} {item['op']} {wanted!r}: found {str(shown)[:200]!r}"
-    for spec in expected.get("logs") or []:
-        if not check_logs(doc, logs, spec):
-            return f"logs {spec.get('op')} {spec.get('value')!r} not found"
-    return None
-
-
-def _special(doc: dict[str, Any], value: Any) -> Any:
-    """The corpus's placeholders (<EXECUTION_ID>, <TASKRUN_ID:id>...) replaced by real ids."""
-    if isinstance(value, list):
-        return [_special(doc, v) for v in value]
-    if isinstance(value, dict):
-        return {k: _special(doc, v) for k, v in value.items()}
-    if not isinstance(value, str) or not value.startswith("<"):
-        return value
-    if value == "<EXECUTION_ID>":
-        return doc["id"]
-    if value == "<PARENT_EXECUTION_ID>":
-        return doc.get("parentId")
-    if value.startswith("<TASKRUN_ID:"):
-        task_id = value[len("<TASKRUN_ID:") : -1]
-        return next((r["id"] for r in doc["taskRunList"] if r["taskId"] == task_id), value)
-    return value
-
-
-def _value_from(doc: dict[str, Any], expression: str) -> Any:
-    prefix = ""
-    if expression.startswith("'") and "' + " in expression:
-        prefix, _, expression = expression[1:].partition("' + ")
-    value = resolve(doc, expression.strip())
-    return f"{prefix}{value}" if prefix else value
-
-
-def run_scenario(scenario: Scenario, flows: dict[str, Any], timeout: float = 60) -> Result:
-    """Run one scenario against deployed ``flows`` (file -> Flow or refusal message)."""
-    started = time.monotonic()
-    why = not_applicable(scenario)
-    if why:
-        return Result(scenario, "not applicable", why)
-    flow = flows.get(scenario.file)
-    if not hasattr(flow, "flow_id"):
-        return Result(scenario, "refused", str(flow or "flow file not found"))
-    spec = scenario.spec
-    expected = spec["expected"]
-    inputs, validate = _inputs(spec)
-    try:
+    def run_scenario(self, scenario: Scenario) -> Result:
+        """One scenario, start to finish; never raises (an exception is an ``error``)."""
+        clock = time.monotonic()
+        run = Run(scenario, timezone.now())
         try:
-            execution = execution_create(
-                flow=flow, inputs=inputs, labels=_labels(spec), validate_inputs=validate
-            )
-        except InputsError as exc:
-            if "input_errors" in expected:
-                return Result(scenario, "pass", "inputs refused as expected")
-            return Result(scenario, "fail", f"inputs refused: {exc}")
-        if "input_errors" in expected:
-            return Result(scenario, "fail", "inputs were accepted; Kestra refuses them")
-        done = _wait(execution.id, spec.get("run_until", "TERMINATED"), timeout)
-        doc, logs = kestra_document(done)
-        failure = evaluate(expected, doc, logs)
-    except Unsupported as exc:
-        return Result(scenario, "not applicable", f"unsupported assertion: {exc}")
-    except Exception as exc:  # noqa: BLE001 - one broken scenario must not stop the run
-        return Result(scenario, "error", f"{type(exc).__name__}: {exc}",
-                      details={"traceback": traceback.format_exc()})  # fmt: skip
-    seconds = time.monotonic() - started
-    if failure:
-        return Result(scenario, "fail", failure, seconds, {"execution": execution.id})
-    return Result(scenario, "pass", "", seconds, {"execution": execution.id})
-
-
-def deploy_corpus(corpus: Path = CORPUS) -> dict[str, Any]:
-    """Deploy every corpus flow (and the templates scenarios need); file -> Flow or the
-    reason it was refused."""
-    from flows.services import flow_deploy
-    from flows.spec import SpecError
-    from templates.services import template_deploy
-
-    doc = yaml.safe_load((corpus / "expectations.yaml").read_text())
-    refused_templates: dict[str, str] = {}
-    for entry in doc.get("entries", []):
-        for template in (entry.get("setup") or {}).get("templates") or []:
+            result = self._precheck(scenario) or self._run(run)
+        except Exception as exc:  # noqa: BLE001 - one broken scenario must not stop the run
+            tail = traceback.format_exc(limit=-3).strip().splitlines()[-3:]
+            result = Result(scenario.key, ERROR, f"{type(exc).__name__}: {exc}", tail)
+        finally:
             try:
-                template_deploy(source=yaml.safe_dump(template, sort_keys=False))
-            except SpecError as exc:
-                refused_templates[str(template.get("id"))] = str(exc).splitlines()[0]
-    out: dict[str, Any] = {f"template:{k}": v for k, v in refused_templates.items()}
-    files = sorted((corpus / "flows").iterdir()) + sorted((corpus / "flows-synthetic").iterdir())
-    for path in files:
-        key = path.name if path.parent.name == "flows" else f"flows-synthetic/{path.name}"
+                live.settle(run.started)
+            except Exception as exc:  # noqa: BLE001 - best effort
+                run.notes.append(f"could not kill leftovers: {exc}")
+        result.seconds = round(time.monotonic() - clock, 2)
+        result.execution_id = run.main
+        if self._restarted:
+            run.notes.append(f"{RESTARTED}: {', '.join(self._restarted)}")
+            self._restarted = []
+        result.notes = [*run.notes, *result.notes]
+        return result
+
+    # ------------------------------------------------------------------------- the phases
+
+    def _precheck(self, scenario: Scenario) -> Result | None:
+        """Not applicable or refused before anything runs, or None."""
+        key, spec = scenario.key, scenario.spec
+        if spec.get("test_only_types"):
+            only = ", ".join(spec["test_only_types"])
+            return Result(key, NOT_APPLICABLE, f"needs Kestra test-only task type {only}")
+        files = [scenario.file, *(scenario.entry.get("requires_flows") or ())]
+        for file in files:
+            if file in self.deployment.test_only:
+                only = ", ".join(self.deployment.test_only[file])
+                return Result(key, NOT_APPLICABLE, f"{file} needs Kestra test-only type {only}")
+            if file in self.deployment.refused:
+                prefix = "" if file == scenario.file else f"requires {file}, refused: "
+                return Result(key, REFUSED, prefix + self.deployment.refused[file])
+        if scenario.file not in self.deployment.flows:
+            return Result(key, ERROR, f"{scenario.file} is not in the corpus folder")
+        if (spec.get("setup") or {}).get("kv"):
+            return Result(key, NOT_APPLICABLE, "needs a KV store entry (Trellis has no KV store)")
+        via_api = (spec.get("input_error") or {}).get("via_api")
+        if via_api:
+            return Result(key, NOT_APPLICABLE, f"HTTP-level case: {via_api}")
+        return None
+
+    def _run(self, run: Run) -> Result:
+        scenario, spec = run.scenario, run.scenario.spec
+        if "input_error" in spec:
+            return self._input_error(run)
         try:
-            out[key] = flow_deploy(source=path.read_text(), filename=str(path)).flow
-        except SpecError as exc:
-            out[key] = str(exc).splitlines()[0]
-    return out
+            steps = parse_steps(spec.get("steps") or ())
+            unreadable = None
+        except NotApplicable as exc:
+            steps, unreadable = [], str(exc)
+        if unreadable and "expected" not in spec:
+            return Result(scenario.key, NOT_APPLICABLE, unreadable)
+        try:
+            inputs = scenario_inputs(scenario)
+        except NotApplicable as exc:
+            return Result(scenario.key, NOT_APPLICABLE, str(exc))
+        try:
+            if not steps or steps[0][0].kind not in ("run", "start"):
+                self._start(run, inputs)
+            for action, expected in steps:
+                self._step(run, action, expected)
+        except StepFailed:
+            pass
+        except NotApplicable as exc:
+            run.verdict.cannot(str(exc))
+        except services.InputsError as exc:
+            run.verdict.expect(False, "inputs accepted", "accepted", f"InputsError: {exc}")
+        if unreadable:
+            run.verdict.cannot(unreadable)
+        return classify(scenario.key, run.verdict)
 
+    def _start(self, run: Run, inputs: Any) -> None:
+        spec = run.scenario.spec
+        flow = self.deployment.flows[run.scenario.file]
+        execution, note = live.create_execution(flow, inputs, scenario_labels(run.scenario))
+        if note:
+            run.notes.append(note)
+        run.main = run.current = execution.id
+        until = str(spec.get("run_until") or "TERMINATED")
+        if "expected" in spec and set(spec["expected"]) <= {
+            "typed_inputs",
+            "typed_inputs_contains_key",
+        }:
+            until = "CREATED"  # only the stored inputs are asserted  # fmt: skip
+        if until != "CREATED":
+            self._wait(run, execution.id, until)
+        run.original_doc, _ = kestra_document(execution.id)
+        if "expected" in spec:
+            self._check(run, spec["expected"], execution.id)
 
-def summarize(results: list[Result]) -> Iterator[str]:
-    counts: dict[str, int] = {}
-    for result in results:
-        counts[result.status] = counts.get(result.status, 0) + 1
-    applicable = len(results) - counts.get("not applicable", 0)
-    passed = counts.get("pass", 0)
-    share = 100 * passed / applicable if applicable else 0.0
-    yield ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
-    yield f"{passed}/{applicable} applicable scenarios pass ({share:.0f}%), {len(results)} in all"
+    def _wait(self, run: Run, execution_id: str, until: str, timeout: float | None = None) -> None:
+        execution, ok = live.wait_until(
+            execution_id, until, timeout or self.timeout, tick=self._tick
+        )
+        if not ok:
+            what = f"reaches {until} within {timeout or self.timeout:g}s"
+            run.verdict.expect(False, what, until, execution.state)
+            raise StepFailed
+
+    # ----------------------------------------------------------------------------- checks
+
+    def _tokens(self, run: Run, doc: Mapping[str, Any]) -> dict[str, Any]:
+        children = live.descendants(run.main) if run.main else []
+        return {
+            "EXECUTION_ID": doc.get("id"),
+            "ORIGINAL_EXECUTION_ID": run.main,
+            "PARENT_EXECUTION_ID": doc.get("parentId") or run.main,
+            "TRIGGERING_EXECUTION_ID": run.main,
+            "CHILD_EXECUTION_ID": children[0].id if children else "<no child execution>",
+            "top-level subflow-parent execution id": run.main,
+        }
+
+    def _check(
+        self,
+        run: Run,
+        expected: Mapping[str, Any],
+        execution_id: str,
+        doc: dict[str, Any] | None = None,
+        logs: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Evaluate ``expected`` on one execution (``doc`` when already taken), then the
+        expectations about other executions."""
+        if doc is None:
+            doc, logs = kestra_document(execution_id)
+        ctx = Context(doc, logs or [], self._tokens(run, doc), run.original_doc)
+        handled = RELATED | {k for k in expected if _NAMED.match(k)}
+        check_expected(expected, ctx, run.verdict, handled=handled)
+        for key in ("child_executions",):
+            if key in expected:
+                self._children(run, expected[key], execution_id)
+        for key in ("triggered_executions", "triggered_executions_within_15s"):
+            if key in expected:
+                self._triggered(run, expected[key], 15.0)
+        if "terminated_executions_of_flow_within_1min" in expected:
+            self._terminated_of_flow(run, expected["terminated_executions_of_flow_within_1min"])
+        for key, want in expected.items():
+            if m := _NAMED.match(key):
+                self._named(run, m.group(1), want)
+
+    def _check_other(self, run: Run, spec: Mapping[str, Any], execution: Execution) -> None:
+        execution, _ = live.wait_until(execution.id, "TERMINATED", self.timeout, tick=self._tick)
+        doc, logs = kestra_document(execution.id)
+        tokens = {**self._tokens(run, doc), "PARENT_EXECUTION_ID": run.main}
+        ctx = Context(doc, logs, tokens, run.original_doc)
+        wanted = {k: v for k, v in spec.items() if k not in ("flow", "count")}
+        check_expected(wanted, ctx, run.verdict)
+
+    def _children(self, run: Run, specs: Iterable[Mapping[str, Any]], parent_id: str) -> None:
+        found = live.descendants(parent_id)
+        for spec in specs:
+            name = spec["flow"]
+            mine = [e for e in found if f"{e.namespace}.{e.flow_id}" == name]
+            if "count" in spec:
+                run.verdict.expect(len(mine) == spec["count"], f"{name} executions",
+                                   spec["count"], len(mine))  # fmt: skip
+            if not run.verdict.expect(bool(mine), f"child execution of {name}", "one", "none"):
+                continue
+            for child in mine:
+                self._check_other(run, spec, child)
+
+    def _triggered(self, run: Run, specs: Iterable[Mapping[str, Any]], within: float) -> None:
+        for spec in specs:
+            name = spec["flow"]
+
+            def started(name: str = name) -> list[Execution]:
+                found = live.executions_of(name, run.started)
+                return found if found and all(e.state in TERMINAL for e in found) else []
+
+            found = live.poll(started, within, tick=self._tick) or live.executions_of(
+                name, run.started
+            )
+            if run.verdict.expect(bool(found), f"execution of {name} triggered", "one", "none"):
+                for execution in found:
+                    self._check_other(run, spec, execution)
+
+    def _terminated_of_flow(self, run: Run, spec: Mapping[str, Any]) -> None:
+        flow = self.deployment.flows[run.scenario.file]
+        name = f"{flow.namespace.name}.{flow.flow_id}"
+        wanted = list(spec.get("value") or [])
+
+        def states() -> list[str]:
+            done = [e.state for e in live.executions_of(name, run.started) if e.state in TERMINAL]
+            return done if len(done) >= len(wanted) else []
+
+        actual = live.poll(states, 60.0, tick=self._tick) or [
+            e.state for e in live.executions_of(name, run.started)
+        ]
+        from orchestrator.compat.assertions import check
+
+        run.verdict.expect(check(actual, spec["op"], wanted), f"executions of {name}", wanted,
+                           actual)  # fmt: skip
+
+    def _named(self, run: Run, name: str, want: Any) -> None:
+        execution_id = run.named.get(name)
+        if not run.verdict.expect(execution_id is not None, f"execution {name}", "started",
+                                  "never started"):  # fmt: skip
+            return
+        if isinstance(want, Mapping):
+            self._wait(run, execution_id, "TERMINATED")
+            self._check(run, want, execution_id)
+            return
+        m = _WITHIN.match(str(want))
+        if not m:
+            run.verdict.cannot(f"execution_{name}: {want!r}")
+            return
+        limit = float(m.group("n") or self.timeout) * (60 if m.group("unit") == "min" else 1)
+        execution, ok = live.wait_until(
+            execution_id, "TERMINATED", max(limit, 5.0), tick=self._tick
+        )
+        if m.group("what") == "terminated":
+            run.verdict.expect(ok, f"execution {name} terminated", want, execution.state)
+        else:
+            run.verdict.expect(execution.state == m.group("what"), f"execution {name} state",
+                               m.group("what"), execution.state)  # fmt: skip
+
+    # ------------------------------------------------------------------------------ steps
+
+    def _step(self, run: Run, action: Action, expected: Mapping[str, Any]) -> None:
+        """Carry out one step and evaluate its ``expected`` block."""
+        http = expected.get("http")
+        wants_error = (
+            "error" in expected
+            or "error_contains" in expected
+            or (isinstance(http, int) and http >= 400)
+        )
+        try:
+            snapshot = self._perform(run, action)
+        except services.ExecutionError as exc:
+            if wants_error:
+                contains = expected.get("error_contains")
+                ok = contains is None or contains in str(exc)
+                run.verdict.expect(ok, f"{action.kind} refused", contains or "an error", str(exc))
+                return
+            run.verdict.expect(False, f"step {action.kind}", "done", f"refused: {exc}")
+            raise StepFailed from exc
+        except services.InputsError as exc:
+            if wants_error:
+                contains = expected.get("error_contains")
+                ok = contains is None or contains in str(exc)
+                run.verdict.expect(ok, f"{action.kind} refused", contains or "an error", str(exc))
+                return
+            run.verdict.expect(False, f"step {action.kind}", "done", f"inputs refused: {exc}")
+            raise StepFailed from exc
+        if wants_error:
+            run.verdict.expect(False, f"step {action.kind}", "an error", "it was accepted")
+            raise StepFailed
+        if not expected:
+            return
+        if snapshot is not None:
+            doc, logs = snapshot
+            self._check(run, expected, doc["id"], doc, logs)
+        else:
+            self._check(run, expected, run.current)
+
+    def _perform(self, run: Run, action: Action) -> tuple[dict, list] | None:
+        """Do the action; returns the document the service returned (before the executor
+        moves on) when Kestra's test asserts on that, else None (then the fresh one is read)."""
+        kind, args = action.kind, action.args
+        if kind == "run":
+            return self._run_flow(run, args)
+        if kind == "start":
+            return self._start_named(run, args)
+        if run.current is None:
+            raise NotApplicable(f"{kind} before any execution exists")
+        current = Execution.objects.get(pk=run.current)
+        if kind == "wait":
+            self._wait(run, current.id, "TERMINATED")
+            return None
+        if kind == "kill":
+            services.execution_kill(current)
+            self._wait(run, current.id, "TERMINATED")
+            return None
+        if kind == "force_run":
+            return self._snapshot(lambda: services.execution_force_run(current))
+        if kind == "restart":
+            return self._snapshot(lambda: services.execution_restart(current))
+        if kind == "replay":
+            return self._replay(run, args.get("target"))
+        if kind == "resume":
+            inputs = dict(args.get("inputs") or {})
+            inputs.update(self._resume_files(current, args.get("files") or {}))
+            if "task" in args:
+                run.notes.append("markAs(RUNNING) on the paused task run done as a resume")
+            snapshot = self._snapshot(lambda: services.execution_resume(current, inputs))
+            if args.get("emit", "").strip() == "then emit":
+                self._wait(run, current.id, "TERMINATED")
+                return None
+            return snapshot
+        raise NotApplicable(f"no runner for step kind {kind}")
+
+    @staticmethod
+    def _snapshot(call: Callable[[], Execution]) -> tuple[dict, list]:
+        """Call a service and read the execution inside the same transaction: the executor
+        is only woken at commit, so this is what the service returned, as in Kestra."""
+        with transaction.atomic():
+            execution = call()
+            return kestra_document(execution.id)
+
+    def _replay(self, run: Run, target: str | None) -> tuple[dict, list]:
+        from orchestrator.compat.assertions import resolve
+
+        original = Execution.objects.get(pk=run.main)
+        task_run_id = None
+        if target is not None:
+            doc, _ = kestra_document(original.id)
+            chosen = resolve(doc, target.replace("'", "").removesuffix(".id"))
+            task_run_id = chosen.get("id") if isinstance(chosen, Mapping) else None
+            if task_run_id is None:
+                run.verdict.expect(False, f"task run {target}", "exists", "missing")
+                raise StepFailed
+        doc, logs = self._snapshot(lambda: services.execution_replay(original, task_run_id))
+        run.current = doc["id"]
+        return doc, logs
+
+    @staticmethod
+    def _resume_files(execution: Execution, files: Mapping[str, str]) -> dict[str, str]:
+        """Store the files a multipart resume uploads; their URIs answer the file inputs."""
+        from executions.storage import default_storage
+
+        uris = {}
+        for input_id, what in files.items():
+            data = execution.id.encode() if "execution id" in what else b"compat upload"
+            uris[input_id] = default_storage().put_input(
+                execution.namespace, execution.flow_id, execution.id, input_id, "data", data
+            )
+        return uris
+
+    def _run_flow(self, run: Run, args: Mapping[str, Any]) -> None:
+        from orchestrator.compat.scenarios import Inputs
+
+        flow = self.deployment.by_name(args["flow"])
+        if flow is None:
+            raise NotApplicable(f"no deployed corpus flow {args['flow']}")
+        values = {k: run.named.get(str(v), v) for k, v in (args.get("inputs") or {}).items()}
+        mode = "raw" if values else "none"
+        execution, note = live.create_execution(flow, Inputs(mode, values))
+        if note:
+            run.notes.append(note)
+        run.main = run.main or execution.id
+        run.current = execution.id
+        if "name" in args:
+            run.named[args["name"]] = execution.id
+        self._wait(run, execution.id, args.get("until", "TERMINATED"))
+
+    def _start_named(self, run: Run, args: Mapping[str, Any]) -> None:
+        from orchestrator.compat.scenarios import Inputs
+
+        flow = self.deployment.flows[run.scenario.file]
+        execution, _ = live.create_execution(flow, Inputs("none", {}))
+        run.named[args["name"]] = execution.id
+        run.main = run.main or execution.id
+        run.current = execution.id
+        if "then" in args:
+            then, _ = live.create_execution(flow, Inputs("none", {}))
+            run.named[args["then"]] = then.id
+        until = "RUNNING" if args["until"] == "RUNNING" else "TERMINATED"
+        self._wait(run, execution.id, until)
+
+    # ----------------------------------------------------------------------- input errors
+
+    def _input_error(self, run: Run) -> Result:
+        scenario = run.scenario
+        case = scenario.spec["input_error"]
+        flow = self.deployment.flows[scenario.file]
+        inputs = scenario_inputs(scenario)
+        try:
+            execution, _ = live.create_execution(flow, inputs)
+        except services.InputsError as exc:
+            message = str(exc)
+            if case.get("ok"):
+                run.verdict.expect(False, "inputs accepted", "accepted", message)
+            elif "error_eq" in case:
+                run.verdict.expect(message == case["error_eq"], "input error", case["error_eq"],
+                                   message)  # fmt: skip
+            else:
+                wanted = case.get("error_contains", "")
+                run.verdict.expect(wanted in message, "input error", wanted, message)
+            return classify(scenario.key, run.verdict)
+        run.main = execution.id
+        if not case.get("ok"):
+            wanted = case.get("error_contains") or case.get("error_eq")
+            run.verdict.expect(False, "inputs refused", wanted, "accepted")
+        else:
+            doc, logs = kestra_document(execution.id)
+            ctx = Context(doc, logs, {"EXECUTION_ID": execution.id})
+            check_expected({"typed_inputs": case.get("typed") or {}}, ctx, run.verdict)
+        return classify(scenario.key, run.verdict)

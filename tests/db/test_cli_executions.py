@@ -51,7 +51,7 @@ def test_flow_run_creates_a_typed_execution_with_labels_and_files(tmp_path) -> N
     execution = Execution.objects.get(pk=doc["id"])
     assert execution.inputs["n"] == 3
     assert execution.inputs["doc"].endswith("/inputs/doc/data.txt")
-    assert execution.labels == {"team": "a"}
+    assert execution.labels == {"team": "a", "system.correlationId": execution.id}
     assert set(doc) >= {"id", "namespace", "flowId", "flowRevision", "state", "inputs",
                         "outputs", "labels", "taskRuns"}  # fmt: skip
 

@@ -52,8 +52,8 @@ def test_created_execution_has_typed_inputs_and_merged_labels(flow) -> None:
     execution = execution_create(flow=flow, inputs={"n": "7"}, labels={"team": "x"})
     assert execution.state == State.CREATED
     assert execution.inputs == {"n": 7}
-    assert execution.labels == {"team": "x"}
-    assert list(execution.label_rows.values_list("key", "value")) == [("team", "x")]
+    assert execution.labels == {"team": "x", "system.correlationId": execution.id}
+    assert ("team", "x") in list(execution.label_rows.values_list("key", "value"))
 
 
 def test_disabled_flow_cannot_be_run_by_hand(flow) -> None:

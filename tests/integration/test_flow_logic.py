@@ -169,7 +169,7 @@ tasks:
     )
     done = execution_wait(execution_create(flow=flow).id, timeout=60)
     assert done.state == State.WARNING
-    assert done.labels == {"team": "data", "stage": "two"}
+    assert done.labels == {"team": "data", "stage": "two", "system.correlationId": done.id}
     assert set(runs(done)) == {"tag", "stop"}
 
 

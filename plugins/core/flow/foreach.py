@@ -29,6 +29,19 @@ def loop_value(item: Any) -> str:
     return json.dumps(item, separators=(",", ":"), ensure_ascii=False)
 
 
+def java_str(value: Any) -> str:
+    """A value printed the way Kestra's messages print Java collections."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(java_str(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={java_str(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
 def parse_values(rendered: Any) -> list[str]:
     if isinstance(rendered, str):
         try:
@@ -39,7 +52,7 @@ def parse_values(rendered: Any) -> list[str]:
         raise TaskFailed(f"loop values must be a list, not {type(rendered).__name__}")
     nulls = sum(1 for item in rendered if item is None)
     if nulls:
-        raise TaskFailed(f"Found '{nulls}' null values on Each, with values={rendered}")
+        raise TaskFailed(f"Found '{nulls}' null values on Each, with values={java_str(rendered)}")
     return [loop_value(item) for item in rendered]
 
 

@@ -33,5 +33,9 @@ class Template(BlockTask):
             raise TaskFailed(str(task.properties[MISSING]))
         return {}
 
+    def outputs(self, task: TaskSpec, ctx: FlowableContext) -> dict[str, Any]:
+        """``args``, rendered: the template's tasks read them as ``parent.outputs.args``."""
+        return {"args": ctx.render(task.properties.get("args") or {})}
+
 
 PLUGINS = [Template]

@@ -1,0 +1,93 @@
+"""An execution's stored files, and following an execution as server-sent events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import NotFound
+from rest_framework.renderers import JSONRenderer
+
+from executions.api.common import execution_or_404
+from executions.api.documents import EXECUTION_PREFETCH, execution_document
+from executions.api.views import FlowNamedLikeAnAction
+from executions.models import Execution
+from executions.states import TERMINAL
+from executions.storage import StorageError, default_storage
+from orchestrator.api.base import ApiView
+from orchestrator.api.errors import ApiProblem
+from orchestrator.api.schema import PROBLEM_RESPONSES
+from orchestrator.api.sse import Batch, EventStreamRenderer, follow, sse_response
+
+#: How often a follower looks at the execution's ``version``.
+POLL_SECONDS = 0.25
+SSE_RESPONSE = {(200, "text/event-stream"): OpenApiTypes.STR}
+
+
+class ExecutionFileView(FlowNamedLikeAnAction, ApiView):
+    action_name = "file"
+
+    @extend_schema(
+        operation_id="executions_file",
+        parameters=[
+            OpenApiParameter("path", str, required=True, description="the file's kestra:/// URI")
+        ],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **PROBLEM_RESPONSES},
+        description="Download one file of this execution (an uploaded input or a task's "
+        "output). A URI of another execution's file is a 404.",
+    )
+    def get(self, request, execution_id: str):
+        execution = execution_or_404(execution_id)
+        uri = request.query_params.get("path") or ""
+        if not uri:
+            raise ApiProblem(
+                "path is required", errors=[{"field": "path", "message": "a kestra:/// URI"}]
+            )
+        storage = default_storage()
+        if not storage.belongs_to(uri, execution.namespace, execution.flow_id, execution.id):
+            raise NotFound(f"execution {execution.id} has no file {uri}")
+        try:
+            stream = storage.open(uri)
+        except StorageError:
+            raise NotFound(f"execution {execution.id} has no file {uri}") from None
+        name = uri.rstrip("/").rsplit("/", 1)[-1]
+        return FileResponse(stream, as_attachment=True, filename=name)
+
+
+def execution_poll(execution_id: str):  # noqa: ANN201 - Callable[[int | None], Batch]
+    """A poll function for :func:`follow`: an event each time ``version`` changes; done
+    once the terminal state has been sent (or the execution was deleted)."""
+
+    def poll(seen_version: int | None) -> Batch:
+        row = Execution.objects.filter(pk=execution_id).values_list("version", "state").first()
+        if row is None:
+            return Batch(cursor=seen_version, done=True)
+        version, state = row
+        if version == seen_version:
+            return Batch(cursor=seen_version, done=state in TERMINAL)
+        execution = (
+            Execution.objects.prefetch_related(*EXECUTION_PREFETCH).filter(pk=execution_id).first()
+        )
+        if execution is None:
+            return Batch(cursor=seen_version, done=True)
+        events: list[tuple[str, Any]] = [("execution", execution_document(execution))]
+        return Batch(events=events, cursor=execution.version, done=execution.state in TERMINAL)
+
+    return poll
+
+
+class ExecutionFollowView(FlowNamedLikeAnAction, ApiView):
+    action_name = "follow"
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
+
+    @extend_schema(
+        operation_id="executions_follow",
+        responses={**SSE_RESPONSE, **PROBLEM_RESPONSES},
+        description="Server-sent events: an `execution` event (the execution JSON) now and "
+        "each time it changes, until it has ended; then an `end` event.",
+    )
+    def get(self, request, execution_id: str):
+        execution = execution_or_404(execution_id)
+        return sse_response(follow(execution_poll(execution.id), interval=POLL_SECONDS))
