@@ -256,12 +256,16 @@ class _Planner:
     def apply_retries(self) -> None:
         for run in list(self.runs.values()):
             task = self.tasks.get(run.task_id)
-            if task is None or run.state not in (State.FAILED, State.RETRYING, State.SUCCESS):
+            wanted = (State.FAILED, State.RETRYING, State.SUCCESS, State.RESTARTED)
+            if task is None or run.state not in wanted:
                 continue
             if self.is_flowable(task):
                 continue
             policy = self.retry_policy(task)
-            if run.state == State.FAILED:
+            if run.state == State.RESTARTED:  # restarted by a user: a new attempt now
+                self.set_run(run, State.CREATED, "restarted")
+                self.plan.add(Dispatch(run.id, worker_queue(task), reason="restart"))
+            elif run.state == State.FAILED:
                 due = next_attempt_at(policy, run.attempts, run.started_at, self.now)
                 if due is not None:
                     self.set_run(run, State.RETRYING, "retry policy", due_at=due)
@@ -296,6 +300,9 @@ class _Planner:
             plugin = self.plugin(task)
             assert isinstance(plugin, FlowableTask)
             view = _FlowableView(self, run, task)
+            if run.state == State.RESTARTED:
+                self.set_run(run, State.RUNNING, "restarted")
+                run = self.runs[run.id]
             if run.state == State.PAUSED:
                 if run.due_at is not None and run.due_at <= self.now:
                     self.set_run(run, plugin.on_due(task, view), "due", due_at=None)

@@ -181,9 +181,14 @@ def apply_plan(
 
 
 def _initial_history(state: State, now: datetime) -> list[dict[str, Any]]:
-    if state == State.CREATED:
-        return [history_entry(State.CREATED, now)]
-    return [history_entry(State.CREATED, now), history_entry(state, now)]
+    """CREATED, then the state the run starts in; a run created PAUSED was RUNNING first
+    (as in Kestra, whose Pause runs, then pauses)."""
+    steps = [State.CREATED]
+    if state == State.PAUSED:
+        steps.append(State.RUNNING)
+    if state != State.CREATED:
+        steps.append(state)
+    return [history_entry(s, now) for s in steps]
 
 
 def sync_label_rows(execution: Execution) -> None:

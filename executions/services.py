@@ -211,8 +211,6 @@ def execution_restart(execution: Execution) -> Execution:
     Failed runnable task runs get a new attempt; their failed parents run again; what the
     ``errors`` and ``finally`` branches did is cleared so they run again if needed.
     """
-    from executions.dispatch import send_attempts
-    from executions.persistence import new_attempt
     from executions.runtime import execution_flow_spec
     from plugins.registry import registry
 
@@ -240,7 +238,6 @@ def execution_restart(execution: Execution) -> Execution:
         ]
         if not failed:
             raise ExecutionError(f"execution {locked.id} has no failed task run to restart")
-        attempts = []
         kinds = {
             t.id: registry.get(t.type).kind for g in (spec.tasks,) for r in g for t in r.walk()
         }
@@ -248,18 +245,16 @@ def execution_restart(execution: Execution) -> Execution:
             if kinds.get(run.task_id) == "flowable":
                 run.delete()  # the engine creates it again and decides anew
             else:
-                _move_run(run, State.RESTARTED, State.CREATED)
-                attempts.append(new_attempt(run, run.queue, now()))
+                _move_run(run, State.RESTARTED)  # the engine sends its new attempt
             parent = runs.get(run.parent_id) if run.parent_id else None
             while parent is not None:
                 if parent.state in TERMINAL:
-                    _move_run(parent, State.RUNNING)
+                    _move_run(parent, State.RESTARTED)
                 parent = runs.get(parent.parent_id) if parent.parent_id else None
         set_execution_state(locked, State.RESTARTED, now())
         locked.outputs = {}
         locked.version += 1
         locked.save()
-        send_attempts(attempts)
         wake_executor(locked.id)
     return locked
 
@@ -292,8 +287,10 @@ def execution_replay(execution: Execution, task_run_id: str | None = None) -> Ex
     with transaction.atomic():
         replay = Execution.objects.create(
             id=fresh_id(), namespace=execution.namespace, flow_id=execution.flow_id,
-            flow_revision=execution.flow_revision, state=State.CREATED,
-            state_history=[history_entry(State.CREATED, moment)], inputs=execution.inputs,
+            flow_revision=execution.flow_revision, state=State.RESTARTED,
+            state_history=[history_entry(State.CREATED, moment),
+                           history_entry(State.RESTARTED, moment)],
+            inputs=execution.inputs,
             labels=execution.labels, variables=execution.variables, trigger=execution.trigger,
             parent_execution=execution.parent_execution,
             original_id=execution.original_id or execution.id,
@@ -305,7 +302,7 @@ def execution_replay(execution: Execution, task_run_id: str | None = None) -> Ex
             TaskRun.objects.create(
                 id=ids[run.id], execution=replay, task_id=run.task_id,
                 parent_id=ids.get(run.parent_id) if run.parent_id else None, value=run.value,
-                iteration=run.iteration, state=State.RUNNING if running else run.state,
+                iteration=run.iteration, state=State.RESTARTED if running else run.state,
                 state_history=run.state_history, outputs={} if running else run.outputs,
                 decision=run.decision, queue=run.queue, seq=seq, attempts=run.attempts,
                 started_at=run.started_at, ended_at=None if running else run.ended_at,
@@ -354,11 +351,20 @@ def task_run_set_state(execution: Execution, task_run_id: str, state: State | st
 
 
 def execution_force_run(execution: Execution) -> Execution:
-    """Start a CREATED or QUEUED execution now, whatever the flow's concurrency limit."""
+    """Start a CREATED or QUEUED execution now, whatever the flow's concurrency limit; a
+    PAUSED one is resumed; a RUNNING one is nudged (its executor woken)."""
+    if execution.state == State.PAUSED:
+        return execution_resume(execution)
     with transaction.atomic():
         locked = _locked(execution)
+        if locked.state == State.RUNNING:
+            wake_executor(locked.id)
+            return locked
         if locked.state not in (State.CREATED, State.QUEUED):
-            raise ExecutionError(f"execution {locked.id} is {locked.state}, not CREATED or QUEUED")
+            raise ExecutionError(
+                f"execution {locked.id} is {locked.state}: only CREATED, QUEUED, PAUSED or "
+                "RUNNING executions can be forced to run"
+            )
         set_execution_state(locked, State.RUNNING, now())
         locked.version += 1
         locked.save()

@@ -38,7 +38,8 @@ class Finding:
 def _show(value: Any, limit: int = 160) -> str:
     if value is _MISSING:
         return "<missing>"
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    plain = isinstance(value, str) and value.strip() == value and value != ""
+    text = value if plain else json.dumps(value, default=str)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

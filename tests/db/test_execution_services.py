@@ -95,7 +95,10 @@ def test_force_run_starts_a_queued_execution(flow) -> None:
     execution = execution_create(flow=flow)
     Execution.objects.filter(pk=execution.pk).update(state=State.QUEUED)
     assert execution_force_run(execution).state == State.RUNNING
-    with pytest.raises(ExecutionError, match="not CREATED or QUEUED"):
+    assert execution_force_run(execution).state == State.RUNNING  # running: only nudged
+    Execution.objects.filter(pk=execution.pk).update(state=State.SUCCESS)
+    execution.refresh_from_db()
+    with pytest.raises(ExecutionError, match="can be forced to run"):
         execution_force_run(execution)
 
 

@@ -96,6 +96,7 @@ class Sim:
                     value=action.value, iteration=action.iteration, state=action.state,
                     decision=dict(action.decision or {}), seq=len(self.snap.task_runs) + 1,
                     outputs=dict(action.outputs or {}), started_at=self.now,
+                    due_at=action.due_at,
                 ))  # fmt: skip
                 if action.dispatch:
                     self.queue.append(action.id)

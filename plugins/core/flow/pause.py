@@ -41,8 +41,9 @@ class Pause(BlockTask):
             if props.get(key):
                 behavior = str(props.get("behavior") or "RESUME").upper()
                 return {"after": str(ctx.render(props[key])), "then": behavior}
-        if props.get("timeout"):
-            return {"after": str(ctx.render(props["timeout"])), "then": "FAIL"}
+        timeout = props.get("timeout") or task.timeout  # `timeout` is a common task property
+        if timeout:
+            return {"after": str(ctx.render(timeout)), "then": "FAIL"}
         return {}
 
     def on_create(self, task: TaskSpec, ctx: FlowableContext) -> tuple[State, datetime | None]:
