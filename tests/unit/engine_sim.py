@@ -16,6 +16,7 @@ from executions.plan import CreateTaskRun, Dispatch, LogLine, SetExecutionState,
 from executions.snapshot import ExecutionSnapshot, TaskRunSnapshot
 from executions.states import State
 from flows.spec import FlowSpec, parse_flow
+from tests.unit.fake_context import FakeLogger
 
 Outcome = Callable[[str, int], State | tuple[State, dict]]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -25,34 +26,12 @@ def ok(task_id: str, attempt: int) -> State:
     return State.SUCCESS
 
 
-class _Logger:
-    def __init__(self, lines: list) -> None:
-        self.lines = lines
-
-    def _add(self, level: str, msg: str) -> None:
-        self.lines.append((level, msg))
-
-    def trace(self, msg: str) -> None:
-        self._add("TRACE", msg)
-
-    def debug(self, msg: str) -> None:
-        self._add("DEBUG", msg)
-
-    def info(self, msg: str) -> None:
-        self._add("INFO", msg)
-
-    def warning(self, msg: str) -> None:
-        self._add("WARN", msg)
-
-    def error(self, msg: str) -> None:
-        self._add("ERROR", msg)
-
-
 class _Ctx:
     """Just enough of a RunContext for the pure runnables (Log, Return, OutputValues, Fail)."""
 
     def __init__(self, lines: list) -> None:
-        self.logger = _Logger(lines)
+        self.logger = FakeLogger()
+        self.logger.records = lines  # share the simulator's list of (level, message)
 
     def should_stop(self) -> bool:
         return False
