@@ -27,6 +27,7 @@ __all__ = [
     "execution_replay",
     "execution_restart",
     "execution_resume",
+    "execution_set_labels",
     "execution_unqueue",
     "execution_wait",
     "task_run_set_state",
@@ -386,4 +387,18 @@ def execution_unqueue(execution: Execution, state: State | str = State.CANCELLED
         locked.version += 1
         locked.save()
         wake_executor(locked.id)
+    return locked
+
+
+def execution_set_labels(execution: Execution, labels: Mapping[str, str]) -> Execution:
+    """Add or replace labels of an execution (``system.*`` labels are Trellis's own)."""
+    reserved = sorted(k for k in labels if k.startswith("system."))
+    if reserved:
+        raise ExecutionError(f"system labels cannot be set by hand: {', '.join(reserved)}")
+    with transaction.atomic():
+        locked = _locked(execution)
+        locked.labels = {**(locked.labels or {}), **{k: str(v) for k, v in labels.items()}}
+        locked.version += 1
+        locked.save()
+        sync_label_rows(locked)
     return locked

@@ -7,7 +7,12 @@ Fixed paths come before the ones they would otherwise match: ``executions/search
 
 from django.urls import path
 
-from executions.api import views, views_files, views_logs, views_search
+from executions.api import views, views_actions, views_files, views_logs, views_search
+
+ACTION_ROUTES = [
+    path(f"executions/<str:execution_id>/{name}", view.as_view(), name=f"api-exec-{name}")
+    for name, view in views_actions.ACTIONS.items()
+]
 
 urlpatterns = [
     path("executions/search", views_search.ExecutionSearchView.as_view(), name="api-exec-search"),
@@ -37,6 +42,7 @@ urlpatterns = [
         views_files.ExecutionFollowView.as_view(),
         name="api-exec-follow",
     ),
+    *ACTION_ROUTES,
     path(
         "executions/<str:namespace>/<str:flow_id>",
         views.ExecutionCreateView.as_view(),

@@ -1,0 +1,97 @@
+"""Execution actions over HTTP: each refuses an illegal state with a 409 and changes
+nothing; bad resume inputs are a 422. No workers: states are set in the database."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from executions.models import Execution, TaskRun
+from executions.services import execution_create
+from executions.states import State
+from flows.services import flow_deploy
+from tests.db.api_support import log_type_available, problem  # noqa: F401 - autouse fixture
+
+pytestmark = pytest.mark.django_db
+
+FLOW = """
+id: acted
+namespace: t.api
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+    onResume:
+      - id: ok
+        type: BOOLEAN
+"""
+
+
+@pytest.fixture
+def api(django_user_model):
+    client = APIClient()
+    client.force_authenticate(django_user_model.objects.create_user(username="u", password="p"))
+    return client
+
+
+@pytest.fixture
+def execution():
+    return execution_create(flow=flow_deploy(source=FLOW).flow)
+
+
+def in_state(execution: Execution, state: State) -> Execution:
+    Execution.objects.filter(pk=execution.pk).update(state=state)
+    execution.refresh_from_db()
+    return execution
+
+
+@pytest.mark.parametrize("action", ["restart", "replay", "resume", "unqueue"])
+def test_actions_refuse_a_running_execution_with_409(api, execution, action) -> None:
+    in_state(execution, State.RUNNING)
+    body = problem(api.post(f"/api/v1/executions/{execution.id}/{action}", {}, format="json"), 409)
+    assert execution.id in body["detail"]
+    assert Execution.objects.get(pk=execution.pk).state == State.RUNNING
+
+
+def test_resume_validates_on_resume_inputs(api, execution) -> None:
+    in_state(execution, State.PAUSED)
+    TaskRun.objects.create(execution=execution, task_id="wait", state=State.PAUSED, seq=1)
+    url = f"/api/v1/executions/{execution.id}/resume"
+    body = problem(api.post(url, {"ok": "perhaps"}, format="json"), 422)
+    assert body["errors"][0]["field"] == "ok"
+    assert Execution.objects.get(pk=execution.pk).state == State.PAUSED
+    resumed = api.post(url, {"ok": "true"}, format="json")
+    assert resumed.status_code == 200
+    assert resumed.json()["state"]["current"] == "RUNNING"
+    assert TaskRun.objects.get(execution=execution).outputs == {"onResume": {"ok": True}}
+
+
+def test_labels_are_merged_and_system_labels_refused(api, execution) -> None:
+    url = f"/api/v1/executions/{execution.id}/labels"
+    answer = api.post(url, [{"key": "team", "value": "b"}], format="json")
+    assert answer.status_code == 200
+    assert {"key": "team", "value": "b"} in answer.json()["labels"]
+    problem(api.post(url, [{"key": "system.x", "value": "1"}], format="json"), 409)
+    problem(api.post(url, {"key": "team"}, format="json"), 400)
+
+
+def test_task_run_state_needs_both_fields_and_a_settable_state(api, execution) -> None:
+    in_state(execution, State.FAILED)
+    run = TaskRun.objects.create(execution=execution, task_id="wait", state=State.FAILED, seq=1)
+    url = f"/api/v1/executions/{execution.id}/state"
+    problem(api.post(url, {"taskRunId": run.id}, format="json"), 400)
+    problem(api.post(url, {"taskRunId": run.id, "state": "KILLED"}, format="json"), 409)
+    done = api.post(url, {"taskRunId": run.id, "state": "SUCCESS"}, format="json")
+    assert done.json()["state"]["current"] == "RESTARTED"
+
+
+def test_force_run_and_replay(api, execution) -> None:
+    in_state(execution, State.QUEUED)
+    assert (
+        api.post(f"/api/v1/executions/{execution.id}/force-run").json()["state"]["current"]
+        == "RUNNING"
+    )
+    in_state(execution, State.SUCCESS)
+    replay = api.post(f"/api/v1/executions/{execution.id}/replay")
+    assert replay.status_code == 200
+    assert replay.json()["originalId"] == execution.id
+    problem(api.post("/api/v1/executions/nope/restart"), 404)
