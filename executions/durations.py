@@ -30,7 +30,7 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
     if isinstance(value, bool):
         raise DurationError(f"not a duration: {value!r}")
     if isinstance(value, int | float):
-        return timedelta(seconds=value)
+        return _seconds(value, value)
     text = str(value).strip()
     match = _DURATION.fullmatch(text)
     if not match or text.upper().rstrip("T").endswith("P") or text.upper().endswith("T"):
@@ -41,7 +41,14 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
             seconds += float(part.replace(",", ".")) * factor
     if match.group("sign") == "-":
         seconds = -seconds
-    return timedelta(seconds=seconds)
+    return _seconds(seconds, value)
+
+
+def _seconds(seconds: float, shown: object) -> timedelta:
+    try:
+        return timedelta(seconds=seconds)
+    except (OverflowError, ValueError):
+        raise DurationError(f"duration out of range: {shown!r}") from None
 
 
 def format_duration(delta: timedelta) -> str:

@@ -385,7 +385,10 @@ def _duration(value: Any, opts: Mapping[str, Any]) -> str:
     if isinstance(value, timedelta) or (
         isinstance(value, int | float) and not isinstance(value, bool)
     ):
-        return format_duration(parse_duration(value))
+        try:
+            return format_duration(parse_duration(value))
+        except DurationError as exc:
+            raise _Invalid(str(exc)) from None
     if isinstance(value, str):
         try:
             parse_duration(value)

@@ -259,6 +259,8 @@ def parse_retry(node: Node, path: str, ctx: Ctx) -> dict[str, Any] | None:
     kind_node = node.get("type")
     if kind_node is None:
         ctx.error(node, join(path, "type"), "retry needs a `type`: constant, exponential or random")
+    elif not isinstance(kind_node.value, str):
+        pass  # reported above: `type` must be a string
     elif kind_node.value not in _RETRY_KINDS:
         hint = did_you_mean(str(kind_node.value), _RETRY_KINDS)
         ctx.error(kind_node, join(path, "type"), f"unknown retry type {kind_node.value!r}{hint}")

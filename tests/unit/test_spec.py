@@ -838,3 +838,26 @@ def test_a_numeric_flow_id_is_read_as_text():
     )
 
     assert (spec.id, spec.tasks[0].id) == ("2024", "1")
+
+
+def test_a_retry_type_that_is_not_a_string_is_an_error_not_a_crash() -> None:
+    """Found by the fuzzer: `retry: {type: []}` crashed the parser."""
+    from flows.spec import SpecError, parse_flow
+
+    source = (
+        "id: f\nnamespace: a\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n"
+        "    message: m\n    retry:\n      type: []\n      maxAttempt: 2\n"
+    )
+    with pytest.raises(SpecError) as err:
+        parse_flow(source)
+    assert [p.path for p in err.value.problems] == ["tasks[0].retry.type"]
+
+
+def test_a_duration_input_out_of_range_is_refused_not_a_crash() -> None:
+    """Found by the fuzzer: a huge number of seconds overflowed timedelta."""
+    from executions.inputs import InputsError, coerce_inputs
+    from flows.spec import InputSpec
+
+    with pytest.raises(InputsError) as err:
+        coerce_inputs([InputSpec("d", "DURATION", {})], {"d": -86_399_999_913_601})
+    assert "out of range" in err.value.errors["d"]
