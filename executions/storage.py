@@ -19,7 +19,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 from urllib.parse import unquote
 
 SCHEME = "kestra://"
@@ -113,7 +113,7 @@ class Storage:
         """Store an uploaded FILE input; returns its URI."""
         prefix = self.execution_prefix(namespace, flow_id, execution_id)
         uri = f"{prefix}inputs/{_segment(input_id, 'input id')}/{sanitize_filename(filename)}"
-        self._write(self.path_of(uri), data)
+        self._store(uri, data)
         return uri
 
     def put_task_file(
@@ -135,8 +135,11 @@ class Storage:
             f"{_segment(task_run_id, 'task run id')}/{filename}"
         )
         with open(source, "rb") as stream:
-            self._write(self.path_of(uri), stream)
+            self._store(uri, stream)
         return uri
+
+    def _store(self, uri: str, data: bytes | IO[bytes]) -> None:
+        self._write(self.path_of(uri), data)
 
     def _write(self, path: Path, data: bytes | IO[bytes]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,9 +184,93 @@ class Storage:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def default_storage() -> Storage:
-    """The storage the running service uses: ``settings.MEDIA_ROOT`` (``TRELLIS_STORAGE_DIR``,
-    by default ``TRELLIS_HOME/storage``); every process of a deployment must see it."""
-    from django.conf import settings  # read lazily: this module must import without Django
+def name_of(uri: str) -> str:
+    """The storage-relative name of a ``kestra:///`` URI (traversal refused)."""
+    if not isinstance(uri, str) or not uri.startswith(SCHEME + "/"):
+        raise StorageError(f"not an internal storage URI: {uri!r}")
+    relative = unquote(uri[len(SCHEME) :]).lstrip("/")
+    parts = relative.split("/")
+    if (
+        not relative
+        or "\\" in relative
+        or "\x00" in relative
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise StorageError(f"invalid internal storage URI: {uri!r}")
+    return relative
 
-    return Storage(Path(settings.MEDIA_ROOT))
+
+class BackendStorage(Storage):
+    """Internal storage on a Django storage backend (``STORAGES["default"]``: S3, GCS, Azure
+    through django-storages). Names are the URIs' paths; a task that needs a local file gets
+    a copy in a cache folder."""
+
+    def __init__(self, backend: Any, cache: Path | str) -> None:
+        super().__init__(cache)
+        self.backend = backend
+
+    def _store(self, uri: str, data: bytes | IO[bytes]) -> None:
+        from django.core.files.base import ContentFile, File
+
+        name = name_of(uri)
+        if self.backend.exists(name):
+            self.backend.delete(name)
+        content = ContentFile(data) if isinstance(data, bytes | bytearray) else File(data)
+        saved = self.backend.save(name, content)
+        if saved != name:  # a backend that renames on collision would break the URI
+            raise StorageError(f"storage saved {name!r} as {saved!r}")
+
+    def open(self, uri: str) -> BinaryIO:
+        name = name_of(uri)
+        if not self.backend.exists(name):
+            raise StorageError(f"no such file in internal storage: {uri}")
+        return self.backend.open(name, "rb")
+
+    def exists(self, uri: str) -> bool:
+        try:
+            return self.backend.exists(name_of(uri))
+        except StorageError:
+            return False
+
+    def size(self, uri: str) -> int:
+        name = name_of(uri)
+        if not self.backend.exists(name):
+            raise StorageError(f"no such file in internal storage: {uri}")
+        return self.backend.size(name)
+
+    def path_of(self, uri: str) -> Path:
+        """A local copy (scripts and ``read()`` want a file), refreshed on each call."""
+        local = super().path_of(uri)
+        if self.exists(uri):
+            with self.open(uri) as stream:
+                self._write(local, stream)
+        return local
+
+    def delete_execution(self, namespace: str, flow_id: str, execution_id: str) -> None:
+        prefix = name_of(self.execution_prefix(namespace, flow_id, execution_id).rstrip("/"))
+        self._delete_tree(prefix)
+        super().delete_execution(namespace, flow_id, execution_id)
+
+    def _delete_tree(self, folder: str) -> None:
+        try:
+            folders, files = self.backend.listdir(folder)
+        except (FileNotFoundError, NotImplementedError):
+            return
+        for name in files:
+            self.backend.delete(f"{folder}/{name}")
+        for sub in folders:
+            self._delete_tree(f"{folder}/{sub}")
+
+
+def default_storage() -> Storage:
+    """The storage the running service uses: the folder ``settings.MEDIA_ROOT``
+    (``TRELLIS_STORAGE_DIR``, by default ``TRELLIS_HOME/storage``; every process of a
+    deployment must see it), or any other Django storage backend set as
+    ``STORAGES["default"]`` (S3 and others through django-storages)."""
+    from django.conf import settings  # read lazily: this module must import without Django
+    from django.core.files.storage import FileSystemStorage, storages
+
+    backend = storages["default"]
+    if isinstance(backend, FileSystemStorage):
+        return Storage(Path(settings.MEDIA_ROOT))
+    return BackendStorage(backend, Path(settings.TRELLIS_HOME) / "storage-cache")

@@ -7,6 +7,7 @@ PostgreSQL and Redis or RabbitMQ.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
     "flows",
     "templates",
     "executions",
+    "triggers",
 ]
 
 MIDDLEWARE = [
@@ -116,7 +118,15 @@ STATIC_URL = "static/"
 STATIC_ROOT = TRELLIS_HOME / "static"
 MEDIA_ROOT = Path(os.environ.get("TRELLIS_STORAGE_DIR", TRELLIS_HOME / "storage"))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Internal storage (FILE inputs, task output files): a folder by default; any Django
+    # storage backend (e.g. django-storages' S3Storage) with TRELLIS_STORAGE_BACKEND and
+    # its OPTIONS as JSON in TRELLIS_STORAGE_OPTIONS.
+    "default": {
+        "BACKEND": os.environ.get(
+            "TRELLIS_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"
+        ),
+        "OPTIONS": json.loads(os.environ.get("TRELLIS_STORAGE_OPTIONS", "{}")),
+    },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
