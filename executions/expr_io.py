@@ -42,6 +42,12 @@ class ExecutionIO:
             for r in rows.order_by("timestamp", "id")[:1000]
         ]  # fmt: skip
 
+    def kv(self, key: str, namespace: str | None = None) -> object:
+        """``kv(key)``: the value in the flow's namespace (or ``namespace``)."""
+        from kv.services import kv_get
+
+        return kv_get(namespace or self.namespace, key)
+
     def secret(self, key: str, namespace: str | None = None) -> str | None:
         value = find_secret(key)
         if value is not None and self.masker is not None:

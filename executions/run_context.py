@@ -115,6 +115,9 @@ class WorkerContext:
         self._masker = masker
         self._stop = stop
         self.working_dir = Path(tempfile.mkdtemp(prefix=f"trellis-{task_run_id[:8]}-"))
+        from kv.store import KVStore
+
+        self.kv = KVStore()
 
     @property
     def variables(self) -> Mapping[str, Any]:

@@ -247,9 +247,9 @@ class BackendStorage(Storage):
         return local
 
     def delete_execution(self, namespace: str, flow_id: str, execution_id: str) -> None:
-        prefix = name_of(self.execution_prefix(namespace, flow_id, execution_id).rstrip("/"))
-        self._delete_tree(prefix)
-        super().delete_execution(namespace, flow_id, execution_id)
+        prefix_uri = self.execution_prefix(namespace, flow_id, execution_id).rstrip("/")
+        self._delete_tree(name_of(prefix_uri))
+        shutil.rmtree(Storage.path_of(self, prefix_uri), ignore_errors=True)  # local copies
 
     def _delete_tree(self, folder: str) -> None:
         try:

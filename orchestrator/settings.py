@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "flows",
     "templates",
     "executions",
+    "kv",
     "triggers",
 ]
 

@@ -19,6 +19,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "plugins.core.sleep",
     "plugins.core.fail",
     "plugins.core.execution",
+    "plugins.core.kv",
     "plugins.core.flow.sequential",
     "plugins.core.flow.parallel",
     "plugins.core.flow.if_",
