@@ -246,8 +246,11 @@ class _Planner:
     # -- rules -----------------------------------------------------------------------------
 
     def retry_policy(self, task: TaskSpec) -> Mapping[str, Any] | None:
+        """The policy retrying this task in place (CREATE_NEW_EXECUTION retries the whole
+        execution instead: the runtime does it once the execution has failed)."""
         if task.retry:
-            return task.retry
+            in_place = task.retry.get("behavior", "RETRY_FAILED_TASK") == "RETRY_FAILED_TASK"
+            return task.retry if in_place else None
         flow_retry = self.flow.retry
         if flow_retry and flow_retry.get("behavior", "RETRY_FAILED_TASK") == "RETRY_FAILED_TASK":
             return flow_retry

@@ -179,3 +179,12 @@ def _release_queued(execution: Execution) -> None:
 
 
 register_execution_ended(_release_queued)
+
+
+def _retry_as_new_execution(execution: Execution) -> None:
+    from executions.retry_executions import retry_as_new_execution
+
+    retry_as_new_execution(execution)
+
+
+register_execution_ended(_retry_as_new_execution)

@@ -285,3 +285,28 @@ def test_resume_task_resumes_another_execution(workers) -> None:
     assert execution_wait(waiting.id, timeout=30).state == State.SUCCESS
     failed = execution_wait(execution_create(flow=resumer, inputs={"target": "nope"}).id, 30)
     assert failed.state == State.FAILED
+
+
+def test_retry_as_new_executions_until_the_policy_is_spent(workers) -> None:
+    flow = deploy(
+        """
+id: retry-new
+namespace: it.logic
+tasks:
+  - id: fail
+    type: io.kestra.plugin.core.execution.Fail
+    retry:
+      behavior: CREATE_NEW_EXECUTION
+      type: constant
+      maxAttempt: 3
+      interval: PT1S
+"""
+    )
+    first = execution_create(flow=flow)
+
+    def chain() -> list[str]:
+        rows = Execution.objects.filter(flow_id="retry-new").order_by("created_at")
+        return list(rows.values_list("state", flat=True))
+
+    wait_for(lambda: chain() == ["RETRIED", "RETRIED", "FAILED"], timeout=60)
+    assert Execution.objects.filter(original_id=first.id).count() == 2
