@@ -1,7 +1,7 @@
 """Evaluate the Kestra corpus's assertions against an execution document.
 
-Pure: the document is plain data in Kestra's shape (see ``execution_document`` in
-``orchestrator.compat.export``), so this module is tested without a database. The path grammar
+Pure: the document is plain data in Kestra's shape (see ``build_document`` in
+``orchestrator.compat.document``), so this module is tested without a database. The path grammar
 and the operators are the ones the corpus header (``expectations.yaml``) defines.
 """
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -69,6 +69,8 @@ class Context:
     logs: list[Mapping[str, Any]] = field(default_factory=list)
     tokens: Mapping[str, Any] = field(default_factory=dict)
     original: Mapping[str, Any] | None = None
+    #: Reads a ``kestra://`` file's text, for ``content(...)`` paths (None: unsupported).
+    read: Callable[[str], str] | None = None
 
 
 # ------------------------------------------------------------------------- values, paths
@@ -162,8 +164,12 @@ def evaluate_assert(a: Mapping[str, Any], ctx: Context) -> tuple[bool, Any, Any]
         values = _star(ctx.doc, m.group("path"))
         count = sum(1 for v in values if check(v, "eq", m.group("value")))
         return check(count, op, expected), count, expected
-    if path.startswith("content("):
-        raise Unsupported(f"file content assertion {path}")
+    if path.startswith("content(") and path.endswith(")"):
+        uri = resolve(ctx.doc, path[len("content(") : -1])
+        if ctx.read is None:
+            raise Unsupported(f"file content assertion {path}")
+        actual = ctx.read(uri) if isinstance(uri, str) else _MISSING
+        return check(actual, op, expected), actual, expected
     actual = resolve(ctx.doc, path)
     shown = actual["current"] if isinstance(actual, Mapping) and "histories" in actual else actual
     return check(actual, op, expected), shown, expected
@@ -279,6 +285,8 @@ class Result:
     seconds: float = 0.0
     execution_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: Every failed check, not only the first (JSON details).
+    failures: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -292,7 +300,8 @@ def classify(key: str, verdict: Verdict) -> Result:
     if verdict.failures:
         first = verdict.failures[0]
         more = f" (+{len(verdict.failures) - 1} more)" if len(verdict.failures) > 1 else ""
-        return Result(key, FAIL, f"{first}{more}", first.actual)
+        failures = [str(f) for f in verdict.failures]
+        return Result(key, FAIL, f"{first}{more}", first.actual, failures=failures)
     if verdict.unsupported:
         return Result(key, NOT_APPLICABLE, verdict.unsupported[0])
     if not verdict.checked:
@@ -300,20 +309,30 @@ def classify(key: str, verdict: Verdict) -> Result:
     return Result(key, PASS)
 
 
-_IDS = re.compile(r"\b[0-9a-f]{32}\b|\b[0-9A-Za-z]{22}\b")
-_NUMBERS = re.compile(r"(?<=:)\d+(?=:)|\b\d+(\.\d+)?s\b")
+_BLANKS = [
+    (re.compile(r" \(\+\d+ more\)$"), ""),
+    (re.compile(r"^[\w.-]+\.ya?ml:\d+:\d+: "), ""),
+    (re.compile(r"\b[0-9a-f]{32}\b"), "<id>"),
+    (re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+Z?"), "<date>"),
+    (re.compile(r"\[\d+\]"), "[N]"),
+    (re.compile(r"\b\d+(\.\d+)?s\b"), "Ns"),
+]
 
 
 def reason_group(result: Result) -> str:
-    """A reason with ids and timings blanked, so identical causes group together."""
-    reason = _IDS.sub("<id>", result.reason)
-    reason = re.sub(r"^[\w.-]+\.ya?ml:\d+:\d+: ", "", reason)
-    return _NUMBERS.sub("N", reason)[:200]
+    """A reason with ids, dates, indexes and timings blanked, so one cause groups together."""
+    reason = result.reason
+    for pattern, blank in _BLANKS:
+        reason = pattern.sub(blank, reason)
+    return reason[:200]
 
 
-def top_reasons(results: Iterable[Result], limit: int = 10) -> list[tuple[str, int]]:
-    """The most frequent reasons among results that do not pass."""
-    counts = Counter(f"[{r.category}] {reason_group(r)}" for r in results if r.category != PASS)
+def top_reasons(
+    results: Iterable[Result], limit: int = 10, categories: Iterable[str] = (FAIL, ERROR, REFUSED)
+) -> list[tuple[str, int]]:
+    """The most frequent reasons among failures, errors and refusals (what to build next)."""
+    wanted = set(categories)
+    counts = Counter(f"{r.category}: {reason_group(r)}" for r in results if r.category in wanted)
     return counts.most_common(limit)
 
 

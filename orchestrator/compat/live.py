@@ -30,6 +30,7 @@ __all__ = [
     "descendants",
     "forget_previous_runs",
     "settle",
+    "withdraw_scheduled",
     "wait_until",
 ]
 #: Namespaces the corpus uses (``io.kestra.tests`` and below).
@@ -105,6 +106,26 @@ def deploy_corpus(corpus: Corpus) -> Deployment:
             if only := _test_only_types(exc):
                 result.test_only[key] = only
     return result
+
+
+def withdraw_scheduled(deployment: Deployment) -> list[str]:
+    """Delete the corpus flows that carry a Schedule trigger (``switch``, ``task-flow``: hourly)
+    so they do not start executions in this installation after the run; the next run deploys
+    them again. Their executions stay readable."""
+    from flows.selectors import flow_spec
+    from flows.services import flow_delete
+
+    withdrawn = []
+    for file, flow in deployment.flows.items():
+        flow.refresh_from_db()
+        if flow.deleted or not any(
+            t.raw_type.endswith("Schedule") or t.type.endswith("Schedule")
+            for t in flow_spec(flow).triggers
+        ):
+            continue
+        flow_delete(flow=flow)
+        withdrawn.append(file)
+    return withdrawn
 
 
 class _Upload(io.BytesIO):

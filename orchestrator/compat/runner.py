@@ -15,10 +15,8 @@ import re
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from executions import services
@@ -32,13 +30,11 @@ from orchestrator.compat.checks import (
     REFUSED,
     Context,
     Result,
-    Verdict,
     check_expected,
     classify,
 )
 from orchestrator.compat.document import kestra_document
 from orchestrator.compat.scenarios import (
-    Action,
     Corpus,
     NotApplicable,
     Scenario,
@@ -46,36 +42,20 @@ from orchestrator.compat.scenarios import (
     scenario_inputs,
     scenario_labels,
 )
+from orchestrator.compat.steps import Run, StepFailed, StepsMixin, read_file
 
 #: ``expected`` keys the runner evaluates itself (they need other executions or the step).
 RELATED = frozenset({
     "child_executions", "triggered_executions", "triggered_executions_within_15s",
     "terminated_executions_of_flow_within_1min", "http", "error", "error_contains",
 })  # fmt: skip
+INPUT_KEYS = frozenset({"typed_inputs", "typed_inputs_contains_key"})
 RESTARTED = "worker processes restarted during this scenario"
 _NAMED = re.compile(r"^execution_(\w+)$")
 _WITHIN = re.compile(r"^(?P<what>terminated|[A-Z]+)(?: within (?P<n>\d+) ?(?P<unit>s|min))?")
 
 
-class StepFailed(Exception):
-    """A step could not be carried out; the scenario stops there (already recorded)."""
-
-
-@dataclass
-class Run:
-    """The executions one scenario has made so far."""
-
-    scenario: Scenario
-    started: Any
-    verdict: Verdict = field(default_factory=Verdict)
-    main: str | None = None
-    current: str | None = None
-    original_doc: dict[str, Any] | None = None
-    named: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-
-class Runner:
+class Runner(StepsMixin):
     """Runs scenarios against a deployed corpus; ``timeout`` bounds each wait (seconds)."""
 
     def __init__(
@@ -129,7 +109,7 @@ class Runner:
             result = self._precheck(scenario) or self._run(run)
         except Exception as exc:  # noqa: BLE001 - one broken scenario must not stop the run
             tail = traceback.format_exc(limit=-3).strip().splitlines()[-3:]
-            result = Result(scenario.key, ERROR, f"{type(exc).__name__}: {exc}", tail)
+            result = Result(scenario.key, ERROR, f"{type(exc).__name__}: {exc}", notes=tail)
         finally:
             try:
                 live.settle(run.started)
@@ -206,11 +186,8 @@ class Runner:
             run.notes.append(note)
         run.main = run.current = execution.id
         until = str(spec.get("run_until") or "TERMINATED")
-        if "expected" in spec and set(spec["expected"]) <= {
-            "typed_inputs",
-            "typed_inputs_contains_key",
-        }:
-            until = "CREATED"  # only the stored inputs are asserted  # fmt: skip
+        if "expected" in spec and set(spec["expected"]) <= INPUT_KEYS:
+            until = "CREATED"  # only the stored inputs are asserted: no need to wait
         if until != "CREATED":
             self._wait(run, execution.id, until)
         run.original_doc, _ = kestra_document(execution.id)
@@ -251,7 +228,7 @@ class Runner:
         expectations about other executions."""
         if doc is None:
             doc, logs = kestra_document(execution_id)
-        ctx = Context(doc, logs or [], self._tokens(run, doc), run.original_doc)
+        ctx = Context(doc, logs or [], self._tokens(run, doc), run.original_doc, read_file)
         handled = RELATED | {k for k in expected if _NAMED.match(k)}
         check_expected(expected, ctx, run.verdict, handled=handled)
         for key in ("child_executions",):
@@ -270,7 +247,7 @@ class Runner:
         execution, _ = live.wait_until(execution.id, "TERMINATED", self.timeout, tick=self._tick)
         doc, logs = kestra_document(execution.id)
         tokens = {**self._tokens(run, doc), "PARENT_EXECUTION_ID": run.main}
-        ctx = Context(doc, logs, tokens, run.original_doc)
+        ctx = Context(doc, logs, tokens, run.original_doc, read_file)
         wanted = {k: v for k, v in spec.items() if k not in ("flow", "count")}
         check_expected(wanted, ctx, run.verdict)
 
@@ -341,149 +318,6 @@ class Runner:
         else:
             run.verdict.expect(execution.state == m.group("what"), f"execution {name} state",
                                m.group("what"), execution.state)  # fmt: skip
-
-    # ------------------------------------------------------------------------------ steps
-
-    def _step(self, run: Run, action: Action, expected: Mapping[str, Any]) -> None:
-        """Carry out one step and evaluate its ``expected`` block."""
-        http = expected.get("http")
-        wants_error = (
-            "error" in expected
-            or "error_contains" in expected
-            or (isinstance(http, int) and http >= 400)
-        )
-        try:
-            snapshot = self._perform(run, action)
-        except services.ExecutionError as exc:
-            if wants_error:
-                contains = expected.get("error_contains")
-                ok = contains is None or contains in str(exc)
-                run.verdict.expect(ok, f"{action.kind} refused", contains or "an error", str(exc))
-                return
-            run.verdict.expect(False, f"step {action.kind}", "done", f"refused: {exc}")
-            raise StepFailed from exc
-        except services.InputsError as exc:
-            if wants_error:
-                contains = expected.get("error_contains")
-                ok = contains is None or contains in str(exc)
-                run.verdict.expect(ok, f"{action.kind} refused", contains or "an error", str(exc))
-                return
-            run.verdict.expect(False, f"step {action.kind}", "done", f"inputs refused: {exc}")
-            raise StepFailed from exc
-        if wants_error:
-            run.verdict.expect(False, f"step {action.kind}", "an error", "it was accepted")
-            raise StepFailed
-        if not expected:
-            return
-        if snapshot is not None:
-            doc, logs = snapshot
-            self._check(run, expected, doc["id"], doc, logs)
-        else:
-            self._check(run, expected, run.current)
-
-    def _perform(self, run: Run, action: Action) -> tuple[dict, list] | None:
-        """Do the action; returns the document the service returned (before the executor
-        moves on) when Kestra's test asserts on that, else None (then the fresh one is read)."""
-        kind, args = action.kind, action.args
-        if kind == "run":
-            return self._run_flow(run, args)
-        if kind == "start":
-            return self._start_named(run, args)
-        if run.current is None:
-            raise NotApplicable(f"{kind} before any execution exists")
-        current = Execution.objects.get(pk=run.current)
-        if kind == "wait":
-            self._wait(run, current.id, "TERMINATED")
-            return None
-        if kind == "kill":
-            services.execution_kill(current)
-            self._wait(run, current.id, "TERMINATED")
-            return None
-        if kind == "force_run":
-            return self._snapshot(lambda: services.execution_force_run(current))
-        if kind == "restart":
-            return self._snapshot(lambda: services.execution_restart(current))
-        if kind == "replay":
-            return self._replay(run, args.get("target"))
-        if kind == "resume":
-            inputs = dict(args.get("inputs") or {})
-            inputs.update(self._resume_files(current, args.get("files") or {}))
-            if "task" in args:
-                run.notes.append("markAs(RUNNING) on the paused task run done as a resume")
-            snapshot = self._snapshot(lambda: services.execution_resume(current, inputs))
-            if args.get("emit", "").strip() == "then emit":
-                self._wait(run, current.id, "TERMINATED")
-                return None
-            return snapshot
-        raise NotApplicable(f"no runner for step kind {kind}")
-
-    @staticmethod
-    def _snapshot(call: Callable[[], Execution]) -> tuple[dict, list]:
-        """Call a service and read the execution inside the same transaction: the executor
-        is only woken at commit, so this is what the service returned, as in Kestra."""
-        with transaction.atomic():
-            execution = call()
-            return kestra_document(execution.id)
-
-    def _replay(self, run: Run, target: str | None) -> tuple[dict, list]:
-        from orchestrator.compat.assertions import resolve
-
-        original = Execution.objects.get(pk=run.main)
-        task_run_id = None
-        if target is not None:
-            doc, _ = kestra_document(original.id)
-            chosen = resolve(doc, target.replace("'", "").removesuffix(".id"))
-            task_run_id = chosen.get("id") if isinstance(chosen, Mapping) else None
-            if task_run_id is None:
-                run.verdict.expect(False, f"task run {target}", "exists", "missing")
-                raise StepFailed
-        doc, logs = self._snapshot(lambda: services.execution_replay(original, task_run_id))
-        run.current = doc["id"]
-        return doc, logs
-
-    @staticmethod
-    def _resume_files(execution: Execution, files: Mapping[str, str]) -> dict[str, str]:
-        """Store the files a multipart resume uploads; their URIs answer the file inputs."""
-        from executions.storage import default_storage
-
-        uris = {}
-        for input_id, what in files.items():
-            data = execution.id.encode() if "execution id" in what else b"compat upload"
-            uris[input_id] = default_storage().put_input(
-                execution.namespace, execution.flow_id, execution.id, input_id, "data", data
-            )
-        return uris
-
-    def _run_flow(self, run: Run, args: Mapping[str, Any]) -> None:
-        from orchestrator.compat.scenarios import Inputs
-
-        flow = self.deployment.by_name(args["flow"])
-        if flow is None:
-            raise NotApplicable(f"no deployed corpus flow {args['flow']}")
-        values = {k: run.named.get(str(v), v) for k, v in (args.get("inputs") or {}).items()}
-        mode = "raw" if values else "none"
-        execution, note = live.create_execution(flow, Inputs(mode, values))
-        if note:
-            run.notes.append(note)
-        run.main = run.main or execution.id
-        run.current = execution.id
-        if "name" in args:
-            run.named[args["name"]] = execution.id
-        self._wait(run, execution.id, args.get("until", "TERMINATED"))
-
-    def _start_named(self, run: Run, args: Mapping[str, Any]) -> None:
-        from orchestrator.compat.scenarios import Inputs
-
-        flow = self.deployment.flows[run.scenario.file]
-        execution, _ = live.create_execution(flow, Inputs("none", {}))
-        run.named[args["name"]] = execution.id
-        run.main = run.main or execution.id
-        run.current = execution.id
-        if "then" in args:
-            then, _ = live.create_execution(flow, Inputs("none", {}))
-            run.named[args["then"]] = then.id
-        until = "RUNNING" if args["until"] == "RUNNING" else "TERMINATED"
-        self._wait(run, execution.id, until)
 
     # ----------------------------------------------------------------------- input errors
 

@@ -1,15 +1,72 @@
 """Trigger types: what a flow's ``triggers:`` may declare (Schedule, Flow, Webhook).
 
-These classes are declarations (their properties drive validation and the JSON schema); the
-triggers app does the firing.
+These classes are declarations: their properties drive validation, the JSON schema and the
+docs; the ``triggers`` Django app does the firing. Common keys (``id``, ``type``,
+``disabled``, ``conditions``, ``stopAfter``...) are handled by ``flows.spec_triggers``.
+The cron helpers below are pure so the firing code and the validator agree on one grammar.
 """
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from croniter import CroniterBadDateError, croniter
+
 from plugins.base import Prop, TriggerType
+
+#: Kestra's nicknames, as five fields (what celery-beat's crontab needs too).
+NICKNAMES: dict[str, str] = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+RECOVER_POLICIES = ("LAST", "NONE", "ALL")
+
+
+def normalize_cron(expression: str) -> str:
+    """The expression with a nickname replaced by its five fields, whitespace collapsed."""
+    text = " ".join(str(expression).split())
+    return NICKNAMES.get(text.lower(), text)
+
+
+def cron_problem(expression: Any, *, with_seconds: bool = False) -> str | None:
+    """Why ``expression`` is not a usable cron, or None. With ``withSeconds`` the six fields
+    start with the seconds (Kestra's order)."""
+    if not isinstance(expression, str) or not expression.strip():
+        return "a Schedule trigger needs a `cron` expression"
+    text = normalize_cron(expression)
+    wanted = 6 if with_seconds else 5
+    if with_seconds and expression.strip().lower() in NICKNAMES:
+        return f"invalid cron {expression!r}: nicknames have no seconds field"
+    if len(text.split()) != wanted:
+        extra = "" if with_seconds else " (6 with `withSeconds: true`)"
+        return f"invalid cron {expression!r}: expected {wanted} fields{extra}"
+    if not croniter.is_valid(text, second_at_beginning=with_seconds):
+        return f"invalid cron expression {expression!r}"
+    try:
+        croniter(text, second_at_beginning=with_seconds).get_next(float)
+    except CroniterBadDateError:
+        return f"cron expression {expression!r} never fires"
+    return None
+
+
+def timezone_problem(name: Any) -> str | None:
+    """Why ``name`` is not an IANA timezone, or None."""
+    if not isinstance(name, str) or not name:
+        return f"unknown timezone {name!r}"
+    if "{{" in name or "{%" in name:
+        return "`timezone` cannot be an expression"
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return f"unknown timezone {name!r}"
+    return None
 
 
 def _trigger_aliases(name: str) -> tuple[str, ...]:
@@ -21,6 +78,17 @@ def _trigger_aliases(name: str) -> tuple[str, ...]:
 
 
 class Schedule(TriggerType):
+    """Start the flow on a cron schedule, in a timezone.
+
+    One execution per tick, whatever beat does (a unique key on the scheduled date). The
+    execution sees ``trigger.date`` (the tick), ``trigger.next`` and ``trigger.previous``.
+    ``recoverMissedSchedules`` says what happens to ticks missed while nothing ran: ALL (the
+    default) starts each, LAST only the latest, NONE none. ``lateMaximumDelay`` skips a tick
+    started later than that after its date. Daylight saving: a tick inside the skipped hour
+    fires once, at the end of the gap; in the repeated hour a tick at a fixed hour fires
+    once (the first time), while an every-hour cron fires in both passes.
+    """
+
     type = "trellis.core.trigger.Schedule"
     aliases = _trigger_aliases("Schedule")
     properties: ClassVar = (
@@ -30,26 +98,93 @@ class Schedule(TriggerType):
         Prop("inputs", "map", default={}),
         Prop("labels", "any", default={}),
         Prop("lateMaximumDelay", "duration", dynamic=False),
-        Prop(
-            "recoverMissedSchedules", "string", choices=("LAST", "NONE", "ALL"), dynamic=False
-        ),  # fmt: skip
+        Prop("recoverMissedSchedules", "string", choices=RECOVER_POLICIES, dynamic=False),
         Prop("backfill", "map", deprecated="use `trigger backfill`", dynamic=False),
         Prop("scheduleConditions", "list", deprecated="use conditions", dynamic=False),
         Prop("interval", "duration", dynamic=False),
     )
+    examples = (
+        """id: nightly
+namespace: trellis.examples
+tasks:
+  - id: hello
+    type: trellis.core.log.Log
+    message: "tick {{ trigger.date }}"
+triggers:
+  - id: every-night
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "30 2 * * *"
+    timezone: Europe/Paris
+    recoverMissedSchedules: LAST
+    conditions:
+      - type: io.kestra.plugin.core.condition.Weekend
+""",
+    )
+
+    @classmethod
+    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        message = cron_problem(props.get("cron"), with_seconds=props.get("withSeconds") is True)
+        if message:
+            problems.append(("cron", message))
+        if props.get("timezone") is not None:
+            message = timezone_problem(props.get("timezone"))
+            if message:
+                problems.append(("timezone", message))
+        return problems
 
 
 class Flow(TriggerType):
+    """Start the flow when another flow's execution ends and the conditions hold.
+
+    ``conditions`` judge the upstream execution (ExecutionStatus, ExecutionFlow,
+    ExecutionNamespace...); ``preconditions`` wait until several upstream flows have ended
+    within a time window. ``inputs`` are rendered in the upstream execution's context, with
+    ``trigger.executionId``, ``namespace``, ``flowId``, ``flowRevision``, ``state`` and
+    ``outputs``. A flow never triggers itself.
+    """
+
     type = "trellis.core.trigger.Flow"
     aliases = _trigger_aliases("Flow")
     properties: ClassVar = (
         Prop("inputs", "map", default={}),
         Prop("preconditions", "map", dynamic=False),
-        Prop("states", "list", dynamic=False),
+        Prop("states", "list", items="string", dynamic=False),
+    )
+    examples = (
+        """id: after-load
+namespace: trellis.examples
+inputs:
+  - id: upstream
+    type: STRING
+tasks:
+  - id: hello
+    type: trellis.core.log.Log
+    message: "after {{ inputs.upstream }}"
+triggers:
+  - id: on-load
+    type: io.kestra.plugin.core.trigger.Flow
+    inputs:
+      upstream: "{{ trigger.executionId }}"
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionStatus
+        in: [SUCCESS]
+      - type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: trellis.examples
+        flowId: load
+""",
     )
 
 
 class Webhook(TriggerType):
+    """Start the flow from ``/api/v1/executions/webhook/{namespace}/{flowId}/{key}``.
+
+    The key is the secret (it may be ``{{ secret('NAME') }}``); the execution sees
+    ``trigger.body`` (parsed when it is JSON), ``trigger.headers`` and
+    ``trigger.parameters``. ``wait: true`` answers once the execution ended, with its
+    outputs (only the outputs with ``returnOutputs: true``).
+    """
+
     type = "trellis.core.trigger.Webhook"
     aliases = _trigger_aliases("Webhook")
     properties: ClassVar = (
@@ -58,12 +193,27 @@ class Webhook(TriggerType):
         Prop("returnOutputs", "boolean", default=False, dynamic=False),
         Prop("inputs", "map", default={}),
     )
+    examples = (
+        """id: on-push
+namespace: trellis.examples
+tasks:
+  - id: hello
+    type: trellis.core.log.Log
+    message: "{{ trigger.body }}"
+triggers:
+  - id: push
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: "{{ secret('PUSH_KEY') }}"
+""",
+    )
 
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
         key = props.get("key")
         if isinstance(key, str) and len(key) > 256:
             return [("key", "a webhook key is at most 256 characters")]
+        if isinstance(key, str) and not key.strip():
+            return [("key", "a webhook key cannot be empty")]
         return []
 
 

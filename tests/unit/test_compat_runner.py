@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.compat.assertions import Unsupported
 from orchestrator.compat.checks import (
     ERROR,
     FAIL,
@@ -20,6 +21,7 @@ from orchestrator.compat.checks import (
     check_expected,
     classify,
     evaluate_assert,
+    reason_group,
     summary,
     top_reasons,
     value_from,
@@ -307,6 +309,16 @@ def test_special_values_and_extended_paths() -> None:
     assert value_from(doc(), "'get ' + taskrun(t1).outputs.value") == "get ok"
 
 
+def test_file_content_is_read_through_the_given_reader() -> None:
+    d = doc()
+    d["taskRunList"][1]["outputs"] = {"uri": "kestra:///x/data"}
+    files = {"kestra:///x/data": "e1"}
+    path = {"path": "content(taskrun(t1).outputs.uri)", "op": "eq", "value": "<EXECUTION_ID>"}
+    assert evaluate_assert(path, Context(d, [], {"EXECUTION_ID": "e1"}, read=files.get))[0]
+    with pytest.raises(Unsupported):
+        evaluate_assert(path, Context(d, [], {"EXECUTION_ID": "e1"}))
+
+
 def test_typed_inputs_with_encrypted_values() -> None:
     assert judge({"typed_inputs": {"a": 1}}).category == PASS
     assert judge({"typed_inputs": {"a": '<encrypted, != "1">'}}).category == FAIL
@@ -322,7 +334,10 @@ def test_summary_and_grouped_reasons() -> None:
     ]
     figures = summary(results)
     assert (figures["passed"], figures["total"], figures["percent"]) == (1, 5, 20.0)
-    assert top_reasons(results)[0] == ("[fail] state: expected SUCCESS, got FAILED", 2)
+    assert top_reasons(results)[0] == ("fail: state: expected SUCCESS, got FAILED", 2)
+    assert all("not applicable" not in reason for reason, _ in top_reasons(results))
+    same = Result("f", FAIL, "taskRunList[3].state eq: expected RESTARTED, got CREATED (+1 more)")
+    assert reason_group(same) == "taskRunList[N].state eq: expected RESTARTED, got CREATED"
 
 
 def test_the_environment_kestras_tests_have() -> None:

@@ -3,7 +3,8 @@ test scenarios through Trellis's real executor and workers, and the share that p
 
 Runs against the configured database (after ``migrate``): executions of the ``io.kestra.*``
 namespaces are deleted first, the corpus flows are deployed, and the command starts its own
-executor, task worker and beat for the run and stops them at the end.
+executor, task worker and beat for the run and stops them at the end. Corpus flows with a
+Schedule trigger are deleted after the run, so they never fire in this installation.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from orchestrator.compat import live
 from orchestrator.compat.checks import CATEGORIES, ERROR, PASS, Result, summary, top_reasons
@@ -82,6 +85,9 @@ class Command(BaseCommand):
                 )
             finally:
                 fleet.stop()
+                withdrawn = live.withdraw_scheduled(deployment)
+        if withdrawn:
+            console.print(f"flows with a Schedule trigger deleted after the run: {withdrawn}")
         self._report(console, results, deployment, len(scenarios))
         if options["json"]:
             self._write_json(options["json"], results, deployment)
@@ -115,9 +121,9 @@ class Command(BaseCommand):
     @staticmethod
     def _progress(console: Console, result: Result) -> None:
         style = _STYLE.get(result.category, "cyan")
-        reason = f"  {result.reason[:150]}" if result.reason else ""
+        reason = f"  {escape(result.reason[:150])}" if result.reason else ""
         console.print(
-            f"[{style}]{result.category:<15}[/] {result.key} ({result.seconds:.1f}s){reason}",
+            f"[{style}]{result.category:<15}[/] {escape(result.key)} ({result.seconds:.1f}s){reason}",
             markup=True,
             soft_wrap=True,
         )
@@ -132,20 +138,20 @@ class Command(BaseCommand):
             if category != PASS:
                 table.add_column("reason", overflow="fold", max_width=140)
             for r in rows:
-                table.add_row(r.key, *([] if category == PASS else [r.reason]))
+                table.add_row(r.key, *([] if category == PASS else [Text(r.reason)]))
             console.print(table)
         if deployment.refused:
             table = Table(title="flows Trellis refuses", title_justify="left")
             table.add_column("file", no_wrap=True)
             table.add_column("first problem", overflow="fold", max_width=140)
             for file, reason in sorted(deployment.refused.items()):
-                table.add_row(file, reason)
+                table.add_row(file, Text(reason))
             console.print(table)
-        reasons = Table(title="top reasons (grouped)", title_justify="left")
+        reasons = Table(title="top failure reasons (grouped)", title_justify="left")
         reasons.add_column("n", justify="right")
         reasons.add_column("reason", overflow="fold", max_width=160)
         for reason, count in top_reasons(results):
-            reasons.add_row(str(count), reason)
+            reasons.add_row(str(count), Text(reason))
         console.print(reasons)
         figures = summary(results)
         by = figures["by_category"]

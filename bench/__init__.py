@@ -1,0 +1,1 @@
+"""Trellis benchmark (make bench): see bench/README.md."""

@@ -1,0 +1,187 @@
+"""The measured scenarios, run against real Celery workers (see bench/README.md).
+
+Wall time runs from just before ``execution_create`` to the poll that first sees the
+execution terminal (the database is polled every few milliseconds, as the bare-Celery floor
+is). Each function returns report rows; targets apply to the backend the issue names.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from django.db import connection
+
+from bench import bare_celery
+from bench.flows import deploy, for_each, parallel, sequential
+from bench.report import Row
+from executions.models import Execution
+from executions.services import execution_create, execution_kill
+from executions.states import TERMINAL, State
+from flows.models import Flow
+
+TERMINAL_NAMES = [str(s) for s in TERMINAL]
+#: Per backend: sequential overhead (ms/task), ratio to the floor, 3-task executions/s,
+#: Parallel of 100 (s). ForEach 1000/100 <= 12x on both.
+TARGETS: dict[str, dict[str, tuple[str, float] | None]] = {
+    "postgres": {"overhead": ("<=", 15), "ratio": ("<=", 1.5), "rate": (">=", 30),
+                 "parallel": ("<", 2.0)},
+    "embedded": {"overhead": ("<=", 40), "ratio": None, "rate": None, "parallel": None},
+}  # fmt: skip
+REPEATS = 3
+
+
+class TimedOut(RuntimeError):
+    pass
+
+
+def wait_terminal(ids: Sequence[str], timeout: float, poll: float = 0.005) -> None:
+    """Poll until every execution in ``ids`` is terminal; kill them and raise on timeout."""
+    deadline = time.perf_counter() + timeout
+    pending = Execution.objects.filter(pk__in=list(ids)).exclude(state__in=TERMINAL_NAMES)
+    while pending.exists():
+        if time.perf_counter() > deadline:
+            for execution in pending:
+                execution_kill(execution)
+            raise TimedOut(f"not terminal after {timeout:.0f} s")
+        time.sleep(poll)
+
+
+def run_once(flow: Flow, timeout: float) -> float:
+    """Wall seconds of one execution of ``flow``; raises unless it ends SUCCESS."""
+    return run_timed(flow, timeout)[0]
+
+
+def run_timed(flow: Flow, timeout: float) -> tuple[float, str]:
+    """(wall seconds, execution id) of one execution of ``flow`` that ended SUCCESS."""
+    started = time.perf_counter()
+    execution = execution_create(flow=flow)
+    wait_terminal([execution.id], timeout)
+    seconds = time.perf_counter() - started
+    state = Execution.objects.values_list("state", flat=True).get(pk=execution.id)
+    if state != State.SUCCESS:
+        raise RuntimeError(f"{flow.flow_id} ended {state}")
+    return seconds, execution.id
+
+
+def planning_cost(execution_id: str, repeats: int = 5) -> float:
+    """Milliseconds the executor spends reading and planning this execution on one hop, as
+    if its last iteration had just ended (execution and loop put back to RUNNING in memory):
+    ``load_snapshot`` plus ``engine.plan``, best of ``repeats``."""
+    from executions import engine
+    from executions.persistence import load_snapshot
+    from executions.runtime import engine_env, execution_flow_spec
+
+    execution = Execution.objects.get(pk=execution_id)
+    spec = execution_flow_spec(execution)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        snap = load_snapshot(execution)
+        runs = tuple(replace(r, state=State.RUNNING) if r.parent_id is None else r
+                     for r in snap.task_runs)  # fmt: skip
+        engine.plan(spec, replace(snap, state=State.RUNNING, task_runs=runs),
+                    execution.updated_at, engine_env())  # fmt: skip
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
+def median_of(measure: Callable[[], float], repeats: int = REPEATS) -> tuple[float, str]:
+    samples = [measure() for _ in range(repeats)]
+    return statistics.median(samples), "median of " + " / ".join(f"{s:.2f}" for s in samples)
+
+
+def floor(backend: str, workers) -> list[Row]:  # noqa: ANN001 - bench.workers.Workers
+    """100 hops of bare Celery: on one queue, and as executor/worker round trips."""
+    bare_celery.setup_table()
+    queues = bare_celery.QUEUES
+    workers.start_bare(queues)
+    try:
+        bare_celery.run_chain(1, 20, queues)  # warm both workers' children and connections
+        self_s, self_d = median_of(lambda: bare_celery.run_chain(2, 100, queues[:1]))
+        trip_s, trip_d = median_of(lambda: bare_celery.run_chain(3, 200, queues))
+    finally:
+        workers.stop_all()
+    return [
+        Row(backend, "bare Celery floor: 100 hops, 1 message + 1 txn each", self_s * 10, "ms/hop",
+            details=f"{self_d} s"),
+        Row(backend, "bare Celery round trip: 100 x (2 messages + 2 txns)", trip_s * 10,
+            "ms/hop", details=f"{trip_d} s"),
+    ]  # fmt: skip
+
+
+def warm_up(flows: dict[str, Flow]) -> None:
+    """Every worker child imports, connects and parses the flows once before anything counts."""
+    ids = [execution_create(flow=flows["seq3"]).id for _ in range(4)]
+    wait_terminal(ids, 120)
+    run_once(flows["seq20"], 120)
+
+
+def sequential_overhead(backend: str, flows: dict[str, Flow], floors: list[Row]) -> list[Row]:
+    seconds, details = median_of(lambda: run_once(flows["seq100"], 300))
+    per_task = seconds * 1000 / 100
+    rows = [Row(backend, "sequential 100 Log: overhead per task", per_task, "ms",
+                TARGETS[backend]["overhead"], f"{details} s")]  # fmt: skip
+    if floors and floors[0].value:
+        rows.append(Row(backend, "sequential overhead / bare floor (1 msg/hop)",
+                        per_task / floors[0].value, "x", TARGETS[backend]["ratio"],
+                        f"{per_task:.1f} / {floors[0].value:.1f} ms"))  # fmt: skip
+        rows.append(Row(backend, "sequential overhead / bare round trip (2 msgs/hop)",
+                        per_task / floors[1].value, "x",
+                        details=f"{per_task:.1f} / {floors[1].value:.1f} ms"))  # fmt: skip
+    return rows
+
+
+def throughput(backend: str, flows: dict[str, Flow], count: int = 200) -> list[Row]:
+    """``count`` executions of the 3-task flow created back to back; completed per second."""
+    started = time.perf_counter()
+    ids = [execution_create(flow=flows["seq3"]).id for _ in range(count)]
+    submitted = time.perf_counter() - started
+    wait_terminal(ids, 600, poll=0.02)
+    seconds = time.perf_counter() - started
+    ok = Execution.objects.filter(pk__in=ids, state=State.SUCCESS).count()
+    return [Row(backend, f"{count} x 3-task flow submitted at once", count / seconds,
+                "exec/s", TARGETS[backend]["rate"],
+                f"{seconds:.2f} s in all ({submitted:.2f} s to submit); {ok}/{count} SUCCESS",
+                "" if ok == count else f"{count - ok} not SUCCESS")]  # fmt: skip
+
+
+def parallel_100(backend: str, flows: dict[str, Flow]) -> list[Row]:
+    seconds, details = median_of(lambda: run_once(flows["parallel100"], 300))
+    return [Row(backend, "Parallel of 100 Log: wall time", seconds, "s",
+                TARGETS[backend]["parallel"], details)]  # fmt: skip
+
+
+def for_each_growth(backend: str, flows: dict[str, Flow]) -> list[Row]:
+    """ForEach over 1,000 values against 100: linear cost means about 10x."""
+    small, small_id = run_timed(flows["foreach100"], 300)
+    # Stopped well past the target: the figure is then a lower bound, and it fails anyway.
+    budget = min(900.0, max(60.0, 20 * small))
+    rows = [Row(backend, "ForEach over 100 values: wall time", small, "s")]
+    try:
+        large, large_id = run_timed(flows["foreach1000"], budget)
+    except TimedOut:
+        rows.append(Row(backend, "ForEach over 1,000 values: wall time", None, "s",
+                        error=f"> {budget:.0f} s (stopped)"))  # fmt: skip
+        rows.append(Row(backend, "ForEach cost 1,000 / 100", None, "x", ("<=", 12),
+                        error=f"> {budget / small:.0f} x"))  # fmt: skip
+        return rows
+    rows.append(Row(backend, "ForEach over 1,000 values: wall time", large, "s"))
+    rows.append(Row(backend, "ForEach cost 1,000 / 100", large / small, "x", ("<=", 12),
+                    f"{large:.2f} / {small:.2f} s"))  # fmt: skip
+    at_small, at_large = planning_cost(small_id), planning_cost(large_id)
+    rows.append(Row(backend, "executor read + plan of one hop, at 1,000 runs", at_large, "ms",
+                    details=f"{at_small:.2f} ms at 100 runs (load_snapshot + engine.plan; "
+                    "every hop reads and walks all task runs)"))  # fmt: skip
+    return rows
+
+
+def deploy_all() -> dict[str, Flow]:
+    sources = {"seq3": sequential(3), "seq20": sequential(20), "seq100": sequential(100),
+               "parallel100": parallel(100), "foreach100": for_each(100),
+               "foreach1000": for_each(1000)}  # fmt: skip
+    flows = {name: deploy(source) for name, source in sources.items()}
+    connection.close()
+    return flows

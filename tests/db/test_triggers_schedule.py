@@ -1,0 +1,229 @@
+"""Schedule triggers: beat entries follow deploys, and each tick starts exactly one execution."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django_celery_beat.models import PeriodicTask
+
+from executions.models import Execution
+from executions.states import State
+from flows.services import flow_delete, flow_deploy, flow_set_disabled
+from triggers import sync
+from triggers.models import TriggerFire, TriggerState
+from triggers.schedules import fire_tick, live_trigger, recover_schedules, schedule_fire
+from triggers.services import stop_after_check, trigger_set_disabled
+
+pytestmark = pytest.mark.django_db
+
+NS, FLOW, TRIGGER = "t.sched", "nightly", "tick"
+NAME = f"trellis:{NS}:{FLOW}:{TRIGGER}"
+T0 = datetime(2025, 1, 6, 9, 30, tzinfo=UTC)  # a Monday
+
+
+def source(trigger: str = "", *, extra: str = "") -> str:
+    trigger = trigger or '    cron: "0 * * * *"\n'
+    return (
+        f"id: {FLOW}\nnamespace: {NS}\n{extra}"
+        "inputs:\n  - id: day\n    type: STRING\n    defaults: none\n"
+        "tasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+        f"triggers:\n  - id: {TRIGGER}\n    type: io.kestra.plugin.core.trigger.Schedule\n"
+        f"{trigger}"
+    )
+
+
+@pytest.fixture
+def at(monkeypatch):
+    """Set the clock the sync hook reads."""
+
+    def set_clock(moment: datetime) -> datetime:
+        monkeypatch.setattr(sync, "clock", lambda: moment)
+        return moment
+
+    set_clock(T0)
+    return set_clock
+
+
+def state() -> TriggerState:
+    return TriggerState.objects.get(namespace=NS, flow_id=FLOW, trigger_id=TRIGGER)
+
+
+def fire(moment: datetime) -> list[Execution]:
+    return schedule_fire(namespace=NS, flow_id=FLOW, trigger_id=TRIGGER, now=moment)
+
+
+def test_deploy_creates_a_beat_entry_in_the_trigger_timezone(at) -> None:
+    flow_deploy(source=source('    cron: "30 2 * * 1-5"\n    timezone: Europe/Paris\n'))
+    task = PeriodicTask.objects.get(name=NAME)
+    assert task.task == "triggers.tasks.fire_schedule"
+    assert json.loads(task.args) == [NS, FLOW, TRIGGER]
+    assert task.queue == "executor" and task.enabled and task.interval is None
+    crontab = task.crontab
+    assert (crontab.minute, crontab.hour, crontab.day_of_week) == ("30", "2", "1-5")
+    assert str(crontab.timezone) == "Europe/Paris"
+    assert PeriodicTask.objects.filter(name=sync.RECOVER_NAME).exists()
+    st = state()
+    assert st.armed and st.cursor == T0
+    assert st.next_date == datetime(2025, 1, 7, 1, 30, tzinfo=UTC)  # 02:30 in Paris
+
+
+def test_update_disable_enable_remove_and_delete_follow_the_flow(at) -> None:
+    flow = flow_deploy(source=source()).flow
+    flow_deploy(source=source('    cron: "15 * * * *"\n'))
+    assert PeriodicTask.objects.get(name=NAME).crontab.minute == "15"
+    assert state().cursor == T0  # a redeploy keeps the cursor
+
+    flow_set_disabled(flow=flow, disabled=True)
+    assert not PeriodicTask.objects.filter(name=NAME).exists()
+    assert not state().armed and state().next_date is None
+    later = at(T0 + timedelta(hours=5))
+    flow_set_disabled(flow=flow, disabled=False)
+    assert PeriodicTask.objects.filter(name=NAME).exists()
+    assert state().cursor == later  # the silenced hours are not replayed
+
+    no_trigger = source().split("triggers:")[0]
+    flow_deploy(source=no_trigger)
+    assert not PeriodicTask.objects.filter(name=NAME).exists()
+    assert not TriggerState.objects.filter(namespace=NS).exists()
+
+    flow_deploy(source=source())
+    flow_delete(flow=flow)
+    assert not PeriodicTask.objects.filter(name=NAME).exists()
+    assert not TriggerState.objects.filter(namespace=NS).exists()
+
+
+def test_a_disabled_trigger_has_no_beat_entry(at) -> None:
+    flow_deploy(source=source('    cron: "0 * * * *"\n    disabled: true\n'))
+    assert not PeriodicTask.objects.filter(name=NAME).exists()
+    assert fire(T0 + timedelta(hours=3)) == []
+
+
+def test_seconds_and_beat_inexpressible_crons_wake_more_often(at) -> None:
+    flow_deploy(source=source('    cron: "*/10 * * * * *"\n    withSeconds: true\n'))
+    task = PeriodicTask.objects.get(name=NAME)
+    assert (task.interval.every, task.interval.period, task.crontab) == (1, "seconds", None)
+    flow_deploy(source=source('    cron: "0 0 L * *"\n'))
+    crontab = PeriodicTask.objects.get(name=NAME).crontab
+    assert (crontab.minute, crontab.hour, crontab.day_of_month) == ("*", "*", "*")
+
+
+def test_a_tick_starts_one_execution_with_trigger_variables(at) -> None:
+    flow_deploy(
+        source=source(
+            '    cron: "0 * * * *"\n    inputs:\n      day: "{{ trigger.date }}"\n'
+            "    labels:\n      origin: \"cron-{{ trigger.date | date('HH') }}\"\n"
+        )
+    )
+    [execution] = fire(datetime(2025, 1, 6, 10, 0, 4, tzinfo=UTC))
+    assert execution.trigger == {
+        "id": TRIGGER,
+        "type": "io.kestra.plugin.core.trigger.Schedule",
+        "variables": {
+            "date": "2025-01-06T10:00:00Z",
+            "next": "2025-01-06T11:00:00Z",
+            "previous": "2025-01-06T09:00:00Z",
+        },
+    }
+    assert execution.inputs == {"day": "2025-01-06T10:00:00Z"}
+    assert execution.labels["origin"] == "cron-10"
+    st = state()
+    assert st.cursor == datetime(2025, 1, 6, 10, tzinfo=UTC)
+    assert st.last_execution_id == execution.id
+    assert st.next_date == datetime(2025, 1, 6, 11, tzinfo=UTC)
+
+
+def test_a_duplicated_tick_starts_nothing_more(at) -> None:
+    flow_deploy(source=source())
+    moment = datetime(2025, 1, 6, 10, 0, 2, tzinfo=UTC)
+    assert len(fire(moment)) == 1
+    assert fire(moment) == []  # the same beat message delivered twice
+    TriggerState.objects.update(cursor=T0)  # a second beat that has not seen the first
+    assert fire(moment) == []
+    flow, spec, trigger = live_trigger(NS, FLOW, TRIGGER)
+    tick = datetime(2025, 1, 6, 10, tzinfo=UTC)
+    assert fire_tick(flow, spec, trigger, tick) is None  # the unique key decides
+    assert Execution.objects.count() == 1
+    assert TriggerFire.objects.get().scheduled_date == tick
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("ALL", 3), ("LAST", 1), ("NONE", 0)])
+def test_missed_ticks_follow_recover_missed_schedules(at, policy, expected) -> None:
+    flow_deploy(source=source(f'    cron: "0 * * * *"\n    recoverMissedSchedules: {policy}\n'))
+    started = fire(datetime(2025, 1, 6, 12, 30, tzinfo=UTC))  # 10:00, 11:00, 12:00 missed
+    assert len(started) == expected
+    assert state().cursor == datetime(2025, 1, 6, 12, tzinfo=UTC)
+    assert fire(datetime(2025, 1, 6, 12, 31, tzinfo=UTC)) == []
+
+
+def test_late_maximum_delay_skips_late_ticks(at) -> None:
+    flow_deploy(source=source('    cron: "0 * * * *"\n    lateMaximumDelay: PT10M\n'))
+    started = fire(datetime(2025, 1, 6, 11, 5, tzinfo=UTC))
+    assert [e.trigger["variables"]["date"] for e in started] == ["2025-01-06T11:00:00Z"]
+
+
+def test_false_conditions_consume_the_tick(at) -> None:
+    flow_deploy(
+        source=source(
+            '    cron: "0 10 * * *"\n    conditions:\n'
+            "      - type: io.kestra.plugin.core.condition.Weekend\n"
+        )
+    )
+    assert fire(datetime(2025, 1, 6, 10, 0, 1, tzinfo=UTC)) == []  # Monday
+    assert state().cursor == datetime(2025, 1, 6, 10, tzinfo=UTC)
+    [saturday] = fire(datetime(2025, 1, 11, 10, 0, 1, tzinfo=UTC))
+    assert saturday.trigger["variables"]["date"] == "2025-01-11T10:00:00Z"
+
+
+def test_redeploy_neither_skips_nor_doubles_the_next_tick(at) -> None:
+    flow_deploy(source=source())
+    assert len(fire(datetime(2025, 1, 6, 10, 0, 1, tzinfo=UTC))) == 1
+    at(datetime(2025, 1, 6, 10, 30, tzinfo=UTC))
+    flow_deploy(source=source(extra="description: changed\n"))
+    assert state().next_date == datetime(2025, 1, 6, 11, tzinfo=UTC)
+    assert len(fire(datetime(2025, 1, 6, 11, 0, 1, tzinfo=UTC))) == 1
+    dates = sorted(e.trigger["variables"]["date"] for e in Execution.objects.all())
+    assert dates == ["2025-01-06T10:00:00Z", "2025-01-06T11:00:00Z"]
+
+
+def test_redeploy_after_missed_ticks_recovers_them_after_commit(
+    at, django_capture_on_commit_callbacks
+) -> None:
+    flow_deploy(source=source())
+    at(datetime(2025, 1, 6, 12, 30, tzinfo=UTC))
+    with django_capture_on_commit_callbacks() as callbacks:
+        flow_deploy(source=source(extra="description: changed\n"))
+    assert len(callbacks) == 1  # fire_schedule queued: ticks went by while nobody fired
+
+
+def test_recovery_sweep_fires_overdue_schedules(at) -> None:
+    flow_deploy(source=source())
+    assert recover_schedules(datetime(2025, 1, 6, 10, 0, 30, tzinfo=UTC)) == 0  # in grace
+    assert recover_schedules(datetime(2025, 1, 6, 10, 5, tzinfo=UTC)) == 1
+    assert recover_schedules(datetime(2025, 1, 6, 10, 6, tzinfo=UTC)) == 0
+
+
+def test_operator_switch_survives_redeploys(at) -> None:
+    flow_deploy(source=source())
+    trigger_set_disabled(namespace=NS, flow_id=FLOW, trigger_id=TRIGGER, disabled=True)
+    assert not PeriodicTask.objects.filter(name=NAME).exists()
+    flow_deploy(source=source(extra="description: changed\n"))
+    assert state().disabled and not PeriodicTask.objects.filter(name=NAME).exists()
+    assert fire(datetime(2025, 1, 6, 10, 0, 1, tzinfo=UTC)) == []
+    at(datetime(2025, 1, 6, 11, 30, tzinfo=UTC))
+    trigger_set_disabled(namespace=NS, flow_id=FLOW, trigger_id=TRIGGER, disabled=False)
+    assert PeriodicTask.objects.filter(name=NAME).exists()
+    assert state().next_date == datetime(2025, 1, 6, 12, tzinfo=UTC)
+
+
+def test_stop_after_disables_the_trigger(at) -> None:
+    flow_deploy(source=source('    cron: "0 * * * *"\n    stopAfter: [FAILED]\n'))
+    [execution] = fire(datetime(2025, 1, 6, 10, 0, 1, tzinfo=UTC))
+    execution.state = State.SUCCESS
+    assert stop_after_check(execution) is False
+    execution.state = State.FAILED
+    assert stop_after_check(execution) is True
+    st = state()
+    assert st.disabled and st.disabled_reason.startswith("stopAfter")
+    assert not PeriodicTask.objects.filter(name=NAME).exists()

@@ -1,0 +1,131 @@
+"""Webhook triggers through the Django test client: 200, 204, 404 and 413."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from rest_framework.test import APIClient
+
+from executions.models import Execution
+from executions.states import State
+from flows.services import flow_deploy, flow_set_disabled
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/executions/webhook/t.hooks/webhook/a-secret-key"
+FLOW = """id: webhook
+namespace: t.hooks
+labels:
+  flow-label-1: flow-label-1
+  flow-label-2: flow-label-2
+tasks:
+  - id: out
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ trigger | json }}"
+triggers:
+  - id: webhook
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: a-secret-key
+"""
+
+
+@pytest.fixture
+def client() -> APIClient:
+    return APIClient()  # no credentials: the key is the secret
+
+
+@pytest.fixture
+def hook():
+    return flow_deploy(source=FLOW).flow
+
+
+def variables(response) -> dict:
+    assert response.status_code == 200, response.content
+    return Execution.objects.get(pk=response.json()["id"]).trigger["variables"]
+
+
+def test_json_body_query_parameters_and_flow_labels(client, hook) -> None:
+    response = client.post(f"{URL}?name=john&age=12&age=13", {"a": 1, "b": True}, format="json")
+    got = variables(response)
+    assert got["body"] == {"a": 1, "b": True}
+    assert got["parameters"] == {"name": ["john"], "age": ["12", "13"]}
+    assert got["headers"]["content-type"] == ["application/json"]
+    execution = Execution.objects.get(pk=response.json()["id"])
+    assert list(execution.labels.items())[:2] == [
+        ("flow-label-1", "flow-label-1"), ("flow-label-2", "flow-label-2"),
+    ]  # fmt: skip
+    assert execution.trigger["type"] == "io.kestra.plugin.core.trigger.Webhook"
+    assert response.json()["state"] == State.CREATED
+
+
+def test_bodies_are_parsed_only_when_they_are_json_objects_or_arrays(client, hook) -> None:
+    assert variables(client.put(URL, [{"a": 1}], format="json"))["body"] == [{"a": 1}]
+    assert variables(client.post(URL, "bla", content_type="text/plain"))["body"] == "bla"
+    broken = '{"a": \\"x\\"}'
+    assert variables(client.post(URL, broken, content_type="application/json"))["body"] == broken
+    assert variables(client.get(URL))["body"] is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/executions/webhook/t.hooks/webhook/wrong-key",
+        "/api/v1/executions/webhook/not-found/webhook/not-found",
+        "/api/v1/executions/webhook/t.hooks/nope/a-secret-key",
+    ],
+)
+def test_wrong_key_and_unknown_flow_are_the_same_404(client, hook, url) -> None:
+    for method in (client.get, client.post, client.put):
+        response = method(url)
+        assert response.status_code == 404
+        assert response.json()["detail"] == "Not Found: Flow not found"
+    assert Execution.objects.count() == 0
+
+
+def test_a_disabled_flow_is_not_found(client, hook) -> None:
+    flow_set_disabled(flow=hook, disabled=True)
+    assert client.post(URL).status_code == 404
+
+
+def test_too_large_bodies_are_refused(client, hook, settings) -> None:
+    settings.TRELLIS_MAX_WEBHOOK_BYTES = 16
+    response = client.post(URL, "x" * 17, content_type="text/plain")
+    assert response.status_code == 413
+    assert client.post(URL, "x" * 16, content_type="text/plain").status_code == 200
+    assert Execution.objects.count() == 1
+
+
+def test_false_conditions_answer_204_and_start_nothing(client) -> None:
+    flow_deploy(
+        source=FLOW
+        + "    conditions:\n"
+        + "      - type: io.kestra.plugin.core.condition.Expression\n"
+        + '        expression: "{{ trigger.body.go == true }}"\n'
+    )
+    assert client.post(URL, {"go": False}, format="json").status_code == 204
+    assert Execution.objects.count() == 0
+    assert client.post(URL, {"go": True}, format="json").status_code == 200
+
+
+def test_the_key_may_be_a_secret(client, monkeypatch) -> None:
+    monkeypatch.setenv("SECRET_WEBHOOK_KEY", base64.b64encode(b"secretKey").decode())
+    flow_deploy(source=FLOW.replace("key: a-secret-key", "key: \"{{ secret('WEBHOOK_KEY') }}\""))
+    assert client.post("/api/v1/executions/webhook/t.hooks/webhook/secretKey").status_code == 200
+    assert client.post(URL).status_code == 404
+
+
+def test_wait_answers_with_the_outputs(client, monkeypatch) -> None:
+    flow_deploy(source=FLOW + "    wait: true\n    returnOutputs: true\n")
+
+    def finished(execution_id: str, timeout: float = 60.0) -> Execution:
+        execution = Execution.objects.get(pk=execution_id)
+        execution.state, execution.outputs = State.SUCCESS, {"answer": 42}
+        execution.save()
+        return execution
+
+    monkeypatch.setattr("triggers.api.views.execution_wait", finished)
+    response = client.post(URL, {"a": 1}, format="json")
+    assert response.status_code == 200
+    assert json.loads(response.content) == {"answer": 42}

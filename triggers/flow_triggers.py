@@ -1,0 +1,234 @@
+"""Flow triggers: start listening flows when an execution ends.
+
+The deploy hook writes FlowTriggerIndex rows (``index_rows``) from each Flow trigger's
+conditions and preconditions; when an execution ends, ``on_execution_ended`` (an
+``executions.runtime`` hook, after commit, in the executor) asks the index which triggers
+could care, evaluates each in its own transaction and starts at most one execution per
+(trigger, upstream execution). A flow never triggers itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+
+from executions.context import expression_context
+from executions.dispatch import now as clock
+from executions.expressions import evaluate, render_value
+from executions.models import Execution
+from executions.persistence import load_snapshot
+from executions.runtime import engine_env, execution_flow_spec
+from flows.spec import TriggerSpec
+from triggers import preconditions as pre_module
+from triggers.firing import FireKey, Start, conditions_hold, fire_once
+from triggers.models import FlowTriggerIndex
+from triggers.schedules import live_trigger, lock_state
+
+log = logging.getLogger(__name__)
+
+FLOW = "trellis.core.trigger.Flow"
+
+
+def _kind(condition: Mapping[str, Any]) -> str:
+    return str(condition.get("type", "")).rsplit(".", 1)[-1].removesuffix("Condition")
+
+
+def _literal(value: Any) -> str | None:
+    """A plain string usable in the index, or None for an expression or a missing value."""
+    if not isinstance(value, str) or not value or "{{" in value or "{%" in value:
+        return None
+    return value
+
+
+def _states(values: Any) -> str:
+    if not values or not isinstance(values, list):
+        return ""
+    return "," + ",".join(str(v) for v in values) + ","
+
+
+def _narrowest(conditions: list[Mapping[str, Any]]) -> tuple[str, bool, str] | None:
+    """(namespace, prefix, flow id) that the AND of ``conditions`` implies, or None."""
+    for c in conditions:
+        if _kind(c) == "ExecutionFlow":
+            ns, fid = _literal(c.get("namespace")), _literal(c.get("flowId"))
+            if ns and fid:
+                return ns, False, fid
+    for c in conditions:
+        if _kind(c) == "ExecutionNamespace" and _literal(c.get("namespace")):
+            comparison = c.get("comparison") or ("PREFIX" if c.get("prefix") else "EQUALS")
+            if comparison in ("EQUALS", "PREFIX"):
+                return str(c["namespace"]), comparison == "PREFIX", ""
+    return None
+
+
+def _where_pattern(item: Mapping[str, Any]) -> tuple[str, bool, str] | None:
+    if str(item.get("operand", "AND")).upper() == "OR":
+        return None
+    ns, prefix, fid = "", False, ""
+    for f in item.get("filters") or ():
+        field, kind = str(f.get("field", "")).upper(), str(f.get("type") or "EQUAL_TO").upper()
+        value = _literal(f.get("value"))
+        if value and field == "FLOW_ID" and kind == "EQUAL_TO":
+            fid = value
+        elif value and field == "NAMESPACE" and kind in ("EQUAL_TO", "STARTS_WITH"):
+            ns, prefix = value, kind == "STARTS_WITH"
+    return (ns, prefix, fid) if ns or fid else None
+
+
+def index_rows(namespace: str, flow_id: str, trigger: TriggerSpec) -> list[FlowTriggerIndex]:
+    """The index rows of one Flow trigger: a superset of the executions it may accept."""
+    props = trigger.properties
+    conditions = [c for c in props.get("conditions") or () if isinstance(c, Mapping)]
+    states = _states(props.get("states"))
+    for c in conditions:
+        if _kind(c) == "ExecutionStatus" and isinstance(c.get("in"), list):
+            states = _states(c["in"])
+    patterns: list[tuple[str, bool, str, str]] = []
+    narrow = _narrowest(conditions)
+    pre = props.get("preconditions") if isinstance(props.get("preconditions"), Mapping) else None
+    if narrow is not None:
+        patterns.append((*narrow, states))
+    elif pre is not None:
+        for entry in pre.get("flows") or ():
+            ns, fid = _literal(entry.get("namespace")), _literal(entry.get("flowId"))
+            patterns.append((ns or "", False, fid or "", _states(entry.get("states"))))
+        for item in pre.get("where") or ():
+            found = _where_pattern(item)
+            patterns.append((*(found or ("", False, "")), ""))
+    if not patterns:
+        patterns.append(("", False, "", states))
+    return [
+        FlowTriggerIndex(
+            namespace=namespace,
+            flow_id=flow_id,
+            trigger_id=trigger.id,
+            source_namespace=ns,
+            prefix=prefix,
+            source_flow_id=fid,
+            states=st,
+        )  # fmt: skip
+        for ns, prefix, fid, st in dict.fromkeys(patterns)
+    ]
+
+
+def listeners_of(execution: Execution) -> list[tuple[str, str, str]]:
+    """(namespace, flow id, trigger id) of every Flow trigger that may accept ``execution``."""
+    ns, fid, state = execution.namespace, execution.flow_id, str(execution.state)
+    prefixes = [ns[:i] for i in range(1, len(ns) + 1)]
+    where = (
+        (Q(source_namespace="") | Q(source_namespace=ns) | Q(prefix=True, source_namespace__in=prefixes))
+        & (Q(source_flow_id="") | Q(source_flow_id=fid))
+        & (Q(states="") | Q(states__contains=f",{state},"))
+    )  # fmt: skip
+    rows = (
+        FlowTriggerIndex.objects.filter(where)
+        .exclude(namespace=ns, flow_id=fid)  # a flow never triggers itself
+        .values_list("namespace", "flow_id", "trigger_id")
+        .distinct()
+        .order_by("namespace", "flow_id", "trigger_id")
+    )
+    return [r for r in rows if r[2] and not (r[0] == ns and r[1] == fid)]
+
+
+def trigger_variables(execution: Execution) -> dict[str, Any]:
+    """``trigger.*`` of an execution started by a Flow trigger."""
+    return {
+        "executionId": execution.id,
+        "namespace": execution.namespace,
+        "flowId": execution.flow_id,
+        "flowRevision": execution.flow_revision,
+        "state": str(execution.state),
+        "outputs": dict(execution.outputs or {}),
+        "executionLabels": dict(execution.labels or {}),
+    }
+
+
+def upstream_context(execution: Execution) -> dict[str, Any]:
+    """The ended execution's own expression context, with ``trigger.*`` describing it and
+    ``execution`` carrying what conditions judge (namespace, flowId, state, labels, outputs)."""
+    env = engine_env()
+    ctx = expression_context(
+        execution_flow_spec(execution), load_snapshot(execution),
+        envs=env.envs, globals_=env.globals,
+    )  # fmt: skip
+    ctx["trigger"] = trigger_variables(execution)
+    ctx["execution"] = {
+        **ctx["execution"],
+        "namespace": execution.namespace,
+        "flowId": execution.flow_id,
+        "flowRevision": execution.flow_revision,
+        "state": str(execution.state),
+        "labels": dict(execution.labels or {}),
+        "outputs": dict(execution.outputs or {}),
+    }
+    return ctx
+
+
+def _evaluate_one(
+    execution: Execution, key: tuple[str, str, str], upstream: dict[str, Any], now: datetime
+) -> Execution | None:
+    namespace, flow_id, trigger_id = key
+    with transaction.atomic():
+        state = lock_state(namespace, flow_id, trigger_id)
+        if state is None or not state.armed or state.disabled:
+            return None
+        found = live_trigger(namespace, flow_id, trigger_id)
+        if found is None or found[2].type != FLOW:
+            return None
+        flow, spec, trigger = found
+        context = {**upstream, "flow": {"id": spec.id, "namespace": spec.namespace}, "now": now}
+        wanted_states = trigger.properties.get("states")
+        if wanted_states and str(execution.state) not in wanted_states:
+            return None
+        if not conditions_hold(trigger, context):
+            return None
+        pre = trigger.properties.get("preconditions")
+        if isinstance(pre, Mapping):
+            facts = {**upstream["execution"], "executionId": execution.id}
+            state.preconditions, fire = pre_module.step(
+                pre, state.preconditions or {}, facts, now=now,
+                render=lambda text: evaluate(text, context),
+            )  # fmt: skip
+            state.save(update_fields=["preconditions", "updated_at"])
+            if not fire:
+                return None
+
+        def build() -> Start:
+            inputs = render_value(dict(trigger.properties.get("inputs") or {}), context)
+            return Start(trigger=trigger, variables=dict(upstream["trigger"]), inputs=inputs)
+
+        fire_key = FireKey(namespace, flow_id, trigger_id, source_execution_id=execution.id)
+        return fire_once(fire_key, flow, build)
+
+
+def flow_triggers_evaluate(execution: Execution, now: datetime | None = None) -> list[Execution]:
+    """Start what listens to ``execution`` (which has ended). One failing trigger is logged
+    and does not stop the others."""
+    listeners = listeners_of(execution)
+    if not listeners:
+        return []
+    moment = now or clock()
+    upstream = upstream_context(execution)
+    started: list[Execution] = []
+    for key in listeners:
+        try:
+            created = _evaluate_one(execution, key, upstream, moment)
+        except Exception:
+            log.exception("flow trigger %s failed for execution %s", key, execution.id)
+            continue
+        if created is not None:
+            started.append(created)
+    return started
+
+
+def on_execution_ended(execution: Execution) -> None:
+    """The ``register_execution_ended`` hook: stopAfter first, then listening flows."""
+    from triggers.services import stop_after_check
+
+    stop_after_check(execution)
+    flow_triggers_evaluate(execution)

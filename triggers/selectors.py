@@ -1,0 +1,34 @@
+"""Reads of trigger state. No writes here: use ``triggers.services``."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from triggers.models import TriggerFire, TriggerState
+
+
+def trigger_states(
+    *, namespace: str | None = None, flow_id: str | None = None, type_suffix: str | None = None
+) -> QuerySet[TriggerState]:
+    """Trigger states, optionally of one namespace (and those inside it), one flow, or one
+    kind (``Schedule``, ``Flow``, ``Webhook``: the end of the type name)."""
+    states = TriggerState.objects.all()
+    if namespace:
+        states = states.filter(Q(namespace=namespace) | Q(namespace__startswith=f"{namespace}."))
+    if flow_id:
+        states = states.filter(flow_id=flow_id)
+    if type_suffix:
+        states = states.filter(type__endswith=f".{type_suffix}")
+    return states.order_by("namespace", "flow_id", "trigger_id")
+
+
+def trigger_state_get(namespace: str, flow_id: str, trigger_id: str) -> TriggerState:
+    """Raises ``TriggerState.DoesNotExist``."""
+    return TriggerState.objects.get(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id)
+
+
+def trigger_fires(namespace: str, flow_id: str, trigger_id: str) -> QuerySet[TriggerFire]:
+    """The firings of one trigger, newest first."""
+    return TriggerFire.objects.filter(
+        namespace=namespace, flow_id=flow_id, trigger_id=trigger_id
+    ).order_by("-created_at")

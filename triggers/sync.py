@@ -1,0 +1,185 @@
+"""Keep trigger state, celery-beat entries and the flow-trigger index in step with the flows.
+
+``sync_flow_triggers`` is an ``on_flow_changed`` hook: it runs inside the transaction that
+deploys, updates, disables, enables, restores or deletes a flow, so the schedules commit or
+roll back with the flow. A Schedule trigger that may fire gets one django-celery-beat
+``PeriodicTask`` named ``trellis:{namespace}:{flow}:{trigger}`` calling
+``triggers.tasks.fire_schedule(namespace, flow_id, trigger_id)``:
+
+* a 5-field cron becomes a ``CrontabSchedule`` in the trigger's timezone;
+* a cron beat cannot express (``withSeconds``, ``L``, ``#``) wakes the task more often, every
+  second (an ``IntervalSchedule``) or every minute, and croniter decides what is due: beat's
+  crontab has no seconds field.
+
+A silenced trigger (flow disabled or deleted, trigger disabled in YAML or by an operator) has
+no beat entry; a trigger removed from the YAML loses its state too. One more entry,
+``trellis:recover-schedules``, sweeps every minute for ticks beat missed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import transaction
+from django_celery_beat.models import (
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    PeriodicTasks,
+)
+
+from executions.dispatch import EXECUTOR_QUEUE
+from executions.dispatch import now as clock
+from triggers.cron import CronSchedule, beat_crontab
+from triggers.flow_triggers import FLOW, index_rows
+from triggers.models import FlowTriggerIndex, TriggerState
+from triggers.schedules import SCHEDULE, schedule_of
+
+if TYPE_CHECKING:
+    from flows.models import Flow
+    from flows.spec import FlowSpec, TriggerSpec
+
+FIRE_TASK = "triggers.tasks.fire_schedule"
+RECOVER_TASK = "triggers.tasks.recover_schedules"
+RECOVER_NAME = "trellis:recover-schedules"
+_NAME_MAX = 200  # PeriodicTask.name's length
+
+
+def periodic_task_name(namespace: str, flow_id: str, trigger_id: str) -> str:
+    """``trellis:{namespace}:{flow}:{trigger}``; past 200 characters, a prefix plus a hash."""
+    name = f"trellis:{namespace}:{flow_id}:{trigger_id}"
+    if len(name) <= _NAME_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return f"{name[: _NAME_MAX - 17]}#{digest}"
+
+
+def sync_flow_triggers(flow: Flow, spec: FlowSpec | None) -> None:
+    """The hook: make states, beat entries and index rows match ``spec`` (None = deleted).
+
+    Caller holds the transaction and the flow row lock.
+    """
+    namespace, flow_id = flow.namespace.name, flow.flow_id
+    moment = clock()
+    wanted = {t.id: t for t in (spec.triggers if spec is not None else ())}
+    states = {
+        s.trigger_id: s
+        for s in TriggerState.objects.select_for_update().filter(
+            namespace=namespace, flow_id=flow_id
+        )
+    }
+    gone = [tid for tid in states if tid not in wanted]
+    if gone:
+        TriggerState.objects.filter(
+            namespace=namespace, flow_id=flow_id, trigger_id__in=gone
+        ).delete()
+        _drop_beat_entries([periodic_task_name(namespace, flow_id, tid) for tid in gone])
+    FlowTriggerIndex.objects.filter(namespace=namespace, flow_id=flow_id).delete()
+    flow_live = spec is not None and not flow.deleted and not flow.disabled
+    for trigger in wanted.values():
+        state = states.get(trigger.id) or TriggerState(
+            namespace=namespace, flow_id=flow_id, trigger_id=trigger.id, type=trigger.type
+        )
+        _sync_one(state, trigger, flow_live=flow_live, now=moment)
+    if any(t.type == SCHEDULE for t in wanted.values()):
+        ensure_recover_entry()
+    PeriodicTasks.update_changed()
+
+
+def _sync_one(state: TriggerState, trigger: TriggerSpec, *, flow_live: bool, now: datetime) -> None:
+    if state.type != trigger.type:  # same id, another kind of trigger: start afresh
+        state.type, state.cursor, state.preconditions = trigger.type, None, {}
+    armed = flow_live and not trigger.disabled and not state.disabled
+    if armed and not state.armed:
+        state.cursor = now  # a silenced period is not replayed
+    state.armed = armed
+    name = periodic_task_name(state.namespace, state.flow_id, state.trigger_id)
+    if trigger.type == SCHEDULE and armed:
+        cron = schedule_of(trigger)
+        state.cursor = state.cursor or now
+        state.next_date = cron.next_after(state.cursor)
+        _upsert_beat_entry(name, state, cron)
+        if state.next_date <= now:  # beat missed ticks while we were away: recover now
+            _fire_after_commit(state)
+    else:
+        state.next_date = None
+        _drop_beat_entries([name])
+    state.save()
+    if trigger.type == FLOW and armed:
+        FlowTriggerIndex.objects.bulk_create(index_rows(state.namespace, state.flow_id, trigger))
+
+
+def arm(state: TriggerState, trigger: TriggerSpec | None, *, flow_live: bool) -> None:
+    """Re-sync one state after an operator enabled or disabled it (caller holds a lock)."""
+    if trigger is None:
+        return
+    FlowTriggerIndex.objects.filter(
+        namespace=state.namespace, flow_id=state.flow_id, trigger_id=state.trigger_id
+    ).delete()
+    _sync_one(state, trigger, flow_live=flow_live, now=clock())
+    PeriodicTasks.update_changed()
+
+
+def _upsert_beat_entry(name: str, state: TriggerState, cron: CronSchedule) -> None:
+    fields = beat_crontab(cron)
+    crontab = interval = None
+    expire_seconds = None
+    if cron.with_seconds:
+        interval, _ = IntervalSchedule.objects.get_or_create(
+            every=1, period=IntervalSchedule.SECONDS
+        )
+        expire_seconds = 30  # stale wake-ups are useless: the next second brings a fresh one
+    else:
+        crontab, _ = CrontabSchedule.objects.get_or_create(
+            **(fields or {"minute": "*", "hour": "*", "day_of_month": "*",
+                          "month_of_year": "*", "day_of_week": "*"}),
+            timezone=cron.timezone,
+        )  # fmt: skip
+    PeriodicTask.objects.update_or_create(
+        name=name,
+        defaults={
+            "task": FIRE_TASK,
+            "args": json.dumps([state.namespace, state.flow_id, state.trigger_id]),
+            "kwargs": "{}",
+            "crontab": crontab,
+            "interval": interval,
+            "queue": EXECUTOR_QUEUE,
+            "enabled": True,
+            "expire_seconds": expire_seconds,
+            "description": f"Schedule trigger {state} ({cron.expression}, {cron.timezone})",
+        },
+    )
+
+
+def _drop_beat_entries(names: list[str]) -> None:
+    for task in PeriodicTask.objects.filter(name__in=names):
+        task.delete()  # one by one: the delete signal tells beat
+
+
+def ensure_recover_entry() -> None:
+    """The sweep for ticks beat missed (beat down, a lost message), every minute."""
+    every = int(getattr(settings, "TRELLIS_SCHEDULE_RECOVER_SECONDS", 60))
+    interval, _ = IntervalSchedule.objects.get_or_create(
+        every=every, period=IntervalSchedule.SECONDS
+    )
+    PeriodicTask.objects.get_or_create(
+        name=RECOVER_NAME,
+        defaults={
+            "task": RECOVER_TASK,
+            "interval": interval,
+            "queue": EXECUTOR_QUEUE,
+            "expire_seconds": every,
+            "description": "Start Schedule ticks that beat missed, and stalled backfills.",
+        },
+    )
+
+
+def _fire_after_commit(state: TriggerState) -> None:
+    from triggers.tasks import fire_schedule
+
+    args = (state.namespace, state.flow_id, state.trigger_id)
+    transaction.on_commit(lambda: fire_schedule.apply_async(args, queue=EXECUTOR_QUEUE))
