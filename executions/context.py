@@ -65,6 +65,27 @@ def _parents(run: TaskRunSnapshot | None, by_id: Mapping[str, TaskRunSnapshot]) 
     return out
 
 
+def nested_labels(labels: Mapping[str, str]) -> dict[str, Any]:
+    """Labels by key, and dotted keys also as nested maps, so both
+    ``labels['system.correlationId']`` and ``labels.system.correlationId`` work."""
+    out: dict[str, Any] = dict(labels)
+    for key, value in labels.items():
+        if "." not in key:
+            continue
+        node = out
+        *parents, last = key.split(".")
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                if child is not None:
+                    break  # a plain label already holds this name: keep it
+                child = node[part] = {}
+            node = child
+        else:
+            node.setdefault(last, value)
+    return out
+
+
 def expression_context(
     flow: FlowSpec,
     snap: ExecutionSnapshot,
@@ -87,7 +108,7 @@ def expression_context(
         },
         "outputs": outputs_tree(snap),
         "vars": dict(flow.variables),
-        "labels": dict(snap.labels),
+        "labels": nested_labels(snap.labels),
         "trigger": dict((snap.trigger or {}).get("variables") or {}),
         "envs": dict(envs or {}),
         "globals": dict(globals_ or {}),

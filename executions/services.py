@@ -250,7 +250,7 @@ def execution_restart(execution: Execution) -> Execution:
             parent = runs.get(run.parent_id) if run.parent_id else None
             while parent is not None:
                 if parent.state in TERMINAL:
-                    _move_run(parent, State.RESTARTED)
+                    _move_run(parent, State.RUNNING)  # as Kestra: the parents run again
                 parent = runs.get(parent.parent_id) if parent.parent_id else None
         set_execution_state(locked, State.RESTARTED, now())
         locked.outputs = {}
@@ -288,9 +288,11 @@ def execution_replay(execution: Execution, task_run_id: str | None = None) -> Ex
     with transaction.atomic():
         replay = Execution.objects.create(
             id=fresh_id(), namespace=execution.namespace, flow_id=execution.flow_id,
-            flow_revision=execution.flow_revision, state=State.RESTARTED,
-            state_history=[history_entry(State.CREATED, moment),
-                           history_entry(State.RESTARTED, moment)],
+            flow_revision=execution.flow_revision,
+            state=State.RESTARTED if task_run_id else State.CREATED,
+            # From a task run: the original's history, then RESTARTED; from the start: new.
+            state_history=[*execution.state_history, history_entry(State.RESTARTED, moment)]
+            if task_run_id else [history_entry(State.CREATED, moment)],
             inputs=execution.inputs,
             labels=execution.labels, variables=execution.variables, trigger=execution.trigger,
             parent_execution=execution.parent_execution,

@@ -93,7 +93,7 @@ def start_subflow(parent: Execution, start: StartSubflow) -> None:
         return
     trigger = {
         "id": run.task_id,
-        "type": "Subflow",
+        "type": "io.kestra.plugin.core.flow.Subflow",
         "variables": {
             "executionId": parent.id, "namespace": parent.namespace,
             "flowId": parent.flow_id, "flowRevision": parent.flow_revision,
@@ -101,8 +101,13 @@ def start_subflow(parent: Execution, start: StartSubflow) -> None:
     }  # fmt: skip
     try:
         with transaction.atomic():
+            from executions.services import CORRELATION_LABEL
+
+            labels = dict(start.labels)
+            if CORRELATION_LABEL in (parent.labels or {}):  # the chain keeps one correlation id
+                labels[CORRELATION_LABEL] = parent.labels[CORRELATION_LABEL]
             child = execution_create(
-                flow=flow, inputs=start.inputs, labels=start.labels, revision=start.revision,
+                flow=flow, inputs=start.inputs, labels=labels, revision=start.revision,
                 trigger=trigger, parent=(parent, run.id),
             )  # fmt: skip
     except (InputsError, ExecutionError) as exc:
