@@ -14,16 +14,13 @@ LOG = "io.kestra.plugin.core.log.Log"
 
 
 def sequential(n: int) -> str:
-    tasks = "".join(
-        f"  - id: log{i}\n    type: {LOG}\n    message: hop {i}\n" for i in range(n)
-    )
+    tasks = "".join(f"  - id: log{i}\n    type: {LOG}\n    message: hop {i}\n" for i in range(n))
     return f"id: seq{n}\nnamespace: {NAMESPACE}\ntasks:\n{tasks}"
 
 
 def parallel(n: int) -> str:
     tasks = "".join(
-        f"      - id: log{i}\n        type: {LOG}\n        message: branch {i}\n"
-        for i in range(n)
+        f"      - id: log{i}\n        type: {LOG}\n        message: branch {i}\n" for i in range(n)
     )
     return (
         f"id: parallel{n}\nnamespace: {NAMESPACE}\ntasks:\n"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import cProfile
 import io
 import pstats
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +27,6 @@ from executions.runtime_worker import run_attempt
 from executions.services import execution_create
 from executions.states import TERMINAL, State
 from flows.models import Flow
-
 
 #: What Django logs around transactions (``debug_transaction``): round trips, not SQL.
 _CONTROL = frozenset({"BEGIN", "COMMIT", "ROLLBACK"})
@@ -71,6 +71,12 @@ class Drive:
     task_runs: int
     executor: Counts
     worker: Counts
+    #: Wall time of the whole drive (hop bookkeeping included, broker waits excluded).
+    seconds: float = 0.0
+
+    @property
+    def ms_per_task_run(self) -> float:
+        return self.seconds * 1000 / max(self.task_runs, 1)
 
 
 class _Transactions:
@@ -120,28 +126,47 @@ def _measured(call, counts: Counts, txns: _Transactions | None):  # noqa: ANN001
     return result
 
 
-def drive(flow: Flow, profiler: cProfile.Profile | None = None, max_hops: int = 10_000) -> Drive:
-    """Run one execution of ``flow`` to its end in this process, counting every statement
-    (or, with ``profiler``, profiling the hops instead of counting)."""
-    txns = None if profiler else _Transactions()
+def drive(
+    flow: Flow,
+    profiler: cProfile.Profile | None = None,
+    *,
+    count: bool = True,
+    reconnect: bool = False,
+    max_hops: int = 10_000,
+) -> Drive:
+    """Run one execution of ``flow`` to its end in this process.
+
+    ``count``: capture every statement and transaction (off for timing and profiling, so the
+    capture costs nothing). ``reconnect``: close the connection before every call, as
+    Celery's Django fixup does before and after every task, so each call connects anew.
+    """
+    txns = _Transactions() if count and profiler is None else None
     executor, worker = Counts(), Counts()
     execution = execution_create(flow=flow)
     state: State | None = None
+
+    def call(function, counts: Counts):  # noqa: ANN001, ANN202
+        if reconnect:
+            connection.close()
+        return _measured(function, counts, txns)
+
+    started = time.perf_counter()
     if profiler:
         profiler.enable()
     try:
         for _ in range(max_hops):
-            state = _measured(lambda: advance_execution(execution.id), executor, txns)
+            state = call(lambda: advance_execution(execution.id), executor)
             if state is None or state in TERMINAL:
                 break
             queued = TaskRunAttempt.objects.filter(execution_id=execution.id, state=State.QUEUED)
             for attempt_id in list(queued.values_list("pk", flat=True)):
-                _measured(lambda a=attempt_id: run_attempt(a), worker, txns)
+                call(lambda a=attempt_id: run_attempt(a), worker)
     finally:
         if profiler:
             profiler.disable()
+    seconds = time.perf_counter() - started
     runs = TaskRun.objects.filter(execution_id=execution.id).count()
-    return Drive(str(state), runs, executor, worker)
+    return Drive(str(state), runs, executor, worker, seconds)
 
 
 #: Where a hop's time goes: (label, module file, function), read as cumulative time.
@@ -152,6 +177,7 @@ HOT_SPOTS = (
     ("  engine.plan", "engine.py", "plan"),
     ("  apply_plan", "persistence.py", "apply_plan"),
     ("worker: run_attempt", "runtime_worker.py", "run_attempt"),
+    ("new DB connections (both roles)", "base/base.py", "connect"),
     ("  close_old_connections", "db/__init__.py", "close_old_connections"),
     ("  claim", "runtime_worker.py", "claim"),
     ("  render_properties", "runtime_worker.py", "render_properties"),

@@ -56,13 +56,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run_backend(name: str, args: argparse.Namespace) -> list[Row]:
-    """Prepare ``name``, measure it in a child process, clean it up; its rows."""
+def run_backend(name: str, args: argparse.Namespace, rows: list[Row]) -> None:
+    """Prepare ``name``, measure it in a child process, clean it up; its rows are added to
+    ``rows`` even when interrupted."""
     try:
         backend = prepare(name)
     except Unavailable as exc:
         print(f"[{name}] skipped: {exc}")
-        return [Row(name, "(backend unavailable)", None, "", error=f"skipped: {exc}")]
+        rows.append(Row(name, "(backend unavailable)", None, "", error=f"skipped: {exc}"))
+        return
     result = backend.home / "results.json"
     argv = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--result",
             str(result), *(f"--only={n}" for n in args.only)]  # fmt: skip
@@ -77,11 +79,10 @@ def run_backend(name: str, args: argparse.Namespace) -> list[Row]:
             child.kill()
         raise
     finally:
-        rows = _read_rows(result)
+        rows += _read_rows(result)
         release(backend, keep=args.keep)
     if code != 0:
         rows.append(Row(name, "(benchmark process)", None, "", error=f"exited with {code}"))
-    return rows
 
 
 def _read_rows(path: Path) -> list[Row]:
@@ -96,13 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         from bench.child import measure
 
-        measure(args.child, args.only or list(SCENARIOS), args.result)
+        try:
+            measure(args.child, args.only or list(SCENARIOS), args.result)
+        except KeyboardInterrupt:
+            return 130  # workers are stopped; the parent reports what was measured
         return 0
     names = BACKENDS if args.backend == "both" else (args.backend,)
     rows: list[Row] = []
     try:
         for name in names:
-            rows += run_backend(name, args)
+            run_backend(name, args, rows)
     except KeyboardInterrupt:
         print("interrupted: workers stopped, databases dropped", file=sys.stderr)
         print_table(rows)

@@ -52,9 +52,11 @@ class Workers(Fleet):
     def stop_all(self) -> None:
         """Warm shutdown of every process started here, then SIGKILL for any process group
         (prefork children included) still alive."""
-        self.stop()
-        for pgid in self.groups:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGKILL)
-        self.groups.clear()
-        self.procs.clear()
+        try:
+            self.stop()
+        finally:
+            for pgid in self.groups:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pgid, signal.SIGKILL)
+            self.groups.clear()
+            self.procs.clear()

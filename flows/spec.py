@@ -287,7 +287,9 @@ def _start(source: str | bytes, filename: str) -> tuple[Ctx, Node]:
 
 def _finish(ctx: Ctx) -> None:
     if ctx.problems:
-        raise SpecError(sorted(ctx.problems, key=lambda p: (p.line, p.col)))
+        # Two checks may find the same problem (the spec and a plugin's own validate): once.
+        unique = list(dict.fromkeys(ctx.problems))
+        raise SpecError(sorted(unique, key=lambda p: (p.line, p.col)))
 
 
 def _identity(root: Node, ctx: Ctx) -> tuple[str, str]:

@@ -132,7 +132,7 @@ def listeners_of(execution: Execution) -> list[tuple[str, str, str]]:
         .distinct()
         .order_by("namespace", "flow_id", "trigger_id")
     )
-    return [r for r in rows if r[2] and not (r[0] == ns and r[1] == fid)]
+    return list(rows)
 
 
 def trigger_variables(execution: Execution) -> dict[str, Any]:

@@ -29,6 +29,8 @@ class TriggerState(models.Model):
     #: The operator's switch (CLI, admin) or ``stopAfter``; kept across redeploys.
     disabled = models.BooleanField(default=False)
     disabled_reason = models.CharField(max_length=255, blank=True, default="")
+    #: A Schedule's cron, timezone and seconds flag: a change starts a new series of ticks.
+    signature = models.CharField(max_length=512, blank=True, default="")
     cursor = models.DateTimeField(null=True, blank=True)
     next_date = models.DateTimeField(null=True, blank=True)
     last_fire_date = models.DateTimeField(null=True, blank=True)

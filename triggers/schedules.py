@@ -150,17 +150,22 @@ def schedule_fire(
 
 
 def overdue_schedules(now: datetime | None = None) -> list[tuple[str, str, str]]:
-    """Armed schedules whose next tick is older than the grace period: beat missed them."""
+    """Armed schedules whose next tick has passed: beat has not (yet) fired them.
+
+    No grace here on purpose: run every ``TRELLIS_SCHEDULE_RECOVER_SECONDS`` (30 s), the sweep
+    starts a tick beat missed while it is still on time, which matters for NONE and for the
+    daylight-saving days on which beat's crontab and croniter disagree.
+    """
     moment = now or clock()
     rows = TriggerState.objects.filter(
-        type=SCHEDULE, armed=True, disabled=False, next_date__lte=moment - grace()
+        type=SCHEDULE, armed=True, disabled=False, next_date__lte=moment
     ).values_list("namespace", "flow_id", "trigger_id")
     return list(rows[:1000])
 
 
 def recover_schedules(now: datetime | None = None) -> int:
-    """Fire every overdue schedule (after a beat outage or a lost message); returns how
-    many executions started."""
+    """Fire every overdue schedule (beat down, a lost message, a DST disagreement); returns
+    how many executions started."""
     count = 0
     for namespace, flow_id, trigger_id in overdue_schedules(now):
         started = schedule_fire(

@@ -106,7 +106,7 @@ def stop_after_check(execution: Execution) -> bool:
 
 
 def recover(now: datetime | None = None) -> dict[str, int]:
-    """The minute sweep: overdue schedule ticks, then stalled backfills."""
+    """The recovery sweep (every 30 s): overdue schedule ticks, then stalled backfills."""
     from triggers.backfills import queue_step
 
     started = recover_schedules(now)

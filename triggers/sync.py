@@ -13,7 +13,7 @@ roll back with the flow. A Schedule trigger that may fire gets one django-celery
 
 A silenced trigger (flow disabled or deleted, trigger disabled in YAML or by an operator) has
 no beat entry; a trigger removed from the YAML loses its state too. One more entry,
-``trellis:recover-schedules``, sweeps every minute for ticks beat missed.
+``trellis:recover-schedules``, sweeps every 30 seconds for ticks beat missed.
 """
 
 from __future__ import annotations
@@ -73,24 +73,33 @@ def sync_flow_triggers(flow: Flow, spec: FlowSpec | None) -> None:
         )
     }
     gone = [tid for tid in states if tid not in wanted]
+    touched = False
     if gone:
         TriggerState.objects.filter(
             namespace=namespace, flow_id=flow_id, trigger_id__in=gone
         ).delete()
-        _drop_beat_entries([periodic_task_name(namespace, flow_id, tid) for tid in gone])
+        touched = _drop_beat_entries([periodic_task_name(namespace, flow_id, t) for t in gone])
     FlowTriggerIndex.objects.filter(namespace=namespace, flow_id=flow_id).delete()
     flow_live = spec is not None and not flow.deleted and not flow.disabled
     for trigger in wanted.values():
         state = states.get(trigger.id) or TriggerState(
             namespace=namespace, flow_id=flow_id, trigger_id=trigger.id, type=trigger.type
         )
-        _sync_one(state, trigger, flow_live=flow_live, now=moment)
+        touched = _sync_one(state, trigger, flow_live=flow_live, now=moment) or touched
     if any(t.type == SCHEDULE for t in wanted.values()):
         ensure_recover_entry()
-    PeriodicTasks.update_changed()
+    if touched:
+        PeriodicTasks.update_changed()
 
 
-def _sync_one(state: TriggerState, trigger: TriggerSpec, *, flow_live: bool, now: datetime) -> None:
+def schedule_signature(trigger: TriggerSpec) -> str:
+    """What makes two Schedule declarations the same series of ticks."""
+    cron = schedule_of(trigger)
+    return f"{cron.text}|{cron.timezone}|{int(cron.with_seconds)}"
+
+
+def _sync_one(state: TriggerState, trigger: TriggerSpec, *, flow_live: bool, now: datetime) -> bool:
+    """Arm or silence one trigger; True when a beat entry was written or removed."""
     if state.type != trigger.type:  # same id, another kind of trigger: start afresh
         state.type, state.cursor, state.preconditions = trigger.type, None, {}
     armed = flow_live and not trigger.disabled and not state.disabled
@@ -98,19 +107,28 @@ def _sync_one(state: TriggerState, trigger: TriggerSpec, *, flow_live: bool, now
         state.cursor = now  # a silenced period is not replayed
     state.armed = armed
     name = periodic_task_name(state.namespace, state.flow_id, state.trigger_id)
+    touched = False
+    if trigger.type == SCHEDULE:
+        signature = schedule_signature(trigger)
+        if state.signature and state.signature != signature and state.cursor is not None:
+            # A new series of ticks: its ticks before this deploy never existed.
+            state.cursor = max(state.cursor, now)
+        state.signature = signature
     if trigger.type == SCHEDULE and armed:
         cron = schedule_of(trigger)
         state.cursor = state.cursor or now
         state.next_date = cron.next_after(state.cursor)
         _upsert_beat_entry(name, state, cron)
+        touched = True
         if state.next_date <= now:  # beat missed ticks while we were away: recover now
             _fire_after_commit(state)
     else:
         state.next_date = None
-        _drop_beat_entries([name])
+        touched = _drop_beat_entries([name])
     state.save()
     if trigger.type == FLOW and armed:
         FlowTriggerIndex.objects.bulk_create(index_rows(state.namespace, state.flow_id, trigger))
+    return touched
 
 
 def arm(state: TriggerState, trigger: TriggerSpec | None, *, flow_live: bool) -> None:
@@ -120,8 +138,23 @@ def arm(state: TriggerState, trigger: TriggerSpec | None, *, flow_live: bool) ->
     FlowTriggerIndex.objects.filter(
         namespace=state.namespace, flow_id=state.flow_id, trigger_id=state.trigger_id
     ).delete()
-    _sync_one(state, trigger, flow_live=flow_live, now=clock())
-    PeriodicTasks.update_changed()
+    if _sync_one(state, trigger, flow_live=flow_live, now=clock()):
+        PeriodicTasks.update_changed()
+
+
+def sync_all() -> int:
+    """Run the hook again for every flow (after installing the app, or to repair beat's
+    tables by hand); returns how many flows were synced."""
+    from flows.models import Flow
+    from flows.selectors import flow_spec
+
+    count = 0
+    for flow in Flow.objects.select_related("namespace").order_by("pk"):
+        with transaction.atomic():
+            locked = Flow.objects.select_for_update().select_related("namespace").get(pk=flow.pk)
+            sync_flow_triggers(locked, None if locked.deleted else flow_spec(locked))
+        count += 1
+    return count
 
 
 def _upsert_beat_entry(name: str, state: TriggerState, cron: CronSchedule) -> None:
@@ -155,14 +188,18 @@ def _upsert_beat_entry(name: str, state: TriggerState, cron: CronSchedule) -> No
     )
 
 
-def _drop_beat_entries(names: list[str]) -> None:
+def _drop_beat_entries(names: list[str]) -> bool:
+    """Delete these entries; True when there was one."""
+    found = False
     for task in PeriodicTask.objects.filter(name__in=names):
         task.delete()  # one by one: the delete signal tells beat
+        found = True
+    return found
 
 
 def ensure_recover_entry() -> None:
-    """The sweep for ticks beat missed (beat down, a lost message), every minute."""
-    every = int(getattr(settings, "TRELLIS_SCHEDULE_RECOVER_SECONDS", 60))
+    """The sweep for ticks beat missed (beat down, a lost message), every 30 seconds."""
+    every = int(getattr(settings, "TRELLIS_SCHEDULE_RECOVER_SECONDS", 30))
     interval, _ = IntervalSchedule.objects.get_or_create(
         every=every, period=IntervalSchedule.SECONDS
     )

@@ -19,7 +19,7 @@ def fire_schedule(namespace: str, flow_id: str, trigger_id: str) -> int:
 
 @app.task(name="triggers.tasks.recover_schedules", ignore_result=True)
 def recover_schedules() -> dict[str, int]:
-    """The minute sweep: ticks beat missed and stalled backfills."""
+    """The recovery sweep: ticks beat missed and stalled backfills."""
     from triggers.services import recover
 
     return recover()

@@ -59,12 +59,14 @@ def test_backfill_runs_in_bounded_batches_and_reports_progress(
     with django_capture_on_commit_callbacks() as queued:
         backfill_start(**KEY, start=START, end=END, inputs={"who": "past"}, labels={"run": "bf"})
     assert len(queued) == 1  # the first step goes out after commit
-    assert progress()["total"] == 6 and progress()["status"] == "RUNNING"
+    assert progress()["total"] == 6
+    assert progress()["status"] == "RUNNING"
 
     with django_capture_on_commit_callbacks() as queued:
         assert backfill_step(**KEY) is True
     steps = [c for c in queued if "queue_step" in c.__qualname__]
-    assert len(queued) == 3 and len(steps) == 1  # two executor wake-ups, one next step
+    assert len(queued) == 3
+    assert len(steps) == 1
     assert (progress()["handled"], progress()["created"], progress()["percent"]) == (2, 2, 33.3)
 
     backfill_set_paused(**KEY, paused=True)
@@ -123,7 +125,8 @@ def test_cli_backfill_list_enable_disable() -> None:
     [row] = json.loads(run("list", "--namespace", "t", "--json"))
     assert (row["triggerId"], row["type"], row["armed"]) == (TRIGGER, "Schedule", True)
     assert "disabled" in run("disable", NS, FLOW, TRIGGER)
-    assert "silenced" not in run("list") and "disabled" in run("list")
+    assert "silenced" not in run("list")
+    assert "disabled" in run("list")
     assert "enabled (next" in run("enable", NS, FLOW, TRIGGER)
     with pytest.raises(CommandError, match="no trigger"):
         run("disable", NS, FLOW, "nope")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
 from django_celery_beat.models import PeriodicTask
@@ -59,13 +60,16 @@ def test_deploy_creates_a_beat_entry_in_the_trigger_timezone(at) -> None:
     task = PeriodicTask.objects.get(name=NAME)
     assert task.task == "triggers.tasks.fire_schedule"
     assert json.loads(task.args) == [NS, FLOW, TRIGGER]
-    assert task.queue == "executor" and task.enabled and task.interval is None
+    assert task.queue == "executor"
+    assert task.enabled
+    assert task.interval is None
     crontab = task.crontab
     assert (crontab.minute, crontab.hour, crontab.day_of_week) == ("30", "2", "1-5")
     assert str(crontab.timezone) == "Europe/Paris"
     assert PeriodicTask.objects.filter(name=sync.RECOVER_NAME).exists()
     st = state()
-    assert st.armed and st.cursor == T0
+    assert st.armed
+    assert st.cursor == T0
     assert st.next_date == datetime(2025, 1, 7, 1, 30, tzinfo=UTC)  # 02:30 in Paris
 
 
@@ -77,7 +81,8 @@ def test_update_disable_enable_remove_and_delete_follow_the_flow(at) -> None:
 
     flow_set_disabled(flow=flow, disabled=True)
     assert not PeriodicTask.objects.filter(name=NAME).exists()
-    assert not state().armed and state().next_date is None
+    assert not state().armed
+    assert state().next_date is None
     later = at(T0 + timedelta(hours=5))
     flow_set_disabled(flow=flow, disabled=False)
     assert PeriodicTask.objects.filter(name=NAME).exists()
@@ -199,9 +204,10 @@ def test_redeploy_after_missed_ticks_recovers_them_after_commit(
 
 def test_recovery_sweep_fires_overdue_schedules(at) -> None:
     flow_deploy(source=source())
-    assert recover_schedules(datetime(2025, 1, 6, 10, 0, 30, tzinfo=UTC)) == 0  # in grace
-    assert recover_schedules(datetime(2025, 1, 6, 10, 5, tzinfo=UTC)) == 1
+    assert recover_schedules(datetime(2025, 1, 6, 9, 59, 59, tzinfo=UTC)) == 0
+    assert recover_schedules(datetime(2025, 1, 6, 10, 0, 20, tzinfo=UTC)) == 1  # on time
     assert recover_schedules(datetime(2025, 1, 6, 10, 6, tzinfo=UTC)) == 0
+    assert recover_schedules(datetime(2025, 1, 6, 13, 6, tzinfo=UTC)) == 3  # beat was down
 
 
 def test_operator_switch_survives_redeploys(at) -> None:
@@ -209,7 +215,8 @@ def test_operator_switch_survives_redeploys(at) -> None:
     trigger_set_disabled(namespace=NS, flow_id=FLOW, trigger_id=TRIGGER, disabled=True)
     assert not PeriodicTask.objects.filter(name=NAME).exists()
     flow_deploy(source=source(extra="description: changed\n"))
-    assert state().disabled and not PeriodicTask.objects.filter(name=NAME).exists()
+    assert state().disabled
+    assert not PeriodicTask.objects.filter(name=NAME).exists()
     assert fire(datetime(2025, 1, 6, 10, 0, 1, tzinfo=UTC)) == []
     at(datetime(2025, 1, 6, 11, 30, tzinfo=UTC))
     trigger_set_disabled(namespace=NS, flow_id=FLOW, trigger_id=TRIGGER, disabled=False)
@@ -225,5 +232,41 @@ def test_stop_after_disables_the_trigger(at) -> None:
     execution.state = State.FAILED
     assert stop_after_check(execution) is True
     st = state()
-    assert st.disabled and st.disabled_reason.startswith("stopAfter")
+    assert st.disabled
+    assert st.disabled_reason.startswith("stopAfter")
     assert not PeriodicTask.objects.filter(name=NAME).exists()
+
+
+def test_a_changed_cron_starts_a_new_series_from_the_deploy(at) -> None:
+    flow_deploy(source=source())
+    at(datetime(2025, 1, 6, 10, 30, tzinfo=UTC))
+    flow_deploy(source=source('    cron: "15 * * * *"\n'))
+    st = state()
+    assert st.cursor == datetime(2025, 1, 6, 10, 30, tzinfo=UTC)  # 10:15 never existed
+    assert st.next_date == datetime(2025, 1, 6, 11, 15, tzinfo=UTC)
+    assert fire(datetime(2025, 1, 6, 10, 45, tzinfo=UTC)) == []
+
+
+def test_sync_all_repairs_beat_tables(at) -> None:
+    from django.core.management import call_command
+
+    flow_deploy(source=source())
+    PeriodicTask.objects.filter(name=NAME).delete()
+    call_command("trigger", "sync", stdout=StringIO())
+    assert PeriodicTask.objects.filter(name=NAME).exists()
+
+
+def test_admin_lists_states_and_disables_through_the_service(at, client, superuser) -> None:
+    flow_deploy(source=source())
+    client.force_login(superuser)
+    page = client.get("/admin/triggers/triggerstate/")
+    assert page.status_code == 200
+    assert NS in page.content.decode()
+    response = client.post(
+        "/admin/triggers/triggerstate/",
+        {"action": "disable", "_selected_action": [state().pk]},
+    )
+    assert response.status_code == 302
+    assert state().disabled
+    assert not PeriodicTask.objects.filter(name=NAME).exists()
+    assert client.get("/admin/triggers/triggerfire/").status_code == 200

@@ -328,11 +328,13 @@ def test_preconditions_wrong_state_or_expired_window_do_not_count() -> None:
     state, fire = preconditions.step(
         sliding, state, _ended("b"), now=utc(2025, 1, 1, 11, 1), render=_render_with_label
     )
-    assert not fire and set(state["met"]) == {"flows[1]"}
+    assert not fire
+    assert set(state["met"]) == {"flows[1]"}
     state, fire = preconditions.step(
         PRE, {}, _ended("b", "FAILED"), now=utc(2025, 1, 1, 10), render=_render_with_label
     )
-    assert not fire and state["met"] == {}
+    assert not fire
+    assert state["met"] == {}
 
 
 def test_preconditions_without_reset_keep_firing() -> None:

@@ -5,6 +5,7 @@
   trigger backfill NAMESPACE FLOW TRIGGER --start ISO --end ISO [--input K=V]... [--label K=V]...
                    [--wait] [--timeout S]
   trigger backfill-pause|backfill-resume|backfill-status NAMESPACE FLOW TRIGGER
+  trigger sync     (re-sync every flow's triggers with beat's tables and the index)
 
 Only translates arguments and calls ``triggers.services``. Dates without an offset are UTC.
 Exit codes: 0 ok, 1 invalid input or refused action, 2 usage.
@@ -29,6 +30,7 @@ from triggers.services import (
     backfill_start,
     trigger_set_disabled,
 )
+from triggers.sync import sync_all
 
 
 def _fail(message: str) -> CommandError:
@@ -79,6 +81,9 @@ class Command(BaseCommand):
         listing.add_argument("--type", choices=["Schedule", "Flow", "Webhook"])
         listing.add_argument("--json", action="store_true")
         listing.set_defaults(handler=self.handle_list)
+        sub.add_parser("sync", help="re-sync every flow's triggers").set_defaults(
+            handler=self.handle_sync
+        )
         for name, handler in [
             ("enable", self.handle_enable), ("disable", self.handle_disable),
             ("backfill", self.handle_backfill), ("backfill-pause", self.handle_pause),
@@ -122,6 +127,9 @@ class Command(BaseCommand):
                 f"{r['namespace']}.{r['flowId']}:{r['triggerId']}  {r['type']}  {status}  "
                 f"next {r['nextDate']}  last {r['lastFireDate']}"
             )
+
+    def handle_sync(self, options: dict) -> None:
+        self.stdout.write(f"{sync_all()} flow(s) synced")
 
     def handle_enable(self, options: dict) -> None:
         state = trigger_set_disabled(**self._key(options), disabled=False)
