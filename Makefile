@@ -41,7 +41,7 @@ chaos: install
 	TRELLIS_HOME=$${TRELLIS_HOME:-$(CURDIR)/.trellis/chaos} $(PY) -m pytest -m chaos tests/chaos
 
 compat: install
-	$(PY) manage.py compat
+	$(PY) manage.py compat --keep-going
 
 clean:
 	rm -rf $(VENV) .trellis .pytest_cache
