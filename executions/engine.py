@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from executions.context import expression_context
+from executions.durations import DurationError, parse_duration
 from executions.expressions import IO_KEY, ExpressionError, evaluate, is_truthy, render_value
 from executions.plan import (
     CreateTaskRun,
@@ -285,7 +286,11 @@ class _Planner:
         merged = {**run.outputs, **outputs}
         if merged != dict(run.outputs):
             self.runs[run.id] = replace(run, outputs=merged)
-            self.plan.add(SetTaskRunState(run.id, run.state, outputs=merged, reason="outputs"))
+            self.plan.add(
+                SetTaskRunState(
+                    run.id, run.state, outputs=merged, due_at=run.due_at, reason="outputs"
+                )
+            )
 
     def advance_flowables(self) -> None:
         pending = [
@@ -310,6 +315,8 @@ class _Planner:
                 if run.due_at is not None and run.due_at <= self.now:
                     self.set_run(run, plugin.on_due(task, view), "due", due_at=None)
                 continue
+            if self.timed_out(run, task):
+                continue
             try:
                 starts = plugin.next_runs(task, view)
                 if starts:
@@ -317,14 +324,58 @@ class _Planner:
                 for start in starts:
                     self.create(start.task, run, start.value, start.iteration)
                 if starts:
+                    self.schedule_wake(self.runs[run.id], task, None)  # a wait is over
                     continue
                 state = plugin.resolve_state(task, view)
                 if state is not None:
                     outputs = {**run.outputs, **plugin.outputs(task, view)}
                     self.set_run(run, state, "children ended", outputs=outputs)
+                else:
+                    self.schedule_wake(run, task, plugin.wake_at(task, view))
             except (ExpressionError, TaskFailed, ValueError, TypeError) as exc:
                 self.log(run.id, "ERROR", f"{task.id}: {exc}")
                 self.set_run(run, State.FAILED, str(exc))
+
+    def deadline(self, run: TaskRunSnapshot, task: TaskSpec) -> datetime | None:
+        """When a flowable's ``timeout`` expires (its children then stop being waited for)."""
+        if not task.timeout or run.started_at is None or task.type.endswith(".Pause"):
+            return None  # Pause reads its timeout itself
+        try:
+            return run.started_at + parse_duration(task.timeout)
+        except DurationError:
+            return None
+
+    def timed_out(self, run: TaskRunSnapshot, task: TaskSpec) -> bool:
+        """A flowable past its timeout fails; what it started and has not begun is killed."""
+        deadline = self.deadline(run, task)
+        if deadline is None or self.now < deadline:
+            return False
+        self.log(run.id, "ERROR", f"{task.id}: Timeout after {task.timeout}")
+        for child in self.descendants(run.id):
+            if (
+                child.state in (State.CREATED, State.RETRYING, State.PAUSED, State.RESTARTED)
+                or child.state == State.RUNNING
+                and self.is_flowable(self.tasks[child.task_id])
+            ):
+                self.set_run(child, State.KILLED, "parent timed out")
+        self.set_run(self.runs[run.id], State.FAILED, "timeout")
+        return True
+
+    def descendants(self, run_id: str) -> list[TaskRunSnapshot]:
+        out, todo = [], list(self.kids.get(run_id, ()))
+        while todo:
+            child = self.runs[todo.pop()]
+            out.append(child)
+            todo.extend(self.kids.get(child.id, ()))
+        return out
+
+    def schedule_wake(self, run: TaskRunSnapshot, task: TaskSpec, when: datetime | None) -> None:
+        """Keep the earliest of the flowable's own wake-up and its timeout as its due time."""
+        times = [t for t in (when, self.deadline(run, task)) if t is not None]
+        due = min(times) if times else None
+        if due != run.due_at:
+            self.runs[run.id] = replace(run, due_at=due)
+            self.plan.add(SetTaskRunState(run.id, run.state, due_at=due, reason="wake-up"))
 
     def advance_flow(self) -> None:
         runs = latest_by_task(self.children_of(None))

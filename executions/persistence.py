@@ -143,7 +143,7 @@ def apply_plan(
                 check_transition(State(run.state), action.state, f"task run {run.task_id}")
                 run.state = action.state
                 run.state_history = [*run.state_history, history_entry(action.state, now)]
-                run.due_at = action.due_at
+            run.due_at = action.due_at
             if action.outputs is not None:
                 run.outputs = dict(action.outputs)
             if action.decision is not None:

@@ -192,6 +192,10 @@ class FlowableTask(PluginType):
         """The run's new state once its due time has passed (a Pause's delay or timeout)."""
         return State.RUNNING
 
+    def wake_at(self, task: TaskSpec, ctx: FlowableContext) -> datetime | None:
+        """When to be asked again although no child changed (WaitFor's interval), or None."""
+        return None
+
     def effects(self, task: TaskSpec, ctx: FlowableContext) -> list[Any]:
         """Plan actions needing the runtime, asked once at creation (``executions.plan``
         StartSubflow, SetLabels); plain data, so the flowable still does no I/O."""

@@ -219,3 +219,32 @@ def test_listeners_matching_the_state_run_and_never_change_it(failing, expected)
     assert final.state == (State.FAILED if failing else State.SUCCESS)
     assert [r.task_id for r in sim.runs] == ["a", expected, "always"]
     assert sim.run_of(expected).state == State.FAILED  # a failing listener changes nothing
+
+
+def test_wait_for_waits_its_interval_between_iterations_as_a_due_time() -> None:
+    source = flow(
+        "  - id: poll\n    type: io.kestra.plugin.core.flow.WaitFor\n"
+        '    condition: "{{ outputs.poll.iterationCount >= 2 }}"\n'
+        "    checkFrequency:\n      interval: PT30S\n    tasks:\n" + log_task("probe", indent=6)
+    )
+    sim = Sim(source)
+    assert sim.finish().state == State.SUCCESS
+    assert len([r for r in sim.runs if r.task_id == "probe"]) == 3
+    assert sim.now >= T0 + timedelta(seconds=60)  # two pauses of 30 s, kept in the database
+
+
+def test_a_flowable_past_its_timeout_fails_and_kills_what_waits() -> None:
+    tasks = (
+        "  - id: seq\n    type: io.kestra.plugin.core.flow.Sequential\n    timeout: PT10S\n"
+        "    tasks:\n" + log_task("slow", indent=6) + log_task("never", indent=6)
+    )
+    sim = Sim(flow(tasks))
+    sim.step()  # seq starts `slow`, which a worker never finishes
+    assert sim.run_of("seq").due_at == T0 + timedelta(seconds=10)
+    sim.queue.clear()
+    sim.now = T0 + timedelta(seconds=11)
+    sim.step()
+    assert sim.run_of("seq").state == State.FAILED
+    assert sim.run_of("slow").state == State.KILLED
+    assert sim.snap.state == State.FAILED
+    assert any("Timeout after PT10S" in line.message for line in sim.logs)

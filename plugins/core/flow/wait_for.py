@@ -2,8 +2,8 @@
 ``checkFrequency.maxIterations`` times (or ``maxDuration``); ``iterationCount`` counts the
 iterations done and is visible to the tasks as ``outputs.<id>.iterationCount``.
 
-Iterations follow each other without waiting ``checkFrequency.interval``: the engine has no
-timer between two iterations of a flowable yet (recorded in docs/architecture.md).
+Between two iterations the WaitFor waits ``checkFrequency.interval`` (default 1 s) as a due
+time in the database, never on a worker.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ class WaitFor(FlowableTask):
             if is_truthy(ctx.render(task.properties.get("condition"))):
                 return self._close(task, State.SUCCESS, handlers)
         frequency = task.properties.get("checkFrequency") or {}
+        if current and self._wait_until(task, ctx) is not None:
+            return [], None  # the interval between two iterations is not over
         limit = int(frequency.get("maxIterations", 100))
         budget = parse_duration(frequency.get("maxDuration", "PT1H"))
         started = ctx.run.started_at
@@ -65,6 +67,24 @@ class WaitFor(FlowableTask):
             failing = bool(task.properties.get("failOnMaxReached"))
             return self._close(task, State.FAILED if failing else State.SUCCESS, handlers)
         return [ChildStart(t, f"#{current + 1}") for t in run_phase(tasks, {}).start], None
+
+    def _wait_until(self, task: TaskSpec, ctx: FlowableContext) -> Any:
+        """The end of the pause before the next iteration, while it is still ahead."""
+        frequency = task.properties.get("checkFrequency") or {}
+        interval = parse_duration(frequency.get("interval", "PT1S"))
+        if interval.total_seconds() <= 0:
+            return None
+        due = ctx.run.due_at
+        if due is None:
+            return ctx.now + interval
+        return due if ctx.now < due else None
+
+    def wake_at(self, task: TaskSpec, ctx: FlowableContext) -> Any:
+        iterations = self._iterations(ctx)
+        current = max(iterations, default=0)
+        if not current or not run_phase(task.children.get("tasks", ()), iterations[current]).done:
+            return None
+        return self._wait_until(task, ctx)
 
     def _close(self, task: TaskSpec, state: State, handlers: dict) -> tuple[list, State | None]:
         kids = task.children
