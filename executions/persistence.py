@@ -26,6 +26,14 @@ from executions.snapshot import ExecutionSnapshot, TaskRunSnapshot
 from executions.states import TERMINAL, State, check_transition
 
 
+def end_subflow_attempt(run: TaskRun, state: State, now: datetime) -> None:
+    """A Subflow run ended by the engine (killed, timed out): its attempt, the child
+    execution (owner ``execution:<id>``), ends with it."""
+    TaskRunAttempt.objects.filter(
+        task_run=run, state=State.RUNNING, owner__startswith="execution:"
+    ).update(state=state, ended_at=now)
+
+
 def history_entry(state: State | str, now: datetime) -> dict[str, str]:
     return {"state": str(state), "date": now.isoformat().replace("+00:00", "Z")}
 
@@ -150,6 +158,8 @@ def apply_plan(
                 run.decision = dict(action.decision)
             run.ended_at = now if action.state in TERMINAL else None
             run.save()
+            if action.state in TERMINAL and run.attempts:
+                end_subflow_attempt(run, action.state, now)
         elif isinstance(action, Dispatch):
             to_send.append(new_attempt(run_of(action.task_run_id), action.queue, now))
         elif isinstance(action, SetExecutionState):

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 
 from executions.dispatch import now, wake_executor
-from executions.models import Execution, LogEntry, TaskRun
+from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.persistence import history_entry
 from executions.plan import ResumeExecution, StartSubflow
 from executions.states import State
@@ -64,6 +64,9 @@ def expand_templates(spec: FlowSpec) -> FlowSpec:
 
 def _end_run(run: TaskRun, state: State, outputs: dict[str, Any], message: str = "") -> None:
     moment = now()
+    TaskRunAttempt.objects.filter(task_run=run, state=State.RUNNING).update(
+        state=state, ended_at=moment
+    )
     run.state, run.ended_at = state, moment
     run.outputs = {**(run.outputs or {}), **outputs}
     run.state_history = [*run.state_history, history_entry(state, moment)]
@@ -114,7 +117,13 @@ def start_subflow(parent: Execution, start: StartSubflow) -> None:
         _end_run(run, State.FAILED, {}, f"cannot start subflow {flow}: {exc}")
         return
     run.outputs = {"executionId": child.id}
-    run.save(update_fields=["outputs"])
+    run.attempts += 1
+    run.save(update_fields=["outputs", "attempts"])
+    # The child execution is this task run's attempt (no lease: no worker runs it).
+    TaskRunAttempt.objects.create(
+        task_run=run, execution_id=parent.id, number=run.attempts, state=State.RUNNING,
+        owner=f"execution:{child.id}", started_at=now(), sent_at=now(),
+    )  # fmt: skip
     if not start.wait:
         _end_run(run, State.SUCCESS, {"executionId": child.id})
 
