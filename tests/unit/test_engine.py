@@ -224,7 +224,7 @@ def test_listeners_matching_the_state_run_and_never_change_it(failing, expected)
 def test_wait_for_waits_its_interval_between_iterations_as_a_due_time() -> None:
     source = flow(
         "  - id: poll\n    type: io.kestra.plugin.core.flow.WaitFor\n"
-        '    condition: "{{ outputs.poll.iterationCount >= 2 }}"\n'
+        '    condition: "{{ outputs.poll.iterationCount >= 3 }}"\n'
         "    checkFrequency:\n      interval: PT30S\n    tasks:\n" + log_task("probe", indent=6)
     )
     sim = Sim(source)

@@ -1,5 +1,9 @@
-"""``AllowFailure`` (deprecated in Kestra: use ``allowFailure: true`` on a task): a block
-whose failure counts as a warning."""
+"""``AllowFailure`` (deprecated in Kestra: set ``allowFailure: true`` on a task instead): a
+sequential block whose failure counts as a warning, so the flow goes on.
+
+The block's own ``errors`` still run when a task fails, then ``finally``; only the final
+FAILED (or CANCELLED) becomes WARNING, as ``allowFailure`` does for one task.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ if TYPE_CHECKING:
 
 
 class AllowFailure(BlockTask):
+    """Run ``tasks`` one after the other; a failure ends the block in WARNING."""
+
     type = "trellis.core.flow.AllowFailure"
     aliases = kestra_aliases("flow.AllowFailure", core_tasks="flows.AllowFailure")
     deprecated = "set allowFailure: true on the tasks instead"
@@ -21,7 +27,7 @@ class AllowFailure(BlockTask):
 
     def resolve_state(self, task: TaskSpec, ctx: FlowableContext) -> State | None:
         state = super().resolve_state(task, ctx)
-        return State.WARNING if state in (State.FAILED, State.KILLED) else state
+        return State.WARNING if state in (State.FAILED, State.CANCELLED) else state
 
 
 PLUGINS = [AllowFailure]

@@ -1,9 +1,13 @@
 """Loops: ``ForEach`` and Kestra's deprecated ``EachSequential`` / ``EachParallel``.
 
 The values are rendered once, when the loop starts (a list, a JSON string or an expression),
-and each becomes the string users see as ``taskrun.value``. Every iteration runs the loop's
-``tasks`` as a sequence; at most ``concurrencyLimit`` iterations run at once (0: all). Once
-an iteration fails no new one starts; ``errors`` and ``finally`` run once, at the end.
+and remembered as the decision, so a re-plan after a crash walks the same values. Each value
+becomes the string users see as ``taskrun.value`` (objects and lists as compact JSON). Every
+iteration runs the loop's ``tasks`` one after the other; at most ``concurrencyLimit``
+iterations are active at once (0: all). Once an iteration fails no new one starts; the loop's
+``errors`` and ``finally`` run once, after every started iteration has ended.
+
+A task run is unique per (parent, task, value), so a value listed twice runs once.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ def loop_value(item: Any) -> str:
 
 
 def java_str(value: Any) -> str:
-    """A value printed the way Kestra's messages print Java collections."""
+    """A value printed the way Kestra's messages print Java collections (``{k=v}``)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -43,81 +47,129 @@ def java_str(value: Any) -> str:
 
 
 def parse_values(rendered: Any) -> list[str]:
+    """The loop values as strings, each once, in order; refuses non-lists and nulls with
+    Kestra's messages."""
     if isinstance(rendered, str):
         try:
             rendered = json.loads(rendered)
         except ValueError:
-            raise TaskFailed(f"loop values must be a list or a JSON array, not {rendered!r}")
+            raise TaskFailed(
+                f"loop values must be a list or a JSON array, not {rendered!r}"
+            ) from None
+    if isinstance(rendered, tuple):
+        rendered = list(rendered)
     if not isinstance(rendered, list):
         raise TaskFailed(f"loop values must be a list, not {type(rendered).__name__}")
     nulls = sum(1 for item in rendered if item is None)
     if nulls:
         raise TaskFailed(f"Found '{nulls}' null values on Each, with values={java_str(rendered)}")
-    return [loop_value(item) for item in rendered]
+    return list(dict.fromkeys(loop_value(item) for item in rendered))
 
 
 class Loop(FlowableTask):
-    """Shared loop rule; subclasses say where the values and the concurrency come from."""
+    """The loop rule; subclasses say where the values and the concurrency come from."""
 
-    values_prop = "values"
+    values_prop: ClassVar[str] = "values"
 
     def concurrency(self, task: TaskSpec, ctx: FlowableContext) -> int:
         return 1
 
     def decide(self, task: TaskSpec, ctx: FlowableContext) -> dict[str, Any]:
         values = parse_values(ctx.render(task.properties.get(self.values_prop)))
-        return {"values": values, "concurrency": self.concurrency(task, ctx)}
+        limit = self.concurrency(task, ctx)
+        if limit < 0:
+            raise TaskFailed(f"the concurrency limit must be 0 (no limit) or more, not {limit}")
+        return {"values": values, "concurrency": limit}
 
-    def _state(self, task: TaskSpec, ctx: FlowableContext) -> tuple[list[ChildStart], State | None]:
+    def _plan(self, task: TaskSpec, ctx: FlowableContext) -> tuple[list[ChildStart], State | None]:
+        """Children to start now, and the loop's state once it is over."""
         tasks: Sequence[TaskSpec] = task.children.get("tasks", ())
-        values: list[str] = ctx.decision.get("values", [])
+        values: list[str] = list(ctx.decision.get("values", ()))
         limit = int(ctx.decision.get("concurrency", 1))
-        by_iteration: dict[int, list[TaskRunSnapshot]] = {}
-        handlers: list[TaskRunSnapshot] = []
-        for run in ctx.children():
-            if run.iteration is None:
-                handlers.append(run)
-            else:
-                by_iteration.setdefault(run.iteration, []).append(run)
+        iterations, handlers = _split(ctx.children())
         starts: list[ChildStart] = []
-        states: list[State] = []
+        ended: list[State] = []
+        waiting: list[int] = []
         active = 0
-        unstarted: list[int] = []
         for index, value in enumerate(values):
-            runs = by_iteration.get(index)
-            if not runs:
-                unstarted.append(index)
+            runs = iterations.get(index)
+            if runs is None:
+                waiting.append(index)
                 continue
             phase = run_phase(tasks, latest_by_task(runs))
             if phase.done:
-                states.append(phase.state)
+                ended.append(phase.state)
             else:
                 active += 1
                 starts += [ChildStart(t, value, index) for t in phase.start]
-        failed = worst(states) in FAILING
-        room = len(unstarted) if limit <= 0 else max(limit - active, 0)
-        if not failed:
-            for index in unstarted[:room]:
-                first = run_phase(tasks, {}).start
+        state = worst(ended)
+        first = run_phase(tasks, {}).start  # empty when every task is disabled
+        if state not in FAILING and waiting and first:
+            room = len(waiting) if limit <= 0 else max(limit - active, 0)
+            for index in waiting[:room]:
                 starts += [ChildStart(t, values[index], index) for t in first]
-                active += 1 if first else 0
-        if starts or active or (unstarted and not failed):
+            active += len(waiting[:room])
+            waiting = waiting[room:]
+        else:
+            waiting = []  # nothing more starts: a failure, or nothing to run
+        if starts or active or waiting:
             return starts, None
         kids = task.children
-        closing, state = close_block(
-            worst(states), kids.get("errors", ()), kids.get("finally", ()),
-            latest_by_task(handlers),
-        )  # fmt: skip
-        return [ChildStart(t) for t in closing], state
+        closing, final = close_block(
+            state, kids.get("errors", ()), kids.get("finally", ()), latest_by_task(handlers)
+        )
+        return [ChildStart(t) for t in closing], final
 
     def next_runs(self, task: TaskSpec, ctx: FlowableContext) -> list[ChildStart]:
-        return self._state(task, ctx)[0]
+        return self._plan(task, ctx)[0]
 
     def resolve_state(self, task: TaskSpec, ctx: FlowableContext) -> State | None:
-        return self._state(task, ctx)[1]
+        return self._plan(task, ctx)[1]
+
+
+def _split(
+    children: Sequence[TaskRunSnapshot],
+) -> tuple[dict[int, list[TaskRunSnapshot]], list[TaskRunSnapshot]]:
+    """The loop's children by iteration, and its ``errors``/``finally`` runs (no iteration)."""
+    iterations: dict[int, list[TaskRunSnapshot]] = {}
+    handlers: list[TaskRunSnapshot] = []
+    for run in children:
+        if run.iteration is None:
+            handlers.append(run)
+        else:
+            iterations.setdefault(run.iteration, []).append(run)
+    return iterations, handlers
+
+
+def _limit(ctx: FlowableContext, raw: Any, default: int) -> int:
+    value = ctx.render(raw) if raw is not None else default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise TaskFailed(f"the concurrency limit must be an integer, not {value!r}") from None
+
+
+_EXAMPLE = """id: foreach_example
+namespace: trellis.examples
+tasks:
+  - id: each_region
+    type: trellis.core.flow.ForEach
+    values: ["eu", "us", {"name": "asia", "zone": 3}]
+    concurrencyLimit: 2
+    tasks:
+      - id: greet
+        type: io.kestra.plugin.core.log.Log
+        message: "region {{ taskrun.value }}"
+    finally:
+      - id: done
+        type: io.kestra.plugin.core.log.Log
+        message: every region was visited
+"""
 
 
 class ForEach(Loop):
+    """Run ``tasks`` once per value; ``concurrencyLimit`` iterations at a time (0: all)."""
+
     type = "trellis.core.flow.ForEach"
     aliases = kestra_aliases("flow.ForEach", core_tasks="flows.ForEach")
     properties: ClassVar = (
@@ -126,37 +178,42 @@ class ForEach(Loop):
         Prop("tasks", "tasks", required=True),
         *BLOCK_PROPS,
     )
+    examples = (_EXAMPLE,)
 
     def concurrency(self, task: TaskSpec, ctx: FlowableContext) -> int:
-        return int(ctx.render(task.properties.get("concurrencyLimit", 1)))
+        return _limit(ctx, task.properties.get("concurrencyLimit"), 1)
 
 
 class EachSequential(Loop):
+    """Kestra's older loop: one value after the other (``ForEach`` replaces it)."""
+
     type = "trellis.core.flow.EachSequential"
     aliases = kestra_aliases("flow.EachSequential", core_tasks="flows.EachSequential")
     deprecated = "use ForEach"
     values_prop = "value"
     properties: ClassVar = (
-        Prop("value", "any", required=True),
+        Prop("value", "any", required=True, description="A list, a JSON array or {{ }}."),
         Prop("tasks", "tasks", required=True),
         *BLOCK_PROPS,
     )
 
 
 class EachParallel(Loop):
+    """Kestra's older parallel loop: every value at once, or ``concurrent`` at a time."""
+
     type = "trellis.core.flow.EachParallel"
     aliases = kestra_aliases("flow.EachParallel", core_tasks="flows.EachParallel")
-    deprecated = "use ForEach with concurrencyLimit: 0"
+    deprecated = "use ForEach"
     values_prop = "value"
     properties: ClassVar = (
-        Prop("value", "any", required=True),
-        Prop("concurrent", "integer", default=0),
+        Prop("value", "any", required=True, description="A list, a JSON array or {{ }}."),
+        Prop("concurrent", "integer", default=0, description="0 runs all at once."),
         Prop("tasks", "tasks", required=True),
         *BLOCK_PROPS,
     )
 
     def concurrency(self, task: TaskSpec, ctx: FlowableContext) -> int:
-        return int(ctx.render(task.properties.get("concurrent", 0)))
+        return _limit(ctx, task.properties.get("concurrent"), 0)
 
 
 PLUGINS = [ForEach, EachSequential, EachParallel]
