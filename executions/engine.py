@@ -258,10 +258,15 @@ class _Planner:
         return None
 
     def apply_retries(self) -> None:
-        for run in list(self.runs.values()):
+        wanted = (State.FAILED, State.RETRYING, State.SUCCESS, State.RESTARTED)
+        candidates = [
+            r
+            for r in self.runs.values()
+            if r.state in wanted and (r.state != State.SUCCESS or r.attempts > 1)
+        ]
+        for run in candidates:
             task = self.tasks.get(run.task_id)
-            wanted = (State.FAILED, State.RETRYING, State.SUCCESS, State.RESTARTED)
-            if task is None or run.state not in wanted:
+            if task is None:
                 continue
             if self.is_flowable(task):
                 continue
@@ -407,6 +412,8 @@ class _Planner:
 
     def exit_state(self) -> State | None:
         """The state an ended Exit task asked the execution to end in, if any."""
+        if not any(t.type.endswith(".Exit") for t in self.tasks.values()):
+            return None  # the common case: no Exit task in this flow
         for run in self.runs.values():
             task = self.tasks.get(run.task_id)
             if run.state not in TERMINAL or task is None or not self.is_flowable(task):

@@ -12,6 +12,7 @@ A task run is unique per (parent, task, value), so a value listed twice runs onc
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -82,7 +83,19 @@ class Loop(FlowableTask):
         return {"values": values, "concurrency": limit}
 
     def _plan(self, task: TaskSpec, ctx: FlowableContext) -> tuple[list[ChildStart], State | None]:
-        """Children to start now, and the loop's state once it is over."""
+        """Children to start now, and the loop's state once it is over (worked out once per
+        look at the loop: the engine asks next_runs, then resolve_state, of the same view)."""
+        cached = getattr(ctx, "_loop_plan", None)
+        if cached is not None:
+            return cached
+        result = self._work_out(task, ctx)
+        with contextlib.suppress(AttributeError):  # a context that takes no attributes
+            ctx._loop_plan = result  # type: ignore[attr-defined]
+        return result
+
+    def _work_out(
+        self, task: TaskSpec, ctx: FlowableContext
+    ) -> tuple[list[ChildStart], State | None]:
         tasks: Sequence[TaskSpec] = task.children.get("tasks", ())
         values: list[str] = list(ctx.decision.get("values", ()))
         limit = int(ctx.decision.get("concurrency", 1))
@@ -95,6 +108,10 @@ class Loop(FlowableTask):
             runs = iterations.get(index)
             if runs is None:
                 waiting.append(index)
+                continue
+            finished = _finished(tasks, runs)
+            if finished is not None:  # the common case in a long loop: skip the block rule
+                ended.append(finished)
                 continue
             phase = run_phase(tasks, latest_by_task(runs))
             if phase.done:
@@ -125,6 +142,18 @@ class Loop(FlowableTask):
 
     def resolve_state(self, task: TaskSpec, ctx: FlowableContext) -> State | None:
         return self._plan(task, ctx)[1]
+
+
+def _finished(tasks: Sequence[TaskSpec], runs: Sequence[TaskRunSnapshot]) -> State | None:
+    """An iteration whose every enabled task has exactly one ended run, all successful:
+    SUCCESS (or WARNING) without the block rule; anything else returns None."""
+    enabled = [t for t in tasks if not t.disabled]
+    if len(runs) != len(enabled):
+        return None
+    states = [r.state for r in runs]
+    if all(s == State.SUCCESS for s in states):
+        return State.SUCCESS
+    return None
 
 
 def _split(
