@@ -139,11 +139,33 @@ def subflow_ended(child: Execution) -> None:
         state = State(child.state)
         if state not in (State.SUCCESS, State.WARNING):
             state = State.FAILED if run.decision.get("transmitFailed", True) else State.SUCCESS
+        outputs = dict(child.outputs or {})
+        message = ""
+        try:
+            outputs.update(_declared_outputs(child, run))
+        except Exception as exc:  # noqa: BLE001 - any render failure fails the Subflow task
+            state, message = State.FAILED, f"cannot render the subflow outputs: {exc}"
         _end_run(
-            run,
-            state,
-            {"executionId": child.id, "state": child.state, "outputs": child.outputs or {}},
-        )
+            run, state, {"executionId": child.id, "state": child.state, "outputs": outputs},
+            message,
+        )  # fmt: skip
+
+
+def _declared_outputs(child: Execution, run: TaskRun) -> dict[str, Any]:
+    """The deprecated Subflow ``outputs:`` property, rendered in the child's context."""
+    from executions.context import expression_context
+    from executions.engine import all_tasks
+    from executions.expressions import render_value
+    from executions.persistence import load_snapshot
+    from executions.runtime import execution_flow_spec
+
+    parent = Execution.objects.get(pk=run.execution_id)
+    task = next((t for t in all_tasks(execution_flow_spec(parent)) if t.id == run.task_id), None)
+    declared = (task.properties.get("outputs") if task else None) or {}
+    if not declared:
+        return {}
+    context = expression_context(execution_flow_spec(child), load_snapshot(child))
+    return dict(render_value(dict(declared), context))
 
 
 def resume_other(action: ResumeExecution) -> None:

@@ -104,6 +104,8 @@ tasks:
     flowId: child
     inputs:
       n: 21
+    outputs:
+      again: "{{ outputs.double.value }}!"
   - id: show
     type: io.kestra.plugin.core.debug.Return
     format: "{{ outputs.call.outputs.doubled }}"
@@ -115,6 +117,9 @@ tasks:
     assert child.state == State.SUCCESS
     assert child.trigger["variables"]["executionId"] == done.id
     assert TaskRun.objects.get(execution=done, task_id="show").outputs == {"value": "42"}
+    call = TaskRun.objects.get(execution=done, task_id="call")
+    assert call.outputs["outputs"] == {"doubled": "42", "again": "42!"}
+    assert list(call.attempt_rows.values_list("state", flat=True)) == ["SUCCESS"]
 
 
 def test_a_failed_subflow_fails_its_parent(workers) -> None:
