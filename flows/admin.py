@@ -191,7 +191,20 @@ class FlowAdmin(admin.ModelAdmin):
             extra_context["revisions"] = [
                 (rev, self._revision_url(flow, rev.revision)) for rev in flow_revisions(flow)
             ]
+            # Execute button, topology, executions and triggers (issue 7).
+            from executions.admin_flow import flow_panels
+
+            extra_context.update(flow_panels(request, flow))
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def execute_view(self, request, object_id):
+        """The Execute form (``executions.admin_execute``): typed inputs, then a run."""
+        from executions.admin_execute import execute_view
+
+        flow = self._flow_for(request, object_id)
+        if flow.deleted:
+            raise Http404("the flow is deleted")
+        return execute_view(self, request, flow)
 
     def get_urls(self):
         own = [
@@ -204,6 +217,11 @@ class FlowAdmin(admin.ModelAdmin):
                 "<path:object_id>/revisions/<int:revision>/restore/",
                 self.admin_site.admin_view(self.restore_view),
                 name="flows_flow_revision_restore",
+            ),
+            path(
+                "<path:object_id>/execute/",
+                self.admin_site.admin_view(self.execute_view),
+                name="flows_flow_execute",
             ),
         ]
         return own + super().get_urls()

@@ -1,85 +1,116 @@
-"""The command line against real workers: ``flow run --wait`` and ``server local``."""
+"""The command line against real Celery workers: ``flow run --wait`` follows an execution to
+its end, prints its logs and outputs, and exits non-zero when it does not succeed."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import json
+import threading
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
+from executions.models import Execution
+from executions.states import State
 from flows.services import flow_deploy
-from tests.integration.harness import ROOT
+from tests.integration.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
+HELLO = """
+id: cli-wait
+namespace: it.cli
+inputs:
+  - id: name
+    type: STRING
+    defaults: world
+tasks:
+  - id: hi
+    type: io.kestra.plugin.core.log.Log
+    message: hello {{ inputs.name }} from the cli
+  - id: answer
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ inputs.name | upper }}"
+outputs:
+  - id: shout
+    type: STRING
+    value: "{{ outputs.answer.value }}"
+"""
 
-def test_flow_run_wait_follows_to_the_end(workers) -> None:
-    flow_deploy(
-        source="id: cli-wait\nnamespace: it.cli\ntasks:\n  - id: hi\n"
-        "    type: io.kestra.plugin.core.log.Log\n    message: hello from the cli\n"
-    )
+
+def test_flow_run_wait_prints_logs_outputs_and_success_last(workers) -> None:
+    flow_deploy(source=HELLO)
     out = StringIO()
-    call_command("flow", "run", "it.cli", "cli-wait", "--wait", stdout=out)
-    text = out.getvalue()
-    assert "hello from the cli" in text
-    assert "SUCCESS" in text.splitlines()[-1]
+
+    call_command("flow", "run", "it.cli", "cli-wait", "--input", "name=ada", "--wait", stdout=out)
+
+    lines = out.getvalue().splitlines()
+    execution = Execution.objects.get()
+    assert lines[0] == f"execution {execution.id} of it.cli.cli-wait rev 1"
+    assert any(line.endswith("INFO  hi: hello ada from the cli") for line in lines)
+    assert "  SUCCESS   hi" in lines
+    assert "  SUCCESS   answer" in lines
+    assert lines[-3:-1] == ["outputs:", "  shout: ADA"]
+    assert lines[-1].startswith(f"SUCCESS {execution.id}")
 
 
-def test_flow_run_wait_exits_1_on_failure(workers) -> None:
+def test_flow_run_wait_json_prints_only_the_final_document(workers) -> None:
+    flow_deploy(source=HELLO)
+    out = StringIO()
+
+    call_command("flow", "run", "it.cli", "cli-wait", "--wait", "--json", stdout=out)
+
+    doc = json.loads(out.getvalue())
+    assert doc["state"] == "SUCCESS"
+    assert doc["outputs"] == {"shout": "WORLD"}
+    assert [(r["taskId"], r["state"]) for r in doc["taskRuns"]] == [
+        ("hi", "SUCCESS"),
+        ("answer", "SUCCESS"),
+    ]
+
+
+def test_flow_run_wait_exits_1_when_the_flow_fails(workers) -> None:
     flow_deploy(
         source="id: cli-fail\nnamespace: it.cli\ntasks:\n  - id: boom\n"
-        "    type: io.kestra.plugin.core.execution.Fail\n"
+        "    type: io.kestra.plugin.core.execution.Fail\n    errorMessage: no luck\n"
     )
+    out = StringIO()
+
     with pytest.raises(CommandError, match="ended FAILED") as err:
-        call_command("flow", "run", "it.cli", "cli-fail", "--wait", stdout=StringIO())
+        call_command("flow", "run", "it.cli", "cli-fail", "--wait", stdout=out)
+
     assert err.value.returncode == 1
+    assert "  FAILED    boom" in out.getvalue().splitlines()
+    assert out.getvalue().splitlines()[-1].startswith("FAILED ")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def test_kill_from_the_cli_ends_a_running_execution_killed(workers) -> None:
+    flow_deploy(
+        source="id: cli-sleep\nnamespace: it.cli\ntasks:\n  - id: nap\n"
+        "    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT60S\n"
+    )
+    execution_id = StringIO()
+    call_command("flow", "run", "it.cli", "cli-sleep", stdout=execution_id)
+    execution_id = execution_id.getvalue().strip()
+    wait_for(lambda: Execution.objects.get(pk=execution_id).state == State.RUNNING)
 
+    errors: list[CommandError] = []
 
-@pytest.mark.django_db(transaction=False)
-def test_server_local_runs_everything_and_stops_cleanly(tmp_path) -> None:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
-    env["TRELLIS_HOME"] = str(tmp_path / "home")
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "server", "local", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/") as page:
-                    if page.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the admin never answered")
-        run = subprocess.run(
-            [sys.executable, "manage.py", "flow", "run", "trellis.examples", "hello", "--wait"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert run.returncode == 0, run.stdout + run.stderr
-        assert "SUCCESS" in run.stdout
-    finally:
-        server.send_signal(signal.SIGTERM)
-        output, _ = server.communicate(timeout=60)
-    assert f"Trellis is running: open http://127.0.0.1:{port}/admin/" in output
-    assert "log in as admin / " in output
-    assert "Trellis stopped." in output
-    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path / "home")], capture_output=True)
-    assert leftovers.stdout == b""
+    def wait_in_thread() -> None:
+        try:
+            call_command("execution", "wait", execution_id, "--timeout", "60", stdout=StringIO())
+        except CommandError as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    waiter = threading.Thread(target=wait_in_thread)
+    waiter.start()
+    call_command("execution", "kill", execution_id, stdout=StringIO())
+    waiter.join(timeout=60)
+
+    assert not waiter.is_alive()
+    assert [str(e) for e in errors] == [f"execution {execution_id} ended KILLED"]
+    assert Execution.objects.get(pk=execution_id).state == State.KILLED

@@ -1,18 +1,35 @@
-"""``manage.py server ROLE``: run one role of Trellis, or all of them (``local``).
+"""``manage.py server ROLE``: run one process role of Trellis, or all of them (``local``).
 
-``local`` is the laptop mode: migrate, load the examples, create an admin login, then run an
-executor worker, a task worker, beat and the web server as child processes until Ctrl-C.
-The other roles replace this process with the role's own (signals go straight to Celery).
+Roles (DESIGN.md, "Processes"):
+
+* ``web`` -- Django's development server (admin + REST API). It is for development: in
+  production serve ``orchestrator.wsgi:application`` with a WSGI server of your choice
+  (gunicorn, uWSGI, mod_wsgi...); Trellis does not depend on one.
+* ``executor`` -- a Celery worker on queue ``executor`` (flowable logic).
+* ``worker`` -- a Celery worker on the task queues (``default`` and ``wg.<key>`` groups).
+* ``scheduler`` -- celery beat with the DatabaseScheduler (schedules, sweeper, timers).
+* ``local`` -- the laptop mode: migrate, deploy ``examples/``, create an admin login, then
+  supervise an executor, a task worker, beat and the web server until Ctrl-C or SIGTERM.
+
+Every role but ``local`` replaces this process (``os.execv``) so that the signals a process
+manager sends reach Celery or the web server directly. ``local`` starts each child in its own
+session (process group): Ctrl-C in the terminal reaches only this supervisor, which stops
+the children in order -- SIGTERM to each leader (Celery then stops its pool warmly), SIGKILL
+to the whole group of anything still alive after 20 s or on a second Ctrl-C.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,118 +39,273 @@ from django.core.management.base import BaseCommand, CommandError
 from orchestrator import processes
 
 ROLES = ("local", "web", "executor", "worker", "scheduler")
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
+STOP_SECONDS = 20.0
+READY_SECONDS = 90.0
+LOCAL_CONCURRENCY = 2
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``[::1]:PORT`` or a bare ``PORT`` -> ``(host, port)``."""
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        host, port = DEFAULT_HOST, value
+    host = host.strip("[]") or DEFAULT_HOST
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise CommandError(f"--bind must look like HOST:PORT, not {value!r}", returncode=2)
+    return host, int(port)
+
+
+def bind_text(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def browser_url(host: str, port: int) -> str:
+    """Where to point a browser: a wildcard bind is reached through the loopback address."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://{bind_text(shown, port)}/admin/"
+
+
+def web_cmd(host: str, port: int, *, local: bool = False) -> list[str]:
+    argv = [sys.executable, str(settings.BASE_DIR / "manage.py"), "runserver"]
+    argv += [bind_text(host, port), "--noreload"]
+    # Local mode serves the admin's CSS even with DEBUG=false; production uses a WSGI server.
+    return [*argv, "--insecure"] if local else argv
 
 
 class Command(BaseCommand):
-    help = "Run Trellis: `local` (everything, for a laptop) or one production role."
+    help = "Run Trellis: `local` (every role, for a laptop) or one role for production."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: Any) -> None:
         parser.add_argument("role", choices=ROLES)
-        parser.add_argument("--host", default="127.0.0.1", help="web: address to listen on")
-        parser.add_argument("--port", type=int, default=8000, help="web: port to listen on")
-        parser.add_argument("--queues", default="default", help="worker: queues to consume")
-        parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+        parser.add_argument(
+            "--bind", help=f"web, local: HOST:PORT to listen on (default {DEFAULT_HOST}:"
+            f"{DEFAULT_PORT})",
+        )  # fmt: skip
+        parser.add_argument("--host", help="web, local: address (same as --bind's HOST)")
+        parser.add_argument("--port", type=int, help="web, local: port (same as --bind's PORT)")
+        parser.add_argument(
+            "--queues", default="default", help="worker, local: comma-separated queues"
+        )
+        parser.add_argument(
+            "--concurrency", type=int, help="executor, worker: processes (default: CPUs)"
+        )
         parser.add_argument("--no-examples", action="store_true", help="local: skip examples/")
 
-    def handle(self, *args, **options) -> None:
-        role = options["role"]
-        if role == "local":
-            self.local(options)
+    def handle(self, *args: Any, **options: Any) -> None:
+        host, port = self.address(options)
+        # Children re-read settings from the environment: give them this process's resolved
+        # home, so a relative TRELLIS_HOME does not move when they start elsewhere.
+        os.environ["TRELLIS_HOME"] = str(settings.TRELLIS_HOME)
+        if options["role"] == "local":
+            LocalMode(self, host, port, options).run()
             return
+        concurrency = options["concurrency"] or os.cpu_count() or 2
         argv = {
-            "web": lambda: processes.web_cmd(options["host"], options["port"]),
-            "executor": lambda: processes.executor_cmd(options["concurrency"]),
-            "worker": lambda: processes.worker_cmd(options["queues"], options["concurrency"]),
+            "web": lambda: web_cmd(host, port),
+            "executor": lambda: processes.executor_cmd(concurrency),
+            "worker": lambda: processes.worker_cmd(options["queues"], concurrency),
             "scheduler": lambda: processes.scheduler_cmd(),
-        }[role]()
+        }[options["role"]]()
         sys.stdout.flush()
+        sys.stderr.flush()
+        os.chdir(settings.BASE_DIR)  # `celery -A orchestrator` imports from here
         os.execv(argv[0], argv)
 
-    # -- local mode ----------------------------------------------------------------------
+    @staticmethod
+    def address(options: dict) -> tuple[str, int]:
+        if options["bind"] and (options["host"] or options["port"]):
+            raise CommandError("give --bind or --host/--port, not both", returncode=2)
+        if options["bind"]:
+            return parse_bind(options["bind"])
+        return options["host"] or DEFAULT_HOST, options["port"] or DEFAULT_PORT
 
-    def local(self, options: dict) -> None:
-        call_command("migrate", interactive=False, verbosity=0)
-        if not options["no_examples"]:
-            self.load_examples()
-        login = self.ensure_admin()
-        children = self.start_children(options)
-        url = f"http://{options['host']}:{options['port']}/admin/"
-        self.stdout.write(self.style.SUCCESS(f"Trellis is running: open {url}"))
-        if login:
-            self.stdout.write(f"  log in as {login[0]} / {login[1]} (shown once)")
-        self.stdout.write(f"  data in {settings.TRELLIS_HOME}; Ctrl-C stops everything")
-        self.supervise(children)
 
-    def load_examples(self) -> None:
+class _Stop(Exception):
+    """SIGINT or SIGTERM, as an exception: it unwinds from wherever we are to the cleanup."""
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _Stop
+
+
+class LocalMode:
+    """Everything on one machine: the same processes as production, supervised."""
+
+    def __init__(self, command: BaseCommand, host: str, port: int, options: dict) -> None:
+        self.command, self.host, self.port, self.options = command, host, port, options
+        self.logs = settings.TRELLIS_HOME / "logs"
+        self.children: dict[str, subprocess.Popen] = {}
+        self.offsets: dict[str, int] = {}
+        self.hurry = False
+
+    def say(self, text: str) -> None:
+        self.command.stdout.write(text)
+        self.command.stdout.flush()
+
+    def run(self) -> None:
+        self.check_port()
+        # Both signals, explicitly: a shell starting us in the background ignores SIGINT,
+        # and Python then would not turn Ctrl-C into KeyboardInterrupt.
+        previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        crashed = None
+        try:
+            self.say(f"Trellis local mode; data in {settings.TRELLIS_HOME}")
+            call_command("migrate", interactive=False, verbosity=0)
+            self.say("  database migrated")
+            if not self.options["no_examples"]:
+                self.deploy_examples()
+            login = self.ensure_admin()
+            self.start_children()
+            self.wait_ready()
+            url = browser_url(self.host, self.port)
+            self.say(self.command.style.SUCCESS(f"Trellis is running: open {url} ({login})"))
+            self.say("Press Ctrl-C to stop.")
+            crashed = self.supervise()
+        except _Stop:
+            pass
+        finally:
+            self.stop_children()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if crashed:
+            raise CommandError(f"{crashed} stopped unexpectedly; see {self.log(crashed)}")
+
+    def check_port(self) -> None:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        with socket.socket(family) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as runserver does
+            try:
+                probe.bind((self.host, self.port))
+            except OSError as exc:
+                raise CommandError(f"cannot listen on {self.host}:{self.port}: {exc}") from None
+
+    def deploy_examples(self) -> None:
         from flows.services import flows_deploy_folder
+        from flows.spec import SpecError
 
-        folder = settings.TRELLIS_EXAMPLES_DIR
-        if folder.exists():
+        folder = Path(settings.TRELLIS_EXAMPLES_DIR)
+        if not folder.is_dir():
+            return
+        try:
             result = flows_deploy_folder(paths=[folder])
-            self.stdout.write(f"examples: {len(getattr(result, 'results', []) or [])} flows")
+        except SpecError as exc:  # a broken example must not keep the rest from starting
+            self.command.stderr.write(f"  examples not deployed:\n{exc}")
+            return
+        changed = sum(1 for r in result.results if r.changed)
+        self.say(f"  examples: {len(result.results)} flows from {folder} ({changed} changed)")
 
-    def ensure_admin(self) -> tuple[str, str] | None:
+    def ensure_admin(self) -> str:
+        """Create the local admin if there is no superuser; return how to log in. The password
+        is printed once and stored only as Django's hash."""
         users = get_user_model()
         if users.objects.filter(is_superuser=True).exists():
-            return None
-        name = os.environ.get("TRELLIS_ADMIN_USER", "admin")
-        password = os.environ.get("TRELLIS_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+            return "log in with your superuser"
+        name = os.environ.get("TRELLIS_ADMIN_USER") or "admin"
+        if users.objects.filter(username=name).exists():
+            return f"user {name} exists but is not a superuser: run `manage.py createsuperuser`"
+        given = os.environ.get("TRELLIS_ADMIN_PASSWORD")
+        password = given or secrets.token_urlsafe(12)
         users.objects.create_superuser(username=name, email="", password=password)
-        return name, password
+        self.say(f"  created superuser {name}")
+        return f"user {name}, password {'from TRELLIS_ADMIN_PASSWORD' if given else password}"
 
-    def start_children(self, options: dict) -> dict[str, subprocess.Popen]:
-        logs = settings.TRELLIS_HOME / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
+    def log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def start_children(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
         commands = {
-            "executor": processes.executor_cmd(2),
-            "worker": processes.worker_cmd(options["queues"], options["concurrency"]),
-            "scheduler": processes.scheduler_cmd(local=True),
-            "web": processes.web_cmd(options["host"], options["port"]),
+            "executor": processes.executor_cmd(LOCAL_CONCURRENCY),
+            "worker": processes.worker_cmd(
+                self.options["queues"], self.options["concurrency"] or LOCAL_CONCURRENCY
+            ),
+            "scheduler": processes.scheduler_cmd(),
+            "web": web_cmd(self.host, self.port, local=True),
         }
-        children = {}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         for name, argv in commands.items():
-            log = (logs / f"{name}.log").open("ab")
-            children[name] = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                cwd=settings.BASE_DIR,
-            )  # fmt: skip
-        self.stdout.write(f"  logs in {logs}")
-        return children
+            path = self.log(name)
+            self.offsets[name] = path.stat().st_size if path.exists() else 0
+            with path.open("ab") as log:
+                self.children[name] = subprocess.Popen(
+                    argv, cwd=settings.BASE_DIR, env=env, stdout=log,
+                    stderr=subprocess.STDOUT, start_new_session=True,
+                )  # fmt: skip
+        self.say(f"  started {', '.join(self.children)}; logs in {self.logs}")
 
-    def supervise(self, children: dict[str, subprocess.Popen]) -> None:
-        stopping = False
-        crashed: list[str] = []
+    def new_log_text(self, name: str) -> str:
+        with self.log(name).open("rb") as log:
+            log.seek(self.offsets[name])
+            return log.read().decode(errors="replace")
 
-        def stop(signum: int, frame: object) -> None:
-            nonlocal stopping
-            stopping = True
+    def wait_ready(self) -> None:
+        """Until the web port answers and both Celery workers say ``ready.``: the banner
+        promises a working system, not processes that may still fail to start."""
+        deadline = time.monotonic() + READY_SECONDS
+        pending = {"executor", "worker", "web"}
+        while pending:
+            if name := self.dead_child():
+                raise CommandError(f"{name} failed to start:\n{self.new_log_text(name)[-3000:]}")
+            pending = {name for name in pending if not self.is_ready(name)}
+            if time.monotonic() > deadline:
+                raise CommandError(f"{', '.join(sorted(pending))} not ready; see {self.logs}")
+            time.sleep(0.2)
 
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
+    def is_ready(self, name: str) -> bool:
+        if name == "web":
+            return self.web_answers()
+        return " ready." in self.new_log_text(name)  # Celery's "celery@host ready."
+
+    def web_answers(self) -> bool:
         try:
-            while not stopping:
-                for name, child in children.items():
-                    if child.poll() is not None:
-                        self.stderr.write(f"{name} exited with {child.returncode}; stopping")
-                        crashed.append(name)
-                        stopping = True
-                time.sleep(0.5)
-        finally:
-            self.stop_children(children)
-        if crashed:
-            raise CommandError(
-                f"{', '.join(crashed)} stopped unexpectedly; see its log", returncode=1
-            )
+            socket.create_connection((self.host, self.port), timeout=0.5).close()
+        except OSError:
+            return False
+        return True
 
-    def stop_children(self, children: dict[str, subprocess.Popen]) -> None:
-        for child in children.values():
-            if child.poll() is None:
-                child.terminate()  # the leader only: Celery then stops its pool children itself
-        deadline = time.monotonic() + 20
-        for child in children.values():
-            try:
-                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-        self.stdout.write("Trellis stopped.")
+    def dead_child(self) -> str | None:
+        return next((n for n, c in self.children.items() if c.poll() is not None), None)
+
+    def supervise(self) -> str | None:
+        """Watch the children; the name of one that exited on its own, if any."""
+        while True:
+            if name := self.dead_child():
+                tail = self.new_log_text(name)[-3000:]
+                self.command.stderr.write(f"{name} exited ({self.children[name].returncode}):")
+                self.command.stderr.write(tail)
+                return name
+            time.sleep(0.5)
+
+    def _hurry(self, signum: int, frame: object) -> None:
+        self.hurry = True
+
+    def stop_children(self) -> None:
+        """SIGTERM each leader, wait, then SIGKILL each whole group (pool processes too)."""
+        signal.signal(signal.SIGINT, self._hurry)  # a second Ctrl-C: stop waiting
+        signal.signal(signal.SIGTERM, self._hurry)
+        alive = [c for c in self.children.values() if c.poll() is None]
+        if alive:
+            self.say(f"stopping {len(alive)} processes...")
+        for child in alive:
+            _signal_leader(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
+        while any(c.poll() is None for c in alive) and not self.hurry:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        for child in self.children.values():
+            _kill_group(child.pid)  # leftovers, even of a leader that already exited
+            child.wait()
+        if self.children:
+            self.say("Trellis stopped.")
+
+
+def _signal_leader(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)

@@ -1,0 +1,179 @@
+/* Trellis admin: live parts of server-rendered pages, in plain JavaScript (no build step).
+ *
+ * 1. [data-trellis-refresh]: re-fetch the element's HTML from data-url every data-interval ms
+ *    (the dashboard panel on the admin index).
+ * 2. [data-trellis-state-url]: poll the execution's state every second; when its stamp moves,
+ *    fetch the page again and swap every [data-trellis-live] element (Gantt, topology, tables).
+ * 3. #trellis-logs: the log viewer. Opens at the last page, appends new lines every second
+ *    while the execution runs, loads older pages on demand, and never keeps more than
+ *    MAX_LINES lines in the DOM, so a 100,000-line log stays responsive.
+ */
+(function () {
+  "use strict";
+  var MAX_LINES = 2000;
+
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); });
+  }
+
+  /* 1. periodic HTML refresh --------------------------------------------------------- */
+  document.querySelectorAll("[data-trellis-refresh]").forEach(function (el) {
+    var every = parseInt(el.getAttribute("data-interval") || "5000", 10);
+    setInterval(function () {
+      if (document.hidden) { return; }
+      fetch(el.getAttribute("data-url"), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) { if (html !== null) { el.innerHTML = html; } })
+        .catch(function () { /* try again next time */ });
+    }, every);
+  });
+
+  /* 2. live panels of the execution page ---------------------------------------------- */
+  var page = document.querySelector("[data-trellis-state-url]");
+  if (page) {
+    var stamp = page.getAttribute("data-stamp");
+    var stopped = page.getAttribute("data-terminal") === "true";
+    var swap = function () {
+      return fetch(window.location.pathname, { credentials: "same-origin" })
+        .then(function (r) { return r.text(); })
+        .then(function (html) {
+          var fresh = new DOMParser().parseFromString(html, "text/html");
+          document.querySelectorAll("[data-trellis-live]").forEach(function (el) {
+            var other = fresh.getElementById(el.id);
+            if (other && !el.contains(document.activeElement)) { el.innerHTML = other.innerHTML; }
+          });
+        });
+    };
+    var tick = function () {
+      if (stopped) { return; }
+      getJSON(page.getAttribute("data-trellis-state-url")).then(function (s) {
+        if (s.stamp !== stamp) { stamp = s.stamp; swap(); }
+        if (s.terminal) { stopped = true; }
+      }).catch(function () {}).then(function () { if (!stopped) { setTimeout(tick, 1000); } });
+    };
+    if (!stopped) { setTimeout(tick, 1000); }
+  }
+
+  /* 3. the log viewer ------------------------------------------------------------------ */
+  var box = document.getElementById("trellis-logs");
+  if (!box) { return; }
+  var url = box.getAttribute("data-url");
+  var levelSelect = document.getElementById("trellis-log-level");
+  var olderButton = document.getElementById("trellis-log-older");
+  var latestButton = document.getElementById("trellis-log-latest");
+  var status = document.getElementById("trellis-log-status");
+  var firstId = null, lastId = null, mode = "tail", done = false, generation = 0, timer = null;
+
+  function lineNode(l) {
+    var row = document.createElement("div");
+    row.className = "line";
+    row.setAttribute("data-id", l.id);
+    var parts = [["ts", l.ts.replace("T", " ").slice(0, 23)], ["lvl lvl-" + l.level, l.level],
+                 ["task", l.task || ""], ["msg", l.message]];
+    parts.forEach(function (p) {
+      var span = document.createElement("span");
+      span.className = p[0];
+      span.textContent = p[1];
+      row.appendChild(span);
+    });
+    return row;
+  }
+
+  function query(extra) {
+    var q = "?level=" + encodeURIComponent(levelSelect ? levelSelect.value : "");
+    return url + q + (extra || "");
+  }
+
+  function setStatus() {
+    var count = box.querySelectorAll(".line").length;
+    status.textContent = (done ? "ended · " : "") + count + " line" + (count === 1 ? "" : "s") +
+      " shown" + (mode === "history" ? " (older page: live tail paused)" : "");
+    status.className = "trellis-live" + (done || mode === "history" ? "" : " on");
+  }
+
+  function trim(fromTop) {
+    var lines = box.querySelectorAll(".line");
+    var extra = lines.length - MAX_LINES;
+    for (var i = 0; i < extra; i++) {
+      lines[fromTop ? i : lines.length - 1 - i].remove();
+    }
+    if (extra > 0) {
+      var kept = box.querySelectorAll(".line");
+      if (fromTop) { firstId = parseInt(kept[0].getAttribute("data-id"), 10); olderButton.hidden = false; }
+      else { lastId = parseInt(kept[kept.length - 1].getAttribute("data-id"), 10); }
+    }
+  }
+
+  function append(lines) {
+    var atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 30;
+    var frag = document.createDocumentFragment();
+    lines.forEach(function (l) { frag.appendChild(lineNode(l)); });
+    if (lines.length) { box.querySelectorAll(".notice").forEach(function (n) { n.remove(); }); }
+    box.appendChild(frag);
+    if (lines.length) {
+      lastId = lines[lines.length - 1].id;
+      if (firstId === null) { firstId = lines[0].id; }
+    }
+    trim(true);
+    if (atBottom) { box.scrollTop = box.scrollHeight; }
+  }
+
+  function poll(gen) {
+    if (gen !== generation || mode !== "tail") { return; }
+    getJSON(query("&after=" + (lastId || 0))).then(function (data) {
+      if (gen !== generation) { return; }
+      append(data.lines);
+      done = data.done;
+      setStatus();
+      if (!done) { timer = setTimeout(function () { poll(gen); }, data.moreAfter ? 0 : 1000); }
+    }).catch(function () { timer = setTimeout(function () { poll(gen); }, 2000); });
+  }
+
+  function start() {
+    generation += 1;
+    clearTimeout(timer);
+    var gen = generation;
+    mode = "tail";
+    firstId = lastId = null;
+    box.textContent = "";
+    latestButton.hidden = true;
+    getJSON(query()).then(function (data) {
+      if (gen !== generation) { return; }
+      append(data.lines);
+      if (!data.lines.length) {
+        var empty = document.createElement("div");
+        empty.className = "notice";
+        empty.textContent = "No log line yet.";
+        box.appendChild(empty);
+      }
+      olderButton.hidden = !data.moreBefore;
+      box.scrollTop = box.scrollHeight;
+      done = data.done;
+      setStatus();
+      if (!done) { timer = setTimeout(function () { poll(gen); }, 1000); }
+    });
+  }
+
+  olderButton.addEventListener("click", function () {
+    if (firstId === null) { return; }
+    mode = "history";
+    latestButton.hidden = false;
+    var gen = generation;
+    getJSON(query("&before=" + firstId)).then(function (data) {
+      if (gen !== generation) { return; }
+      var height = box.scrollHeight;
+      var frag = document.createDocumentFragment();
+      data.lines.forEach(function (l) { frag.appendChild(lineNode(l)); });
+      box.insertBefore(frag, box.firstChild);
+      if (data.lines.length) { firstId = data.lines[0].id; }
+      box.scrollTop += box.scrollHeight - height;
+      trim(false);
+      olderButton.hidden = !data.moreBefore;
+      setStatus();
+    });
+  });
+  latestButton.addEventListener("click", start);
+  if (levelSelect) { levelSelect.addEventListener("change", start); }
+  start();
+})();
