@@ -1,4 +1,4 @@
-"""``execution kill|restart|replay|resume|set-state|force-run|unqueue``: call the services;
+"""``execution restart|replay|resume|set-state|force-run|unqueue``: call the services;
 a refused action prints the service's reason and exits 1."""
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ def _simple(name: str, text: str, action: Callable[..., Any]) -> Callable[..., N
 
 
 ACTIONS = [
-    ("kill", "stop a running execution", lambda e, o: services.execution_kill(e), []),
     ("restart", "run the failed task runs again", lambda e, o: services.execution_restart(e), []),
     ("replay", "a new execution from a task run (or the start)",
      lambda e, o: services.execution_replay(e, o.get("task_run")), ["--task-run"]),

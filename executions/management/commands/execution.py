@@ -19,6 +19,7 @@ from django.utils import timezone
 from executions import services
 from executions.cli import actions
 from executions.cli import format as fmt
+from executions.cli.common import get_execution
 from executions.cli.run import POLL_SECONDS, LogCursor, finish, follow
 from executions.models import Execution, LogEntry, TaskRun
 from executions.states import TERMINAL, State
@@ -38,30 +39,10 @@ class Command(BaseCommand):
         for register in (register_list, register_show, register_logs, register_kill):
             register(subparsers)
         register_wait(subparsers)
-        actions.register(_Skipping(subparsers, {"kill"}))
+        actions.register(subparsers)
 
     def handle(self, *args: Any, **options: Any) -> None:
         options["handler"](self, options)
-
-
-class _Skipping:
-    """Subparsers that ignore the names this command defines itself, so ``actions`` can keep
-    registering its whole list without a conflicting duplicate."""
-
-    def __init__(self, subparsers: Any, names: set[str]) -> None:
-        self.subparsers, self.names = subparsers, names
-
-    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        if name in self.names:
-            return argparse.ArgumentParser(add_help=False)  # built, then forgotten
-        return self.subparsers.add_parser(name, **kwargs)
-
-
-def get_execution(execution_id: str) -> Execution:
-    execution = Execution.objects.filter(pk=execution_id).first()
-    if execution is None:
-        raise fail(f"no execution {execution_id!r}")
-    return execution
 
 
 def _json(command: BaseCommand, doc: Any) -> None:
