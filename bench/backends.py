@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Server and broker of the ``postgres`` backend; override to point elsewhere.
 PG_SERVER = os.environ.get("TRELLIS_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("TRELLIS_BENCH_REDIS", "redis://127.0.0.1:6379/14")
-PG_DATABASE = "trellis_bench"
+#: Database the ``postgres`` backend drops and creates (one per person on a shared machine).
+PG_DATABASE = os.environ.get("TRELLIS_BENCH_DB", "trellis_bench")
 BACKENDS = ("embedded", "postgres")
 
 

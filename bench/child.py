@@ -34,13 +34,18 @@ TRELLIS_SCENARIOS = ("sequential", "throughput", "parallel", "foreach")
 def queries(backend: str, flows: dict[str, Flow]) -> list[Row]:
     """Exact statements, round trips and transactions per task run (20-task flow), then
     a profile of the same flow and where its time goes."""
+    from executions import snapshot_cache
+
+    reused = snapshot_cache.stats()["hits"]
     driven = inprocess.drive(flows["seq20"])
+    reused = snapshot_cache.stats()["hits"] - reused
     ex, wk, runs = driven.executor, driven.worker, driven.task_runs
     kinds = {k: ex.kinds.get(k, 0) + wk.kinds.get(k, 0) for k in {*ex.kinds, *wk.kinds}}
     per_role = (
         f"executor {ex.statements / ex.calls:.1f} SQL + {ex.transactions / ex.calls:.1f} txn "
         f"per advance ({ex.calls} advances); worker {wk.statements / wk.calls:.1f} SQL + "
-        f"{wk.transactions / wk.calls:.1f} txn per run ({wk.calls} runs)"
+        f"{wk.transactions / wk.calls:.1f} txn per run ({wk.calls} runs); {reused} of "
+        f"{ex.calls} advances read only the task runs that moved"
     )
     mix = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
     kept = inprocess.drive(flows["seq20"], count=False)

@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from access.policy import AccessDenied, readable
 from executions import admin_actions, admin_dashboard, admin_logs, admin_views
 from executions.admin_common import duration, format_duration, short_type
 from executions.admin_filters import (
@@ -51,6 +52,10 @@ class ExecutionAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["executions/admin.css"]}
+
+    def get_queryset(self, request):
+        """Only executions in namespaces the user may read (issue 6)."""
+        return readable(super().get_queryset(request), request.user)
 
     # --- list columns -----------------------------------------------------------------------
 
@@ -102,8 +107,8 @@ class ExecutionAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset) -> None:
         for execution in queryset:
             try:
-                execution_delete(execution)
-            except NotFinished as exc:
+                execution_delete(execution, actor=request.user)
+            except (NotFinished, AccessDenied) as exc:
                 self.message_user(request, str(exc), messages.ERROR)
 
     # --- bulk actions -----------------------------------------------------------------------
@@ -116,7 +121,11 @@ class ExecutionAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{execution.id}: already {execution.state}",
                                   messages.WARNING)  # fmt: skip
                 continue
-            execution_kill(execution)
+            try:
+                execution_kill(execution, actor=request.user)
+            except AccessDenied as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
             count += 1
         self.message_user(request, f"Kill requested for {count} execution(s).", messages.SUCCESS)
 
@@ -125,9 +134,9 @@ class ExecutionAdmin(admin.ModelAdmin):
         count = 0
         for execution in queryset:
             try:
-                execution_restart(execution)
+                execution_restart(execution, actor=request.user)
                 count += 1
-            except (ExecutionError, IllegalTransition) as exc:
+            except (ExecutionError, IllegalTransition, AccessDenied) as exc:
                 self.message_user(request, str(exc), messages.ERROR)
         self.message_user(request, f"{count} execution(s) restarted.", messages.SUCCESS)
 

@@ -37,22 +37,23 @@ def _page(execution_id: str) -> HttpResponseRedirect:
 
 
 def _kill(request: HttpRequest, execution: Execution) -> str:
-    killed = execution_kill(execution)
+    killed = execution_kill(execution, actor=request.user)
     return f"Kill requested: the execution is {killed.state}."
 
 
 def _restart(request: HttpRequest, execution: Execution) -> str:
-    execution_restart(execution)
+    execution_restart(execution, actor=request.user)
     return "Restarted from its failed task runs."
 
 
 def _force_run(request: HttpRequest, execution: Execution) -> str:
-    execution_force_run(execution)
+    execution_force_run(execution, actor=request.user)
     return "The execution runs now."
 
 
 def _unqueue(request: HttpRequest, execution: Execution) -> str:
-    moved = execution_unqueue(execution, request.POST.get("state") or "CANCELLED")
+    state = request.POST.get("state") or "CANCELLED"
+    moved = execution_unqueue(execution, state, actor=request.user)
     return f"Taken out of the queue: {moved.state}."
 
 
@@ -60,7 +61,7 @@ def _set_state(request: HttpRequest, execution: Execution) -> str:
     task_run_id = request.POST.get("task_run") or ""
     state = request.POST.get("state") or ""
     run = TaskRun.objects.filter(execution=execution, pk=task_run_id).first()
-    task_run_set_state(execution, task_run_id, state)
+    task_run_set_state(execution, task_run_id, state, actor=request.user)
     return f"Task run {run.task_id if run else task_run_id} set to {state.upper()}."
 
 
@@ -101,7 +102,7 @@ def _replay(request: HttpRequest, execution: Execution) -> HttpResponse:
     """A new execution from a chosen task run (or from the start); opens the new one."""
     task_run_id = request.POST.get("task_run") or None
     try:
-        replay = execution_replay(execution, task_run_id)
+        replay = execution_replay(execution, task_run_id, actor=request.user)
     except REFUSED as exc:
         messages.error(request, f"Nothing changed: {exc}")
         return _page(execution.id)
@@ -120,7 +121,7 @@ def _resume(model_admin: ModelAdmin, request: HttpRequest, execution: Execution)
         return execution_page(model_admin, request, execution.id, resume_form=form)
     values, _files = form.submitted()
     try:
-        execution_resume(execution, values)
+        execution_resume(execution, values, actor=request.user)
     except InputsError as exc:
         form.show_inputs_error(exc)
         return execution_page(model_admin, request, execution.id, resume_form=form)

@@ -39,7 +39,11 @@ def execute_view(model_admin: ModelAdmin, request: HttpRequest, flow: Flow) -> H
                 values, files = form.submitted()
                 try:
                     execution = execution_create(
-                        flow=flow, inputs=values, files=files, labels=labels
+                        flow=flow,
+                        inputs=values,
+                        files=files,
+                        labels=labels,
+                        actor=request.user,
                     )
                 except InputsError as exc:
                     form.show_inputs_error(exc)

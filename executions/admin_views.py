@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from access.policy import Action, check
 from executions.admin_common import (
     duration,
     file_name,
@@ -51,6 +52,7 @@ def execution_for(model_admin: ModelAdmin, request: HttpRequest, object_id: str)
         raise Http404(f"execution {object_id} does not exist")
     if not model_admin.has_view_or_change_permission(request, execution):
         raise PermissionDenied
+    check(request.user, execution.namespace, Action.READ)  # namespace access (issue 6)
     return execution
 
 

@@ -6,6 +6,7 @@ render a runnable task's properties. Both get exactly the same view of an execut
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -114,7 +115,7 @@ def expression_context(
         "globals": dict(globals_ or {}),
     }
     if snap.inputs:  # as in Kestra, a flow run without inputs has no `inputs` variable
-        ctx["inputs"] = dict(snap.inputs)
+        ctx["inputs"] = _open_inputs(flow, snap.inputs, (extra or {}).get("_trellis"))
     if task is not None:
         ctx["task"] = {"id": task.id, "type": task.raw_type}
     if run is not None:
@@ -134,3 +135,27 @@ def expression_context(
     if extra:
         ctx.update(extra)
     return ctx
+
+
+def _open_inputs(flow: FlowSpec, inputs: Mapping[str, Any], io: Any) -> dict[str, Any]:
+    """The inputs with SECRET ones decrypted (they are stored sealed); each clear value is
+    handed to the render's ``on_secret`` hook so the worker masks it in logs."""
+    from executions.inputs import open_secret_inputs, secret_input_ids
+
+    if not secret_input_ids(flow.inputs):
+        return dict(inputs)
+    from executions.secrets import SecretUnreadable, open_secret
+
+    def opener(value: Any) -> Any:
+        try:
+            return open_secret(value)
+        except SecretUnreadable as exc:
+            logging.getLogger(__name__).warning("%s", exc)
+            return value
+
+    opened, clear = open_secret_inputs(inputs, flow.inputs, opener)
+    hook = getattr(io, "on_secret", None)
+    for value in clear:
+        if callable(hook):
+            hook(value)
+    return opened

@@ -228,6 +228,54 @@ def string(value: Any) -> str:
     return _text(value)
 
 
+def number_format(value: Any, pattern: str = "#,##0.###") -> str:
+    """Pebble's ``numberformat`` with Java DecimalFormat patterns (``#.##``, ``#,##0.00``,
+    ``000``): grouping when the integer part has a comma, as many decimals as the pattern
+    allows (``0`` forces one), rounding half to even as Java does."""
+    from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+    require_defined(value)
+    text = _text(pattern)
+    whole, _, fraction = text.partition(".")
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ExpressionError(f"numberformat expects a number, not '{kstr(value)}'") from None
+    most, least = len(fraction.replace(",", "")), fraction.count("0")
+    rounded = number.quantize(Decimal(1).scaleb(-most), rounding=ROUND_HALF_EVEN)
+    sign = "-" if rounded < 0 else ""
+    digits = f"{abs(rounded):f}"
+    head, _, tail = digits.partition(".")
+    tail = tail.rstrip("0").ljust(least, "0")
+    head = head.lstrip("0").rjust(max(whole.count("0"), 0), "0")
+    if "," in whole and head:
+        size = len(whole) - whole.rindex(",") - 1
+        groups = [head[max(i - size, 0) : i] for i in range(len(head), 0, -size)]
+        head = ",".join(reversed(groups))
+    out = head + (f".{tail}" if tail else "")
+    return sign + (out or "0")
+
+
+_JAVA_CLASSES = (
+    (bool, "java.lang.Boolean"),
+    (int, "java.lang.Long"),
+    (float, "java.lang.Double"),
+    (str, "java.lang.String"),
+    (Mapping, "java.util.LinkedHashMap"),
+    (list, "java.util.ArrayList"),
+    (tuple, "java.util.ArrayList"),
+)
+
+
+def class_name(value: Any) -> str | None:
+    """Kestra's ``className``: the Java class a value would have there."""
+    require_defined(value)
+    if value is None:
+        return None
+    return next((name for kind, name in _JAVA_CLASSES if isinstance(value, kind)),
+                type(value).__name__)  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------- tests
 
 
@@ -294,6 +342,9 @@ FILTERS = {
     "uniq": distinct,
     "rsort": rsort,
     "string": string,
+    "numberformat": number_format,
+    "numberFormat": number_format,
+    "className": class_name,
 }
 
 TESTS = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets as secrets_random
 import uuid as uuidlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -107,16 +108,31 @@ def kv(
     return value
 
 
-def read(path: str) -> str:
-    return _io("read")(require_defined(path))
+def read(path: str, namespace: str | None = None) -> str:
+    """Kestra's ``read(path)``: a namespace file (``read('scripts/q.sql')``), an
+    ``nsfile://`` URI or a ``kestra:///`` URI of this execution."""
+    require_defined(path)
+    reader = _io("read")
+    if namespace is None:
+        return reader(path)
+    return reader(path, require_defined(namespace))
 
 
 def error_logs() -> list[Any]:
     return list(_io("error_logs")())
 
 
-def file_uri(name: str) -> str:
-    return _io("file_uri")(require_defined(name))
+@pass_context
+def file_uri(ctx: Context, path: str) -> str:
+    """Kestra's ``fileURI(path)``: the ``kestra:///`` URI of a file of the flow's namespace
+    (``kestra:///company/team/_files/scripts/etl.py``), which ``read()`` and script tasks'
+    ``inputFiles`` accept."""
+    require_defined(path)
+    flow = ctx.get("flow")
+    namespace = flow.get("namespace") if isinstance(flow, Mapping) else None
+    if not namespace:
+        raise ExpressionError("The 'fileURI' function needs a flow namespace")
+    return f"kestra:///{str(namespace).replace('.', '/')}/_files/{str(path).lstrip('/')}"
 
 
 def _public_vars(ctx: Context) -> dict[str, Any]:
@@ -222,6 +238,23 @@ def min_(*values: Any) -> Any:
     return _extreme(min, values)
 
 
+def random_int(lower: int, upper: int) -> int:
+    """Kestra's ``randomInt(lower, upper)``: lower included, upper excluded."""
+    low, high = int(require_defined(lower)), int(require_defined(upper))
+    if high <= low:
+        raise ExpressionError("randomInt: 'upper' must be greater than 'lower'")
+    return low + secrets_random.randbelow(high - low)
+
+
+def random_port() -> int:
+    """Kestra's ``randomPort()``: a TCP port free on this machine right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def yaml_parse(text: Any) -> Any:
     try:
         return yaml.safe_load(require_defined(text))
@@ -246,6 +279,8 @@ FUNCTIONS = {
     "toJson": to_json,
     "yaml": yaml_parse,
     "uuid": lambda: str(uuidlib.uuid4()),
+    "randomInt": random_int,
+    "randomPort": random_port,
     "range": range_,
     "max": max_,
     "min": min_,

@@ -92,12 +92,18 @@ def indent(
 
 
 def nindent(value: Any, amount: int = 4, prefix: str = " ") -> str:
-    return "\n" + indent(value, amount, prefix, first=True)
+    """A new line first, then every line indented (an empty value stays empty, as in
+    Kestra)."""
+    text = _text(value)
+    return "\n" + indent(text, amount, prefix, first=True) if text else ""
 
 
 def slugify(value: Any) -> str:
-    text = unicodedata.normalize("NFKD", _text(value)).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    """Kestra's Slugify: blanks become dashes, accents and other signs are dropped
+    (``a.b`` -> ``ab``), ``_`` becomes ``-``, runs of dashes collapse, lower case."""
+    text = unicodedata.normalize("NFD", re.sub(r"\s", "-", _text(value)))
+    text = re.sub(r"[^A-Za-z0-9_-]", "", text).replace("_", "-")
+    return re.sub(r"-{2,}", "-", text).strip("-").lower()
 
 
 def urlencode(value: Any) -> str:

@@ -7,12 +7,15 @@ sandboxed Jinja2 environment with Kestra's functions and filters. Safety rules:
   purpose), so inputs and webhook bodies are data, never templates;
 * sandbox escapes (`__class__`, `__globals__`, `str.format` tricks) fail with ExpressionError;
 * limits: `range` size, string/list growth, output size, and a time budget per render checked
-  on every call, attribute access, filter, loop iteration and output chunk;
+  on every call, attribute access, filter, loop iteration and output chunk; integers may not
+  grow past :data:`MAX_INT_BITS` (one huge multiplication cannot be interrupted), and no
+  value may *weigh* more than :data:`MAX_WEIGHT` (see :func:`weight`: a list holding the same
+  big list twice, nested 40 times, is small in memory but explodes when printed or compared);
 * undefined variables raise (Pebble's strictVariables), except on the left of `??`/`???` and
   in `is defined` tests: undefined values chain through attribute access and fail when used.
 
 Functions needing I/O get it from the context entry `_trellis` (an object or mapping with
-optional callables `read`, `kv`, `error_logs`, `file_uri`, `secret`, `on_secret`, `now`); that
+optional callables `read`, `kv`, `error_logs`, `secret`, `on_secret`, `now`); that
 entry is not visible to templates.
 """
 
@@ -28,6 +31,7 @@ from typing import Any
 from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.visitor import NodeTransformer
 
 from . import pebble
 from .expr_filters import FILTERS, RISKY_BUILTINS, TESTS
@@ -58,6 +62,13 @@ __all__ = [
 
 IO_KEY = "_trellis"
 _ITER_FN = "kx_iter"
+_SIZED_FN = "kx_sized"
+#: Largest integer a template may build (bits; about 19,700 decimal digits).
+MAX_INT_BITS = 64 * 1024
+#: Largest weight (nodes plus characters, shared parts counted each time they appear) of a
+#: value a template builds: twice the output limit, so anything printable fits.
+MAX_WEIGHT = 2 * MAX_OUTPUT
+_CONTAINERS = (Mapping, list, tuple, set, frozenset)
 _SINGLE = re.compile(r"\A\s*\{\{(?![-+]?\s*\}\})")
 
 
@@ -105,6 +116,93 @@ def _checked_iter(value: Any) -> Iterator[Any]:
         yield item
 
 
+def _leaf_weight(value: Any) -> int:
+    if isinstance(value, str | bytes):
+        return 1 + len(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return 1 + value.bit_length() // 3
+    return 1
+
+
+def weight(value: Any) -> int:
+    """How big ``value`` is once printed or compared: one per node plus string lengths, a
+    part that appears twice counted twice. Raises LimitExceeded past :data:`MAX_WEIGHT`.
+
+    Templates cannot mutate anything, so a container's weight never changes: it is computed
+    once per render (kept, with the container, in the render state) and a new container built
+    from weighed parts costs only its own items.
+    """
+    if not isinstance(value, _CONTAINERS):
+        return _leaf_weight(value)
+    state = current_state()
+    cache: dict[int, tuple[Any, int]] = (
+        state.extra.setdefault("kx_weights", {}) if state is not None else {}
+    )
+    seen = cache.get(id(value))
+    if seen is not None and seen[0] is value:
+        return seen[1]
+    # Iterative post-order walk: deep nesting must not hit Python's recursion limit.
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    active: set[int] = set()
+    visited = 0
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            active.discard(key)
+            items = _items(node)
+            total = 1
+            for item in items:
+                if isinstance(item, _CONTAINERS):
+                    total += cache[id(item)][1]
+                else:
+                    total += _leaf_weight(item)
+                if total > MAX_WEIGHT:
+                    raise LimitExceeded(
+                        f"a value of more than {MAX_WEIGHT} nodes and characters was built"
+                    )
+            cache[key] = (node, total)
+            continue
+        hit = cache.get(key)
+        if hit is not None and hit[0] is node:
+            continue
+        if key in active:
+            raise LimitExceeded("a value that contains itself cannot be used")
+        active.add(key)
+        visited += 1
+        if visited % 4096 == 0:
+            tick()
+        stack.append((node, True))
+        stack.extend((item, False) for item in _items(node) if isinstance(item, _CONTAINERS))
+    return cache[id(value)][1]
+
+
+def _items(node: Any) -> list[Any]:
+    if isinstance(node, Mapping):
+        return [part for pair in node.items() for part in pair]
+    return list(node)
+
+
+def _sized(value: Any) -> Any:
+    """Wraps every list, tuple and dict literal: the value built must be within limits."""
+    weight(value)
+    return value
+
+
+def _remember_weight(value: Any, total: int) -> None:
+    """Record a weight computed arithmetically (``a + b``, ``a * n``) without walking."""
+    if total > MAX_WEIGHT:
+        raise LimitExceeded(f"a value of more than {MAX_WEIGHT} nodes and characters was built")
+    state = current_state()
+    if state is not None and isinstance(value, _CONTAINERS):
+        state.extra.setdefault("kx_weights", {})[id(value)] = (value, total)
+
+
+def _check_int(value: Any) -> None:
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise LimitExceeded(f"an integer larger than {MAX_INT_BITS} bits")
+
+
 def _guard(func: Callable[..., Any], risky: bool = False) -> Callable[..., Any]:
     """Wrap a filter/test: time check first, size checks after (and on risky arguments)."""
 
@@ -120,6 +218,8 @@ def _guard(func: Callable[..., Any], risky: bool = False) -> Callable[..., Any]:
         result = func(*args, **kwargs)
         if _size_of(result) > MAX_OUTPUT:
             raise LimitExceeded(f"'{func.__name__}' produced more than the output size limit")
+        weight(result)
+        _check_int(result)
         return result
 
     return wrapper
@@ -162,39 +262,70 @@ class KestraEnvironment(ImmutableSandboxedEnvironment):
         result = super().call(__context, __obj, *args, **kwargs)
         if _size_of(result) > MAX_OUTPUT:
             raise LimitExceeded("a call produced more than the output size limit")
+        if __obj is not _sized and __obj is not _checked_iter:
+            weight(result)
+            _check_int(result)
         return result
 
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
         tick()
+        both_ints = isinstance(left, int) and isinstance(right, int)
         if operator_ == "*":
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(times, int):
                     limit = MAX_OUTPUT if isinstance(seq, str) else MAX_SEQUENCE
                     if len(seq) * times > limit:
                         raise LimitExceeded("repetition exceeds the size limit")
+            if both_ints and left.bit_length() + right.bit_length() > MAX_INT_BITS + 1:
+                raise LimitExceeded(f"a product larger than {MAX_INT_BITS} bits")
         elif operator_ == "**":
             if isinstance(right, int | float) and abs(right) > 1000:
                 raise LimitExceeded("exponent too large")
+            if both_ints and right > 0 and max(left.bit_length() - 1, 0) * right > MAX_INT_BITS:
+                raise LimitExceeded(f"a power larger than {MAX_INT_BITS} bits")
         elif operator_ == "%" and isinstance(left, str) and _WIDE_FORMAT.search(left):
             raise LimitExceeded("format width too large")
         result = super().call_binop(context, operator_, left, right)
         if operator_ == "+" and _size_of(result) > MAX_OUTPUT:
             raise LimitExceeded("concatenation exceeds the size limit")
+        if isinstance(result, list | tuple) and operator_ in ("+", "*"):
+            if operator_ == "+":
+                _remember_weight(result, weight(left) + weight(right) - 1)
+            else:
+                seq, times = (left, right) if isinstance(left, list | tuple) else (right, left)
+                _remember_weight(result, 1 + (weight(seq) - 1) * max(int(times), 0))
+        _check_int(result)
         return result
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        """Route every for-loop's iterable through `kx_iter` (time-budget checks)."""
+        """Route every for-loop's iterable through `kx_iter` (time-budget checks) and every
+        list, tuple and dict literal through `kx_sized` (weight limit)."""
         tree = super()._parse(source, name, filename)
         for loop in tree.find_all(nodes.For):
-            loop.iter = nodes.Call(
-                nodes.Name(_ITER_FN, "load", lineno=loop.lineno),
-                [loop.iter],
-                [],
-                None,
-                None,
-                lineno=loop.lineno,
-            )
-        return tree
+            loop.iter = _call(_ITER_FN, loop.iter, loop.lineno)
+        return _SizeLiterals().visit(tree)
+
+
+def _call(function: str, argument: nodes.Expr, lineno: int) -> nodes.Call:
+    return nodes.Call(
+        nodes.Name(function, "load", lineno=lineno), [argument], [], None, None, lineno=lineno
+    )
+
+
+class _SizeLiterals(NodeTransformer):
+    """Wraps container literals (`[a, a]`, `{'k': a}`, `(a, a)`) in a weight check."""
+
+    def visit_List(self, node: nodes.List) -> nodes.Node:
+        self.generic_visit(node)
+        return _call(_SIZED_FN, node, node.lineno)
+
+    visit_Dict = visit_List
+
+    def visit_Tuple(self, node: nodes.Tuple) -> nodes.Node:
+        self.generic_visit(node)
+        if node.ctx != "load":  # an assignment target: `{% for k, v in ... %}`
+            return node
+        return _call(_SIZED_FN, node, node.lineno)
 
 
 def _finalize(value: Any) -> str:
@@ -214,6 +345,7 @@ def environment() -> KestraEnvironment:
         env.globals.pop(unsafe, None)
     env.globals.update(FUNCTIONS)
     env.globals[_ITER_FN] = _checked_iter
+    env.globals[_SIZED_FN] = _sized
     env.globals[pebble.CONCAT_FN] = _concat
     for name, func in FILTERS.items():
         env.filters[name] = func
@@ -246,13 +378,23 @@ def _template_line(exc: BaseException) -> int | None:
     return None
 
 
+#: How Kestra's logs name an error raised inside a function or filter; kept so the messages
+#: users (and their log alerts) know from Kestra read the same here.
+PEBBLE_EXCEPTION = "io.pebbletemplates.pebble.error.PebbleException"
+
+
 def _wrap(exc: BaseException, template: str) -> ExpressionError:
+    if getattr(exc, "wrapped", False):
+        return exc  # type: ignore[return-value] - already says where it happened
     shown = _excerpt(template)
     line = _template_line(exc)
     at = f" at line {line}" if line else ""
-    if isinstance(exc, ExpressionError):
-        message = f"{exc} (in `{shown}`{at})"
-        wrapped: ExpressionError = type(exc)(message, template)
+    if isinstance(exc, LimitExceeded):
+        wrapped: ExpressionError = LimitExceeded(f"{exc} (in `{shown}`{at})", template)
+    elif isinstance(exc, ExpressionError):
+        # Kestra's wording: "<exception class>: <message> (<template>:<line>)"
+        message = f"{PEBBLE_EXCEPTION}: {exc} ({shown}:{line or 1})"
+        wrapped = type(exc)(message, template)
     elif isinstance(exc, _UndefinedName) and exc.name:
         wrapped = ExpressionError(
             f"Unable to find `{exc.name}` used in the expression `{shown}`{at}", template
@@ -266,6 +408,7 @@ def _wrap(exc: BaseException, template: str) -> ExpressionError:
     else:
         reason = str(exc) or type(exc).__name__
         wrapped = ExpressionError(f"Unable to render `{shown}`{at}: {reason}", template)
+    wrapped.wrapped = True  # type: ignore[attr-defined]
     return wrapped
 
 

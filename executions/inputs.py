@@ -179,6 +179,7 @@ def coerce_inputs(
     store_file: Callable[[str, Any], str] | None = None,
     render: Callable[[str], Any] | None = None,
     nest: bool = True,
+    seal: Callable[[str], str] | None | bool = True,
 ) -> dict[str, Any]:
     """Typed inputs of a new execution, or InputsError naming every bad field at once.
 
@@ -187,7 +188,13 @@ def coerce_inputs(
     ``render`` evaluates defaults written as expressions. With ``nest`` (Kestra's way),
     dotted ids become nested maps: ``nested.bool`` is read as ``inputs.nested.bool``.
     Every declared input gets a key; an optional input without value is ``None``.
+    SECRET values are stored sealed: ``seal`` encrypts them (True: with
+    :func:`executions.secrets.seal_secret`; None or False: kept in clear, for tests).
     """
+    if seal is True:
+        from executions.secrets import seal_secret
+
+        seal = seal_secret
     known = {spec.id: spec for spec in specs}
     submitted = _flatten_groups(raw, known)
     uploads = dict(files or {})
@@ -229,6 +236,8 @@ def coerce_inputs(
                 parsed = _parse(kind, value, spec.options)
                 _check(kind, parsed, spec.options, render)
                 typed[spec.id] = _dump(parsed)
+                if kind == "SECRET" and callable(seal) and typed[spec.id] is not None:
+                    typed[spec.id] = seal(typed[spec.id])
         except _Invalid as exc:
             errors[spec.id] = f"{exc}, but received `{_show(value)}`"
     if errors:
@@ -727,3 +736,37 @@ def _schema_value(kind: str, value: Any, opts: Mapping[str, Any]) -> Any:
         return _dump(_parse(kind, value, opts))
     except (_Invalid, TypeError):
         return _jsonable(value) if not isinstance(value, date | time) else _dump(value)
+
+
+# ----------------------------------------------------------------------------- SECRET
+
+
+def secret_input_ids(specs: Sequence[Any]) -> list[str]:
+    """Ids of the SECRET-typed inputs, as dotted paths into the (nested) inputs."""
+    return [spec.id for spec in specs if kind_of(spec.type) == "SECRET"]
+
+
+def open_secret_inputs(
+    inputs: Mapping[str, Any], specs: Sequence[Any], opener: Callable[[Any], Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """A copy of ``inputs`` with every SECRET input opened by ``opener``, and the clear
+    values (so the caller can mask them); inputs without SECRET ones come back as they are."""
+    ids = secret_input_ids(specs)
+    out = dict(inputs)
+    opened: list[str] = []
+    for input_id in ids:
+        node: Any = out
+        *parents, leaf = input_id.split(".") if input_id not in out else [input_id]
+        for part in parents:
+            child = node.get(part) if isinstance(node, Mapping) else None
+            if not isinstance(child, Mapping):
+                node = None
+                break
+            node[part] = child = dict(child)
+            node = child
+        if not isinstance(node, dict) or node.get(leaf) is None:
+            continue
+        node[leaf] = opener(node[leaf])
+        if isinstance(node[leaf], str):
+            opened.append(node[leaf])
+    return out, opened

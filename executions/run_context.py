@@ -114,10 +114,21 @@ class WorkerContext:
         self.logger = logger
         self._masker = masker
         self._stop = stop
-        self.working_dir = Path(tempfile.mkdtemp(prefix=f"trellis-{task_run_id[:8]}-"))
+        self._working_dir: Path | None = None
         from kv.store import KVStore
+        from namespaces.store import NamespaceFileStore
 
         self.kv = KVStore()
+        self.namespace_files = NamespaceFileStore()
+
+    @property
+    def working_dir(self) -> Path:
+        """A fresh directory owned by this attempt, made on first use: most tasks never
+        touch one, and making and removing it costs more than a whole Log task."""
+        if self._working_dir is None:
+            prefix = f"trellis-{self.task_run_id[:8]}-"
+            self._working_dir = Path(tempfile.mkdtemp(prefix=prefix))
+        return self._working_dir
 
     @property
     def variables(self) -> Mapping[str, Any]:
@@ -160,4 +171,5 @@ class WorkerContext:
         return list(getattr(self._masker, "_forms", ()))
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.working_dir, ignore_errors=True)
+        if self._working_dir is not None:
+            shutil.rmtree(self._working_dir, ignore_errors=True)

@@ -10,19 +10,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from executions import engine
-from executions.concurrency import held_back, release_queued
+from executions import engine, snapshot_cache
+from executions.concurrency import held_back, quiet_queue_heads, release_queued
 from executions.dispatch import now, send_attempts, wake_executor
 from executions.expr_io import ExecutionIO
+from executions.lru import LRU
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
-from executions.persistence import apply_plan, history_entry, load_snapshot, new_attempt
+from executions.persistence import (
+    apply_plan,
+    history_entry,
+    load_snapshot,
+    new_attempt,
+    run_snapshot,
+)
 from executions.plan import StartSubflow
 from executions.secrets import env_vars
+from executions.snapshot import TaskRunSnapshot
 from executions.states import TERMINAL, State
 from executions.subflows import expand_templates, resume_other, start_subflow
 from flows.selectors import flow_get, flow_spec
@@ -42,11 +51,31 @@ def register_execution_ended(hook: ExecutionEndedHook) -> ExecutionEndedHook:
     return hook
 
 
+#: Flow specs by execution, so a hop of an execution this process has seen before reads no
+#: flow row and parses nothing (docs/architecture.md, "Flow spec cache").
+_specs: LRU[tuple[Any, ...], FlowSpec] = LRU(maxsize=512)
+
+
 def execution_flow_spec(execution: Execution) -> FlowSpec:
     """The revision of the flow this execution runs (even if the flow was deleted since),
-    with its Template tasks expanded."""
+    with its Template tasks expanded.
+
+    An execution runs one revision for its whole life and a revision's source never changes,
+    so the spec is kept per process, keyed by the execution (its id and creation time: a
+    test database that reuses an id never reuses both) and the revision. A flow that uses
+    Template tasks is read again every time: editing a template reaches running executions.
+    """
+    key = (execution.id, execution.created_at, execution.namespace, execution.flow_id,
+           execution.flow_revision)  # fmt: skip
+    spec = _specs.get(key)
+    if spec is not None:
+        return spec
     flow = flow_get(execution.namespace, execution.flow_id, include_deleted=True)
-    return expand_templates(flow_spec(flow, revision=execution.flow_revision))
+    parsed = flow_spec(flow, revision=execution.flow_revision)
+    spec = expand_templates(parsed)
+    if spec is parsed:  # nothing came from a template
+        _specs.put(key, spec)
+    return spec
 
 
 def engine_env() -> engine.EngineEnv:
@@ -71,12 +100,14 @@ def advance_execution(execution_id: str) -> State | None:
             return State(execution.state)
         env = engine_env()
         env.io = ExecutionIO(execution.namespace, execution.flow_id, execution.id)
-        plan = engine.plan(spec, load_snapshot(execution), now(), env)
+        snap = load_snapshot(execution, known=snapshot_cache.take(execution))
+        plan = engine.plan(spec, snap, now(), env)
         if not plan:
+            snapshot_cache.keep_on_commit(execution, snap.task_runs)
             return State(execution.state)
-        attempts, subflows = apply_plan(execution, plan, now())
-        send_attempts(attempts)
-        for action in subflows:
+        applied = apply_plan(execution, plan, now())
+        send_attempts(applied.attempts)
+        for action in applied.subflows:
             if isinstance(action, StartSubflow):
                 start_subflow(execution, action)
             else:
@@ -84,7 +115,17 @@ def advance_execution(execution_id: str) -> State | None:
         if execution.state in TERMINAL:
             ended = execution
             transaction.on_commit(lambda: _run_ended_hooks(ended))
+        elif not applied.subflows:  # starting a subflow writes its run again: read it next time
+            snapshot_cache.keep_on_commit(execution, _after(snap.task_runs, applied.runs))
         return State(execution.state)
+
+
+def _after(before: tuple[TaskRunSnapshot, ...], written: list[TaskRun]) -> list[TaskRunSnapshot]:
+    """The task runs once a plan is applied: ``before`` with the runs it wrote replaced."""
+    runs = {r.id: r for r in before}
+    for run in written:
+        runs[run.id] = run_snapshot(run)
+    return sorted(runs.values(), key=lambda r: r.seq)
 
 
 def _run_ended_hooks(execution: Execution) -> None:
@@ -117,12 +158,12 @@ def sweep() -> dict[str, int]:
             send_attempts([attempt])
         counts["resent"] += 1
     quiet = moment - timedelta(seconds=settings.TRELLIS_QUIET_SECONDS)
-    due = (
-        Execution.objects.exclude(state__in=[str(s) for s in TERMINAL])
+    due = list(
+        Execution.objects.exclude(state__in=[str(s) for s in (*TERMINAL, State.QUEUED)])
         .filter(Q(due_at__lte=moment) | Q(updated_at__lt=quiet))
         .values_list("id", flat=True)[:1000]
     )
-    for execution_id in due:
+    for execution_id in due + quiet_queue_heads(quiet):
         with transaction.atomic():
             wake_executor(execution_id)
         counts["woken"] += 1

@@ -52,14 +52,17 @@ class Claim:
 def claim(attempt_id: int) -> Claim | None:
     """Take the attempt, or None when someone else has it or it is no longer wanted."""
     with transaction.atomic():
-        attempt = TaskRunAttempt.objects.select_for_update().filter(pk=attempt_id).first()
+        # One statement reads the attempt, its task run and the execution, and locks the
+        # attempt and then its run, as two statements did before; the execution is only read.
+        attempt = (
+            TaskRunAttempt.objects.select_for_update(of=("self", "task_run"))
+            .select_related("task_run__execution")
+            .filter(pk=attempt_id)
+            .first()
+        )
         if attempt is None or attempt.state != State.QUEUED:
             return None
-        run = (
-            TaskRun.objects.select_for_update(of=("self",))
-            .select_related("execution")
-            .get(pk=attempt.task_run_id)
-        )
+        run = attempt.task_run
         execution = run.execution
         moment = now()
         wanted = (
@@ -70,18 +73,21 @@ def claim(attempt_id: int) -> Claim | None:
         if not wanted:
             attempt.state, attempt.ended_at = State.CANCELLED, moment
             attempt.note = f"not needed: task run is {run.state}, execution {execution.state}"
-            attempt.save()
+            attempt.save(update_fields=["state", "ended_at", "note"])
             return None
         lease = timedelta(seconds=settings.TRELLIS_LEASE_SECONDS)
         attempt.state, attempt.owner = State.RUNNING, OWNER
         attempt.started_at = attempt.heartbeat_at = moment
         attempt.lease_expires_at = moment + lease
-        attempt.save()
+        attempt.save(update_fields=_CLAIMED_ATTEMPT)
         run.state, run.attempts = State.RUNNING, attempt.number
         run.started_at = run.started_at or moment
         run.state_history = [*run.state_history, history_entry(State.RUNNING, moment)]
-        run.save()
+        run.save(update_fields=["state", "attempts", "started_at", "state_history"])
         return Claim(attempt, run, execution)
+
+
+_CLAIMED_ATTEMPT = ["state", "owner", "started_at", "heartbeat_at", "lease_expires_at"]
 
 
 class Heartbeat(threading.Thread):
@@ -188,7 +194,7 @@ def run_attempt(attempt_id: int) -> State | None:
     def variables() -> dict[str, Any]:
         env = engine_env()
         lineage_only = not mentions_other_runs(task.properties)
-        snap = load_snapshot(execution, lineage_of=run.id if lineage_only else None)
+        snap = load_snapshot(execution, lineage_of=run if lineage_only else None)
         me = next(r for r in snap.task_runs if r.id == run.id)
         return expression_context(
             spec, snap, run=me, task=task, envs=env.envs, globals_=env.globals,
@@ -252,13 +258,20 @@ def record(
         if not owned:
             log.warning("attempt %s was superseded; its result is ignored", claimed.attempt.pk)
             return None
-        run = TaskRun.objects.select_for_update().get(pk=claimed.run.pk)
-        if run.state != State.RUNNING or run.attempts != claimed.attempt.number:
+        # Conditional: only while the run still waits for this attempt. Nothing else writes a
+        # RUNNING runnable's row without changing its state or attempt count, so the history
+        # read at claim time is still the row's.
+        run = claimed.run
+        recorded = TaskRun.objects.filter(
+            pk=run.pk, state=State.RUNNING, attempts=claimed.attempt.number
+        ).update(
+            state=state,
+            ended_at=moment,
+            outputs=_jsonable(outputs),
+            state_history=[*run.state_history, history_entry(state, moment)],
+        )
+        if not recorded:
             return None
-        run.state, run.ended_at = state, moment
-        run.outputs = _jsonable(outputs)
-        run.state_history = [*run.state_history, history_entry(state, moment)]
-        run.save()
         wake_executor(run.execution_id)
     return state
 

@@ -2,17 +2,22 @@
 
 `SECRET_<NAME>` holds the base64 of the secret (line breaks allowed, as `base64 -w 76` writes
 them); a value that is not valid base64 text is used as it is. `Masker` hides every known
-secret, and its base64 and URL-encoded forms, in text such as logs.
+secret, and its base64 and URL-encoded forms, in text such as logs. SECRET-typed execution
+inputs are stored sealed (`seal_secret`) and opened only to render (`open_secret`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
+import json
 import os
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 SECRET_PREFIX = "SECRET_"
 MASK = "******"
@@ -61,19 +66,69 @@ def env_vars(
     environ: Mapping[str, str] | None = None, prefixes: tuple[str, ...] = ("TRELLIS_", "KESTRA_")
 ) -> dict[str, str]:
     """`envs` for expressions: prefixed variables, prefix stripped, lower-cased
-    (`KESTRA_TEST1` -> `test1`)."""
+    (`KESTRA_TEST1` -> `test1`). Trellis's own configuration variables that hold keys,
+    passwords, connection URLs or storage credentials (`TRELLIS_ENCRYPTION_KEY`,
+    `TRELLIS_ADMIN_PASSWORD`, `TRELLIS_STORAGE_OPTIONS`...) are never exposed."""
     env = os.environ if environ is None else environ
     out: dict[str, str] = {}
     for key, value in env.items():
         for prefix in prefixes:
             if key.startswith(prefix) and len(key) > len(prefix):
+                if prefix == "TRELLIS_" and _CONFIDENTIAL_CONFIG.search(key[len(prefix) :]):
+                    break
                 out[key[len(prefix) :].lower()] = value
                 break
     return out
 
 
+#: Names of TRELLIS_ variables that are configuration, not flow data, and may be confidential.
+_CONFIDENTIAL_CONFIG = re.compile(
+    r"KEY|SECRET|PASSW|TOKEN|CREDENTIAL|AUTH|PRIVATE|OPTIONS|_DB$|_URL$|^ADMIN_|^BENCH_|"
+    r"^STORAGE_|^TEST_DB$",
+    re.IGNORECASE,
+)
+
+
+#: A line of a multi-line secret is masked on its own (scripts log line by line) when it has
+#: at least this many characters: shorter ones ("}", "-----") say nothing and are everywhere.
+MIN_LINE_FORM = 6
+
+
+def secret_forms(value: str) -> set[str]:
+    """The texts under which a secret commonly shows up in a log or an output.
+
+    The value itself and reversed (`| reverse`); base64 (standard and URL-safe, with and
+    without padding: `| base64encode`, HTTP basic auth of the bare value); URL-encoded
+    (`| urlencode`, query strings); JSON-escaped (the value inside a JSON document); and each
+    line of a multi-line value (a script echoing a PEM key logs it line by line). Changes of
+    case (`| upper`, `| title`) are caught by matching case-insensitively. A value that is
+    empty or only whitespace has no forms: it would mask every blank.
+    """
+    if not value or not value.strip():
+        return set()
+    raw = value.encode("utf-8")
+    forms = {
+        value,
+        value[::-1],
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode(),
+        urllib.parse.quote(value, safe=""),
+        urllib.parse.quote(value),
+        urllib.parse.quote_plus(value),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+    }
+    forms |= {f.rstrip("=") for f in forms if f.endswith("=")}
+    if "\n" in value:
+        forms |= {line.strip() for line in value.splitlines() if len(line.strip()) >= MIN_LINE_FORM}
+    return {form for form in forms if form.strip()}
+
+
 class Masker:
-    """Replace known secret values (plain, base64, URL-encoded) with `******`."""
+    """Replace known secret values, in every form :func:`secret_forms` lists, with `******`.
+
+    Matching ignores case, so a secret passed through `upper` or `lower` is hidden too (at the
+    price of also hiding a different-case word that happens to spell the secret)."""
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         self._forms: set[str] = set()
@@ -87,21 +142,94 @@ class Masker:
 
     def add(self, value: str) -> None:
         """Remember one more secret (e.g. one a task read with `secret()`)."""
-        if not value:
-            return
-        forms = {
-            value,
-            base64.b64encode(value.encode()).decode(),
-            urllib.parse.quote(value, safe=""),
-            urllib.parse.quote_plus(value),
-        }
-        new = {form for form in forms if form} - self._forms
+        new = secret_forms(str(value) if value is not None else "") - self._forms
         if new:
             self._forms |= new
             ordered = sorted(self._forms, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(form) for form in ordered))
+            self._pattern = re.compile("|".join(re.escape(form) for form in ordered), re.IGNORECASE)
 
     def mask(self, text: str) -> str:
         if self._pattern is None or not text:
             return text
         return self._pattern.sub(MASK, text)
+
+    def mask_value(self, value: Any) -> Any:
+        """``value`` with every string in it masked (dict keys too): for task outputs and
+        other JSON documents about to be stored or shown."""
+        if self._pattern is None:
+            return value
+        if isinstance(value, str):
+            return self.mask(value)
+        if isinstance(value, Mapping):
+            return {self.mask_value(k): self.mask_value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self.mask_value(v) for v in value)
+        return value
+
+
+# ------------------------------------------------------------------- SECRET inputs at rest
+
+#: AES-GCM nonce and tag sizes (Kestra's layout: base64 of nonce + ciphertext + tag).
+_NONCE_BYTES, _TAG_BYTES = 12, 16
+
+
+def encryption_key(configured: str | None = None, secret_key: str | None = None) -> bytes:
+    """The 256-bit key SECRET inputs are sealed with.
+
+    ``TRELLIS_ENCRYPTION_KEY`` when set: used as is when it is 32 bytes long (so the value of
+    Kestra's ``kestra.encryption.secret-key`` opens Kestra's values and vice versa), hashed
+    otherwise; without it, a key derived from Django's ``SECRET_KEY`` (changing SECRET_KEY
+    then makes stored SECRET inputs unreadable, as it does sessions).
+    """
+    if configured is None or secret_key is None:
+        from django.conf import settings
+
+        configured = getattr(settings, "TRELLIS_ENCRYPTION_KEY", "") or ""
+        secret_key = settings.SECRET_KEY
+    if configured:
+        raw = configured.encode()
+        return raw if len(raw) == 32 else hashlib.sha256(raw).digest()
+    return hmac.new(secret_key.encode(), b"trellis.secret-inputs", hashlib.sha256).digest()
+
+
+def seal_secret(value: str, key: bytes | None = None) -> str:
+    """``value`` encrypted (AES-256-GCM, random nonce) as base64 text, for storing."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(_NONCE_BYTES)
+    sealed = AESGCM(key or encryption_key()).encrypt(nonce, str(value).encode(), None)
+    return base64.b64encode(nonce + sealed).decode()
+
+
+class SecretUnreadable(ValueError):
+    """A sealed value that the current key cannot open (the key changed)."""
+
+
+def open_secret(token: Any, key: bytes | None = None) -> Any:
+    """The clear text of a value :func:`seal_secret` made.
+
+    A value that is not a sealed one (an execution stored before sealing existed, or inputs
+    a trusted caller stored unvalidated) comes back unchanged; a sealed-looking value the key
+    cannot open raises SecretUnreadable rather than passing ciphertext off as the secret.
+    """
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    if not isinstance(token, str):
+        return token
+    try:
+        raw = base64.b64decode(token, validate=True)
+    except (binascii.Error, ValueError):
+        return token
+    if len(raw) < _NONCE_BYTES + _TAG_BYTES:
+        return token
+    try:
+        clear = AESGCM(key or encryption_key()).decrypt(
+            raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], None
+        )
+    except InvalidTag:
+        raise SecretUnreadable(
+            "a SECRET input cannot be decrypted: TRELLIS_ENCRYPTION_KEY (or SECRET_KEY) "
+            "changed since the execution was created"
+        ) from None
+    return clear.decode("utf-8", errors="replace")

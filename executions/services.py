@@ -1,5 +1,10 @@
 """Use cases on executions: create (run a flow), kill, wait. Adapters (API, admin, CLI,
-triggers) call these; none of them writes run state itself."""
+triggers) call these; none of them writes run state itself.
+
+Every use case takes ``actor``: the acting user, who needs execute access to the execution's
+namespace (``access.policy.AccessDenied`` otherwise), or None for a trusted caller (CLI,
+triggers, the executor).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
+from access.policy import Action, check
 from executions.dispatch import now, wake_executor
 from executions.inputs import InputsError, coerce_inputs
 from executions.models import Execution, TaskRun, new_id
@@ -21,6 +27,7 @@ from flows.selectors import flow_spec
 __all__ = [
     "ExecutionError",
     "InputsError",
+    "execution_change_status",
     "execution_create",
     "execution_force_run",
     "execution_kill",
@@ -67,6 +74,7 @@ def execution_create(
     parent: tuple[Execution, str] | None = None,
     scheduled_at: datetime | None = None,
     validate_inputs: bool = True,
+    actor: Any = None,
 ) -> Execution:
     """A new CREATED execution of ``flow`` (its current revision unless ``revision``).
 
@@ -74,6 +82,7 @@ def execution_create(
     (``validate_inputs=False`` stores them as given, for trusted callers).
     The executor is woken once the row is committed.
     """
+    check(actor, flow.namespace.name, Action.EXECUTE)
     if flow.deleted:
         raise ExecutionError(f"flow {flow} is deleted")
     if flow.disabled and trigger is None:
@@ -83,12 +92,19 @@ def execution_create(
     spec = flow_spec(flow, revision=revision)
     execution_id = new_id()
     if validate_inputs:
-        typed = coerce_inputs(
-            spec.inputs,
-            dict(inputs or {}),
-            files=files,
-            store_file=_store_file(spec.namespace, spec.id, execution_id),
-        )
+        try:
+            typed = coerce_inputs(
+                spec.inputs,
+                dict(inputs or {}),
+                files=files,
+                store_file=_store_file(spec.namespace, spec.id, execution_id),
+            )
+        except Exception:
+            # Bad input changes nothing: drop files stored for the inputs before it (issue 9).
+            from executions.storage import default_storage
+
+            default_storage().delete_execution(spec.namespace, spec.id, execution_id)
+            raise
     else:  # trusted callers only (the Kestra compatibility runner's "raw" inputs)
         typed = dict(inputs or {})
     moment = now()
@@ -118,8 +134,9 @@ def execution_create(
     return execution
 
 
-def execution_kill(execution: Execution) -> Execution:
+def execution_kill(execution: Execution, *, actor: Any = None) -> Execution:
     """Ask a running execution to stop: KILLING now, KILLED once everything has stopped."""
+    check(actor, execution.namespace, Action.EXECUTE)
     with transaction.atomic():
         locked = Execution.objects.select_for_update().get(pk=execution.pk)
         if locked.state in TERMINAL or locked.state == State.KILLING:
@@ -159,7 +176,9 @@ def _move_run(run: TaskRun, *states: State, outputs: dict | None = None) -> None
     run.save()
 
 
-def execution_resume(execution: Execution, inputs: Mapping[str, Any] | None = None) -> Execution:
+def execution_resume(
+    execution: Execution, inputs: Mapping[str, Any] | None = None, *, actor: Any = None
+) -> Execution:
     """Resume a PAUSED execution; ``inputs`` answer the Pause's ``onResume`` declarations.
 
     Bad inputs raise InputsError and change nothing.
@@ -167,6 +186,7 @@ def execution_resume(execution: Execution, inputs: Mapping[str, Any] | None = No
     from executions.runtime import execution_flow_spec
     from flows.spec import InputSpec
 
+    check(actor, execution.namespace, Action.EXECUTE)
     with transaction.atomic():
         locked = _locked(execution)
         if locked.state != State.PAUSED:
@@ -206,7 +226,7 @@ def execution_resume(execution: Execution, inputs: Mapping[str, Any] | None = No
     return locked
 
 
-def execution_restart(execution: Execution) -> Execution:
+def execution_restart(execution: Execution, *, actor: Any = None) -> Execution:
     """Run a FAILED (or KILLED) execution again from its failed task runs.
 
     Failed runnable task runs get a new attempt; their failed parents run again; what the
@@ -215,6 +235,7 @@ def execution_restart(execution: Execution) -> Execution:
     from executions.runtime import execution_flow_spec
     from plugins.registry import registry
 
+    check(actor, execution.namespace, Action.EXECUTE)
     with transaction.atomic():
         locked = _locked(execution)
         if locked.state not in (State.FAILED, State.KILLED, State.WARNING):
@@ -260,11 +281,14 @@ def execution_restart(execution: Execution) -> Execution:
     return locked
 
 
-def execution_replay(execution: Execution, task_run_id: str | None = None) -> Execution:
+def execution_replay(
+    execution: Execution, task_run_id: str | None = None, *, actor: Any = None
+) -> Execution:
     """A new execution of the same flow revision and inputs, starting again at ``task_run_id``
     (from the start when None): what ran before that task run is kept as it was."""
     from executions.models import new_id as fresh_id
 
+    check(actor, execution.namespace, Action.EXECUTE)
     if execution.state not in TERMINAL:
         raise ExecutionError(
             f"execution {execution.id} is {execution.state}; replay a finished one"
@@ -318,9 +342,12 @@ def execution_replay(execution: Execution, task_run_id: str | None = None) -> Ex
 SETTABLE_TASK_RUN_STATES = (State.SUCCESS, State.WARNING, State.FAILED)
 
 
-def task_run_set_state(execution: Execution, task_run_id: str, state: State | str) -> Execution:
+def task_run_set_state(
+    execution: Execution, task_run_id: str, state: State | str, *, actor: Any = None
+) -> Execution:
     """Change an ended task run's state by hand; a finished execution is then re-evaluated
     (RESTARTED) so its state and the branches that depend on it follow."""
+    check(actor, execution.namespace, Action.EXECUTE)
     try:
         state = State(str(state).upper())
     except ValueError:
@@ -353,9 +380,10 @@ def task_run_set_state(execution: Execution, task_run_id: str, state: State | st
     return locked
 
 
-def execution_force_run(execution: Execution) -> Execution:
+def execution_force_run(execution: Execution, *, actor: Any = None) -> Execution:
     """Start a CREATED or QUEUED execution now, whatever the flow's concurrency limit; a
     PAUSED one is resumed; a RUNNING one is nudged (its executor woken)."""
+    check(actor, execution.namespace, Action.EXECUTE)
     if execution.state == State.PAUSED:
         return execution_resume(execution)
     with transaction.atomic():
@@ -375,10 +403,16 @@ def execution_force_run(execution: Execution) -> Execution:
     return locked
 
 
-def execution_unqueue(execution: Execution, state: State | str = State.CANCELLED) -> Execution:
+def execution_unqueue(
+    execution: Execution, state: State | str = State.CANCELLED, *, actor: Any = None
+) -> Execution:
     """Take a QUEUED execution out of its queue: RUNNING starts it now, CANCELLED or KILLED
     ends it."""
-    target = State(str(state).upper())
+    check(actor, execution.namespace, Action.EXECUTE)
+    try:
+        target = State(str(state).upper())
+    except ValueError:
+        raise ExecutionError(f"unknown state {state!r}") from None
     if target not in (State.RUNNING, State.CANCELLED, State.KILLED):
         raise ExecutionError(f"unqueue to RUNNING, CANCELLED or KILLED, not {target}")
     with transaction.atomic():
@@ -392,8 +426,11 @@ def execution_unqueue(execution: Execution, state: State | str = State.CANCELLED
     return locked
 
 
-def execution_set_labels(execution: Execution, labels: Mapping[str, str]) -> Execution:
+def execution_set_labels(
+    execution: Execution, labels: Mapping[str, str], *, actor: Any = None
+) -> Execution:
     """Add or replace labels of an execution (``system.*`` labels are Trellis's own)."""
+    check(actor, execution.namespace, Action.EXECUTE)
     reserved = sorted(k for k in labels if k.startswith("system."))
     if reserved:
         raise ExecutionError(f"system labels cannot be set by hand: {', '.join(reserved)}")
@@ -403,4 +440,41 @@ def execution_set_labels(execution: Execution, labels: Mapping[str, str]) -> Exe
         locked.version += 1
         locked.save()
         sync_label_rows(locked)
+    return locked
+
+
+#: Final states an ended execution may be given by hand (Kestra's change-status).
+CHANGEABLE_EXECUTION_STATES = (State.SUCCESS, State.WARNING, State.FAILED)
+
+
+def execution_change_status(
+    execution: Execution, state: State | str, *, actor: Any = None
+) -> Execution:
+    """Give an ended execution another final state (SUCCESS, WARNING or FAILED), as Kestra's
+    change-status: a user's verdict on the whole execution; its task runs stay as they were.
+
+    A killed or cancelled execution stays so (Kestra refuses those too); nothing is
+    re-evaluated, so no task runs.
+    """
+    check(actor, execution.namespace, Action.EXECUTE)
+    try:
+        target = State(str(state).upper())
+    except ValueError:
+        raise ExecutionError(f"unknown state {state!r}") from None
+    if target not in CHANGEABLE_EXECUTION_STATES:
+        allowed = ", ".join(CHANGEABLE_EXECUTION_STATES)
+        raise ExecutionError(f"an execution's state can be changed to {allowed}, not {target}")
+    with transaction.atomic():
+        locked = _locked(execution)
+        current = State(locked.state)
+        if current not in CHANGEABLE_EXECUTION_STATES:
+            raise ExecutionError(
+                f"execution {locked.id} is {current}: only a SUCCESS, WARNING or FAILED "
+                "execution can change its state"
+            )
+        if current == target:
+            return locked
+        set_execution_state(locked, target, now())
+        locked.version += 1
+        locked.save()
     return locked

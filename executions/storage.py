@@ -5,6 +5,7 @@ Files are addressed by Kestra-shaped URIs so flows that pass ``{{ inputs.file }}
 
     kestra:///<namespace as path>/<flow>/executions/<execution>/inputs/<input>/<file>
     kestra:///<namespace as path>/<flow>/executions/<execution>/tasks/<task>/<task run>/<file>
+    kestra:///<namespace as path>/_files/<path>          (namespace files, namespaces app)
 
 Everything a URI names lives under one root directory; :meth:`Storage.path_of` is the single
 place that turns a URI into a path, and it refuses anything that would leave the root.
@@ -51,6 +52,22 @@ def _segment(value: str, what: str) -> str:
     return text
 
 
+def task_folder(task_id: str) -> str:
+    """A task's folder name: its id slugified as Kestra does (``each_split`` -> ``each-split``),
+    so URIs read the same as in Kestra."""
+    slug = re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]", "-", str(task_id).lower())).strip("-")
+    return _segment(slug or "task", "task id")
+
+
+def _check_storable(data: Any) -> None:
+    """Refuse what is neither bytes nor a readable file (a JSON ``true`` submitted as a FILE
+    input, say) with StorageError rather than an AttributeError halfway through a write."""
+    if not isinstance(data, bytes | bytearray | memoryview) and not callable(
+        getattr(data, "read", None)
+    ):
+        raise StorageError(f"expected file content, not {type(data).__name__}")
+
+
 class Storage:
     """Internal storage rooted at ``root`` (``TRELLIS_HOME/storage`` in production)."""
 
@@ -68,6 +85,13 @@ class Storage:
             _segment(execution_id, "execution id"),
         ]
         return SCHEME + "/" + "/".join(parts) + "/"
+
+    def namespace_files_prefix(self, namespace: str) -> str:
+        """The URI prefix of a namespace's files (``kestra:///a/b/_files/``, ends with ``/``):
+        no flow id can be ``_files`` (ids start with a letter or digit), so it never meets an
+        execution's folder or a child namespace's."""
+        parts = [_segment(p, "namespace") for p in str(namespace).split(".")]
+        return SCHEME + "/" + "/".join(parts) + "/_files/"
 
     def path_of(self, uri: str) -> Path:
         """The file a ``kestra:///`` URI names, refusing ``..`` and anything outside root."""
@@ -131,14 +155,21 @@ class Storage:
         prefix = self.execution_prefix(namespace, flow_id, execution_id)
         filename = sanitize_filename(name if name is not None else Path(source).name)
         uri = (
-            f"{prefix}tasks/{_segment(task_id, 'task id')}/"
+            f"{prefix}tasks/{task_folder(task_id)}/"
             f"{_segment(task_run_id, 'task run id')}/{filename}"
         )
         with open(source, "rb") as stream:
             self._store(uri, stream)
         return uri
 
+    def put(self, uri: str, data: bytes | IO[bytes]) -> str:
+        """Store ``data`` at ``uri`` (replacing what was there); returns the URI. Callers
+        build URIs with the prefix methods above, never from user text."""
+        self._store(uri, data)
+        return uri
+
     def _store(self, uri: str, data: bytes | IO[bytes]) -> None:
+        _check_storable(data)
         self._write(self.path_of(uri), data)
 
     def _write(self, path: Path, data: bytes | IO[bytes]) -> None:
@@ -178,6 +209,14 @@ class Storage:
             raise StorageError(f"no such file in internal storage: {uri}")
         return path.stat().st_size
 
+    def delete(self, uri: str) -> bool:
+        """Remove one stored file; False when there was none."""
+        path = self.path_of(uri)
+        if not path.is_file():
+            return False
+        path.unlink(missing_ok=True)
+        return True
+
     def delete_execution(self, namespace: str, flow_id: str, execution_id: str) -> None:
         """Remove every file of one execution (purge); nothing to remove is fine."""
         folder = self.path_of(self.execution_prefix(namespace, flow_id, execution_id).rstrip("/"))
@@ -212,6 +251,7 @@ class BackendStorage(Storage):
     def _store(self, uri: str, data: bytes | IO[bytes]) -> None:
         from django.core.files.base import ContentFile, File
 
+        _check_storable(data)
         name = name_of(uri)
         if self.backend.exists(name):
             self.backend.delete(name)
@@ -245,6 +285,14 @@ class BackendStorage(Storage):
             with self.open(uri) as stream:
                 self._write(local, stream)
         return local
+
+    def delete(self, uri: str) -> bool:
+        name = name_of(uri)
+        Storage.path_of(self, uri).unlink(missing_ok=True)  # the local copy, if any
+        if not self.backend.exists(name):
+            return False
+        self.backend.delete(name)
+        return True
 
     def delete_execution(self, namespace: str, flow_id: str, execution_id: str) -> None:
         prefix_uri = self.execution_prefix(namespace, flow_id, execution_id).rstrip("/")

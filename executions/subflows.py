@@ -84,7 +84,13 @@ def start_subflow(parent: Execution, start: StartSubflow) -> None:
     """Create the child execution (in the parent's transaction) and link both ways."""
     from executions.services import ExecutionError, InputsError, execution_create
     from flows.models import Flow
+    from plugins.core.flow.for_each_item import StartItemSubflows
 
+    if isinstance(start, StartItemSubflows):
+        from executions.subflow_items import start_item_subflows
+
+        start_item_subflows(parent, start)
+        return
     run = TaskRun.objects.select_for_update().get(pk=start.task_run_id)
     run.decision = {**run.decision, "wait": start.wait, "transmitFailed": start.transmit_failed}
     run.save(update_fields=["decision"])
@@ -135,6 +141,11 @@ def subflow_ended(child: Execution) -> None:
     with transaction.atomic():
         run = TaskRun.objects.select_for_update().filter(pk=child.parent_task_run_id).first()
         if run is None or run.state != State.RUNNING:
+            return
+        if run.decision.get("forEachItem"):
+            from executions.subflow_items import item_subflow_ended
+
+            item_subflow_ended(run, child)
             return
         state = State(child.state)
         if state not in (State.SUCCESS, State.WARNING):

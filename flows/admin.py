@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from access.policy import readable
 from flows.forms import FlowSourceForm
 from flows.models import Flow, FlowLabel, FlowRevision, Namespace
 from flows.selectors import flow_revisions
@@ -124,7 +125,9 @@ class FlowAdmin(admin.ModelAdmin):
     readonly_fields = ["namespace", "flow_id", "revision", "disabled", "deleted", "label_list"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("labels")
+        """Only flows in namespaces the user may read (issue 6)."""
+        flows = super().get_queryset(request).prefetch_related("labels")
+        return readable(flows, request.user, "namespace__name")
 
     def get_fields(self, request, obj=None):
         return ["source"] if obj is None else [*self.readonly_fields, "source"]

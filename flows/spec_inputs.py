@@ -23,6 +23,8 @@ INPUT_TYPES = (
     "STRING", "INT", "FLOAT", "BOOLEAN", "BOOL", "DATETIME", "DATE", "TIME", "DURATION",
     "JSON", "URI", "FILE", "SELECT", "ENUM", "MULTISELECT", "ARRAY", "SECRET", "EMAIL", "YAML",
 )  # fmt: skip
+#: Kestra's older type names, still accepted: the name to use instead.
+DEPRECATED_INPUT_TYPES = {"ENUM": "SELECT"}
 
 
 def parse_inputs(node: Node | None, ctx: Ctx) -> tuple[Any, ...]:
@@ -71,6 +73,13 @@ def parse_inputs(node: Node | None, ctx: Ctx) -> tuple[Any, ...]:
             good = False
         else:
             input_type = type_node.value
+            if input_type in DEPRECATED_INPUT_TYPES:
+                ctx.warn(
+                    type_node,
+                    join(path, "type"),
+                    f"input type `{input_type}` is deprecated; "
+                    f"use `{DEPRECATED_INPUT_TYPES[input_type]}`",
+                )
         options = {k: v.plain() for k, v in item.value.items() if k not in ("id", "name", "type")}
         spec = InputSpec(input_id, input_type, options, path=path, line=item.line, col=item.col)
         specs.append(spec)

@@ -97,7 +97,7 @@ def parse_task(node: Node, path: str, ctx: Ctx) -> Any:
     properties, children = _properties(node, fields, cls, path, ctx)
     if task_id is None:
         return None
-    return TaskSpec(
+    task = TaskSpec(
         id=task_id,
         type=cls.type,
         raw_type=raw_type or cls.type,
@@ -108,6 +108,32 @@ def parse_task(node: Node, path: str, ctx: Ctx) -> Any:
         col=node.col,
         **common,
     )
+    return _with_synthetic_children(task, cls, node, ctx)
+
+
+def _with_synthetic_children(task: Any, cls: type[PluginType], node: Node, ctx: Ctx) -> Any:
+    """Tasks a plugin builds from its own properties (ForEachItem's split, items and merge
+    tasks), added to its children so the engine and workers see ordinary tasks. Their ids
+    must be free in the flow like any other."""
+    build = getattr(cls, "synthetic_children", None)
+    if not callable(build):
+        return task
+    from dataclasses import replace
+
+    extra = build(task)
+    for tasks in extra.values():
+        for child in tasks:
+            first = ctx.task_ids.get(child.id.lower())
+            if first is not None:
+                ctx.error(
+                    node.get("id") or node,
+                    join(task.path, "id"),
+                    f"task {task.id!r} needs the id {child.id!r} for an internal task, but "
+                    f"line {first[1]} uses it",
+                )
+            else:
+                ctx.task_ids[child.id.lower()] = (child.id, node.line)
+    return replace(task, children={**task.children, **extra})
 
 
 def _task_id(node: Node, path: str, ctx: Ctx) -> str | None:

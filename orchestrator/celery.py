@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import task_prerun
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
@@ -22,12 +23,32 @@ app.conf.worker_prefetch_multiplier = 1
 app.conf.task_acks_late = True
 app.conf.task_reject_on_worker_lost = True
 app.conf.broker_connection_retry_on_startup = True
+# A lost broker connection (a Redis restart, RabbitMQ's consumer_timeout closing the channel
+# of a task running past it) must not stop running tasks: their attempt holds a lease in the
+# database and the redelivered message finds it claimed. Celery 6 flips this default.
+app.conf.worker_cancel_long_running_tasks_on_connection_loss = False
 if app.conf.broker_url and str(app.conf.broker_url).startswith("filesystem://"):
     # The filesystem transport has no fanout exchanges: no remote control or events.
     app.conf.worker_enable_remote_control = False
     app.conf.worker_send_task_events = False
 app.autodiscover_tasks(["executions"], related_name="executor")
 app.autodiscover_tasks(["executions"], related_name="worker")
+
+
+@task_prerun.connect(weak=False)
+def reconnect_after_database_errors(**_: object) -> None:
+    """Drop a database connection that failed in an earlier task if it no longer works.
+
+    Celery's Django fixup keeps connections across tasks (``CELERY_DB_REUSE_MAX``) without
+    checking them, so after a database restart a pool process kept its dead connection and
+    failed every later task with "connection already closed" (issue 9's chaos suite). Only
+    a connection that saw an error is checked: the common path costs nothing.
+    """
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if conn.errors_occurred:
+            conn.close_if_unusable_or_obsolete()
 
 
 def worker_group_queue(key: str | None) -> str:

@@ -26,14 +26,33 @@ def env_bool(name: str, default: bool) -> bool:
 TRELLIS_HOME = Path(os.environ.get("TRELLIS_HOME", BASE_DIR / ".trellis")).resolve()
 TRELLIS_HOME.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = os.environ.get("SECRET_KEY", "trellis-insecure-local-development-key-change-me")
+#: TRELLIS_PRODUCTION=1 turns on Django's deployment checklist (DEBUG off, secure cookies,
+#: HSTS, HTTPS redirect, a real SECRET_KEY required): `manage.py check --deploy` passes.
+TRELLIS_PRODUCTION = env_bool("TRELLIS_PRODUCTION", False)
+DEBUG = env_bool("DEBUG", not TRELLIS_PRODUCTION)
+_DEV_SECRET_KEY = "trellis-insecure-local-development-key-change-me"
+SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET_KEY)
 ALLOWED_HOSTS = [
     h
     for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
     if h
 ]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+if TRELLIS_PRODUCTION:
+    from django.core.exceptions import ImproperlyConfigured
+
+    if SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        raise ImproperlyConfigured(
+            "TRELLIS_PRODUCTION needs SECRET_KEY from the environment: 50 or more random "
+            "characters, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("TRELLIS_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = int(os.environ.get("TRELLIS_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("TRELLIS_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("TRELLIS_HSTS_PRELOAD", True)
+    if env_bool("TRELLIS_BEHIND_TLS_PROXY", False):  # the proxy sets X-Forwarded-Proto
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -52,6 +71,8 @@ INSTALLED_APPS = [
     "executions",
     "kv",
     "triggers",
+    "access",
+    "namespaces",
 ]
 
 MIDDLEWARE = [
@@ -176,6 +197,17 @@ TRELLIS_MAX_UPLOAD_BYTES = int(os.environ.get("TRELLIS_MAX_UPLOAD_BYTES", str(10
 TRELLIS_EXAMPLES_DIR = BASE_DIR / "examples"
 #: Global variables available to expressions as {{ globals.x }} (JSON in the environment).
 TRELLIS_GLOBALS = os.environ.get("TRELLIS_GLOBALS", "{}")
+#: Key sealing SECRET-typed inputs at rest (32 characters: Kestra's encryption.secret-key
+#: works as is); empty: derived from SECRET_KEY.
+TRELLIS_ENCRYPTION_KEY = os.environ.get("TRELLIS_ENCRYPTION_KEY", "")
+#: SSRF guard of the HTTP task (plugins/http/guard.py): by default only public addresses are
+#: reachable. ALLOW/DENY: comma-separated addresses, networks, host names (*.x.y) or
+#: categories (loopback, private, link-local, metadata...); ALLOW_ONLY: nothing else is.
+TRELLIS_HTTP_ALLOW = os.environ.get("TRELLIS_HTTP_ALLOW", "")
+TRELLIS_HTTP_DENY = os.environ.get("TRELLIS_HTTP_DENY", "")
+TRELLIS_HTTP_ALLOW_ONLY = env_bool("TRELLIS_HTTP_ALLOW_ONLY", False)
+#: Worker environment variables script tasks inherit besides the basics (comma-separated).
+TRELLIS_SCRIPT_ENV = os.environ.get("TRELLIS_SCRIPT_ENV", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

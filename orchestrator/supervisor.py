@@ -36,33 +36,55 @@ class Fleet:
         self.logs = Path(logs)
         self.logs.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
+        #: Where each process's current run starts in its log (a restarted process appends).
+        self.log_offsets: dict[str, int] = {}
+        #: The Celery app module given to ``-A`` (a test may substitute one that injects faults).
+        self.app = "orchestrator"
         self.env = {**os.environ, "DATABASE_URL": database_url(), "PYTHONUNBUFFERED": "1",
                     **(env or {})}  # fmt: skip
 
     def _start(self, name: str, argv: list[str]) -> None:
-        with (self.logs / f"{name}.log").open("ab") as log:
+        if self.app != "orchestrator":
+            argv = [self.app if arg == "orchestrator" else arg for arg in argv]
+        path = self.logs / f"{name}.log"
+        self.log_offsets[name] = path.stat().st_size if path.exists() else 0
+        with path.open("ab") as log:
             self.procs[name] = subprocess.Popen(
                 argv, cwd=settings.BASE_DIR, env=self.env, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
 
-    def start_worker(self, name: str, queues: str, concurrency: int = 2) -> None:
+    def start_worker(self, name: str, queues: str, concurrency: int = 2, wait: bool = True) -> None:
         argv = processes.worker_cmd(queues, concurrency, name=name)
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         self._start(name, argv)
-        self.wait_ready(name)
+        if wait:
+            self.wait_ready(name)
 
-    def start_beat(self) -> None:
-        schedule = self.logs / "beat-schedule"
-        self._start("beat", processes.celery(
-            "beat", "-S", "celery.beat:PersistentScheduler", "-s", str(schedule), "-l", "INFO"
+    def start_beat(
+        self, name: str = "beat", scheduler: str = "celery.beat:PersistentScheduler"
+    ) -> None:
+        """Beat with a schedule file (only the sweeper), or with ``scheduler`` (the
+        DatabaseScheduler, where Schedule triggers live)."""
+        schedule = self.logs / f"{name}-schedule"
+        self._start(name, processes.celery(
+            "beat", "-S", scheduler, "-s", str(schedule), "-l", "INFO"
         ))  # fmt: skip
+
+    def log_text(self, name: str) -> str:
+        """What the current run of ``name`` has logged so far."""
+        log = self.logs / f"{name}.log"
+        if not log.exists():
+            return ""
+        with log.open("rb") as f:
+            f.seek(self.log_offsets.get(name, 0))
+            return f.read().decode(errors="replace")
 
     def wait_ready(self, name: str, timeout: float = 60) -> None:
         log = self.logs / f"{name}.log"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if log.exists() and " ready." in log.read_text(errors="replace"):
+            if " ready." in self.log_text(name):
                 return
             if self.procs[name].poll() is not None:
                 raise RuntimeError(f"{name} exited:\n{log.read_text(errors='replace')[-3000:]}")
@@ -75,6 +97,24 @@ class Fleet:
             os.killpg(proc.pid, sig)
             proc.wait(timeout=30)
 
+    def alive(self, name: str) -> bool:
+        proc = self.procs.get(name)
+        return proc is not None and proc.poll() is None
+
+    def peak_rss(self) -> dict[str, int]:
+        """Peak resident memory (kB, the kernel's VmHWM) of each live process, keyed by
+        ``name`` for a leader and ``name/<pid>`` for its children (prefork pool processes):
+        read before ``stop`` to report how much memory a run needed."""
+        found: dict[str, int] = {}
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                continue
+            for pid in [proc.pid, *_process_group(proc.pid)]:
+                kb = _status_kb(pid, "VmHWM")
+                if kb is not None:
+                    found[name if pid == proc.pid else f"{name}/{pid}"] = kb
+        return found
+
     def stop(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
@@ -84,6 +124,29 @@ class Fleet:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill(name)
+
+
+def _process_group(pgid: int) -> list[int]:
+    """Other processes of a process group (Linux /proc; empty elsewhere)."""
+    members = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and int(entry.name) != pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def _status_kb(pid: int, key: str) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
 
 
 def purge_broker() -> None:

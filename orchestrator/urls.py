@@ -10,6 +10,7 @@ api_patterns: list = [
     path("", include("plugins.api")),
     path("", include("executions.api.urls")),
     path("", include("triggers.api.urls")),
+    path("", include("namespaces.urls")),
     # Last: any other path under /api/v1/ is a 404 in the API's error shape, not an HTML page.
     re_path(r"^.*$", NotFoundView.as_view(), name="api-not-found"),
 ]

@@ -8,7 +8,7 @@ tasks answer two questions for the pure engine: which children start now, and am
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -221,6 +221,69 @@ class TriggerType(PluginType):
     """A trigger declaration (Schedule, Flow, Webhook, polling)."""
 
     kind: ClassVar[str] = "trigger"
+
+
+#: Copies a local file into the new execution's internal storage; returns its ``kestra://``
+#: URI. Given to :attr:`PollEvent.attach`.
+StoreFile = Callable[[Path, str], str]
+
+
+@dataclass(frozen=True)
+class PollEvent:
+    """One execution a polling trigger asks for.
+
+    ``key`` identifies the event among all of this trigger's events, for ever: a second
+    event with the same key (a duplicated or concurrent poll) starts nothing. The callbacks
+    run on the poller, in this order: ``attach`` inside the transaction that creates the
+    execution (store files, return more trigger variables), ``done`` once the execution is
+    committed or was already started by another poll (move or delete a file), ``decline``
+    when the trigger's ``conditions`` refuse the event (put a claimed file back).
+    """
+
+    key: str
+    variables: Mapping[str, Any]
+    attach: Callable[[StoreFile], Mapping[str, Any]] | None = None
+    done: Callable[[], None] | None = None
+    decline: Callable[[], None] | None = None
+
+
+class PollContext(Protocol):
+    """What a polling trigger may use during one poll (on a worker)."""
+
+    namespace: str
+    flow_id: str
+    trigger_id: str
+    #: Unique per poll; a poll delivered twice carries the same id.
+    poll_id: str
+    now: datetime
+    logger: TaskLogger
+    #: What this trigger kept from its previous polls; changes are saved after the poll.
+    state: dict[str, Any]
+
+    def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
+        """Render templates in ``value`` with the flow's context plus ``extra``."""
+
+
+class PollingTrigger(TriggerType):
+    """A trigger evaluated every ``interval`` on a worker: it looks at the outside world
+    and returns zero or more events, each of which starts one execution.
+
+    ``evaluate`` gets the trigger's properties (dynamic ones rendered) and may do I/O; it
+    must be safe to run twice at once for the same trigger (a duplicated poll message), which
+    the event keys and an atomic claim (see the local file trigger) make possible.
+    """
+
+    #: Used when the flow does not set ``interval``.
+    default_interval: ClassVar[str] = "PT60S"
+    #: Accepted by every polling trigger; rendered by the runtime per event, with the
+    #: event's ``trigger.*`` variables, so they are not dynamic here.
+    shared_properties: ClassVar[tuple[Prop, ...]] = (
+        Prop("inputs", "map", default={}, dynamic=False, description="The execution's inputs."),
+        Prop("labels", "any", dynamic=False, description="Labels added to the execution."),
+    )
+
+    def evaluate(self, props: dict[str, Any], ctx: PollContext) -> list[PollEvent]:
+        raise NotImplementedError
 
 
 def kestra_aliases(suffix: str, *, core_tasks: str | None = None) -> tuple[str, ...]:

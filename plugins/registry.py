@@ -29,12 +29,15 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "plugins.core.flow.dag",
     "plugins.core.flow.wait_for",
     "plugins.core.flow.subflow",
+    "plugins.core.flow.for_each_item",
     "plugins.core.flow.pause",
     "plugins.core.flow.template",
     "plugins.scripts.shell",
     "plugins.scripts.python",
     "plugins.http.request",
     "plugins.core.triggers",
+    "plugins.core.fs_trigger",
+    "plugins.core.http_trigger",
     "plugins.core.conditions",
 )
 

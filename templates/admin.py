@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models.functions import Lower
 
+from access.policy import readable
 from flows.admin import SOURCE_CHANGE_FORM, NamespacePrefixFilter
 from flows.forms import YamlSourceForm
 from flows.spec import FlowSpec, SpecError
@@ -57,6 +58,10 @@ class TemplateAdmin(admin.ModelAdmin):
     list_select_related = ["namespace"]
     search_fields = ["template_id", "description"]
     readonly_fields = ["namespace", "template_id", "revision"]
+
+    def get_queryset(self, request):
+        """Only templates in namespaces the user may read (issue 6)."""
+        return readable(super().get_queryset(request), request.user, "namespace__name")
 
     def get_fields(self, request, obj=None):
         return ["source"] if obj is None else [*self.readonly_fields, "source"]

@@ -14,6 +14,7 @@ import yaml
 from django.db import transaction
 from django.db.models.functions import Lower
 
+from access.policy import Action, check
 from flows.services.common import check_size, line_of_key, namespace_ensure, problem
 from flows.services.deploy import parse_source
 from flows.spec import FlowSpec, SpecError
@@ -56,9 +57,11 @@ def template_deploy(
 ) -> TemplateDeployResult:
     """Create or update the template ``source`` describes; identical source changes nothing.
 
-    ``author`` is accepted for symmetry with ``flow_deploy`` (templates keep no history).
+    ``author`` is the acting user, who needs write access to the template's namespace, or
+    None for a trusted operator (templates keep no history of authors).
     """
     spec, raw = template_parse(source, filename=filename)
+    check(author, spec.namespace, Action.WRITE)
     with transaction.atomic():
         namespace = namespace_ensure(spec.namespace)
         template = (
@@ -101,6 +104,10 @@ def template_deploy(
 
 
 def template_delete(*, template: Template, author: Any = None) -> None:
-    """Delete ``template`` for good. Flows that include it fail at their next execution."""
+    """Delete ``template`` for good. Flows that include it fail at their next execution.
+
+    ``author`` needs write access to the template's namespace.
+    """
+    check(author, template.namespace.name, Action.WRITE)
     with transaction.atomic():
         Template.objects.filter(pk=template.pk).delete()

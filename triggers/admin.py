@@ -1,5 +1,5 @@
-"""Admin: trigger state (next and last fire, disabled, backfill progress) with the operator's
-actions, and the firing log. Read-only rows; every change goes through ``triggers.services``."""
+"""Admin: trigger state (next and last fire, disabled, polling evaluations, backfill progress)
+with the operator's actions, and the firing log. Read-only rows; every change goes through ``triggers.services``."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ class _ReadOnly(admin.ModelAdmin):
 @admin.register(TriggerState)
 class TriggerStateAdmin(_ReadOnly):
     list_display = [
-        "__str__", "kind", "armed", "disabled", "next_date", "last_fire_date",
-        "last_execution_id", "backfill_status",
+        "__str__", "kind", "armed", "disabled", "next_fire", "last_fire_date",
+        "last_execution_id", "last_evaluation_date", "evaluation_error", "backfill_status",
     ]  # fmt: skip
     list_filter = ["armed", "disabled", "type"]
     search_fields = ["namespace", "flow_id", "trigger_id"]
@@ -46,6 +46,15 @@ class TriggerStateAdmin(_ReadOnly):
     @admin.display(description="type")
     def kind(self, obj: TriggerState) -> str:
         return obj.type.rsplit(".", 1)[-1]
+
+    @admin.display(description="next fire", ordering="next_date")
+    def next_fire(self, obj: TriggerState):  # noqa: ANN201 - a datetime or None
+        """The next schedule tick, or a polling trigger's next evaluation."""
+        return obj.next_date or obj.next_evaluation_date
+
+    @admin.display(description="last poll error")
+    def evaluation_error(self, obj: TriggerState) -> str:
+        return (obj.last_error[:80] + "...") if len(obj.last_error) > 80 else obj.last_error or "-"
 
     @admin.display(description="backfill")
     def backfill_status(self, obj: TriggerState) -> str:

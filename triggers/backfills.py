@@ -36,6 +36,11 @@ class BackfillError(ValueError):
     """The backfill cannot start or change (unknown trigger, bad window, already running)."""
 
 
+class BackfillConflict(BackfillError):
+    """The request does not fit the backfill's current state (one is already running, or
+    there is none to pause, resume or delete)."""
+
+
 def batch_size() -> int:
     return int(getattr(settings, "TRELLIS_BACKFILL_BATCH", 10))
 
@@ -83,7 +88,7 @@ def backfill_start(
             raise BackfillError(f"flow {namespace}.{flow_id} is disabled, deleted or lacks it")
         current = state.backfill or {}
         if current and not current.get("done"):
-            raise BackfillError(f"a backfill of {state} is already in progress")
+            raise BackfillConflict(f"a backfill of {state} is already in progress")
         cursor = start - timedelta(microseconds=1)
         total = len(schedule_of(found[2]).ticks_between(cursor, end, limit=MAX_BACKFILL_TICKS + 1))
         if total > MAX_BACKFILL_TICKS:
@@ -141,12 +146,24 @@ def backfill_set_paused(
         state = _locked_schedule(namespace, flow_id, trigger_id)
         backfill = dict(state.backfill or {})
         if not backfill or backfill.get("done"):
-            raise BackfillError(f"{state} has no backfill in progress")
+            raise BackfillConflict(f"{state} has no backfill in progress")
         backfill["paused"] = paused
         backfill.pop("error", None)
         _save(state, backfill)
         if not paused:
             queue_step(state)
+    return state
+
+
+def backfill_delete(*, namespace: str, flow_id: str, trigger_id: str) -> TriggerState:
+    """Stop and forget the backfill, running or finished (the executions it started stay).
+    A step already queued finds no backfill and does nothing."""
+    with transaction.atomic():
+        state = _locked_schedule(namespace, flow_id, trigger_id)
+        if not state.backfill:
+            raise BackfillConflict(f"{state} has no backfill")
+        state.backfill = None
+        state.save(update_fields=["backfill", "updated_at"])
     return state
 
 

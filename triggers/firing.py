@@ -32,6 +32,8 @@ KESTRA_TYPES = {
     "trellis.core.trigger.Schedule": "io.kestra.plugin.core.trigger.Schedule",
     "trellis.core.trigger.Flow": "io.kestra.plugin.core.trigger.Flow",
     "trellis.core.trigger.Webhook": "io.kestra.plugin.core.trigger.Webhook",
+    "trellis.core.fs.local.Trigger": "io.kestra.plugin.fs.local.Trigger",
+    "trellis.core.http.Trigger": "io.kestra.plugin.core.http.Trigger",
 }
 
 

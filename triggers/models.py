@@ -39,6 +39,19 @@ class TriggerState(models.Model):
     preconditions = models.JSONField(default=dict, blank=True)
     #: The running or last backfill: see ``triggers.backfills``.
     backfill = models.JSONField(null=True, blank=True)
+    #: Polling triggers (see ``triggers.polling``): how often, when next and last, and the
+    #: poll in progress. ``next_evaluation_date`` is set only while a polling trigger is
+    #: armed; the poll sweep claims a due row by a conditional UPDATE that sets a new
+    #: ``poll_token``, and only the poll holding that token may record its result.
+    interval = models.DurationField(null=True, blank=True)
+    next_evaluation_date = models.DateTimeField(null=True, blank=True)
+    last_evaluation_date = models.DateTimeField(null=True, blank=True)
+    evaluation_started = models.DateTimeField(null=True, blank=True)
+    poll_token = models.CharField(max_length=40, blank=True, default="")
+    #: What the trigger keeps between polls (files already seen...), JSON.
+    poll_state = models.JSONField(default=dict, blank=True)
+    #: Why the last evaluation failed (empty when it did not).
+    last_error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -49,7 +62,10 @@ class TriggerState(models.Model):
                 fields=["namespace", "flow_id", "trigger_id"], name="trigger_state_unique"
             ),
         ]
-        indexes = [models.Index(fields=["armed", "next_date"], name="trigger_state_due")]
+        indexes = [
+            models.Index(fields=["armed", "next_date"], name="trigger_state_due"),
+            models.Index(fields=["armed", "next_evaluation_date"], name="trigger_state_poll_due"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.namespace}.{self.flow_id}:{self.trigger_id}"
@@ -59,7 +75,8 @@ class TriggerFire(models.Model):
     """One decision to start an execution from a trigger.
 
     The unique keys are the only thing that decides "exactly once": a schedule tick
-    (scheduled_date) or an upstream execution (source_execution_id) can be inserted once; a
+    (scheduled_date), an upstream execution (source_execution_id) or a polling trigger's
+    event (event_key) can be inserted once; a
     second beat, a duplicated message or a replayed hook finds the row and starts nothing.
     """
 
@@ -68,6 +85,8 @@ class TriggerFire(models.Model):
     trigger_id = models.CharField(max_length=255)
     scheduled_date = models.DateTimeField(null=True, blank=True)
     source_execution_id = models.CharField(max_length=40, blank=True, default="")
+    #: A polling trigger's event (a claimed file, one poll of an HTTP endpoint).
+    event_key = models.CharField(max_length=255, blank=True, default="")
     execution_id = models.CharField(max_length=40, blank=True, default="")
     backfill = models.BooleanField(default=False)
     #: Why no execution was created (bad inputs, an expression error).
@@ -87,10 +106,15 @@ class TriggerFire(models.Model):
                 condition=~Q(source_execution_id=""),
                 name="trigger_fire_unique_source",
             ),
+            models.UniqueConstraint(
+                fields=["namespace", "flow_id", "trigger_id", "event_key"],
+                condition=~Q(event_key=""),
+                name="trigger_fire_unique_event",
+            ),
         ]
 
     def __str__(self) -> str:
-        when = self.scheduled_date or self.source_execution_id
+        when = self.scheduled_date or self.source_execution_id or self.event_key
         return f"{self.namespace}.{self.flow_id}:{self.trigger_id} @ {when}"
 
 

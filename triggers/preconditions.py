@@ -68,23 +68,32 @@ def _compare(kind: str, actual: Any, value: Any, values: Any) -> bool:
     return bool(test and test())
 
 
-def _where_matches(item: Mapping[str, Any], upstream: Mapping[str, Any], render: Render) -> bool:
+def _filter_matches(flt: Mapping[str, Any], upstream: Mapping[str, Any], render: Render) -> bool:
     fields = {"NAMESPACE": "namespace", "FLOW_ID": "flowId", "STATE": "state"}
-    results = []
-    for flt in item.get("filters") or ():
-        field = str(flt.get("field", "")).upper()
-        kind = str(flt.get("type") or "EQUAL_TO")
-        if field == "EXPRESSION":
-            actual, value = render(str(flt.get("value", ""))), None
-            if kind.upper() in ("IS_TRUE", "IS_FALSE", "IS_NULL", "IS_NOT_NULL"):
-                results.append(_compare(kind, actual, value, None))
-                continue
-            results.append(_compare(kind, actual, flt.get("value"), flt.get("values")))
-        else:
-            actual = upstream.get(fields.get(field, ""))
-            results.append(_compare(kind, actual, flt.get("value"), flt.get("values")))
-    if not results:
+    field = str(flt.get("field", "")).upper()
+    kind = str(flt.get("type") or "EQUAL_TO")
+    if field != "EXPRESSION":
+        actual = upstream.get(fields.get(field, ""))
+        return _compare(kind, actual, flt.get("value"), flt.get("values"))
+    try:
+        actual = render(str(flt.get("value", "")))
+    except Exception:  # e.g. a label this execution lacks: the filter does not match it
+        return False
+    if kind.upper() in ("IS_TRUE", "IS_FALSE", "IS_NULL", "IS_NOT_NULL"):
+        return _compare(kind, actual, None, None)
+    return _compare(kind, actual, flt.get("value"), flt.get("values"))
+
+
+def _where_matches(item: Mapping[str, Any], upstream: Mapping[str, Any], render: Render) -> bool:
+    """The item's filters combined by its operand. Field filters are judged before
+    expressions and the combination stops at the first decisive one, so an expression written
+    for one upstream flow (``labels.some``) is not evaluated for the others."""
+    filters = sorted(
+        item.get("filters") or (), key=lambda f: str(f.get("field", "")).upper() == "EXPRESSION"
+    )
+    if not filters:
         return True
+    results = (_filter_matches(flt, upstream, render) for flt in filters)
     return any(results) if str(item.get("operand", "AND")).upper() == "OR" else all(results)
 
 

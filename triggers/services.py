@@ -2,12 +2,16 @@
 
 The logic lives in one module per concern: ``schedules`` (cron ticks), ``backfills``,
 ``flow_triggers``, ``webhooks`` and ``sync`` (the deploy hook); this module re-exports their
-entry points and holds the operator actions (enable, disable, stopAfter).
+entry points and holds the operator actions (enable, disable, update, the bulk actions of
+the API, stopAfter).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 
@@ -15,7 +19,9 @@ from executions.models import Execution
 from flows.models import Flow
 from flows.selectors import flow_spec
 from triggers.backfills import (
+    BackfillConflict,
     BackfillError,
+    backfill_delete,
     backfill_progress,
     backfill_set_paused,
     backfill_start,
@@ -29,25 +35,69 @@ from triggers.schedules import lock_state, recover_schedules, schedule_fire
 from triggers.webhooks import WebhookCall, WebhookNotFound, webhook_fire
 
 __all__ = [
+    "BackfillConflict",
     "BackfillError",
+    "BackfillWindow",
+    "BulkResult",
     "TriggerError",
+    "TriggerKey",
     "WebhookCall",
     "WebhookNotFound",
+    "backfill_delete",
     "backfill_progress",
     "backfill_set_paused",
     "backfill_start",
     "backfill_step",
+    "backfills_delete",
+    "backfills_set_paused",
     "flow_triggers_evaluate",
     "recover",
     "schedule_fire",
     "stop_after_check",
     "trigger_set_disabled",
+    "trigger_update",
+    "triggers_set_disabled",
     "webhook_fire",
 ]
 
 
-class TriggerError(ValueError):
+class TriggerError(LookupError):
     """No such trigger state (the flow or trigger is unknown, or was never deployed)."""
+
+
+@dataclass(frozen=True)
+class TriggerKey:
+    """Names one trigger: what the bulk actions take."""
+
+    namespace: str
+    flow_id: str
+    trigger_id: str
+
+    def kwargs(self) -> dict[str, str]:
+        return {"namespace": self.namespace, "flow_id": self.flow_id, "trigger_id": self.trigger_id}
+
+    @classmethod
+    def of(cls, state: TriggerState) -> TriggerKey:
+        return cls(state.namespace, state.flow_id, state.trigger_id)
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """One trigger's outcome in a bulk action: refusals are reported, not raised."""
+
+    key: TriggerKey
+    ok: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class BackfillWindow:
+    """A backfill to start: the ticks in [start, end], with these inputs and labels."""
+
+    start: datetime
+    end: datetime
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def trigger_set_disabled(
@@ -75,6 +125,85 @@ def trigger_set_disabled(
             return state
         arm(state, trigger, flow_live=not flow.disabled)
     return state
+
+
+def _existing(key: TriggerKey) -> TriggerState:
+    state = TriggerState.objects.filter(**key.kwargs()).first()
+    if state is None:
+        raise TriggerError(f"no trigger {key.trigger_id!r} on flow {key.namespace}.{key.flow_id}")
+    return state
+
+
+def trigger_update(
+    *,
+    namespace: str,
+    flow_id: str,
+    trigger_id: str,
+    disabled: bool | None = None,
+    backfill: BackfillWindow | None = None,
+    reason: str = "",
+) -> TriggerState:
+    """Kestra's "update a trigger": flip the operator's switch and/or start a backfill, in
+    one transaction (a refused backfill leaves the switch as it was).
+
+    Asking again for the backfill that is already running (a client sending back the state
+    it read) changes nothing. Raises TriggerError (unknown trigger) or BackfillError.
+    """
+    key = TriggerKey(namespace, flow_id, trigger_id)
+    with transaction.atomic():
+        state = _existing(key)
+        if disabled is not None and disabled != state.disabled:
+            state = trigger_set_disabled(**key.kwargs(), disabled=disabled, reason=reason)
+        if backfill is not None and not _is_running(state, backfill):
+            state = backfill_start(
+                **key.kwargs(), start=backfill.start, end=backfill.end,
+                inputs=backfill.inputs, labels=backfill.labels,
+            )  # fmt: skip
+    return state
+
+
+def _is_running(state: TriggerState, window: BackfillWindow) -> bool:
+    current = state.backfill or {}
+    if not current or current.get("done"):
+        return False
+    return (current.get("start"), current.get("end")) == (
+        window.start.isoformat(),
+        window.end.isoformat(),
+    )
+
+
+def _each(keys: Sequence[TriggerKey], action: Callable[[TriggerKey], object]) -> list[BulkResult]:
+    results = []
+    for key in keys:
+        try:
+            with transaction.atomic():
+                _existing(key)
+                action(key)
+        except (TriggerError, BackfillError) as exc:
+            results.append(BulkResult(key, False, str(exc)))
+        else:
+            results.append(BulkResult(key, True))
+    return results
+
+
+def triggers_set_disabled(
+    keys: Sequence[TriggerKey], *, disabled: bool, reason: str = ""
+) -> list[BulkResult]:
+    """Disable or enable each trigger; an unknown one is reported and the others go on."""
+    return _each(
+        keys,
+        lambda k: trigger_set_disabled(**k.kwargs(), disabled=disabled, reason=reason),
+    )
+
+
+def backfills_set_paused(keys: Sequence[TriggerKey], *, paused: bool) -> list[BulkResult]:
+    """Pause or resume each trigger's backfill; those without one are reported."""
+    return _each(keys, lambda k: backfill_set_paused(**k.kwargs(), paused=paused))
+
+
+def backfills_delete(keys: Sequence[TriggerKey]) -> list[BulkResult]:
+    """Delete each trigger's backfill; those without one are reported."""
+    return _each(keys, lambda k: backfill_delete(**k.kwargs()))
 
 
 def stop_after_check(execution: Execution) -> bool:

@@ -13,7 +13,9 @@ roll back with the flow. A Schedule trigger that may fire gets one django-celery
 
 A silenced trigger (flow disabled or deleted, trigger disabled in YAML or by an operator) has
 no beat entry; a trigger removed from the YAML loses its state too. One more entry,
-``trellis:recover-schedules``, sweeps every 30 seconds for ticks beat missed.
+``trellis:recover-schedules``, sweeps every 30 seconds for ticks beat missed. Polling triggers
+have no entry of their own: an armed one gets a next evaluation date, which the
+``trellis:poll-triggers`` entry (every second) turns into polls (``triggers.polling``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from executions.dispatch import now as clock
 from triggers.cron import CronSchedule, beat_crontab
 from triggers.flow_triggers import FLOW, index_rows
 from triggers.models import FlowTriggerIndex, TriggerState
+from triggers.polling import POLL_ENTRY, POLL_TASK, interval_of, polling_class, tick_seconds
 from triggers.schedules import SCHEDULE, schedule_of
 
 if TYPE_CHECKING:
@@ -102,10 +105,13 @@ def _sync_one(state: TriggerState, trigger: TriggerSpec, *, flow_live: bool, now
     """Arm or silence one trigger; True when a beat entry was written or removed."""
     if state.type != trigger.type:  # same id, another kind of trigger: start afresh
         state.type, state.cursor, state.preconditions = trigger.type, None, {}
+        state.poll_state, state.next_evaluation_date, state.interval = {}, None, None
     armed = flow_live and not trigger.disabled and not state.disabled
     if armed and not state.armed:
         state.cursor = now  # a silenced period is not replayed
+        state.next_evaluation_date = None  # a polling trigger polls again from now
     state.armed = armed
+    _sync_polling(state, trigger, armed=armed, now=now)
     name = periodic_task_name(state.namespace, state.flow_id, state.trigger_id)
     touched = False
     if trigger.type == SCHEDULE:
@@ -129,6 +135,26 @@ def _sync_one(state: TriggerState, trigger: TriggerSpec, *, flow_live: bool, now
     if trigger.type == FLOW and armed:
         FlowTriggerIndex.objects.bulk_create(index_rows(state.namespace, state.flow_id, trigger))
     return touched
+
+
+def _sync_polling(state: TriggerState, trigger: TriggerSpec, *, armed: bool, now: datetime) -> None:
+    """A polling trigger's interval and next evaluation: due now when newly armed, kept
+    across redeploys (brought forward when the interval shrank), none while silenced."""
+    cls = polling_class(trigger.type)
+    if cls is None:
+        return
+    interval = interval_of(trigger, cls)
+    if not armed:
+        # A poll still running records nothing (its token is gone), and re-arming later
+        # polls at once instead of waiting for that poll's lease.
+        state.next_evaluation_date, state.evaluation_started, state.poll_token = None, None, ""
+    elif state.next_evaluation_date is None:
+        state.next_evaluation_date = now
+    else:
+        state.next_evaluation_date = min(state.next_evaluation_date, now + interval)
+    state.interval = interval
+    if armed:
+        ensure_poll_entry()
 
 
 def arm(state: TriggerState, trigger: TriggerSpec | None, *, flow_live: bool) -> None:
@@ -211,6 +237,25 @@ def ensure_recover_entry() -> None:
             "queue": EXECUTOR_QUEUE,
             "expire_seconds": every,
             "description": "Start Schedule ticks that beat missed, and stalled backfills.",
+        },
+    )
+
+
+def ensure_poll_entry() -> None:
+    """The polling sweep: every ``TRELLIS_POLL_TICK_SECONDS`` (1 s) beat asks which polling
+    triggers are due (see ``triggers.polling``)."""
+    every = max(1, int(tick_seconds()))
+    interval, _ = IntervalSchedule.objects.get_or_create(
+        every=every, period=IntervalSchedule.SECONDS
+    )
+    PeriodicTask.objects.get_or_create(
+        name=POLL_ENTRY,
+        defaults={
+            "task": POLL_TASK,
+            "interval": interval,
+            "queue": EXECUTOR_QUEUE,
+            "expire_seconds": max(5, 2 * every),
+            "description": "Claim the polling triggers that are due and send their polls.",
         },
     )
 

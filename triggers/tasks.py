@@ -1,7 +1,8 @@
 """Celery tasks of the triggers app: wake-ups only, each a call to one service.
 
 All are safe to lose, repeat or reorder: the unique keys and the cursors in the database
-decide what happens (see ``triggers.schedules``). They run on the ``executor`` queue.
+decide what happens (see ``triggers.schedules`` and ``triggers.polling``). They run on the
+``executor`` queue, except a poll, which does I/O and runs on a worker queue.
 """
 
 from __future__ import annotations
@@ -31,3 +32,20 @@ def backfill_step(namespace: str, flow_id: str, trigger_id: str) -> bool:
     from triggers.services import backfill_step as step
 
     return step(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id)
+
+
+@app.task(name="triggers.tasks.poll_triggers", ignore_result=True)
+def poll_triggers() -> int:
+    """Beat's tick for polling triggers: claim the due ones and send their polls."""
+    from triggers.polling import polls_due
+
+    return polls_due()
+
+
+@app.task(name="triggers.tasks.poll_trigger", ignore_result=True)
+def poll_trigger(namespace: str, flow_id: str, trigger_id: str, token: str) -> int:
+    """One poll of one polling trigger, on a worker queue (polls do I/O)."""
+    from triggers.polling import poll_run
+
+    outcome = poll_run(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id, token=token)
+    return len(outcome.started)

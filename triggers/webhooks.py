@@ -1,9 +1,11 @@
 """Webhook triggers: an HTTP request starts an execution.
 
 No authentication: the key in the URL is the secret. It is compared in constant time with
-each Webhook trigger's rendered ``key`` (which may be ``{{ secret('NAME') }}``); an unknown
-flow, a disabled one and a wrong key all raise the same WebhookNotFound, so a caller learns
-nothing about which flows exist.
+each Webhook trigger's rendered ``key`` (which may be ``{{ secret('NAME') }}``). A trigger may
+also ask for a ``signature``: the HMAC of the raw body under a secret, sent in a header (as
+GitHub, Stripe-like senders do), so a leaked URL alone cannot start the flow. An unknown flow,
+a disabled one, a wrong key and a missing or wrong signature all raise the same
+WebhookNotFound, so a caller learns nothing about which flows exist.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ from triggers.models import TriggerState
 log = logging.getLogger(__name__)
 
 WEBHOOK = "trellis.core.trigger.Webhook"
+#: The signature check's defaults: GitHub's header and algorithm.
+DEFAULT_SIGNATURE_HEADER = "X-Hub-Signature-256"
+DEFAULT_SIGNATURE_ALGORITHM = "SHA256"
+SIGNATURE_ALGORITHMS = ("sha1", "sha256", "sha512")
 
 
 class WebhookNotFound(LookupError):
@@ -89,8 +95,39 @@ def _expected_key(trigger: TriggerSpec, spec: FlowSpec) -> str | None:
         return None
 
 
-def find_webhook(namespace: str, flow_id: str, key: str) -> tuple[Flow, FlowSpec, TriggerSpec]:
-    """The live, enabled flow and its Webhook trigger whose key is ``key``."""
+def signature_ok(trigger: TriggerSpec, spec: FlowSpec, call: WebhookCall | None) -> bool:
+    """True when the trigger asks for no ``signature``, or the request carries the HMAC of
+    its body under the trigger's secret in the configured header (``sha256=`` prefix
+    optional, hex digest, compared in constant time). A secret that does not render, a
+    missing header or a wrong digest are all False."""
+    wanted = trigger.properties.get("signature")
+    if not isinstance(wanted, Mapping):
+        return True
+    if call is None:
+        return False
+    algorithm = str(wanted.get("algorithm") or DEFAULT_SIGNATURE_ALGORITHM).lower()
+    header = str(wanted.get("header") or DEFAULT_SIGNATURE_HEADER).lower()
+    try:
+        secret = str(render(str(wanted.get("secret") or ""), base_context(spec)))
+    except Exception:  # a missing secret: nothing can match
+        log.warning("webhook %s of %s.%s: the signature secret does not render",
+                    trigger.id, spec.namespace, spec.id)  # fmt: skip
+        return False
+    if not secret or algorithm not in SIGNATURE_ALGORITHMS:
+        return False
+    sent = next(iter(call.headers.get(header) or ()), "").strip()
+    label, equals, digest = sent.partition("=")
+    if equals and label.lower() == algorithm:
+        sent = digest
+    expected = hmac.new(secret.encode(), call.body, algorithm).hexdigest()
+    return hmac.compare_digest(sent.lower().encode(), expected.encode())
+
+
+def find_webhook(
+    namespace: str, flow_id: str, key: str, call: WebhookCall | None = None
+) -> tuple[Flow, FlowSpec, TriggerSpec]:
+    """The live, enabled flow and its Webhook trigger whose key is ``key`` (and whose
+    signature, when it asks for one, ``call`` carries)."""
     flow = (
         Flow.objects.live()
         .select_related("namespace")
@@ -105,7 +142,9 @@ def find_webhook(namespace: str, flow_id: str, key: str) -> tuple[Flow, FlowSpec
         if trigger.type != WEBHOOK or trigger.disabled:
             continue
         expected = _expected_key(trigger, spec)
-        if expected is not None and hmac.compare_digest(expected.encode(), key.encode()):
+        if expected is None or not hmac.compare_digest(expected.encode(), key.encode()):
+            continue
+        if signature_ok(trigger, spec, call):
             match = match or trigger
     if match is None:
         raise WebhookNotFound
@@ -120,7 +159,7 @@ def find_webhook(namespace: str, flow_id: str, key: str) -> tuple[Flow, FlowSpec
 def webhook_fire(*, namespace: str, flow_id: str, key: str, call: WebhookCall) -> WebhookResult:
     """Start the flow from a webhook call. Raises WebhookNotFound; returns a result whose
     execution is None when the conditions are false."""
-    flow, spec, trigger = find_webhook(namespace, flow_id, key)
+    flow, spec, trigger = find_webhook(namespace, flow_id, key, call)
     variables = {
         "body": parse_body(call.body),
         "headers": {k: list(v) for k, v in call.headers.items()},

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework.exceptions import NotFound
 
+from access.policy import Action, check
 from executions.api.documents import EXECUTION_PREFETCH
 from executions.models import Execution
 from executions.states import State
@@ -24,15 +25,19 @@ LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 RESERVED = ("labels",)
 
 
-def execution_or_404(execution_id: str, *, documents: bool = False) -> Execution:
-    """The execution, with what its document needs prefetched when ``documents``."""
+def execution_or_404(execution_id: str, user: Any, *, documents: bool = False) -> Execution:
+    """The execution ``user`` may read (403 if they may not), with what its document needs
+    prefetched when ``documents``. Acting on it needs execute access, which the services
+    check."""
     executions = Execution.objects.all()
     if documents:
         executions = executions.prefetch_related(*EXECUTION_PREFETCH)
     try:
-        return executions.get(pk=execution_id)
+        execution = executions.get(pk=execution_id)
     except Execution.DoesNotExist:
         raise NotFound(f"execution {execution_id} does not exist") from None
+    check(user, execution.namespace, Action.READ)
+    return execution
 
 
 def in_namespace(queryset: QuerySet, namespace: str | None, field: str = "namespace") -> QuerySet:

@@ -1,17 +1,30 @@
 """Execution and log routes, mounted under /api/v1/.
 
 Fixed paths come before the ones they would otherwise match: ``executions/search`` before
-``executions/{id}``, ``executions/{id}/kill`` (and ``file``, ``follow``) before
+``executions/{id}``, ``executions/<action>/by-ids`` (a flow named ``by-ids`` cannot be run)
+and ``executions/{id}/kill`` (and ``file``, ``follow``) before
 ``executions/{namespace}/{flowId}``; those three still run a flow so named when POSTed to.
 """
 
 from django.urls import path
 
-from executions.api import views, views_actions, views_files, views_logs, views_search
+from executions.api import (
+    views,
+    views_actions,
+    views_bulk,
+    views_files,
+    views_logs,
+    views_search,
+)
 
 ACTION_ROUTES = [
     path(f"executions/<str:execution_id>/{name}", view.as_view(), name=f"api-exec-{name}")
     for name, view in views_actions.ACTIONS.items()
+]
+
+BY_IDS_ROUTES = [
+    path(f"executions/{name}/by-ids", view.as_view(), name=f"api-exec-{name}-ids")
+    for name, view in views_bulk.BY_IDS.items()
 ]
 
 urlpatterns = [
@@ -26,6 +39,7 @@ urlpatterns = [
         views_search.ExecutionKillByIdsView.as_view(),
         name="api-exec-kill-ids",
     ),
+    *BY_IDS_ROUTES,
     path("executions/<str:execution_id>", views.ExecutionDetailView.as_view(), name="api-exec"),
     path(
         "executions/<str:execution_id>/kill",

@@ -90,7 +90,7 @@ class _RunView(ApiView):
     def _target(self, request, namespace: str, flow_id: str) -> RunRequest:
         """The flow, the revision asked for, its spec and what the request submitted."""
         check_body_size(request, settings.TRELLIS_MAX_UPLOAD_BYTES)
-        flow = flow_or_404(namespace, flow_id)
+        flow = flow_or_404(namespace, flow_id, request.user)
         revision = int_param(request, "revision")
         if (
             revision is not None
@@ -126,6 +126,7 @@ class ExecutionCreateView(_RunView):
                 labels=run.labels,
                 revision=run.revision,
                 scheduled_at=scheduled,
+                actor=request.user,
             )
         except InputsError as exc:
             raise inputs_problem(exc) from exc
@@ -172,7 +173,7 @@ class ExecutionDetailView(ApiView):
         operation_id="executions_get", responses={200: ExecutionSerializer, **PROBLEM_RESPONSES}
     )
     def get(self, request, execution_id: str):
-        execution = execution_or_404(execution_id, documents=True)
+        execution = execution_or_404(execution_id, request.user, documents=True)
         return Response(execution_document(execution))
 
     @extend_schema(
@@ -181,9 +182,9 @@ class ExecutionDetailView(ApiView):
         description="Delete a finished execution with its logs and files; 409 while it runs.",
     )
     def delete(self, request, execution_id: str):
-        execution = execution_or_404(execution_id)
+        execution = execution_or_404(execution_id, request.user)
         try:
-            execution_delete(execution)
+            execution_delete(execution, actor=request.user)
         except NotFinished as exc:
             raise Conflict(str(exc)) from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -211,10 +212,10 @@ class ExecutionKillView(FlowNamedLikeAnAction, ApiView):
         "have stopped. 409 if it has already ended.",
     )
     def delete(self, request, execution_id: str):
-        execution = execution_or_404(execution_id)
+        execution = execution_or_404(execution_id, request.user)
         if execution.state in TERMINAL:
             raise Conflict(f"execution {execution.id} has already ended ({execution.state})")
-        killed = execution_kill(execution)
+        killed = execution_kill(execution, actor=request.user)
         document = execution_document(
             Execution.objects.prefetch_related(*EXECUTION_PREFETCH).get(pk=killed.pk)
         )

@@ -1,6 +1,7 @@
 """Actions on one execution over HTTP (Kestra's paths): restart, replay, resume, force-run,
-unqueue, a task run's state, labels. Each calls its service; a refused action is a 409 with
-the service's reason, bad resume inputs a 422, and nothing changes.
+unqueue, change-status, a task run's state, labels. Each calls its service with the acting
+user (execute access needed: 403 otherwise); a refused action is a 409 with the service's
+reason, bad resume inputs a 422, and nothing changes.
 
 ``executions/{id}/<action>`` has the shape of ``executions/{namespace}/{flowId}``: as in
 Kestra, the action wins, so a flow named like an action is run with its namespace path.
@@ -25,6 +26,34 @@ from orchestrator.api.base import ApiView
 from orchestrator.api.errors import ApiProblem, Conflict
 from orchestrator.api.schema import PROBLEM_RESPONSES
 
+CHANGEABLE = tuple(str(s) for s in services.CHANGEABLE_EXECUTION_STATES)
+
+
+def body_object(request) -> dict[str, Any]:
+    """The body as a mapping (a JSON object or form fields; empty when there is no body)."""
+    data = request.data
+    if hasattr(data, "dict"):  # a form's QueryDict
+        return data.dict()
+    if isinstance(data, dict):
+        return dict(data)
+    if not data:
+        return {}
+    raise ApiProblem(
+        "the body must be a JSON object",
+        errors=[{"field": "body", "message": f"got a JSON {type(data).__name__}"}],
+    )
+
+
+def state_param(request, name: str, allowed: tuple[str, ...]) -> str:
+    """A required state query parameter, one of ``allowed`` (400 otherwise)."""
+    raw = (request.query_params.get(name) or "").strip().upper()
+    if raw not in allowed:
+        raise ApiProblem(
+            f"{name} must be one of {', '.join(allowed)}",
+            errors=[{"field": name, "message": f"expected one of {', '.join(allowed)}"}],
+        )
+    return raw
+
 
 def _document(execution: Execution) -> Response:
     fresh = Execution.objects.prefetch_related(*EXECUTION_PREFETCH).get(pk=execution.pk)
@@ -38,7 +67,7 @@ class _ActionView(ApiView):
         raise NotImplementedError
 
     def post(self, request, execution_id: str):
-        execution = execution_or_404(execution_id)
+        execution = execution_or_404(execution_id, request.user)
         try:
             return _document(self.act(request, execution))
         except services.InputsError as exc:
@@ -60,7 +89,7 @@ class RestartView(_ActionView):
         return super().post(request, execution_id)
 
     def act(self, request, execution: Execution) -> Execution:
-        return services.execution_restart(execution)
+        return services.execution_restart(execution, actor=request.user)
 
 
 class ReplayView(_ActionView):
@@ -72,7 +101,9 @@ class ReplayView(_ActionView):
         return super().post(request, execution_id)
 
     def act(self, request, execution: Execution) -> Execution:
-        return services.execution_replay(execution, request.query_params.get("taskRunId"))
+        return services.execution_replay(
+            execution, request.query_params.get("taskRunId") or None, actor=request.user
+        )
 
 
 class ResumeView(_ActionView):
@@ -82,8 +113,7 @@ class ResumeView(_ActionView):
         return super().post(request, execution_id)
 
     def act(self, request, execution: Execution) -> Execution:
-        inputs = request.data.dict() if hasattr(request.data, "dict") else dict(request.data)
-        return services.execution_resume(execution, inputs)
+        return services.execution_resume(execution, body_object(request), actor=request.user)
 
 
 class ForceRunView(_ActionView):
@@ -92,7 +122,7 @@ class ForceRunView(_ActionView):
         return super().post(request, execution_id)
 
     def act(self, request, execution: Execution) -> Execution:
-        return services.execution_force_run(execution)
+        return services.execution_force_run(execution, actor=request.user)
 
 
 class UnqueueView(_ActionView):
@@ -102,7 +132,8 @@ class UnqueueView(_ActionView):
         return super().post(request, execution_id)
 
     def act(self, request, execution: Execution) -> Execution:
-        return services.execution_unqueue(execution, request.query_params.get("state", "CANCELLED"))
+        state = request.query_params.get("state") or "CANCELLED"
+        return services.execution_unqueue(execution, state, actor=request.user)
 
 
 class TaskRunStateView(_ActionView):
@@ -112,10 +143,11 @@ class TaskRunStateView(_ActionView):
         return super().post(request, execution_id)
 
     def act(self, request, execution: Execution) -> Execution:
-        task_run, state = request.data.get("taskRunId"), request.data.get("state")
+        body = body_object(request)
+        task_run, state = body.get("taskRunId"), body.get("state")
         if not task_run or not state:
             raise ApiProblem("the body needs `taskRunId` and `state`", status_code=400)
-        return services.task_run_set_state(execution, str(task_run), str(state))
+        return services.task_run_set_state(execution, str(task_run), str(state), actor=request.user)
 
 
 class LabelsView(_ActionView):
@@ -129,12 +161,27 @@ class LabelsView(_ActionView):
         if items is None or not all(isinstance(i, dict) and i.get("key") for i in items):
             raise ApiProblem("the body must be a list of {key, value}", status_code=400)
         return services.execution_set_labels(
-            execution, {str(i["key"]): str(i.get("value", "")) for i in items}
+            execution, {str(i["key"]): str(i.get("value", "")) for i in items}, actor=request.user
+        )
+
+
+class ChangeStatusView(_ActionView):
+    @_schema(
+        "change_status", "Give an ended (SUCCESS, WARNING or FAILED) execution another final "
+        "state: `status` is SUCCESS, WARNING or FAILED. Its task runs stay as they are.",
+        [OpenApiParameter("status", str, required=True, enum=list(CHANGEABLE))],
+    )  # fmt: skip
+    def post(self, request, execution_id: str):
+        return super().post(request, execution_id)
+
+    def act(self, request, execution: Execution) -> Execution:
+        return services.execution_change_status(
+            execution, state_param(request, "status", CHANGEABLE), actor=request.user
         )
 
 
 ACTIONS = {
     "restart": RestartView, "replay": ReplayView, "resume": ResumeView,
     "force-run": ForceRunView, "unqueue": UnqueueView, "state": TaskRunStateView,
-    "labels": LabelsView,
+    "labels": LabelsView, "change-status": ChangeStatusView,
 }  # fmt: skip

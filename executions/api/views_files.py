@@ -39,7 +39,7 @@ class ExecutionFileView(FlowNamedLikeAnAction, ApiView):
         "output). A URI of another execution's file is a 404.",
     )
     def get(self, request, execution_id: str):
-        execution = execution_or_404(execution_id)
+        execution = execution_or_404(execution_id, request.user)
         uri = request.query_params.get("path") or ""
         if not uri:
             raise ApiProblem(
@@ -89,5 +89,5 @@ class ExecutionFollowView(FlowNamedLikeAnAction, ApiView):
         "each time it changes, until it has ended; then an `end` event.",
     )
     def get(self, request, execution_id: str):
-        execution = execution_or_404(execution_id)
+        execution = execution_or_404(execution_id, request.user)
         return sse_response(follow(execution_poll(execution.id), interval=POLL_SECONDS))

@@ -9,18 +9,18 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.renderers import JSONRenderer
-from rest_framework.response import Response
 
+from access.policy import readable
 from executions.api.common import datetime_param, execution_or_404, in_namespace, levels_from
 from executions.api.documents import log_document, log_text_line
 from executions.api.serializers import LogEntrySerializer, LogPageSerializer
 from executions.api.views_files import POLL_SECONDS, SSE_RESPONSE
 from executions.models import Execution, LogEntry
 from executions.states import TERMINAL
-from flows.api.common import int_param
+from flows.api.common import int_param, readable_within
 from orchestrator.api.base import ApiView
-from orchestrator.api.pagination import paginate
-from orchestrator.api.schema import PROBLEM_RESPONSES
+from orchestrator.api.pagination import list_response, paginate
+from orchestrator.api.schema import PROBLEM_RESPONSES, page_params
 from orchestrator.api.sse import Batch, EventStreamRenderer, follow, sse_response
 
 #: Lines sent per poll of a follower.
@@ -55,13 +55,14 @@ def execution_logs(request, execution: Execution) -> QuerySet[LogEntry]:
 class LogsView(ApiView):
     @extend_schema(
         operation_id="logs_list",
-        parameters=FILTER_PARAMS,
+        parameters=FILTER_PARAMS + page_params(LOG_SORTS, whole_list=True),
         responses={200: LogEntrySerializer(many=True), **PROBLEM_RESPONSES},
         description="Every log line of the execution, oldest first.",
     )
     def get(self, request, execution_id: str):
-        execution = execution_or_404(execution_id)
-        return Response([log_document(line) for line in execution_logs(request, execution)])
+        execution = execution_or_404(execution_id, request.user)
+        lines = execution_logs(request, execution)
+        return list_response(request, lines, log_document, sortable=LOG_SORTS)
 
 
 def logs_poll(execution_id: str, lines: QuerySet[LogEntry]):  # noqa: ANN201
@@ -101,7 +102,7 @@ class LogsFollowView(ApiView):
         "new ones as they come), until the execution has ended; then an `end` event.",
     )
     def get(self, request, execution_id: str):
-        execution = execution_or_404(execution_id)
+        execution = execution_or_404(execution_id, request.user)
         lines = execution_logs(request, execution)
         return sse_response(follow(logs_poll(execution.id, lines), interval=POLL_SECONDS))
 
@@ -114,7 +115,7 @@ class LogsDownloadView(ApiView):
         description="The execution's log as text: `timestamp level [taskId] message` per line.",
     )
     def get(self, request, execution_id: str):
-        execution = execution_or_404(execution_id)
+        execution = execution_or_404(execution_id, request.user)
         lines = execution_logs(request, execution)
         response = StreamingHttpResponse(
             (log_text_line(line) + "\n" for line in lines.iterator(chunk_size=2000)),
@@ -146,7 +147,9 @@ class LogSearchView(ApiView):
     )
     def get(self, request):
         params = request.query_params
+        readable_within(request.user, params.get("namespace"))
         lines = LogEntry.objects.select_related("execution").order_by("-timestamp", "-id")
+        lines = readable(lines, request.user, "execution__namespace")
         lines = in_namespace(lines, params.get("namespace"), field="execution__namespace")
         if flow_id := params.get("flowId"):
             lines = lines.filter(execution__flow_id=flow_id)

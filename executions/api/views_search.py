@@ -6,12 +6,13 @@ from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
+from access.policy import readable
 from executions.api import actions
 from executions.api.common import datetime_param, in_namespace, states_param
 from executions.api.documents import EXECUTION_PREFETCH, execution_document
 from executions.api.serializers import ByIdsResultSerializer, ExecutionPageSerializer
 from executions.models import Execution
-from flows.api.common import labels_param
+from flows.api.common import labels_param, readable_within
 from flows.models import filter_by_labels
 from orchestrator.api.base import ApiView
 from orchestrator.api.errors import ApiProblem
@@ -55,10 +56,13 @@ IDS_REQUEST = {"application/json": {"type": "array", "items": {"type": "string"}
 
 
 def executions_search(request):  # noqa: ANN201 - a QuerySet[Execution]
+    """The executions matching the request's filters, among those the user may read."""
     params = request.query_params
+    readable_within(request.user, params.get("namespace"))
     executions = Execution.objects.prefetch_related(*EXECUTION_PREFETCH).order_by(
         "-created_at", "-id"
     )
+    executions = readable(executions, request.user)
     executions = in_namespace(executions, params.get("namespace"))
     if flow_id := params.get("flowId"):
         executions = executions.filter(flow_id=flow_id)
@@ -128,7 +132,7 @@ class ExecutionKillByIdsView(ApiView):
         "ended executions are reported (ok: false) and do not stop the others.",
     )
     def post(self, request):
-        return report(actions.executions_kill(ids_body(request)))
+        return report(actions.executions_kill(ids_body(request), actor=request.user))
 
     @extend_schema(
         operation_id="executions_kill_by_ids_delete",
@@ -137,7 +141,7 @@ class ExecutionKillByIdsView(ApiView):
         description="The same as POST (Kestra's method).",
     )
     def delete(self, request):
-        return report(actions.executions_kill(ids_body(request)))
+        return report(actions.executions_kill(ids_body(request), actor=request.user))
 
 
 class ExecutionDeleteByIdsView(ApiView):
@@ -149,4 +153,4 @@ class ExecutionDeleteByIdsView(ApiView):
         "or still active executions are reported (ok: false) and left alone.",
     )
     def delete(self, request):
-        return report(actions.executions_delete(ids_body(request)))
+        return report(actions.executions_delete(ids_body(request), actor=request.user))

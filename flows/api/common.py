@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework.exceptions import NotFound
 
+from access.policy import AccessDenied, Action, access_for
 from flows import selectors
 from flows.api.documents import Document, offsets
 from flows.models import Flow
@@ -13,11 +14,21 @@ from flows.spec import SpecError
 from orchestrator.api.errors import ApiProblem, InvalidDocument
 
 
-def flow_or_404(namespace: str, flow_id: str) -> Flow:
+def flow_or_404(namespace: str, flow_id: str, user: Any, action: Action = Action.READ) -> Flow:
+    """The live flow, once ``user`` may ``action`` in ``namespace`` (403 before 404, so a
+    namespace one may not read tells nothing of what it holds)."""
+    access_for(user).check(namespace, action)
     try:
         return selectors.flow_get(namespace, flow_id)
     except Flow.DoesNotExist:
         raise NotFound(f"flow {namespace}.{flow_id} does not exist") from None
+
+
+def readable_within(user: Any, namespace: str | None) -> None:
+    """403 when a search names a ``namespace`` in which ``user`` may read nothing at all
+    (rather than a silent empty list); the results are then filtered to what is readable."""
+    if namespace and not access_for(user).reads_within(namespace):
+        raise AccessDenied(namespace, Action.READ)
 
 
 def bool_param(request, name: str, default: bool = False) -> bool:
@@ -35,17 +46,28 @@ def bool_param(request, name: str, default: bool = False) -> bool:
     )
 
 
+#: The largest number a revision, attempt... can be (a 32-bit column); larger ones would
+#: overflow the database driver rather than match nothing (found by schemathesis).
+MAX_INT = 2**31 - 1
+
+
 def int_param(request, name: str) -> int | None:
+    """A non-negative integer query parameter (revision, attempt...), or None when absent."""
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
+        value = None
+    if value is None or not 0 <= value <= MAX_INT:
         raise ApiProblem(
-            f"{name} must be an integer",
-            errors=[{"field": name, "message": f"expected an integer, got {raw!r}"}],
-        ) from None
+            f"{name} must be an integer from 0 to {MAX_INT}",
+            errors=[
+                {"field": name, "message": f"expected an integer from 0 to {MAX_INT}, got {raw!r}"}
+            ],
+        )
+    return value
 
 
 def labels_param(request, name: str = "labels") -> dict[str, str]:

@@ -10,8 +10,9 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from access.policy import Action, check
 from flows import selectors, services
-from flows.api.common import bool_param, flow_or_404, int_param
+from flows.api.common import MAX_INT, bool_param, flow_or_404, int_param
 from flows.api.serializers import (
     FlowSerializer,
     flow_json,
@@ -24,15 +25,18 @@ from flows.services.deploy import parse_source
 from flows.spec import SpecError
 from orchestrator.api.base import ApiView, YamlBodyView
 from orchestrator.api.errors import ApiProblem, Conflict
+from orchestrator.api.pagination import list_response
 from orchestrator.api.schema import (
     PROBLEM_RESPONSES,
     YAML_REQUEST,
     GraphSerializer,
     RevisionDiffSerializer,
+    page_params,
 )
 
 SOURCE_PARAM = OpenApiParameter("source", bool, description="include the YAML source")
 REVISION_PARAM = OpenApiParameter("revision", int, description="a past revision number")
+REVISION_SORTS = {"revision": "revision", "updated": "created_at"}
 
 
 class FlowCreateView(YamlBodyView):
@@ -46,6 +50,7 @@ class FlowCreateView(YamlBodyView):
     def post(self, request):
         source = self.yaml_body(request)
         spec = parse_source(source)
+        check(request.user, spec.namespace, Action.WRITE)  # before saying whether it exists
         try:
             existing = selectors.flow_get(spec.namespace, spec.id)
         except Flow.DoesNotExist:
@@ -63,7 +68,7 @@ class FlowDetailView(YamlBodyView):
         responses={200: FlowSerializer, **PROBLEM_RESPONSES},
     )
     def get(self, request, namespace: str, flow_id: str):
-        flow = flow_or_404(namespace, flow_id)
+        flow = flow_or_404(namespace, flow_id, request.user)
         source = bool_param(request, "source")
         revision = int_param(request, "revision")
         if revision is None or revision == flow.revision:
@@ -80,7 +85,7 @@ class FlowDetailView(YamlBodyView):
         description="Replace the flow's source; a changed source makes a new revision.",
     )
     def put(self, request, namespace: str, flow_id: str):
-        flow = flow_or_404(namespace, flow_id)
+        flow = flow_or_404(namespace, flow_id, request.user)
         source = self.yaml_body(request)
         spec = parse_source(source)
         mismatched = [
@@ -109,7 +114,7 @@ class FlowDetailView(YamlBodyView):
 
     @extend_schema(operation_id="flows_delete", responses={204: None, **PROBLEM_RESPONSES})
     def delete(self, request, namespace: str, flow_id: str):
-        flow = flow_or_404(namespace, flow_id)
+        flow = flow_or_404(namespace, flow_id, request.user)
         services.flow_delete(flow=flow, author=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -117,13 +122,19 @@ class FlowDetailView(YamlBodyView):
 class FlowRevisionsView(ApiView):
     @extend_schema(
         operation_id="flows_revisions",
+        parameters=page_params(REVISION_SORTS, whole_list=True),
         responses={200: FlowSerializer(many=True), **PROBLEM_RESPONSES},
         description="Every revision of the flow, oldest first, each with its source.",
     )
     def get(self, request, namespace: str, flow_id: str):
-        flow = flow_or_404(namespace, flow_id)
+        flow = flow_or_404(namespace, flow_id, request.user)
         revisions = selectors.flow_revisions(flow).order_by("revision")
-        return Response([flow_revision_json(flow, r, source=True) for r in revisions])
+        return list_response(
+            request,
+            revisions,
+            lambda r: flow_revision_json(flow, r, source=True),
+            sortable=REVISION_SORTS,
+        )
 
 
 class FlowRevisionRestoreView(ApiView):
@@ -134,8 +145,11 @@ class FlowRevisionRestoreView(ApiView):
         description="Make a new revision with the source of revision N.",
     )
     def post(self, request, namespace: str, flow_id: str, revision: int):
-        flow = flow_or_404(namespace, flow_id)
-        if not selectors.flow_revisions(flow).filter(revision=revision).exists():
+        flow = flow_or_404(namespace, flow_id, request.user)
+        if (
+            revision > MAX_INT
+            or not selectors.flow_revisions(flow).filter(revision=revision).exists()
+        ):
             raise NotFound(f"flow {flow} has no revision {revision}")
         result = services.flow_revision_restore(flow=flow, revision=revision, author=request.user)
         return Response(flow_json(result.flow, source=True))
@@ -151,7 +165,7 @@ class FlowRevisionsDiffView(ApiView):
         responses={200: RevisionDiffSerializer, **PROBLEM_RESPONSES},
     )
     def get(self, request, namespace: str, flow_id: str):
-        flow = flow_or_404(namespace, flow_id)
+        flow = flow_or_404(namespace, flow_id, request.user)
         numbers = {name: int_param(request, name) for name in ("from", "to")}
         missing = [name for name, value in numbers.items() if value is None]
         if missing:
@@ -180,7 +194,7 @@ class FlowGraphView(ApiView):
         "execution order.",
     )
     def get(self, request, namespace: str, flow_id: str):
-        flow = flow_or_404(namespace, flow_id)
+        flow = flow_or_404(namespace, flow_id, request.user)
         revision = int_param(request, "revision")
         if (
             revision is not None

@@ -13,12 +13,14 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import parsers, serializers
 from rest_framework.response import Response
 
+from access.policy import Action, check, readable
 from flows import selectors, services
 from flows.api.common import (
     bool_param,
     flow_ref,
     invalid_documents,
     labels_param,
+    readable_within,
 )
 from flows.api.documents import Document, split_documents
 from flows.api.serializers import (
@@ -34,8 +36,8 @@ from flows.services.deploy import parse_source
 from flows.spec import SpecError
 from orchestrator.api.base import ApiView, YamlBodyView, check_body_size
 from orchestrator.api.errors import ApiProblem, PayloadTooLarge, spec_problem_item
-from orchestrator.api.pagination import paginate
-from orchestrator.api.schema import PROBLEM_RESPONSES, YAML_REQUEST
+from orchestrator.api.pagination import list_response, paginate
+from orchestrator.api.schema import PROBLEM_RESPONSES, YAML_REQUEST, page_params
 
 FLOW_SORTS = {
     "id": "flow_id",
@@ -58,21 +60,29 @@ PAGE_PARAMS = [
 
 
 def _search(request):
-    return selectors.flows_search(
+    """The flows matching the request's filters that the user may read (403 when the
+    ``namespace`` asked for holds nothing the user may read)."""
+    namespace = request.query_params.get("namespace") or None
+    readable_within(request.user, namespace)
+    flows = selectors.flows_search(
         q=request.query_params.get("q") or None,
-        namespace=request.query_params.get("namespace") or None,
+        namespace=namespace,
         labels=labels_param(request) or None,
     )
+    return readable(flows, request.user, "namespace__name")
 
 
 class DistinctNamespacesView(ApiView):
     @extend_schema(
         operation_id="flows_distinct_namespaces",
+        parameters=page_params(whole_list=True),
         responses={200: {"type": "array", "items": {"type": "string"}}, **PROBLEM_RESPONSES},
         description="Names of the namespaces that hold at least one live flow.",
     )
     def get(self, request):
-        return Response(sorted({f.namespace.name for f in selectors.flows_search()}))
+        flows = readable(selectors.flows_search(), request.user, "namespace__name")
+        names = flows.order_by().values_list("namespace__name", flat=True).distinct()
+        return list_response(request, sorted(names), str)
 
 
 class FlowSearchView(ApiView):
@@ -88,12 +98,14 @@ class FlowSearchView(ApiView):
 class NamespaceFlowsView(YamlBodyView):
     @extend_schema(
         operation_id="flows_list_namespace",
+        parameters=page_params(FLOW_SORTS, whole_list=True),
         responses={200: FlowSerializer(many=True), **PROBLEM_RESPONSES},
         description="The live flows directly in this namespace.",
     )
     def get(self, request, namespace: str):
+        check(request.user, namespace, Action.READ)
         flows = selectors.flows_search(namespace=namespace).filter(namespace__name=namespace)
-        return Response([flow_json(f) for f in flows])
+        return list_response(request, flows, flow_json, sortable=FLOW_SORTS)
 
     @extend_schema(
         operation_id="flows_update_namespace",

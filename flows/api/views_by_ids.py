@@ -1,14 +1,17 @@
 """Kestra's ``by-ids`` bulk actions: a JSON list of ``{namespace, id}`` in, all or nothing.
 
-Every flow named must exist (else 404 listing the missing ones, and nothing changes).
+The user must be allowed the action on every flow named (else 403 listing the refused ones)
+and every flow must exist (else 404 listing the missing ones); either way nothing changes.
 """
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
+from access.policy import Action, access_for
 from flows import selectors, services
 from flows.api.serializers import BulkResultSerializer, FlowRefSerializer
 from flows.api.views_bulk import zip_response
@@ -18,9 +21,31 @@ from orchestrator.api.errors import ApiProblem
 from orchestrator.api.schema import PROBLEM_RESPONSES
 
 
-def flows_by_ids(request) -> list[Flow]:
+def flows_by_ids(request, action: Action = Action.READ) -> list[Flow]:
     refs = FlowRefSerializer(data=request.data, many=True)
     refs.is_valid(raise_exception=True)
+    access = access_for(request.user)
+    refused = [
+        {
+            "field": f"[{index}]",
+            "message": f"you may not {action} in namespace {ref['namespace']!r}",
+        }
+        for index, ref in enumerate(refs.validated_data)
+        if not access.allows(ref["namespace"], action)
+    ]
+    if refused:
+        names = sorted(
+            {
+                ref["namespace"]
+                for ref in refs.validated_data
+                if not access.allows(ref["namespace"], action)
+            }
+        )
+        raise ApiProblem(
+            f"you may not {action} in namespace {', '.join(map(repr, names))}; nothing changed",
+            status_code=403,
+            errors=refused,
+        )
     flows, missing = [], []
     for index, ref in enumerate(refs.validated_data):
         try:
@@ -47,9 +72,10 @@ class FlowStateByIdsView(ApiView):
         responses={200: BulkResultSerializer, **PROBLEM_RESPONSES},
     )
     def post(self, request):
-        flows = flows_by_ids(request)
-        for flow in flows:
-            services.flow_set_disabled(flow=flow, disabled=self.disabled, author=request.user)
+        flows = flows_by_ids(request, Action.WRITE)
+        with transaction.atomic():
+            for flow in flows:
+                services.flow_set_disabled(flow=flow, disabled=self.disabled, author=request.user)
         return Response({"count": len(flows)})
 
 
@@ -68,9 +94,10 @@ class FlowDeleteByIdsView(ApiView):
         responses={200: BulkResultSerializer, **PROBLEM_RESPONSES},
     )
     def delete(self, request):
-        flows = flows_by_ids(request)
-        for flow in flows:
-            services.flow_delete(flow=flow, author=request.user)
+        flows = flows_by_ids(request, Action.WRITE)
+        with transaction.atomic():
+            for flow in flows:
+                services.flow_delete(flow=flow, author=request.user)
         return Response({"count": len(flows)})
 
 

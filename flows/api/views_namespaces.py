@@ -1,4 +1,8 @@
-"""Namespaces: a flat list and the tree with flow counts (Kestra's namespace explorer)."""
+"""Namespaces: a flat list and the tree with flow counts (Kestra's namespace explorer).
+
+A user sees the namespaces they may read and, to hold the tree together, the names of their
+parents (a grant on ``a.b`` implies the name ``a``); flows are counted only where readable.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,16 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from access.policy import Access, access_for
 from flows import selectors
+from flows.api.common import readable_within
 from flows.models import Namespace
 from flows.selectors import NamespaceNode
 from orchestrator.api.base import ApiView
-from orchestrator.api.schema import PROBLEM_RESPONSES
+from orchestrator.api.pagination import list_response
+from orchestrator.api.schema import PROBLEM_RESPONSES, page_params
+
+NAMESPACE_SORTS = {"name": "name", "depth": "depth"}
 
 
 class NamespaceSerializer(serializers.Serializer):
@@ -29,6 +38,27 @@ class NamespaceNodeSerializer(serializers.Serializer):
     children = serializers.ListField(child=serializers.DictField())
 
 
+def visible_tree(nodes: list[NamespaceNode], access: Access) -> list[NamespaceNode]:
+    """The part of the tree ``access`` may see: readable namespaces and their parents, with
+    flows counted only in readable ones."""
+    kept: list[NamespaceNode] = []
+    for node in nodes:
+        children = visible_tree(node.children, access)
+        if not children and not access.reads_within(node.name):
+            continue
+        own = node.flow_count if access.allows(node.name, "read") else 0
+        kept.append(
+            NamespaceNode(
+                name=node.name,
+                depth=node.depth,
+                flow_count=own,
+                total_flow_count=own + sum(c.total_flow_count for c in children),
+                children=children,
+            )
+        )
+    return kept
+
+
 def node_json(node: NamespaceNode) -> dict[str, Any]:
     return {
         "name": node.name,
@@ -42,26 +72,32 @@ def node_json(node: NamespaceNode) -> dict[str, Any]:
 class NamespaceListView(ApiView):
     @extend_schema(
         operation_id="namespaces_list",
-        parameters=[OpenApiParameter("q", str, description="namespace and those inside it")],
+        parameters=[
+            OpenApiParameter("q", str, description="namespace and those inside it"),
+            *page_params(NAMESPACE_SORTS, whole_list=True),
+        ],
         responses={200: NamespaceSerializer(many=True), **PROBLEM_RESPONSES},
+        description="The namespaces the user may read, by name.",
     )
     def get(self, request):
         prefix = request.query_params.get("q")
+        readable_within(request.user, prefix)
         rows = (
             selectors.namespace_descendants(prefix, include_self=True)
             if prefix
             else Namespace.objects.all()
         )
+        rows = rows.filter(access_for(request.user).readable_q("name"))
         rows = rows.select_related("parent").order_by("name")
-        return Response(
-            [
-                {
-                    "name": ns.name,
-                    "parent": ns.parent.name if ns.parent else None,
-                    "depth": ns.depth,
-                }
-                for ns in rows
-            ]
+        return list_response(
+            request,
+            rows,
+            lambda ns: {
+                "name": ns.name,
+                "parent": ns.parent.name if ns.parent else None,
+                "depth": ns.depth,
+            },
+            sortable=NAMESPACE_SORTS,
         )
 
 
@@ -69,7 +105,9 @@ class NamespaceTreeView(ApiView):
     @extend_schema(
         operation_id="namespaces_tree",
         responses={200: NamespaceNodeSerializer(many=True), **PROBLEM_RESPONSES},
-        description="Every namespace as a tree (roots first), with live flow counts.",
+        description="Every namespace as a tree (roots first), with live flow counts: those "
+        "the user may read, and the names of their parents.",
     )
     def get(self, request):
-        return Response([node_json(root) for root in selectors.namespace_tree()])
+        tree = visible_tree(selectors.namespace_tree(), access_for(request.user))
+        return Response([node_json(root) for root in tree])

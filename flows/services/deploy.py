@@ -16,6 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models.functions import Lower
 
+from access.policy import Action, check, check_all
 from flows import spec as spec_module
 from flows.models import Flow, FlowLabel, FlowRevision
 from flows.services.common import (
@@ -59,9 +60,11 @@ def flow_deploy(*, source: str, author: Any = None, filename: str = "<flow>") ->
     """Create or update the flow that ``source`` describes, in one transaction.
 
     Invalid YAML raises ``SpecError`` (every problem with its line and column) and changes
-    nothing. ``author`` is a user or None (CLI, examples).
+    nothing. ``author`` is the acting user, who needs write access to the flow's namespace
+    (``access.policy.AccessDenied`` otherwise), or None for a trusted operator (CLI, examples).
     """
     spec = parse_source(source, filename=filename)
+    check(author, spec.namespace, Action.WRITE)
     with transaction.atomic():
         return apply_spec(spec=spec, source=source, author=author, filename=filename)
 
@@ -155,7 +158,8 @@ def flows_deploy_folder(
 
     ``namespace``: every flow must be in it or inside it. ``delete_missing`` deletes live flows
     not among the documents: within ``namespace`` and the namespaces inside it when given,
-    otherwise within exactly the namespaces the documents use.
+    otherwise within exactly the namespaces the documents use. ``author`` needs write access
+    to all of those namespaces (checked before anything is written).
     """
     docs = list(documents or [])
     problems: list[SpecProblem] = []
@@ -200,6 +204,13 @@ def flows_deploy_folder(
         parsed.append((filename, source, spec))
     if problems:
         raise SpecError(problems)
+    # The acting user writes every namespace deployed to, and the one cleaned by delete_missing.
+    check_all(
+        author,
+        [spec.namespace for _, _, spec in parsed]
+        + ([namespace] if delete_missing and namespace else []),
+        Action.WRITE,
+    )
 
     with transaction.atomic():
         results: list[DeployResult] = []

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
+from access.policy import Action, check
 from flows.models import Flow, FlowRevision
 from flows.services.common import FlowError, problem
 from flows.services.deploy import DeployResult, _user_or_none, apply_spec, parse_source
@@ -22,8 +23,9 @@ def flow_delete(*, flow: Flow, author: Any = None) -> FlowRevision:
     """Soft-delete ``flow``: the row stays, with a ``deleted`` revision N+1 (same source).
 
     Deploying the flow again re-creates it and continues the numbering. Raises FlowError if
-    the flow is already deleted.
+    the flow is already deleted; ``author`` needs write access to the flow's namespace.
     """
+    check(author, flow.namespace.name, Action.WRITE)
     with transaction.atomic():
         locked = _lock(flow)
         if locked.deleted:
@@ -47,8 +49,10 @@ def flow_set_disabled(*, flow: Flow, disabled: bool, author: Any = None) -> Flow
     """Enable or disable ``flow`` without a new revision.
 
     This is an operational switch (stop scheduling and starting it); the source is left as it
-    is, so deploying a changed source sets ``disabled`` from the source again.
+    is, so deploying a changed source sets ``disabled`` from the source again. It changes the
+    catalogue, so ``author`` needs write access (as Kestra's flow update permission).
     """
+    check(author, flow.namespace.name, Action.WRITE)
     from flows.selectors import flow_spec
 
     with transaction.atomic():
@@ -67,8 +71,9 @@ def flow_revision_restore(*, flow: Flow, revision: int, author: Any = None) -> D
     """Make revision N+1 with the source of ``revision`` (nothing if it equals the current one).
 
     Restoring a deleted flow re-creates it. Raises FlowError for an unknown revision and
-    SpecError if that old source no longer validates.
+    SpecError if that old source no longer validates; ``author`` needs write access.
     """
+    check(author, flow.namespace.name, Action.WRITE)
     old = FlowRevision.objects.filter(flow=flow, revision=revision).first()
     if old is None:
         raise FlowError(f"flow {flow} has no revision {revision}")

@@ -51,24 +51,91 @@ def check_body_size(request, limit: int) -> None:
     """413 before reading a body larger than ``limit`` (Content-Length, then actual size)."""
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
+    except (TypeError, ValueError):
         declared = 0
     if declared > limit:
         raise PayloadTooLarge(declared, limit)
 
 
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def _nul_problem(field: str) -> ApiProblem:
+    return ApiProblem(
+        "NUL characters are not accepted",
+        errors=[{"field": field.replace("\x00", "\\0"), "message": "contains a NUL character"}],
+    )
+
+
+def refuse_nul(request, path_params: dict | None = None) -> None:
+    """400 for a NUL character in a path or query parameter or in a text body.
+
+    PostgreSQL can neither store nor compare text holding NUL (psycopg raises, which would be
+    a 500), so it is refused at the edge whatever the database. Files may hold anything.
+    """
+    for key, value in (path_params or {}).items():
+        if isinstance(value, str) and "\x00" in value:
+            raise _nul_problem(key)
+    for key, values in request.query_params.lists():
+        if "\x00" in key or any("\x00" in value for value in values):
+            raise _nul_problem(key)
+    content_type = (request.content_type or "").split(";")[0].strip().lower()
+    if not request.META.get("CONTENT_LENGTH"):
+        return
+    if content_type in FORM_TYPES:
+        data = request.data
+        if hasattr(data, "lists"):
+            for key, values in data.lists():
+                texts = [v for v in values if isinstance(v, str)]
+                if "\x00" in key or any("\x00" in v for v in texts):
+                    raise _nul_problem(key)
+        return
+    body = request.body
+    if b"\x00" in body or (content_type.endswith("json") and b"\\u0000" in body):
+        raise _nul_problem("body")
+
+
+#: Room for the multipart envelope (boundaries, part headers, small fields) around a file.
+MULTIPART_SLACK_BYTES = 64 * 1024
+
+
 class ApiView(APIView):
+    """Authenticated JSON views with one error shape and a cap on the request body.
+
+    The cap is checked on ``Content-Length`` once the user is authenticated (401 before 413).
+    By default a multipart body (files) may reach ``TRELLIS_MAX_UPLOAD_BYTES`` plus the
+    envelope, any other body Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE``: DRF's JSON parser
+    reads the stream itself, so Django's own limit would never apply to it. A view sets
+    ``body_limit_setting`` to name another setting (YAML views: ``TRELLIS_MAX_FLOW_BYTES``).
+    """
+
     authentication_classes = [ApiTokenAuthentication, authentication.SessionAuthentication]
     permission_classes = [permissions.IsAuthenticated]
+    body_limit_setting: str | None = None
 
     def get_exception_handler(self):
         return exception_handler
+
+    def body_limit(self, request) -> int | None:
+        if self.body_limit_setting:
+            return getattr(settings, self.body_limit_setting)
+        if (request.content_type or "").startswith("multipart/"):
+            return settings.TRELLIS_MAX_UPLOAD_BYTES + MULTIPART_SLACK_BYTES
+        return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        limit = self.body_limit(request)
+        if limit:
+            check_body_size(request, limit)
+        refuse_nul(request, kwargs)
 
 
 class YamlBodyView(ApiView):
     """A view whose unsafe methods take one YAML text body (limited to TRELLIS_MAX_FLOW_BYTES)."""
 
     parser_classes = YAML_PARSERS
+    body_limit_setting = "TRELLIS_MAX_FLOW_BYTES"
 
     def yaml_body(self, request) -> str:
         limit = settings.TRELLIS_MAX_FLOW_BYTES

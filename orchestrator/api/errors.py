@@ -11,12 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
+from django.core.exceptions import (
+    ObjectDoesNotExist,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from executions.states import IllegalTransition
 from flows.services.common import FlowError
 from flows.spec import SpecError, SpecProblem
 
@@ -136,7 +142,12 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = InvalidDocument(exc)
     elif isinstance(exc, RequestDataTooBig):
         exc = ApiProblem(str(exc), status_code=413)
-    elif isinstance(exc, FlowError):  # e.g. the flow was deleted meanwhile
+    elif isinstance(exc, SuspiciousOperation):  # too many form fields or files, bad headers
+        exc = ApiProblem(str(exc) or "the request was refused", status_code=400)
+    elif isinstance(exc, PermissionDenied):  # access.policy.AccessDenied among others
+        exc = exceptions.PermissionDenied(str(exc) or "forbidden")
+    elif isinstance(exc, IllegalTransition | FlowError):
+        # a state change the transition table refuses; a flow deleted meanwhile
         exc = Conflict(str(exc))
     elif isinstance(exc, Http404 | ObjectDoesNotExist):
         exc = exceptions.NotFound(str(exc) or "not found")

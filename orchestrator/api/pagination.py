@@ -2,6 +2,10 @@
 
 Pages start at 1, as in Kestra. Sort keys are public names mapped to model fields by the view,
 so a client can never sort on an arbitrary column.
+
+Endpoints where Kestra answers a bare JSON array (a namespace's flows, a flow's revisions, an
+execution's logs...) keep that shape through :func:`list_response`: the whole list by default,
+a page of it when ``page`` or ``size`` is given, the total in the ``X-Total-Count`` header.
 """
 
 from __future__ import annotations
@@ -77,3 +81,35 @@ def paginate(
     start = (page - 1) * size
     window = items[start : start + size]
     return Response({"results": [serialize(item) for item in window], "total": total})
+
+
+TOTAL_HEADER = "X-Total-Count"
+
+
+def list_response(
+    request,
+    items: QuerySet | Sequence[Any],
+    serialize: Callable[[Any], Any],
+    *,
+    sortable: Mapping[str, str] | None = None,
+) -> Response:
+    """A bare JSON list (Kestra's shape for these endpoints), sortable and optionally paged.
+
+    Without ``page`` and ``size`` every item is sent, as Kestra does; with either, one page
+    (``size`` defaults to 25, at most 500). ``X-Total-Count`` always holds the full count.
+    """
+    params = request.query_params
+    paged = params.get("page") not in (None, "") or params.get("size") not in (None, "")
+    page = _int_param(params, "page", 1, 1, 1_000_000)
+    size = _int_param(params, "size", DEFAULT_SIZE, 1, MAX_SIZE)
+    if sortable and isinstance(items, QuerySet):
+        order = sort_fields(params, sortable)
+        if order:
+            items = items.order_by(*order)
+    total = items.count() if isinstance(items, QuerySet) else len(items)
+    if paged:
+        start = (page - 1) * size
+        items = items[start : start + size]
+    response = Response([serialize(item) for item in items])
+    response[TOTAL_HEADER] = str(total)
+    return response

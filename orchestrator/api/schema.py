@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 
@@ -36,6 +38,24 @@ PROBLEM_RESPONSES = {
     413: _problem("body too large"),
     422: _problem("invalid YAML document, with line and column of each problem"),
 }
+
+
+def page_params(sorts: Iterable[str] = (), *, whole_list: bool = False) -> list[OpenApiParameter]:
+    """``page``, ``size`` and (when ``sorts``) ``sort`` query parameters, documented once."""
+    size_text = "page size (default 25, at most 500)"
+    if whole_list:
+        size_text += "; without page and size, the whole list (count in X-Total-Count)"
+    params = [
+        OpenApiParameter("page", int, description="1-based page number"),
+        OpenApiParameter("size", int, description=size_text),
+    ]
+    keys = list(sorts)
+    if keys:
+        params.append(
+            OpenApiParameter("sort", str, description=f"{', '.join(keys)}, each with :asc or :desc")
+        )
+    return params
+
 
 #: A YAML document as the request body (``text/plain`` is accepted too).
 YAML_REQUEST = {"application/x-yaml": OpenApiTypes.STR, "text/plain": OpenApiTypes.STR}

@@ -8,8 +8,9 @@ and workers are separate processes started by the command (or the integration te
 from __future__ import annotations
 
 import io
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +21,11 @@ from executions.models import Execution, TaskRun
 from executions.services import InputsError, execution_create, execution_kill
 from executions.states import TERMINAL, State
 from flows.models import Flow
-from orchestrator.compat.scenarios import TEST_ONLY_TYPES, Corpus, Inputs
+from orchestrator.compat.scenarios import TEST_ONLY_TYPES, Corpus, Inputs, NotApplicable
 
 __all__ = [
     "Deployment",
+    "apply_setup",
     "InputsError",
     "create_execution",
     "deploy_corpus",
@@ -37,14 +39,31 @@ __all__ = [
 NAMESPACE = "io.kestra"
 
 
-def in_corpus_namespaces() -> Q:
-    return Q(namespace=NAMESPACE) | Q(namespace__startswith=f"{NAMESPACE}.")
+def in_corpus_namespaces(extra: Iterable[str] = ()) -> Q:
+    """``io.kestra`` and below, plus the namespaces (and below) of extra corpora."""
+    query = Q()
+    for name in (NAMESPACE, *extra):
+        query |= Q(namespace=name) | Q(namespace__startswith=f"{name}.")
+    return query
 
 
-def forget_previous_runs() -> int:
+def forget_previous_runs(extra: Iterable[str] = ()) -> int:
     """Delete every execution of the corpus namespaces (a run starts from a clean slate)."""
-    deleted, _ = Execution.objects.filter(in_corpus_namespaces()).delete()
+    deleted, _ = Execution.objects.filter(in_corpus_namespaces(extra)).delete()
     return deleted
+
+
+def corpus_namespaces(corpus: Corpus) -> set[str]:
+    """The namespaces a corpus's flow files declare (read without deploying)."""
+    found = set()
+    for path in corpus.flow_files():
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, OSError, UnicodeDecodeError):
+            continue
+        if isinstance(doc, Mapping) and isinstance(doc.get("namespace"), str):
+            found.add(doc["namespace"])
+    return found
 
 
 @dataclass
@@ -56,6 +75,8 @@ class Deployment:
     #: Refusals due only to Kestra test-only task types (not applicable, not Trellis's fault).
     test_only: dict[str, list[str]] = field(default_factory=dict)
     templates_refused: dict[str, str] = field(default_factory=dict)
+    #: Namespaces outside ``io.kestra`` that an extra corpus uses (cleaned like it).
+    namespaces: set[str] = field(default_factory=set)
 
     def by_name(self, name: str) -> Flow | None:
         """A deployed flow by corpus file (with or without extension) or by flow id."""
@@ -266,10 +287,30 @@ def executions_of(flow_name: str, since: Any) -> list[Execution]:
     )
 
 
-def settle(since: Any) -> None:
+def settle(since: Any, extra: Iterable[str] = ()) -> None:
     """Kill what a scenario left running, so the next one starts on a quiet system."""
-    leftovers = Execution.objects.filter(in_corpus_namespaces(), created_at__gte=since).exclude(
-        state__in=TERMINAL
-    )
+    leftovers = Execution.objects.filter(
+        in_corpus_namespaces(extra), created_at__gte=since
+    ).exclude(state__in=TERMINAL)
     for execution in leftovers:
         execution_kill(execution)
+
+
+_DELETE_KV = re.compile(r"^delete every KV entry of namespace ([\w.-]+)$")
+
+
+def apply_setup(entry_setup: Mapping[str, Any], scenario_setup: Mapping[str, Any]) -> None:
+    """What an entry does before each of its scenarios (``before_each``) and what one
+    scenario needs (``kv``: a KV entry); NotApplicable for a set-up given only in words."""
+    from kv.services import kv_delete, kv_keys, kv_set
+
+    before = entry_setup.get("before_each")
+    if before:
+        m = _DELETE_KV.match(str(before).strip())
+        if not m:
+            raise NotApplicable(f"set-up in words: {before!r}")
+        for key in kv_keys(m.group(1)):
+            kv_delete(m.group(1), key)
+    entry = scenario_setup.get("kv")
+    if entry:
+        kv_set(str(entry["namespace"]), str(entry["key"]), entry.get("value"))

@@ -112,7 +112,7 @@ class Runner(StepsMixin):
             result = Result(scenario.key, ERROR, f"{type(exc).__name__}: {exc}", notes=tail)
         finally:
             try:
-                live.settle(run.started)
+                live.settle(run.started, self.deployment.namespaces)
             except Exception as exc:  # noqa: BLE001 - best effort
                 run.notes.append(f"could not kill leftovers: {exc}")
         result.seconds = round(time.monotonic() - clock, 2)
@@ -141,8 +141,6 @@ class Runner(StepsMixin):
                 return Result(key, REFUSED, prefix + self.deployment.refused[file])
         if scenario.file not in self.deployment.flows:
             return Result(key, ERROR, f"{scenario.file} is not in the corpus folder")
-        if (spec.get("setup") or {}).get("kv"):
-            return Result(key, NOT_APPLICABLE, "needs a KV store entry (Trellis has no KV store)")
         via_api = (spec.get("input_error") or {}).get("via_api")
         if via_api:
             return Result(key, NOT_APPLICABLE, f"HTTP-level case: {via_api}")
@@ -150,6 +148,10 @@ class Runner(StepsMixin):
 
     def _run(self, run: Run) -> Result:
         scenario, spec = run.scenario, run.scenario.spec
+        try:
+            live.apply_setup(scenario.entry.get("setup") or {}, spec.get("setup") or {})
+        except NotApplicable as exc:
+            return Result(scenario.key, NOT_APPLICABLE, str(exc))
         if "input_error" in spec:
             return self._input_error(run)
         try:

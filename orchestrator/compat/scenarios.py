@@ -36,10 +36,13 @@ class Scenario:
     name: str
     entry: Mapping[str, Any]
     spec: Mapping[str, Any]
+    #: The extra corpus folder's name for scenarios not from Kestra's own corpus, else "".
+    origin: str = ""
 
     @property
     def key(self) -> str:
-        return f"{self.file}:{self.name}"
+        prefix = f"{self.origin}/" if self.origin else ""
+        return f"{prefix}{self.file}:{self.name}"
 
     @property
     def category(self) -> str:
@@ -51,6 +54,8 @@ class Corpus:
     root: Path
     header: Mapping[str, Any]
     scenarios: list[Scenario]
+    #: "" for Kestra's corpus; the folder name of an extra one.
+    origin: str = ""
 
     def flow_files(self) -> list[Path]:
         """Every corpus flow file (``flows/`` then ``flows-synthetic/``), sorted."""
@@ -75,20 +80,27 @@ def flow_path(root: Path, file: str) -> Path:
     return root / file if "/" in file else root / "flows" / file
 
 
-def load_corpus(root: Path | None = None) -> Corpus:
-    """Read ``expectations.yaml``: every scenario of every entry, in file order."""
+def load_corpus(root: Path | None = None, *, origin: str = "") -> Corpus:
+    """Read ``expectations.yaml``: every scenario of every entry, in file order.
+
+    ``origin`` names an extra folder in the same format (its own ``flows/`` and
+    ``expectations.yaml``) so its scenarios keep apart from Kestra's in reports.
+    """
     root = root or default_corpus()
-    doc = yaml.safe_load((root / "expectations.yaml").read_text(encoding="utf-8")) or {}
+    path = root / "expectations.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"no expectations.yaml in {root}")
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     header = {k: v for k, v in doc.items() if k not in ("entries", "synthetic_entries")}
     scenarios: list[Scenario] = []
     for entry in [*(doc.get("synthetic_entries") or []), *(doc.get("entries") or [])]:
         for spec in entry.get("scenarios") or ():
-            scenarios.append(Scenario(entry["file"], str(spec["name"]), entry, spec))
+            scenarios.append(Scenario(entry["file"], str(spec["name"]), entry, spec, origin))
         for i, case in enumerate(entry.get("input_errors") or ()):
             label = ",".join(str(k) for k in (case.get("override") or {})) or "api"
             spec = {"name": f"input-error-{i + 1}-{label}", "input_error": case}
-            scenarios.append(Scenario(entry["file"], spec["name"], entry, spec))
-    return Corpus(root=root, header=header, scenarios=scenarios)
+            scenarios.append(Scenario(entry["file"], spec["name"], entry, spec, origin))
+    return Corpus(root=root, header=header, scenarios=scenarios, origin=origin)
 
 
 def select(scenarios: Iterable[Scenario], text: str | None) -> list[Scenario]:

@@ -181,7 +181,9 @@ class Webhook(TriggerType):
 
     The key is the secret (it may be ``{{ secret('NAME') }}``); the execution sees
     ``trigger.body`` (parsed when it is JSON), ``trigger.headers`` and
-    ``trigger.parameters``. ``wait: true`` answers once the execution ended, with its
+    ``trigger.parameters``. With ``signature`` the request must also carry the HMAC of its
+    raw body (hex, optionally prefixed ``sha256=``) in a header; a missing or wrong one
+    answers the same 404 as a wrong key. ``wait: true`` answers once the execution ended, with its
     outputs (only the outputs with ``returnOutputs: true``).
     """
 
@@ -192,6 +194,13 @@ class Webhook(TriggerType):
         Prop("wait", "boolean", default=False, dynamic=False),
         Prop("returnOutputs", "boolean", default=False, dynamic=False),
         Prop("inputs", "map", default={}),
+        Prop(
+            "signature",
+            "map",
+            dynamic=False,
+            description="Require an HMAC of the body: `secret` (may be `{{ secret('NAME') }}`), "
+            "`header` (default X-Hub-Signature-256), `algorithm` (SHA256, SHA1 or SHA512).",
+        ),
     )
     examples = (
         """id: on-push
@@ -204,6 +213,9 @@ triggers:
   - id: push
     type: io.kestra.plugin.core.trigger.Webhook
     key: "{{ secret('PUSH_KEY') }}"
+    signature:
+      secret: "{{ secret('PUSH_SIGNING_SECRET') }}"
+      header: X-Hub-Signature-256
 """,
     )
 
@@ -214,7 +226,38 @@ triggers:
             return [("key", "a webhook key is at most 256 characters")]
         if isinstance(key, str) and not key.strip():
             return [("key", "a webhook key cannot be empty")]
+        return _signature_problems(props.get("signature"))
+
+
+SIGNATURE_KEYS = ("secret", "header", "algorithm")
+SIGNATURE_ALGORITHMS = ("SHA256", "SHA1", "SHA512")
+
+
+def _signature_problems(signature: Any) -> list[tuple[str, str]]:
+    if signature is None:
         return []
+    if not isinstance(signature, Mapping):
+        return [("signature", "`signature` must be a map with a `secret`")]
+    problems = [
+        (
+            f"signature.{k}",
+            f"unknown signature property {k!r} (expected {', '.join(SIGNATURE_KEYS)})",
+        )
+        for k in signature
+        if k not in SIGNATURE_KEYS
+    ]
+    secret = signature.get("secret")
+    if not isinstance(secret, str) or not secret.strip():
+        problems.append(("signature.secret", "a webhook signature needs a `secret`"))
+    header = signature.get("header")
+    if header is not None and (not isinstance(header, str) or not header.strip()):
+        problems.append(("signature.header", "`header` must be a header name"))
+    algorithm = signature.get("algorithm")
+    if algorithm is not None and str(algorithm).upper() not in SIGNATURE_ALGORITHMS:
+        problems.append(
+            ("signature.algorithm", f"`algorithm` must be one of {', '.join(SIGNATURE_ALGORITHMS)}")
+        )
+    return problems
 
 
 PLUGINS = [Schedule, Flow, Webhook]

@@ -4,11 +4,18 @@ Built on ``urllib.request`` so it needs no dependency. Like Kestra, a response c
 more fails the task unless ``allowFailed`` is set; a 3xx only reaches the task when redirects
 are not followed, and is then returned as it is. Proxies come from ``options`` only, never from
 the worker's environment, so a flow behaves the same on every worker.
+
+Every connection, the first and each redirect's, goes through :mod:`plugins.http.guard`: the
+host is resolved once, each address is checked against the SSRF policy (no loopback, private,
+link-local or metadata address unless ``TRELLIS_HTTP_ALLOW`` says so), and the socket connects
+to the checked address. Redirects may only lead to http and https URLs.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import http.client
 import json
 import mimetypes
 import ssl
@@ -21,6 +28,7 @@ from typing import Any, ClassVar
 
 from executions.durations import DurationError, parse_duration
 from plugins.base import Prop, RunContext, RunnableTask, TaskFailed
+from plugins.http.guard import DestinationRefused, HostPolicy, current_policy
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -50,6 +58,68 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+
+class _GuardedRedirect(urllib.request.HTTPRedirectHandler):
+    """Follow redirects to http(s) URLs only (urllib would follow ``ftp://``, which bypasses
+    the guarded connections), refusing a denied host before any connection is tried."""
+
+    def __init__(self, policy: HostPolicy) -> None:
+        self.policy = policy
+
+    def http_error_302(self, req: Any, fp: Any, code: int, msg: str, headers: Any) -> Any:
+        location = headers.get("location") or headers.get("uri")
+        if location:
+            target = urllib.parse.urljoin(req.full_url, location)
+            if urllib.parse.urlsplit(target).scheme.lower() not in ("http", "https"):
+                fp.close()
+                raise DestinationRefused(
+                    f"HTTP request refused: {req.full_url} redirects to {target!r}; only "
+                    "http and https redirects are followed"
+                )
+            try:
+                self.policy.check_url(target)
+            except DestinationRefused:
+                fp.close()
+                raise
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+class _GuardedHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection whose socket comes from the policy (resolve once, check, connect)."""
+
+    def __init__(self, *args: Any, policy: HostPolicy, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = policy.connect  # type: ignore[method-assign]
+
+
+class _GuardedHTTPSConnection(http.client.HTTPSConnection):
+    """The same for HTTPS: TLS still verifies the certificate against the host *name*."""
+
+    def __init__(self, *args: Any, policy: HostPolicy, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = policy.connect  # type: ignore[method-assign]
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, policy: HostPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(functools.partial(_GuardedHTTPConnection, policy=self.policy), req)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, policy: HostPolicy, context: ssl.SSLContext | None = None) -> None:
+        super().__init__(context=context)
+        self.policy = policy
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        connection = functools.partial(_GuardedHTTPSConnection, policy=self.policy)
+        return self.do_open(connection, req, context=self._context)  # type: ignore[attr-defined]
 
 
 class Request(RunnableTask):
@@ -175,19 +245,36 @@ def _multipart(form: dict[str, Any], ctx: RunContext) -> tuple[bytes, str]:
 def _exchange(
     request: urllib.request.Request, options: dict[str, Any], ssl_options: dict[str, Any]
 ) -> tuple[int, Message, bytes]:
-    """Send the request; (status, headers, body bytes) for every response, errors included."""
-    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler(_proxies(options))]
-    if not _flag(options.get("followRedirects"), True):
-        handlers.append(_NoRedirect())
+    """Send the request; (status, headers, body bytes) for every response, errors included.
+
+    Only the guarded http/https handlers are installed (no ftp, file or data handler), so
+    nothing reaches the network except through the policy's checked connections."""
+    try:
+        policy = current_policy()
+    except ValueError as exc:
+        raise TaskFailed(f"the HTTP host policy is misconfigured: {exc}") from None
+    context = None
     if _flag(ssl_options.get("insecureTrustAllCertificates"), False):
-        handlers.append(urllib.request.HTTPSHandler(context=ssl._create_unverified_context()))
-    opener = urllib.request.build_opener(*handlers)
+        context = ssl._create_unverified_context()
+    follow = _flag(options.get("followRedirects"), True)
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(_proxies(options)),
+        urllib.request.UnknownHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        _GuardedRedirect(policy) if follow else _NoRedirect(),
+        urllib.request.HTTPErrorProcessor(),
+        _GuardedHTTPHandler(policy),
+        _GuardedHTTPSHandler(policy, context),
+    ):
+        opener.add_handler(handler)
     # urllib has one socket timeout for connecting and reading: use the larger one asked for.
     asked = [
         t for t in (_seconds(options, "connectTimeout"), _seconds(options, "readTimeout")) if t
     ]
     timeout = max(asked) if asked else DEFAULT_TIMEOUT_SECONDS
     try:
+        policy.check_url(request.full_url)
         with opener.open(request, timeout=timeout) as response:
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as exc:
@@ -195,6 +282,8 @@ def _exchange(
             return exc.code, exc.headers, exc.read()
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, DestinationRefused):
+            raise TaskFailed(str(reason)) from None
         raise TaskFailed(f"request to {request.full_url} failed: {reason}") from exc
 
 

@@ -6,6 +6,13 @@ the task log (secrets masked), reads Kestra's ``::{"outputs": {...}}::`` lines, 
 files and turns the exit code into the task's outcome. Containers are not supported: the process
 runs on the worker itself (``containerImage`` and ``taskRunner`` are accepted and ignored, so
 Kestra flows deploy unchanged).
+
+Isolation on the worker: each task run gets its own working directory (removed afterwards);
+the process starts in a new session (its own process group) so a kill or timeout takes its
+children too; and its environment is clean: the declared ``env``, ``WORKING_DIR`` (Kestra's
+name for the working directory) and a few basics from the worker (:data:`BASE_ENV`, plus the
+names listed in ``TRELLIS_SCRIPT_ENV``), never the worker's database URL, Django key or
+``SECRET_*`` variables.
 """
 
 from __future__ import annotations
@@ -36,6 +43,11 @@ KILL_GRACE_SECONDS = 5.0
 PIPE_GRACE_SECONDS = 1.0
 MASK = "******"
 
+#: Worker variables a script inherits: what a shell needs to find programs, know its user
+#: and print text. Everything else must be declared in ``env`` (or TRELLIS_SCRIPT_ENV).
+BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR",
+            "TERM")  # fmt: skip
+
 #: Kestra's protocol for values printed by a script: a whole line ``::{json}::``.
 _KESTRA_LINE = re.compile(r"^::(\{.*\})::\s*$")
 _LOG_LEVELS = {
@@ -49,7 +61,13 @@ _LOG_LEVELS = {
 
 #: Properties every script task has (Kestra's ``AbstractExecScript``).
 COMMON_PROPS: tuple[Prop, ...] = (
-    Prop("env", "map", description="Environment variables added to the worker's own."),
+    Prop(
+        "env",
+        "map",
+        description="Environment variables of the script. The worker's own are not passed on, "
+        "except PATH, HOME, USER, LANG, LC_*, TZ, TMPDIR and those named in TRELLIS_SCRIPT_ENV; "
+        "WORKING_DIR is the working directory.",
+    ),
     Prop("beforeCommands", "list", items="string", description="Lines run before the main ones."),
     Prop(
         "interpreter",
@@ -86,7 +104,13 @@ COMMON_PROPS: tuple[Prop, ...] = (
     Prop("taskRunner", "map", description="Accepted and ignored: always a local process."),
     Prop("docker", "map", deprecated="use containerImage (ignored: local process)"),
     Prop("runner", "string", deprecated="use taskRunner (ignored: local process)"),
-    Prop("namespaceFiles", "map", description="Not supported yet; ignored with a warning."),
+    Prop(
+        "namespaceFiles",
+        "map",
+        description="Copy the namespace's files into the working directory first: "
+        "`{enabled: true, include: [globs], exclude: [globs], namespaces: [ns...]}` "
+        "(the flow's namespace by default).",
+    ),
     Prop("targetOS", "string", choices=("LINUX", "WINDOWS", "AUTO"), default="AUTO"),
     Prop("outputDirectory", "boolean", default=False, description="Accepted and ignored."),
 )
@@ -237,6 +261,34 @@ class _Output:
         return True
 
 
+def _passthrough_names() -> list[str]:
+    """Extra worker variables operators let scripts see (``TRELLIS_SCRIPT_ENV``)."""
+    raw: Any = os.environ.get("TRELLIS_SCRIPT_ENV", "")
+    try:
+        from django.conf import settings
+
+        if settings.configured:
+            raw = getattr(settings, "TRELLIS_SCRIPT_ENV", raw)
+    except ImportError:  # pragma: no cover - Django is always installed with Trellis
+        pass
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    return [str(name).strip() for name in items if str(name).strip()]
+
+
+def script_environment(
+    working_dir: Path, declared: Mapping[str, Any] | None, worker: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The whole environment of a script: basics from the worker, WORKING_DIR, then the
+    declared ``env`` (which may override any of them)."""
+    source = os.environ if worker is None else worker
+    names = {*BASE_ENV, *_passthrough_names()}
+    env = {k: v for k, v in source.items() if k in names or k.startswith("LC_")}
+    env.setdefault("PATH", os.defpath)
+    env["WORKING_DIR"] = str(working_dir)
+    env.update({str(k): "" if v is None else str(v) for k, v in (declared or {}).items()})
+    return env
+
+
 def run_process(
     ctx: RunContext, argv: Sequence[str], *, env: Mapping[str, Any] | None = None
 ) -> ProcessResult:
@@ -246,8 +298,7 @@ def run_process(
     records, so a logger that is not thread-safe (a database connection per thread) is only
     ever used from the thread that called the plugin. Raises TaskFailed("killed") on a stop.
     """
-    full_env = dict(os.environ)
-    full_env.update({str(k): "" if v is None else str(v) for k, v in (env or {}).items()})
+    full_env = script_environment(ctx.working_dir, env)
     try:
         proc = subprocess.Popen(
             list(argv),
@@ -337,6 +388,7 @@ class ScriptTask(RunnableTask):
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any] | TaskResult:
         warn_ignored(props, ctx)
+        copy_namespace_files(ctx, props.get("namespaceFiles"))
         write_input_files(ctx, props.get("inputFiles"))
         script = shell_script(
             as_lines(props.get("beforeCommands")),
@@ -360,11 +412,38 @@ class ScriptTask(RunnableTask):
 
 
 def warn_ignored(props: Mapping[str, Any], ctx: RunContext) -> None:
-    """One warning when the flow asks for a container or namespace files we don't provide."""
+    """One warning when the flow asks for a container we don't provide."""
     image = props.get("containerImage") or (props.get("docker") or {}).get("image")
     if image:
         ctx.logger.warning(
             f"containerImage {image!r} is ignored: Trellis runs scripts as local processes"
         )
-    if as_bool((props.get("namespaceFiles") or {}).get("enabled"), False):
-        ctx.logger.warning("namespaceFiles are not supported yet and were not copied")
+
+
+def copy_namespace_files(ctx: RunContext, spec: Any) -> int:
+    """Kestra's ``namespaceFiles``: the namespace's files, filtered by ``include`` and
+    ``exclude`` globs, copied into the working directory under their own paths (before
+    ``inputFiles``, which may overwrite them). Returns how many were copied."""
+    if not isinstance(spec, Mapping) or not as_bool(spec.get("enabled"), True):
+        return 0
+    store = getattr(ctx, "namespace_files", None)
+    if store is None:
+        raise TaskFailed("namespaceFiles: this run context has no namespace files")
+    include = [str(p) for p in as_lines(spec.get("include"))]
+    exclude = [str(p) for p in as_lines(spec.get("exclude"))]
+    namespaces = [str(n) for n in as_lines(spec.get("namespaces"))] or [ctx.namespace]
+    root = ctx.working_dir
+    copied = 0
+    for namespace in namespaces:
+        for path in store.list(namespace):
+            if include and not store.matches(path, include):
+                continue
+            if exclude and store.matches(path, exclude):
+                continue
+            target = root / path.lstrip("/")
+            if not _inside(root, target):  # paths are normalised; this is belt and braces
+                raise TaskFailed(f"namespaceFiles: {path!r} is outside the working directory")
+            store.copy_to(namespace, path, target)
+            copied += 1
+    ctx.logger.debug(f"namespaceFiles: {copied} file(s) copied into the working directory")
+    return copied

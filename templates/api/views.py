@@ -10,12 +10,14 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from access.policy import Action, check, readable
+from flows.api.common import bool_param, readable_within
 from flows.services.common import line_of_key, problem
 from flows.spec import SpecError
 from orchestrator.api.base import ApiView, YamlBodyView
 from orchestrator.api.errors import Conflict
-from orchestrator.api.pagination import paginate
-from orchestrator.api.schema import PROBLEM_RESPONSES, YAML_REQUEST
+from orchestrator.api.pagination import list_response, paginate
+from orchestrator.api.schema import PROBLEM_RESPONSES, YAML_REQUEST, page_params
 from templates import selectors, services
 from templates.models import Template
 
@@ -72,7 +74,9 @@ def templates_search(*, q: str | None = None, namespace: str | None = None) -> Q
     return templates.order_by("namespace__name", "template_id")
 
 
-def template_or_404(namespace: str, template_id: str) -> Template:
+def template_or_404(namespace: str, template_id: str, user) -> Template:
+    """The template, once ``user`` may read ``namespace`` (403 before 404)."""
+    check(user, namespace, Action.READ)
     try:
         return selectors.template_get(namespace, template_id)
     except Template.DoesNotExist:
@@ -88,6 +92,7 @@ class TemplateCreateView(YamlBodyView):
     def post(self, request):
         source = self.yaml_body(request)
         spec, _ = services.template_parse(source)
+        check(request.user, spec.namespace, Action.WRITE)  # before saying whether it exists
         if Template.objects.filter(
             namespace__name=spec.namespace, template_id__iexact=spec.id
         ).exists():
@@ -103,8 +108,9 @@ class TemplateDetailView(YamlBodyView):
         responses={200: TemplateSerializer, **PROBLEM_RESPONSES},
     )
     def get(self, request, namespace: str, template_id: str):
-        source = request.query_params.get("source", "").lower() in {"true", "1"}
-        return Response(template_json(template_or_404(namespace, template_id), source=source))
+        source = bool_param(request, "source")
+        template = template_or_404(namespace, template_id, request.user)
+        return Response(template_json(template, source=source))
 
     @extend_schema(
         operation_id="templates_update",
@@ -112,7 +118,7 @@ class TemplateDetailView(YamlBodyView):
         responses={200: TemplateSerializer, **PROBLEM_RESPONSES},
     )
     def put(self, request, namespace: str, template_id: str):
-        template = template_or_404(namespace, template_id)
+        template = template_or_404(namespace, template_id, request.user)
         source = self.yaml_body(request)
         spec, _ = services.template_parse(source)
         wrong = [
@@ -141,7 +147,7 @@ class TemplateDetailView(YamlBodyView):
     @extend_schema(operation_id="templates_delete", responses={204: None, **PROBLEM_RESPONSES})
     def delete(self, request, namespace: str, template_id: str):
         services.template_delete(
-            template=template_or_404(namespace, template_id), author=request.user
+            template=template_or_404(namespace, template_id, request.user), author=request.user
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -152,25 +158,25 @@ class TemplateSearchView(ApiView):
         parameters=[
             OpenApiParameter("q", str),
             OpenApiParameter("namespace", str, description="this namespace and those inside it"),
-            OpenApiParameter("page", int),
-            OpenApiParameter("size", int),
-            OpenApiParameter("sort", str, description="id, namespace or updated, with :asc/:desc"),
+            *page_params(TEMPLATE_SORTS),
         ],
         responses={200: TemplatePageSerializer, **PROBLEM_RESPONSES},
     )
     def get(self, request):
-        templates = templates_search(
-            q=request.query_params.get("q") or None,
-            namespace=request.query_params.get("namespace") or None,
-        )
+        namespace = request.query_params.get("namespace") or None
+        readable_within(request.user, namespace)
+        templates = templates_search(q=request.query_params.get("q") or None, namespace=namespace)
+        templates = readable(templates, request.user, "namespace__name")
         return paginate(request, templates, template_json, sortable=TEMPLATE_SORTS)
 
 
 class TemplateNamespaceView(ApiView):
     @extend_schema(
         operation_id="templates_list_namespace",
+        parameters=page_params(TEMPLATE_SORTS, whole_list=True),
         responses={200: TemplateSerializer(many=True), **PROBLEM_RESPONSES},
     )
     def get(self, request, namespace: str):
+        check(request.user, namespace, Action.READ)
         templates = templates_search(namespace=namespace).filter(namespace__name=namespace)
-        return Response([template_json(t) for t in templates])
+        return list_response(request, templates, template_json, sortable=TEMPLATE_SORTS)

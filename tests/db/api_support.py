@@ -13,6 +13,23 @@ from plugins.registry import UnknownType, registry
 from tests.conftest import flow_yaml
 
 YAML = "application/x-yaml"
+#: Top-level namespaces the API tests deploy into; ``writer`` users may write in all of them.
+TEST_ROOTS = ("company", "other", "t", "it", "n", "x")
+
+
+def grant(user, namespace: str, permission: str = "write") -> None:
+    """Give ``user`` ``permission`` (read, execute or write) on ``namespace`` and inside it."""
+    from access.models import NamespaceGrant
+
+    NamespaceGrant.objects.create(user=user, namespace=namespace, permission=permission)
+
+
+def writer(user_model, username: str = "ana", **fields):
+    """An ordinary (not super) user with write access to every namespace of the API tests."""
+    user = user_model.objects.create_user(username=username, **fields)
+    for root in TEST_ROOTS:
+        grant(user, root)
+    return user
 
 
 def authed_client(user) -> APIClient:

@@ -10,7 +10,7 @@ from executions.models import Execution, TaskRun
 from executions.services import execution_create
 from executions.states import State
 from flows.services import flow_deploy
-from tests.db.api_support import log_type_available, problem  # noqa: F401 - autouse fixture
+from tests.db.api_support import log_type_available, problem, writer  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +29,7 @@ tasks:
 @pytest.fixture
 def api(django_user_model):
     client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_user(username="u", password="p"))
+    client.force_authenticate(writer(django_user_model, "u", password="p"))
     return client
 
 
@@ -95,3 +95,47 @@ def test_force_run_and_replay(api, execution) -> None:
     assert replay.status_code == 200
     assert replay.json()["originalId"] == execution.id
     problem(api.post("/api/v1/executions/nope/restart"), 404)
+
+
+# --- regressions: these answered 500 before (found while fuzzing the API) ---------------------
+
+
+def test_unqueue_with_an_unknown_state_is_409_not_500(api, execution) -> None:
+    in_state(execution, State.QUEUED)
+
+    body = problem(api.post(f"/api/v1/executions/{execution.id}/unqueue?state=BOGUS"), 409)
+
+    assert "unknown state" in body["detail"]
+    assert Execution.objects.get(pk=execution.pk).state == State.QUEUED
+
+
+@pytest.mark.parametrize("action", ["resume", "state"])
+def test_a_json_list_body_where_an_object_is_expected_is_400_not_500(api, execution, action):
+    in_state(execution, State.PAUSED)
+
+    body = problem(
+        api.post(f"/api/v1/executions/{execution.id}/{action}", ["x"], format="json"), 400
+    )
+
+    assert body["errors"] == [{"field": "body", "message": "got a JSON list"}]
+
+
+def test_a_transition_the_table_refuses_is_409_not_500(api, execution) -> None:
+    """Setting a task run's state walks up to its parents; a KILLED parent cannot run again."""
+    in_state(execution, State.KILLED)
+    parent = TaskRun.objects.create(execution=execution, task_id="wait", state=State.KILLED, seq=1)
+    child = TaskRun.objects.create(
+        execution=execution, task_id="wait", parent_id=parent.id, state=State.FAILED, seq=2
+    )
+
+    body = problem(
+        api.post(
+            f"/api/v1/executions/{execution.id}/state",
+            {"taskRunId": child.id, "state": "SUCCESS"},
+            format="json",
+        ),
+        409,
+    )
+
+    assert "cannot go from KILLED to RUNNING" in body["detail"]
+    assert TaskRun.objects.get(pk=child.pk).state == State.FAILED

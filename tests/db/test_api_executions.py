@@ -21,7 +21,7 @@ from executions.storage import default_storage
 from flows.models import Flow
 from flows.services import flow_deploy, flow_set_disabled
 from tests.conftest import flow_yaml
-from tests.db.api_support import log_type_available, problem  # noqa: F401 - autouse fixture
+from tests.db.api_support import log_type_available, problem, writer  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +48,7 @@ def storage_root(settings, tmp_path):
 
 @pytest.fixture
 def user(django_user_model):
-    return django_user_model.objects.create_user(username="ana", password="pw")
+    return writer(django_user_model, "ana", password="pw")
 
 
 @pytest.fixture

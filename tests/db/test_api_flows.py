@@ -14,6 +14,7 @@ from tests.db.api_support import (
     log_type_available,  # noqa: F401 - autouse fixture
     problem,
     spec_problems,
+    writer,
 )
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def user(django_user_model):
-    return django_user_model.objects.create_user(username="ana", password="pw")
+    return writer(django_user_model, "ana", password="pw")
 
 
 @pytest.fixture

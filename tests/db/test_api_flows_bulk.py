@@ -19,6 +19,7 @@ from tests.db.api_support import (
     log_type_available,  # noqa: F401 - autouse fixture
     problem,
     spec_problems,
+    writer,
 )
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def api(django_user_model):
-    return authed_client(django_user_model.objects.create_user(username="ana"))
+    return authed_client(writer(django_user_model, "ana"))
 
 
 @pytest.fixture

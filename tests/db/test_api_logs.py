@@ -14,7 +14,7 @@ from executions.services import execution_create
 from executions.states import State
 from flows.services import flow_deploy
 from tests.conftest import flow_yaml
-from tests.db.api_support import log_type_available, problem  # noqa: F401 - autouse fixture
+from tests.db.api_support import log_type_available, problem, writer  # noqa: F401 - autouse fixture
 from tests.db.test_api_executions import move, sse_events
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +24,7 @@ T0 = timezone.now().replace(microsecond=0) - timedelta(hours=1)
 @pytest.fixture
 def api(django_user_model):
     client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_user(username="ana"))
+    client.force_authenticate(writer(django_user_model, "ana"))
     return client
 
 

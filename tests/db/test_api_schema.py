@@ -22,6 +22,10 @@ def test_schema_endpoint_returns_the_api(django_user_model):
         "/api/v1/plugins",
         "/api/v1/namespaces/tree",
         "/api/v1/templates/search",
+        "/api/v1/executions/{execution_id}/change-status",
+        "/api/v1/executions/change-status/by-ids",
+        "/api/v1/executions/labels/by-ids",
+        "/api/v1/executions/restart/by-ids",
     ]:
         assert expected in paths
     assert "bearerAuth" in response.json()["components"]["securitySchemes"]

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from templates.models import Template
 from templates.services import template_deploy
-from tests.db.api_support import log_type_available  # noqa: F401 - autouse fixture
+from tests.db.api_support import log_type_available, writer  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ def template_yaml(template_id="shared", namespace="company.team", message="Hi"):
 @pytest.fixture
 def api(django_user_model):
     client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_user(username="ana"))
+    client.force_authenticate(writer(django_user_model, "ana"))
     return client
 
 

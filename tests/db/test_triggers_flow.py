@@ -200,3 +200,54 @@ def test_kestra_corpus_listeners_fire_on_trigger_flow() -> None:
     for child in children.values():
         assert child.trigger["variables"]["executionId"] == upstream.id
         assert child.trigger["variables"]["flowId"] == "trigger-flow"
+
+
+def test_an_expression_filter_written_for_one_upstream_does_not_stop_the_others() -> None:
+    """Kestra's flow-trigger-preconditions corpus flow: ``labels.some`` exists only on the
+    executions of ``a``; for ``b`` the field filters decide and the expression is not run."""
+    a = flow_deploy(
+        source="id: a\nnamespace: t.up\nlabels:\n  some: label\n"
+        f"tasks:\n  - id: only\n    type: {RETURN}\n    format: x\n"
+    ).flow
+    b = flow("b")
+    flow(
+        "joined",
+        "t.down",
+        triggers="""  - id: both
+    type: io.kestra.plugin.core.trigger.Flow
+    preconditions:
+      id: both
+      where:
+        - id: from-a
+          filters:
+            - {field: FLOW_ID, type: EQUAL_TO, value: a}
+            - {field: EXPRESSION, type: IS_TRUE, value: "{{ labels.some == 'label' }}"}
+        - id: from-b
+          filters:
+            - {field: NAMESPACE, type: ENDS_WITH, value: .up}
+            - {field: FLOW_ID, type: EQUAL_TO, value: b}
+""",
+    )
+    for upstream in (a, a, b):
+        on_execution_ended(ended(upstream))
+    [child] = started_by("both")
+    assert child.trigger["variables"]["flowId"] == "b"
+
+
+def test_kestra_corpus_preconditions_fire_after_a_a_b() -> None:
+    if not CORPUS.is_dir():
+        pytest.skip("the Kestra corpus is not next to the project")
+    from flows.selectors import flow_get
+
+    names = ("flow-a", "flow-b", "flow-listen")
+    for name in names:
+        flow_deploy(source=(CORPUS / f"flow-trigger-preconditions-{name}.yaml").read_text())
+    ns = "io.kestra.tests.trigger.preconditions"
+    a = flow_get(ns, "flow-trigger-preconditions-flow-a")
+    b = flow_get(ns, "flow-trigger-preconditions-flow-b")
+    for upstream in (a, a):
+        on_execution_ended(ended(upstream))
+    assert started_by("flow") == []
+    on_execution_ended(ended(b))
+    [child] = started_by("flow")
+    assert child.flow_id == "flow-trigger-preconditions-flow-listen"

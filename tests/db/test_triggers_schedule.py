@@ -270,3 +270,29 @@ def test_admin_lists_states_and_disables_through_the_service(at, client, superus
     assert state().disabled
     assert not PeriodicTask.objects.filter(name=NAME).exists()
     assert client.get("/admin/triggers/triggerfire/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("deployed_at", "fired_at", "expected"),
+    [
+        # Spring forward in Paris (2025-03-30, 02:00 -> 03:00): 02:30 does not exist that day;
+        # the tick fires once, at 03:00 local (01:00Z).
+        (datetime(2025, 3, 29, 12, tzinfo=UTC), datetime(2025, 3, 31, 12, tzinfo=UTC),
+         ["2025-03-30T03:00:00+02:00", "2025-03-31T02:30:00+02:00"]),
+        # Fall back (2025-10-26, 03:00 -> 02:00): 02:30 happens twice; it fires once.
+        (datetime(2025, 10, 25, 12, tzinfo=UTC), datetime(2025, 10, 27, 12, tzinfo=UTC),
+         ["2025-10-26T02:30:00+02:00", "2025-10-27T02:30:00+01:00"]),
+    ],
+)  # fmt: skip
+def test_daylight_saving_days_fire_each_daily_tick_once(
+    at, deployed_at, fired_at, expected
+) -> None:
+    at(deployed_at)
+    flow_deploy(source=source('    cron: "30 2 * * *"\n    timezone: Europe/Paris\n'))
+    moment = deployed_at
+    while moment < fired_at:  # the recovery sweep every 30 minutes, as beat would
+        moment += timedelta(minutes=30)
+        recover_schedules(moment)
+    fire(fired_at)  # a duplicated late wake-up starts nothing more
+    dates = [e.trigger["variables"]["date"] for e in Execution.objects.order_by("created_at")]
+    assert dates == expected

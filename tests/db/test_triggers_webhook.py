@@ -129,3 +129,81 @@ def test_wait_answers_with_the_outputs(client, monkeypatch) -> None:
     response = client.post(URL, {"a": 1}, format="json")
     assert response.status_code == 200
     assert json.loads(response.content) == {"answer": 42}
+
+
+SIGNED = FLOW + ("    signature:\n      secret: \"{{ secret('HOOK_SIGNING') }}\"\n")
+
+
+def sign(body: bytes, secret: bytes = b"signing-secret", algorithm: str = "sha256") -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(secret, body, getattr(hashlib, algorithm)).hexdigest()
+
+
+@pytest.fixture
+def signed(monkeypatch):
+    monkeypatch.setenv("SECRET_HOOK_SIGNING", base64.b64encode(b"signing-secret").decode())
+    return flow_deploy(source=SIGNED).flow
+
+
+def test_a_signed_webhook_needs_the_hmac_of_the_body(client, signed) -> None:
+    body = b'{"ref": "main"}'
+    header = "HTTP_X_HUB_SIGNATURE_256"
+    ok = client.post(URL, body, content_type="application/json", **{header: f"sha256={sign(body)}"})
+    assert variables(ok)["body"] == {"ref": "main"}
+    bare = client.post(URL, body, content_type="application/json", **{header: sign(body)})
+    assert bare.status_code == 200  # the algorithm prefix is optional
+    for headers in (
+        {},  # missing
+        {header: f"sha256={sign(body, b'another secret')}"},  # wrong secret
+        {header: f"sha256={sign(b'{}')}"},  # the signature of another body
+    ):
+        refused = client.post(URL, body, content_type="application/json", **headers)
+        assert refused.status_code == 404
+        assert refused.json()["detail"] == "Not Found: Flow not found"  # as for a wrong key
+    assert Execution.objects.count() == 2
+
+
+def test_signature_header_and_algorithm_are_configurable(client, monkeypatch) -> None:
+    monkeypatch.setenv("SECRET_HOOK_SIGNING", base64.b64encode(b"signing-secret").decode())
+    flow_deploy(source=SIGNED + "      header: X-Signature\n      algorithm: SHA1\n")
+    body = b"plain text"
+    signature = sign(body, algorithm="sha1")
+    assert (
+        client.post(URL, body, content_type="text/plain", HTTP_X_SIGNATURE=signature).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            URL, body, content_type="text/plain", HTTP_X_HUB_SIGNATURE_256=sign(body)
+        ).status_code
+        == 404
+    )
+
+
+def test_a_signature_secret_that_does_not_render_matches_nothing(client) -> None:
+    flow_deploy(source=SIGNED)  # SECRET_HOOK_SIGNING is not set
+    body = b"{}"
+    response = client.post(URL, body, content_type="application/json",
+                           HTTP_X_HUB_SIGNATURE_256=sign(body))  # fmt: skip
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("signature", "message"),
+    [
+        ("    signature: yes\n", "must be a mapping, not 'yes'"),
+        ("    signature:\n      header: X-Sig\n", "a webhook signature needs a `secret`"),
+        ("    signature:\n      secret: s\n      algorithm: MD5\n",
+         "`algorithm` must be one of SHA256, SHA1, SHA512"),
+        ("    signature:\n      secret: s\n      salt: x\n", "unknown signature property 'salt'"),
+    ],
+)  # fmt: skip
+def test_bad_signature_declarations_are_refused_at_deploy(signature, message) -> None:
+    import re
+
+    from flows.spec import SpecError
+
+    with pytest.raises(SpecError, match=re.escape(message)):
+        flow_deploy(source=FLOW + signature)

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from executions.models import Execution, TaskRun
 from executions.states import State
 from flows.services import flow_deploy
+from tests.db.api_support import writer
 from tests.integration.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -19,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def api(django_user_model):
     client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_user(username="it-api"))
+    client.force_authenticate(writer(django_user_model, "it-api"))
     return client
 
 

@@ -108,3 +108,98 @@ def test_two_database_beats_start_one_execution_per_seconds_tick(workers) -> Non
     assert len(dates) == len(set(dates))  # never two executions for one tick
     assert all(int(d[17:19]) % 2 == 0 for d in dates)
     assert TriggerFire.objects.filter(flow_id="every-two-seconds").count() == len(executions)
+
+
+CHAIN = """id: {me}
+namespace: it.chain
+tasks:
+  - id: say
+    type: io.kestra.plugin.core.debug.Return
+    format: "{me} after {{{{ trigger.flowId ?? 'nobody' }}}}"
+"""
+LISTEN = """triggers:
+  - id: after-{upstream}
+    type: io.kestra.plugin.core.trigger.Flow
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionStatus
+        in: [SUCCESS]
+      - type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: it.chain
+        flowId: {upstream}
+"""
+
+
+def test_a_chain_of_flow_triggers_runs_a_then_b_then_c(workers) -> None:
+    a = flow_deploy(source=CHAIN.format(me="a")).flow
+    for me, upstream in (("b", "a"), ("c", "b")):
+        flow_deploy(source=CHAIN.format(me=me) + LISTEN.format(upstream=upstream))
+    first = execution_create(flow=a)
+
+    def c_done() -> Execution | None:
+        found = Execution.objects.filter(namespace="it.chain", flow_id="c").first()
+        return found if found is not None and found.state == State.SUCCESS else None
+
+    c = wait_for(c_done, timeout=90)
+    b = Execution.objects.get(namespace="it.chain", flow_id="b")
+    assert b.trigger["variables"]["executionId"] == first.id
+    assert c.trigger["variables"]["executionId"] == b.id
+    assert c.task_runs.get(task_id="say").outputs == {"value": "c after b"}
+    counts = {f: Execution.objects.filter(flow_id=f).count() for f in ("a", "b", "c")}
+    assert counts == {"a": 1, "b": 1, "c": 1}
+
+
+WEBHOOK = """id: hooked
+namespace: it.hooks
+inputs:
+  - id: who
+    type: STRING
+tasks:
+  - id: greet
+    type: io.kestra.plugin.core.debug.Return
+    format: "hello {{ inputs.who }}"
+outputs:
+  - id: greeting
+    type: STRING
+    value: "{{ outputs.greet.value }}"
+triggers:
+  - id: hook
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: it-key
+    wait: true
+    returnOutputs: true
+    inputs:
+      who: "{{ trigger.body.name }}"
+    signature:
+      secret: it-signing-secret
+"""
+
+
+def test_a_webhook_through_a_running_server_waits_for_the_outputs(workers, live_server) -> None:
+    import hashlib
+    import hmac
+    import json
+    import urllib.error
+    import urllib.request
+
+    flow_deploy(source=WEBHOOK)
+    url = f"{live_server.url}/api/v1/executions/webhook/it.hooks/hooked/it-key"
+    body = json.dumps({"name": "Ada"}).encode()
+    signature = hmac.new(b"it-signing-secret", body, hashlib.sha256).hexdigest()
+
+    def post(data: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        request = urllib.request.Request(url, data=data, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=90) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    json_type = {"Content-Type": "application/json"}
+    status, answer = post(body, {**json_type, "X-Hub-Signature-256": f"sha256={signature}"})
+    assert status == 200, answer
+    assert json.loads(answer) == {"greeting": "hello Ada"}
+    status, answer = post(body, json_type)  # unsigned: the same 404 as a wrong key
+    assert (status, json.loads(answer)["detail"]) == (404, "Not Found: Flow not found")
+    status, _ = post(b"x" * (1024 * 1024 + 1), {**json_type, "X-Hub-Signature-256": signature})
+    assert status == 413
+    assert Execution.objects.filter(flow_id="hooked").count() == 1

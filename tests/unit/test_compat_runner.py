@@ -94,6 +94,27 @@ def test_the_corpus_reads_into_scenarios_input_errors_included(corpus) -> None:
     assert [p.name for p in corpus.flow_files()] == ["inputs.yaml"]
 
 
+def test_an_extra_folder_in_the_same_format_keeps_its_scenarios_apart(tmp_path) -> None:
+    # Given a folder of extra flows and expectations (the format of Kestra's corpus)
+    extra = tmp_path / "more-kestra-tests"
+    (extra / "flows").mkdir(parents=True)
+    (extra / "flows" / "hello.yaml").write_text("id: hello\nnamespace: io.kestra.more\n")
+    (extra / "expectations.yaml").write_text(
+        "entries:\n  - file: hello.yaml\n    scenarios:\n"
+        "      - {name: run, expected: {state: SUCCESS}}\n"
+    )
+
+    # When it is loaded as an extra corpus
+    more = load_corpus(extra, origin=extra.name)
+
+    # Then its scenarios are named after the folder, so reports never mix them up
+    assert [s.key for s in more.scenarios] == ["more-kestra-tests/hello.yaml:run"]
+    assert more.origin == "more-kestra-tests"
+    assert [p.name for p in more.flow_files()] == ["hello.yaml"]
+    with pytest.raises(FileNotFoundError):
+        load_corpus(tmp_path / "nowhere")
+
+
 def test_selection_by_substring_or_category(corpus) -> None:
     assert [s.key for s in select(corpus.scenarios, "RESUME")] == ["pause.yaml:resume"]
     assert len(select(corpus.scenarios, "inputs")) == 5

@@ -173,3 +173,72 @@ def test_print_context_hides_trellis_entry():
 
     assert '"inputs"' in text
     assert "_trellis" not in text
+
+
+# ------------------------------------------- issue 8's list, each item as Kestra renders it
+
+ISSUE_CONTEXT = {
+    "flow": {"id": "f", "namespace": "company.team"},
+    "outputs": {"1-2-1_return": {"s1": {"a": {"value": "deep"}}}, "t": {"value": "v"}},
+    "inputs": {"n": 3, "empty": "", "doc": '{"a": 1}', "when": "2024-03-05T14:07:09Z"},
+    "vars": {"tpl": "{{ inputs.n * 2 }}", "nested": "{{ vars.tpl }}"},
+    "taskrun": {"value": "x"},
+    "parents": [{"taskrun": {"value": "v1", "iteration": 0}}],
+    "loop": {"v1": {"x": {"value": "mine"}}},
+}
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{{ inputs.n > 2 ? 'big' : 'small' }}", "big"),
+        ("{{ missing ?? 'fallback' }}", "fallback"),
+        ("{{ inputs.nothing ??? 'undefined only' }}", "undefined only"),
+        ("{{ inputs.n equals 3 }}", "true"),
+        ("{{ 'a' ~ inputs.n ~ true }}", "a3true"),
+        ("{{ missing is defined }} {{ inputs.n is defined }}", "false true"),
+        ("{{ outputs.t.value is not null }} {{ inputs.empty is empty }}", "true true"),
+        ("{{ inputs.doc is json }} {{ 'nope' is json }}", "true false"),
+        ("{{ outputs.1-2-1_return.s1.a.value }}", "deep"),
+        ("{{ inputs.when | date(\"yyyy-MM-dd'T'HH:mm\") }}", "2024-03-05T14:07"),
+        ("{{ inputs.when | dateAdd(1, 'DAYS') | date('yyyy-MM-dd') }}", "2024-03-06"),
+        ("{{ {'a': [1, 2]} | json }} {{ toJson('x') }}", '{"a":[1,2]} "x"'),
+        ("{{ fromJson(inputs.doc).a }} {{ json(inputs.doc).a }}", "1 1"),
+        ("{{ {'a': {'b': 2}} | jq('.a.b') | first }}", "2"),
+        ("{{ {'a': 1, 'b': 2} | keys }} {{ {'a': 1, 'b': 2} | values }}", '["a","b"] [1,2]'),
+        ("{{ '12' | number + 1 }} {{ '0.5' | number('DOUBLE') }}", "13 0.5"),
+        ("{{ 'Hello, World_2 a.b' | slugify }}", "hello-world-2-ab"),
+        ("{{ 'a.b.c' | substringBefore('.') }}|{{ 'a.b.c' | substringAfter('.') }}", "a|b.c"),
+        ("{{ 'a.b.c' | substringBeforeLast('.') }}|{{ 'a.b.c' | substringAfterLast('.') }}",
+         "a.b|c"),
+        ("{{ 'kestra' | startsWith('kes') }} {{ 'kestra' | endsWith('tra') }}", "true true"),
+        ("{{ [[1], [2, [3]], 4] | flatten }}", "[1,2,[3],4]"),
+        ("{{ 'a\nb' | indent(2) }}|{{ 'a\nb' | nindent(2) }}|{{ '' | nindent(2) }}",
+         "a\n  b|\n  a\n  b|"),
+        ("{{ [1, 2, 3] | chunk(2) }}", "[[1,2],[3]]"),
+        ("{{ 'a%20b+c' | urldecode }}", "a b c"),
+        # the FIPS test vectors for "abc"
+        ("{{ 'abc' | md5 }}", "900150983cd24fb0d6963f7d28e17f72"),
+        ("{{ 'abc' | sha1 }}", "a9993e364706816aba3e25717850c26c9cd0d89d"),
+        ("{{ ('abc' | sha512)[:16] }}", "ddaf35a193617aba"),
+        ("{{ render(vars.nested) }}|{{ renderOnce(vars.nested) }}", "6|{{ inputs.n * 2 }}"),
+        ("{{ currentEachOutput(loop).value }}", "mine"),
+        ("{{ fileURI('scripts/a.py') }}", "kestra:///company/team/_files/scripts/a.py"),
+        ("{{ uuid() | length }}", "36"),
+        ("{{ 1234.5 | numberformat('#,##0.00') }}", "1,234.50"),
+        ("{{ 'x' | className }} {{ 1 | className }}", "java.lang.String java.lang.Long"),
+        ("{{ randomInt(5, 6) }}", "5"),
+        ("{% for i in [1, 2] %}{{ i }}{% endfor %} {{ 'jinja' | upper }}", "12 JINJA"),
+    ],
+)  # fmt: skip
+def test_every_expression_of_issue_8_renders_as_in_kestra(template, expected):
+    assert render(template, ISSUE_CONTEXT) == expected
+
+
+def test_print_context_shows_the_variables_as_json():
+    import json
+
+    shown = json.loads(render("{{ printContext() }}", ISSUE_CONTEXT))
+
+    assert shown["inputs"]["n"] == 3
+    assert shown["flow"] == {"id": "f", "namespace": "company.team"}

@@ -36,9 +36,6 @@ class FakeIO:
     def error_logs(self):
         return [{"taskId": "failed", "message": "Task failure"}]
 
-    def file_uri(self, name):
-        return f"kestra:///ns/flow/{name}"
-
     def secret(self, key, namespace):
         return {"MY_SECRET": '{"secretKey":"secretValue"}'}.get(key.upper())
 
@@ -206,7 +203,7 @@ def test_missing_secret_error_is_kestras(context):
 
 def test_io_functions_use_the_trellis_object(context):
     assert render("{{ read('a.txt') }}|{{ fileURI('x.csv') }}", context) == (
-        "content of a.txt|kestra:///ns/flow/x.csv"
+        "content of a.txt|kestra:///io/kestra/tests/_files/x.csv"
     )
 
 

@@ -15,6 +15,7 @@ from executions.inputs import (
     input_json_schema,
     validate_input_specs,
 )
+from executions.secrets import open_secret
 from flows.spec import InputSpec
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "kestra-corpus"
@@ -25,8 +26,9 @@ def spec(input_id: str, input_type: str, **options) -> InputSpec:
 
 
 def one(input_type: str, value, **options):
-    """The typed value of a single required input."""
-    return coerce_inputs([spec("x", input_type, **options)], {"x": value})["x"]
+    """The typed value of a single required input (SECRET kept in clear: sealing has its own
+    tests in test_secret_inputs.py)."""
+    return coerce_inputs([spec("x", input_type, **options)], {"x": value}, seal=None)["x"]
 
 
 def error_of(input_type: str, value, **options) -> str:
@@ -571,6 +573,9 @@ def test_the_corpus_inputs_flow_types_its_values_as_kestra_does():
 
     typed = coerce_inputs(specs, raw, files={"file": b"x"}, store_file=lambda i, f: uri)
 
+    sealed = typed.pop("secret")  # stored encrypted, as Kestra stores it
+    assert sealed != "secret"
+    assert open_secret(sealed) == "secret"
     assert typed == {
         "string": "myString", "enum": "ENUM_VALUE", "optional": None, "int": 42,
         "bool": False, "float": 42.42, "instant": "2019-10-06T18:27:49Z",
@@ -580,7 +585,7 @@ def test_the_corpus_inputs_flow_types_its_values_as_kestra_does():
         "nested": {"string": "a string", "more": {"int": 123}, "bool": True},
         "validatedString": "A123", "validatedInt": 12, "validatedDate": "2023-01-02",
         "validatedDateTime": "2023-01-01T00:00:10Z", "validatedDuration": "PT15S",
-        "validatedFloat": 0.42, "validatedTime": "11:27:49", "secret": "secret",
+        "validatedFloat": 0.42, "validatedTime": "11:27:49",
         "array": [1, 2, 3], "yaml": {"some": "property", "alist": ["of", "values"]},
         "empty": "",
     }  # fmt: skip

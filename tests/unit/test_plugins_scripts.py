@@ -240,3 +240,136 @@ def test_python_commands_call_python_on_input_files(ctx):
 )
 def test_kestra_names_resolve(name, cls):
     assert registry.get(name) is cls
+
+
+class FakeNamespaceFiles:
+    """``ctx.namespace_files`` over a dict of {namespace: {path: bytes}}."""
+
+    def __init__(self, files: dict[str, dict[str, bytes]]) -> None:
+        self.files = files
+
+    def list(self, namespace: str) -> list[str]:
+        return sorted(self.files.get(namespace, {}))
+
+    def copy_to(self, namespace: str, path: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(self.files[namespace][path])
+
+    @staticmethod
+    def matches(path: str, patterns: list[str]) -> bool:
+        from namespaces.paths import matches
+
+        return matches(path, patterns)
+
+
+def test_namespace_files_are_copied_into_the_working_directory(ctx):
+    ctx.namespace_files = FakeNamespaceFiles(
+        {"test": {"/scripts/a.py": b"print('a')\n", "/scripts/b.sql": b"select 1",
+                  "/tests/t.py": b"t"},
+         "shared": {"/lib.py": b"x = 1"}}
+    )  # fmt: skip
+
+    outputs = shell.Commands().run(
+        {"namespaceFiles": {"enabled": True, "include": ["**/*.py"], "exclude": ["tests/*"]},
+         "commands": ["cat scripts/a.py", "ls scripts"]},
+        ctx,
+    )  # fmt: skip
+
+    assert outputs["exitCode"] == 0
+    assert ctx.logger.lines("INFO") == ["print('a')", "a.py"]
+    assert not (ctx.working_dir / "tests").exists()
+
+
+def test_namespace_files_from_other_namespaces_and_disabled_copies(ctx):
+    ctx.namespace_files = FakeNamespaceFiles({"shared": {"/lib.py": b"x = 1"}})
+
+    assert process.copy_namespace_files(ctx, {"namespaces": ["shared"]}) == 1
+    assert (ctx.working_dir / "lib.py").read_text() == "x = 1"
+    assert process.copy_namespace_files(ctx, {"enabled": False, "namespaces": ["shared"]}) == 0
+    assert process.copy_namespace_files(ctx, None) == 0
+
+
+# ------------------------------------------------------------ isolation (issue 9, security)
+
+
+def _env_of(ctx: FakeContext) -> dict[str, str]:
+    lines = [line for line in ctx.logger.lines("INFO") if "=" in line]
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_scripts_get_a_clean_environment(ctx, monkeypatch):
+    monkeypatch.setenv("SECRET_DB_PASSWORD", "aHVudGVyMg==")
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:pw@db/trellis")
+    monkeypatch.setenv("SECRET_KEY", "django-key")
+    monkeypatch.setenv("TRELLIS_ENCRYPTION_KEY", "k" * 32)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.setenv("LC_TIME", "C")
+
+    shell.Commands().run({"commands": ["env"], "env": {"DECLARED": "yes"}}, ctx)
+
+    env = _env_of(ctx)
+    assert not {"SECRET_DB_PASSWORD", "DATABASE_URL", "SECRET_KEY", "TRELLIS_ENCRYPTION_KEY"} & set(
+        env
+    )
+    assert env["DECLARED"] == "yes"
+    assert env["WORKING_DIR"] == str(ctx.working_dir)
+    assert env["LANG"] == "C.UTF-8"
+    assert env["LC_TIME"] == "C"
+    assert env["PATH"]
+    assert set(env) <= {*process.BASE_ENV, "LC_TIME", "LC_ALL", "LC_CTYPE", "WORKING_DIR",
+                        "DECLARED", "PWD", "SHLVL", "_", "OLDPWD"}  # fmt: skip
+
+
+def test_declared_env_may_override_the_basics(ctx):
+    shell.Commands().run({"commands": ['echo "HOME=$HOME"'], "env": {"HOME": "/nowhere"}}, ctx)
+
+    assert ctx.logger.lines("INFO") == ["HOME=/nowhere"]
+
+
+def test_trellis_script_env_passes_named_worker_variables(ctx, monkeypatch, settings):
+    settings.TRELLIS_SCRIPT_ENV = "JAVA_HOME, PIP_INDEX_URL"
+    monkeypatch.setenv("JAVA_HOME", "/opt/java")
+    monkeypatch.setenv("PIP_INDEX_URL", "https://pypi.internal/simple")
+    monkeypatch.setenv("NOT_LISTED", "x")
+
+    shell.Commands().run({"commands": ["env"]}, ctx)
+
+    env = _env_of(ctx)
+    assert env["JAVA_HOME"] == "/opt/java"
+    assert env["PIP_INDEX_URL"] == "https://pypi.internal/simple"
+    assert "NOT_LISTED" not in env
+
+
+def test_python_scripts_get_the_clean_environment_too(ctx, monkeypatch):
+    monkeypatch.setenv("SECRET_API", "dG9rZW4=")
+
+    py.Script().run(
+        {"script": "import os\nprint(sorted(k for k in os.environ if 'SECRET' in k))"}, ctx
+    )
+
+    assert ctx.logger.lines("INFO") == ["[]"]
+
+
+def test_a_stop_kills_grandchildren_left_in_the_background(ctx, tmp_path):
+    pidfile = tmp_path / "child.pid"
+    threading.Timer(0.5, lambda: setattr(ctx, "stop", True)).start()
+
+    with pytest.raises(TaskFailed, match="killed"):
+        shell.Commands().run({"commands": [f"sleep 60 & echo $! > {pidfile}", "wait"]}, ctx)
+
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split()[2] == "Z")  # a zombie is dead

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import urllib.parse
 
 import pytest
@@ -98,3 +99,77 @@ def test_masker_learns_new_secrets():
     masker.add("tok3n")
 
     assert masker.mask("Bearer tok3n") == "Bearer ******"
+
+
+# ------------------------------------------------------------ every form a secret takes
+
+
+SECRET = 'p@ss "word"/é'
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        SECRET,
+        SECRET.upper(),
+        SECRET.lower(),
+        SECRET.title(),
+        SECRET[::-1],
+        b64(SECRET),
+        b64(SECRET).rstrip("="),
+        base64.urlsafe_b64encode(SECRET.encode()).decode(),
+        urllib.parse.quote(SECRET, safe=""),
+        urllib.parse.quote(SECRET),
+        urllib.parse.quote_plus(SECRET),
+        json.dumps(SECRET)[1:-1],
+        json.dumps(SECRET, ensure_ascii=False)[1:-1],
+    ],
+)
+def test_masker_hides_the_forms_filters_and_encoders_give_a_secret(shown):
+    masker = Masker([SECRET])
+
+    assert masker.mask(f"before {shown} after") == "before ****** after"
+
+
+def test_each_line_of_a_multi_line_secret_is_hidden_on_its_own():
+    key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEF\nAASCBKcwggSjAgEAAoIBAQC7\n}\n-----END KEY-----"
+    masker = Masker([key])
+
+    logged = [masker.mask(line) for line in key.splitlines()]
+
+    assert logged == ["******", "******", "******", "}", "******"]
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\n", "\t  "])
+def test_blank_secrets_mask_nothing(blank):
+    masker = Masker([blank])
+
+    assert masker.mask("a b\tc\nd") == "a b\tc\nd"
+    assert masker.mask_value({"k": "a b"}) == {"k": "a b"}
+
+
+def test_mask_value_masks_strings_anywhere_in_a_document():
+    masker = Masker(["tok3n"])
+    document = {"value": "Bearer tok3n", "list": ["x", {"TOK3N": 1}], "n": 3, "none": None}
+
+    assert masker.mask_value(document) == {
+        "value": "Bearer ******",
+        "list": ["x", {"******": 1}],
+        "n": 3,
+        "none": None,
+    }
+
+
+def test_envs_never_expose_trellis_configuration_secrets():
+    environ = {
+        "TRELLIS_ENCRYPTION_KEY": "k" * 32,
+        "TRELLIS_ADMIN_PASSWORD": "pw",
+        "TRELLIS_STORAGE_OPTIONS": '{"secret_key": "s3"}',
+        "TRELLIS_BENCH_PG": "postgres://u:p@h/db",
+        "TRELLIS_TEST_DB": "/tmp/x",
+        "TRELLIS_API_TOKEN": "t",
+        "TRELLIS_REGION": "eu",
+        "KESTRA_API_TOKEN": "user-chosen",
+    }
+
+    assert env_vars(environ) == {"region": "eu", "api_token": "user-chosen"}

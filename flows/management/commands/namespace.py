@@ -1,20 +1,65 @@
-"""``manage.py namespace tree``: namespaces with their flow counts."""
+"""``manage.py namespace tree`` and ``manage.py namespace files upload|list|download|delete``.
+
+``tree`` shows namespaces with their flow counts; ``files`` manages the files a namespace
+holds (read by ``read('path')`` in expressions and by script tasks with ``namespaceFiles``).
+Only translates arguments and calls services; invalid input exits with status 1.
+"""
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from flows.selectors import namespace_tree
 
 
 class Command(BaseCommand):
-    help = "Show namespaces."
+    help = "Show namespaces and manage their files."
 
     def add_arguments(self, parser) -> None:
         subparsers = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
         subparsers.add_parser("tree", help="namespaces as a tree: own flows / flows inside")
+        files = subparsers.add_parser("files", help="a namespace's files")
+        actions = files.add_subparsers(dest="action", metavar="ACTION", required=True)
+        upload = actions.add_parser(
+            "upload",
+            help="upload files or folders (folders recursively; hidden names skipped)",
+            description="Print 'uploaded PATH (N bytes)' per file. Nothing is uploaded if a "
+            "target path is refused.",
+        )
+        upload.add_argument("namespace", metavar="NAMESPACE")
+        upload.add_argument("sources", nargs="+", metavar="LOCAL_PATH")
+        upload.add_argument(
+            "--to", default="/", metavar="PATH",
+            help="target folder (or, for a single file, the target file path if it does not "
+            "end with '/'); default: the namespace's top folder",
+        )  # fmt: skip
+        listing = actions.add_parser("list", help="what a folder holds")
+        listing.add_argument("namespace", metavar="NAMESPACE")
+        listing.add_argument("path", nargs="?", default="/", metavar="PATH")
+        listing.add_argument("--recursive", "-r", action="store_true", help="every level")
+        download = actions.add_parser("download", help="a file's content")
+        download.add_argument("namespace", metavar="NAMESPACE")
+        download.add_argument("path", metavar="PATH")
+        download.add_argument("--output", "-o", type=Path, help="write here instead of stdout")
+        delete = actions.add_parser("delete", help="delete a file, or a folder and its files")
+        delete.add_argument("namespace", metavar="NAMESPACE")
+        delete.add_argument("path", metavar="PATH")
 
     def handle(self, *args, **options) -> None:
+        if options["subcommand"] == "tree":
+            self._tree()
+            return
+        from namespaces.services import NamespaceFileError, NamespaceFileNotFound
+
+        try:
+            getattr(self, f"_files_{options['action']}")(options)
+        except (NamespaceFileError, NamespaceFileNotFound) as exc:
+            raise CommandError(str(exc), returncode=1) from exc
+
+    def _tree(self) -> None:
         roots = namespace_tree()
         if not roots:
             self.stdout.write("no namespaces")
@@ -24,3 +69,72 @@ class Command(BaseCommand):
                     f"{'  ' * node.depth}{node.name}  "
                     f"({node.flow_count} flows, {node.total_flow_count} in total)"
                 )
+
+    # ----------------------------------------------------------------------------- files
+
+    def _files_upload(self, options: dict) -> None:
+        from namespaces import services
+
+        plan = _upload_plan([Path(p) for p in options["sources"]], options["to"])
+        for _, target in plan:  # every target checked before anything is written
+            services.nsfile_check(options["namespace"], target)
+        with transaction.atomic():
+            for local, target in plan:
+                with local.open("rb") as content:
+                    row = services.nsfile_put(
+                        namespace=options["namespace"], path=target, data=content
+                    )
+                self.stdout.write(f"uploaded {row.path} ({row.size} bytes)")
+
+    def _files_list(self, options: dict) -> None:
+        from namespaces import services
+
+        rows = services.nsfile_list(
+            options["namespace"], options["path"], recursive=options["recursive"]
+        )
+        if not rows:
+            self.stdout.write("no files")
+        for row in rows:
+            if row.is_directory:
+                self.stdout.write(f"{row.path}/")
+            else:
+                self.stdout.write(f"{row.path}  {row.size} bytes  {row.updated_at:%Y-%m-%d %H:%M}")
+
+    def _files_download(self, options: dict) -> None:
+        from namespaces import services
+
+        data = services.nsfile_read(options["namespace"], options["path"])
+        if options["output"]:
+            options["output"].write_bytes(data)
+            self.stdout.write(f"wrote {len(data)} bytes to {options['output']}")
+        else:
+            self.stdout.write(data.decode("utf-8", errors="replace"), ending="")
+
+    def _files_delete(self, options: dict) -> None:
+        from namespaces import services
+
+        count = services.nsfile_delete(namespace=options["namespace"], path=options["path"])
+        self.stdout.write(f"deleted {options['path']} ({count} file(s))")
+
+
+def _upload_plan(sources: list[Path], to: str) -> list[tuple[Path, str]]:
+    """(local file, target path) pairs: a folder's files keep their relative paths under
+    ``to``; a single file goes to ``to`` itself unless ``to`` ends with ``/``."""
+    from namespaces.services import NamespaceFileError
+
+    plan: list[tuple[Path, str]] = []
+    folder = to.rstrip("/") or ""
+    for source in sources:
+        if source.is_dir():
+            for local in sorted(source.rglob("*")):
+                relative = local.relative_to(source)
+                if local.is_file() and not any(p.startswith(".") for p in relative.parts):
+                    plan.append((local, f"{folder}/{relative.as_posix()}"))
+        elif source.is_file():
+            single = len(sources) == 1 and not to.endswith("/")
+            plan.append((source, to if single else f"{folder}/{source.name}"))
+        else:
+            raise NamespaceFileError(f"{source}: no such file or folder")
+    if not plan:
+        raise NamespaceFileError("nothing to upload")
+    return plan

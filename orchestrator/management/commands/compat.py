@@ -45,6 +45,11 @@ class Command(BaseCommand):
         )  # fmt: skip
         parser.add_argument("--timeout", type=float, default=60.0, help="seconds per wait")
         parser.add_argument("--corpus", type=Path, default=None, help="the corpus folder")
+        parser.add_argument(
+            "--extra", type=Path, action="append", default=[], metavar="FOLDER",
+            help="another folder in the corpus's format (flows/ and expectations.yaml) whose "
+            "scenarios run too; repeatable",
+        )  # fmt: skip
         parser.add_argument("--workers", type=int, default=4, help="task worker concurrency")
 
     def handle(self, *args, **options) -> None:
@@ -52,45 +57,63 @@ class Command(BaseCommand):
         if not (corpus_dir / "expectations.yaml").is_file():
             raise CommandError(f"no Kestra corpus at {corpus_dir}")
         console = Console(file=self.stdout._out, width=200, highlight=False)
-        corpus = load_corpus(corpus_dir)
-        scenarios = select(corpus.scenarios, options["filter"])
-        if not scenarios:
+        corpora = [load_corpus(corpus_dir)]
+        for folder in options["extra"]:
+            if not (folder / "expectations.yaml").is_file():
+                raise CommandError(f"no expectations.yaml in {folder}")
+            corpora.append(load_corpus(folder, origin=folder.resolve().name))
+        chosen = [(c, select(c.scenarios, options["filter"])) for c in corpora]
+        wanted = sum(len(s) for _, s in chosen)
+        if not wanted:
             raise CommandError(f"no scenario matches {options['filter']!r}")
+        extra_namespaces = {ns for c in corpora[1:] for ns in live.corpus_namespaces(c)}
         call_command("migrate", interactive=False, verbosity=0)
-        deleted = live.forget_previous_runs()
+        deleted = live.forget_previous_runs(extra_namespaces)
+        corpus = corpora[0]
         env = {**TIMINGS, **kestra_test_env(corpus.header.get("global_setup"))}
         logs = settings.TRELLIS_HOME / "compat-logs"
         logs.mkdir(parents=True, exist_ok=True)
         for old in logs.glob("*.log"):
             old.unlink()  # the fleet waits for " ready." in its log: never an old one
-        console.print(f"{len(scenarios)} scenarios; {deleted} old rows of io.kestra.* deleted")
+        console.print(f"{wanted} scenarios; {deleted} old rows of the corpus namespaces deleted")
+        results: list[Result] = []
+        deployments = []
         with kestra_environment(env):
-            deployment = live.deploy_corpus(corpus)
+            for each, _ in chosen:
+                deployment = live.deploy_corpus(each)
+                deployment.namespaces = extra_namespaces
+                deployments.append(deployment)
             purge_broker()
             fleet = Fleet(logs, env)
             roles = {"compat-executor": ("executor", 2),
                      "compat-tasks": ("default", options["workers"])}  # fmt: skip
+            withdrawn: list[str] = []
             try:
                 for name, (queues, concurrency) in roles.items():
                     fleet.start_worker(name, queues, concurrency=concurrency)
                 fleet.start_beat()
-                runner = Runner(
-                    corpus, deployment, timeout=options["timeout"],
-                    watchdog=lambda: self._revive(console, fleet, roles),
-                )  # fmt: skip
-                results = runner.run_all(
-                    scenarios,
-                    keep_going=options["keep_going"],
-                    on_result=lambda r: self._progress(console, r),
-                )
+                for (each, scenarios), deployment in zip(chosen, deployments, strict=True):
+                    runner = Runner(
+                        each, deployment, timeout=options["timeout"],
+                        watchdog=lambda: self._revive(console, fleet, roles),
+                    )  # fmt: skip
+                    results += runner.run_all(
+                        scenarios,
+                        keep_going=options["keep_going"],
+                        on_result=lambda r: self._progress(console, r),
+                    )
+                    if any(r.category == ERROR for r in results) and not options["keep_going"]:
+                        break
             finally:
                 fleet.stop()
-                withdrawn = live.withdraw_scheduled(deployment)
+                for deployment in deployments:
+                    withdrawn += live.withdraw_scheduled(deployment)
         if withdrawn:
             console.print(f"flows with a Schedule trigger deleted after the run: {withdrawn}")
-        self._report(console, results, deployment, len(scenarios))
+        merged = _merge(deployments, corpora)
+        self._report(console, results, merged, wanted)
         if options["json"]:
-            self._write_json(options["json"], results, deployment)
+            self._write_json(options["json"], results, merged)
             console.print(f"details written to {options['json']}")
 
     @staticmethod
@@ -179,3 +202,13 @@ class Command(BaseCommand):
             "results": [r.as_dict() for r in results],
         }
         path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+
+
+def _merge(deployments: list[live.Deployment], corpora: list) -> live.Deployment:
+    """One deployment for the report: an extra corpus's files named with its folder."""
+    merged = live.Deployment()
+    for deployment, corpus in zip(deployments, corpora, strict=True):
+        prefix = f"{corpus.origin}/" if corpus.origin else ""
+        merged.refused.update({prefix + k: v for k, v in deployment.refused.items()})
+        merged.templates_refused.update(deployment.templates_refused)
+    return merged

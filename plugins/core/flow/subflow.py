@@ -41,7 +41,10 @@ class Subflow(FlowableTask):
         props = task.properties
         labels = label_pairs(ctx.render(props.get("labels") or {}))
         if props.get("inheritLabels"):
-            labels = {**label_pairs(ctx.render("{{ labels }}") or {}), **labels}
+            # `labels` also nests dotted keys (labels.system.correlationId): keep the flat ones
+            flat = {k: v for k, v in (ctx.render("{{ labels }}") or {}).items()
+                    if not isinstance(v, dict)}  # fmt: skip
+            labels = {**label_pairs(flat), **labels}
         revision = props.get("revision")
         return [
             StartSubflow(

@@ -1,6 +1,6 @@
 """``manage.py trigger SUBCOMMAND ...``: see and control triggers, run backfills.
 
-  trigger list [--namespace NS] [--flow ID] [--type Schedule|Flow|Webhook] [--json]
+  trigger list [--namespace NS] [--flow ID] [--type Schedule|Flow|Webhook|Polling] [--json]
   trigger enable|disable NAMESPACE FLOW TRIGGER
   trigger backfill NAMESPACE FLOW TRIGGER --start ISO --end ISO [--input K=V]... [--label K=V]...
                    [--wait] [--timeout S]
@@ -66,6 +66,9 @@ def _row(state: TriggerState) -> dict[str, Any]:
         "disabledReason": state.disabled_reason or None, "nextDate": _iso(state.next_date),
         "lastFireDate": _iso(state.last_fire_date),
         "lastExecutionId": state.last_execution_id or None,
+        "nextEvaluationDate": _iso(state.next_evaluation_date),
+        "lastEvaluationDate": _iso(state.last_evaluation_date),
+        "lastError": state.last_error or None,
         "backfill": backfill_progress(state),
     }  # fmt: skip
 
@@ -78,7 +81,7 @@ class Command(BaseCommand):
         listing = sub.add_parser("list", help="triggers with their next and last fire")
         listing.add_argument("--namespace")
         listing.add_argument("--flow")
-        listing.add_argument("--type", choices=["Schedule", "Flow", "Webhook"])
+        listing.add_argument("--type", choices=["Schedule", "Flow", "Webhook", "Polling"])
         listing.add_argument("--json", action="store_true")
         listing.set_defaults(handler=self.handle_list)
         sub.add_parser("sync", help="re-sync every flow's triggers").set_defaults(
@@ -123,10 +126,17 @@ class Command(BaseCommand):
             return
         for r in rows:
             status = "disabled" if r["disabled"] else "armed" if r["armed"] else "silenced"
-            self.stdout.write(
+            polled = r["nextEvaluationDate"] != "-" or r["lastEvaluationDate"] != "-"
+            next_date = r["nextEvaluationDate"] if polled else r["nextDate"]
+            line = (
                 f"{r['namespace']}.{r['flowId']}:{r['triggerId']}  {r['type']}  {status}  "
-                f"next {r['nextDate']}  last {r['lastFireDate']}"
+                f"next {next_date}  last {r['lastFireDate']}"
             )
+            if polled:
+                line += f"  polled {r['lastEvaluationDate']}"
+            if r["lastError"]:
+                line += f"  error: {r['lastError']}"
+            self.stdout.write(line)
 
     def handle_sync(self, options: dict) -> None:
         self.stdout.write(f"{sync_all()} flow(s) synced")

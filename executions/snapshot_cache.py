@@ -1,0 +1,65 @@
+"""The executor's memory of the task runs it last wrote, so a hop reads only what moved.
+
+Reading every task run on every hop made a hop's cost grow with the execution (a ForEach
+over 1,000 values read 1,000 rows a thousand times). After a hop commits, the executor
+process keeps the task runs as it left them, stamped with the execution's ``version``. The
+next hop of that execution in the same process takes them back if the version is unchanged
+and reads again only the runs that had not ended, plus any newer run
+(``persistence.load_snapshot(known=...)``).
+
+Why that is enough (docs/architecture.md, "Incremental snapshots in the executor"): every
+writer that can create, delete or change an *ended* task run (the executor's ``apply_plan``,
+restart, set-state, resume, kill...) holds the execution row lock and bumps ``version``.
+Writers that do not (a worker claiming or recording an attempt, the sweeper recovering a lost
+one, a subflow's end) only change runs that have not ended, and those are always read again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+
+from executions.lru import LRU
+from executions.models import Execution
+from executions.snapshot import TaskRunSnapshot
+
+#: Executions remembered per process, and task runs remembered in all (about 0.7 kB each).
+MAX_EXECUTIONS = 256
+MAX_RUNS = 50_000
+
+_known: LRU[str, tuple[Any, int, tuple[TaskRunSnapshot, ...]]] = LRU(
+    MAX_EXECUTIONS, max_weight=MAX_RUNS, weight=lambda entry: len(entry[2]) + 1
+)
+
+
+_counts = {"hits": 0, "misses": 0}
+
+
+def take(execution: Execution) -> tuple[TaskRunSnapshot, ...] | None:
+    """The task runs remembered for ``execution`` (locked by the caller) if they are still
+    valid for its current version, else None. The entry is removed either way: it is put back
+    only by a hop that commits."""
+    entry = _known.pop(execution.id)
+    if entry is None or entry[:2] != (execution.created_at, execution.version):
+        _counts["misses"] += 1
+        return None
+    _counts["hits"] += 1
+    return entry[2]
+
+
+def keep_on_commit(execution: Execution, runs: Sequence[TaskRunSnapshot]) -> None:
+    """Remember ``runs`` as the task runs of ``execution`` at its current version, once the
+    current transaction commits (a rolled-back hop leaves nothing behind)."""
+    entry = (execution.created_at, execution.version, tuple(runs))
+    transaction.on_commit(lambda: _known.put(execution.id, entry))
+
+
+def forget_all() -> None:
+    _known.clear()
+
+
+def stats() -> dict[str, int]:
+    """Hits and misses of ``take`` in this process (for the benchmark)."""
+    return dict(_counts)

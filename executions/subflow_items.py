@@ -1,0 +1,186 @@
+"""ForEachItem's children: one execution per batch, counted back on the ``<id>_items`` run.
+
+``start_item_subflows`` runs in the executor's transaction (like ``start_subflow``): it reads
+the batch URIs the split task wrote, renders the ``inputs`` once per batch (``taskrun.items``
+is the batch's URI, ``taskrun.iteration`` its number) and creates every child at once, or
+none. ``item_subflow_ended`` runs when a child ends: it keeps ``iterations`` (children by
+state) up to date, stores the child's outputs for the merge task, and ends the run once the
+last child has ended. Both hold the items run's row lock, so children ending together are
+counted one after the other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from django.db import transaction
+
+from executions.dispatch import now
+from executions.models import Execution, TaskRun, TaskRunAttempt
+from executions.states import TERMINAL, State
+from executions.subflows import _end_run
+
+#: The child's trigger type, Kestra's name for the internal task that starts them.
+TRIGGER_TYPE = "io.kestra.plugin.core.flow.ForEachItem$ForEachItemExecutable"
+_FAILED = frozenset({State.FAILED, State.KILLED, State.CANCELLED})
+
+
+def _batches(parent: Execution, run: TaskRun, split_task_id: str) -> list[str]:
+    """The batch URIs the sibling split task listed in its ``splits`` file."""
+    from executions.storage import default_storage
+
+    split = (
+        TaskRun.objects.filter(execution_id=parent.id, parent_id=run.parent_id,
+                               task_id=split_task_id)
+        .order_by("-seq")
+        .first()
+    )  # fmt: skip
+    uri = (split.outputs or {}).get("splits") if split is not None else None
+    if not uri:
+        raise LookupError(f"{split_task_id} wrote no list of batches")
+    with default_storage().open(uri) as handle:
+        text = handle.read().decode("utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _context(parent: Execution, run: TaskRun) -> dict[str, Any]:
+    """The expression context of the items run, as a worker would build it."""
+    from executions.context import expression_context
+    from executions.engine import all_tasks
+    from executions.expr_io import ExecutionIO
+    from executions.expressions import IO_KEY
+    from executions.persistence import load_snapshot
+    from executions.runtime import engine_env, execution_flow_spec
+
+    spec = execution_flow_spec(parent)
+    snap = load_snapshot(parent)
+    me = next(r for r in snap.task_runs if r.id == run.id)
+    task = next(t for t in all_tasks(spec) if t.id == run.task_id)
+    env = engine_env()
+    io = ExecutionIO(parent.namespace, parent.flow_id, parent.id)
+    return expression_context(
+        spec, snap, run=me, task=task, envs=env.envs, globals_=env.globals, extra={IO_KEY: io}
+    )
+
+
+def start_item_subflows(parent: Execution, start: Any) -> None:
+    """Create one child execution per batch (caller: the executor, in its transaction)."""
+    from executions.expressions import ExpressionError, render_value
+    from executions.services import (
+        CORRELATION_LABEL,
+        ExecutionError,
+        InputsError,
+        execution_create,
+    )
+    from executions.storage import StorageError
+    from flows.models import Flow
+
+    run = TaskRun.objects.select_for_update().get(pk=start.task_run_id)
+    run.decision = {**run.decision, "forEachItem": True, "wait": start.wait,
+                    "transmitFailed": start.transmit_failed}  # fmt: skip
+    run.attempts += 1
+    run.save(update_fields=["decision", "attempts"])
+    moment = now()
+    TaskRunAttempt.objects.create(
+        task_run=run, execution_id=parent.id, number=run.attempts, state=State.RUNNING,
+        owner="for-each-item", started_at=moment, sent_at=moment,
+    )  # fmt: skip
+    try:
+        batches = _batches(parent, run, start.split_task_id)
+    except (LookupError, StorageError, OSError, UnicodeDecodeError) as exc:
+        _end_run(run, State.FAILED, {}, f"cannot read the batches: {exc}")
+        return
+    if not batches:
+        _end_run(run, State.SUCCESS, {})  # nothing to run: no outputs, as in Kestra
+        return
+    flow = (
+        Flow.objects.live().filter(namespace__name=start.namespace, flow_id=start.flow_id).first()
+    )
+    if flow is None:
+        _end_run(run, State.FAILED, {}, f"subflow {start.namespace}.{start.flow_id} not found")
+        return
+    labels = dict(start.labels)
+    if start.inherit_labels:
+        inherited = {k: v for k, v in (parent.labels or {}).items() if not k.startswith("system.")}
+        labels = {**inherited, **labels}
+    if CORRELATION_LABEL in (parent.labels or {}):
+        labels[CORRELATION_LABEL] = parent.labels[CORRELATION_LABEL]
+    context = _context(parent, run)
+    iteration = 0
+    try:
+        with transaction.atomic():
+            for iteration, uri in enumerate(batches):
+                taskrun = {**context.get("taskrun", {}), "items": uri, "iteration": iteration}
+                inputs = render_value(dict(start.inputs), {**context, "taskrun": taskrun})
+                trigger = {
+                    "id": run.task_id,
+                    "type": TRIGGER_TYPE,
+                    "variables": {
+                        "executionId": parent.id, "namespace": parent.namespace,
+                        "flowId": parent.flow_id, "flowRevision": parent.flow_revision,
+                        "iteration": iteration,
+                    },
+                }  # fmt: skip
+                execution_create(
+                    flow=flow, inputs=inputs, labels=labels, revision=start.revision,
+                    trigger=trigger, parent=(parent, run.id),
+                )  # fmt: skip
+    except (InputsError, ExecutionError, ExpressionError) as exc:
+        _end_run(run, State.FAILED, {}, f"cannot start subflow {flow} for batch {iteration}: {exc}")
+        return
+    count = len(batches)
+    run.outputs = {"numberOfBatches": count,
+                   "iterations": {"CREATED": count, "RUNNING": 0, "SUCCESS": 0}}  # fmt: skip
+    run.save(update_fields=["outputs"])
+    if not start.wait:
+        _end_run(run, State.SUCCESS, run.outputs)
+
+
+def _outputs_base(parent_id: str, run: TaskRun) -> str:
+    """Where each child's outputs go: ``<run's folder>/<iteration>/outputs.json``."""
+    from executions.storage import default_storage, task_folder
+
+    parent = Execution.objects.values("namespace", "flow_id").get(pk=parent_id)
+    prefix = default_storage().execution_prefix(parent["namespace"], parent["flow_id"], parent_id)
+    return f"{prefix}tasks/{task_folder(run.task_id)}/{run.id}"
+
+
+def item_subflow_ended(run: TaskRun, child: Execution) -> None:
+    """A child ended (caller holds ``run``'s row lock, ``run`` is RUNNING)."""
+    from executions.storage import default_storage
+
+    outputs = dict(run.outputs or {})
+    if child.outputs:
+        iteration = ((child.trigger or {}).get("variables") or {}).get("iteration")
+        if iteration is not None:
+            base = _outputs_base(run.execution_id, run)
+            data = json.dumps(child.outputs, default=str).encode()
+            default_storage().put(f"{base}/{int(iteration)}/outputs.json", data)
+            outputs["uri"] = base
+    states = Counter(
+        State(s) for s in Execution.objects.filter(parent_task_run_id=run.id)
+        .values_list("state", flat=True)
+    )  # fmt: skip
+    ended = {s: n for s, n in states.items() if s in TERMINAL}
+    waiting = sum(n for s, n in states.items() if s not in TERMINAL)
+    created = states.get(State.CREATED, 0) + states.get(State.QUEUED, 0)
+    outputs["iterations"] = {
+        "CREATED": created,
+        "RUNNING": waiting - created,
+        **{"SUCCESS": 0},
+        **{str(s): n for s, n in ended.items()},
+    }
+    total = int(outputs.get("numberOfBatches") or sum(states.values()))
+    if sum(ended.values()) < total:
+        run.outputs = outputs
+        run.save(update_fields=["outputs"])
+        return
+    if any(s in _FAILED for s in ended):
+        state = State.FAILED if run.decision.get("transmitFailed", True) else State.SUCCESS
+    elif State.WARNING in ended:
+        state = State.WARNING
+    else:
+        state = State.SUCCESS
+    _end_run(run, state, outputs)

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class NamespacesConfig(AppConfig):
+    name = "namespaces"
+    verbose_name = "Namespace files"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,136 @@
+"""Kestra features that cross the worker boundary, run by real workers (issue 8): SECRET
+inputs sealed at rest, namespace files read by ``read()`` and by script tasks, ForEachItem."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from executions.models import Execution, LogEntry, TaskRun
+from executions.services import execution_create, execution_wait
+from executions.states import State
+from executions.storage import default_storage
+from flows.services import flow_deploy
+from namespaces.services import nsfile_put
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def outputs_of(execution: Execution) -> dict:
+    return dict(TaskRun.objects.filter(execution=execution).values_list("task_id", "outputs"))
+
+
+def test_a_secret_input_is_stored_sealed_masked_in_logs_and_clear_to_tasks(workers) -> None:
+    flow = flow_deploy(
+        source="""
+id: secret-input
+namespace: it.kestra
+inputs:
+  - id: password
+    type: SECRET
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "the password is {{ inputs.password }}"
+  - id: length
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ inputs.password | length }}"
+"""
+    ).flow
+
+    done = execution_wait(execution_create(flow=flow, inputs={"password": "hunter22"}).id, 60)
+
+    assert done.state == State.SUCCESS
+    assert done.inputs["password"] != "hunter22"
+    messages = list(LogEntry.objects.filter(execution_id=done.id).values_list("message", flat=True))
+    assert "the password is ******" in messages
+    assert not any("hunter22" in m for m in messages)
+    assert outputs_of(done)["length"] == {"value": "8"}
+
+
+def test_namespace_files_reach_read_and_script_tasks(workers) -> None:
+    nsfile_put(namespace="it.kestra", path="queries/q.sql", data=b"select 42\n")
+    nsfile_put(namespace="it.kestra", path="scripts/hello.sh", data=b"echo from-a-script\n")
+    flow = flow_deploy(
+        source="""
+id: namespace-files
+namespace: it.kestra
+tasks:
+  - id: query
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read('queries/q.sql') | trim }}"
+  - id: script
+    type: io.kestra.plugin.scripts.shell.Commands
+    namespaceFiles:
+      enabled: true
+      include: ["scripts/*"]
+    commands:
+      - sh scripts/hello.sh
+      - test ! -e queries/q.sql
+"""
+    ).flow
+
+    done = execution_wait(execution_create(flow=flow).id, 60)
+
+    assert done.state == State.SUCCESS, list(LogEntry.objects.values_list("message", flat=True))
+    assert outputs_of(done)["query"] == {"value": "select 42"}
+    logs = LogEntry.objects.filter(execution_id=done.id, task_id="script")
+    assert "from-a-script" in logs.values_list("message", flat=True)
+
+
+def test_for_each_item_starts_one_subflow_per_batch_and_merges_their_outputs(workers) -> None:
+    flow_deploy(
+        source="""
+id: fei-child
+namespace: it.kestra
+inputs:
+  - id: items
+    type: STRING
+tasks:
+  - id: count
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read(inputs.items) | trim | split('\\n') | length }}"
+outputs:
+  - id: lines
+    type: INT
+    value: "{{ outputs.count.value | number }}"
+"""
+    )
+    parent = flow_deploy(
+        source="""
+id: fei-parent
+namespace: it.kestra
+inputs:
+  - id: file
+    type: FILE
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEachItem
+    items: "{{ inputs.file }}"
+    batch:
+      rows: 2
+    namespace: it.kestra
+    flowId: fei-child
+    inputs:
+      items: "{{ taskrun.items }}"
+"""
+    ).flow
+    upload = SimpleUploadedFile("items.txt", b"a\nb\nc\nd\ne\n")
+
+    done = execution_wait(execution_create(flow=parent, files={"file": upload}).id, 90)
+
+    errors = LogEntry.objects.filter(level="ERROR").values_list("task_id", "message")
+    assert done.state == State.SUCCESS, list(errors)
+    runs = list(TaskRun.objects.filter(execution=done).order_by("seq"))
+    assert [r.task_id for r in runs] == ["each", "each_split", "each_items", "each_merge"]
+    items = runs[2].outputs
+    assert items["numberOfBatches"] == 3
+    assert items["iterations"] == {"CREATED": 0, "RUNNING": 0, "SUCCESS": 3}
+    children = Execution.objects.filter(parent_execution_id=done.id)
+    assert children.count() == 3
+    assert all("/tasks/each-split/" in c.inputs["items"] for c in children)
+    with default_storage().open(runs[3].outputs["subflowOutputs"]) as merged:
+        lines = [json.loads(line) for line in merged.read().decode().splitlines()]
+    assert lines == [{"lines": 2}, {"lines": 2}, {"lines": 1}]
