@@ -21,6 +21,7 @@ from executions.services import (
     InputsError,
     execution_force_run,
     execution_kill,
+    execution_pause,
     execution_replay,
     execution_restart,
     execution_resume,
@@ -46,6 +47,11 @@ def _restart(request: HttpRequest, execution: Execution) -> str:
     return "Restarted from its failed task runs."
 
 
+def _pause(request: HttpRequest, execution: Execution) -> str:
+    execution_pause(execution, actor=request.user)
+    return "Paused: what runs finishes, nothing new starts until it is resumed."
+
+
 def _force_run(request: HttpRequest, execution: Execution) -> str:
     execution_force_run(execution, actor=request.user)
     return "The execution runs now."
@@ -68,6 +74,7 @@ def _set_state(request: HttpRequest, execution: Execution) -> str:
 SIMPLE: dict[str, Callable[[HttpRequest, Execution], str]] = {
     "kill": _kill,
     "restart": _restart,
+    "pause": _pause,
     "force-run": _force_run,
     "unqueue": _unqueue,
     "set-state": _set_state,

@@ -33,6 +33,7 @@ from executions.admin_gantt import GanttBar, GanttRow, gantt_svg
 from executions.admin_logs import LEVELS, state_stamp
 from executions.admin_topology import node_statuses, topology_svg
 from executions.models import Execution, TaskRun, TaskRunAttempt
+from executions.secrets import shown
 from executions.services import SETTABLE_TASK_RUN_STATES
 from executions.states import TERMINAL, State
 from executions.storage import StorageError, default_storage
@@ -144,7 +145,7 @@ def _rows(execution: Execution, runs: list[TaskRun]) -> list[RunRow]:
     rows = []
     seen: set[str] = set()
     for run in runs[:MAX_ROWS]:
-        text = json.dumps(run.outputs, indent=2, default=str) if run.outputs else ""
+        text = json.dumps(shown(run.outputs), indent=2, default=str) if run.outputs else ""
         if len(text) > MAX_OUTPUT_CHARS:
             text = text[:MAX_OUTPUT_CHARS] + "\n…"
         rows.append(
@@ -217,7 +218,7 @@ def execution_page(
         ),
         "inputs": [(k, json.dumps(v, default=str)) for k, v in (execution.inputs or {}).items()],
         "input_files": file_links(execution, execution.inputs),
-        "outputs_text": json.dumps(execution.outputs, indent=2, default=str)
+        "outputs_text": json.dumps(shown(execution.outputs), indent=2, default=str)
         if execution.outputs
         else "",
         "labels": sorted((execution.labels or {}).items()),
@@ -241,6 +242,7 @@ def execution_page(
         "can_restart": can_change and execution.state in (State.FAILED, State.KILLED, State.WARNING),
         "can_replay": can_change and execution.state in TERMINAL,
         "can_force": can_change and execution.state in (State.CREATED, State.QUEUED),
+        "can_pause": can_change and execution.state == State.RUNNING,
         "can_unqueue": can_change and execution.state == State.QUEUED,
         "can_resume": can_change and execution.state == State.PAUSED,
         "resume_form": resume_form

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
+from executions.secrets import shown
 
 
 def _iso(moment: Any) -> str | None:
@@ -33,7 +34,7 @@ def task_run_document(run: TaskRun, attempts: list[TaskRunAttempt]) -> dict[str,
         "state": run.state,
         "histories": run.state_history,
         "attempts": [attempt_document(a) for a in attempts],
-        "outputs": run.outputs,
+        "outputs": shown(run.outputs),
         "startDate": _iso(run.started_at),
         "endDate": _iso(run.ended_at),
     }
@@ -56,7 +57,7 @@ def execution_json(execution: Execution, *, logs: bool = False) -> dict[str, Any
         "startDate": _iso(execution.started_at),
         "endDate": _iso(execution.ended_at),
         "inputs": execution.inputs,
-        "outputs": execution.outputs,
+        "outputs": shown(execution.outputs),
         "labels": execution.labels,
         "trigger": execution.trigger,
         "parentId": execution.parent_execution_id,

@@ -60,6 +60,9 @@ class Execution(models.Model):
     original_id = models.CharField(max_length=40, null=True, blank=True, db_index=True)  # noqa: DJ001 - NULL = none
     due_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=0)
+    #: Paused by a user (the pause action), not by a Pause task: the executor plans nothing
+    #: for it until it is resumed or killed.
+    held = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -92,6 +92,8 @@ def advance_execution(execution_id: str) -> State | None:
             return None
         if execution.state in TERMINAL:
             return State(execution.state)
+        if execution.held and execution.state == State.PAUSED:
+            return State.PAUSED  # paused by a user: nothing moves until resume or kill
         spec = execution_flow_spec(execution)
         if held_back(execution, spec.concurrency):
             if execution.state in TERMINAL:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -165,6 +166,23 @@ class Masker:
         if isinstance(value, list | tuple):
             return type(value)(self.mask_value(v) for v in value)
         return value
+
+
+@functools.lru_cache(maxsize=4)
+def _masker_of(values: tuple[str, ...]) -> Masker:
+    return Masker(values)
+
+
+def shown(value: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """``value`` (task or flow outputs) as it may be shown: every secret of the environment
+    masked.
+
+    Outputs are stored as the task returned them, secrets included: a later task may need
+    the value (Kestra's own tests read a secret back from a Return task's output), so masking
+    happens where outputs leave Trellis — the API's documents, the admin's pages, the CLI.
+    The serving process therefore needs the same `SECRET_*` variables as the workers, as it
+    already does for webhook keys written `{{ secret('...') }}`."""
+    return _masker_of(tuple(sorted(secret_values(environ)))).mask_value(value)
 
 
 # ------------------------------------------------------------------- SECRET inputs at rest

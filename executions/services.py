@@ -142,6 +142,7 @@ def execution_kill(execution: Execution, *, actor: Any = None) -> Execution:
         if locked.state in TERMINAL or locked.state == State.KILLING:
             return locked
         set_execution_state(locked, State.KILLING, now())
+        locked.held = False
         locked.version += 1
         locked.save()
         wake_executor(locked.id)
@@ -220,9 +221,28 @@ def execution_resume(
             run.due_at = None
             run.save(update_fields=["due_at"])
         set_execution_state(locked, State.RUNNING, now())
+        locked.held = False
         locked.version += 1
         locked.save()
         wake_executor(locked.id)
+    return locked
+
+
+def execution_pause(execution: Execution, *, actor: Any = None) -> Execution:
+    """Hold a RUNNING execution (Kestra's pause action): it is PAUSED at once, task runs
+    already on a worker finish and record their results, and nothing new starts (no task,
+    no retry, no timer) until it is resumed (``execution_resume``, force-run) or killed."""
+    check(actor, execution.namespace, Action.EXECUTE)
+    with transaction.atomic():
+        locked = _locked(execution)
+        if locked.state != State.RUNNING:
+            raise ExecutionError(
+                f"execution {locked.id} is {locked.state}: only a RUNNING execution can be paused"
+            )
+        set_execution_state(locked, State.PAUSED, now())
+        locked.held = True
+        locked.version += 1
+        locked.save()
     return locked
 
 

@@ -138,6 +138,13 @@ def executions_resume(ids: Sequence[str], *, actor: Any = None) -> list[ItemResu
     )
 
 
+def executions_pause(ids: Sequence[str], *, actor: Any = None) -> list[ItemResult]:
+    """Pause each RUNNING execution named."""
+    return executions_each(
+        ids, lambda e: str(services.execution_pause(e, actor=actor).state), actor=actor
+    )
+
+
 def executions_force_run(ids: Sequence[str], *, actor: Any = None) -> list[ItemResult]:
     return executions_each(
         ids, lambda e: str(services.execution_force_run(e, actor=actor).state), actor=actor

@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from executions.durations import format_duration
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
+from executions.secrets import shown
 from executions.states import TERMINAL, State
 
 #: What to prefetch before calling :func:`execution_document` on many executions.
@@ -109,7 +110,7 @@ def task_run_document(run: TaskRun, execution: Execution) -> dict[str, Any]:
         "iteration": run.iteration,
         "state": state_document(run.state, run.state_history, end=run.ended_at),
         "attempts": [attempt_document(a) for a in run.attempt_rows.all()],
-        "outputs": run.outputs or {},
+        "outputs": shown(run.outputs or {}),
     }
 
 
@@ -127,7 +128,7 @@ def execution_document(execution: Execution) -> dict[str, Any]:
             end=execution.ended_at,
         ),
         "inputs": execution.inputs or {},
-        "outputs": execution.outputs or {},
+        "outputs": shown(execution.outputs or {}),
         "labels": labels_document(execution.labels),
         "trigger": execution.trigger or None,
         "parentId": execution.parent_execution_id,

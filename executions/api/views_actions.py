@@ -1,4 +1,4 @@
-"""Actions on one execution over HTTP (Kestra's paths): restart, replay, resume, force-run,
+"""Actions on one execution over HTTP (Kestra's paths): restart, replay, resume, pause, force-run,
 unqueue, change-status, a task run's state, labels. Each calls its service with the acting
 user (execute access needed: 403 otherwise); a refused action is a 409 with the service's
 reason, bad resume inputs a 422, and nothing changes.
@@ -116,6 +116,16 @@ class ResumeView(_ActionView):
         return services.execution_resume(execution, body_object(request), actor=request.user)
 
 
+class PauseView(_ActionView):
+    @_schema("pause", "Pause a RUNNING execution: task runs already running finish, nothing "
+             "new starts until it is resumed.")  # fmt: skip
+    def post(self, request, execution_id: str):
+        return super().post(request, execution_id)
+
+    def act(self, request, execution: Execution) -> Execution:
+        return services.execution_pause(execution, actor=request.user)
+
+
 class ForceRunView(_ActionView):
     @_schema("force_run", "Start a CREATED/QUEUED execution now (resume a PAUSED one).")
     def post(self, request, execution_id: str):
@@ -181,7 +191,7 @@ class ChangeStatusView(_ActionView):
 
 
 ACTIONS = {
-    "restart": RestartView, "replay": ReplayView, "resume": ResumeView,
+    "restart": RestartView, "replay": ReplayView, "resume": ResumeView, "pause": PauseView,
     "force-run": ForceRunView, "unqueue": UnqueueView, "state": TaskRunStateView,
     "labels": LabelsView, "change-status": ChangeStatusView,
 }  # fmt: skip

@@ -78,6 +78,14 @@ class ResumeByIdsView(_ByIdsView):
         return super().post(request)
 
 
+class PauseByIdsView(_ByIdsView):
+    bulk = staticmethod(actions.executions_pause)
+
+    @_schema("pause", "Pause each RUNNING execution named.")
+    def post(self, request):
+        return super().post(request)
+
+
 class ForceRunByIdsView(_ByIdsView):
     bulk = staticmethod(actions.executions_force_run)
 
@@ -169,6 +177,7 @@ BY_IDS = {
     "restart": RestartByIdsView,
     "replay": ReplayByIdsView,
     "resume": ResumeByIdsView,
+    "pause": PauseByIdsView,
     "force-run": ForceRunByIdsView,
     "unqueue": UnqueueByIdsView,
     "change-status": ChangeStatusByIdsView,

@@ -1,4 +1,4 @@
-"""``execution restart|replay|resume|set-state|force-run|unqueue``: call the services;
+"""``execution restart|replay|resume|pause|set-state|force-run|unqueue``: call the services;
 a refused action prints the service's reason and exits 1."""
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ ACTIONS = [
     ("resume", "resume a PAUSED execution",
      lambda e, o: services.execution_resume(e, pairs(o.get("input"), "=", "--input")),
      ["--input"]),
+    ("pause", "pause a RUNNING execution (what runs finishes, nothing new starts)",
+     lambda e, o: services.execution_pause(e), []),
     ("force-run", "start a CREATED or QUEUED execution now",
      lambda e, o: services.execution_force_run(e), []),
     ("unqueue", "take a QUEUED execution out of its queue",

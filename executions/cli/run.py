@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from executions.cli import format as fmt
 from executions.models import Execution, LogEntry, TaskRun
+from executions.secrets import shown
 from executions.services import ExecutionError, InputsError, execution_create
 from executions.states import TERMINAL, State
 from flows.cli.base import fail, get_flow
@@ -109,7 +110,7 @@ def finish(
     if as_json:
         _print_json(command, execution)
     else:
-        for line in fmt.mapping_lines("outputs", execution.outputs):
+        for line in fmt.mapping_lines("outputs", shown(execution.outputs)):
             command.stdout.write(line)
         command.stdout.write(fmt.final_line(execution))
     if execution.state in OK_STATES:
