@@ -1,16 +1,9 @@
 #!/usr/bin/env python
-"""Django's command-line utility for Trellis."""
+"""Django's command-line utility for Trellis (the same as the installed ``trellis`` command)."""
 
-import os
 import sys
 
-
-def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
-    from django.core.management import execute_from_command_line
-
-    execute_from_command_line(sys.argv)
-
+from orchestrator.cli import main
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

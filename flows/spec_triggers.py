@@ -138,11 +138,34 @@ def _check_schedule(item: Node, path: str, ctx: Ctx, *, require_cron: bool) -> N
             ctx.error(tz, join(path, "timezone"), f"unknown timezone {tz.value!r}")
 
 
+#: Keys every condition may carry besides its own properties.
+CONDITION_KEYS = ("type", "description")
+
+
 def parse_conditions(node: Node, path: str, ctx: Ctx) -> list[Any]:
-    """Trigger / listener conditions: a list of mappings with a ``type`` (kept as written)."""
+    """Trigger / listener conditions: a list of mappings with a known ``type`` whose
+    properties are checked like a task's (``Not`` and ``Or`` recursively); kept as written.
+    An unknown condition would otherwise make its trigger skip every time, silently."""
+    from plugins.core.conditions import UnknownCondition, condition_class
+
     if not expect_list(node, path, ctx, "conditions"):
         return []
     for i, item in enumerate(node.value):
-        if expect_map(item, f"{path}[{i}]", ctx, "a condition") and item.get("type") is None:
-            ctx.error(item, f"{path}[{i}].type", "a condition needs a `type`")
+        here = f"{path}[{i}]"
+        if not expect_map(item, here, ctx, "a condition"):
+            continue
+        type_node = item.get("type")
+        if type_node is None or not isinstance(type_node.value, str) or not type_node.value:
+            ctx.error(type_node or item, join(here, "type"), "a condition needs a `type`")
+            continue
+        try:
+            cls = condition_class(type_node.value)
+        except UnknownCondition as exc:
+            ctx.error(type_node, join(here, "type"), str(exc))
+            continue
+        fields = {k: v for k, v in item.value.items() if k not in CONDITION_KEYS}
+        _properties(item, fields, cls, here, ctx)
+        nested = item.get("conditions")
+        if nested is not None and cls.prop("conditions") is not None:
+            parse_conditions(nested, join(here, "conditions"), ctx)
     return node.plain()

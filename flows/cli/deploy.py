@@ -1,7 +1,9 @@
-"""``flow deploy PATH... [--namespace NS] [--delete-missing]``: all-or-nothing deploy."""
+"""``flow deploy PATH... [--namespace NS] [--delete-missing]``: all-or-nothing deploy;
+``--from-kestra`` judges each file as ``import-kestra`` does instead."""
 
 from __future__ import annotations
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from flows.cli.base import fail, write_problems, write_warnings
@@ -25,10 +27,21 @@ def register(subparsers) -> None:
         help="delete flows not in the files: within NS (and inside it) with --namespace, "
         "else within the namespaces the files use",
     )
+    parser.add_argument(
+        "--from-kestra",
+        action="store_true",
+        help="the paths are Kestra's export (flows, templates, a zip): deploy what is "
+        "accepted and report per file, as `import-kestra` does",
+    )
     parser.set_defaults(handler=handle)
 
 
 def handle(command: BaseCommand, options: dict) -> None:
+    if options.get("from_kestra"):
+        if options["namespace"] or options["delete_missing"]:
+            raise fail("--from-kestra takes no --namespace or --delete-missing")
+        call_command("import-kestra", *options["paths"], stdout=command.stdout)
+        return
     try:
         result = flows_deploy_folder(
             paths=options["paths"],

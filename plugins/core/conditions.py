@@ -225,6 +225,56 @@ class Or(ConditionType):
         return any(evaluate(c, context) for c in _conditions(props))
 
 
+# -- conditions on the flow that owns the trigger or listener (Kestra's older names) ------
+
+
+def _flow_field(context: Mapping[str, Any], key: str) -> str:
+    flow = context.get("flow")
+    value = flow.get(key) if isinstance(flow, Mapping) else None
+    return "" if value is None else str(value)
+
+
+class FlowCondition(ConditionType):
+    """True when the flow owning the trigger or listener is ``namespace``.``flowId``
+    (Kestra's deprecated ``FlowCondition``; ExecutionFlow judges the execution instead)."""
+
+    type = "trellis.core.condition.FlowCondition"
+    aliases = (
+        "io.kestra.plugin.core.condition.FlowCondition",
+        "io.kestra.core.models.conditions.types.FlowCondition",
+        "org.kestra.core.models.conditions.types.FlowCondition",
+    )
+    properties: ClassVar = (
+        Prop("namespace", "string", required=True, dynamic=False),
+        Prop("flowId", "string", required=True, dynamic=False),
+    )
+
+    def test(self, props: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+        return _flow_field(context, "namespace") == str(props.get("namespace")) and _flow_field(
+            context, "id"
+        ) == str(props.get("flowId"))
+
+
+class FlowNamespaceCondition(ConditionType):
+    """True when the flow owning the trigger or listener is in ``namespace`` (equal, or
+    starting with it when ``prefix`` is true), as Kestra's deprecated condition."""
+
+    type = "trellis.core.condition.FlowNamespaceCondition"
+    aliases = (
+        "io.kestra.plugin.core.condition.FlowNamespaceCondition",
+        "io.kestra.core.models.conditions.types.FlowNamespaceCondition",
+        "org.kestra.core.models.conditions.types.FlowNamespaceCondition",
+    )
+    properties: ClassVar = (
+        Prop("namespace", "string", required=True, dynamic=False),
+        Prop("prefix", "boolean", default=False, dynamic=False),
+    )
+
+    def test(self, props: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+        actual, wanted = _flow_field(context, "namespace"), str(props.get("namespace", ""))
+        return actual.startswith(wanted) if props.get("prefix") is True else actual == wanted
+
+
 # -- date conditions (a Schedule's ``trigger.date`` unless ``date`` says otherwise) --------
 
 _DATE = Prop("date", "string", description="Defaults to {{ trigger.date }}.")
@@ -328,9 +378,57 @@ class TimeBetween(ConditionType):
         return ok_after and ok_before
 
 
+def _holiday_calendar(country: str, subdivision: str | None) -> Any:
+    """The public holidays of ``country`` (ISO 3166-1 alpha-2) and, optionally, one of its
+    subdivisions (``CA`` or ``US-CA``), from the ``holidays`` package; ValueError when
+    either is unknown."""
+    import holidays
+
+    code = country.strip().upper()
+    sub = (subdivision or "").strip().upper() or None
+    if sub and sub.startswith(f"{code}-"):
+        sub = sub[len(code) + 1 :]
+    try:
+        return holidays.country_holidays(code, subdiv=sub)
+    except NotImplementedError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class PublicHoliday(ConditionType):
+    """True when the date is a public holiday of ``country`` (and ``subDivision``, when
+    given); holiday calendars come from the ``holidays`` package. Kestra falls back to the
+    server's locale when ``country`` is missing; Trellis asks for it, so a flow means the same
+    on every machine."""
+
+    type = "trellis.core.condition.PublicHoliday"
+    aliases = _aliases("PublicHoliday")
+    properties: ClassVar = (
+        Prop("country", "string", required=True, dynamic=False,
+             description="ISO 3166-1 alpha-2 code, e.g. FR"),
+        Prop("subDivision", "string", dynamic=False, description="e.g. CA or US-CA"),
+        _DATE,
+    )  # fmt: skip
+
+    @classmethod
+    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
+        try:
+            _holiday_calendar(str(props.get("country", "")), props.get("subDivision"))
+        except ValueError as exc:
+            return [("country", f"unknown public holiday calendar: {exc}")]
+        return []
+
+    def test(self, props: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+        moment = _moment(props, context)
+        if moment is None:
+            return False
+        calendar = _holiday_calendar(str(props.get("country", "")), props.get("subDivision"))
+        return moment.date() in calendar
+
+
 CONDITIONS: tuple[type[ConditionType], ...] = (
     ExecutionStatus, ExecutionFlow, ExecutionNamespace, ExecutionLabels, ExecutionOutputs,
-    Expression, Not, Or, DayWeek, DayWeekInMonth, Weekend, DateTimeBetween, TimeBetween,
+    Expression, Not, Or, FlowCondition, FlowNamespaceCondition, DayWeek, DayWeekInMonth,
+    Weekend, DateTimeBetween, TimeBetween, PublicHoliday,
 )  # fmt: skip
 PLUGINS = list(CONDITIONS)
 

@@ -118,3 +118,19 @@ def test_the_command_reports_per_file_and_fails_when_a_file_is_refused(export, c
     assert "unsupported  -" in out
     assert ":5:11: unknown type 'io.kestra.plugin.jdbc.postgresql.Query'" in out
     assert "2 accepted as is, 1 accepted with deprecations, 1 not supported; deployed." in out
+
+
+def test_flow_deploy_from_kestra_judges_each_file_like_import_kestra(export, capsys) -> None:
+    with pytest.raises(CommandError, match="1 file\\(s\\) not supported"):
+        call_command("flow", "deploy", "--from-kestra", str(export))
+    out = capsys.readouterr().out
+
+    assert "deprecated   company.team.old" in out
+    assert "2 accepted as is, 1 accepted with deprecations, 1 not supported; deployed." in out
+    assert sorted(Flow.objects.values_list("flow_id", flat=True)) == ["old", "plain"]
+
+
+def test_from_kestra_refuses_the_plain_deploy_options(export) -> None:
+    with pytest.raises(CommandError, match="--from-kestra takes no --namespace"):
+        call_command("flow", "deploy", "--from-kestra", "--namespace", "company", str(export))
+    assert not Flow.objects.exists()

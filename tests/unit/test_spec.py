@@ -673,14 +673,17 @@ def test_a_flow_with_a_webhook_and_disabled_trigger():
             key: s3cr3t
             disabled: true
             conditions:
-              - type: some.Condition
+              - type: io.kestra.plugin.core.condition.Weekend
         """)
     )
 
     assert spec.disabled is True
     hook = spec.triggers[0]
     assert (hook.id, hook.disabled, hook.line) == ("hook", True, 6)
-    assert hook.properties == {"key": "s3cr3t", "conditions": [{"type": "some.Condition"}]}
+    assert hook.properties == {
+        "key": "s3cr3t",
+        "conditions": [{"type": "io.kestra.plugin.core.condition.Weekend"}],
+    }
 
 
 def test_listeners_keep_conditions_and_parse_tasks():
@@ -688,13 +691,15 @@ def test_listeners_keep_conditions_and_parse_tasks():
         doc("""
         tasks: [{id: a, type: tests.spec.Log, message: m}]
         listeners:
-          - conditions: [{type: x.ExecutionStatus, in: [FAILED]}]
+          - conditions: [{type: io.kestra.plugin.core.condition.ExecutionStatus, in: [FAILED]}]
             tasks: [{id: on-failure, type: tests.spec.Log, message: failed}]
         """)
     )
 
     listener = spec.listeners[0]
-    assert listener["conditions"] == [{"type": "x.ExecutionStatus", "in": ["FAILED"]}]
+    assert listener["conditions"] == [
+        {"type": "io.kestra.plugin.core.condition.ExecutionStatus", "in": ["FAILED"]}
+    ]
     assert [t.id for t in listener["tasks"]] == ["on-failure"]
     assert [t.id for t in spec.all_tasks()] == ["a", "on-failure"]
 
