@@ -73,3 +73,103 @@ def test_current_spellings_deploy_without_warnings() -> None:
     )
 
     assert parse_flow(source).warnings == ()
+
+
+# Kestra's names for the core types over its history: the current package, the 0.x
+# `io.kestra.core.tasks` one and the oldest `org.kestra` one (issue 8: every core alias).
+KESTRA_NAMES = {
+    "trellis.core.log.Log": (
+        "io.kestra.plugin.core.log.Log", "io.kestra.core.tasks.log.Log",
+        "org.kestra.core.tasks.log.Log",
+    ),
+    "trellis.core.debug.Return": (
+        "io.kestra.plugin.core.debug.Return", "io.kestra.core.tasks.debugs.Return",
+        "org.kestra.core.tasks.debugs.Return",
+    ),
+    "trellis.core.debug.Echo": (
+        "io.kestra.core.tasks.debugs.Echo", "org.kestra.core.tasks.debugs.Echo",
+    ),
+    "trellis.core.flow.Sequential": (
+        "io.kestra.plugin.core.flow.Sequential", "io.kestra.core.tasks.flows.Sequential",
+        "org.kestra.core.tasks.flows.Sequential",
+    ),
+    "trellis.core.flow.Parallel": (
+        "io.kestra.plugin.core.flow.Parallel", "io.kestra.core.tasks.flows.Parallel",
+        "org.kestra.core.tasks.flows.Parallel",
+    ),
+    "trellis.core.flow.Switch": (
+        "io.kestra.plugin.core.flow.Switch", "io.kestra.core.tasks.flows.Switch",
+        "org.kestra.core.tasks.flows.Switch",
+    ),
+    "trellis.core.flow.EachSequential": (
+        "io.kestra.core.tasks.flows.EachSequential", "org.kestra.core.tasks.flows.EachSequential",
+    ),
+    "trellis.core.flow.Subflow": (
+        "io.kestra.plugin.core.flow.Subflow", "io.kestra.core.tasks.flows.Subflow",
+        "io.kestra.core.tasks.flows.Flow", "org.kestra.core.tasks.flows.Flow",
+    ),
+    "trellis.core.flow.Template": (
+        "io.kestra.plugin.core.flow.Template", "io.kestra.core.tasks.flows.Template",
+        "org.kestra.core.tasks.flows.Template",
+    ),
+    "trellis.core.execution.Fail": (
+        "io.kestra.plugin.core.execution.Fail", "io.kestra.core.tasks.executions.Fail",
+    ),
+    "trellis.core.output.OutputValues": (
+        "io.kestra.plugin.core.output.OutputValues", "io.kestra.core.tasks.outputs.OutputValues",
+    ),
+    "trellis.scripts.shell.Bash": (
+        "io.kestra.core.tasks.scripts.Bash", "org.kestra.core.tasks.scripts.Bash",
+    ),
+    "trellis.http.Request": ("io.kestra.plugin.core.http.Request", "io.kestra.plugin.fs.http.Request"),
+    "trellis.core.trigger.Schedule": (
+        "io.kestra.plugin.core.trigger.Schedule", "io.kestra.core.models.triggers.types.Schedule",
+        "org.kestra.core.models.triggers.types.Schedule",
+    ),
+    "trellis.core.trigger.Flow": (
+        "io.kestra.plugin.core.trigger.Flow", "io.kestra.core.models.triggers.types.Flow",
+    ),
+    "trellis.core.trigger.Webhook": (
+        "io.kestra.plugin.core.trigger.Webhook", "io.kestra.core.models.triggers.types.Webhook",
+    ),
+    "trellis.core.condition.ExecutionStatus": (
+        "io.kestra.plugin.core.condition.ExecutionStatus",
+        "io.kestra.plugin.core.condition.ExecutionStatusCondition",
+        "io.kestra.core.models.conditions.types.ExecutionStatusCondition",
+        "org.kestra.core.models.conditions.types.ExecutionStatusCondition",
+    ),
+    "trellis.core.condition.FlowCondition": (
+        "io.kestra.core.models.conditions.types.FlowCondition",
+        "org.kestra.core.models.conditions.types.FlowCondition",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "canonical"),
+    [(name, canonical) for canonical, names in KESTRA_NAMES.items() for name in names],
+)
+def test_every_kestra_name_of_a_core_type_is_an_alias(name, canonical) -> None:
+    from plugins.registry import registry
+
+    assert registry.get(name).type == canonical
+
+
+def test_a_flow_written_with_the_oldest_names_parses_to_trellis_types() -> None:
+    spec = parse_flow(
+        HEAD + "tasks:\n"
+        "  - id: seq\n    type: org.kestra.core.tasks.flows.Sequential\n    tasks:\n"
+        "      - id: ret\n        type: org.kestra.core.tasks.debugs.Return\n"
+        "        format: x\n"
+        "listeners:\n  - conditions:\n"
+        "      - type: org.kestra.core.models.conditions.types.ExecutionStatusCondition\n"
+        "        in: [FAILED]\n"
+        "    tasks:\n      - id: tell\n        type: org.kestra.core.tasks.log.Log\n"
+        "        message: failed\n"
+    )
+
+    seq = spec.tasks[0]
+    assert (seq.type, seq.raw_type) == ("trellis.core.flow.Sequential",
+                                        "org.kestra.core.tasks.flows.Sequential")  # fmt: skip
+    assert [t.type for t in seq.walk()] == ["trellis.core.flow.Sequential",
+                                            "trellis.core.debug.Return"]  # fmt: skip
