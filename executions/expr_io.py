@@ -21,6 +21,16 @@ class ExecutionIO:
         self.namespace, self.flow_id, self.execution_id = namespace, flow_id, execution_id
         self.masker = masker
 
+    def may_open(self, uri: str) -> bool:
+        """Whether a task of this execution may open the internal storage file ``uri``: a
+        file of this execution or of the executions above it, or a file of its namespace."""
+        from executions.storage import default_storage
+
+        storage = default_storage()
+        if uri.startswith(storage.namespace_files_prefix(self.namespace)):
+            return True
+        return any(storage.belongs_to(uri, *owner) for owner in self.lineage())
+
     def read(self, path: str, namespace: str | None = None) -> str:
         """Kestra's ``read()``: a namespace file by path (``scripts/q.sql``, in the flow's
         namespace or ``namespace``), an ``nsfile://`` URI, or a ``kestra:///`` URI of this
@@ -44,14 +54,14 @@ class ExecutionIO:
             from urllib.parse import unquote
 
             return self._namespace_file(self.namespace, unquote(text[len(files_prefix) :]))
-        if not any(storage.belongs_to(text, *owner) for owner in self._lineage()):
+        if not any(storage.belongs_to(text, *owner) for owner in self.lineage()):
             raise LookupError(f"{text} is not a file of this execution or of its parents")
         if storage.size(text) > MAX_READ_BYTES:
             raise LookupError(f"{text} is larger than {MAX_READ_BYTES} bytes")
         with storage.open(text) as handle:
             return handle.read().decode("utf-8", errors="replace")
 
-    def _lineage(self) -> list[tuple[str, str, str]]:
+    def lineage(self) -> list[tuple[str, str, str]]:
         """This execution and the executions that started it as a subflow (a child may read
         its parent's files, as in Kestra: ForEachItem hands each child a batch file)."""
         from executions.models import Execution

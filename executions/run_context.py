@@ -19,6 +19,7 @@ from django.utils import timezone
 from executions.expressions import evaluate, render_value
 from executions.models import LogEntry
 from executions.secrets import Masker
+from plugins.base import TaskFailed
 
 
 def has_template(value: Any) -> bool:
@@ -160,8 +161,14 @@ class WorkerContext:
         )  # fmt: skip
 
     def open_uri(self, uri: str) -> Path:
+        """A local copy of ``uri``, which must be a file of this execution, of an execution
+        above it (a subflow reads its parent's) or of its namespace: a task never opens
+        another execution's inputs or outputs by naming their URI (issue 9)."""
+        from executions.expr_io import ExecutionIO
         from executions.storage import default_storage
 
+        if not ExecutionIO(self.namespace, self.flow_id, self.execution_id).may_open(str(uri)):
+            raise TaskFailed(f"{uri} is not a file of this execution or of its parents")
         return default_storage().path_of(uri)
 
     def should_stop(self) -> bool:

@@ -147,3 +147,40 @@ def test_read_reaches_a_parent_executions_files(flow):
     )
 
     assert render("{{ read(inputs.doc) }}", {"inputs": child.inputs, **_io(child)}) == "parent"
+
+
+# ------------------------------------------------------- tasks open their own files only
+
+
+def _task_context(execution: Execution):
+    import threading
+
+    from executions.run_context import WorkerContext
+    from executions.secrets import Masker
+
+    return WorkerContext(
+        execution_id=execution.id, task_run_id="run-1", task_id="t", attempt=1,
+        namespace=execution.namespace, flow_id=execution.flow_id, variables=dict,
+        logger=None, masker=Masker(), stop=threading.Event(),
+    )  # fmt: skip
+
+
+def test_a_task_opens_its_own_and_its_parents_files_not_another_executions(flow):
+    from plugins.base import TaskFailed
+    from plugins.registry import registry
+
+    mine = execution_create(flow=flow, files={"doc": SimpleUploadedFile("m.txt", b"mine")})
+    theirs = execution_create(flow=flow, files={"doc": SimpleUploadedFile("t.txt", b"theirs")})
+    child = execution_create(flow=flow, inputs={"doc": mine.inputs["doc"]}, parent=(mine, "r"))
+    ctx = _task_context(mine)
+
+    assert ctx.open_uri(mine.inputs["doc"]).read_bytes() == b"mine"
+    assert _task_context(child).open_uri(mine.inputs["doc"]).read_bytes() == b"mine"
+    with pytest.raises(TaskFailed, match="is not a file of this execution or of its parents"):
+        ctx.open_uri(theirs.inputs["doc"])
+    # what a user sees: a script task naming another execution's input fails, copying nothing
+    shell = registry.get("io.kestra.plugin.scripts.shell.Commands")()
+    with pytest.raises(TaskFailed, match="is not a file of this execution"):
+        shell.run({"commands": ["cat x"], "inputFiles": {"x": theirs.inputs["doc"]}}, ctx)
+    assert not (ctx.working_dir / "x").exists()
+    ctx.cleanup()
