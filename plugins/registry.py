@@ -35,6 +35,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "plugins.scripts.shell",
     "plugins.scripts.python",
     "plugins.http.request",
+    "plugins.http.download",
     "plugins.core.triggers",
     "plugins.core.fs_trigger",
     "plugins.core.http_trigger",

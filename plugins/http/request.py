@@ -23,6 +23,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Callable
 from email.message import Message
 from typing import Any, ClassVar
 
@@ -174,25 +175,9 @@ tasks:
     )
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-        uri = str(props.get("uri") or "")
-        if urllib.parse.urlsplit(uri).scheme.lower() not in ("http", "https"):
-            raise TaskFailed(f"only http and https URIs can be requested, not {uri!r}")
-        options = dict(props.get("options") or {})
-        method = str(props.get("method") or "GET").upper()
-        data, content_type = _body(props, ctx)
-        request = urllib.request.Request(uri, data=data, method=method)
-        if content_type and data is not None:
-            request.add_header("Content-Type", content_type)
-        for name, value in (props.get("headers") or {}).items():
-            text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-            request.add_header(str(name), text)
-        if options.get("basicAuthUser"):
-            pair = f"{options['basicAuthUser']}:{options.get('basicAuthPassword') or ''}"
-            request.add_header("Authorization", "Basic " + base64.b64encode(pair.encode()).decode())
-        allow_failed = _flag(props.get("allowFailed"), False) or _flag(
-            options.get("allowFailed"), False
-        )
-        code, headers, raw = _exchange(request, options, props.get("sslOptions") or {})
+        request, options, allow_failed = build_request(props, ctx)
+        uri = request.full_url
+        code, headers, raw = exchange(request, options, props.get("sslOptions") or {})
         limit = int(options.get("maxContentLength") or DEFAULT_MAX_CONTENT)
         if len(raw) > limit:
             raise TaskFailed(f"response body is larger than maxContentLength ({limit} bytes)")
@@ -200,7 +185,33 @@ tasks:
         ctx.logger.debug(f"Request '{uri}' with the response code '{code}'")
         if code >= 400 and not allow_failed:
             raise TaskFailed(f"HTTP {code} from {uri}: {body[:200]}")
-        return {"code": code, "headers": _header_map(headers), "body": body, "uri": uri}
+        return {"code": code, "headers": header_map(headers), "body": body, "uri": uri}
+
+
+def build_request(
+    props: dict[str, Any], ctx: RunContext
+) -> tuple[urllib.request.Request, dict[str, Any], bool]:
+    """The request the properties describe (uri, method, body or formData, headers, basic
+    auth), its ``options`` and whether a 4xx/5xx is allowed; shared by Request and Download."""
+    uri = str(props.get("uri") or "")
+    if urllib.parse.urlsplit(uri).scheme.lower() not in ("http", "https"):
+        raise TaskFailed(f"only http and https URIs can be requested, not {uri!r}")
+    options = dict(props.get("options") or {})
+    method = str(props.get("method") or "GET").upper()
+    data, content_type = _body(props, ctx)
+    request = urllib.request.Request(uri, data=data, method=method)
+    if content_type and data is not None:
+        request.add_header("Content-Type", content_type)
+    for name, value in (props.get("headers") or {}).items():
+        text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        request.add_header(str(name), text)
+    if options.get("basicAuthUser"):
+        pair = f"{options['basicAuthUser']}:{options.get('basicAuthPassword') or ''}"
+        request.add_header("Authorization", "Basic " + base64.b64encode(pair.encode()).decode())
+    allow_failed = _flag(props.get("allowFailed"), False) or _flag(
+        options.get("allowFailed"), False
+    )
+    return request, options, allow_failed
 
 
 def _body(props: dict[str, Any], ctx: RunContext) -> tuple[bytes | None, str | None]:
@@ -242,10 +253,15 @@ def _multipart(form: dict[str, Any], ctx: RunContext) -> tuple[bytes, str]:
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def _exchange(
-    request: urllib.request.Request, options: dict[str, Any], ssl_options: dict[str, Any]
+def exchange(
+    request: urllib.request.Request,
+    options: dict[str, Any],
+    ssl_options: dict[str, Any],
+    into: Callable[[Any], None] | None = None,
 ) -> tuple[int, Message, bytes]:
     """Send the request; (status, headers, body bytes) for every response, errors included.
+    With ``into``, a successful response's body is handed over as a stream (written to a
+    file by Download) and the bytes returned are empty.
 
     Only the guarded http/https handlers are installed (no ftp, file or data handler), so
     nothing reaches the network except through the policy's checked connections."""
@@ -276,6 +292,9 @@ def _exchange(
     try:
         policy.check_url(request.full_url)
         with opener.open(request, timeout=timeout) as response:
+            if into is not None:
+                into(response)
+                return response.status, response.headers, b""
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as exc:
         with exc:
@@ -310,7 +329,7 @@ def _charset(headers: Message, options: dict[str, Any]) -> str:
     return charset
 
 
-def _header_map(headers: Message) -> dict[str, list[str]]:
+def header_map(headers: Message) -> dict[str, list[str]]:
     """Response headers as Kestra shows them: each name (as sent) -> all its values."""
     grouped: dict[str, list[str]] = {}
     spelling: dict[str, str] = {}

@@ -63,7 +63,11 @@ class WaitFor(FlowableTask):
     """Repeat ``tasks`` until ``condition`` holds, within ``checkFrequency``'s bounds."""
 
     type = "trellis.core.flow.WaitFor"
-    aliases = kestra_aliases("flow.WaitFor", core_tasks="flows.WaitFor")
+    #: Kestra 0.22 renamed WaitFor to LoopUntil, with the same properties.
+    aliases = (
+        *kestra_aliases("flow.WaitFor", core_tasks="flows.WaitFor"),
+        "io.kestra.plugin.core.flow.LoopUntil",
+    )
     properties: ClassVar = (
         Prop("condition", "any", required=True, description="The loop stops once truthy."),
         Prop("tasks", "tasks", required=True, description="One iteration."),
