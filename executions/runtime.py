@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -94,6 +94,8 @@ def advance_execution(execution_id: str) -> State | None:
             return State(execution.state)
         if execution.held and execution.state == State.PAUSED:
             return State.PAUSED  # paused by a user: nothing moves until resume or kill
+        if scheduled_later(execution, now()):
+            return State.CREATED  # a wake-up before its scheduleDate; the sweeper wakes it then
         spec = execution_flow_spec(execution)
         if held_back(execution, spec.concurrency):
             if execution.state in TERMINAL:
@@ -122,6 +124,14 @@ def advance_execution(execution_id: str) -> State | None:
         return State(execution.state)
 
 
+def scheduled_later(execution: Execution, moment: datetime) -> bool:
+    """Created with a ``scheduleDate`` still ahead of ``moment``: not to be started (nor
+    queued behind a concurrency limit) yet. Only such an execution is CREATED with a due
+    time: the first plan moves every other one out of CREATED."""
+    due = execution.due_at
+    return execution.state == State.CREATED and due is not None and due > moment
+
+
 def _after(before: tuple[TaskRunSnapshot, ...], written: list[TaskRun]) -> list[TaskRunSnapshot]:
     """The task runs once a plan is applied: ``before`` with the runs it wrote replaced."""
     runs = {r.id: r for r in before}
@@ -144,7 +154,8 @@ def sweep() -> dict[str, int]:
     * a RUNNING attempt whose lease expired (its worker died): it is marked lost and the task
       run gets a new attempt (or is KILLED if the execution is being killed);
     * a QUEUED attempt whose message may be lost: sent again (a duplicate finds it claimed);
-    * an execution that is due (retry or pause delay) or has been quiet too long: woken.
+    * an execution that is due (retry or pause delay, its scheduleDate) or has been quiet
+      too long: woken.
     """
     moment = now()
     counts = {"lost": 0, "resent": 0, "woken": 0}
@@ -160,9 +171,12 @@ def sweep() -> dict[str, int]:
             send_attempts([attempt])
         counts["resent"] += 1
     quiet = moment - timedelta(seconds=settings.TRELLIS_QUIET_SECONDS)
+    # A quiet execution may have lost its wake-up, unless it was scheduled for later and
+    # its date has not come: waking it would only be refused (``scheduled_later``).
+    waiting_for_its_date = Q(state=State.CREATED, due_at__gt=moment)
     due = list(
         Execution.objects.exclude(state__in=[str(s) for s in (*TERMINAL, State.QUEUED)])
-        .filter(Q(due_at__lte=moment) | Q(updated_at__lt=quiet))
+        .filter(Q(due_at__lte=moment) | Q(updated_at__lt=quiet) & ~waiting_for_its_date)
         .values_list("id", flat=True)[:1000]
     )
     for execution_id in due + quiet_queue_heads(quiet):

@@ -1,6 +1,8 @@
 """``GET /api/v1/plugins``: every task and trigger type with its JSON schema.
 
-A URLconf module too (``urlpatterns``), included by ``orchestrator.urls``.
+A bare JSON array like Kestra's, sortable and optionally paged as every such list is
+(``orchestrator.api.pagination.list_response``). A URLconf module too (``urlpatterns``),
+included by ``orchestrator.urls``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from orchestrator.api.base import ApiView
-from orchestrator.api.schema import PROBLEM_RESPONSES
+from orchestrator.api.pagination import list_response
+from orchestrator.api.schema import PROBLEM_RESPONSES, page_params
 from plugins.base import PluginType
 from plugins.registry import UnknownType, registry
 from plugins.schema import json_schema, plugin_kind
@@ -36,20 +39,33 @@ def plugin_json(cls: type[PluginType]) -> dict[str, Any]:
     }
 
 
+#: Public sort keys -> keys of the rows :class:`PluginListView` sorts (not model fields:
+#: plugins live in the registry, not in a table).
+PLUGIN_SORTS = {"type": "type", "kind": "kind"}
+
+
 class PluginListView(ApiView):
     @extend_schema(
         operation_id="plugins_list",
         parameters=[
             OpenApiParameter("kind", str, enum=["runnable", "flowable", "trigger"]),
+            *page_params(PLUGIN_SORTS, whole_list=True),
         ],
         responses={200: PluginSerializer(many=True), **PROBLEM_RESPONSES},
+        description="Every task and trigger type, by type name unless sorted otherwise.",
     )
     def get(self, request):
         kind = request.query_params.get("kind")
-        plugins = [plugin_json(cls) for _, cls in sorted(registry.all().items())]
+        rows = [
+            {"type": name, "kind": plugin_kind(cls), "cls": cls}
+            for name, cls in sorted(registry.all().items())
+        ]
         if kind:
-            plugins = [p for p in plugins if p["kind"] == kind]
-        return Response(plugins)
+            rows = [row for row in rows if row["kind"] == kind]
+        # Rows first, documents after: only the page sent has its JSON schema built.
+        return list_response(
+            request, rows, lambda row: plugin_json(row["cls"]), sortable=PLUGIN_SORTS
+        )
 
 
 class PluginDetailView(ApiView):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -13,7 +15,7 @@ from rest_framework.renderers import JSONRenderer
 from executions.api.common import execution_or_404
 from executions.api.documents import EXECUTION_PREFETCH, execution_document
 from executions.api.views import FlowNamedLikeAnAction
-from executions.models import Execution
+from executions.models import Execution, TaskRunAttempt
 from executions.states import TERMINAL
 from executions.storage import StorageError, default_storage
 from orchestrator.api.base import ApiView
@@ -21,7 +23,7 @@ from orchestrator.api.errors import ApiProblem
 from orchestrator.api.schema import PROBLEM_RESPONSES
 from orchestrator.api.sse import Batch, EventStreamRenderer, follow, sse_response
 
-#: How often a follower looks at the execution's ``version``.
+#: How often a follower looks at the execution's stamp (:func:`execution_stamp`).
 POLL_SECONDS = 0.25
 SSE_RESPONSE = {(200, "text/event-stream"): OpenApiTypes.STR}
 
@@ -56,24 +58,57 @@ class ExecutionFileView(FlowNamedLikeAnAction, ApiView):
         return FileResponse(stream, as_attachment=True, filename=name)
 
 
-def execution_poll(execution_id: str):  # noqa: ANN201 - Callable[[int | None], Batch]
-    """A poll function for :func:`follow`: an event each time ``version`` changes; done
-    once the terminal state has been sent (or the execution was deleted)."""
+def execution_stamp(execution_id: str) -> tuple[tuple[int, int], str] | None:
+    """``((version, worker marks), state)`` of the execution, in one query; None if gone.
 
-    def poll(seen_version: int | None) -> Batch:
-        row = Execution.objects.filter(pk=execution_id).values_list("version", "state").first()
-        if row is None:
-            return Batch(cursor=seen_version, done=True)
-        version, state = row
-        if version == seen_version:
-            return Batch(cursor=seen_version, done=state in TERMINAL)
+    ``version`` moves with every write by the executor and the services, but a worker's
+    claim (task run RUNNING) and record (its result) write only the task run and the
+    attempt, never the execution row. Those set an attempt's ``started_at`` and
+    ``ended_at`` once each, so the count of both marks grows with every worker change; it
+    is counted on the attempts' execution index, like the admin's ``state_stamp``.
+    """
+    marks = (
+        TaskRunAttempt.objects.filter(execution_id=OuterRef("pk"))
+        .order_by()  # the model's ordering would split the group
+        .values("execution_id")
+        .annotate(n=Count("started_at") + Count("ended_at"))
+        .values("n")
+    )
+    row = (
+        Execution.objects.filter(pk=execution_id)
+        .annotate(marks=Coalesce(Subquery(marks), 0))
+        .values_list("version", "marks", "state")
+        .first()
+    )
+    if row is None:
+        return None
+    version, worker_marks, state = row
+    return (version, worker_marks), state
+
+
+def execution_poll(execution_id: str):  # noqa: ANN201 - Callable[[tuple | None], Batch]
+    """A poll function for :func:`follow`: an event each time the execution or one of its
+    task runs changes (:func:`execution_stamp`); done once the terminal state has been sent
+    (or the execution was deleted).
+
+    The stamp is read before the document, so a change between the two is sent again on
+    the next poll rather than missed.
+    """
+
+    def poll(seen: tuple[int, int] | None) -> Batch:
+        current = execution_stamp(execution_id)
+        if current is None:
+            return Batch(cursor=seen, done=True)
+        stamp, state = current
+        if stamp == seen:
+            return Batch(cursor=seen, done=state in TERMINAL)
         execution = (
             Execution.objects.prefetch_related(*EXECUTION_PREFETCH).filter(pk=execution_id).first()
         )
         if execution is None:
-            return Batch(cursor=seen_version, done=True)
+            return Batch(cursor=seen, done=True)
         events: list[tuple[str, Any]] = [("execution", execution_document(execution))]
-        return Batch(events=events, cursor=execution.version, done=execution.state in TERMINAL)
+        return Batch(events=events, cursor=stamp, done=execution.state in TERMINAL)
 
     return poll
 
@@ -86,7 +121,8 @@ class ExecutionFollowView(FlowNamedLikeAnAction, ApiView):
         operation_id="executions_follow",
         responses={**SSE_RESPONSE, **PROBLEM_RESPONSES},
         description="Server-sent events: an `execution` event (the execution JSON) now and "
-        "each time it changes, until it has ended; then an `end` event.",
+        "each time it or one of its task runs changes, until it has ended; then an `end` "
+        "event.",
     )
     def get(self, request, execution_id: str):
         execution = execution_or_404(execution_id, request.user)

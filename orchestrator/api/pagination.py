@@ -63,6 +63,29 @@ def sort_fields(params: Mapping[str, str], allowed: Mapping[str, str]) -> list[s
     return order
 
 
+def _sort_value(item: Any, name: str) -> tuple[bool, Any]:
+    value = item.get(name) if isinstance(item, Mapping) else getattr(item, name)
+    return (value is None, value)  # None last going up, as PostgreSQL orders NULLs
+
+
+def ordered(items: QuerySet | Sequence[Any], order: Sequence[str]) -> QuerySet | Sequence[Any]:
+    """``items`` in ``order`` (``order_by`` arguments from :func:`sort_fields`).
+
+    A queryset is ordered by the database; a list built in Python (plugins, which live in
+    no table) is sorted the same way: by each key in turn, ``-`` for descending, stably, so
+    the list's own order breaks ties. Mapping items are read by key, others by attribute.
+    """
+    if not order:
+        return items
+    if isinstance(items, QuerySet):
+        return items.order_by(*order)
+    result = list(items)
+    for field in reversed(order):  # a stable sort per key, the least significant first
+        name = field.removeprefix("-")
+        result.sort(key=lambda item: _sort_value(item, name), reverse=field.startswith("-"))
+    return result
+
+
 def paginate(
     request,
     items: QuerySet | Sequence[Any],
@@ -73,10 +96,8 @@ def paginate(
     params = request.query_params
     page = _int_param(params, "page", 1, 1, 1_000_000)
     size = _int_param(params, "size", DEFAULT_SIZE, 1, MAX_SIZE)
-    if sortable and isinstance(items, QuerySet):
-        order = sort_fields(params, sortable)
-        if order:
-            items = items.order_by(*order)
+    if sortable:
+        items = ordered(items, sort_fields(params, sortable))
     total = items.count() if isinstance(items, QuerySet) else len(items)
     start = (page - 1) * size
     window = items[start : start + size]
@@ -102,10 +123,8 @@ def list_response(
     paged = params.get("page") not in (None, "") or params.get("size") not in (None, "")
     page = _int_param(params, "page", 1, 1, 1_000_000)
     size = _int_param(params, "size", DEFAULT_SIZE, 1, MAX_SIZE)
-    if sortable and isinstance(items, QuerySet):
-        order = sort_fields(params, sortable)
-        if order:
-            items = items.order_by(*order)
+    if sortable:
+        items = ordered(items, sort_fields(params, sortable))
     total = items.count() if isinstance(items, QuerySet) else len(items)
     if paged:
         start = (page - 1) * size

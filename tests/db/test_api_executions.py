@@ -3,6 +3,7 @@ by-ids actions, file download and follow. No workers: progress is simulated in t
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import timedelta
 
@@ -15,11 +16,14 @@ from executions.api import views_files
 from executions.api.documents import execution_document
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.persistence import history_entry
+from executions.runtime import advance_execution
+from executions.runtime_worker import claim, record
 from executions.services import execution_create
 from executions.states import State
 from executions.storage import default_storage
 from flows.models import Flow
 from flows.services import flow_deploy, flow_set_disabled
+from orchestrator.api import sse
 from tests.conftest import flow_yaml
 from tests.db.api_support import log_type_available, problem, writer  # noqa: F401 - autouse fixture
 
@@ -532,6 +536,41 @@ def test_follow_sends_each_change_until_the_end(api, flow, monkeypatch):
     assert [n for n, _ in rest] == ["execution", "end"]
     assert rest[0][1]["state"]["current"] == "SUCCESS"
     assert rest[1][1] == {"reason": "done"}
+
+
+def task_runs(events) -> list[tuple[str, list[str]]]:
+    """Each execution event's task-run states, with their attempts' states."""
+    return [
+        (r["state"]["current"], [a["state"]["current"] for a in r["attempts"]])
+        for _, doc in events
+        for r in doc["taskRunList"]
+    ]
+
+
+def test_follow_sends_task_run_changes_the_execution_row_does_not_show(api, flow, monkeypatch):
+    # A worker's claim and record change the task run and its attempt, not the execution's
+    # version; each must still reach a follower. A stream that missed them would end by
+    # timeout after two seconds instead of hanging.
+    monkeypatch.setattr(views_files, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(views_files, "follow", functools.partial(sse.follow, max_seconds=2))
+    execution = run(flow)
+    advance_execution(execution.id)  # the executor starts it: task run CREATED, attempt QUEUED
+    version = Execution.objects.get(pk=execution.pk).version
+    attempt = TaskRunAttempt.objects.get(execution=execution)
+
+    stream = iter(api.get(f"/api/v1/executions/{execution.id}/follow").streaming_content)
+    first = sse_events([next(stream)])
+    claimed = claim(attempt.pk)
+    claimed_event = sse_events([next(stream, b"")])
+    record(claimed, State.SUCCESS, {})
+    recorded_event = sse_events([next(stream, b"")])
+
+    assert Execution.objects.get(pk=execution.pk).version == version
+    assert task_runs(first) == [("CREATED", ["QUEUED"])]
+    assert [n for n, _ in claimed_event] == ["execution"]
+    assert task_runs(claimed_event) == [("RUNNING", ["RUNNING"])]
+    assert [n for n, _ in recorded_event] == ["execution"]
+    assert task_runs(recorded_event) == [("SUCCESS", ["SUCCESS"])]
 
 
 def test_follow_an_ended_execution_sends_it_once(api, flow):

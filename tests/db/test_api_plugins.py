@@ -10,6 +10,7 @@ from plugins import api as plugins_api
 from plugins.base import FlowableTask, Prop, RunnableTask, TriggerType
 from plugins.registry import Registry
 from plugins.schema import json_schema
+from tests.db.api_support import problem
 
 pytestmark = pytest.mark.django_db
 
@@ -111,6 +112,46 @@ def test_list_plugins(api, fake_registry):
 def test_list_plugins_by_kind(api, fake_registry):
     body = api.get("/api/v1/plugins?kind=trigger").json()
     assert [p["type"] for p in body] == ["test.Tick"]
+
+
+def types(response) -> list[str]:
+    assert response.status_code == 200, response.content
+    return [p["type"] for p in response.json()]
+
+
+def test_the_whole_list_carries_its_total_in_a_header(api, fake_registry):
+    response = api.get("/api/v1/plugins")
+
+    assert types(response) == ["test.Branch", "test.Echo", "test.Tick"]
+    assert response["X-Total-Count"] == "3"
+
+
+def test_list_plugins_pages_and_sorts(api, fake_registry):
+    page = api.get("/api/v1/plugins?sort=type:desc&size=2&page=1")
+    last = api.get("/api/v1/plugins?sort=type:desc&size=2&page=2")
+    by_kind = api.get("/api/v1/plugins?sort=kind:desc,type:asc")
+
+    assert types(page) == ["test.Tick", "test.Echo"]
+    assert page["X-Total-Count"] == "3"
+    assert types(last) == ["test.Branch"]
+    assert types(by_kind) == ["test.Tick", "test.Echo", "test.Branch"]  # trigger, runnable...
+    assert page.json()[1]["schema"] == json_schema(Echo)  # the same documents, paged
+
+
+def test_paging_counts_what_the_kind_filter_keeps(api, fake_registry):
+    response = api.get("/api/v1/plugins?kind=runnable&size=1&page=2")
+
+    assert types(response) == []
+    assert response["X-Total-Count"] == "1"
+
+
+@pytest.mark.parametrize(
+    "query", ["sort=schema:asc", "sort=type:sideways", "size=0", "size=501", "page=x"]
+)
+def test_bad_paging_or_sorting_of_plugins_is_a_400(api, fake_registry, query):
+    body = problem(api.get(f"/api/v1/plugins?{query}"), 400)
+
+    assert body["errors"][0]["field"] in ("sort", "size", "page")
 
 
 def test_get_plugin_by_alias_and_unknown(api, fake_registry):

@@ -130,3 +130,31 @@ def test_cli_backfill_list_enable_disable() -> None:
     assert "enabled (next" in run("enable", NS, FLOW, TRIGGER)
     with pytest.raises(CommandError, match="no trigger"):
         run("disable", NS, FLOW, "nope")
+
+
+def test_cli_backfill_resume_after_pause_runs_it_to_the_end(
+    django_capture_on_commit_callbacks,
+) -> None:
+    run("backfill", NS, FLOW, TRIGGER, "--start", "2025-01-01T00:00Z", "--end", "2025-01-01T05:00Z")
+    assert backfill_step(**KEY) is True
+    run("backfill-pause", NS, FLOW, TRIGGER)
+    assert backfill_step(**KEY) is False  # a step already queued finds it paused
+
+    with django_capture_on_commit_callbacks() as queued:
+        text = run("backfill-resume", NS, FLOW, TRIGGER)
+
+    assert text.strip().endswith("backfill resumed")
+    assert [c for c in queued if "queue_step" in c.__qualname__]  # the next step goes out
+    status = json.loads(run("backfill-status", NS, FLOW, TRIGGER))
+    assert (status["status"], status["handled"], status["created"]) == ("RUNNING", 2, 2)
+    while backfill_step(**KEY):
+        pass
+    assert (progress()["status"], progress()["created"]) == ("DONE", 6)
+    assert Execution.objects.count() == 6
+
+
+def test_cli_backfill_resume_without_a_backfill_fails() -> None:
+    with pytest.raises(CommandError, match="no backfill in progress"):
+        run("backfill-resume", NS, FLOW, TRIGGER)
+    with pytest.raises(CommandError, match="no Schedule trigger 'nope'"):
+        run("backfill-resume", NS, FLOW, "nope")
