@@ -20,6 +20,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "plugins.core.fail",
     "plugins.core.execution",
     "plugins.core.kv",
+    "plugins.core.storage",
     "plugins.core.flow.sequential",
     "plugins.core.flow.parallel",
     "plugins.core.flow.if_",

@@ -134,3 +134,46 @@ tasks:
     with default_storage().open(runs[3].outputs["subflowOutputs"]) as merged:
         lines = [json.loads(line) for line in merged.read().decode().splitlines()]
     assert lines == [{"lines": 2}, {"lines": 2}, {"lines": 1}]
+
+
+def test_storage_tasks_chain_files_between_tasks(workers) -> None:
+    flow = flow_deploy(
+        source="""
+id: storage-chain
+namespace: it.kestra
+tasks:
+  - id: write
+    type: io.kestra.plugin.core.storage.Write
+    content: "a\\nb\\nc\\n"
+    extension: .csv
+  - id: split
+    type: io.kestra.plugin.core.storage.Split
+    from: "{{ outputs.write.uri }}"
+    rows: 2
+  - id: reverse
+    type: io.kestra.plugin.core.storage.Reverse
+    from: "{{ outputs.write.uri }}"
+  - id: concat
+    type: io.kestra.plugin.core.storage.Concat
+    files: "{{ outputs.split.uris }}"
+    separator: "--\\n"
+  - id: size
+    type: io.kestra.plugin.core.storage.Size
+    uri: "{{ outputs.concat.uri }}"
+  - id: show
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ read(outputs.reverse.uri) | trim }}"
+"""
+    ).flow
+
+    done = execution_wait(execution_create(flow=flow).id, 60)
+
+    assert done.state == State.SUCCESS
+    outputs = outputs_of(done)
+    assert len(outputs["split"]["uris"]) == 2
+    storage = default_storage()
+    with storage.open(outputs["concat"]["uri"]) as handle:
+        assert handle.read() == b"a\nb\n--\nc\n"
+    assert outputs["size"] == {"size": 9}
+    messages = LogEntry.objects.filter(execution_id=done.id, task_id="show")
+    assert [m.message for m in messages] == ["c\nb\na"]

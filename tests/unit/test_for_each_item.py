@@ -9,7 +9,7 @@ from plugins.base import TaskFailed
 from plugins.core.flow.for_each_item import (
     ForEachItemMerge,
     ForEachItemSplit,
-    _items,
+    cut_items,
     split_items,
 )
 from tests.unit.fake_context import FakeContext
@@ -84,8 +84,8 @@ def test_items_are_cut_into_batches(batch: dict, sizes: list[int]) -> None:
 
 def test_an_empty_file_has_no_batch_and_separators_are_kept() -> None:
     assert split_items([], {"rows": 2}) == []
-    assert _items("a\nb\nc", "\n") == ["a\n", "b\n", "c"]
-    assert _items("a;b;", ";") == ["a;", "b;"]
+    assert cut_items("a\nb\nc", "\n") == ["a\n", "b\n", "c"]
+    assert cut_items("a;b;", ";") == ["a;", "b;"]
     with pytest.raises(TaskFailed, match="more than 0"):
         split_items(LINES, {"rows": 0})
 

@@ -202,7 +202,7 @@ def split_items(lines: list[str], batch: dict[str, Any]) -> list[list[str]]:
     return [lines[i : i + rows] for i in range(0, len(lines), rows)]
 
 
-def _items(text: str, separator: str) -> list[str]:
+def cut_items(text: str, separator: str) -> list[str]:
     """The file cut after each separator (kept, so a batch file reads like the original)."""
     if not text:
         return []
@@ -228,7 +228,7 @@ class ForEachItemSplit(RunnableTask):
             raise TaskFailed("batch must be a map: rows, bytes or partitions")
         separator = str(batch.get("separator") or "\n")
         text = Path(ctx.open_uri(uri)).read_text(encoding="utf-8", errors="replace")
-        batches = split_items(_items(text, separator), batch)
+        batches = split_items(cut_items(text, separator), batch)
         if len(batches) > MAX_BATCHES:
             raise TaskFailed(f"{len(batches)} batches: at most {MAX_BATCHES} are allowed")
         folder = ctx.working_dir / "splits"
