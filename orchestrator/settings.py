@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "django_celery_beat",
     "orchestrator",
@@ -223,6 +224,11 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Trellis API",
     "DESCRIPTION": "Workflow orchestration: flows, executions, logs, namespaces, templates.",
     "VERSION": "1",
+    # Swagger UI served from this server's static files, never a CDN: the docs page works
+    # on a closed network and loads no third-party script.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

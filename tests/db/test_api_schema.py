@@ -48,6 +48,8 @@ def _docs_page(response) -> str:
     page = response.content.decode()
     assert "<title>Trellis API</title>" in page
     assert '"/api/v1/schema/"' in page  # the page loads the schema from here
+    assert "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
+    assert "cdn." not in page  # served by Trellis itself: works on a closed network
     return page
 
 
