@@ -25,4 +25,3 @@ def test_every_plugin_example_is_a_valid_flow_using_it(cls, index, example) -> N
     spec = parse_flow(example, filename=f"{cls.type}[{index}]")
 
     assert cls.type in _types(spec)
-
