@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from access.policy import AccessDenied, readable
 from executions import admin_actions, admin_dashboard, admin_logs, admin_views
-from executions.admin_common import duration, format_duration, short_type
+from executions.admin_common import duration, format_duration, trigger_label
 from executions.admin_filters import (
     CreatedRangeFilter,
     FlowFilter,
@@ -76,7 +76,7 @@ class ExecutionAdmin(admin.ModelAdmin):
     def trigger_kind(self, obj: Execution) -> str:
         if not obj.trigger:
             return "manual"
-        return f"{short_type(obj.trigger.get('type'))} ({obj.trigger.get('id', '')})"
+        return f"{trigger_label(obj.trigger.get('type'))} ({obj.trigger.get('id', '')})"
 
     @admin.display(description="labels")
     def label_list(self, obj: Execution) -> str:

@@ -118,17 +118,18 @@ def _replay(request: HttpRequest, execution: Execution) -> HttpResponse:
 
 
 def _resume(model_admin: ModelAdmin, request: HttpRequest, execution: Execution) -> HttpResponse:
-    """Resume with the ``onResume`` inputs; bad ones re-show the page with field errors."""
+    """Resume with the ``onResume`` inputs (FILE ones uploaded with the form); bad ones
+    re-show the page with field errors and keep no file."""
     from executions.admin_views import execution_page, execution_spec, on_resume_specs
 
     spec, _ = execution_spec(execution)
     runs = list(TaskRun.objects.filter(execution=execution))
-    form = InputsForm(on_resume_specs(spec, runs), request.POST)
+    form = InputsForm(on_resume_specs(spec, runs), request.POST, request.FILES)
     if not form.is_valid():
         return execution_page(model_admin, request, execution.id, resume_form=form)
-    values, _files = form.submitted()
+    values, files = form.submitted()
     try:
-        execution_resume(execution, values, actor=request.user)
+        execution_resume(execution, values, files=files, actor=request.user)
     except InputsError as exc:
         form.show_inputs_error(exc)
         return execution_page(model_admin, request, execution.id, resume_form=form)

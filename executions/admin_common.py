@@ -6,6 +6,7 @@ Pure (no Django): the SVG builders and the views both use it, and unit tests nee
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -101,3 +102,40 @@ def file_name(uri: str) -> str:
 def short_type(type_name: str | None) -> str:
     """``io.kestra.plugin.core.trigger.Schedule`` -> ``Schedule``."""
     return str(type_name or "").rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class TriggerKind:
+    """A kind of trigger as the admin names it: ``value`` in the filter's URL, ``label``
+    shown, ``suffix`` the end of the type names it covers (after a dot, so the Kestra type
+    an execution stores and Trellis's own name both match)."""
+
+    value: str
+    label: str
+    suffix: str
+
+    def matches(self, type_name: str | None) -> bool:
+        return str(type_name or "").endswith(f".{self.suffix}")
+
+
+#: How executions start besides by hand. The polling triggers all end in ``.Trigger``, so
+#: their kind is told by the segment before it.
+TRIGGER_KINDS: tuple[TriggerKind, ...] = (
+    TriggerKind("Schedule", "Schedule", "trigger.Schedule"),
+    TriggerKind("Flow", "Flow", "trigger.Flow"),
+    TriggerKind("Webhook", "Webhook", "trigger.Webhook"),
+    TriggerKind("HTTP", "HTTP poll", "http.Trigger"),
+    TriggerKind("LocalFile", "Local file", "local.Trigger"),
+    TriggerKind("Subflow", "Subflow", "flow.Subflow"),
+    TriggerKind("ForEachItem", "ForEachItem", "flow.ForEachItem$ForEachItemExecutable"),
+)
+
+
+def trigger_label(type_name: str | None) -> str:
+    """The name a user reads for a trigger type: its kind's label, else the type's last
+    segment (the last two when that is a bare ``Trigger``: ``sqs.Trigger``)."""
+    for kind in TRIGGER_KINDS:
+        if kind.matches(type_name):
+            return kind.label
+    parts = str(type_name or "").split(".")
+    return ".".join(parts[-2:]) if parts[-1] == "Trigger" else parts[-1]

@@ -11,12 +11,9 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from executions.admin_common import short_type
+from executions.admin_common import TRIGGER_KINDS
 from executions.models import ExecutionLabel
 from flows.models import Flow, Namespace
-
-#: Trigger kinds offered by the trigger filter: the last segment of the trigger's type.
-TRIGGER_KINDS = ("Schedule", "Flow", "Webhook", "Subflow")
 
 
 def in_namespace(queryset: QuerySet, name: str) -> QuerySet:
@@ -76,13 +73,14 @@ class LabelFilter(admin.SimpleListFilter):
 
 
 class TriggerTypeFilter(admin.SimpleListFilter):
-    """How the execution started: by hand (no trigger) or by a trigger of some kind."""
+    """How the execution started: by hand (no trigger) or by a trigger of some kind
+    (``admin_common.TRIGGER_KINDS``)."""
 
     title = "trigger"
     parameter_name = "trigger"
 
     def lookups(self, request, model_admin):
-        return [("manual", "manual"), *((k, k) for k in TRIGGER_KINDS)]
+        return [("manual", "manual"), *((k.value, k.label) for k in TRIGGER_KINDS)]
 
     def queryset(self, request, queryset):
         value = self.value()
@@ -90,7 +88,10 @@ class TriggerTypeFilter(admin.SimpleListFilter):
             return queryset
         if value == "manual":
             return queryset.filter(trigger__isnull=True)
-        return queryset.filter(trigger__type__endswith=f".{short_type(value)}")
+        kind = next((k for k in TRIGGER_KINDS if k.value == value), None)
+        if kind is None:  # an unknown kind matches nothing rather than everything
+            return queryset.none()
+        return queryset.filter(trigger__type__endswith=f".{kind.suffix}")
 
 
 def _moment(raw: str | None, *, end: bool) -> datetime | None:

@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
-from executions.admin_common import short_type
+from executions.admin_common import trigger_label
 from executions.admin_execute import can_execute
 from executions.admin_topology import topology_svg
 from executions.models import Execution
@@ -42,7 +42,7 @@ def _triggers(flow: Flow, spec: FlowSpec | None) -> list[dict[str, Any]]:
     return [
         {
             "id": t.id,
-            "kind": short_type(t.type),
+            "kind": trigger_label(t.type),
             "disabled": t.disabled,
             "state": states.get(t.id),
         }

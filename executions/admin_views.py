@@ -20,13 +20,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from access.policy import Action, check
+from access.policy import Action, check, readable
 from executions.admin_common import (
     duration,
     file_name,
     format_duration,
-    short_type,
     storage_uris,
+    trigger_label,
 )
 from executions.admin_forms import InputsForm
 from executions.admin_gantt import GanttBar, GanttRow, gantt_svg
@@ -44,6 +44,9 @@ from flows.spec import FlowSpec, InputSpec
 MAX_ROWS = 300
 #: Characters of one task run's outputs shown before "…".
 MAX_OUTPUT_CHARS = 20_000
+#: Trigger variables shown in the overview, and characters of each value.
+MAX_TRIGGER_VARIABLES = 20
+MAX_TRIGGER_CHARS = 120
 
 
 def execution_for(model_admin: ModelAdmin, request: HttpRequest, object_id: str) -> Execution:
@@ -179,6 +182,38 @@ def _topology(spec: FlowSpec | None, runs: list[TaskRun]) -> str:
     return topology_svg(flow_graph(spec), statuses, link_prefix="#task-")
 
 
+def _trigger(execution: Execution, user: Any) -> dict[str, Any]:
+    """What started the execution: the trigger's kind and id, and its variables (a schedule's
+    dates, a webhook's body, the upstream execution...) one line each, secrets masked and cut
+    short; ``trigger_upstream`` is the execution a Flow trigger or a subflow names, when
+    ``user`` may read its namespace."""
+    trigger = execution.trigger or {}
+    variables = shown(trigger.get("variables") or {})
+    if not isinstance(variables, dict):
+        variables = {"variables": variables}
+    lines = []
+    for key, value in list(variables.items())[:MAX_TRIGGER_VARIABLES]:
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        if len(text) > MAX_TRIGGER_CHARS:
+            text = text[: MAX_TRIGGER_CHARS - 1] + "…"
+        lines.append((str(key), text))
+    upstream_id = variables.get("executionId")
+    upstream = (
+        readable(Execution.objects.filter(pk=upstream_id), user)
+        .only("id", "namespace", "flow_id")
+        .first()
+        if isinstance(upstream_id, str) and upstream_id
+        else None
+    )
+    return {
+        "trigger": execution.trigger,
+        "trigger_kind": trigger_label(trigger.get("type")) or "manual",
+        "trigger_variables": lines,
+        "more_trigger_variables": max(len(variables) - MAX_TRIGGER_VARIABLES, 0),
+        "trigger_upstream": upstream,
+    }
+
+
 def _related(execution: Execution) -> dict[str, Any]:
     return {
         "parent": execution.parent_execution,
@@ -222,8 +257,7 @@ def execution_page(
         if execution.outputs
         else "",
         "labels": sorted((execution.labels or {}).items()),
-        "trigger": execution.trigger,
-        "trigger_kind": short_type((execution.trigger or {}).get("type")) or "manual",
+        **_trigger(execution, request.user),
         **_flow_links(execution),
         "stamp": state_stamp(execution),
         **_related(execution),

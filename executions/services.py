@@ -9,7 +9,7 @@ triggers, the executor).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -177,17 +177,55 @@ def _move_run(run: TaskRun, *states: State, outputs: dict | None = None) -> None
     run.save()
 
 
-def execution_resume(
-    execution: Execution, inputs: Mapping[str, Any] | None = None, *, actor: Any = None
-) -> Execution:
-    """Resume a PAUSED execution; ``inputs`` answer the Pause's ``onResume`` declarations.
+def _store_resume_files(execution: Execution) -> tuple[Callable[[str, Any], str], dict[str, str]]:
+    """``(store, stored)``: ``store`` keeps each uploaded file of a resume once, where
+    :func:`execution_create` keeps FILE inputs (every paused run is answered from the same
+    uploads); ``stored`` maps input ids to the URIs written, for clean-up on refusal."""
+    store = _store_file(execution.namespace, execution.flow_id, execution.id)
+    stored: dict[str, str] = {}
 
-    Bad inputs raise InputsError and change nothing.
+    def once(input_id: str, upload: Any) -> str:
+        if input_id not in stored:
+            stored[input_id] = store(input_id, upload)
+        return stored[input_id]
+
+    return once, stored
+
+
+def execution_resume(
+    execution: Execution,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    files: Mapping[str, Any] | None = None,
+    actor: Any = None,
+) -> Execution:
+    """Resume a PAUSED execution; ``inputs`` (and uploaded ``files``, by input id) answer the
+    Pause's ``onResume`` declarations.
+
+    Bad inputs raise InputsError and change nothing: files already stored are deleted again.
     """
+    check(actor, execution.namespace, Action.EXECUTE)
+    store, stored = _store_resume_files(execution)
+    try:
+        return _resume(execution, inputs, files, store)
+    except Exception:
+        from executions.storage import default_storage
+
+        for uri in stored.values():
+            default_storage().delete(uri)
+        raise
+
+
+def _resume(
+    execution: Execution,
+    inputs: Mapping[str, Any] | None,
+    files: Mapping[str, Any] | None,
+    store: Callable[[str, Any], str],
+) -> Execution:
+    """The body of :func:`execution_resume` (its caller cleans up the stored files)."""
     from executions.runtime import execution_flow_spec
     from flows.spec import InputSpec
 
-    check(actor, execution.namespace, Action.EXECUTE)
     with transaction.atomic():
         locked = _locked(execution)
         if locked.state != State.PAUSED:
@@ -211,7 +249,11 @@ def execution_resume(
                 )
                 for d in declared
             ]
-            answers[run.id] = coerce_inputs(specs, dict(inputs or {})) if specs else {}
+            answers[run.id] = (
+                coerce_inputs(specs, dict(inputs or {}), files=files, store_file=store)
+                if specs
+                else {}
+            )
         for run in paused:
             _move_run(
                 run,

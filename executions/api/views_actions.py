@@ -107,13 +107,16 @@ class ReplayView(_ActionView):
 
 
 class ResumeView(_ActionView):
-    @_schema("resume", "Resume a PAUSED execution; the body answers the Pause's onResume.",
+    @_schema("resume", "Resume a PAUSED execution; the body (JSON, or multipart with FILE "
+             "inputs) answers the Pause's onResume.",
              body={"application/json": dict})  # fmt: skip
     def post(self, request, execution_id: str):
         return super().post(request, execution_id)
 
     def act(self, request, execution: Execution) -> Execution:
-        return services.execution_resume(execution, body_object(request), actor=request.user)
+        files = dict(request.FILES.items()) if request.FILES else None
+        inputs = {k: v for k, v in body_object(request).items() if k not in (files or {})}
+        return services.execution_resume(execution, inputs, files=files, actor=request.user)
 
 
 class PauseView(_ActionView):

@@ -1,5 +1,6 @@
 """The admin in a real browser against real workers: deploy with an inline error, execute with
-a FILE input, live logs, Gantt and topology, a download, kill, and restoring a revision.
+a FILE input, live logs, Gantt (rows coloured by state, live) and topology, a download, kill,
+and restoring a revision.
 
 Each test saves screenshots under TRELLIS_HOME/screenshots (look at them)."""
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from executions.admin_common import STATE_COLORS
 from executions.models import Execution
 from executions.states import TERMINAL, State
 from flows.models import Flow
@@ -219,3 +221,66 @@ def test_a_100k_line_log_opens_at_its_end_and_pages_back(admin_page, screenshot)
     assert page.locator("#trellis-logs .line").count() == 2000  # bounded, whatever the log
     assert page.locator("#trellis-log-latest").is_visible()
     screenshot(page, "big-log")
+
+
+def rgb(hex_colour: str) -> str:
+    """``#2e7d32`` as the browser computes it: ``rgb(46, 125, 50)``."""
+    red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({red}, {green}, {blue})"
+
+
+GANTT_ROWS = """Array.from(document.querySelectorAll('svg.trellis-gantt g.gantt-row')).map(g => [
+  g.querySelector('text').textContent, g.dataset.state,
+  getComputedStyle(g.querySelector('rect')).fill,
+  Array.from(g.querySelectorAll('rect.gantt-attempt')).map(r => getComputedStyle(r).fill),
+])"""
+
+
+def test_gantt_rows_carry_their_task_run_state_and_follow_it_live(admin_page, screenshot):
+    from datetime import timedelta
+
+    from django.db.models import F
+    from django.utils import timezone
+
+    from executions.models import TaskRun, TaskRunAttempt
+    from executions.services import execution_create
+
+    flow = flow_deploy(source=ETL).flow
+    execution = execution_create(flow=flow, validate_inputs=False)
+    Execution.objects.filter(pk=execution.pk).update(state=State.RUNNING)
+    now = timezone.now()
+    ago = now - timedelta(seconds=30)
+    runs = {}
+    for seq, (task_id, state) in enumerate(
+        [("start", State.SUCCESS), ("work", State.FAILED), ("done", State.RUNNING)], start=1
+    ):
+        ended = None if state == State.RUNNING else ago + timedelta(seconds=10 * seq)
+        runs[task_id] = TaskRun.objects.create(
+            execution=execution, task_id=task_id, state=state, seq=seq,
+            started_at=ago + timedelta(seconds=10 * (seq - 1)), ended_at=ended,
+        )  # fmt: skip
+    work = runs["work"]
+    for number, state in ((1, State.FAILED), (2, State.FAILED)):
+        TaskRunAttempt.objects.create(
+            task_run=work, execution=execution, number=number, state=state,
+            started_at=work.started_at, ended_at=work.ended_at,
+        )  # fmt: skip
+    page = admin_page
+
+    page.goto(f"/admin/executions/execution/{execution.id}/change/")
+    page.wait_for_selector("svg.trellis-gantt g.gantt-row")
+
+    assert page.evaluate(GANTT_ROWS) == [
+        ["start", "SUCCESS", rgb(STATE_COLORS[State.SUCCESS]), []],
+        ["work", "FAILED", rgb(STATE_COLORS[State.FAILED]), [rgb(STATE_COLORS[State.FAILED])] * 2],
+        ["done", "RUNNING", rgb(STATE_COLORS[State.RUNNING]), []],
+    ]
+    screenshot(page, "gantt-states")
+    page.evaluate("window.__sameDocument = true")
+
+    TaskRun.objects.filter(pk=runs["done"].pk).update(state=State.SUCCESS, ended_at=now)
+    Execution.objects.filter(pk=execution.pk).update(state=State.FAILED, version=F("version") + 1)
+    page.wait_for_selector("svg.trellis-gantt g.gantt-row[data-state=SUCCESS] >> nth=1")
+
+    assert page.evaluate(GANTT_ROWS)[2] == ["done", "SUCCESS", rgb(STATE_COLORS[State.SUCCESS]), []]
+    assert page.evaluate("window.__sameDocument") is True  # swapped in place, no reload

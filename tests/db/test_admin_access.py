@@ -102,3 +102,25 @@ def test_superusers_grant_access_in_the_admin(superuser, client, django_user_mod
     )
     assert refused.status_code == 200
     assert NamespaceGrant.objects.count() == 1
+
+
+def test_the_trigger_links_an_upstream_execution_only_where_it_may_be_read(
+    staff, client, executions
+) -> None:
+    flow = Flow.objects.get(namespace__name="acme.team", flow_id="hello")
+
+    def started_after(upstream: Execution) -> str:
+        trigger = {"id": "after", "type": "io.kestra.plugin.core.trigger.Flow",
+                   "variables": {"executionId": upstream.id}}  # fmt: skip
+        execution = execution_create(flow=flow, trigger=trigger)
+        url = reverse("admin:executions_execution_change", args=[execution.id])
+        return client.get(url).content.decode()
+
+    readable_html = started_after(executions["acme.team"])
+    foreign_html = started_after(executions["beta"])
+
+    assert 'id="trigger-upstream"' in readable_html
+    assert "acme.team.hello</td>" in readable_html
+    assert 'id="trigger-upstream"' not in foreign_html
+    assert f"<code>{executions['beta'].id}</code>" in foreign_html  # the id only, no link
+    assert "beta.hello" not in foreign_html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -9,9 +10,10 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
-from executions.services import execution_create
+from executions.services import execution_create, execution_replay
 from executions.states import State
 from executions.storage import default_storage
 from flows.services import flow_deploy
@@ -66,6 +68,54 @@ tasks:
 """
 
 
+PAUSING_FILE = """
+id: evidence
+namespace: company.team
+tasks:
+  - id: both
+    type: trellis.core.flow.Parallel
+    tasks:
+      - id: left
+        type: trellis.core.flow.Pause
+        onResume:
+          - id: proof
+            type: FILE
+          - id: approved
+            type: BOOLEAN
+      - id: right
+        type: trellis.core.flow.Pause
+        onResume:
+          - id: proof
+            type: FILE
+          - id: approved
+            type: BOOLEAN
+"""
+
+WIDGETS = """
+id: widgets
+namespace: company.team
+inputs:
+  - id: colour
+    type: SELECT
+    values: [red, green]
+    defaults: green
+  - id: loud
+    type: BOOLEAN
+    defaults: true
+  - id: when
+    type: DATETIME
+    defaults: "2025-01-06T09:30:00Z"
+  - id: tags
+    type: MULTISELECT
+    values: [a, b, c]
+    defaults: [b, c]
+tasks:
+  - id: say
+    type: trellis.core.log.Log
+    message: hi
+"""
+
+
 @pytest.fixture
 def client(client, superuser):
     client.force_login(superuser)
@@ -75,6 +125,17 @@ def client(client, superuser):
 @pytest.fixture
 def flow():
     return flow_deploy(source=FLOW).flow
+
+
+@pytest.fixture
+def storage_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "storage"
+    return settings.MEDIA_ROOT
+
+
+def stored_files(root) -> list[str]:
+    """Every file under the storage root, relative to it."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
 def page_url(execution: Execution) -> str:
@@ -133,6 +194,37 @@ def test_changelist_filters_by_state_namespace_flow_label_trigger_and_date(clien
     assert listed(f"q={a.id[:10]}") == {a.id}
 
 
+def test_trigger_filter_tells_every_trigger_kind_apart_by_name(client, flow):
+    def started_by(trigger_id: str, type_name: str) -> Execution:
+        return execution_create(flow=flow, trigger={"id": trigger_id, "type": type_name})
+
+    http = started_by("poll", "io.kestra.plugin.core.http.Trigger")
+    local = started_by("watch", "io.kestra.plugin.fs.local.Trigger")
+    schedule = started_by("daily", "io.kestra.plugin.core.trigger.Schedule")
+    items = started_by("each", "io.kestra.plugin.core.flow.ForEachItem$ForEachItemExecutable")
+    url = reverse("admin:executions_execution_changelist")
+
+    def listed(query: str) -> set[str]:
+        return {e.id for e in client.get(f"{url}?{query}").context["cl"].result_list}
+
+    page = client.get(url)
+    changelist = page.context["cl"]
+    trigger_filter = next(f for f in changelist.filter_specs if f.title == "trigger")
+    assert [c["display"] for c in trigger_filter.choices(changelist)] == [
+        "All", "manual", "Schedule", "Flow", "Webhook", "HTTP poll", "Local file", "Subflow",
+        "ForEachItem",
+    ]  # fmt: skip
+    assert listed("trigger=HTTP") == {http.id}
+    assert listed("trigger=LocalFile") == {local.id}
+    assert listed("trigger=Schedule") == {schedule.id}
+    assert listed("trigger=ForEachItem") == {items.id}
+    assert listed("trigger=Trigger") == set()  # no kind of that name: nothing, not everything
+    html = page.content.decode()
+    assert "HTTP poll (poll)" in html
+    assert "Local file (watch)" in html
+    assert "HTTP poll <code>poll</code>" in client.get(page_url(http)).content.decode()
+
+
 def test_changelist_shows_badges_durations_and_an_ignored_bad_date(client, flow):
     execution = execution_create(flow=flow)
     Execution.objects.filter(pk=execution.pk).update(
@@ -164,6 +256,25 @@ def test_bulk_kill_and_restart_call_the_services(client, flow):
     )
     assert "only a FAILED, KILLED or WARNING execution restarts" in response.content.decode()
     assert Execution.objects.get(pk=done.pk).state == State.SUCCESS
+
+
+def test_bulk_restart_restarts_failed_and_killed_executions(client, flow):
+    failed = set_state(execution_create(flow=flow), State.FAILED)
+    failed_run = add_run(failed, "hello", State.FAILED, 1)
+    killed = set_state(execution_create(flow=flow), State.KILLED)
+    killed_run = add_run(killed, "hello", State.KILLED, 1)
+
+    response = client.post(
+        reverse("admin:executions_execution_changelist"),
+        {"action": "restart_executions", "_selected_action": [failed.id, killed.id]},
+        follow=True,
+    )
+
+    assert "2 execution(s) restarted." in response.content.decode()
+    assert Execution.objects.get(pk=failed.pk).state == State.RESTARTED
+    assert Execution.objects.get(pk=killed.pk).state == State.RESTARTED
+    assert TaskRun.objects.get(pk=failed_run.pk).state == State.RESTARTED
+    assert TaskRun.objects.get(pk=killed_run.pk).state == State.RESTARTED
 
 
 def test_bulk_delete_removes_finished_executions_and_protects_running_ones(client, flow):
@@ -212,6 +323,70 @@ def test_execution_page_shows_overview_gantt_topology_outputs_and_file_links(cli
     assert "in.csv" in html
     assert reverse("admin:executions_execution_file", args=[execution.id]) in html
     assert 'id="action-kill"' in html
+
+
+def test_execution_page_shows_labels_revision_link_and_related_executions(client, flow):
+    execution = set_state(execution_create(flow=flow, labels={"env": "prod"}), State.FAILED)
+    run = add_run(execution, "each", State.FAILED, 1)
+    child = execution_create(flow=flow, parent=(execution, run.id))
+    replay = execution_replay(execution)
+
+    html = client.get(page_url(execution)).content.decode()
+
+    assert '<span class="trellis-label">env: prod</span>' in html
+    assert '<span class="trellis-label">team: data</span>' in html  # the flow's own label
+    revision = reverse("admin:flows_flow_revision", args=[flow.pk, execution.flow_revision])
+    assert f'<a href="{revision}">1</a>' in html
+    assert f'<a href="{page_url(child)}">company.team.report</a>' in html  # subflows
+    assert f'<a href="{page_url(replay)}">{replay.id[:11]}…</a>' in html  # replays
+    assert '<th>trigger</th><td id="trigger">manual' in html
+    assert 'id="trigger-variables"' not in html
+
+    child_html = client.get(page_url(child)).content.decode()
+    assert f'<th>parent</th><td><a href="{page_url(execution)}">' in child_html
+    replay_html = client.get(page_url(replay)).content.decode()
+    assert f'<th>replay of</th><td><a href="{page_url(execution)}">{execution.id}</a>' in (
+        replay_html
+    )
+
+
+def test_overview_shows_the_trigger_and_its_variables_escaped_and_short(client, flow):
+    schedule = execution_create(
+        flow=flow,
+        trigger={"id": "daily", "type": "io.kestra.plugin.core.trigger.Schedule",
+                 "variables": {"date": "2025-01-06T09:00:00Z", "next": "2025-01-07T09:00:00Z"}},
+    )  # fmt: skip
+    body = {"msg": "<script>alert(1)</script>", "blob": "x" * 500}
+    webhook = execution_create(
+        flow=flow,
+        trigger={"id": "hook", "type": "io.kestra.plugin.core.trigger.Webhook",
+                 "variables": {"body": body, "parameters": {"q": ["1"]}}},
+    )  # fmt: skip
+    upstream = set_state(execution_create(flow=flow), State.SUCCESS)
+    downstream = execution_create(
+        flow=flow,
+        trigger={"id": "after", "type": "io.kestra.plugin.core.trigger.Flow",
+                 "variables": {"executionId": upstream.id, "state": "SUCCESS"}},
+    )  # fmt: skip
+
+    html = client.get(page_url(schedule)).content.decode()
+    assert "Schedule <code>daily</code>" in html
+    assert "<tr><th>date</th><td><code>2025-01-06T09:00:00Z</code></td></tr>" in html
+    assert "<tr><th>next</th><td><code>2025-01-07T09:00:00Z</code></td></tr>" in html
+
+    html = client.get(page_url(webhook)).content.decode()
+    assert "Webhook <code>hook</code>" in html
+    shown_body = json.dumps(body)[:119] + "…"  # 120 characters at most
+    assert f"<tr><th>body</th><td><code>{escape(shown_body)}</code></td></tr>" in html
+    assert "<script>alert(1)</script>" not in html
+    assert "<tr><th>parameters</th><td><code>{&quot;q&quot;: [&quot;1&quot;]}</code>" in html
+
+    html = client.get(page_url(downstream)).content.decode()
+    assert (
+        f'<th>executionId</th><td><a href="{page_url(upstream)}" id="trigger-upstream">'
+        f"{upstream.id}</a> company.team.report</td>"
+    ) in html
+    assert "<tr><th>state</th><td><code>SUCCESS</code></td></tr>" in html
 
 
 def test_file_download_serves_this_executions_files_only(client, flow):
@@ -316,6 +491,20 @@ def test_replay_from_a_task_run_opens_the_new_execution(client, flow):
     assert list(replay.task_runs.values_list("task_id", flat=True)) == [first.task_id]
 
 
+def test_restart_button_restarts_the_failed_task_runs(client, flow):
+    execution = set_state(execution_create(flow=flow), State.FAILED)
+    done = add_run(execution, "hello", State.SUCCESS, 1)
+    failed = add_run(execution, "inner", State.FAILED, 2)
+    assert 'id="action-restart"' in client.get(page_url(execution)).content.decode()
+
+    response = client.post(action_url(execution, "restart"), follow=True)
+
+    assert "Restarted from its failed task runs." in response.content.decode()
+    assert Execution.objects.get(pk=execution.pk).state == State.RESTARTED
+    assert TaskRun.objects.get(pk=failed.pk).state == State.RESTARTED
+    assert TaskRun.objects.get(pk=done.pk).state == State.SUCCESS
+
+
 def test_set_state_of_an_ended_task_run(client, flow):
     execution = set_state(execution_create(flow=flow), State.FAILED)
     run = add_run(execution, "hello", State.FAILED, 1)
@@ -345,6 +534,64 @@ def test_resume_asks_for_on_resume_inputs_and_shows_errors_beside_them(client):
     assert TaskRun.objects.get(pk=run.pk).outputs == {
         "onResume": {"approved": True, "reason": None}
     }
+
+
+def paused_twice(flow_source: str = PAUSING_FILE) -> tuple[Execution, TaskRun, TaskRun]:
+    """An execution whose two parallel Pause tasks both wait for ``proof`` and ``approved``."""
+    execution = set_state(execution_create(flow=flow_deploy(source=flow_source).flow),
+                          State.PAUSED)  # fmt: skip
+    both = add_run(execution, "both", State.RUNNING, 1)
+    left = add_run(execution, "left", State.PAUSED, 2, parent_id=both.id)
+    right = add_run(execution, "right", State.PAUSED, 3, parent_id=both.id)
+    return execution, left, right
+
+
+def test_resume_uploads_file_inputs_once_and_links_them(client, storage_root):
+    execution, left, right = paused_twice()
+    page = client.get(page_url(execution)).content.decode()
+    assert 'enctype="multipart/form-data" class="trellis-form" id="resume-form"' in page
+    assert 'type="file" name="input-proof"' in page
+
+    response = client.post(
+        action_url(execution, "resume"),
+        {"input-proof": SimpleUploadedFile("proof.txt", b"signed"), "input-approved": "true"},
+    )
+
+    assert response.status_code == 302
+    assert Execution.objects.get(pk=execution.pk).state == State.RUNNING
+    prefix = default_storage().execution_prefix("company.team", "evidence", execution.id)
+    uri = f"{prefix}inputs/proof/proof.txt"  # where execution_create keeps FILE inputs
+    for run in (left, right):  # both pauses answered by the same stored file
+        assert TaskRun.objects.get(pk=run.pk).outputs == {
+            "onResume": {"proof": uri, "approved": True}
+        }
+    with default_storage().open(uri) as stored:
+        assert stored.read() == b"signed"
+    assert stored_files(storage_root) == [
+        f"company/team/evidence/executions/{execution.id}/inputs/proof/proof.txt"
+    ]
+    assert "download>⤓ proof.txt</a>" in client.get(page_url(execution)).content.decode()
+
+
+def test_refused_resume_keeps_no_file_and_changes_nothing(client, storage_root):
+    execution, left, right = paused_twice()
+
+    bad = client.post(
+        action_url(execution, "resume"),
+        {"input-proof": SimpleUploadedFile("proof.txt", b"signed"), "input-approved": "maybe"},
+    )
+
+    assert bad.status_code == 400
+    assert "Invalid input for `approved`" in bad.content.decode()
+    assert stored_files(storage_root) == []  # stored for `proof`, then deleted again
+    missing = client.post(action_url(execution, "resume"), {"input-approved": "true"})
+    assert missing.status_code == 400
+    assert "Invalid input for `proof`, missing required input" in missing.content.decode()
+    assert Execution.objects.get(pk=execution.pk).state == State.PAUSED
+    for run in (left, right):
+        assert (TaskRun.objects.get(pk=run.pk).state, TaskRun.objects.get(pk=run.pk).outputs) == (
+            State.PAUSED, {},
+        )  # fmt: skip
 
 
 # --- the dashboard -----------------------------------------------------------------------------
@@ -400,6 +647,30 @@ def test_execute_form_has_typed_widgets_and_defaults(client, flow):
     assert 'min="1"' in html
     assert 'type="file" name="input-upload"' in html
     assert 'enctype="multipart/form-data"' in html
+
+
+def test_execute_form_widgets_for_select_boolean_datetime_and_multiselect(client):
+    flow = flow_deploy(source=WIDGETS).flow
+    url = reverse("admin:flows_flow_execute", args=[flow.pk])
+
+    html = client.get(url).content.decode()
+
+    assert '<option value="green" selected>green</option>' in html
+    assert '<option value="red">red</option>' in html
+    assert '<option value="true" selected>true</option>' in html
+    assert '<option value="false">false</option>' in html
+    assert 'type="datetime-local" name="input-when" value="2025-01-06T09:30:00"' in html
+    assert 'type="checkbox" name="input-tags" value="a"' in html
+    assert 'type="checkbox" name="input-tags" value="b"' in html
+    assert html.count('name="input-tags"') == 3
+    assert html.count("checked") == 2  # the default b and c
+
+    client.post(url, {"input-colour": "red", "input-loud": "false",
+                      "input-when": "2025-02-01T08:00:00", "input-tags": ["a", "c"]})  # fmt: skip
+
+    inputs = Execution.objects.get().inputs
+    assert (inputs["colour"], inputs["loud"], inputs["tags"]) == ("red", False, ["a", "c"])
+    assert inputs["when"].startswith("2025-02-01T08:00:00")
 
 
 def test_execute_with_bad_input_shows_the_error_beside_the_field_and_runs_nothing(client, flow):

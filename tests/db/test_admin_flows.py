@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from django.urls import reverse
 
@@ -162,3 +164,23 @@ def test_disable_action_goes_through_the_service(client):
 
     flow.refresh_from_db()
     assert (flow.disabled, flow.revision) == (True, 1)
+
+
+def test_flow_page_shows_the_next_fire_of_a_schedule(client, settings, monkeypatch):
+    from triggers import sync
+
+    settings.TIME_ZONE = "UTC"
+    monkeypatch.setattr(sync, "clock", lambda: datetime(2025, 1, 6, 9, 30, tzinfo=UTC))
+    schedule = (
+        "triggers:\n  - id: nightly\n    type: io.kestra.plugin.core.trigger.Schedule\n"
+        "    cron: '0 2 * * *'\n"
+    )
+    flow = flow_deploy(source=flow_yaml("nightly", extra=schedule)).flow
+
+    html = " ".join(client.get(change_url(flow)).content.decode().split())
+
+    # trigger, type, armed, next fire (02:00 after the deploy at 09:30), last fire
+    assert (
+        "<tr><td>nightly</td><td>Schedule</td> <td>yes</td> <td>2025-01-07 02:00:00</td> "
+        "<td>—</td></tr>"
+    ) in html

@@ -139,3 +139,42 @@ def test_a_transition_the_table_refuses_is_409_not_500(api, execution) -> None:
 
     assert "cannot go from KILLED to RUNNING" in body["detail"]
     assert TaskRun.objects.get(pk=child.pk).state == State.FAILED
+
+
+FILE_FLOW = """
+id: approve-with-file
+namespace: t.api
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+    onResume:
+      - id: report
+        type: FILE
+      - id: ok
+        type: BOOLEAN
+"""
+
+
+def test_resume_takes_file_inputs_as_multipart(api, settings, tmp_path) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from executions.storage import default_storage
+
+    settings.MEDIA_ROOT = tmp_path / "storage"
+    execution = execution_create(flow=flow_deploy(source=FILE_FLOW).flow)
+    in_state(execution, State.PAUSED)
+    run = TaskRun.objects.create(execution=execution, task_id="wait", state=State.PAUSED, seq=1)
+    url = f"/api/v1/executions/{execution.id}/resume"
+
+    refused = api.post(url, {"ok": "true"}, format="multipart")
+    problem(refused, 422)
+    resumed = api.post(
+        url, {"ok": "true", "report": SimpleUploadedFile("r.csv", b"a,b\n")}, format="multipart"
+    )
+
+    assert resumed.status_code == 200, resumed.content
+    answer = TaskRun.objects.get(pk=run.pk).outputs["onResume"]
+    assert answer["ok"] is True
+    assert answer["report"].endswith("/inputs/report/r.csv")
+    with default_storage().open(answer["report"]) as handle:
+        assert handle.read() == b"a,b\n"
