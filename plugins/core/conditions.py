@@ -228,6 +228,18 @@ class Or(ConditionType):
 # -- conditions on the flow that owns the trigger or listener (Kestra's older names) ------
 
 
+def _condition_names(name: str) -> tuple[str, ...]:
+    """A condition whose Kestra name already ends in ``Condition``, in Kestra's packages."""
+    return tuple(
+        f"{package}.{name}"
+        for package in (
+            "io.kestra.plugin.core.condition",
+            "io.kestra.core.models.conditions.types",
+            "org.kestra.core.models.conditions.types",
+        )
+    )
+
+
 def _flow_field(context: Mapping[str, Any], key: str) -> str:
     flow = context.get("flow")
     value = flow.get(key) if isinstance(flow, Mapping) else None
@@ -239,11 +251,7 @@ class FlowCondition(ConditionType):
     (Kestra's deprecated ``FlowCondition``; ExecutionFlow judges the execution instead)."""
 
     type = "trellis.core.condition.FlowCondition"
-    aliases = (
-        "io.kestra.plugin.core.condition.FlowCondition",
-        "io.kestra.core.models.conditions.types.FlowCondition",
-        "org.kestra.core.models.conditions.types.FlowCondition",
-    )
+    aliases = _condition_names("FlowCondition")
     properties: ClassVar = (
         Prop("namespace", "string", required=True, dynamic=False),
         Prop("flowId", "string", required=True, dynamic=False),
@@ -260,11 +268,7 @@ class FlowNamespaceCondition(ConditionType):
     starting with it when ``prefix`` is true), as Kestra's deprecated condition."""
 
     type = "trellis.core.condition.FlowNamespaceCondition"
-    aliases = (
-        "io.kestra.plugin.core.condition.FlowNamespaceCondition",
-        "io.kestra.core.models.conditions.types.FlowNamespaceCondition",
-        "org.kestra.core.models.conditions.types.FlowNamespaceCondition",
-    )
+    aliases = _condition_names("FlowNamespaceCondition")
     properties: ClassVar = (
         Prop("namespace", "string", required=True, dynamic=False),
         Prop("prefix", "boolean", default=False, dynamic=False),

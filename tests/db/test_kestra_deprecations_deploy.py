@@ -13,33 +13,23 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from flows.models import Flow
+from tests.db.test_kestra_import import OLD
 
 pytestmark = pytest.mark.django_db
 
-OLD = """id: legacy
-namespace: company.team
-tasks:
-  - id: loop
-    type: io.kestra.core.tasks.flows.EachSequential
-    value: ["a", "b"]
-    tasks:
-      - id: each
-        type: org.kestra.core.tasks.log.Log
-        message: "{{ taskrun.value }}"
-"""
 WARNING = "'io.kestra.core.tasks.flows.EachSequential' is deprecated"
 
 
 def test_cli_deploy_and_validate_print_the_warning_at_its_line(tmp_path) -> None:
-    path = tmp_path / "legacy.yml"
+    path = tmp_path / "old.yml"
     path.write_text(OLD)
     out, err = io.StringIO(), io.StringIO()
 
     call_command("flow", "deploy", str(path), stdout=out, stderr=err)
 
-    assert "company.team legacy revision 1 (created)" in out.getvalue()
+    assert "company.team old revision 1 (created)" in out.getvalue()
     assert f"warning: {path}:5:11: {WARNING}" in err.getvalue()
-    assert Flow.objects.get().flow_id == "legacy"
+    assert Flow.objects.get().flow_id == "old"
     err = io.StringIO()
     call_command("flow", "validate", str(path), stdout=io.StringIO(), stderr=err)
     assert f"{path}:5:11: {WARNING}" in err.getvalue()
@@ -67,4 +57,4 @@ def test_admin_save_shows_the_warning_and_deploys(client, superuser) -> None:
     assert answer.status_code == 302
     shown = [str(m) for m in get_messages(answer.wsgi_request)]
     assert any(m.startswith("line 5, col 11:") and WARNING in m for m in shown), shown
-    assert Flow.objects.get().flow_id == "legacy"
+    assert Flow.objects.get().flow_id == "old"
