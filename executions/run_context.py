@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
@@ -20,6 +20,9 @@ from executions.expressions import evaluate, render_value
 from executions.models import LogEntry
 from executions.secrets import Masker
 from plugins.base import TaskFailed
+
+if TYPE_CHECKING:
+    from executions.workdir import SharedFolder
 
 
 def has_template(value: Any) -> bool:
@@ -107,8 +110,11 @@ class WorkerContext:
         logger: AttemptLogger,
         masker: Masker,
         stop: threading.Event,
+        shared: SharedFolder | None = None,
     ) -> None:
         self.execution_id, self.task_run_id, self.attempt = execution_id, task_run_id, attempt
+        #: Set when the task sits in a WorkingDirectory: the folder it shares with its siblings.
+        self.shared = shared
         self.task_id, self.namespace, self.flow_id = task_id, namespace, flow_id
         self._variables_factory = variables
         self._variables: Mapping[str, Any] | None = None
@@ -129,7 +135,16 @@ class WorkerContext:
         if self._working_dir is None:
             prefix = f"trellis-{self.task_run_id[:8]}-"
             self._working_dir = Path(tempfile.mkdtemp(prefix=prefix))
+            if self.shared is not None:
+                self.shared.restore(self, self._working_dir)
         return self._working_dir
+
+    def save_shared(self) -> dict[str, Any]:
+        """Outputs to add once the task ended well: the shared folder saved for the next
+        task of its WorkingDirectory (nothing when the task never used its folder)."""
+        if self.shared is None or self._working_dir is None:
+            return {}
+        return self.shared.save(self, self._working_dir)
 
     @property
     def variables(self) -> Mapping[str, Any]:

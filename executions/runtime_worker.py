@@ -35,6 +35,7 @@ from executions.run_context import AttemptLogger, WorkerContext
 from executions.runtime import engine_env, execution_flow_spec
 from executions.secrets import Masker
 from executions.states import State
+from executions.workdir import shared_folder
 from plugins.base import RunnableTask, TaskFailed, TaskResult
 from plugins.registry import registry
 
@@ -205,7 +206,7 @@ def run_attempt(attempt_id: int) -> State | None:
         execution_id=execution.id, task_run_id=run.id, task_id=run.task_id,
         attempt=claimed.attempt.number, namespace=execution.namespace,
         flow_id=execution.flow_id, variables=variables, logger=logger, masker=masker,
-        stop=beat.stop,
+        stop=beat.stop, shared=shared_folder(spec, task, run, execution),
     )  # fmt: skip
     beat.start()
     state, outputs = State.FAILED, {}
@@ -220,6 +221,8 @@ def run_attempt(attempt_id: int) -> State | None:
             state, outputs = State.SUCCESS, dict(result or {})
         if beat.stop.is_set():
             state = State.KILLED if beat.reason == "killed" else State.FAILED
+        elif state in (State.SUCCESS, State.WARNING):
+            outputs = {**outputs, **ctx.save_shared()}
     except (TaskFailed, ExpressionError) as exc:
         logger.error(str(exc))
     except Exception as exc:  # noqa: BLE001 - a plugin's crash is the task's failure

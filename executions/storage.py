@@ -140,6 +140,22 @@ class Storage:
         self._store(uri, data)
         return uri
 
+    def task_file_uri(
+        self,
+        namespace: str,
+        flow_id: str,
+        execution_id: str,
+        task_id: str,
+        task_run_id: str,
+        name: str,
+    ) -> str:
+        """Where a task run's file ``name`` lives: ``<execution>/tasks/<task>/<run>/<name>``."""
+        prefix = self.execution_prefix(namespace, flow_id, execution_id)
+        return (
+            f"{prefix}tasks/{task_folder(task_id)}/"
+            f"{_segment(task_run_id, 'task run id')}/{sanitize_filename(name)}"
+        )
+
     def put_task_file(
         self,
         namespace: str,
@@ -152,12 +168,8 @@ class Storage:
     ) -> str:
         """Copy a file a task produced into storage; returns its URI. ``name`` defaults to
         the source's own name."""
-        prefix = self.execution_prefix(namespace, flow_id, execution_id)
-        filename = sanitize_filename(name if name is not None else Path(source).name)
-        uri = (
-            f"{prefix}tasks/{task_folder(task_id)}/"
-            f"{_segment(task_run_id, 'task run id')}/{filename}"
-        )
+        filename = name if name is not None else Path(source).name
+        uri = self.task_file_uri(namespace, flow_id, execution_id, task_id, task_run_id, filename)
         with open(source, "rb") as stream:
             self._store(uri, stream)
         return uri

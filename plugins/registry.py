@@ -33,6 +33,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "plugins.core.flow.for_each_item",
     "plugins.core.flow.pause",
     "plugins.core.flow.template",
+    "plugins.core.flow.working_directory",
     "plugins.scripts.shell",
     "plugins.scripts.python",
     "plugins.http.request",

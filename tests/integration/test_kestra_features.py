@@ -177,3 +177,85 @@ tasks:
     assert outputs["size"] == {"size": 9}
     messages = LogEntry.objects.filter(execution_id=done.id, task_id="show")
     assert [m.message for m in messages] == ["c\nb\na"]
+
+
+def test_a_working_directory_shares_its_folder_between_its_tasks(workers) -> None:
+    nsfile_put(namespace="it.kestra", path="data/seed.txt", data=b"from-the-namespace\n")
+    flow = flow_deploy(
+        source="""
+id: shared-folder
+namespace: it.kestra
+tasks:
+  - id: wdir
+    type: io.kestra.plugin.core.flow.WorkingDirectory
+    namespaceFiles:
+      enabled: true
+      include: ["data/**"]
+    inputFiles:
+      names.txt: "Grace\\nAda\\n"
+    outputFiles:
+      - "*.csv"
+    tasks:
+      - id: write
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - sort names.txt > sorted.csv
+          - mkdir -p sub && echo deep > sub/deep.txt
+      - id: log
+        type: io.kestra.plugin.core.log.Log
+        message: a task that never touches the folder
+      - id: read
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - echo "read $(cat sorted.csv | tr '\\n' ' ')$(cat sub/deep.txt) $(cat data/seed.txt)"
+          - echo more >> sorted.csv
+  - id: after
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read(outputs.wdir.outputFiles['sorted.csv']) | trim }}"
+"""
+    ).flow
+
+    done = execution_wait(execution_create(flow=flow).id, 90)
+
+    assert done.state == State.SUCCESS
+    lines = list(LogEntry.objects.filter(execution_id=done.id, task_id="read").values_list(
+        "message", flat=True))  # fmt: skip
+    assert "read Ada Grace deep from-the-namespace" in lines
+    outputs = outputs_of(done)
+    assert list(outputs["wdir"]["outputFiles"]) == ["sorted.csv"]
+    assert outputs["after"] == {"value": "Ada\nGrace\nmore"}
+
+
+def test_a_failed_task_in_a_working_directory_leaves_the_folder_as_it_was(workers) -> None:
+    flow = flow_deploy(
+        source="""
+id: shared-folder-retry
+namespace: it.kestra
+tasks:
+  - id: wdir
+    type: io.kestra.plugin.core.flow.WorkingDirectory
+    tasks:
+      - id: first
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - echo 1 > count.txt
+      - id: flaky
+        type: io.kestra.plugin.scripts.shell.Commands
+        retry:
+          type: constant
+          interval: PT0.2S
+          maxAttempt: 2
+        commands:
+          - echo x >> count.txt
+          - test "$(wc -l < count.txt)" -ge 3 || { echo "lines $(wc -l < count.txt)"; exit 1; }
+"""
+    ).flow
+
+    done = execution_wait(execution_create(flow=flow).id, 90)
+
+    # each attempt starts from what `first` left: two lines, never three
+    assert done.state == State.FAILED
+    flaky = TaskRun.objects.get(execution=done, task_id="flaky")
+    assert flaky.attempts == 2
+    lines = LogEntry.objects.filter(execution_id=done.id, task_id="flaky", message="lines 2")
+    assert lines.count() == 2
