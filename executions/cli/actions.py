@@ -27,13 +27,19 @@ def _simple(name: str, text: str, action: Callable[..., Any]) -> Callable[..., N
     return handle
 
 
+def _resume(execution: Any, options: dict) -> Any:
+    from executions.cli.run import opened_files
+
+    inputs = pairs(options.get("input"), "=", "--input")
+    with opened_files(options.get("file_input")) as files:
+        return services.execution_resume(execution, inputs, files=files or None)
+
+
 ACTIONS = [
     ("restart", "run the failed task runs again", lambda e, o: services.execution_restart(e), []),
     ("replay", "a new execution from a task run (or the start)",
      lambda e, o: services.execution_replay(e, o.get("task_run")), ["--task-run"]),
-    ("resume", "resume a PAUSED execution",
-     lambda e, o: services.execution_resume(e, pairs(o.get("input"), "=", "--input")),
-     ["--input"]),
+    ("resume", "resume a PAUSED execution", _resume, ["--input", "--file-input"]),
     ("pause", "pause a RUNNING execution (what runs finishes, nothing new starts)",
      lambda e, o: services.execution_pause(e), []),
     ("force-run", "start a CREATED or QUEUED execution now",
@@ -56,5 +62,7 @@ def register(subparsers) -> None:
             kwargs: dict[str, Any] = {"required": required}
             if flag == "--input":
                 kwargs = {"action": "append", "metavar": "KEY=VALUE"}
+            elif flag == "--file-input":
+                kwargs = {"action": "append", "metavar": "KEY=PATH", "help": "a FILE input"}
             parser.add_argument(flag, **kwargs)
         parser.set_defaults(handler=_simple(name, text, action))

@@ -10,7 +10,8 @@ are plain lines (state changes and log lines), which is what scripts and CI logs
 from __future__ import annotations
 
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,15 +57,7 @@ def handle(command: BaseCommand, options: dict) -> None:
     flow = get_flow(options["namespace"], options["flow_id"])
     inputs = fmt.parse_pairs(options["input"], "--input")
     labels = fmt.parse_pairs(options["label"], "--label", seps=":=")
-    paths = fmt.parse_pairs(options["input_file"], "--input-file")
-    missing = {key: path for key, path in paths.items() if not Path(path).is_file()}
-    if missing:
-        raise fail(_bad_inputs({key: f"no such file {path!r}" for key, path in missing.items()}))
-    with ExitStack() as stack:
-        files = {
-            key: File(stack.enter_context(Path(path).open("rb")), name=Path(path).name)
-            for key, path in paths.items()
-        }
+    with opened_files(options["input_file"]) as files:
         try:
             execution = execution_create(
                 flow=flow, inputs=inputs, files=files, labels=labels,
@@ -100,6 +93,21 @@ def _print_json(command: BaseCommand, execution: Execution) -> None:
     from executions.documents import execution_json
 
     command.stdout.write(json.dumps(execution_json(execution), indent=2, default=str))
+
+
+@contextmanager
+def opened_files(given: list[str] | None) -> Iterator[dict[str, File]]:
+    """``--file-input KEY=PATH`` values as open Django files by input id (closed after);
+    a path that is no file stops the command before anything is sent."""
+    paths = fmt.parse_pairs(given, "--file-input")
+    missing = {key: path for key, path in paths.items() if not Path(path).is_file()}
+    if missing:
+        raise fail(_bad_inputs({key: f"no such file {path!r}" for key, path in missing.items()}))
+    with ExitStack() as stack:
+        yield {
+            key: File(stack.enter_context(Path(path).open("rb")), name=Path(path).name)
+            for key, path in paths.items()
+        }
 
 
 def finish(

@@ -98,3 +98,30 @@ def test_execution_list_show_logs_and_actions() -> None:
     assert "is RESTARTED" in run("execution", "restart", execution_id)
     with pytest.raises(CommandError, match="no execution"):
         run("execution", "show", "missing")
+
+
+def test_resume_takes_file_inputs_from_the_command_line(tmp_path, settings) -> None:
+    from executions.services import execution_create
+    from executions.storage import default_storage
+
+    settings.MEDIA_ROOT = tmp_path / "storage"
+    flow = flow_deploy(
+        source="id: gate\nnamespace: t.cli\ntasks:\n  - id: wait\n"
+        "    type: io.kestra.plugin.core.flow.Pause\n    onResume:\n"
+        "      - id: proof\n        type: FILE\n"
+    ).flow
+    execution = execution_create(flow=flow)
+    Execution.objects.filter(pk=execution.pk).update(state=State.PAUSED)
+    run_row = TaskRun.objects.create(execution=execution, task_id="wait", state=State.PAUSED, seq=1)
+    proof = tmp_path / "proof.txt"
+    proof.write_text("signed")
+
+    with pytest.raises(CommandError, match="no such file"):
+        run("execution", "resume", execution.id, "--file-input", f"proof={tmp_path / 'nope'}")
+    assert "is RUNNING" in run(
+        "execution", "resume", execution.id, "--file-input", f"proof={proof}"
+    )
+
+    uri = TaskRun.objects.get(pk=run_row.pk).outputs["onResume"]["proof"]
+    with default_storage().open(uri) as handle:
+        assert handle.read() == b"signed"
