@@ -57,8 +57,9 @@ chaos-full: install
 fuzz-api: install
 	TRELLIS_HOME=$${TRELLIS_HOME:-$(CURDIR)/.trellis/fuzz} $(PY) -m pytest -m fuzz tests/db/test_api_fuzz.py
 
+# COMPAT_EXTRA: folders of more flows + expectations.yaml in the corpus's format.
 compat: install
-	$(PY) manage.py compat --keep-going
+	$(PY) manage.py compat --keep-going $(foreach d,$(COMPAT_EXTRA),--extra $(d))
 
 clean:
 	rm -rf $(VENV) .trellis .pytest_cache
