@@ -269,6 +269,8 @@ class _Planner:
             if task is None:
                 continue
             if self.is_flowable(task):
+                if getattr(self.plugin(task), "retries_by_effects", False):
+                    self.retry_by_effects(run, task)
                 continue
             policy = self.retry_policy(task)
             if run.state == State.RESTARTED:  # restarted by a user: a new attempt now
@@ -285,6 +287,21 @@ class _Planner:
                     self.plan.add(Dispatch(run.id, worker_queue(task), reason="retry"))
             elif run.attempts > 1 and policy and policy.get("warningOnRetry"):
                 self.set_run(run, State.WARNING, "warningOnRetry")
+
+    def retry_by_effects(self, run: TaskRunSnapshot, task: TaskSpec) -> None:
+        """A flowable whose work is an effect (Subflow: one child execution per attempt)
+        retries like a runnable, by asking for its effects again once the delay is over."""
+        if run.state == State.FAILED:
+            due = next_attempt_at(self.retry_policy(task), run.attempts, run.started_at, self.now)
+            if due is not None:
+                self.set_run(run, State.RETRYING, "retry policy", due_at=due)
+                self.log(run.id, "WARN", f"{task.id}: attempt {run.attempts} failed, retrying")
+        elif run.state == State.RETRYING and (run.due_at is None or run.due_at <= self.now):
+            self.set_run(run, State.RUNNING, "retry due", due_at=None)
+            plugin = self.plugin(task)
+            assert isinstance(plugin, FlowableTask)
+            for effect in plugin.effects(task, _FlowableView(self, self.runs[run.id], task)):
+                self.plan.add(effect)
 
     def refresh_outputs(self, run: TaskRunSnapshot, outputs: Mapping[str, Any]) -> None:
         """A running flowable's outputs, visible to its children (WaitFor's iterationCount)."""
@@ -316,6 +333,8 @@ class _Planner:
             if run.state == State.RESTARTED:
                 self.set_run(run, State.RUNNING, "restarted")
                 run = self.runs[run.id]
+            if run.state == State.RETRYING:
+                continue  # waiting for its retry (retry_by_effects owns it)
             if run.state == State.PAUSED:
                 if run.due_at is not None and run.due_at <= self.now:
                     self.set_run(run, plugin.on_due(task, view), "due", due_at=None)

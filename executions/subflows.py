@@ -80,6 +80,18 @@ def _end_run(run: TaskRun, state: State, outputs: dict[str, Any], message: str =
     wake_executor(run.execution_id)
 
 
+def _failed_attempt(run: TaskRun, message: str) -> None:
+    """A child that could not even start is a failed attempt (a retry policy counts it)."""
+    run.attempts += 1
+    run.save(update_fields=["attempts"])
+    moment = now()
+    TaskRunAttempt.objects.create(
+        task_run=run, execution_id=run.execution_id, number=run.attempts, state=State.FAILED,
+        started_at=moment, ended_at=moment, sent_at=moment, note=message[:200],
+    )  # fmt: skip
+    _end_run(run, State.FAILED, {}, message)
+
+
 def start_subflow(parent: Execution, start: StartSubflow) -> None:
     """Create the child execution (in the parent's transaction) and link both ways."""
     from executions.services import ExecutionError, InputsError, execution_create
@@ -98,7 +110,7 @@ def start_subflow(parent: Execution, start: StartSubflow) -> None:
         Flow.objects.live().filter(namespace__name=start.namespace, flow_id=start.flow_id).first()
     )
     if flow is None:
-        _end_run(run, State.FAILED, {}, f"subflow {start.namespace}.{start.flow_id} not found")
+        _failed_attempt(run, f"subflow {start.namespace}.{start.flow_id} not found")
         return
     trigger = {
         "id": run.task_id,
@@ -120,7 +132,7 @@ def start_subflow(parent: Execution, start: StartSubflow) -> None:
                 trigger=trigger, parent=(parent, run.id),
             )  # fmt: skip
     except (InputsError, ExecutionError) as exc:
-        _end_run(run, State.FAILED, {}, f"cannot start subflow {flow}: {exc}")
+        _failed_attempt(run, f"cannot start subflow {flow}: {exc}")
         return
     run.outputs = {"executionId": child.id}
     run.attempts += 1

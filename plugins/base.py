@@ -203,6 +203,9 @@ class FlowableTask(PluginType):
 
     #: Set on types that end the whole execution when their run ends (Exit).
     ends_execution: ClassVar[bool] = False
+    #: Set on types whose work is their effect (Subflow): a retry policy retries them by
+    #: asking for the effects again, each time counted as one attempt by the runtime.
+    retries_by_effects: ClassVar[bool] = False
 
     def next_runs(self, task: TaskSpec, ctx: FlowableContext) -> list[ChildStart]:
         """Which children start now (never ones that already exist)."""

@@ -137,6 +137,34 @@ def test_a_failed_subflow_fails_its_parent(workers) -> None:
     assert runs(done) == {"call": "FAILED"}
 
 
+def test_a_failed_subflow_is_retried_with_a_new_child_each_attempt(workers) -> None:
+    from executions.models import TaskRunAttempt
+
+    deploy(
+        "id: flaky-child\nnamespace: it.logic\ntasks:\n  - id: boom\n"
+        "    type: io.kestra.plugin.core.execution.Fail\n"
+    )
+    retry = "retry:\n  type: constant\n  interval: PT0.5S\n  maxAttempt: 3\n"
+    call = "    type: io.kestra.plugin.core.flow.Subflow\n    namespace: it.logic\n"
+    parent = deploy(f"id: retrying\nnamespace: it.logic\n{retry}tasks:\n  - id: call\n{call}"
+                    "    flowId: flaky-child\n")  # fmt: skip
+    missing = deploy(f"id: retrying-missing\nnamespace: it.logic\n{retry}tasks:\n"
+                     f"  - id: call\n{call}    flowId: no-such-flow\n")  # fmt: skip
+
+    done = execution_wait(execution_create(flow=parent).id, timeout=60)
+    gone = execution_wait(execution_create(flow=missing).id, timeout=60)
+
+    assert done.state == State.FAILED
+    run = TaskRun.objects.get(execution=done, task_id="call")
+    attempts = list(TaskRunAttempt.objects.filter(task_run=run).order_by("number"))
+    assert [a.state for a in attempts] == [State.FAILED] * 3
+    children = Execution.objects.filter(parent_execution=done)
+    assert children.count() == 3
+    assert {a.owner for a in attempts} == {f"execution:{c.id}" for c in children}
+    assert gone.state == State.FAILED
+    assert TaskRunAttempt.objects.filter(task_run__execution=gone).count() == 3
+
+
 def test_template_tasks_are_included(workers) -> None:
     template_deploy(
         source="id: greet\nnamespace: it.logic\ntasks:\n  - id: hello\n"

@@ -105,3 +105,34 @@ def test_a_template_that_was_not_found_fails_with_its_reason() -> None:
     )
     assert sim.finish().state == State.FAILED
     assert any("template t.nope not found" in line.message for line in sim.logs)
+
+
+def test_a_failed_subflow_is_retried_with_a_new_child_until_its_policy_says_stop() -> None:
+    from executions.engine import plan
+
+    tasks = (
+        "  - id: call\n    type: io.kestra.plugin.core.flow.Subflow\n"
+        "    namespace: t.child\n    flowId: child\n"
+        "    retry:\n      type: constant\n      interval: PT10S\n      maxAttempt: 3\n"
+    )
+    sim = Sim(flow(tasks))
+    assert len(plan(sim.flow, sim.snap, sim.now, sim.env).of(StartSubflow)) == 1
+    sim.step()
+    for attempt in (1, 2, 3):
+        run = sim.run_of("call")
+        assert run.state == State.RUNNING
+        # the runtime: the child of this attempt failed
+        sim._put(replace(run, state=State.FAILED, attempts=attempt))
+        sim.step()
+        if attempt == 3:
+            break
+        assert sim.run_of("call").state == State.RETRYING
+        assert sim.run_of("call").due_at == sim.now + timedelta(seconds=10)
+        assert not plan(sim.flow, sim.snap, sim.now, sim.env).of(StartSubflow)  # not yet due
+        sim.now += timedelta(seconds=10)
+        again = plan(sim.flow, sim.snap, sim.now, sim.env).of(StartSubflow)
+        assert [a.task_run_id for a in again] == [run.id]  # the same run, a new child
+        sim.step()
+
+    assert sim.snap.state == State.FAILED
+    assert len([r for r in sim.runs if r.task_id == "call"]) == 1

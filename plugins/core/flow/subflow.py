@@ -36,6 +36,8 @@ class Subflow(FlowableTask):
         Prop("scheduleDate", "string"),
         Prop("outputs", "map", deprecated="declare outputs on the subflow instead"),
     )
+    #: Each attempt is a child execution; a retry starts a new one.
+    retries_by_effects = True
 
     def effects(self, task: TaskSpec, ctx: FlowableContext) -> list[Any]:
         props = task.properties
