@@ -296,3 +296,29 @@ def test_daylight_saving_days_fire_each_daily_tick_once(
     fire(fired_at)  # a duplicated late wake-up starts nothing more
     dates = [e.trigger["variables"]["date"] for e in Execution.objects.order_by("created_at")]
     assert dates == expected
+
+
+def test_clock_jumps_neither_double_nor_lose_a_tick(at) -> None:
+    """A beat whose clock steps back (NTP), two beats whose clocks disagree by 40 s, and a
+    clock that leaps three hours ahead (a resumed VM): each tick starts exactly once."""
+    ten = datetime(2025, 1, 6, 10, 0, tzinfo=UTC)
+    at(ten - timedelta(minutes=1))
+    flow_deploy(source=source('    cron: "*/15 * * * *"\n'))
+
+    assert len(fire(ten + timedelta(seconds=2))) == 1  # 10:00
+    assert fire(ten - timedelta(seconds=10)) == []  # the clock stepped back
+    assert fire(ten + timedelta(seconds=3)) == []  # and forward again over the same tick
+    late_beat, early_beat = (
+        ten + timedelta(minutes=15, seconds=1),
+        ten + timedelta(minutes=15, seconds=41),
+    )
+    assert len(fire(late_beat)) == 1  # 10:15, from the beat whose clock is behind
+    TriggerState.objects.update(cursor=ten)  # the other beat never saw that fire
+    assert fire(early_beat) == []  # the unique key decides
+    leap = fire(ten + timedelta(hours=3, minutes=1))  # 10:30 ... 13:00 missed, ALL by default
+    assert len(leap) == 11
+
+    dates = sorted(e.trigger["variables"]["date"] for e in Execution.objects.all())
+    assert len(dates) == len(set(dates)) == 13
+    assert dates[0] == "2025-01-06T10:00:00Z"
+    assert dates[-1] == "2025-01-06T13:00:00Z"
