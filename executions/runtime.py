@@ -33,6 +33,7 @@ from executions.plan import StartSubflow
 from executions.secrets import env_vars
 from executions.snapshot import TaskRunSnapshot
 from executions.states import TERMINAL, State
+from executions.subflow_items import store_item_outputs
 from executions.subflows import expand_templates, resume_other, start_subflow
 from flows.selectors import flow_get, flow_spec
 from flows.spec import FlowSpec
@@ -118,6 +119,7 @@ def advance_execution(execution_id: str) -> State | None:
                 resume_other(action)
         if execution.state in TERMINAL:
             ended = execution
+            store_item_outputs(ended)
             transaction.on_commit(lambda: _run_ended_hooks(ended))
         elif not applied.subflows:  # starting a subflow writes its run again: read it next time
             snapshot_cache.keep_on_commit(execution, _after(snap.task_runs, applied.runs))

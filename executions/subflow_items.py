@@ -147,18 +147,38 @@ def _outputs_base(parent_id: str, run: TaskRun) -> str:
     return f"{prefix}tasks/{task_folder(run.task_id)}/{run.id}"
 
 
-def item_subflow_ended(run: TaskRun, child: Execution) -> None:
-    """A child ended (caller holds ``run``'s row lock, ``run`` is RUNNING)."""
+def _iteration(child: Execution) -> int | None:
+    trigger = child.trigger or {}
+    if trigger.get("type") != TRIGGER_TYPE:
+        return None
+    iteration = (trigger.get("variables") or {}).get("iteration")
+    return None if iteration is None else int(iteration)
+
+
+def store_item_outputs(child: Execution) -> None:
+    """Write a ForEachItem child's outputs where the merge reads them, in the transaction
+    that ends the child (caller: the executor). Written there, not by the ended hook, the
+    file exists before the child is seen as ended: two children ending together must not
+    let the hook of one end the items run while the other's file is still missing."""
     from executions.storage import default_storage
 
+    iteration = _iteration(child)
+    if not child.outputs or iteration is None or not child.parent_task_run_id:
+        return
+    run = TaskRun.objects.filter(pk=child.parent_task_run_id).first()
+    if run is None:
+        return
+    data = json.dumps(child.outputs, default=str).encode()
+    base = _outputs_base(run.execution_id, run)
+    default_storage().put(f"{base}/{iteration}/outputs.json", data)
+
+
+def item_subflow_ended(run: TaskRun, child: Execution) -> None:
+    """A child ended (caller holds ``run``'s row lock, ``run`` is RUNNING)."""
+
     outputs = dict(run.outputs or {})
-    if child.outputs:
-        iteration = ((child.trigger or {}).get("variables") or {}).get("iteration")
-        if iteration is not None:
-            base = _outputs_base(run.execution_id, run)
-            data = json.dumps(child.outputs, default=str).encode()
-            default_storage().put(f"{base}/{int(iteration)}/outputs.json", data)
-            outputs["uri"] = base
+    if child.outputs and _iteration(child) is not None:
+        outputs["uri"] = _outputs_base(run.execution_id, run)  # written by store_item_outputs
     states = Counter(
         State(s) for s in Execution.objects.filter(parent_task_run_id=run.id)
         .values_list("state", flat=True)
