@@ -127,6 +127,9 @@ class WorkerContext:
 
         self.kv = KVStore()
         self.namespace_files = NamespaceFileStore()
+        from executions.records import ExecutionRecords
+
+        self.records = ExecutionRecords(namespace, execution_id)
 
     @property
     def working_dir(self) -> Path:

@@ -21,6 +21,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "plugins.core.execution",
     "plugins.core.kv",
     "plugins.core.storage",
+    "plugins.core.housekeeping",
     "plugins.core.flow.sequential",
     "plugins.core.flow.parallel",
     "plugins.core.flow.if_",

@@ -259,3 +259,46 @@ tasks:
     assert flaky.attempts == 2
     lines = LogEntry.objects.filter(execution_id=done.id, task_id="flaky", message="lines 2")
     assert lines.count() == 2
+
+
+def test_housekeeping_tasks_reach_the_records_from_a_worker(workers) -> None:
+    old = flow_deploy(
+        source="id: old\nnamespace: it.kestra.house\ntasks:\n  - id: a\n"
+        "    type: io.kestra.plugin.core.log.Log\n    message: old\n"
+    ).flow
+    previous = execution_wait(execution_create(flow=old).id, 60)
+    flow = flow_deploy(
+        source="""
+id: housekeeping
+namespace: it.kestra.house
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: hello from this execution
+  - id: fetch
+    type: io.kestra.plugin.core.log.Fetch
+    level: INFO
+  - id: count
+    type: io.kestra.plugin.core.execution.Count
+    startDate: "{{ now() | dateAdd(-1, 'HOURS') }}"
+    flows:
+      - {namespace: it.kestra.house, flowId: old}
+  - id: purge
+    type: io.kestra.plugin.core.execution.PurgeExecutions
+    endDate: "{{ now() | dateAdd(1, 'MINUTES') }}"
+    flowId: old
+"""
+    ).flow
+
+    done = execution_wait(execution_create(flow=flow).id, 60)
+
+    assert done.state == State.SUCCESS
+    outputs = outputs_of(done)
+    with default_storage().open(outputs["fetch"]["uri"]) as handle:
+        lines = [json.loads(line) for line in handle.read().decode().splitlines()]
+    assert [line["message"] for line in lines] == ["hello from this execution"]
+    assert outputs["count"]["results"] == [
+        {"namespace": "it.kestra.house", "flowId": "old", "count": 1}
+    ]
+    assert outputs["purge"]["executionsCount"] == 1
+    assert not Execution.objects.filter(pk=previous.id).exists()
