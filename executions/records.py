@@ -168,3 +168,24 @@ class ExecutionRecords:
         return [
             {"namespace": ns, "flowId": flow, "count": n} for (ns, flow), n in sorted(rows.items())
         ]
+
+    def set_trigger(
+        self, *, namespace: str | None, flow_id: str, trigger_id: str, enabled: bool | None
+    ) -> bool:
+        """Enable or disable (``None``: flip) a trigger of a flow in scope; returns whether
+        it is enabled now."""
+        from triggers.models import TriggerState
+        from triggers.services import trigger_set_disabled
+
+        scope = self._within(namespace)
+        state = TriggerState.objects.filter(
+            namespace=scope, flow_id=flow_id, trigger_id=trigger_id
+        ).first()
+        if state is None:
+            raise LookupError(f"no trigger {trigger_id!r} on flow {scope}.{flow_id}")
+        disabled = (not state.disabled) if enabled is None else (not enabled)
+        trigger_set_disabled(
+            namespace=scope, flow_id=flow_id, trigger_id=trigger_id, disabled=disabled,
+            reason="a Toggle task" if disabled else "",
+        )  # fmt: skip
+        return not disabled

@@ -178,6 +178,16 @@ class WorkerContext:
             Path(local_path), name,
         )  # fmt: skip
 
+    def delete_uri(self, uri: str) -> bool:
+        """Delete a file of this execution (not a parent's, not a namespace file); False
+        when there was none."""
+        from executions.storage import default_storage
+
+        storage = default_storage()
+        if not storage.belongs_to(str(uri), self.namespace, self.flow_id, self.execution_id):
+            raise TaskFailed(f"{uri} is not a file of this execution")
+        return storage.delete(str(uri))
+
     def open_uri(self, uri: str) -> Path:
         """A local copy of ``uri``, which must be a file of this execution, of an execution
         above it (a subflow reads its parent's) or of its namespace: a task never opens

@@ -97,3 +97,29 @@ def kv_keys(namespace: str, prefix: str = "") -> list[str]:
 def kv_delete(namespace: str, key: str) -> bool:
     deleted, _ = KVEntry.objects.filter(namespace=namespace, key=key).delete()
     return bool(deleted)
+
+
+def kv_purge(
+    namespaces: list[str], *, children: bool, key_pattern: str | None, expired_only: bool
+) -> int:
+    """Delete the entries of ``namespaces`` (and the namespaces inside them with
+    ``children``) whose key matches the glob ``key_pattern``; only expired ones with
+    ``expired_only``. Returns how many were deleted."""
+    import fnmatch
+
+    from django.db.models import Q
+    from django.utils import timezone
+
+    scope = Q()
+    for namespace in namespaces:
+        scope |= Q(namespace=namespace)
+        if children:
+            scope |= Q(namespace__startswith=namespace + ".")
+    rows = KVEntry.objects.filter(scope)
+    if expired_only:
+        rows = rows.filter(expires_at__lte=timezone.now())
+    ids = [
+        pk for pk, key in rows.values_list("pk", "key")
+        if not key_pattern or fnmatch.fnmatchcase(key, key_pattern)
+    ]  # fmt: skip
+    return KVEntry.objects.filter(pk__in=ids).delete()[0]

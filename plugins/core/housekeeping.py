@@ -177,4 +177,28 @@ class Fetch(RunnableTask):
         return {"uri": ctx.put_file(target, target.name), "size": len(lines)}
 
 
-PLUGINS = [PurgeExecutions, PurgeLogs, Count, Fetch]
+class Toggle(RunnableTask):
+    """Enable or disable a trigger of a flow in this flow's namespace (``enabled`` missing:
+    flip it); outputs whether it is enabled now."""
+
+    type = "trellis.core.trigger.Toggle"
+    aliases = kestra_aliases("trigger.Toggle")
+    properties: ClassVar = (
+        Prop("flowId", "string", required=True),
+        Prop("trigger", "string", required=True),
+        Prop("namespace", "string", description="This flow's namespace or one inside it."),
+        Prop("enabled", "boolean"),
+    )
+
+    def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+        enabled = props.get("enabled")
+        now_enabled = _call(
+            _records(ctx).set_trigger, namespace=props.get("namespace"),
+            flow_id=str(props["flowId"]), trigger_id=str(props["trigger"]),
+            enabled=None if enabled is None else enabled is True,
+        )  # fmt: skip
+        ctx.logger.info(f"trigger {props['trigger']} is {'enabled' if now_enabled else 'disabled'}")
+        return {"enabled": now_enabled}
+
+
+PLUGINS = [PurgeExecutions, PurgeLogs, Count, Fetch, Toggle]

@@ -177,4 +177,26 @@ class Reverse(RunnableTask):
         return {"uri": ctx.put_file(target, target.name)}
 
 
-PLUGINS = [Write, Size, Concat, Split, Reverse]
+class DeleteFiles(RunnableTask):
+    """Delete files of this execution from internal storage (``uris``: a list or its JSON);
+    a missing file fails the task only with ``errorOnMissing``."""
+
+    type = "trellis.core.storage.DeleteFiles"
+    aliases = kestra_aliases("storage.DeleteFiles", core_tasks="storages.DeleteFiles")
+    properties: ClassVar = (
+        Prop("uris", "any", required=True),
+        Prop("errorOnMissing", "boolean", default=False),
+    )
+
+    def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+        delete = getattr(ctx, "delete_uri", None)
+        if delete is None:
+            raise TaskFailed("this worker cannot delete stored files")
+        uris = _file_list(props.get("uris"))
+        missing = [uri for uri in uris if not delete(uri)]
+        if missing and props.get("errorOnMissing") is True:
+            raise TaskFailed(f"no file at {', '.join(missing)}")
+        return {"deleted": len(uris) - len(missing)}
+
+
+PLUGINS = [Write, Size, Concat, Split, Reverse, DeleteFiles]

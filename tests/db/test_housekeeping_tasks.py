@@ -149,3 +149,49 @@ def test_fetch_stores_this_executions_logs_from_a_level(world) -> None:
     neighbour = ended(world["theirs"])
     with pytest.raises(TaskFailed, match="outside"):
         Fetch().run({"executionId": neighbour.id}, world["ctx"])
+
+
+def test_purge_kv_by_pattern_and_expiry_inside_the_namespace(world) -> None:
+    from kv.models import KVEntry
+    from kv.services import kv_set
+    from kv.store import KVStore
+    from plugins.core.kv import PurgeKV
+
+    world["ctx"].kv = KVStore()
+    for namespace in ("co.team", "co.team.sub", "co.other"):
+        kv_set(namespace, "cache_a", 1)
+        kv_set(namespace, "keep", 2)
+    kv_set("co.team", "cache_old", 3, ttl="PT1S")
+    KVEntry.objects.filter(key="cache_old").update(expires_at=timezone.now() - timedelta(hours=1))
+
+    expired = PurgeKV().run({"expiredOnly": True}, world["ctx"])
+    by_pattern = PurgeKV().run({"keyPattern": "cache_*"}, world["ctx"])
+
+    assert expired == {"size": 1}
+    assert by_pattern == {"size": 2}
+    left = sorted(KVEntry.objects.values_list("namespace", "key"))
+    assert left == [("co.other", "cache_a"), ("co.other", "keep"), ("co.team", "keep"),
+                    ("co.team.sub", "keep")]  # fmt: skip
+    with pytest.raises(TaskFailed, match="outside this flow's namespace"):
+        PurgeKV().run({"namespaces": ["co.other"]}, world["ctx"])
+
+
+def test_toggle_flips_or_sets_a_trigger_in_scope(world) -> None:
+    from plugins.core.housekeeping import Toggle
+    from triggers.models import TriggerState
+
+    flow_deploy(
+        source="id: nightly\nnamespace: co.team.sub\ntasks:\n  - id: a\n"
+        "    type: io.kestra.plugin.core.log.Log\n    message: hi\ntriggers:\n"
+        "  - id: tick\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: '0 2 * * *'\n"
+    )
+    props = {"namespace": "co.team.sub", "flowId": "nightly", "trigger": "tick"}
+
+    assert Toggle().run(props, world["ctx"]) == {"enabled": False}
+    assert TriggerState.objects.get(trigger_id="tick").disabled is True
+    assert Toggle().run(props, world["ctx"]) == {"enabled": True}
+    assert Toggle().run({**props, "enabled": True}, world["ctx"]) == {"enabled": True}
+    with pytest.raises(TaskFailed, match="no trigger 'nope'"):
+        Toggle().run({**props, "trigger": "nope"}, world["ctx"])
+    with pytest.raises(TaskFailed, match="outside"):
+        Toggle().run({**props, "namespace": "co.other"}, world["ctx"])

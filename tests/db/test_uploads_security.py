@@ -184,3 +184,21 @@ def test_a_task_opens_its_own_and_its_parents_files_not_another_executions(flow)
         shell.run({"commands": ["cat x"], "inputFiles": {"x": theirs.inputs["doc"]}}, ctx)
     assert not (ctx.working_dir / "x").exists()
     ctx.cleanup()
+
+
+def test_delete_files_deletes_this_executions_files_only(flow):
+    from plugins.base import TaskFailed
+    from plugins.core.storage import DeleteFiles
+
+    mine = execution_create(flow=flow, files={"doc": SimpleUploadedFile("m.txt", b"mine")})
+    theirs = execution_create(flow=flow, files={"doc": SimpleUploadedFile("t.txt", b"theirs")})
+    ctx = _task_context(mine)
+    storage = default_storage()
+
+    with pytest.raises(TaskFailed, match="is not a file of this execution"):
+        DeleteFiles().run({"uris": [theirs.inputs["doc"]]}, ctx)
+    assert storage.exists(theirs.inputs["doc"])
+    assert DeleteFiles().run({"uris": [mine.inputs["doc"]]}, ctx) == {"deleted": 1}
+    assert not storage.exists(mine.inputs["doc"])
+    with pytest.raises(TaskFailed, match="no file at"):
+        DeleteFiles().run({"uris": [mine.inputs["doc"]], "errorOnMissing": True}, ctx)
