@@ -124,6 +124,11 @@ class CronSchedule:
                 out.append(tick)
         return out
 
+    @property
+    def signature(self) -> str:
+        """What makes two declarations the same series of ticks."""
+        return f"{self.text}|{self.timezone}|{int(self.with_seconds)}"
+
     def iso(self, moment: datetime) -> str:
         """``moment`` as ISO-8601 in the schedule's timezone (``Z`` when that is UTC)."""
         text = moment.astimezone(self.tz).isoformat()
@@ -135,6 +140,62 @@ class CronSchedule:
         return {
             "date": self.iso(tick),
             "next": self.iso(self.next_after(tick)),
+            "previous": self.iso(previous) if previous else None,
+        }
+
+
+@dataclass(frozen=True)
+class DatesSchedule:
+    """A ScheduleOnDates trigger's list of instants, with CronSchedule's interface so the
+    same firing code (cursor, unique key per tick, recovery policies) serves both.
+
+    Beat wakes it every minute (``text``) and the 30 s recovery sweep starts a date beat
+    has not reached yet, so a date starts within about 30 s of its time.
+    """
+
+    dates: tuple[datetime, ...]
+    timezone: str = "Etc/UTC"
+    with_seconds: bool = False
+    #: What beat's crontab sees: every minute.
+    text: str = "* * * * *"
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @cached_property
+    def ticks(self) -> tuple[datetime, ...]:
+        return tuple(sorted({to_utc(d) for d in self.dates}))
+
+    @property
+    def expression(self) -> str:
+        return f"{len(self.ticks)} dates"
+
+    @property
+    def signature(self) -> str:
+        return "dates:" + ",".join(t.isoformat() for t in self.ticks) + f"|{self.timezone}"
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        moment = to_utc(moment)
+        return next((t for t in self.ticks if t > moment), None)
+
+    def previous_before(self, moment: datetime) -> datetime | None:
+        moment = to_utc(moment)
+        return next((t for t in reversed(self.ticks) if t < moment), None)
+
+    def ticks_between(
+        self, start: datetime, end: datetime, *, limit: int = DEFAULT_LIMIT
+    ) -> list[datetime]:
+        start, end = to_utc(start), to_utc(end)
+        return [t for t in self.ticks if start < t <= end][:limit]
+
+    iso = CronSchedule.iso
+
+    def variables(self, tick: datetime) -> dict[str, str | None]:
+        following, previous = self.next_after(tick), self.previous_before(tick)
+        return {
+            "date": self.iso(tick),
+            "next": self.iso(following) if following else None,
             "previous": self.iso(previous) if previous else None,
         }
 
@@ -166,7 +227,7 @@ def too_late(tick: datetime, now: datetime, late_maximum_delay: timedelta | None
     return late_maximum_delay is not None and now - tick > late_maximum_delay
 
 
-def beat_crontab(schedule: CronSchedule) -> dict[str, str] | None:
+def beat_crontab(schedule: CronSchedule | DatesSchedule) -> dict[str, str] | None:
     """Fields for django-celery-beat's CrontabSchedule, or None when beat cannot express the
     expression (seconds, ``L``, ``#``, ``?``): the caller then wakes up more often and the
     firing code, which always asks croniter, decides."""

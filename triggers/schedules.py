@@ -23,13 +23,17 @@ from executions.models import Execution
 from flows.models import Flow
 from flows.selectors import flow_spec
 from flows.spec import FlowSpec, TriggerSpec
-from triggers.cron import CronSchedule, select_due, too_late
+from plugins.core.triggers import parse_date
+from triggers.cron import CronSchedule, DatesSchedule, select_due, too_late
 from triggers.firing import FireKey, Start, base_context, conditions_hold, fire_once, render_labels
 from triggers.models import TriggerState
 
 log = logging.getLogger(__name__)
 
 SCHEDULE = "trellis.core.trigger.Schedule"
+SCHEDULE_ON_DATES = "trellis.core.trigger.ScheduleOnDates"
+#: Trigger types fired by ticks (beat entries, a cursor, one execution per tick).
+TICKING = (SCHEDULE, SCHEDULE_ON_DATES)
 #: Ticks handled per call at most (a seconds cron after a long outage catches up in steps).
 MAX_TICKS_PER_FIRE = 500
 
@@ -39,8 +43,12 @@ def grace() -> timedelta:
     return timedelta(seconds=float(getattr(settings, "TRELLIS_SCHEDULE_GRACE_SECONDS", 60)))
 
 
-def schedule_of(trigger: TriggerSpec) -> CronSchedule:
+def schedule_of(trigger: TriggerSpec) -> CronSchedule | DatesSchedule:
     props = trigger.properties
+    if trigger.type == SCHEDULE_ON_DATES:
+        zone = str(props.get("timezone") or "Etc/UTC")
+        dates = tuple(parse_date(d, zone) for d in props.get("dates") or ())
+        return DatesSchedule(dates=dates, timezone=zone)
     return CronSchedule(
         expression=str(props.get("cron", "")),
         timezone=str(props.get("timezone") or "Etc/UTC"),
@@ -124,7 +132,7 @@ def schedule_fire(
         if state is None or not state.armed or state.disabled:
             return started
         found = live_trigger(namespace, flow_id, trigger_id)
-        if found is None or found[2].type != SCHEDULE:
+        if found is None or found[2].type not in TICKING:
             return started
         flow, spec, trigger = found
         cron = schedule_of(trigger)
@@ -158,7 +166,7 @@ def overdue_schedules(now: datetime | None = None) -> list[tuple[str, str, str]]
     """
     moment = now or clock()
     rows = TriggerState.objects.filter(
-        type=SCHEDULE, armed=True, disabled=False, next_date__lte=moment
+        type__in=TICKING, armed=True, disabled=False, next_date__lte=moment
     ).values_list("namespace", "flow_id", "trigger_id")
     return list(rows[:1000])
 

@@ -36,11 +36,11 @@ from django_celery_beat.models import (
 
 from executions.dispatch import EXECUTOR_QUEUE
 from executions.dispatch import now as clock
-from triggers.cron import CronSchedule, beat_crontab
+from triggers.cron import CronSchedule, DatesSchedule, beat_crontab
 from triggers.flow_triggers import FLOW, index_rows
 from triggers.models import FlowTriggerIndex, TriggerState
 from triggers.polling import POLL_ENTRY, POLL_TASK, interval_of, polling_class, tick_seconds
-from triggers.schedules import SCHEDULE, schedule_of
+from triggers.schedules import TICKING, schedule_of
 
 if TYPE_CHECKING:
     from flows.models import Flow
@@ -89,7 +89,7 @@ def sync_flow_triggers(flow: Flow, spec: FlowSpec | None) -> None:
             namespace=namespace, flow_id=flow_id, trigger_id=trigger.id, type=trigger.type
         )
         touched = _sync_one(state, trigger, flow_live=flow_live, now=moment) or touched
-    if any(t.type == SCHEDULE for t in wanted.values()):
+    if any(t.type in TICKING for t in wanted.values()):
         ensure_recover_entry()
     if touched:
         PeriodicTasks.update_changed()
@@ -97,8 +97,7 @@ def sync_flow_triggers(flow: Flow, spec: FlowSpec | None) -> None:
 
 def schedule_signature(trigger: TriggerSpec) -> str:
     """What makes two Schedule declarations the same series of ticks."""
-    cron = schedule_of(trigger)
-    return f"{cron.text}|{cron.timezone}|{int(cron.with_seconds)}"
+    return schedule_of(trigger).signature
 
 
 def _sync_one(state: TriggerState, trigger: TriggerSpec, *, flow_live: bool, now: datetime) -> bool:
@@ -114,20 +113,20 @@ def _sync_one(state: TriggerState, trigger: TriggerSpec, *, flow_live: bool, now
     _sync_polling(state, trigger, armed=armed, now=now)
     name = periodic_task_name(state.namespace, state.flow_id, state.trigger_id)
     touched = False
-    if trigger.type == SCHEDULE:
+    if trigger.type in TICKING:
         signature = schedule_signature(trigger)
         if state.signature and state.signature != signature and state.cursor is not None:
             # A new series of ticks: its ticks before this deploy never existed.
             state.cursor = max(state.cursor, now)
         state.signature = signature
-    if trigger.type == SCHEDULE and armed:
+    if trigger.type in TICKING and armed:
         cron = schedule_of(trigger)
         state.cursor = state.cursor or now
         state.next_date = cron.next_after(state.cursor)
         _upsert_beat_entry(name, state, cron)
         touched = True
-        if state.next_date <= now:  # beat missed ticks while we were away: recover now
-            _fire_after_commit(state)
+        if state.next_date is not None and state.next_date <= now:
+            _fire_after_commit(state)  # beat missed ticks while we were away: recover now
     else:
         state.next_date = None
         touched = _drop_beat_entries([name])
@@ -183,7 +182,7 @@ def sync_all() -> int:
     return count
 
 
-def _upsert_beat_entry(name: str, state: TriggerState, cron: CronSchedule) -> None:
+def _upsert_beat_entry(name: str, state: TriggerState, cron: CronSchedule | DatesSchedule) -> None:
     fields = beat_crontab(cron)
     crontab = interval = None
     expire_seconds = None

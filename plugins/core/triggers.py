@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 
 from croniter import CroniterBadDateError, croniter
@@ -260,4 +261,66 @@ def _signature_problems(signature: Any) -> list[tuple[str, str]]:
     return problems
 
 
-PLUGINS = [Schedule, Flow, Webhook]
+def parse_date(value: Any, timezone: str = "Etc/UTC") -> datetime:
+    """An ISO-8601 date-time of a ScheduleOnDates list, aware (naive means ``timezone``)."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(timezone))
+    return moment
+
+
+class ScheduleOnDates(TriggerType):
+    """Start the flow at each of a list of date-times (``dates``; a date-time without an
+    offset is read in ``timezone``). Each date starts one execution, as a Schedule tick does
+    (``trigger.date``, ``trigger.next``, ``trigger.previous``; ``recoverMissedSchedules``,
+    ``lateMaximumDelay``); a date is started within about 30 seconds of its time."""
+
+    type = "trellis.core.trigger.ScheduleOnDates"
+    aliases = ("io.kestra.plugin.core.trigger.ScheduleOnDates",)
+    properties: ClassVar = (
+        Prop("dates", "list", required=True, dynamic=False, description="ISO-8601 date-times."),
+        Prop("timezone", "string", default="Etc/UTC", dynamic=False),
+        Prop("inputs", "map", default={}),
+        Prop("labels", "any", default={}),
+        Prop("lateMaximumDelay", "duration", dynamic=False),
+        Prop("recoverMissedSchedules", "string", choices=RECOVER_POLICIES, dynamic=False),
+    )
+    examples = (
+        """id: release-days
+namespace: trellis.examples
+tasks:
+  - id: hello
+    type: trellis.core.log.Log
+    message: "release day {{ trigger.date }}"
+triggers:
+  - id: on-dates
+    type: io.kestra.plugin.core.trigger.ScheduleOnDates
+    timezone: Europe/Paris
+    dates:
+      - 2030-03-02T09:00:00
+      - 2030-06-01T09:00:00+02:00
+""",
+    )
+
+    @classmethod
+    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
+        zone = props.get("timezone") or "Etc/UTC"
+        message = timezone_problem(zone)
+        if message:
+            return [("timezone", message)]
+        dates = props.get("dates")
+        if not isinstance(dates, list) or not dates:
+            return [("dates", "`dates` must list at least one date-time")]
+        problems = []
+        for i, value in enumerate(dates):
+            try:
+                parse_date(value, zone)
+            except (TypeError, ValueError):
+                problems.append((f"dates[{i}]", f"not an ISO-8601 date-time: {value!r}"))
+        return problems
+
+
+PLUGINS = [Schedule, Flow, Webhook, ScheduleOnDates]

@@ -322,3 +322,72 @@ def test_clock_jumps_neither_double_nor_lose_a_tick(at) -> None:
     assert len(dates) == len(set(dates)) == 13
     assert dates[0] == "2025-01-06T10:00:00Z"
     assert dates[-1] == "2025-01-06T13:00:00Z"
+
+
+def dates_source(dates: str, extra: str = "") -> str:
+    return (
+        f"id: {FLOW}\nnamespace: {NS}\ntasks:\n  - id: a\n"
+        "    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+        f"triggers:\n  - id: {TRIGGER}\n    type: io.kestra.plugin.core.trigger.ScheduleOnDates\n"
+        f"    timezone: Europe/Paris\n    dates:\n{dates}{extra}"
+    )
+
+
+def test_schedule_on_dates_starts_each_date_once(at) -> None:
+    at(datetime(2025, 1, 6, 8, 0, tzinfo=UTC))
+    flow_deploy(
+        source=dates_source(
+            "      - 2025-01-06T07:00:00+00:00\n"  # before the deploy: never existed
+            "      - 2025-01-06T10:00:00\n"  # Paris time: 09:00 UTC
+            "      - 2025-01-06T12:30:00Z\n"
+        )
+    )
+    entry = PeriodicTask.objects.get(name=NAME)
+    assert (entry.crontab.minute, entry.crontab.hour) == ("*", "*")
+    assert state().next_date == datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+
+    assert fire(datetime(2025, 1, 6, 8, 59, tzinfo=UTC)) == []
+    [first] = fire(datetime(2025, 1, 6, 9, 0, 20, tzinfo=UTC))
+    assert fire(datetime(2025, 1, 6, 9, 0, 40, tzinfo=UTC)) == []  # the same date, once
+    assert first.trigger["variables"] == {
+        "date": "2025-01-06T10:00:00+01:00",
+        "next": "2025-01-06T13:30:00+01:00",
+        "previous": "2025-01-06T08:00:00+01:00",
+    }
+    [last] = fire(datetime(2025, 1, 6, 12, 31, tzinfo=UTC))
+    assert last.trigger["variables"]["next"] is None
+    assert state().next_date is None
+    assert fire(datetime(2026, 1, 1, tzinfo=UTC)) == []
+    assert recover_schedules(datetime(2026, 1, 1, tzinfo=UTC)) == 0
+
+
+def test_schedule_on_dates_recovers_missed_dates_by_policy(at) -> None:
+    at(datetime(2025, 1, 6, 8, 0, tzinfo=UTC))
+    flow_deploy(
+        source=dates_source(
+            "      - 2025-01-06T09:00:00Z\n      - 2025-01-06T09:30:00Z\n",
+            "    recoverMissedSchedules: LAST\n",
+        )
+    )
+
+    started = fire(datetime(2025, 1, 6, 11, 0, tzinfo=UTC))  # beat was down for both
+
+    assert [e.trigger["variables"]["date"] for e in started] == ["2025-01-06T10:30:00+01:00"]
+
+
+@pytest.mark.parametrize(
+    ("dates", "message"),
+    [
+        ("      - tomorrow\n", "not an ISO-8601 date-time: 'tomorrow'"),
+        ("      []\n", "`dates` must list at least one date-time"),
+    ],
+)
+def test_schedule_on_dates_refuses_bad_dates_at_deploy(at, dates, message) -> None:
+    from flows.spec import SpecError
+
+    source = dates_source("").replace(
+        "    dates:\n", "    dates:" + (" []\n" if "[]" in dates else "\n" + dates)
+    )
+    with pytest.raises(SpecError, match=message):
+        flow_deploy(source=source)
+    assert not PeriodicTask.objects.filter(name=NAME).exists()
