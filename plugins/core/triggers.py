@@ -70,6 +70,15 @@ def timezone_problem(name: Any) -> str | None:
     return None
 
 
+#: What every trigger that fires on ticks (Schedule, ScheduleOnDates) accepts.
+TICK_PROPS = (
+    Prop("inputs", "map", default={}),
+    Prop("labels", "any", default={}),
+    Prop("lateMaximumDelay", "duration", dynamic=False),
+    Prop("recoverMissedSchedules", "string", choices=RECOVER_POLICIES, dynamic=False),
+)
+
+
 def _trigger_aliases(name: str) -> tuple[str, ...]:
     return (
         f"io.kestra.plugin.core.trigger.{name}",
@@ -96,10 +105,7 @@ class Schedule(TriggerType):
         Prop("cron", "string", required=True, dynamic=False, description="5 fields, or 6"),
         Prop("withSeconds", "boolean", default=False, dynamic=False),
         Prop("timezone", "string", default="Etc/UTC", dynamic=False),
-        Prop("inputs", "map", default={}),
-        Prop("labels", "any", default={}),
-        Prop("lateMaximumDelay", "duration", dynamic=False),
-        Prop("recoverMissedSchedules", "string", choices=RECOVER_POLICIES, dynamic=False),
+        *TICK_PROPS,
         Prop("backfill", "map", deprecated="use `trigger backfill`", dynamic=False),
         Prop("scheduleConditions", "list", deprecated="use conditions", dynamic=False),
         Prop("interval", "duration", dynamic=False),
@@ -283,10 +289,7 @@ class ScheduleOnDates(TriggerType):
     properties: ClassVar = (
         Prop("dates", "list", required=True, dynamic=False, description="ISO-8601 date-times."),
         Prop("timezone", "string", default="Etc/UTC", dynamic=False),
-        Prop("inputs", "map", default={}),
-        Prop("labels", "any", default={}),
-        Prop("lateMaximumDelay", "duration", dynamic=False),
-        Prop("recoverMissedSchedules", "string", choices=RECOVER_POLICIES, dynamic=False),
+        *TICK_PROPS,
     )
     examples = (
         """id: release-days
