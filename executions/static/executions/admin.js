@@ -36,7 +36,7 @@
     var stopped = page.getAttribute("data-terminal") === "true";
     var swap = function () {
       return fetch(window.location.pathname, { credentials: "same-origin" })
-        .then(function (r) { return r.text(); })
+        .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.text(); })
         .then(function (html) {
           var fresh = new DOMParser().parseFromString(html, "text/html");
           document.querySelectorAll("[data-trellis-live]").forEach(function (el) {
@@ -45,11 +45,13 @@
           });
         });
     };
+    // The stamp moves on only once the panels were swapped, and polling stops only then:
+    // a swap that failed (a busy server) is tried again at the next tick, even at the end.
     var tick = function () {
       if (stopped) { return; }
       getJSON(page.getAttribute("data-trellis-state-url")).then(function (s) {
-        if (s.stamp !== stamp) { stamp = s.stamp; swap(); }
-        if (s.terminal) { stopped = true; }
+        if (s.stamp === stamp) { stopped = s.terminal; return null; }
+        return swap().then(function () { stamp = s.stamp; stopped = s.terminal; });
       }).catch(function () {}).then(function () { if (!stopped) { setTimeout(tick, 1000); } });
     };
     if (!stopped) { setTimeout(tick, 1000); }
