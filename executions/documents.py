@@ -60,7 +60,7 @@ def execution_json(execution: Execution, *, logs: bool = False) -> dict[str, Any
         "outputs": shown(execution.outputs),
         "labels": execution.labels,
         "trigger": execution.trigger,
-        "parentId": execution.parent_execution_id,
+        "parentId": execution.replayed_from or execution.parent_execution_id,
         "originalId": execution.original_id,
         "taskRuns": [task_run_document(r, attempts.get(r.id, [])) for r in runs],
     }

@@ -58,6 +58,8 @@ class Execution(models.Model):
     parent_task_run_id = models.CharField(max_length=40, null=True, blank=True)  # noqa: DJ001 - NULL = none
     #: The execution this one replays (``None`` for an original run).
     original_id = models.CharField(max_length=40, null=True, blank=True, db_index=True)  # noqa: DJ001 - NULL = none
+    #: The execution this one was replayed from directly (Kestra's ``parentId`` of a replay).
+    replayed_from = models.CharField(max_length=40, null=True, blank=True)  # noqa: DJ001 - NULL = none
     due_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=0)
     #: Paused by a user (the pause action), not by a Pause task: the executor plans nothing

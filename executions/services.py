@@ -347,7 +347,7 @@ def execution_replay(
     execution: Execution, task_run_id: str | None = None, *, actor: Any = None
 ) -> Execution:
     """A new execution of the same flow revision and inputs, starting again at ``task_run_id``
-    (from the start when None): what ran before that task run is kept as it was."""
+    (from the start when None); which task runs are kept is ``executions.replay``'s rule."""
     from executions.models import new_id as fresh_id
 
     check(actor, execution.namespace, Action.EXECUTE)
@@ -358,18 +358,24 @@ def execution_replay(
     runs = list(TaskRun.objects.filter(execution=execution).order_by("seq"))
     by_id = {r.id: r for r in runs}
     keep: list[TaskRun] = []
+    restart: frozenset[str] = frozenset()
+    flowable: set[str] = set()
     if task_run_id is not None:
         if task_run_id not in by_id:
             raise ExecutionError(f"execution {execution.id} has no task run {task_run_id}")
-        chosen = by_id[task_run_id]
-        ancestors, parent = set(), chosen.parent_id
-        while parent:
-            ancestors.add(parent)
-            parent = by_id[parent].parent_id
-        keep = [
-            r for r in runs if r.seq < chosen.seq and (r.id in ancestors or r.state in TERMINAL)
-        ]
-        keep = [r for r in keep if r.parent_id is None or r.parent_id in {k.id for k in keep}]
+        from executions.replay import replay_plan
+        from executions.runtime import execution_flow_spec
+        from plugins.base import FlowableTask
+        from plugins.registry import registry
+
+        spec = execution_flow_spec(execution)
+        plan = replay_plan(spec, runs, task_run_id)
+        keep, restart = [by_id[i] for i in plan.keep], plan.restart
+        types = {t.id: t.type for top in spec.all_tasks() for t in top.walk()}
+        flowable = {
+            r for r in restart
+            if issubclass(registry.get(types[by_id[r].task_id]), FlowableTask)
+        }  # fmt: skip
     moment = now()
     with transaction.atomic():
         replay = Execution.objects.create(
@@ -382,19 +388,24 @@ def execution_replay(
             inputs=execution.inputs,
             labels=execution.labels, variables=execution.variables, trigger=execution.trigger,
             parent_execution=execution.parent_execution,
-            original_id=execution.original_id or execution.id,
+            original_id=execution.original_id or execution.id, replayed_from=execution.id,
         )  # fmt: skip
         sync_label_rows(replay)
         ids = {r.id: fresh_id() for r in keep}
         for seq, run in enumerate(keep, start=1):
-            running = run.id in (ancestors if task_run_id else set())
+            again = run.id in restart
+            # As Kestra: the replayed runnable is RESTARTED (the engine sends it a new
+            # attempt), the flowables above it RUNNING (they plan their children again).
+            state = (State.RUNNING if run.id in flowable else State.RESTARTED) if again else None
+            history = [*run.state_history, history_entry(state, moment)] if state else None
             TaskRun.objects.create(
                 id=ids[run.id], execution=replay, task_id=run.task_id,
                 parent_id=ids.get(run.parent_id) if run.parent_id else None, value=run.value,
-                iteration=run.iteration, state=State.RESTARTED if running else run.state,
-                state_history=run.state_history, outputs={} if running else run.outputs,
+                iteration=run.iteration, state=state or run.state,
+                state_history=history or run.state_history, outputs={} if again else run.outputs,
                 decision=run.decision, queue=run.queue, seq=seq, attempts=run.attempts,
-                started_at=run.started_at, ended_at=None if running else run.ended_at,
+                started_at=moment if again else run.started_at,
+                ended_at=None if again else run.ended_at,
             )  # fmt: skip
         wake_executor(replay.id)
     return replay

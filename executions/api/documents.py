@@ -131,7 +131,7 @@ def execution_document(execution: Execution) -> dict[str, Any]:
         "outputs": shown(execution.outputs or {}),
         "labels": labels_document(execution.labels),
         "trigger": execution.trigger or None,
-        "parentId": execution.parent_execution_id,
+        "parentId": execution.replayed_from or execution.parent_execution_id,
         "originalId": execution.original_id or execution.id,
         "taskRunList": [task_run_document(r, execution) for r in execution.task_runs.all()],
     }

@@ -83,7 +83,7 @@ def build_document(
         "outputs": execution.get("outputs") or None,
         "labels": _labels(execution.get("labels")),
         "trigger": execution.get("trigger"),
-        "parentId": execution.get("parent_execution_id"),
+        "parentId": execution.get("replayed_from") or execution.get("parent_execution_id"),
         "originalId": execution.get("original_id"),
         "scheduleDate": _iso(execution.get("due_at")),
         "taskRunList": runs,
@@ -92,7 +92,7 @@ def build_document(
 
 _EXECUTION_FIELDS = (
     "id", "namespace", "flow_id", "flow_revision", "state", "state_history", "inputs",
-    "outputs", "labels", "trigger", "parent_execution_id", "original_id", "due_at",
+    "outputs", "labels", "trigger", "parent_execution_id", "original_id", "replayed_from", "due_at",
 )  # fmt: skip
 _RUN_FIELDS = (
     "id", "task_id", "parent_id", "value", "iteration", "state", "state_history", "outputs",
