@@ -12,6 +12,7 @@ from executions.api import (
     views,
     views_actions,
     views_bulk,
+    views_eval,
     views_files,
     views_logs,
     views_search,
@@ -55,6 +56,11 @@ urlpatterns = [
         "executions/<str:execution_id>/follow",
         views_files.ExecutionFollowView.as_view(),
         name="api-exec-follow",
+    ),
+    path(
+        "executions/<str:execution_id>/eval/<str:task_run_id>",
+        views_eval.ExecutionEvalView.as_view(),
+        name="api-exec-eval",
     ),
     *ACTION_ROUTES,
     path(

@@ -1,0 +1,62 @@
+"""Evaluate an expression in a task run's context, as the task would see it (Kestra's
+``POST /executions/{id}/eval/{taskRunId}``: debugging outputs without running anything).
+
+The expression may call ``secret()``, ``kv()`` and ``read()`` like a task, so it needs
+execute access on the namespace, and what comes back is masked as outputs are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from access.policy import Action, check
+from executions.models import Execution
+
+#: The longest expression accepted (expressions are not documents).
+MAX_EXPRESSION = 64 * 1024
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    result: str | None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"result": self.result, "error": self.error, "stackTrace": None}
+
+
+def execution_eval(
+    execution: Execution, task_run_id: str, expression: str, *, actor: Any = None
+) -> EvalResult:
+    """Render ``expression`` as text in the context of ``task_run_id``; a rendering error is
+    the result's ``error`` (Kestra's wording), never an exception. Unknown task run:
+    LookupError."""
+    from executions.context import expression_context
+    from executions.engine import all_tasks
+    from executions.expr_io import ExecutionIO
+    from executions.expressions import IO_KEY, ExpressionError, render
+    from executions.persistence import load_snapshot
+    from executions.runtime import engine_env, execution_flow_spec
+    from executions.secrets import Masker, shown
+
+    check(actor, execution.namespace, Action.EXECUTE)
+    if len(expression) > MAX_EXPRESSION:
+        raise ValueError(f"the expression is longer than {MAX_EXPRESSION} characters")
+    snap = load_snapshot(execution)
+    run = next((r for r in snap.task_runs if r.id == task_run_id), None)
+    if run is None:
+        raise LookupError(f"execution {execution.id} has no task run {task_run_id}")
+    spec = execution_flow_spec(execution)
+    task = next((t for t in all_tasks(spec) if t.id == run.task_id), None)
+    env = engine_env()
+    masker = Masker.from_environ()
+    io = ExecutionIO(execution.namespace, execution.flow_id, execution.id, masker)
+    context = expression_context(
+        spec, snap, run=run, task=task, envs=env.envs, globals_=env.globals, extra={IO_KEY: io}
+    )
+    try:
+        text = render(expression, context)
+    except ExpressionError as exc:
+        return EvalResult(result=None, error=masker.mask(str(exc)))
+    return EvalResult(result=masker.mask(shown(str(text))))
