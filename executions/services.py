@@ -288,16 +288,71 @@ def execution_pause(execution: Execution, *, actor: Any = None) -> Execution:
     return locked
 
 
-def execution_restart(execution: Execution, *, actor: Any = None) -> Execution:
+def execution_restart(
+    execution: Execution, *, revision: int | None = None, actor: Any = None
+) -> Execution:
     """Run a FAILED (or KILLED) execution again from its failed task runs.
 
     Failed runnable task runs get a new attempt; their failed parents run again; what the
-    ``errors`` and ``finally`` branches did is cleared so they run again if needed.
+    ``errors`` and ``finally`` branches did is cleared so they run again if needed. With
+    ``revision`` (Kestra's restart on another revision), the restart happens on a copy of
+    the execution that runs that revision of the flow; the original stays as it ended.
     """
+    check(actor, execution.namespace, Action.EXECUTE)
+    if revision is None:
+        return _restart(execution)
+    with transaction.atomic():
+        return _restart(_copy_on_revision(execution, revision))
+
+
+def _copy_on_revision(execution: Execution, revision: int) -> Execution:
+    """A new execution, as ``execution`` ended, on ``revision`` of its flow (caller: a
+    transaction). The task runs are copied with new ids; nothing is woken yet."""
+    from executions.models import new_id as fresh_id
+    from flows.models import FlowRevision
+
+    if execution.state not in (State.FAILED, State.KILLED, State.WARNING):
+        raise ExecutionError(
+            f"execution {execution.id} is {execution.state}: only a FAILED, KILLED or WARNING "
+            "execution restarts"
+        )
+    known = FlowRevision.objects.filter(
+        flow__namespace__name=execution.namespace, flow__flow_id=execution.flow_id,
+        revision=revision, deleted=False,
+    )  # fmt: skip
+    if not known.exists():
+        raise ExecutionError(
+            f"flow {execution.namespace}.{execution.flow_id} has no revision {revision}"
+        )
+    copy = Execution.objects.create(
+        id=fresh_id(), namespace=execution.namespace, flow_id=execution.flow_id,
+        flow_revision=revision, state=execution.state, state_history=execution.state_history,
+        started_at=execution.started_at, ended_at=execution.ended_at, inputs=execution.inputs,
+        outputs=execution.outputs, labels=execution.labels, variables=execution.variables,
+        trigger=execution.trigger, parent_execution=execution.parent_execution,
+        original_id=execution.original_id or execution.id, replayed_from=execution.id,
+    )  # fmt: skip
+    sync_label_rows(copy)
+    runs = list(TaskRun.objects.filter(execution=execution).order_by("seq"))
+    ids = {r.id: fresh_id() for r in runs}
+    TaskRun.objects.bulk_create(
+        TaskRun(
+            id=ids[r.id], execution=copy, task_id=r.task_id,
+            parent_id=ids.get(r.parent_id) if r.parent_id else None, value=r.value,
+            iteration=r.iteration, state=r.state, state_history=r.state_history,
+            outputs=r.outputs, decision=r.decision, queue=r.queue, seq=r.seq,
+            attempts=r.attempts, started_at=r.started_at, ended_at=r.ended_at,
+        )
+        for r in runs
+    )  # fmt: skip
+    return copy
+
+
+def _restart(execution: Execution) -> Execution:
+    """The body of :func:`execution_restart`, in place."""
     from executions.runtime import execution_flow_spec
     from plugins.registry import registry
 
-    check(actor, execution.namespace, Action.EXECUTE)
     with transaction.atomic():
         locked = _locked(execution)
         if locked.state not in (State.FAILED, State.KILLED, State.WARNING):

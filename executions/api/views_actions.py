@@ -21,6 +21,7 @@ from executions.api.documents import EXECUTION_PREFETCH, execution_document
 from executions.api.serializers import ExecutionSerializer
 from executions.api.views import inputs_problem
 from executions.models import Execution
+from flows.api.common import int_param
 from flows.api.serializers import LabelSerializer
 from orchestrator.api.base import ApiView
 from orchestrator.api.errors import ApiProblem, Conflict
@@ -84,12 +85,17 @@ def _schema(operation: str, text: str, params: list | None = None, body: Any = N
 
 
 class RestartView(_ActionView):
-    @_schema("restart", "Run the failed task runs of a FAILED/KILLED/WARNING execution again.")
+    @_schema(
+        "restart", "Run the failed task runs of a FAILED/KILLED/WARNING execution again; with "
+        "`revision`, on a new execution running that revision of the flow.",
+        [OpenApiParameter("revision", int)],
+    )  # fmt: skip
     def post(self, request, execution_id: str):
         return super().post(request, execution_id)
 
     def act(self, request, execution: Execution) -> Execution:
-        return services.execution_restart(execution, actor=request.user)
+        revision = int_param(request, "revision")
+        return services.execution_restart(execution, revision=revision, actor=request.user)
 
 
 class ReplayView(_ActionView):

@@ -36,7 +36,9 @@ def _resume(execution: Any, options: dict) -> Any:
 
 
 ACTIONS = [
-    ("restart", "run the failed task runs again", lambda e, o: services.execution_restart(e), []),
+    ("restart", "run the failed task runs again (--revision N: on a new execution of that "
+     "revision)", lambda e, o: services.execution_restart(e, revision=o.get("revision")),
+     ["--revision"]),
     ("replay", "a new execution from a task run (or the start)",
      lambda e, o: services.execution_replay(e, o.get("task_run")), ["--task-run"]),
     ("resume", "resume a PAUSED execution", _resume, ["--input", "--file-input"]),
@@ -62,6 +64,8 @@ def register(subparsers) -> None:
             kwargs: dict[str, Any] = {"required": required}
             if flag == "--input":
                 kwargs = {"action": "append", "metavar": "KEY=VALUE"}
+            elif flag == "--revision":
+                kwargs = {"type": int, "metavar": "N"}
             elif flag == "--file-input":
                 kwargs = {"action": "append", "metavar": "KEY=PATH", "help": "a FILE input"}
             parser.add_argument(flag, **kwargs)

@@ -178,3 +178,44 @@ def test_resume_takes_file_inputs_as_multipart(api, settings, tmp_path) -> None:
     assert answer["report"].endswith("/inputs/report/r.csv")
     with default_storage().open(answer["report"]) as handle:
         assert handle.read() == b"a,b\n"
+
+
+REVISED = """
+id: revised
+namespace: t.api
+tasks:
+  - id: a
+    type: io.kestra.plugin.core.log.Log
+    message: a
+  - id: c
+    type: io.kestra.plugin.core.execution.Fail
+"""
+
+
+def test_restart_on_another_revision_is_a_new_execution(api) -> None:
+    first = flow_deploy(source=REVISED).flow
+    execution = in_state(execution_create(flow=first), State.FAILED)
+    TaskRun.objects.create(execution=execution, task_id="a", state=State.SUCCESS, seq=1)
+    TaskRun.objects.create(execution=execution, task_id="c", state=State.FAILED, seq=2)
+    flow_deploy(source=REVISED.replace("message: a", "message: replaced"))
+    url = f"/api/v1/executions/{execution.id}/restart"
+
+    problem(api.post(f"{url}?revision=9"), 409)
+    answer = api.post(f"{url}?revision=2")
+
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert body["id"] != execution.id
+    assert body["flowRevision"] == 2
+    assert body["parentId"] == execution.id
+    assert body["state"]["current"] == "RESTARTED"
+    assert [(r["taskId"], r["state"]["current"]) for r in body["taskRunList"]] == [
+        ("a", "SUCCESS"),
+        ("c", "RESTARTED"),
+    ]
+    original = Execution.objects.get(pk=execution.pk)
+    assert original.state == State.FAILED  # stays as it ended
+    assert list(TaskRun.objects.filter(execution=original).values_list("state", flat=True)) == [
+        State.SUCCESS,
+        State.FAILED,
+    ]
