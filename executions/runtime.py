@@ -34,7 +34,7 @@ from executions.secrets import env_vars
 from executions.snapshot import TaskRunSnapshot
 from executions.states import TERMINAL, State
 from executions.subflow_items import store_item_outputs
-from executions.subflows import expand_templates, resume_other, start_subflow
+from executions.subflows import SUBFLOW_OWNER, expand_templates, resume_other, start_subflow
 from flows.selectors import flow_get, flow_spec
 from flows.spec import FlowSpec
 
@@ -185,7 +185,28 @@ def sweep() -> dict[str, int]:
         with transaction.atomic():
             wake_executor(execution_id)
         counts["woken"] += 1
+    counts["subflows"] = _recover_ended_children(quiet)
     return counts
+
+
+def _recover_ended_children(quiet: datetime) -> int:
+    """Subflow task runs still waiting for a child that has ended: the hook that should
+    have ended them was lost (its process died after the child's commit). Each such
+    attempt (owner ``execution:<child id>``) is handed to the hook again; it is idempotent."""
+    from executions.subflows import subflow_ended
+
+    waiting = TaskRunAttempt.objects.filter(
+        state=State.RUNNING, owner__startswith=SUBFLOW_OWNER, started_at__lt=quiet
+    ).values_list("owner", flat=True)[:200]
+    child_ids = [owner[len(SUBFLOW_OWNER) :] for owner in waiting]
+    ended = Execution.objects.filter(
+        pk__in=child_ids, state__in=[str(s) for s in TERMINAL], ended_at__lt=quiet
+    )
+    recovered = 0
+    for child in ended:
+        subflow_ended(child)
+        recovered += 1
+    return recovered
 
 
 def _recover_lost_attempt(attempt_id: int) -> bool:

@@ -20,6 +20,8 @@ from executions.states import State
 from flows.spec import FlowSpec, TaskSpec
 
 log = logging.getLogger(__name__)
+#: Owner of a Subflow task run's attempt: the child execution it waits for.
+SUBFLOW_OWNER = "execution:"
 TEMPLATE_TYPE = "trellis.core.flow.Template"
 MAX_TEMPLATE_DEPTH = 5
 
@@ -140,7 +142,7 @@ def start_subflow(parent: Execution, start: StartSubflow) -> None:
     # The child execution is this task run's attempt (no lease: no worker runs it).
     TaskRunAttempt.objects.create(
         task_run=run, execution_id=parent.id, number=run.attempts, state=State.RUNNING,
-        owner=f"execution:{child.id}", started_at=now(), sent_at=now(),
+        owner=f"{SUBFLOW_OWNER}{child.id}", started_at=now(), sent_at=now(),
     )  # fmt: skip
     if not start.wait:
         _end_run(run, State.SUCCESS, {"executionId": child.id})

@@ -1,0 +1,76 @@
+"""A Subflow task run whose child ended while the hook that should end it was lost (the
+process died after the child's commit) is ended by the sweeper (issue 9: nothing waits
+forever)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from executions.models import Execution, TaskRun, TaskRunAttempt
+from executions.runtime import sweep
+from executions.services import execution_create
+from executions.states import State
+from flows.services import flow_deploy
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_messages(monkeypatch):
+    from executions.executor import advance
+
+    monkeypatch.setattr(advance, "apply_async", lambda *args, **kwargs: None)
+
+
+def test_the_sweeper_ends_a_subflow_run_whose_child_ended_unheard(settings) -> None:
+    settings.TRELLIS_QUIET_SECONDS = 30
+    child_flow = flow_deploy(
+        source="id: child\nnamespace: t.rec\noutputs:\n  - id: n\n    type: INT\n"
+        "    value: 7\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n"
+        "    message: hi\n"
+    ).flow
+    parent_flow = flow_deploy(
+        source="id: parent\nnamespace: t.rec\ntasks:\n  - id: call\n"
+        "    type: io.kestra.plugin.core.flow.Subflow\n    namespace: t.rec\n    flowId: child\n"
+    ).flow
+    parent = execution_create(flow=parent_flow)
+    Execution.objects.filter(pk=parent.pk).update(state=State.RUNNING)
+    long_ago = timezone.now() - timedelta(minutes=5)
+    run = TaskRun.objects.create(execution=parent, task_id="call", state=State.RUNNING, seq=1,
+                                 attempts=1, decision={"wait": True})  # fmt: skip
+    child = execution_create(flow=child_flow, parent=(parent, run.id))
+    TaskRunAttempt.objects.create(
+        task_run=run, execution=parent, number=1, state=State.RUNNING,
+        owner=f"execution:{child.id}", started_at=long_ago, sent_at=long_ago,
+    )  # fmt: skip
+    # the child ended, but its ended hook never ran
+    Execution.objects.filter(pk=child.pk).update(
+        state=State.SUCCESS, ended_at=long_ago, outputs={"n": 7}
+    )
+    waiting = TaskRun.objects.create(
+        execution=parent,
+        task_id="call",
+        value="second",
+        iteration=1,
+        state=State.RUNNING,
+        seq=2,
+        attempts=1,
+    )
+    young = execution_create(flow=child_flow, parent=(parent, waiting.id))
+    TaskRunAttempt.objects.create(
+        task_run=waiting, execution=parent, number=1, state=State.RUNNING,
+        owner=f"execution:{young.id}", started_at=long_ago, sent_at=long_ago,
+    )  # fmt: skip
+
+    counts = sweep()
+
+    assert counts["subflows"] == 1
+    ended = TaskRun.objects.get(pk=run.pk)
+    assert ended.state == State.SUCCESS
+    assert ended.outputs["outputs"] == {"n": 7}
+    assert TaskRunAttempt.objects.get(task_run=run).state == State.SUCCESS
+    assert TaskRun.objects.get(pk=waiting.pk).state == State.RUNNING  # its child still runs
+    assert sweep()["subflows"] == 0  # nothing left to recover
