@@ -190,7 +190,7 @@ def test_kill_a_running_execution(admin_page, workers, screenshot):
     screenshot(page, "dashboard")
 
 
-def ended_execution(flow, state: State = State.SUCCESS) -> Execution:
+def quiet_execution(flow, state: State = State.SUCCESS) -> Execution:
     """An execution row nobody wakes: the workers other tests started must not plan it
     while the test writes its task runs and logs (on PostgreSQL the two deadlocked)."""
     return Execution.objects.create(
@@ -207,7 +207,7 @@ def test_a_100k_line_log_opens_at_its_end_and_pages_back(admin_page, screenshot)
     from executions.models import LogEntry
 
     flow = flow_deploy(source=FIXED).flow
-    execution = ended_execution(flow)
+    execution = quiet_execution(flow)
     now = timezone.now()
     LogEntry.objects.bulk_create(
         (
@@ -254,7 +254,7 @@ def test_gantt_rows_carry_their_task_run_state_and_follow_it_live(admin_page, sc
     from executions.models import TaskRun, TaskRunAttempt
 
     flow = flow_deploy(source=ETL).flow
-    execution = ended_execution(flow, State.RUNNING)
+    execution = quiet_execution(flow, State.RUNNING)
     now = timezone.now()
     ago = now - timedelta(seconds=30)
     runs = {}
