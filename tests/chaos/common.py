@@ -148,23 +148,35 @@ def lost(ids: list[str], expected: State = State.SUCCESS) -> int:
 def duplicates(ids: list[str], effects: Path | None = None) -> int:
     """Things done twice: a task run created twice for one key, a subflow started twice by
     one task run, a successful attempt whose side effect shows more (or less) than once."""
+    return sum(n for _, n in duplicate_details(ids, effects))
+
+
+def duplicate_details(ids: list[str], effects: Path | None = None) -> list[tuple[str, int]]:
+    """What :func:`duplicates` counts, each with a description to print when it fails."""
     executions = Execution.objects.filter(id__in=ids)
     tree = list(executions) + list(Execution.objects.filter(parent_execution__in=executions))
     runs = TaskRun.objects.filter(execution__in=tree)
     keys = Counter(runs.values_list("execution_id", "parent_id", "task_id", "value"))
-    doubled = sum(n - 1 for n in keys.values())
+    found = [(f"task run created {n} times: {key}", n - 1) for key, n in keys.items() if n > 1]
     children = Counter(
         Execution.objects.filter(parent_execution__in=executions).values_list(
             "parent_task_run_id", flat=True
         )
     )
-    doubled += sum(n - 1 for n in children.values())
+    found += [(f"{n} children for task run {k}", n - 1) for k, n in children.items() if n > 1]
     if effects is not None:
         lines = Counter(effects.read_text().split()) if effects.exists() else Counter()
         for run in runs.filter(task_id="append", state=State.SUCCESS):
             # attemptsCount counts the attempts before the running one, from 0.
-            doubled += abs(lines[f"{run.id}:{run.attempts - 1}"] - 1)
-    return doubled
+            seen = lines[f"{run.id}:{run.attempts - 1}"]
+            if seen != 1:
+                notes = list(run.attempt_rows.order_by("number").values_list("state", "note"))
+                mine = sorted(k for k in lines if k.startswith(run.id))
+                found.append(
+                    (f"run {run.id} SUCCESS after {run.attempts} attempt(s) {notes}: its "
+                     f"effect {run.attempts - 1} seen {seen} times (lines {mine})", abs(seen - 1))
+                )  # fmt: skip
+    return found
 
 
 def retries_within_policy(ids: list[str]) -> None:

@@ -92,7 +92,7 @@ class PrivateRedis:
 
 
 class PrivatePostgres:
-    """A throwaway PostgreSQL cluster (trust authentication, fsync off)."""
+    """A throwaway PostgreSQL cluster (trust authentication, fsync off, commits synchronous)."""
 
     def __init__(self) -> None:
         self.bin = postgres_bin()
@@ -116,8 +116,13 @@ class PrivatePostgres:
                   "--no-sync")  # fmt: skip
 
     def start(self) -> None:
+        # Commits are synchronous: an acknowledged commit (a worker's claim) survives the
+        # crash this server is put through, as on any real deployment. With
+        # synchronous_commit=off an immediate stop forgot claims whose task had already run,
+        # so the task ran again (a doubled side effect the design cannot prevent). fsync
+        # stays off: a killed server leaves the OS page cache intact.
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")  # fmt: skip
+                   "-c fsync=off -c synchronous_commit=on -c full_page_writes=off")  # fmt: skip
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "postgres.log"),
                   "-o", options, "-w", "start")  # fmt: skip
 

@@ -23,6 +23,7 @@ from django.db import connection
 
 from orchestrator.celery import app
 from tests.chaos.common import (
+    duplicate_details,
     duplicates,
     lost,
     patience,
@@ -147,7 +148,7 @@ def test_redis_and_postgres_restart_under_load(private, tmp_path) -> None:
                                 for k, n in in_flight.items()),
                 )
             )  # fmt: skip
-            assert (row.lost, row.duplicates) == (0, 0)
+            assert (row.lost, row.duplicates) == (0, 0), duplicate_details(ids, effects)
             for name in crashed:  # only the known Celery race may stop a process
                 assert KNOWN_CELERY_RACE in fleet.logs.joinpath(f"{name}.log").read_text(), name
             retries_within_policy(ids)
