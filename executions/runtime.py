@@ -33,7 +33,7 @@ from executions.plan import StartSubflow
 from executions.secrets import env_vars
 from executions.snapshot import TaskRunSnapshot
 from executions.states import TERMINAL, State
-from executions.subflow_items import store_item_outputs
+from executions.subflow_items import ITEMS_OWNER, store_item_outputs
 from executions.subflows import SUBFLOW_OWNER, expand_templates, resume_other, start_subflow
 from flows.selectors import flow_get, flow_spec
 from flows.spec import FlowSpec
@@ -206,6 +206,19 @@ def _recover_ended_children(quiet: datetime) -> int:
     for child in ended:
         subflow_ended(child)
         recovered += 1
+    # ForEachItem's items run waits for all its children: hand it the last one to end
+    # once none is left running (the hook recounts them under the run's lock).
+    items = TaskRunAttempt.objects.filter(
+        state=State.RUNNING, owner=ITEMS_OWNER, started_at__lt=quiet
+    ).values_list("task_run_id", flat=True)[:50]
+    for run_id in items:
+        children = Execution.objects.filter(parent_task_run_id=run_id)
+        if children.exclude(state__in=[str(s) for s in TERMINAL]).exists():
+            continue
+        last = children.order_by("-ended_at").first()
+        if last is not None and last.ended_at is not None and last.ended_at < quiet:
+            subflow_ended(last)
+            recovered += 1
     return recovered
 
 

@@ -24,6 +24,8 @@ from executions.subflows import _end_run
 
 #: The child's trigger type, Kestra's name for the internal task that starts them.
 TRIGGER_TYPE = "io.kestra.plugin.core.flow.ForEachItem$ForEachItemExecutable"
+#: Owner of the items run's attempt (its children are the work; no worker runs it).
+ITEMS_OWNER = "for-each-item"
 _FAILED = frozenset({State.FAILED, State.KILLED, State.CANCELLED})
 
 
@@ -85,7 +87,7 @@ def start_item_subflows(parent: Execution, start: Any) -> None:
     moment = now()
     TaskRunAttempt.objects.create(
         task_run=run, execution_id=parent.id, number=run.attempts, state=State.RUNNING,
-        owner="for-each-item", started_at=moment, sent_at=moment,
+        owner=ITEMS_OWNER, started_at=moment, sent_at=moment,
     )  # fmt: skip
     try:
         batches = _batches(parent, run, start.split_task_id)

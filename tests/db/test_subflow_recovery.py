@@ -74,3 +74,44 @@ def test_the_sweeper_ends_a_subflow_run_whose_child_ended_unheard(settings) -> N
     assert TaskRunAttempt.objects.get(task_run=run).state == State.SUCCESS
     assert TaskRun.objects.get(pk=waiting.pk).state == State.RUNNING  # its child still runs
     assert sweep()["subflows"] == 0  # nothing left to recover
+
+
+def test_the_sweeper_ends_a_for_each_item_run_whose_last_child_ended_unheard(settings) -> None:
+    from executions.subflow_items import ITEMS_OWNER, TRIGGER_TYPE
+
+    settings.TRELLIS_QUIET_SECONDS = 30
+    child_flow = flow_deploy(
+        source="id: item\nnamespace: t.rec\ntasks:\n  - id: a\n"
+        "    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+    ).flow
+    parent_flow = flow_deploy(
+        source="id: batches\nnamespace: t.rec\ntasks:\n  - id: b\n"
+        "    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+    ).flow
+    parent = execution_create(flow=parent_flow)
+    Execution.objects.filter(pk=parent.pk).update(state=State.RUNNING)
+    long_ago = timezone.now() - timedelta(minutes=5)
+    items = TaskRun.objects.create(
+        execution=parent, task_id="each_items", state=State.RUNNING, seq=1, attempts=1,
+        decision={"forEachItem": True, "wait": True},
+        outputs={"numberOfBatches": 2, "iterations": {"CREATED": 0, "RUNNING": 1, "SUCCESS": 1}},
+    )  # fmt: skip
+    TaskRunAttempt.objects.create(
+        task_run=items, execution=parent, number=1, state=State.RUNNING, owner=ITEMS_OWNER,
+        started_at=long_ago, sent_at=long_ago,
+    )  # fmt: skip
+    for iteration in (0, 1):
+        child = execution_create(
+            flow=child_flow, parent=(parent, items.id),
+            trigger={"id": "each_items", "type": TRIGGER_TYPE,
+                     "variables": {"executionId": parent.id, "iteration": iteration}},
+        )  # fmt: skip
+        Execution.objects.filter(pk=child.pk).update(state=State.SUCCESS, ended_at=long_ago)
+
+    counts = sweep()
+
+    assert counts["subflows"] == 1
+    ended = TaskRun.objects.get(pk=items.pk)
+    assert ended.state == State.SUCCESS
+    assert ended.outputs["iterations"]["SUCCESS"] == 2
+    assert sweep()["subflows"] == 0
