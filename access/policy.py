@@ -50,6 +50,11 @@ def inside(namespace: str, prefix: str) -> bool:
     return namespace == prefix or namespace.startswith(f"{prefix}.")
 
 
+def within(queryset: QuerySet, prefix: str, field: str = "namespace") -> QuerySet:
+    """The rows of ``queryset`` whose namespace (``field``) is :func:`inside` ``prefix``."""
+    return queryset.filter(Q(**{field: prefix}) | Q(**{f"{field}__startswith": f"{prefix}."}))
+
+
 @dataclass(frozen=True)
 class Access:
     """What one actor may do, read once from the database (use it for many checks)."""

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from access.policy import within
 from executions.admin_common import TRIGGER_KINDS
 from executions.models import ExecutionLabel
 from flows.models import Flow, Namespace
@@ -18,7 +19,7 @@ from flows.models import Flow, Namespace
 
 def in_namespace(queryset: QuerySet, name: str) -> QuerySet:
     """``a.b`` matches ``a.b`` and ``a.b.c``, never ``a.bc``."""
-    return queryset.filter(Q(namespace=name) | Q(namespace__startswith=f"{name}."))
+    return within(queryset, name)
 
 
 class NamespacePrefixFilter(admin.SimpleListFilter):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count
 from django.http import HttpRequest, JsonResponse
 
-from executions.models import Execution, LogEntry, TaskRunAttempt
+from executions.models import Execution, LogEntry
+from executions.selectors import execution_stamp
 from executions.states import TERMINAL
 
 #: Least severe first; a filter shows its level and every level after it.
@@ -84,12 +84,11 @@ def logs_json(request: HttpRequest, execution: Execution) -> JsonResponse:
 
 
 def state_stamp(execution: Execution) -> str:
-    """A value that moves whenever the execution page would look different: the execution's
-    ``version`` (bumped by the executor) and its attempts' starts and ends (workers)."""
-    attempts = TaskRunAttempt.objects.filter(execution_id=execution.pk).aggregate(
-        n=Count("id"), started=Count("started_at"), ended=Count("ended_at")
-    )
-    return f"{execution.version}:{attempts['n']}:{attempts['started']}:{attempts['ended']}"
+    """A value that moves whenever the execution page would look different
+    (:func:`executions.selectors.execution_stamp`: the executor's ``version`` and the
+    workers' marks on the attempts)."""
+    found = execution_stamp(execution.pk)
+    return "gone" if found is None else "{}:{}".format(*found[0])
 
 
 def state_json(request: HttpRequest, execution: Execution) -> JsonResponse:

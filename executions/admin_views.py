@@ -34,7 +34,7 @@ from executions.admin_logs import LEVELS, state_stamp
 from executions.admin_topology import node_statuses, topology_svg
 from executions.models import Execution, TaskRun, TaskRunAttempt
 from executions.secrets import shown
-from executions.services import SETTABLE_TASK_RUN_STATES
+from executions.services import RESTARTABLE, SETTABLE_TASK_RUN_STATES
 from executions.states import TERMINAL, State
 from executions.storage import StorageError, default_storage
 from flows.graph import flow_graph
@@ -273,7 +273,7 @@ def execution_page(
         "can_change": can_change,
         "can_kill": can_change and execution.state not in TERMINAL
         and execution.state != State.KILLING,
-        "can_restart": can_change and execution.state in (State.FAILED, State.KILLED, State.WARNING),
+        "can_restart": can_change and execution.state in RESTARTABLE,
         "can_replay": can_change and execution.state in TERMINAL,
         "can_force": can_change and execution.state in (State.CREATED, State.QUEUED),
         "can_pause": can_change and execution.state == State.RUNNING,

@@ -269,8 +269,9 @@ class _Planner:
             if task is None:
                 continue
             if self.is_flowable(task):
-                if getattr(self.plugin(task), "retries_by_effects", False):
-                    self.retry_by_effects(run, task)
+                plugin = self.plugin(task)
+                if isinstance(plugin, FlowableTask) and plugin.retries_by_effects:
+                    self.retry_by_effects(run, task, plugin)
                 continue
             policy = self.retry_policy(task)
             if run.state == State.RESTARTED:  # restarted by a user: a new attempt now
@@ -288,7 +289,7 @@ class _Planner:
             elif run.attempts > 1 and policy and policy.get("warningOnRetry"):
                 self.set_run(run, State.WARNING, "warningOnRetry")
 
-    def retry_by_effects(self, run: TaskRunSnapshot, task: TaskSpec) -> None:
+    def retry_by_effects(self, run: TaskRunSnapshot, task: TaskSpec, plugin: FlowableTask) -> None:
         """A flowable whose work is an effect (Subflow: one child execution per attempt)
         retries like a runnable, by asking for its effects again once the delay is over."""
         if run.state == State.FAILED:
@@ -298,8 +299,6 @@ class _Planner:
                 self.log(run.id, "WARN", f"{task.id}: attempt {run.attempts} failed, retrying")
         elif run.state == State.RETRYING and (run.due_at is None or run.due_at <= self.now):
             self.set_run(run, State.RUNNING, "retry due", due_at=None)
-            plugin = self.plugin(task)
-            assert isinstance(plugin, FlowableTask)
             for effect in plugin.effects(task, _FlowableView(self, self.runs[run.id], task)):
                 self.plan.add(effect)
 

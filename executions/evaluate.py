@@ -32,13 +32,11 @@ def execution_eval(
     """Render ``expression`` as text in the context of ``task_run_id``; a rendering error is
     the result's ``error`` (Kestra's wording), never an exception. Unknown task run:
     LookupError."""
-    from executions.context import expression_context
-    from executions.engine import all_tasks
     from executions.expr_io import ExecutionIO
-    from executions.expressions import IO_KEY, ExpressionError, render
+    from executions.expressions import ExpressionError, render
     from executions.persistence import load_snapshot
-    from executions.runtime import engine_env, execution_flow_spec
-    from executions.secrets import Masker, shown
+    from executions.runtime import execution_flow_spec, task_run_context
+    from executions.secrets import Masker
 
     check(actor, execution.namespace, Action.EXECUTE)
     if len(expression) > MAX_EXPRESSION:
@@ -48,15 +46,16 @@ def execution_eval(
     if run is None:
         raise LookupError(f"execution {execution.id} has no task run {task_run_id}")
     spec = execution_flow_spec(execution)
-    task = next((t for t in all_tasks(spec) if t.id == run.task_id), None)
-    env = engine_env()
+    # The environment's secrets, and the SECRET inputs the render opens (``on_secret``).
     masker = Masker.from_environ()
     io = ExecutionIO(execution.namespace, execution.flow_id, execution.id, masker)
-    context = expression_context(
-        spec, snap, run=run, task=task, envs=env.envs, globals_=env.globals, extra={IO_KEY: io}
-    )
+    try:
+        task = spec.task(run.task_id)
+    except KeyError:  # a task a template brought that the template no longer has
+        task = None
+    context = task_run_context(spec, snap, run, task, io)
     try:
         text = render(expression, context)
     except ExpressionError as exc:
         return EvalResult(result=None, error=masker.mask(str(exc)))
-    return EvalResult(result=masker.mask(shown(str(text))))
+    return EvalResult(result=masker.mask(str(text)))

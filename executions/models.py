@@ -73,6 +73,8 @@ class Execution(models.Model):
             models.Index(fields=["state", "-created_at"], name="exec_state_created"),
             models.Index(fields=["due_at"], name="exec_due_at"),
             models.Index(fields=["-created_at"], name="exec_created"),
+            # A Subflow's or ForEachItem's children, counted each time one of them ends.
+            models.Index(fields=["parent_task_run_id"], name="exec_parent_run"),
         ]
 
     def __str__(self) -> str:

@@ -13,8 +13,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 
+from access.policy import inside, within
 from executions.admin_logs import levels_from
 from executions.models import Execution, LogEntry
 from executions.states import TERMINAL
@@ -31,7 +32,7 @@ class ExecutionRecords:
     def _within(self, namespace: str | None) -> str:
         """``namespace`` (default: the flow's), refused unless it is the flow's or inside."""
         wanted = (namespace or self.namespace).strip()
-        if wanted != self.namespace and not wanted.startswith(self.namespace + "."):
+        if not inside(wanted, self.namespace):
             raise OutsideNamespace(
                 f"namespace {wanted!r} is outside this flow's namespace {self.namespace!r}: "
                 "a task may only act on its own namespace and the ones inside it"
@@ -46,8 +47,7 @@ class ExecutionRecords:
         end: datetime | None,
         states: Sequence[str] | None,
     ) -> QuerySet[Execution]:
-        scope = self._within(namespace)
-        found = Execution.objects.filter(Q(namespace=scope) | Q(namespace__startswith=scope + "."))
+        found = within(Execution.objects.all(), self._within(namespace))
         if flow_id:
             found = found.filter(flow_id=flow_id)
         if start is not None:
@@ -168,6 +168,22 @@ class ExecutionRecords:
         return [
             {"namespace": ns, "flowId": flow, "count": n} for (ns, flow), n in sorted(rows.items())
         ]
+
+    def purge_kv(
+        self,
+        *,
+        namespaces: Sequence[str] | None,
+        children: bool,
+        key_pattern: str | None,
+        expired_only: bool,
+    ) -> int:
+        """Delete KV entries of ``namespaces`` in scope (default: the flow's)."""
+        from kv.services import kv_purge
+
+        scopes = [self._within(str(n)) for n in namespaces or [self.namespace]]
+        return kv_purge(
+            scopes, children=children, key_pattern=key_pattern, expired_only=expired_only
+        )
 
     def set_trigger(
         self, *, namespace: str | None, flow_id: str, trigger_id: str, enabled: bool | None

@@ -14,9 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from plugins.core.flow.working_directory import TYPE as WORKDIR
+
 #: Flowables whose ``tasks`` run beside each other, not one after the other.
 PARALLEL_TYPES = ("trellis.core.flow.Parallel", "trellis.core.flow.EachParallel")
-WORKDIR = "trellis.core.flow.WorkingDirectory"
 
 
 def _descendants(task: Any) -> set[str]:
@@ -70,6 +71,13 @@ def successor_tasks(spec: Any, task_id: str) -> set[str]:
     return found
 
 
+def _type(spec: Any, task_id: str) -> str:
+    try:
+        return str(spec.task(task_id).type)
+    except KeyError:  # a task a template brought that the template no longer has
+        return ""
+
+
 @dataclass(frozen=True)
 class ReplayPlan:
     #: Ids of the original task runs copied into the replay, in their order.
@@ -90,8 +98,7 @@ def replay_plan(spec: Any, runs: Iterable[Any], chosen_id: str) -> ReplayPlan:
     dropped_tasks = successor_tasks(spec, chosen.task_id) | {by_id[r].task_id for r in restart}
     # A WorkingDirectory started again runs all its tasks again: its folder does not carry
     # over to a new execution (Kestra drops its children too).
-    tasks = {t.id: t for t in spec.all_tasks() for t in t.walk()}
-    folders = {r for r in restart if getattr(tasks.get(by_id[r].task_id), "type", "") == WORKDIR}
+    folders = {r for r in restart if _type(spec, by_id[r].task_id) == WORKDIR}
     keep = tuple(
         r.id
         for r in ordered

@@ -85,6 +85,21 @@ def engine_env() -> engine.EngineEnv:
     return engine.EngineEnv(envs=env_vars(), globals=json.loads(settings.TRELLIS_GLOBALS or "{}"))
 
 
+def task_run_context(
+    spec: FlowSpec, snap: Any, run: TaskRunSnapshot, task: Any, io: ExecutionIO
+) -> dict[str, Any]:
+    """What ``{{ }}`` sees for ``run`` of ``task`` outside the engine (a worker, the items
+    runtime, the eval endpoint): the engine's context plus the environment's ``envs`` and
+    globals and the execution's I/O (``read``, ``kv``, ``secret``)."""
+    from executions.context import expression_context
+    from executions.expressions import IO_KEY
+
+    env = engine_env()
+    return expression_context(
+        spec, snap, run=run, task=task, envs=env.envs, globals_=env.globals, extra={IO_KEY: io}
+    )
+
+
 def advance_execution(execution_id: str) -> State | None:
     """Plan and apply once; returns the execution's state afterwards (None if unknown)."""
     with transaction.atomic():

@@ -24,15 +24,14 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
-from executions.context import expression_context
 from executions.dispatch import now, wake_executor
 from executions.durations import parse_duration
 from executions.expr_io import ExecutionIO
-from executions.expressions import IO_KEY, ExpressionError
+from executions.expressions import ExpressionError
 from executions.models import Execution, TaskRun, TaskRunAttempt
 from executions.persistence import history_entry, load_snapshot
 from executions.run_context import AttemptLogger, WorkerContext
-from executions.runtime import engine_env, execution_flow_spec
+from executions.runtime import execution_flow_spec, task_run_context
 from executions.secrets import Masker
 from executions.states import State
 from executions.workdir import shared_folder
@@ -182,7 +181,7 @@ def run_attempt(attempt_id: int) -> State | None:
         return None
     execution, run = claimed.execution, claimed.run
     spec = execution_flow_spec(execution)
-    task = next(t for t in _all_tasks(spec) if t.id == run.task_id)
+    task = spec.task(run.task_id)
     masker = Masker.from_environ()
     logger = AttemptLogger(
         execution.id, run.id, run.task_id, claimed.attempt.number, masker,
@@ -193,14 +192,10 @@ def run_attempt(attempt_id: int) -> State | None:
     io = ExecutionIO(execution.namespace, execution.flow_id, execution.id, masker)
 
     def variables() -> dict[str, Any]:
-        env = engine_env()
         lineage_only = not mentions_other_runs(task.properties)
         snap = load_snapshot(execution, lineage_of=run if lineage_only else None)
         me = next(r for r in snap.task_runs if r.id == run.id)
-        return expression_context(
-            spec, snap, run=me, task=task, envs=env.envs, globals_=env.globals,
-            extra={IO_KEY: io},
-        )  # fmt: skip
+        return task_run_context(spec, snap, me, task, io)
 
     ctx = WorkerContext(
         execution_id=execution.id, task_run_id=run.id, task_id=run.task_id,
@@ -238,12 +233,6 @@ def run_attempt(attempt_id: int) -> State | None:
             state = State.KILLED
         ctx.cleanup()
     return record(claimed, state, outputs, logger)
-
-
-def _all_tasks(spec: Any) -> Any:
-    from executions.engine import all_tasks
-
-    return all_tasks(spec)
 
 
 def record(

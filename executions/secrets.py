@@ -169,8 +169,9 @@ class Masker:
 
 
 @functools.lru_cache(maxsize=4)
-def _masker_of(values: tuple[str, ...]) -> Masker:
-    return Masker(values)
+def _masker_of(raw: tuple[tuple[str, str], ...]) -> Masker:
+    """One Masker per set of ``SECRET_*`` variables (decoded once, not per value shown)."""
+    return Masker.from_environ(dict(raw))
 
 
 def shown(value: Any, environ: Mapping[str, str] | None = None) -> Any:
@@ -182,7 +183,9 @@ def shown(value: Any, environ: Mapping[str, str] | None = None) -> Any:
     happens where outputs leave Trellis — the API's documents, the admin's pages, the CLI.
     The serving process therefore needs the same `SECRET_*` variables as the workers, as it
     already does for webhook keys written `{{ secret('...') }}`."""
-    return _masker_of(tuple(sorted(secret_values(environ)))).mask_value(value)
+    env = os.environ if environ is None else environ
+    raw = tuple(sorted((k, v) for k, v in env.items() if k.startswith(SECRET_PREFIX)))
+    return _masker_of(raw).mask_value(value)
 
 
 # ------------------------------------------------------------------- SECRET inputs at rest

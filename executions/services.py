@@ -270,6 +270,10 @@ def _resume(
     return locked
 
 
+#: States an execution restarts from.
+RESTARTABLE = (State.FAILED, State.KILLED, State.WARNING)
+
+
 def execution_pause(execution: Execution, *, actor: Any = None) -> Execution:
     """Hold a RUNNING execution (Kestra's pause action): it is PAUSED at once, task runs
     already on a worker finish and record their results, and nothing new starts (no task,
@@ -305,17 +309,20 @@ def execution_restart(
         return _restart(_copy_on_revision(execution, revision))
 
 
-def _copy_on_revision(execution: Execution, revision: int) -> Execution:
-    """A new execution, as ``execution`` ended, on ``revision`` of its flow (caller: a
-    transaction). The task runs are copied with new ids; nothing is woken yet."""
-    from executions.models import new_id as fresh_id
-    from flows.models import FlowRevision
-
-    if execution.state not in (State.FAILED, State.KILLED, State.WARNING):
+def _restartable(execution: Execution) -> None:
+    if execution.state not in RESTARTABLE:
         raise ExecutionError(
             f"execution {execution.id} is {execution.state}: only a FAILED, KILLED or WARNING "
             "execution restarts"
         )
+
+
+def _copy_on_revision(execution: Execution, revision: int) -> Execution:
+    """A new execution, as ``execution`` ended, on ``revision`` of its flow (caller: a
+    transaction). The task runs are copied with new ids; nothing is woken yet."""
+    from flows.models import FlowRevision
+
+    _restartable(execution)
     known = FlowRevision.objects.filter(
         flow__namespace__name=execution.namespace, flow__flow_id=execution.flow_id,
         revision=revision, deleted=False,
@@ -324,28 +331,11 @@ def _copy_on_revision(execution: Execution, revision: int) -> Execution:
         raise ExecutionError(
             f"flow {execution.namespace}.{execution.flow_id} has no revision {revision}"
         )
-    copy = Execution.objects.create(
-        id=fresh_id(), namespace=execution.namespace, flow_id=execution.flow_id,
-        flow_revision=revision, state=execution.state, state_history=execution.state_history,
-        started_at=execution.started_at, ended_at=execution.ended_at, inputs=execution.inputs,
-        outputs=execution.outputs, labels=execution.labels, variables=execution.variables,
-        trigger=execution.trigger, parent_execution=execution.parent_execution,
-        original_id=execution.original_id or execution.id, replayed_from=execution.id,
-    )  # fmt: skip
-    sync_label_rows(copy)
     runs = list(TaskRun.objects.filter(execution=execution).order_by("seq"))
-    ids = {r.id: fresh_id() for r in runs}
-    TaskRun.objects.bulk_create(
-        TaskRun(
-            id=ids[r.id], execution=copy, task_id=r.task_id,
-            parent_id=ids.get(r.parent_id) if r.parent_id else None, value=r.value,
-            iteration=r.iteration, state=r.state, state_history=r.state_history,
-            outputs=r.outputs, decision=r.decision, queue=r.queue, seq=r.seq,
-            attempts=r.attempts, started_at=r.started_at, ended_at=r.ended_at,
-        )
-        for r in runs
+    return _clone(
+        execution, flow_revision=revision, state=State(execution.state),
+        state_history=execution.state_history, runs=runs,
     )  # fmt: skip
-    return copy
 
 
 def _restart(execution: Execution) -> Execution:
@@ -355,10 +345,7 @@ def _restart(execution: Execution) -> Execution:
 
     with transaction.atomic():
         locked = _locked(execution)
-        if locked.state not in (State.FAILED, State.KILLED, State.WARNING):
-            raise ExecutionError(
-                f"execution {locked.id} is {locked.state}: only a FAILED, KILLED or WARNING execution restarts"
-            )
+        _restartable(locked)
         spec = execution_flow_spec(locked)
         handlers = {t.id for g in (spec.errors, spec.finally_) for r in g for t in r.walk()}
         for task in (t for g in (spec.tasks,) for r in g for t in r.walk()):
@@ -403,7 +390,6 @@ def execution_replay(
 ) -> Execution:
     """A new execution of the same flow revision and inputs, starting again at ``task_run_id``
     (from the start when None); which task runs are kept is ``executions.replay``'s rule."""
-    from executions.models import new_id as fresh_id
 
     check(actor, execution.namespace, Action.EXECUTE)
     if execution.state not in TERMINAL:
@@ -426,44 +412,69 @@ def execution_replay(
         spec = execution_flow_spec(execution)
         plan = replay_plan(spec, runs, task_run_id)
         keep, restart = [by_id[i] for i in plan.keep], plan.restart
-        types = {t.id: t.type for top in spec.all_tasks() for t in top.walk()}
         flowable = {
             r for r in restart
-            if issubclass(registry.get(types[by_id[r].task_id]), FlowableTask)
+            if issubclass(registry.get(spec.task(by_id[r].task_id).type), FlowableTask)
         }  # fmt: skip
     moment = now()
+    changes: dict[str, dict[str, Any]] = {}
+    for run_id in restart:
+        # As Kestra: the replayed runnable is RESTARTED (the engine sends it a new attempt),
+        # the flowables above it RUNNING (they plan their children again).
+        state = State.RUNNING if run_id in flowable else State.RESTARTED
+        changes[run_id] = {
+            "state": state, "state_history": [*by_id[run_id].state_history,
+                                              history_entry(state, moment)],
+            "outputs": {}, "started_at": moment, "ended_at": None,
+        }  # fmt: skip
     with transaction.atomic():
-        replay = Execution.objects.create(
-            id=fresh_id(), namespace=execution.namespace, flow_id=execution.flow_id,
-            flow_revision=execution.flow_revision,
+        replay = _clone(
+            execution, flow_revision=execution.flow_revision,
             state=State.RESTARTED if task_run_id else State.CREATED,
             # From a task run: the original's history, then RESTARTED; from the start: new.
             state_history=[*execution.state_history, history_entry(State.RESTARTED, moment)]
             if task_run_id else [history_entry(State.CREATED, moment)],
-            inputs=execution.inputs,
-            labels=execution.labels, variables=execution.variables, trigger=execution.trigger,
-            parent_execution=execution.parent_execution,
-            original_id=execution.original_id or execution.id, replayed_from=execution.id,
+            runs=keep, changes=changes,
         )  # fmt: skip
-        sync_label_rows(replay)
-        ids = {r.id: fresh_id() for r in keep}
-        for seq, run in enumerate(keep, start=1):
-            again = run.id in restart
-            # As Kestra: the replayed runnable is RESTARTED (the engine sends it a new
-            # attempt), the flowables above it RUNNING (they plan their children again).
-            state = (State.RUNNING if run.id in flowable else State.RESTARTED) if again else None
-            history = [*run.state_history, history_entry(state, moment)] if state else None
-            TaskRun.objects.create(
-                id=ids[run.id], execution=replay, task_id=run.task_id,
-                parent_id=ids.get(run.parent_id) if run.parent_id else None, value=run.value,
-                iteration=run.iteration, state=state or run.state,
-                state_history=history or run.state_history, outputs={} if again else run.outputs,
-                decision=run.decision, queue=run.queue, seq=seq, attempts=run.attempts,
-                started_at=moment if again else run.started_at,
-                ended_at=None if again else run.ended_at,
-            )  # fmt: skip
         wake_executor(replay.id)
     return replay
+
+
+def _clone(
+    execution: Execution,
+    *,
+    flow_revision: int,
+    state: State,
+    state_history: list[dict[str, str]],
+    runs: list[TaskRun],
+    changes: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Execution:
+    """A new execution of ``execution``'s flow with its inputs, labels and trigger, marked
+    as coming from it (``replayed_from``), holding copies of ``runs`` (in order, new ids);
+    ``changes`` overrides fields of some of them by original id. Caller: a transaction."""
+    from executions.models import new_id as fresh_id
+
+    copy = Execution.objects.create(
+        id=fresh_id(), namespace=execution.namespace, flow_id=execution.flow_id,
+        flow_revision=flow_revision, state=state, state_history=state_history,
+        inputs=execution.inputs, labels=execution.labels, variables=execution.variables,
+        trigger=execution.trigger, parent_execution=execution.parent_execution,
+        original_id=execution.original_id or execution.id, replayed_from=execution.id,
+    )  # fmt: skip
+    sync_label_rows(copy)
+    ids = {r.id: fresh_id() for r in runs}
+    TaskRun.objects.bulk_create(
+        TaskRun(**{
+            "id": ids[r.id], "execution": copy, "task_id": r.task_id,
+            "parent_id": ids.get(r.parent_id) if r.parent_id else None, "value": r.value,
+            "iteration": r.iteration, "state": r.state, "state_history": r.state_history,
+            "outputs": r.outputs, "decision": r.decision, "queue": r.queue, "seq": seq,
+            "attempts": r.attempts, "started_at": r.started_at, "ended_at": r.ended_at,
+            **(changes or {}).get(r.id, {}),
+        })
+        for seq, r in enumerate(runs, start=1)
+    )  # fmt: skip
+    return copy
 
 
 #: States a user may set on a task run by hand.

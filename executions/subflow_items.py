@@ -49,22 +49,15 @@ def _batches(parent: Execution, run: TaskRun, split_task_id: str) -> list[str]:
 
 def _context(parent: Execution, run: TaskRun) -> dict[str, Any]:
     """The expression context of the items run, as a worker would build it."""
-    from executions.context import expression_context
-    from executions.engine import all_tasks
     from executions.expr_io import ExecutionIO
-    from executions.expressions import IO_KEY
     from executions.persistence import load_snapshot
-    from executions.runtime import engine_env, execution_flow_spec
+    from executions.runtime import execution_flow_spec, task_run_context
 
     spec = execution_flow_spec(parent)
     snap = load_snapshot(parent)
     me = next(r for r in snap.task_runs if r.id == run.id)
-    task = next(t for t in all_tasks(spec) if t.id == run.task_id)
-    env = engine_env()
     io = ExecutionIO(parent.namespace, parent.flow_id, parent.id)
-    return expression_context(
-        spec, snap, run=me, task=task, envs=env.envs, globals_=env.globals, extra={IO_KEY: io}
-    )
+    return task_run_context(spec, snap, me, spec.task(run.task_id), io)
 
 
 def start_item_subflows(parent: Execution, start: Any) -> None:

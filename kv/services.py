@@ -107,15 +107,14 @@ def kv_purge(
     ``expired_only``. Returns how many were deleted."""
     import fnmatch
 
-    from django.db.models import Q
     from django.utils import timezone
 
-    scope = Q()
+    from access.policy import within
+
+    rows = KVEntry.objects.none()
     for namespace in namespaces:
-        scope |= Q(namespace=namespace)
-        if children:
-            scope |= Q(namespace__startswith=namespace + ".")
-    rows = KVEntry.objects.filter(scope)
+        every = KVEntry.objects.all()
+        rows |= within(every, namespace) if children else every.filter(namespace=namespace)
     if expired_only:
         rows = rows.filter(expires_at__lte=timezone.now())
     ids = [

@@ -19,10 +19,3 @@ class KVStore:
 
     def delete(self, namespace: str, key: str) -> bool:
         return services.kv_delete(namespace, key)
-
-    def purge(
-        self, namespaces: list[str], *, children: bool, key_pattern: str | None, expired_only: bool
-    ) -> int:
-        return services.kv_purge(
-            namespaces, children=children, key_pattern=key_pattern, expired_only=expired_only
-        )

@@ -6,12 +6,12 @@ from collections.abc import Collection
 from datetime import UTC, datetime, time
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework.exceptions import NotFound
 
-from access.policy import Action, check
+from access.policy import Action, check, within
 from executions.api.documents import EXECUTION_PREFETCH
 from executions.models import Execution
 from executions.states import State
@@ -42,9 +42,7 @@ def execution_or_404(execution_id: str, user: Any, *, documents: bool = False) -
 
 def in_namespace(queryset: QuerySet, namespace: str | None, field: str = "namespace") -> QuerySet:
     """``a.b`` matches ``a.b`` and ``a.b.c``, never ``a.bc`` (as the flow search does)."""
-    if not namespace:
-        return queryset
-    return queryset.filter(Q(**{field: namespace}) | Q(**{f"{field}__startswith": namespace + "."}))
+    return within(queryset, namespace, field) if namespace else queryset
 
 
 def datetime_param(request, name: str) -> datetime | None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -15,7 +13,8 @@ from rest_framework.renderers import JSONRenderer
 from executions.api.common import execution_or_404
 from executions.api.documents import EXECUTION_PREFETCH, execution_document
 from executions.api.views import FlowNamedLikeAnAction
-from executions.models import Execution, TaskRunAttempt
+from executions.models import Execution
+from executions.selectors import execution_stamp
 from executions.states import TERMINAL
 from executions.storage import StorageError, default_storage
 from orchestrator.api.base import ApiView
@@ -56,34 +55,6 @@ class ExecutionFileView(FlowNamedLikeAnAction, ApiView):
             raise NotFound(f"execution {execution.id} has no file {uri}") from None
         name = uri.rstrip("/").rsplit("/", 1)[-1]
         return FileResponse(stream, as_attachment=True, filename=name)
-
-
-def execution_stamp(execution_id: str) -> tuple[tuple[int, int], str] | None:
-    """``((version, worker marks), state)`` of the execution, in one query; None if gone.
-
-    ``version`` moves with every write by the executor and the services, but a worker's
-    claim (task run RUNNING) and record (its result) write only the task run and the
-    attempt, never the execution row. Those set an attempt's ``started_at`` and
-    ``ended_at`` once each, so the count of both marks grows with every worker change; it
-    is counted on the attempts' execution index, like the admin's ``state_stamp``.
-    """
-    marks = (
-        TaskRunAttempt.objects.filter(execution_id=OuterRef("pk"))
-        .order_by()  # the model's ordering would split the group
-        .values("execution_id")
-        .annotate(n=Count("started_at") + Count("ended_at"))
-        .values("n")
-    )
-    row = (
-        Execution.objects.filter(pk=execution_id)
-        .annotate(marks=Coalesce(Subquery(marks), 0))
-        .values_list("version", "marks", "state")
-        .first()
-    )
-    if row is None:
-        return None
-    version, worker_marks, state = row
-    return (version, worker_marks), state
 
 
 def execution_poll(execution_id: str):  # noqa: ANN201 - Callable[[tuple | None], Batch]

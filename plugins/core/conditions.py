@@ -20,7 +20,7 @@ No Django and no I/O here: the pure engine imports this module for listener cond
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any, ClassVar
 
 from executions.expressions import evaluate as render_expression
@@ -74,17 +74,18 @@ def _render(value: Any, context: Mapping[str, Any]) -> Any:
     return value
 
 
-def parse_moment(value: Any) -> datetime | None:
-    """An aware datetime from a datetime, a date or an ISO-8601 string (naive means UTC)."""
+def parse_moment(value: Any, zone: tzinfo = UTC) -> datetime | None:
+    """An aware datetime from a datetime, a date or an ISO-8601 string (naive means in
+    ``zone``, UTC unless told)."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day, tzinfo=UTC)
+        moment = datetime(value.year, value.month, value.day, tzinfo=zone)
     else:
         moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
 
 
 def _moment(props: Mapping[str, Any], context: Mapping[str, Any]) -> datetime | None:

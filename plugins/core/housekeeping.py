@@ -1,5 +1,5 @@
 """Kestra's housekeeping tasks: ``execution.PurgeExecutions``, ``log.PurgeLogs``,
-``execution.Count`` and ``log.Fetch``.
+``kv.PurgeKV``, ``execution.Count``, ``log.Fetch`` and ``trigger.Toggle``.
 
 They act on the orchestrator's own records through ``ctx.records``
 (``executions.records.ExecutionRecords``), which confines every call to the running flow's
@@ -114,6 +114,30 @@ class PurgeLogs(RunnableTask):
         return {"count": count}
 
 
+class PurgeKV(RunnableTask):
+    """Delete KV entries of this flow's namespace (or ``namespaces`` inside it, and with
+    ``includeChildNamespaces`` the ones inside those) whose key matches ``keyPattern`` (a
+    glob); only expired ones with ``expiredOnly``. Outputs how many went (``size``)."""
+
+    type = "trellis.core.kv.PurgeKV"
+    aliases = kestra_aliases("kv.PurgeKV")
+    properties: ClassVar = (
+        Prop("namespaces", "list", items="string"),
+        Prop("includeChildNamespaces", "boolean", default=True),
+        Prop("keyPattern", "string"),
+        Prop("expiredOnly", "boolean", default=False),
+    )
+
+    def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+        size = _call(
+            _records(ctx).purge_kv, namespaces=props.get("namespaces"),
+            children=props.get("includeChildNamespaces") is not False,
+            key_pattern=props.get("keyPattern") or None,
+            expired_only=props.get("expiredOnly") is True,
+        )  # fmt: skip
+        return {"size": size}
+
+
 class Count(RunnableTask):
     """Count executions per flow (the ``flows`` named, or every flow of ``namespaces``);
     with ``expression`` (``{{ count == 0 }}``) only the flows for which it is true are kept
@@ -201,4 +225,4 @@ class Toggle(RunnableTask):
         return {"enabled": now_enabled}
 
 
-PLUGINS = [PurgeExecutions, PurgeLogs, Count, Fetch, Toggle]
+PLUGINS = [PurgeExecutions, PurgeLogs, PurgeKV, Count, Fetch, Toggle]

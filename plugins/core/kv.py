@@ -88,37 +88,4 @@ class Delete(RunnableTask):
         return {"deleted": deleted}
 
 
-def _in_scope(namespace: str, ctx: RunContext) -> str:
-    if namespace != ctx.namespace and not namespace.startswith(ctx.namespace + "."):
-        raise TaskFailed(
-            f"namespace {namespace!r} is outside this flow's namespace {ctx.namespace!r}: "
-            "PurgeKV only purges its own namespace and the ones inside it"
-        )
-    return namespace
-
-
-class PurgeKV(RunnableTask):
-    """Delete KV entries of this flow's namespace (or ``namespaces`` inside it, and with
-    ``includeChildNamespaces`` the ones inside those) whose key matches ``keyPattern`` (a
-    glob); only expired ones with ``expiredOnly``. Outputs how many went (``size``)."""
-
-    type = "trellis.core.kv.PurgeKV"
-    aliases = kestra_aliases("kv.PurgeKV")
-    properties: ClassVar = (
-        Prop("namespaces", "list", items="string"),
-        Prop("includeChildNamespaces", "boolean", default=True),
-        Prop("keyPattern", "string"),
-        Prop("expiredOnly", "boolean", default=False),
-    )
-
-    def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-        namespaces = [_in_scope(str(n), ctx) for n in props.get("namespaces") or [ctx.namespace]]
-        size = _store(ctx).purge(
-            namespaces, children=props.get("includeChildNamespaces") is not False,
-            key_pattern=props.get("keyPattern") or None,
-            expired_only=props.get("expiredOnly") is True,
-        )  # fmt: skip
-        return {"size": size}
-
-
-PLUGINS = [Set, Get, GetKeys, Delete, PurgeKV]
+PLUGINS = [Set, Get, GetKeys, Delete]

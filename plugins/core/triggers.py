@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from croniter import CroniterBadDateError, croniter
 
 from plugins.base import Prop, TriggerType
+from plugins.core.conditions import parse_moment
 
 #: Kestra's nicknames, as five fields (what celery-beat's crontab needs too).
 NICKNAMES: dict[str, str] = {
@@ -269,12 +270,9 @@ def _signature_problems(signature: Any) -> list[tuple[str, str]]:
 
 def parse_date(value: Any, timezone: str = "Etc/UTC") -> datetime:
     """An ISO-8601 date-time of a ScheduleOnDates list, aware (naive means ``timezone``)."""
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(timezone))
+    moment = parse_moment(value, zoneinfo.ZoneInfo(timezone))
+    if moment is None:
+        raise ValueError("an empty date-time")
     return moment
 
 

@@ -154,10 +154,8 @@ def test_fetch_stores_this_executions_logs_from_a_level(world) -> None:
 def test_purge_kv_by_pattern_and_expiry_inside_the_namespace(world) -> None:
     from kv.models import KVEntry
     from kv.services import kv_set
-    from kv.store import KVStore
-    from plugins.core.kv import PurgeKV
+    from plugins.core.housekeeping import PurgeKV
 
-    world["ctx"].kv = KVStore()
     for namespace in ("co.team", "co.team.sub", "co.other"):
         kv_set(namespace, "cache_a", 1)
         kv_set(namespace, "keep", 2)

@@ -25,6 +25,16 @@ def _no_messages(monkeypatch):
     monkeypatch.setattr(advance, "apply_async", lambda *args, **kwargs: None)
 
 
+LONG_AGO = timedelta(minutes=5)
+
+
+def running(source: str) -> Execution:
+    """A RUNNING execution of the flow ``source`` deploys (nothing planned for it)."""
+    execution = execution_create(flow=flow_deploy(source=source).flow)
+    Execution.objects.filter(pk=execution.pk).update(state=State.RUNNING)
+    return execution
+
+
 def test_the_sweeper_ends_a_subflow_run_whose_child_ended_unheard(settings) -> None:
     settings.TRELLIS_QUIET_SECONDS = 30
     child_flow = flow_deploy(
@@ -32,13 +42,11 @@ def test_the_sweeper_ends_a_subflow_run_whose_child_ended_unheard(settings) -> N
         "    value: 7\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n"
         "    message: hi\n"
     ).flow
-    parent_flow = flow_deploy(
-        source="id: parent\nnamespace: t.rec\ntasks:\n  - id: call\n"
+    parent = running(
+        "id: parent\nnamespace: t.rec\ntasks:\n  - id: call\n"
         "    type: io.kestra.plugin.core.flow.Subflow\n    namespace: t.rec\n    flowId: child\n"
-    ).flow
-    parent = execution_create(flow=parent_flow)
-    Execution.objects.filter(pk=parent.pk).update(state=State.RUNNING)
-    long_ago = timezone.now() - timedelta(minutes=5)
+    )
+    long_ago = timezone.now() - LONG_AGO
     run = TaskRun.objects.create(execution=parent, task_id="call", state=State.RUNNING, seq=1,
                                  attempts=1, decision={"wait": True})  # fmt: skip
     child = execution_create(flow=child_flow, parent=(parent, run.id))
@@ -84,13 +92,11 @@ def test_the_sweeper_ends_a_for_each_item_run_whose_last_child_ended_unheard(set
         source="id: item\nnamespace: t.rec\ntasks:\n  - id: a\n"
         "    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
     ).flow
-    parent_flow = flow_deploy(
-        source="id: batches\nnamespace: t.rec\ntasks:\n  - id: b\n"
+    parent = running(
+        "id: batches\nnamespace: t.rec\ntasks:\n  - id: b\n"
         "    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
-    ).flow
-    parent = execution_create(flow=parent_flow)
-    Execution.objects.filter(pk=parent.pk).update(state=State.RUNNING)
-    long_ago = timezone.now() - timedelta(minutes=5)
+    )
+    long_ago = timezone.now() - LONG_AGO
     items = TaskRun.objects.create(
         execution=parent, task_id="each_items", state=State.RUNNING, seq=1, attempts=1,
         decision={"forEachItem": True, "wait": True},
