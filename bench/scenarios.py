@@ -132,12 +132,14 @@ def sequential_overhead(backend: str, flows: dict[str, Flow], floors: list[Row])
     rows = [Row(backend, "sequential 100 Log: overhead per task", per_task, "ms",
                 TARGETS[backend]["overhead"], f"{details} s")]  # fmt: skip
     if floors and floors[0].value:
-        rows.append(Row(backend, "sequential overhead / bare floor (1 msg/hop)",
-                        per_task / floors[0].value, "x", TARGETS[backend]["ratio"],
-                        f"{per_task:.1f} / {floors[0].value:.1f} ms"))  # fmt: skip
+        # The target is the round trip: issue 3's floor is "a worker -> executor -> worker
+        # round trip", which is what one Trellis task is. The 1-message chain is shown too.
         rows.append(Row(backend, "sequential overhead / bare round trip (2 msgs/hop)",
-                        per_task / floors[1].value, "x",
-                        details=f"{per_task:.1f} / {floors[1].value:.1f} ms"))  # fmt: skip
+                        per_task / floors[1].value, "x", TARGETS[backend]["ratio"],
+                        f"{per_task:.1f} / {floors[1].value:.1f} ms"))  # fmt: skip
+        rows.append(Row(backend, "sequential overhead / bare floor (1 msg/hop)",
+                        per_task / floors[0].value, "x",
+                        details=f"{per_task:.1f} / {floors[0].value:.1f} ms"))  # fmt: skip
     return rows
 
 

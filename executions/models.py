@@ -62,6 +62,10 @@ class Execution(models.Model):
     replayed_from = models.CharField(max_length=40, null=True, blank=True)  # noqa: DJ001 - NULL = none
     due_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=0)
+    #: The last ``version`` at which an *ended* task run was changed or deleted (services,
+    #: or a plan that re-opens a run): an executor process's remembered task runs from any
+    #: version since are still good for every ended run (``executions/snapshot_cache.py``).
+    settled_version = models.PositiveIntegerField(default=0)
     #: Paused by a user (the pause action), not by a Pause task: the executor plans nothing
     #: for it until it is resumed or killed.
     held = models.BooleanField(default=False)

@@ -215,7 +215,7 @@ class Applied(NamedTuple):
 
 #: Execution columns a plan can change (the rest, inputs and variables above all, stay put).
 _EXECUTION_FIELDS = ["state", "state_history", "started_at", "ended_at", "outputs", "labels",
-                     "due_at", "version", "updated_at"]  # fmt: skip
+                     "due_at", "version", "settled_version", "updated_at"]  # fmt: skip
 
 
 def apply_plan(execution: Execution, plan: Plan, now: datetime) -> Applied:
@@ -233,6 +233,7 @@ def apply_plan(execution: Execution, plan: Plan, now: datetime) -> Applied:
     next_seq = 0
     logs: list[LogEntry] = []
     subflows: list[StartSubflow | ResumeExecution] = []
+    settled = False  # an ended run changed: every remembered snapshot is stale
 
     def run_of(run_id: str) -> TaskRun:
         if run_id not in runs:
@@ -272,6 +273,7 @@ def apply_plan(execution: Execution, plan: Plan, now: datetime) -> Applied:
                 queue_attempt(run, action.queue)
         elif isinstance(action, SetTaskRunState):
             run = run_of(action.id)
+            settled = settled or run.state in TERMINAL
             if run.state != action.state:
                 check_transition(State(run.state), action.state, f"task run {run.task_id}")
                 run.state = action.state
@@ -318,6 +320,8 @@ def apply_plan(execution: Execution, plan: Plan, now: datetime) -> Applied:
         LogEntry.objects.bulk_create(logs)
     execution.due_at = plan.due_at
     execution.version += 1
+    if settled:
+        execution.settled_version = execution.version
     execution.save(update_fields=_EXECUTION_FIELDS)
     return Applied(attempts, subflows, list(runs.values()))
 

@@ -144,6 +144,7 @@ def execution_kill(execution: Execution, *, actor: Any = None) -> Execution:
         set_execution_state(locked, State.KILLING, now())
         locked.held = False
         locked.version += 1
+        locked.settled_version = locked.version
         locked.save()
         wake_executor(locked.id)
         for child in Execution.objects.filter(parent_execution=locked):
@@ -265,6 +266,7 @@ def _resume(
         set_execution_state(locked, State.RUNNING, now())
         locked.held = False
         locked.version += 1
+        locked.settled_version = locked.version
         locked.save()
         wake_executor(locked.id)
     return locked
@@ -288,6 +290,7 @@ def execution_pause(execution: Execution, *, actor: Any = None) -> Execution:
         set_execution_state(locked, State.PAUSED, now())
         locked.held = True
         locked.version += 1
+        locked.settled_version = locked.version
         locked.save()
     return locked
 
@@ -380,6 +383,7 @@ def _restart(execution: Execution) -> Execution:
         set_execution_state(locked, State.RESTARTED, now())
         locked.outputs = {}
         locked.version += 1
+        locked.settled_version = locked.version
         locked.save()
         wake_executor(locked.id)
     return locked
@@ -514,6 +518,7 @@ def task_run_set_state(
         if locked.state in TERMINAL:
             set_execution_state(locked, State.RESTARTED, now())
         locked.version += 1
+        locked.settled_version = locked.version
         locked.save()
         wake_executor(locked.id)
     return locked
@@ -537,6 +542,7 @@ def execution_force_run(execution: Execution, *, actor: Any = None) -> Execution
             )
         set_execution_state(locked, State.RUNNING, now())
         locked.version += 1
+        locked.settled_version = locked.version
         locked.save()
         wake_executor(locked.id)
     return locked
@@ -560,6 +566,7 @@ def execution_unqueue(
             raise ExecutionError(f"execution {locked.id} is {locked.state}, not QUEUED")
         set_execution_state(locked, target, now())
         locked.version += 1
+        locked.settled_version = locked.version
         locked.save()
         wake_executor(locked.id)
     return locked
@@ -577,6 +584,7 @@ def execution_set_labels(
         locked = _locked(execution)
         locked.labels = {**(locked.labels or {}), **{k: str(v) for k, v in labels.items()}}
         locked.version += 1
+        locked.settled_version = locked.version
         locked.save()
         sync_label_rows(locked)
     return locked
@@ -615,5 +623,6 @@ def execution_change_status(
             return locked
         set_execution_state(locked, target, now())
         locked.version += 1
+        locked.settled_version = locked.version
         locked.save()
     return locked

@@ -3,13 +3,15 @@
 Reading every task run on every hop made a hop's cost grow with the execution (a ForEach
 over 1,000 values read 1,000 rows a thousand times). After a hop commits, the executor
 process keeps the task runs as it left them, stamped with the execution's ``version``. The
-next hop of that execution in the same process takes them back if the version is unchanged
-and reads again only the runs that had not ended, plus any newer run
+next hop of that execution in the same process takes them back if no ended run has changed
+since (``take``) and reads again only the runs that had not ended, plus any newer run
 (``persistence.load_snapshot(known=...)``).
 
 Why that is enough (docs/architecture.md, "Incremental snapshots in the executor"): every
-writer that can create, delete or change an *ended* task run (the executor's ``apply_plan``,
-restart, set-state, resume, kill...) holds the execution row lock and bumps ``version``.
+writer that can delete or change an *ended* task run (the executor's ``apply_plan``,
+restart, set-state, resume, kill...) holds the execution row lock and bumps ``version``, and
+records that version as ``settled_version``; new runs have a higher ``seq`` than any
+remembered one.
 Writers that do not (a worker claiming or recording an attempt, the sweeper recovering a lost
 one, a subflow's end) only change runs that have not ended, and those are always read again.
 """
@@ -39,10 +41,19 @@ _counts = {"hits": 0, "misses": 0}
 
 def take(execution: Execution) -> tuple[TaskRunSnapshot, ...] | None:
     """The task runs remembered for ``execution`` (locked by the caller) if they are still
-    valid for its current version, else None. The entry is removed either way: it is put back
-    only by a hop that commits."""
+    valid, else None. The entry is removed either way: it is put back only by a hop that
+    commits.
+
+    Valid: remembered at a version no older than the last change to an ended run
+    (``settled_version``). Hops since, by another executor process, only created runs or
+    moved unfinished ones, and those are read again; so the hops of one execution can
+    alternate between prefork children without each reading every run again."""
     entry = _known.pop(execution.id)
-    if entry is None or entry[:2] != (execution.created_at, execution.version):
+    if (
+        entry is None
+        or entry[0] != execution.created_at
+        or not execution.settled_version <= entry[1] <= execution.version
+    ):
         _counts["misses"] += 1
         return None
     _counts["hits"] += 1

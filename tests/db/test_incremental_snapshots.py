@@ -197,3 +197,57 @@ def test_a_template_edit_reaches_an_execution_whose_spec_was_already_read() -> N
 
     ids = {t.id for t in all_tasks(runtime.execution_flow_spec(execution))}
     assert ("goodbye" in ids, "hello" in ids) == (True, False)
+
+
+class TwoProcesses:
+    """Two executor processes taking turns (prefork children sharing the executor queue):
+    each hop runs with the other process's memory of the task runs."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from executions.lru import LRU
+
+        self.monkeypatch = monkeypatch
+        self.memories = [snapshot_cache._known, LRU(snapshot_cache.MAX_EXECUTIONS)]
+
+    def __call__(self, hop: int) -> None:
+        self.monkeypatch.setattr(snapshot_cache, "_known", self.memories[(hop + 1) % 2])
+
+
+def test_hops_that_alternate_between_two_executor_processes_still_read_only_what_moved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    flow = deploy(
+        "tasks:\n  - id: loop\n    type: io.kestra.plugin.core.flow.ForEach\n"
+        "    values: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+        f"    tasks:\n      - id: a\n        type: {LOG}\n        message: '{{{{ taskrun.value }}}}'\n"
+        f"  - id: after\n    type: {LOG}\n    message: '{{{{ outputs.a }}}}'\n"
+    )
+    before = hits()
+    execution = execution_create(flow=flow)
+
+    assert drive(execution.id, between=TwoProcesses(monkeypatch)) == State.SUCCESS
+    assert TaskRun.objects.filter(execution=execution, state=State.SUCCESS).count() == 12
+    # Each process's memory is two hops old at every hop but its first: still good.
+    assert hits() - before >= 9, snapshot_cache.stats()
+
+
+def test_a_restart_seen_by_the_other_executor_process_is_not_missed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    flow = deploy(
+        f"tasks:\n  - id: ok\n    type: {LOG}\n    message: ok\n"
+        f"  - id: broken\n    type: {FAIL}\n"
+        "    retry:\n      type: constant\n      interval: PT0S\n      maxAttempt: 2\n"
+        f"  - id: then\n    type: {LOG}\n    message: then\n"
+        f"errors:\n  - id: handler\n    type: {LOG}\n    message: failed\n"
+    )
+    execution = execution_create(flow=flow)
+    turns = TwoProcesses(monkeypatch)
+    assert drive(execution.id, between=turns) == State.FAILED
+
+    execution_restart(Execution.objects.get(pk=execution.id))  # rewrites ended runs
+    assert drive(execution.id, between=turns) == State.FAILED
+    broken = TaskRun.objects.get(execution=execution, task_id="broken")
+    task_run_set_state(Execution.objects.get(pk=execution.id), broken.id, State.SUCCESS)
+    assert drive(execution.id, between=turns) == State.SUCCESS
+    assert TaskRun.objects.get(execution=execution, task_id="then").state == State.SUCCESS
