@@ -273,7 +273,7 @@ def apply_plan(execution: Execution, plan: Plan, now: datetime) -> Applied:
                 queue_attempt(run, action.queue)
         elif isinstance(action, SetTaskRunState):
             run = run_of(action.id)
-            settled = settled or run.state in TERMINAL
+            settled = settled or (run.id not in created and run.state in TERMINAL)
             if run.state != action.state:
                 check_transition(State(run.state), action.state, f"task run {run.task_id}")
                 run.state = action.state

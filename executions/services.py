@@ -143,9 +143,7 @@ def execution_kill(execution: Execution, *, actor: Any = None) -> Execution:
             return locked
         set_execution_state(locked, State.KILLING, now())
         locked.held = False
-        locked.version += 1
-        locked.settled_version = locked.version
-        locked.save()
+        _save_written(locked)
         wake_executor(locked.id)
         for child in Execution.objects.filter(parent_execution=locked):
             execution_kill(child)
@@ -164,6 +162,15 @@ def execution_wait(execution_id: str, timeout: float = 60.0, poll: float = 0.1) 
 
 def _locked(execution: Execution) -> Execution:
     return Execution.objects.select_for_update().get(pk=execution.pk)
+
+
+def _save_written(locked: Execution) -> None:
+    """Save an execution a service changed (row locked): a new ``version`` for readers, and
+    ``settled_version`` with it, since a service may rewrite ended task runs, so every
+    executor process's remembered runs are stale (``executions/snapshot_cache.py``)."""
+    locked.version += 1
+    locked.settled_version = locked.version
+    locked.save()
 
 
 def _move_run(run: TaskRun, *states: State, outputs: dict | None = None) -> None:
@@ -265,9 +272,7 @@ def _resume(
             run.save(update_fields=["due_at"])
         set_execution_state(locked, State.RUNNING, now())
         locked.held = False
-        locked.version += 1
-        locked.settled_version = locked.version
-        locked.save()
+        _save_written(locked)
         wake_executor(locked.id)
     return locked
 
@@ -289,9 +294,7 @@ def execution_pause(execution: Execution, *, actor: Any = None) -> Execution:
             )
         set_execution_state(locked, State.PAUSED, now())
         locked.held = True
-        locked.version += 1
-        locked.settled_version = locked.version
-        locked.save()
+        _save_written(locked)
     return locked
 
 
@@ -382,9 +385,7 @@ def _restart(execution: Execution) -> Execution:
                 parent = runs.get(parent.parent_id) if parent.parent_id else None
         set_execution_state(locked, State.RESTARTED, now())
         locked.outputs = {}
-        locked.version += 1
-        locked.settled_version = locked.version
-        locked.save()
+        _save_written(locked)
         wake_executor(locked.id)
     return locked
 
@@ -517,9 +518,7 @@ def task_run_set_state(
             )
         if locked.state in TERMINAL:
             set_execution_state(locked, State.RESTARTED, now())
-        locked.version += 1
-        locked.settled_version = locked.version
-        locked.save()
+        _save_written(locked)
         wake_executor(locked.id)
     return locked
 
@@ -541,9 +540,7 @@ def execution_force_run(execution: Execution, *, actor: Any = None) -> Execution
                 "RUNNING executions can be forced to run"
             )
         set_execution_state(locked, State.RUNNING, now())
-        locked.version += 1
-        locked.settled_version = locked.version
-        locked.save()
+        _save_written(locked)
         wake_executor(locked.id)
     return locked
 
@@ -565,9 +562,7 @@ def execution_unqueue(
         if locked.state != State.QUEUED:
             raise ExecutionError(f"execution {locked.id} is {locked.state}, not QUEUED")
         set_execution_state(locked, target, now())
-        locked.version += 1
-        locked.settled_version = locked.version
-        locked.save()
+        _save_written(locked)
         wake_executor(locked.id)
     return locked
 
@@ -583,9 +578,7 @@ def execution_set_labels(
     with transaction.atomic():
         locked = _locked(execution)
         locked.labels = {**(locked.labels or {}), **{k: str(v) for k, v in labels.items()}}
-        locked.version += 1
-        locked.settled_version = locked.version
-        locked.save()
+        _save_written(locked)
         sync_label_rows(locked)
     return locked
 
@@ -622,7 +615,5 @@ def execution_change_status(
         if current == target:
             return locked
         set_execution_state(locked, target, now())
-        locked.version += 1
-        locked.settled_version = locked.version
-        locked.save()
+        _save_written(locked)
     return locked

@@ -251,3 +251,26 @@ def test_a_restart_seen_by_the_other_executor_process_is_not_missed(
     task_run_set_state(Execution.objects.get(pk=execution.id), broken.id, State.SUCCESS)
     assert drive(execution.id, between=turns) == State.SUCCESS
     assert TaskRun.objects.get(execution=execution, task_id="then").state == State.SUCCESS
+
+
+def test_a_hop_elsewhere_that_changes_an_ended_run_makes_this_processs_copy_stale() -> None:
+    """Another executor process's plan sets an ended run WARNING (as warningOnRetry does):
+    the runs this process remembered from before it must not be reused."""
+    from django.db import transaction
+
+    from executions.persistence import apply_plan
+    from executions.plan import Plan, SetTaskRunState
+
+    flow = deploy("tasks:\n" + "".join(f"  - id: t{i}\n    type: {LOG}\n    message: m\n"
+                                       for i in range(3)))  # fmt: skip
+    execution = execution_create(flow=flow)
+    advance_execution(execution.id)
+    run_attempt(TaskRunAttempt.objects.get(execution_id=execution.id).pk)
+    advance_execution(execution.id)  # this process remembers t0 as ended
+    t0 = TaskRun.objects.get(execution=execution, task_id="t0")
+    with transaction.atomic():  # the other process's hop: its own memory, not ours
+        locked = Execution.objects.select_for_update().get(pk=execution.pk)
+        apply_plan(locked, Plan([SetTaskRunState(t0.id, State.WARNING)]), runtime.now())
+
+    assert drive(execution.id) == State.WARNING  # no StaleSnapshot on the way
+    assert TaskRun.objects.get(pk=t0.pk).state == State.WARNING
