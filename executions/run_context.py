@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
+from executions import rows
 from executions.expressions import evaluate, render_value
 from executions.models import LogEntry
 from executions.secrets import Masker
@@ -37,6 +38,9 @@ def has_template(value: Any) -> bool:
 
 
 LEVEL_ORDER = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4}
+
+
+_LOG_COLUMNS = ("execution_id", "task_run_id", "task_id", "attempt", "timestamp", "level", "message")
 
 
 class AttemptLogger:
@@ -84,13 +88,10 @@ class AttemptLogger:
         if not lines:
             return 0
         execution_id, run_id, task_id, attempt = self._ids
-        LogEntry.objects.bulk_create(
-            LogEntry(
-                execution_id=execution_id, task_run_id=run_id, task_id=task_id,
-                attempt=attempt, timestamp=ts, level=level, message=message,
-            )
+        rows.insert(LogEntry, _LOG_COLUMNS, (
+            (execution_id, run_id, task_id, attempt, ts, level, message)
             for ts, level, message in lines
-        )  # fmt: skip
+        ))  # fmt: skip
         return len(lines)
 
 

@@ -19,11 +19,13 @@ import threading
 import traceback
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
+from executions import rows
 from executions.dispatch import now, wake_executor
 from executions.durations import parse_duration
 from executions.expr_io import ExecutionIO
@@ -49,21 +51,39 @@ class Claim:
     execution: Execution
 
 
+_ATTEMPT, _RUN, _EXECUTION = (
+    rows.concrete_names(m) for m in (TaskRunAttempt, TaskRun, Execution)
+)
+
+
+@lru_cache(maxsize=2)
+def _claim_sql(vendor: str) -> str:
+    """One statement reads the attempt, its task run and the execution, and locks the
+    attempt and the run (SQLite's BEGIN IMMEDIATE already holds the database)."""
+    lock = " FOR UPDATE OF a, r" if connection.features.has_select_for_update_of else ""
+    return (
+        f"SELECT {rows.select_list(TaskRunAttempt, 'a', _ATTEMPT)}, "
+        f"{rows.select_list(TaskRun, 'r', _RUN)}, {rows.select_list(Execution, 'e', _EXECUTION)} "
+        f"FROM {rows.table(TaskRunAttempt)} a JOIN {rows.table(TaskRun)} r ON r.id = a.task_run_id "
+        f"JOIN {rows.table(Execution)} e ON e.id = r.execution_id WHERE a.id = %s{lock}"
+    )
+
+
 def claim(attempt_id: int) -> Claim | None:
     """Take the attempt, or None when someone else has it or it is no longer wanted."""
     with transaction.atomic():
-        # One statement reads the attempt, its task run and the execution, and locks the
-        # attempt and then its run, as two statements did before; the execution is only read.
-        attempt = (
-            TaskRunAttempt.objects.select_for_update(of=("self", "task_run"))
-            .select_related("task_run__execution")
-            .filter(pk=attempt_id)
-            .first()
-        )
-        if attempt is None or attempt.state != State.QUEUED:
+        with connection.cursor() as cursor:
+            cursor.execute(_claim_sql(connection.vendor), [attempt_id])
+            row = cursor.fetchone()
+        if row is None:
             return None
-        run = attempt.task_run
-        execution = run.execution
+        split = len(_ATTEMPT), len(_ATTEMPT) + len(_RUN)
+        attempt = rows.instance(TaskRunAttempt, _ATTEMPT, row[: split[0]])
+        if attempt.state != State.QUEUED:
+            return None
+        run = rows.instance(TaskRun, _RUN, row[split[0] : split[1]])
+        execution = rows.instance(Execution, _EXECUTION, row[split[1] :])
+        run.execution, attempt.task_run = execution, run
         moment = now()
         wanted = (
             run.state == State.CREATED
@@ -71,23 +91,25 @@ def claim(attempt_id: int) -> Claim | None:
             and execution.state not in (State.KILLING, State.KILLED)
         )
         if not wanted:
-            attempt.state, attempt.ended_at = State.CANCELLED, moment
-            attempt.note = f"not needed: task run is {run.state}, execution {execution.state}"
-            attempt.save(update_fields=["state", "ended_at", "note"])
+            note = f"not needed: task run is {run.state}, execution {execution.state}"
+            rows.update(TaskRunAttempt, {"state": State.CANCELLED, "ended_at": moment,
+                                         "note": note}, id=attempt.pk)  # fmt: skip
             return None
         lease = timedelta(seconds=settings.TRELLIS_LEASE_SECONDS)
         attempt.state, attempt.owner = State.RUNNING, OWNER
         attempt.started_at = attempt.heartbeat_at = moment
         attempt.lease_expires_at = moment + lease
-        attempt.save(update_fields=_CLAIMED_ATTEMPT)
+        rows.update(TaskRunAttempt, {n: getattr(attempt, n) for n in _CLAIMED_ATTEMPT},
+                    id=attempt.pk)  # fmt: skip
         run.state, run.attempts = State.RUNNING, attempt.number
         run.started_at = run.started_at or moment
         run.state_history = [*run.state_history, history_entry(State.RUNNING, moment)]
-        run.save(update_fields=["state", "attempts", "started_at", "state_history"])
+        rows.update(TaskRun, {n: getattr(run, n) for n in _CLAIMED_RUN}, id=run.pk)
         return Claim(attempt, run, execution)
 
 
-_CLAIMED_ATTEMPT = ["state", "owner", "started_at", "heartbeat_at", "lease_expires_at"]
+_CLAIMED_ATTEMPT = ("state", "owner", "started_at", "heartbeat_at", "lease_expires_at")
+_CLAIMED_RUN = ("state", "attempts", "started_at", "state_history")
 
 
 class Heartbeat(threading.Thread):
@@ -244,9 +266,10 @@ def record(
         if logger is not None:
             logger.flush()
         moment = now()
-        owned = TaskRunAttempt.objects.filter(
-            pk=claimed.attempt.pk, state=State.RUNNING, owner=OWNER
-        ).update(state=state, ended_at=moment)
+        owned = rows.update(
+            TaskRunAttempt, {"state": state, "ended_at": moment},
+            id=claimed.attempt.pk, state=State.RUNNING, owner=OWNER,
+        )  # fmt: skip
         if not owned:
             log.warning("attempt %s was superseded; its result is ignored", claimed.attempt.pk)
             return None
@@ -254,14 +277,12 @@ def record(
         # RUNNING runnable's row without changing its state or attempt count, so the history
         # read at claim time is still the row's.
         run = claimed.run
-        recorded = TaskRun.objects.filter(
-            pk=run.pk, state=State.RUNNING, attempts=claimed.attempt.number
-        ).update(
-            state=state,
-            ended_at=moment,
-            outputs=_jsonable(outputs),
-            state_history=[*run.state_history, history_entry(state, moment)],
-        )
+        recorded = rows.update(
+            TaskRun,
+            {"state": state, "ended_at": moment, "outputs": _jsonable(outputs),
+             "state_history": [*run.state_history, history_entry(state, moment)]},
+            id=run.pk, state=State.RUNNING, attempts=claimed.attempt.number,
+        )  # fmt: skip
         if not recorded:
             return None
         wake_executor(run.execution_id)
