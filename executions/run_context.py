@@ -40,7 +40,8 @@ def has_template(value: Any) -> bool:
 LEVEL_ORDER = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4}
 
 
-_LOG_COLUMNS = ("execution_id", "task_run_id", "task_id", "attempt", "timestamp", "level", "message")
+_LOG_COLUMNS = ("execution_id", "task_run_id", "task_id", "attempt", "timestamp", "level",
+                "message")  # fmt: skip
 
 
 class AttemptLogger:

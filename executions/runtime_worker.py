@@ -51,9 +51,7 @@ class Claim:
     execution: Execution
 
 
-_ATTEMPT, _RUN, _EXECUTION = (
-    rows.concrete_names(m) for m in (TaskRunAttempt, TaskRun, Execution)
-)
+_ATTEMPT, _RUN, _EXECUTION = (rows.concrete_names(m) for m in (TaskRunAttempt, TaskRun, Execution))
 
 
 @lru_cache(maxsize=2)
