@@ -14,9 +14,8 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.db import connection
-from django.db.models import Q, QuerySet, TextField
-from django.db.models.functions import Cast
 
+from executions import rows
 from executions.models import Execution, ExecutionLabel, LogEntry, TaskRun, TaskRunAttempt
 from executions.plan import (
     CreateTaskRun,
@@ -45,12 +44,13 @@ def history_entry(state: State | str, now: datetime) -> dict[str, str]:
     return {"state": str(state), "date": now.isoformat().replace("+00:00", "Z")}
 
 
-#: Columns of a task run the engine sees; JSON columns are read as text and decoded here,
-#: which costs a third of what the ORM's per-row converters cost on a long execution.
+#: Columns of a task run the engine sees. JSON columns are read as text on both backends
+#: and decoded here; dates go through the backend's converter only where it has one (SQLite).
 _SNAPSHOT_FIELDS = (
-    "id", "task_id", "parent_id", "value", "iteration", "state", "attempts", "outputs_text",
-    "decision_text", "due_at", "started_at", "seq", "retry_at",
+    "id", "task_id", "parent_id", "value", "iteration", "state", "attempts", "outputs",
+    "decision", "due_at", "started_at", "seq", "retry_at",
 )  # fmt: skip
+_DATES = (9, 10, 12)
 _STATES = {str(s): s for s in State}
 _EMPTY_JSON = ("{}", "", None)
 
@@ -59,10 +59,22 @@ def _json(text: str | None) -> Any:
     return {} if text in _EMPTY_JSON else json.loads(text)  # type: ignore[arg-type]
 
 
-def _run_rows(rows: QuerySet[TaskRun]) -> list[TaskRunSnapshot]:
-    rows = rows.annotate(
-        outputs_text=Cast("outputs", TextField()), decision_text=Cast("decision", TextField())
-    ).order_by("seq")
+def _run_rows(where: str, params: Sequence[Any]) -> list[TaskRunSnapshot]:
+    """The task runs matching ``where`` (SQL over alias ``t``), in creation order."""
+    sql = (
+        f"SELECT {rows.select_list(TaskRun, 't', _SNAPSHOT_FIELDS)} FROM {rows.table(TaskRun)} t "
+        f"WHERE {where} ORDER BY t.seq"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        found = cursor.fetchall()
+    dates = [(i, rows.reader(TaskRun, _SNAPSHOT_FIELDS[i])) for i in _DATES]
+    if any(read for _, read in dates):
+        found = [list(r) for r in found]
+        for r in found:
+            for i, read in dates:
+                if read is not None:
+                    r[i] = read(r[i])
     return [
         TaskRunSnapshot(
             id=r[0], task_id=r[1], parent_id=r[2], value=r[3], iteration=r[4],
@@ -70,8 +82,12 @@ def _run_rows(rows: QuerySet[TaskRun]) -> list[TaskRunSnapshot]:
             decision=_json(r[8]) or {}, due_at=r[9], started_at=r[10], seq=r[11],
             retry_at=r[12],
         )
-        for r in rows.values_list(*_SNAPSHOT_FIELDS)
+        for r in found
     ]  # fmt: skip
+
+
+def _all_runs(execution: Execution) -> list[TaskRunSnapshot]:
+    return _run_rows("t.execution_id = %s", [execution.id])
 
 
 def run_snapshot(run: TaskRun) -> TaskRunSnapshot:
@@ -109,7 +125,7 @@ def load_snapshot(
         if os.environ.get("TRELLIS_CHECK_SNAPSHOTS"):
             _check_refreshed(execution, runs)
     else:
-        runs = _run_rows(TaskRun.objects.filter(execution=execution))
+        runs = _all_runs(execution)
     return snapshot_of(execution, runs)
 
 
@@ -137,13 +153,16 @@ def _refreshed(execution: Execution, known: Sequence[TaskRunSnapshot]) -> list[T
     newest = max((r.seq for r in known), default=-1)
     # Each branch on its own index (primary key; execution + seq), so the database does not
     # walk every run of the execution to find the few that moved.
-    fresh = _run_rows(
-        TaskRun.objects.filter(Q(pk__in=moving) | Q(execution=execution, seq__gt=newest))
-    )
+    newer = "(t.execution_id = %s AND t.seq > %s)"
+    if moving:
+        marks = ", ".join(["%s"] * len(moving))
+        fresh = _run_rows(f"t.id IN ({marks}) OR {newer}", [*moving, execution.id, newest])
+    else:
+        fresh = _run_rows(newer, [execution.id, newest])
     by_id = {r.id: r for r in known}
     seen = {r.id for r in fresh}
     if any(run_id not in seen for run_id in moving):
-        return _run_rows(TaskRun.objects.filter(execution=execution))
+        return _all_runs(execution)
     for run in fresh:
         by_id[run.id] = run
     return sorted(by_id.values(), key=lambda r: r.seq)
@@ -156,7 +175,7 @@ class StaleSnapshot(AssertionError):
 
 def _check_refreshed(execution: Execution, runs: Sequence[TaskRunSnapshot]) -> None:
     """With ``TRELLIS_CHECK_SNAPSHOTS`` set (tests), compare with a full read."""
-    full = {r.id: r for r in _run_rows(TaskRun.objects.filter(execution=execution))}
+    full = {r.id: r for r in _all_runs(execution)}
     mine = {r.id: r for r in runs}
     if full != mine:
         wrong = sorted(set(full) ^ set(mine)) + [
@@ -173,7 +192,7 @@ def _lineage(execution: Execution, run: str | TaskRun) -> list[TaskRunSnapshot]:
     else:
         chain, parent = [], run
     while parent:
-        found = _run_rows(TaskRun.objects.filter(execution=execution, pk=parent))
+        found = _run_rows("t.execution_id = %s AND t.id = %s", [execution.id, parent])
         if not found:
             break
         chain.append(found[0])
@@ -218,6 +237,10 @@ _EXECUTION_FIELDS = ["state", "state_history", "started_at", "ended_at", "output
                      "due_at", "version", "settled_version", "updated_at"]  # fmt: skip
 
 
+#: Every column of a changed task run but its key (what ``save()`` wrote).
+_RUN_FIELDS = tuple(n for n in rows.concrete_names(TaskRun) if n != "id")
+
+
 def apply_plan(execution: Execution, plan: Plan, now: datetime) -> Applied:
     """Write ``plan`` for ``execution`` (locked by the caller).
 
@@ -237,7 +260,10 @@ def apply_plan(execution: Execution, plan: Plan, now: datetime) -> Applied:
 
     def run_of(run_id: str) -> TaskRun:
         if run_id not in runs:
-            runs[run_id] = TaskRun.objects.get(id=run_id, execution=execution)
+            run = rows.get(TaskRun, run_id)
+            if run is None or run.execution_id != execution.id:
+                raise TaskRun.DoesNotExist(f"task run {run_id} of execution {execution.id}")
+            runs[run_id] = run
         return runs[run_id]
 
     def queue_attempt(run: TaskRun, queue: str) -> None:
@@ -310,30 +336,20 @@ def apply_plan(execution: Execution, plan: Plan, now: datetime) -> Applied:
                     message=action.message,
                 )
             )
-    _insert(TaskRun, list(created.values()))
+    rows.create(list(created.values()))
     for run in changed.values():
-        run.save()
+        rows.save_fields(run, _RUN_FIELDS)
     for run in ended_with_attempts:
         end_subflow_attempt(run, State(run.state), now)
-    _insert(TaskRunAttempt, attempts)
+    rows.create(attempts)
     if logs:
         LogEntry.objects.bulk_create(logs)
     execution.due_at = plan.due_at
     execution.version += 1
     if settled:
         execution.settled_version = execution.version
-    execution.save(update_fields=_EXECUTION_FIELDS)
+    rows.save_fields(execution, _EXECUTION_FIELDS)
     return Applied(attempts, subflows, list(runs.values()))
-
-
-def _insert(model: type[TaskRun] | type[TaskRunAttempt], rows: list[Any]) -> None:
-    """One INSERT for all ``rows``, or none for none (row by row where the database cannot
-    return the keys of a multi-row INSERT)."""
-    if len(rows) > 1 and connection.features.can_return_rows_from_bulk_insert:
-        model.objects.bulk_create(rows)  # type: ignore[attr-defined]
-    else:
-        for row in rows:
-            row.save(force_insert=True)
 
 
 def _initial_history(state: State, now: datetime) -> list[dict[str, Any]]:

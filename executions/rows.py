@@ -43,22 +43,25 @@ def concrete_names(model: type[Model]) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=256)
-def _converters(ops: Any, model: type[Model], names: tuple[str, ...]) -> list[tuple[Any, list]]:
+def _columns(model: type[Model], names: tuple[str, ...]) -> list[tuple[Field, Any]]:
+    return [(f, f.get_col(model._meta.db_table)) for f in (_field(model, n) for n in names)]
+
+
+def _converters(model: type[Model], names: tuple[str, ...]) -> list[tuple[Any, list]]:
     """Per column: the expression the converters expect and the converters themselves
-    (backend first, then the field's), as the ORM's compiler collects them."""
-    out = []
-    for name in names:
-        field = _field(model, name)
-        col = field.get_col(model._meta.db_table)
-        out.append((col, ops.get_db_converters(col) + field.get_db_converters(connection)))
-    return out
+    (backend first, then the field's), as the ORM's compiler collects them. Not kept: the
+    backend's are bound to this thread's connection."""
+    return [
+        (col, connection.ops.get_db_converters(col) + field.get_db_converters(connection))
+        for field, col in _columns(model, names)
+    ]
 
 
 def instance(model: type[M], names: tuple[str, ...], values: Sequence[Any]) -> M:
     """A model instance from a row read with ``select_list(model, _, names)``."""
     converted = {}
     for name, value, (col, converters) in zip(
-        names, values, _converters(connection.ops, model, names), strict=True
+        names, values, _converters(model, names), strict=True
     ):
         for convert in converters:
             value = convert(value, col, connection)
@@ -118,3 +121,70 @@ def insert(model: type[Model], names: tuple[str, ...], rows: Iterable[Sequence[A
             if returning:
                 keys += [r[0] for r in cursor.fetchall()]
     return keys
+
+
+def reader(model: type[Model], name: str) -> Callable[[Any], Any] | None:
+    """What turns column ``name`` as read into the field's value (SQLite's dates are text),
+    or None when the driver's value is already it."""
+    col, converters = _converters(model, (name,))[0]
+    if not converters:
+        return None
+
+    def read(value: Any) -> Any:
+        for convert in converters:
+            value = convert(value, col, connection)
+        return value
+
+    return read
+
+
+@lru_cache(maxsize=64)
+def _get_sql(model: type[Model], lock: bool) -> str:
+    names = concrete_names(model)
+    tail = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
+    pk = model._meta.pk.column
+    return (
+        f'SELECT {select_list(model, "t", names)} FROM {table(model)} t WHERE t."{pk}" = %s{tail}'
+    )
+
+
+def get(model: type[M], pk: Any, *, lock: bool = False) -> M | None:
+    """The row with primary key ``pk`` as an instance, or None; ``lock``: FOR UPDATE
+    (inside the caller's transaction; SQLite's BEGIN IMMEDIATE already holds the database)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_get_sql(model, lock), [pk])
+        row = cursor.fetchone()
+    return None if row is None else instance(model, concrete_names(model), row)
+
+
+def save_fields(obj: Model, names: Sequence[str]) -> int:
+    """``obj.save(update_fields=names)`` without the ORM (``auto_now`` fields included)."""
+    model = type(obj)
+    values = {n: _field(model, n).pre_save(obj, False) for n in names}
+    return update(model, values, **{model._meta.pk.attname: obj.pk})
+
+
+def create(objs: Sequence[Model]) -> None:
+    """Insert new instances of one model in one statement (``auto_now_add`` fields set); an
+    auto-increment key is read back into each."""
+    if not objs:
+        return
+    model = type(objs[0])
+    pk = model._meta.pk
+    auto = pk.attname if getattr(objs[0], pk.attname) is None else ""
+    names = tuple(n for n in concrete_names(model) if n != auto)
+    fields = [_field(model, n) for n in names]
+    values = [[f.pre_save(obj, True) for f in fields] for obj in objs]
+    if auto and not connection.features.can_return_columns_from_insert:
+        for obj, row in zip(objs, values, strict=True):  # an old SQLite: no RETURNING
+            with connection.cursor() as cursor:
+                cursor.execute(_insert_sql(model, names, 1, ""), [
+                    f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)
+                ])  # fmt: skip
+                setattr(obj, auto, cursor.lastrowid)
+    else:
+        keys = insert(model, names, values, returning=auto)
+        for obj, key in zip(objs, keys, strict=False):
+            setattr(obj, auto, key)
+    for obj in objs:
+        obj._state.adding, obj._state.db = False, connection.alias

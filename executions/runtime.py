@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from executions import engine, snapshot_cache
+from executions import engine, rows, snapshot_cache
 from executions.concurrency import held_back, quiet_queue_heads, release_queued
 from executions.dispatch import now, send_attempts, wake_executor
 from executions.expr_io import ExecutionIO
@@ -103,7 +103,7 @@ def task_run_context(
 def advance_execution(execution_id: str) -> State | None:
     """Plan and apply once; returns the execution's state afterwards (None if unknown)."""
     with transaction.atomic():
-        execution = Execution.objects.select_for_update().filter(id=execution_id).first()
+        execution = rows.get(Execution, execution_id, lock=True)
         if execution is None:
             return None
         if execution.state in TERMINAL:

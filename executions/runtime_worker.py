@@ -4,8 +4,9 @@
   still waiting for exactly this attempt and the execution is not being killed. A second
   delivery of the same message finds it claimed and does nothing.
 * Run: properties are rendered with the execution's context, the plugin runs in this thread
-  while a heartbeat thread extends the lease, flushes logs, and raises the stop flag when the
-  execution is killed, the attempt was superseded, or the task's ``timeout`` passed.
+  while the process's heartbeat watcher (``executions.heartbeat``) extends the lease, flushes
+  logs, and raises the stop flag when the execution is killed, the attempt was superseded,
+  or the task's ``timeout`` passed.
 * Record: the result is written only if this attempt still owns the task run (fencing by
   attempt number); then the executor is woken.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import traceback
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,6 +30,7 @@ from executions.dispatch import now, wake_executor
 from executions.durations import parse_duration
 from executions.expr_io import ExecutionIO
 from executions.expressions import ExpressionError
+from executions.heartbeat import Heartbeat
 from executions.models import Execution, TaskRun, TaskRunAttempt
 from executions.persistence import history_entry, load_snapshot
 from executions.run_context import AttemptLogger, WorkerContext
@@ -110,54 +111,6 @@ _CLAIMED_ATTEMPT = ("state", "owner", "started_at", "heartbeat_at", "lease_expir
 _CLAIMED_RUN = ("state", "attempts", "started_at", "state_history")
 
 
-class Heartbeat(threading.Thread):
-    """Extends the lease, flushes logs, and raises ``stop`` when the attempt must end."""
-
-    def __init__(
-        self, claim: Claim, logger: AttemptLogger, deadline: Any, timeout_text: str = ""
-    ) -> None:
-        super().__init__(daemon=True, name=f"heartbeat-{claim.attempt.pk}")
-        self.claim, self.logger, self.deadline = claim, logger, deadline
-        self.timeout_text = timeout_text
-        self.stop = threading.Event()
-        self.done = threading.Event()
-        self.reason = ""
-
-    def run(self) -> None:
-        interval = min(settings.TRELLIS_HEARTBEAT_SECONDS, 1.0)
-        beat_every = settings.TRELLIS_HEARTBEAT_SECONDS
-        last_beat = 0.0
-        try:
-            while not self.done.wait(interval):
-                self.logger.flush()
-                last_beat += interval
-                if self.deadline is not None and now() >= self.deadline and not self.reason:
-                    self.logger.error(f"Timeout after {self.timeout_text}: stopping the task")
-                    self._halt("timeout")
-                if last_beat >= beat_every:
-                    last_beat = 0.0
-                    self._beat()
-        finally:
-            connection.close()
-
-    def _halt(self, reason: str) -> None:
-        if not self.stop.is_set():
-            self.reason = reason
-            self.stop.set()
-
-    def _beat(self) -> None:
-        moment = now()
-        lease = moment + timedelta(seconds=settings.TRELLIS_LEASE_SECONDS)
-        kept = TaskRunAttempt.objects.filter(
-            pk=self.claim.attempt.pk, state=State.RUNNING, owner=OWNER
-        ).update(heartbeat_at=moment, lease_expires_at=lease)
-        if not kept:
-            self._halt("superseded")
-        state = Execution.objects.filter(pk=self.claim.execution.pk).values_list("state", flat=True)
-        if state.first() in (State.KILLING, State.KILLED):
-            self._halt("killed")
-
-
 #: Names through which a template can reach other task runs' data.
 _OTHER_RUNS = ("outputs", "currentEachOutput", "printContext", "render", "errorLogs")
 
@@ -208,7 +161,7 @@ def run_attempt(attempt_id: int) -> State | None:
         min_level=(task.log_level or "TRACE").upper(),
     )  # fmt: skip
     deadline = now() + parse_duration(task.timeout) if task.timeout else None
-    beat = Heartbeat(claimed, logger, deadline, task.timeout or "")
+    beat = Heartbeat(claimed.attempt.pk, execution.id, OWNER, logger, deadline, task.timeout or "")
     io = ExecutionIO(execution.namespace, execution.flow_id, execution.id, masker)
 
     def variables() -> dict[str, Any]:
@@ -244,8 +197,7 @@ def run_attempt(attempt_id: int) -> State | None:
         logger.error(f"{type(exc).__name__}: {exc}")
         logger.debug(traceback.format_exc())
     finally:
-        beat.done.set()
-        beat.join()
+        beat.finish()
         if beat.reason == "timeout":
             logger.error(f"Task {task.id} failed: Timeout after {task.timeout}")
             state = State.FAILED

@@ -123,6 +123,36 @@ tasks:
     assert states == {"nap": "KILLED"}
 
 
+def test_a_task_past_its_timeout_is_stopped_and_fails(workers) -> None:
+    """The worker's heartbeat stops a task at its ``timeout``: the run FAILS within seconds,
+    its log says why, and the Shell script's lines written before the deadline are kept."""
+    flow = deploy(
+        """
+id: slow
+namespace: it.basic
+tasks:
+  - id: slow
+    type: io.kestra.plugin.scripts.shell.Commands
+    timeout: PT2S
+    commands:
+      - echo started
+      - sleep 60
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: never
+"""
+    )
+    done = execution_wait(execution_create(flow=flow).id, timeout=30)
+    assert done.state == State.FAILED
+    run = TaskRun.objects.get(execution=done, task_id="slow")
+    assert run.state == State.FAILED
+    assert (run.ended_at - run.started_at).total_seconds() < 15
+    lines = list(LogEntry.objects.filter(task_run_id=run.id).values_list("message", flat=True))
+    assert "started" in lines
+    assert any("Timeout after PT2S" in line for line in lines)
+    assert not TaskRun.objects.filter(execution=done, task_id="after").exists()
+
+
 def test_parallel_branches_all_run(workers) -> None:
     flow = deploy(
         """

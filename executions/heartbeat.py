@@ -1,0 +1,144 @@
+"""Running attempts' heartbeats: one watcher thread per worker process serves them all.
+
+Each attempt's beat flushes its logs every second, stops the task at its ``timeout``, and
+every ``TRELLIS_HEARTBEAT_SECONDS`` extends the lease and checks that the attempt is still
+its own and the execution not killed; any of those raises ``stop``. A thread per attempt did
+the same, but starting and joining it cost more than a short task's whole run, so one thread
+is started per process, on its first attempt, and attempts join and leave its list.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from executions.dispatch import now
+from executions.models import Execution, TaskRunAttempt
+from executions.run_context import AttemptLogger
+from executions.states import State
+
+log = logging.getLogger(__name__)
+#: How often the watcher looks at its list; a beat's first tick is at most this late.
+_POLL_SECONDS = 0.1
+
+
+class Heartbeat:
+    """One running attempt's beat; ``stop`` and ``reason`` say whether and why it must end."""
+
+    def __init__(
+        self,
+        attempt_id: int,
+        execution_id: str,
+        owner: str,
+        logger: AttemptLogger,
+        deadline: Any,
+        timeout_text: str = "",
+    ) -> None:
+        self.attempt_id, self.execution_id, self.owner = attempt_id, execution_id, owner
+        self.logger, self.deadline, self.timeout_text = logger, deadline, timeout_text
+        self.stop = threading.Event()
+        self.reason = ""
+        self.interval = min(settings.TRELLIS_HEARTBEAT_SECONDS, 1.0)
+        self._next_tick = self._next_beat = 0.0
+        #: Held while the watcher ticks this beat, so ``finish`` never races a tick.
+        self._busy = threading.Lock()
+
+    def start(self) -> None:
+        started = time.monotonic()
+        self._next_tick = started + self.interval
+        self._next_beat = started + settings.TRELLIS_HEARTBEAT_SECONDS
+        _watcher.watch(self)
+
+    def finish(self) -> None:
+        """Leave the watcher; returns once no tick of this beat is running."""
+        with self._busy:
+            _watcher.unwatch(self)
+
+    def tick(self, moment: float) -> None:
+        if moment < self._next_tick:
+            return
+        self._next_tick = moment + self.interval
+        self.logger.flush()
+        if self.deadline is not None and now() >= self.deadline and not self.reason:
+            self.logger.error(f"Timeout after {self.timeout_text}: stopping the task")
+            self._halt("timeout")
+        if moment >= self._next_beat:
+            self._next_beat = moment + settings.TRELLIS_HEARTBEAT_SECONDS
+            self._beat()
+
+    def _halt(self, reason: str) -> None:
+        if not self.stop.is_set():
+            self.reason = reason
+            self.stop.set()
+
+    def _beat(self) -> None:
+        moment = now()
+        lease = moment + timedelta(seconds=settings.TRELLIS_LEASE_SECONDS)
+        kept = TaskRunAttempt.objects.filter(
+            pk=self.attempt_id, state=State.RUNNING, owner=self.owner
+        ).update(heartbeat_at=moment, lease_expires_at=lease)
+        if not kept:
+            self._halt("superseded")
+        state = Execution.objects.filter(pk=self.execution_id).values_list("state", flat=True)
+        if state.first() in (State.KILLING, State.KILLED):
+            self._halt("killed")
+
+
+class _Watcher:
+    """The process's one heartbeat thread and the beats it serves."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._beats: dict[int, Heartbeat] = {}
+        self._thread: threading.Thread | None = None
+
+    def watch(self, beat: Heartbeat) -> None:
+        with self._changed:
+            self._beats[id(beat)] = beat
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True, name="heartbeat")
+                self._thread.start()
+            self._changed.notify()
+
+    def unwatch(self, beat: Heartbeat) -> None:
+        with self._changed:
+            self._beats.pop(id(beat), None)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._beats:
+                    # Idle: no connection held open (a test database must be droppable).
+                    connection.close()
+                    self._changed.wait()
+            time.sleep(_POLL_SECONDS)
+            with self._changed:
+                beats = list(self._beats.values())
+            for beat in beats:
+                self._tick(beat)
+
+    def _tick(self, beat: Heartbeat) -> None:
+        with beat._busy:
+            if id(beat) not in self._beats:
+                return  # finished meanwhile
+            try:
+                beat.tick(time.monotonic())
+            except Exception:  # a lost database connection must not end the watcher
+                log.exception("heartbeat of attempt %s failed", beat.attempt_id)
+                connection.close()
+
+    def after_fork(self) -> None:
+        """A forked child starts with no beats and no thread (the parent's is not its)."""
+        self._changed = threading.Condition()
+        self._beats, self._thread = {}, None
+
+
+_watcher = _Watcher()
+os.register_at_fork(after_in_child=_watcher.after_fork)
