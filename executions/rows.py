@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from django.db import connection
 from django.db.models import Field, Model
@@ -47,14 +48,23 @@ def _columns(model: type[Model], names: tuple[str, ...]) -> list[tuple[Field, An
     return [(f, f.get_col(model._meta.db_table)) for f in (_field(model, n) for n in names)]
 
 
+#: Per connection (its ``ops``, one per thread): the converters of each column list.
+_converter_cache: WeakKeyDictionary[Any, dict[tuple, list]] = WeakKeyDictionary()
+
+
 def _converters(model: type[Model], names: tuple[str, ...]) -> list[tuple[Any, list]]:
     """Per column: the expression the converters expect and the converters themselves
-    (backend first, then the field's), as the ORM's compiler collects them. Not kept: the
-    backend's are bound to this thread's connection."""
-    return [
-        (col, connection.ops.get_db_converters(col) + field.get_db_converters(connection))
-        for field, col in _columns(model, names)
-    ]
+    (backend first, then the field's), as the ORM's compiler collects them. Kept per
+    connection, as the backend's are bound to it."""
+    ops = connection.ops
+    kept = _converter_cache.setdefault(ops, {})
+    key = (model, names)
+    if key not in kept:
+        kept[key] = [
+            (col, ops.get_db_converters(col) + field.get_db_converters(connection))
+            for field, col in _columns(model, names)
+        ]
+    return kept[key]
 
 
 def instance(model: type[M], names: tuple[str, ...], values: Sequence[Any]) -> M:
