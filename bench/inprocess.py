@@ -184,7 +184,7 @@ HOT_SPOTS = (
     ("  record", "runtime_worker.py", "record"),
     ("  log flush", "run_context.py", "flush"),
     ("  working dir cleanup", "run_context.py", "cleanup"),
-    ("  heartbeat thread start", "threading.py", "start"),
+    ("  heartbeat start", "heartbeat.py", "start"),
     ("broker publish (apply_async)", "task.py", "apply_async"),
 )
 
