@@ -60,6 +60,7 @@ class Heartbeat:
         """Leave the watcher; returns once no tick of this beat is running."""
         with self._busy:
             _watcher.unwatch(self)
+        _watcher.settle()
 
     def tick(self, moment: float) -> None:
         if moment < self._next_tick:
@@ -98,6 +99,8 @@ class _Watcher:
         self._changed = threading.Condition()
         self._beats: dict[int, Heartbeat] = {}
         self._thread: threading.Thread | None = None
+        #: The thread has a database connection open (a tick used it).
+        self._holds = False
 
     def watch(self, beat: Heartbeat) -> None:
         with self._changed:
@@ -105,24 +108,34 @@ class _Watcher:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, daemon=True, name="heartbeat")
                 self._thread.start()
-            self._changed.notify()
+            self._changed.notify_all()
 
     def unwatch(self, beat: Heartbeat) -> None:
         with self._changed:
             self._beats.pop(id(beat), None)
+            self._changed.notify_all()
+
+    def settle(self) -> None:
+        """With no beat left, wait until the thread has closed its connection, as a thread
+        per attempt did before its attempt returned (a test database must be droppable)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._beats or not self._holds, timeout=2.0)
 
     def _run(self) -> None:
         while True:
             with self._changed:
                 while not self._beats:
-                    # Idle: no connection held open (a test database must be droppable).
-                    connection.close()
+                    if self._holds:
+                        connection.close()
+                        self._holds = False
+                        self._changed.notify_all()
                     self._changed.wait()
-            time.sleep(_POLL_SECONDS)
-            with self._changed:
+                self._changed.wait(_POLL_SECONDS)  # a poll period, or until a beat comes or goes
                 beats = list(self._beats.values())
             for beat in beats:
                 self._tick(beat)
+            with self._changed:
+                self._holds = connection.connection is not None
 
     def _tick(self, beat: Heartbeat) -> None:
         with beat._busy:
@@ -137,7 +150,7 @@ class _Watcher:
     def after_fork(self) -> None:
         """A forked child starts with no beats and no thread (the parent's is not its)."""
         self._changed = threading.Condition()
-        self._beats, self._thread = {}, None
+        self._beats, self._thread, self._holds = {}, None, False
 
 
 _watcher = _Watcher()

@@ -55,8 +55,10 @@ _STATES = {str(s): s for s in State}
 _EMPTY_JSON = ("{}", "", None)
 
 
-def _json(text: str | None) -> Any:
-    return {} if text in _EMPTY_JSON else json.loads(text)  # type: ignore[arg-type]
+def _json(text: Any) -> Any:
+    if not isinstance(text, str):  # a driver that decodes JSON itself
+        return text or {}
+    return {} if text in _EMPTY_JSON else json.loads(text)
 
 
 def _run_rows(where: str, params: Sequence[Any]) -> list[TaskRunSnapshot]:

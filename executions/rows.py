@@ -20,7 +20,6 @@ from django.db import connection
 from django.db.models import Field, Model
 
 M = TypeVar("M", bound=Model)
-Converter = Callable[[Any, Any, Any], Any]
 
 
 def table(model: type[Model]) -> str:
@@ -67,15 +66,20 @@ def _converters(model: type[Model], names: tuple[str, ...]) -> list[tuple[Any, l
     return kept[key]
 
 
+def _converted(value: Any, col: Any, converters: list) -> Any:
+    for convert in converters:
+        value = convert(value, col, connection)
+    return value
+
+
 def instance(model: type[M], names: tuple[str, ...], values: Sequence[Any]) -> M:
     """A model instance from a row read with ``select_list(model, _, names)``."""
-    converted = {}
-    for name, value, (col, converters) in zip(
-        names, values, _converters(model, names), strict=True
-    ):
-        for convert in converters:
-            value = convert(value, col, connection)
-        converted[name] = value
+    converted = {
+        name: _converted(value, col, converters)
+        for name, value, (col, converters) in zip(
+            names, values, _converters(model, names), strict=True
+        )
+    }
     # from_db takes the values in the model's field order.
     order = [n for n in concrete_names(model) if n in converted]
     return model.from_db(connection.alias, order, [converted[n] for n in order])
@@ -140,12 +144,7 @@ def reader(model: type[Model], name: str) -> Callable[[Any], Any] | None:
     if not converters:
         return None
 
-    def read(value: Any) -> Any:
-        for convert in converters:
-            value = convert(value, col, connection)
-        return value
-
-    return read
+    return lambda value: _converted(value, col, converters)
 
 
 @lru_cache(maxsize=64)
@@ -194,7 +193,7 @@ def create(objs: Sequence[Model]) -> None:
                 setattr(obj, auto, cursor.lastrowid)
     else:
         keys = insert(model, names, values, returning=auto)
-        for obj, key in zip(objs, keys, strict=False):
+        for obj, key in zip(objs, keys if auto else (), strict=False):
             setattr(obj, auto, key)
     for obj in objs:
         obj._state.adding, obj._state.db = False, connection.alias
