@@ -83,11 +83,12 @@ def logs_json(request: HttpRequest, execution: Execution) -> JsonResponse:
     )
 
 
-def state_stamp(execution: Execution) -> str:
+def state_stamp(execution_id: str) -> str:
     """A value that moves whenever the execution page would look different
     (:func:`executions.selectors.execution_stamp`: the executor's ``version`` and the
-    workers' marks on the attempts)."""
-    found = execution_stamp(execution.pk)
+    workers' marks on the attempts). Read it before what it stamps: a change in between
+    then shows on the next poll instead of never."""
+    found = execution_stamp(execution_id)
     return "gone" if found is None else "{}:{}".format(*found[0])
 
 
@@ -96,7 +97,7 @@ def state_json(request: HttpRequest, execution: Execution) -> JsonResponse:
     return JsonResponse(
         {
             "state": execution.state,
-            "stamp": state_stamp(execution),
+            "stamp": state_stamp(execution.pk),
             "terminal": execution.state in TERMINAL,
         }
     )

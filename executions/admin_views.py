@@ -234,6 +234,9 @@ def execution_page(
 ) -> HttpResponse:
     """The whole page. Action forms post to their own URLs and come back here (a resume
     form with errors is passed back in ``resume_form``, and the answer is a 400)."""
+    # The stamp first: a worker's claim between reading the runs and the stamp would leave
+    # the page showing the run CREATED under a stamp that already counts its claim.
+    stamp = state_stamp(object_id)
     execution = execution_for(model_admin, request, object_id)
     runs = list(TaskRun.objects.filter(execution=execution).order_by("seq"))
     spec, spec_problem = execution_spec(execution)
@@ -259,7 +262,7 @@ def execution_page(
         "labels": sorted((execution.labels or {}).items()),
         **_trigger(execution, request.user),
         **_flow_links(execution),
-        "stamp": state_stamp(execution),
+        "stamp": stamp,
         **_related(execution),
         "rows": rows,
         "more_rows": max(len(runs) - MAX_ROWS, 0),
