@@ -92,9 +92,17 @@ class Fleet:
         raise RuntimeError(f"{name} not ready after {timeout}s:\n{log.read_text()[-3000:]}")
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """SIGKILL hits the whole process group (a crash takes the pool processes too); a
+        stop request (SIGTERM, SIGINT) goes to the leader only, as ``kill PID``, systemd or
+        ``docker stop`` send it: Celery then stops its pool processes itself. Sent to the
+        group, it could kill a pool process while it held the pool's result-queue lock,
+        and the leader then waited on that lock forever."""
         proc = self.procs.get(name)
         if proc and proc.poll() is None:
-            os.killpg(proc.pid, sig)
+            if sig in (signal.SIGTERM, signal.SIGINT):
+                proc.send_signal(sig)
+            else:
+                os.killpg(proc.pid, sig)
             proc.wait(timeout=30)
 
     def alive(self, name: str) -> bool:
