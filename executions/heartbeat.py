@@ -25,8 +25,6 @@ from executions.run_context import AttemptLogger
 from executions.states import State
 
 log = logging.getLogger(__name__)
-#: How often the watcher looks at its list; a beat's first tick is at most this late.
-_POLL_SECONDS = 0.1
 
 
 class Heartbeat:
@@ -61,6 +59,11 @@ class Heartbeat:
         with self._busy:
             _watcher.unwatch(self)
         _watcher.settle()
+
+    @property
+    def due(self) -> float:
+        """When this beat's next tick is due (``time.monotonic()``)."""
+        return self._next_tick
 
     def tick(self, moment: float) -> None:
         if moment < self._next_tick:
@@ -130,7 +133,10 @@ class _Watcher:
                         self._holds = False
                         self._changed.notify_all()
                     self._changed.wait()
-                self._changed.wait(_POLL_SECONDS)  # a poll period, or until a beat comes or goes
+                # Until the next beat is due (to the tick, as a thread per attempt woke), or
+                # until a beat comes or goes.
+                due = min(b.due for b in self._beats.values())
+                self._changed.wait(max(due - time.monotonic(), 0.0))
                 beats = list(self._beats.values())
             for beat in beats:
                 self._tick(beat)
