@@ -50,7 +50,7 @@ _SNAPSHOT_FIELDS = (
     "id", "task_id", "parent_id", "value", "iteration", "state", "attempts", "outputs",
     "decision", "due_at", "started_at", "seq", "retry_at",
 )  # fmt: skip
-_DATES = (9, 10, 12)
+_DATES = tuple(_SNAPSHOT_FIELDS.index(n) for n in ("due_at", "started_at", "retry_at"))
 _STATES = {str(s): s for s in State}
 _EMPTY_JSON = ("{}", "", None)
 

@@ -72,17 +72,14 @@ def _converted(value: Any, col: Any, converters: list) -> Any:
     return value
 
 
-def instance(model: type[M], names: tuple[str, ...], values: Sequence[Any]) -> M:
-    """A model instance from a row read with ``select_list(model, _, names)``."""
-    converted = {
-        name: _converted(value, col, converters)
-        for name, value, (col, converters) in zip(
-            names, values, _converters(model, names), strict=True
-        )
-    }
-    # from_db takes the values in the model's field order.
-    order = [n for n in concrete_names(model) if n in converted]
-    return model.from_db(connection.alias, order, [converted[n] for n in order])
+def instance(model: type[M], values: Sequence[Any]) -> M:
+    """A model instance from a row read with ``select_list(model, _, concrete_names(model))``."""
+    names = concrete_names(model)
+    converted = [
+        _converted(value, col, converters)
+        for value, (col, converters) in zip(values, _converters(model, names), strict=True)
+    ]
+    return model.from_db(connection.alias, list(names), converted)
 
 
 def prep(model: type[Model], name: str, value: Any) -> Any:
@@ -115,23 +112,31 @@ def _insert_sql(model: type[Model], names: tuple[str, ...], rows: int, returning
     return f"INSERT INTO {table(model)} ({cols}) VALUES {', '.join([one] * rows)}{tail}"
 
 
+def _params(fields: Sequence[Field], rows: Iterable[Sequence[Any]]) -> list[Any]:
+    return [f.get_db_prep_save(v, connection) for row in rows
+            for f, v in zip(fields, row, strict=True)]  # fmt: skip
+
+
 def insert(model: type[Model], names: tuple[str, ...], rows: Iterable[Sequence[Any]],
            returning: str = "") -> list[Any]:  # fmt: skip
     """One INSERT of every row (values in ``names`` order); the ``returning`` column of
-    each row, in order, when asked (both backends return multi-row INSERT keys in order)."""
+    each row, in order, when asked (both backends return multi-row INSERT keys in order).
+    Where the database has no RETURNING (SQLite before 3.35), rows go one by one and the
+    auto-increment key asked for is read from ``lastrowid``."""
     rows = list(rows)
     fields = [_field(model, n) for n in names]
-    # SQLite caps the parameters of one statement: as many statements as that takes.
-    size = max(connection.ops.bulk_batch_size(fields, rows), 1)
     keys: list[Any] = []
     with connection.cursor() as cursor:
+        if returning and not connection.features.can_return_columns_from_insert:
+            for row in rows:
+                cursor.execute(_insert_sql(model, names, 1, ""), _params(fields, [row]))
+                keys.append(cursor.lastrowid)
+            return keys
+        # SQLite caps the parameters of one statement: as many statements as that takes.
+        size = max(connection.ops.bulk_batch_size(fields, rows), 1)
         for start in range(0, len(rows), size):
             batch = rows[start : start + size]
-            cursor.execute(
-                _insert_sql(model, names, len(batch), returning),
-                [f.get_db_prep_save(v, connection) for row in batch
-                 for f, v in zip(fields, row, strict=True)],
-            )  # fmt: skip
+            cursor.execute(_insert_sql(model, names, len(batch), returning), _params(fields, batch))
             if returning:
                 keys += [r[0] for r in cursor.fetchall()]
     return keys
@@ -163,7 +168,7 @@ def get(model: type[M], pk: Any, *, lock: bool = False) -> M | None:
     with connection.cursor() as cursor:
         cursor.execute(_get_sql(model, lock), [pk])
         row = cursor.fetchone()
-    return None if row is None else instance(model, concrete_names(model), row)
+    return None if row is None else instance(model, row)
 
 
 def save_fields(obj: Model, names: Sequence[str]) -> int:
@@ -183,17 +188,8 @@ def create(objs: Sequence[Model]) -> None:
     auto = pk.attname if getattr(objs[0], pk.attname) is None else ""
     names = tuple(n for n in concrete_names(model) if n != auto)
     fields = [_field(model, n) for n in names]
-    values = [[f.pre_save(obj, True) for f in fields] for obj in objs]
-    if auto and not connection.features.can_return_columns_from_insert:
-        for obj, row in zip(objs, values, strict=True):  # an old SQLite: no RETURNING
-            with connection.cursor() as cursor:
-                cursor.execute(_insert_sql(model, names, 1, ""), [
-                    f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)
-                ])  # fmt: skip
-                setattr(obj, auto, cursor.lastrowid)
-    else:
-        keys = insert(model, names, values, returning=auto)
-        for obj, key in zip(objs, keys if auto else (), strict=False):
-            setattr(obj, auto, key)
+    keys = insert(model, names, [[f.pre_save(obj, True) for f in fields] for obj in objs], auto)
+    for obj, key in zip(objs, keys, strict=False):  # keys only for an auto-increment key
+        setattr(obj, auto, key)
     for obj in objs:
         obj._state.adding, obj._state.db = False, connection.alias

@@ -53,10 +53,13 @@ class Claim:
 
 
 _ATTEMPT, _RUN, _EXECUTION = (rows.concrete_names(m) for m in (TaskRunAttempt, TaskRun, Execution))
+#: Where the run's and the execution's columns start in a claim row.
+_RUN_AT = len(_ATTEMPT)
+_EXECUTION_AT = _RUN_AT + len(_RUN)
 
 
-@lru_cache(maxsize=2)
-def _claim_sql(vendor: str) -> str:
+@lru_cache(maxsize=1)
+def _claim_sql() -> str:
     """One statement reads the attempt, its task run and the execution, and locks the
     attempt and the run (SQLite's BEGIN IMMEDIATE already holds the database)."""
     lock = " FOR UPDATE OF a, r" if connection.features.has_select_for_update_of else ""
@@ -72,16 +75,15 @@ def claim(attempt_id: int) -> Claim | None:
     """Take the attempt, or None when someone else has it or it is no longer wanted."""
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_claim_sql(connection.vendor), [attempt_id])
+            cursor.execute(_claim_sql(), [attempt_id])
             row = cursor.fetchone()
         if row is None:
             return None
-        split = len(_ATTEMPT), len(_ATTEMPT) + len(_RUN)
-        attempt = rows.instance(TaskRunAttempt, _ATTEMPT, row[: split[0]])
+        attempt = rows.instance(TaskRunAttempt, row[:_RUN_AT])
         if attempt.state != State.QUEUED:
             return None
-        run = rows.instance(TaskRun, _RUN, row[split[0] : split[1]])
-        execution = rows.instance(Execution, _EXECUTION, row[split[1] :])
+        run = rows.instance(TaskRun, row[_RUN_AT:_EXECUTION_AT])
+        execution = rows.instance(Execution, row[_EXECUTION_AT:])
         run.execution, attempt.task_run = execution, run
         moment = now()
         wanted = (
@@ -90,20 +92,19 @@ def claim(attempt_id: int) -> Claim | None:
             and execution.state not in (State.KILLING, State.KILLED)
         )
         if not wanted:
-            note = f"not needed: task run is {run.state}, execution {execution.state}"
-            rows.update(TaskRunAttempt, {"state": State.CANCELLED, "ended_at": moment,
-                                         "note": note}, id=attempt.pk)  # fmt: skip
+            attempt.state, attempt.ended_at = State.CANCELLED, moment
+            attempt.note = f"not needed: task run is {run.state}, execution {execution.state}"
+            rows.save_fields(attempt, ("state", "ended_at", "note"))
             return None
         lease = timedelta(seconds=settings.TRELLIS_LEASE_SECONDS)
         attempt.state, attempt.owner = State.RUNNING, OWNER
         attempt.started_at = attempt.heartbeat_at = moment
         attempt.lease_expires_at = moment + lease
-        rows.update(TaskRunAttempt, {n: getattr(attempt, n) for n in _CLAIMED_ATTEMPT},
-                    id=attempt.pk)  # fmt: skip
+        rows.save_fields(attempt, _CLAIMED_ATTEMPT)
         run.state, run.attempts = State.RUNNING, attempt.number
         run.started_at = run.started_at or moment
         run.state_history = [*run.state_history, history_entry(State.RUNNING, moment)]
-        rows.update(TaskRun, {n: getattr(run, n) for n in _CLAIMED_RUN}, id=run.pk)
+        rows.save_fields(run, _CLAIMED_RUN)
         return Claim(attempt, run, execution)
 
 

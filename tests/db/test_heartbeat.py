@@ -79,13 +79,11 @@ def test_attempts_in_one_process_are_each_stopped_for_their_own_reason() -> None
     assert healthy.state == State.RUNNING
 
 
-def test_an_attempt_that_ends_at_once_leaves_nothing_behind() -> None:
+def test_an_attempt_that_ends_at_once_is_never_ticked_after() -> None:
     attempt, logger = running("quick")
     beat = beat_for(attempt, logger)
-    started = time.perf_counter()
     beat.start()
     beat.finish()
-    assert time.perf_counter() - started < 0.05
     logger.info("written by the record, not the heartbeat")
     time.sleep(1.3)  # past the first tick it would have had
     assert not LogEntry.objects.exists()

@@ -101,3 +101,18 @@ def test_a_batch_larger_than_one_statement_allows_lands_whole(execution: Executi
     stored = list(LogEntry.objects.filter(execution=execution).order_by("timestamp"))
     assert [line.message for line in stored] == [f"line {i}" for i in range(600)]
     assert stored[0].timestamp == MOMENT
+
+
+def test_keys_come_back_where_the_database_has_no_returning(
+    execution: Execution, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite before 3.35 has no RETURNING: rows go one by one, keys from ``lastrowid``."""
+    if connection.vendor != "sqlite":
+        pytest.skip("every PostgreSQL has RETURNING; lastrowid is SQLite's")
+    monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
+    run = TaskRun(execution=execution, task_id="a", seq=0)
+    rows.create([run])
+    attempts = [TaskRunAttempt(task_run=run, execution=execution, number=n) for n in (1, 2)]
+    rows.create(attempts)
+    by_pk = {a.pk: a.number for a in TaskRunAttempt.objects.filter(task_run=run)}
+    assert by_pk == {attempts[0].pk: 1, attempts[1].pk: 2}
