@@ -42,7 +42,23 @@ from plugins.base import RunnableTask, TaskFailed, TaskResult
 from plugins.registry import registry
 
 log = logging.getLogger(__name__)
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+OWNER = _process_name()
+
+
+def _owner_after_fork() -> None:
+    """The module is imported by the worker's main process before it forks its pool, so each
+    child names itself again: an attempt's owner is the process that really runs it."""
+    global OWNER
+    OWNER = _process_name()
+
+
+os.register_at_fork(after_in_child=_owner_after_fork)
 
 
 @dataclass

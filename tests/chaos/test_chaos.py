@@ -7,6 +7,7 @@ TRELLIS_CHAOS_EXECUTIONS (default 40) so CI stays fast; raise it to soak (issue 
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
@@ -14,6 +15,7 @@ import time
 import pytest
 
 from executions.models import TaskRunAttempt
+from executions.states import State
 from tests.chaos.common import (
     SIZE,
     duplicates,
@@ -31,13 +33,32 @@ pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
 KILLS = 4
 
 
+def busy(fleet, victims: tuple[str, ...], within: float = 3.0) -> str | None:  # noqa: ANN001
+    """The victim whose pool child runs a task now (an attempt's owner is "host:pid" of that
+    child, in the worker's process group), so a kill interrupts work instead of landing on an
+    idle worker; None when none is seen running within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        owners = TaskRunAttempt.objects.filter(state=State.RUNNING).values_list("owner", flat=True)
+        leaders = {fleet.procs[name].pid: name for name in victims if fleet.alive(name)}
+        for owner in owners:
+            try:
+                group = os.getpgid(int(owner.rsplit(":", 1)[1]))
+            except (IndexError, ValueError, ProcessLookupError):
+                continue
+            if group in leaders:
+                return leaders[group]
+        time.sleep(0.05)
+    return None
+
+
 def chaos_run(fleet, tmp_path, victims: tuple[str, ...], queues: str, what: str) -> None:  # noqa: ANN001
     effects = tmp_path / "effects.txt"
     ids = submit(workload(effects), SIZE)
     rng = random.Random(7)
     for _ in range(KILLS):
         time.sleep(rng.uniform(0.5, 1.5))
-        victim = rng.choice(victims)
+        victim = (queues == "default" and busy(fleet, victims)) or rng.choice(victims)
         fleet.kill(victim, signal.SIGKILL)
         fleet.start_worker(victim, queues, concurrency=2, wait=False)  # may die while booting
     for victim in victims:

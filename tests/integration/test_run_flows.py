@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from executions.models import Execution, LogEntry, TaskRun
+from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.services import execution_create, execution_kill, execution_wait
 from executions.states import State
 from flows.services import flow_deploy
@@ -48,6 +50,11 @@ outputs:
     assert runs["answer"].outputs == {"value": "42"}
     messages = list(LogEntry.objects.filter(execution=done).values_list("message", flat=True))
     assert "Hello Trellis" in messages
+    # The worker an attempt names is the pool child that ran it, in the "tasks" worker's group.
+    owner = TaskRunAttempt.objects.get(task_run=runs["greet"]).owner
+    pid = int(owner.rsplit(":", 1)[1])
+    assert pid != workers.procs["tasks"].pid
+    assert os.getpgid(pid) == workers.procs["tasks"].pid
 
 
 def test_failure_runs_errors_then_finally(workers) -> None:
