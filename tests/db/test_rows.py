@@ -116,3 +116,29 @@ def test_keys_come_back_where_the_database_has_no_returning(
     rows.create(attempts)
     by_pk = {a.pk: a.number for a in TaskRunAttempt.objects.filter(task_run=run)}
     assert by_pk == {attempts[0].pk: 1, attempts[1].pk: 2}
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_a_claim_on_postgresql_commits_without_waiting_for_the_wal_flush() -> None:
+    """The claim's loss in a database crash only re-runs the attempt (see _claim_sql), so
+    its commit is relaxed; the record's is not."""
+    from executions.runtime import advance_execution
+    from executions.runtime_worker import claim
+    from executions.services import execution_create
+    from flows.services import flow_deploy
+
+    flow = flow_deploy(
+        source="id: c\nnamespace: t\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n"
+        "    message: hi\n"
+    ).flow
+    execution = execution_create(flow=flow)
+    advance_execution(execution.id)
+    attempt = TaskRunAttempt.objects.get(execution_id=execution.id)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+        assert claim(attempt.pk) is not None
+        cursor.execute("SHOW synchronous_commit")  # the test's transaction is the claim's
+        assert cursor.fetchone()[0] == "off"
+    attempt.refresh_from_db()
+    assert attempt.state == "RUNNING"
