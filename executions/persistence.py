@@ -365,9 +365,11 @@ def _initial_history(state: State, now: datetime) -> list[dict[str, Any]]:
     return [history_entry(s, now) for s in steps]
 
 
-def sync_label_rows(execution: Execution) -> None:
-    """Mirror ``execution.labels`` into filterable rows."""
-    ExecutionLabel.objects.filter(execution=execution).delete()
+def sync_label_rows(execution: Execution, *, new: bool = False) -> None:
+    """Mirror ``execution.labels`` into filterable rows (``new``: it has none yet, so there
+    is nothing to delete first: one statement less for every execution created)."""
+    if not new:
+        ExecutionLabel.objects.filter(execution=execution).delete()
     ExecutionLabel.objects.bulk_create(
         ExecutionLabel(execution=execution, key=k, value=str(v))
         for k, v in (execution.labels or {}).items()

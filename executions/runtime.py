@@ -35,7 +35,7 @@ from executions.snapshot import TaskRunSnapshot
 from executions.states import TERMINAL, State
 from executions.subflow_items import ITEMS_OWNER, store_item_outputs
 from executions.subflows import SUBFLOW_OWNER, expand_templates, resume_other, start_subflow
-from flows.selectors import flow_get, flow_spec
+from flows.selectors import flow_revision_spec
 from flows.spec import FlowSpec
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,7 @@ def execution_flow_spec(execution: Execution) -> FlowSpec:
     spec = _specs.get(key)
     if spec is not None:
         return spec
-    flow = flow_get(execution.namespace, execution.flow_id, include_deleted=True)
-    parsed = flow_spec(flow, revision=execution.flow_revision)
+    parsed = flow_revision_spec(execution.namespace, execution.flow_id, execution.flow_revision)
     spec = expand_templates(parsed)
     if spec is parsed:  # nothing came from a template
         _specs.put(key, spec)

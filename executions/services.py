@@ -128,7 +128,7 @@ def execution_create(
             parent_task_run_id=parent[1] if parent else None,
             due_at=scheduled_at,
         )
-        sync_label_rows(execution)
+        sync_label_rows(execution, new=True)
         if scheduled_at is None or scheduled_at <= moment:
             wake_executor(execution.id)
     return execution
@@ -466,7 +466,7 @@ def _clone(
         trigger=execution.trigger, parent_execution=execution.parent_execution,
         original_id=execution.original_id or execution.id, replayed_from=execution.id,
     )  # fmt: skip
-    sync_label_rows(copy)
+    sync_label_rows(copy, new=True)
     ids = {r.id: fresh_id() for r in runs}
     TaskRun.objects.bulk_create(
         TaskRun(**{

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from flows import spec as spec_module
@@ -35,6 +36,38 @@ def flow_spec(flow: Flow, *, revision: int | None = None) -> FlowSpec:
             flow=flow, revision=revision
         )
     return _parse_cached(flow.pk, number, source, f"{flow} revision {number}")
+
+
+@lru_cache(maxsize=1)
+def _revision_sql() -> str:
+    def column(model: type, name: str) -> str:
+        return model._meta.get_field(name).column
+
+    r, f, n = (m._meta.db_table for m in (FlowRevision, Flow, Namespace))
+    return (
+        f'SELECT r."{column(FlowRevision, "flow")}", r."{column(FlowRevision, "source")}" '
+        f'FROM "{r}" r JOIN "{f}" f ON f."id" = r."{column(FlowRevision, "flow")}" '
+        f'JOIN "{n}" n ON n."id" = f."{column(Flow, "namespace")}" '
+        f'WHERE n."{column(Namespace, "name")}" = %s AND f."{column(Flow, "flow_id")}" = %s '
+        f'AND r."{column(FlowRevision, "revision")}" = %s'
+    )
+
+
+def flow_revision_spec(namespace: str, flow_id: str, revision: int) -> FlowSpec:
+    """Revision ``revision`` of a flow, deleted or not, parsed (cached as ``flow_spec``).
+
+    Executors and workers ask for it at the first hop of every execution they see; with
+    many executions at once the ORM's get and its join cost a tenth of each process's time,
+    so the source is read with one plain statement (built once) instead. A flow without revision
+    rows (made outside ``flows.services``) is read through the ORM, as before.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_revision_sql(), [namespace, flow_id, revision])
+        row = cursor.fetchone()
+    if row is None:
+        return flow_spec(flow_get(namespace, flow_id, include_deleted=True), revision=revision)
+    pk, source = row
+    return _parse_cached(pk, revision, source, f"{namespace}.{flow_id} revision {revision}")
 
 
 @lru_cache(maxsize=512)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from flows.models import Flow, Namespace
+from flows.models import Flow, FlowRevision, Namespace
 from flows.selectors import (
     flow_get,
+    flow_revision_spec,
     flow_spec,
     flows_search,
     namespace_children,
@@ -119,3 +120,19 @@ def test_flow_spec_is_cached_per_revision_and_reads_old_revisions(monkeypatch):
     assert old is first
     # v1 parsed once for three reads; v2 once by the deploy and once for the cache
     assert calls == [flow_yaml(message="v1"), flow_yaml(message="v2"), flow_yaml(message="v2")]
+
+
+def test_a_revision_spec_is_that_revisions_source_even_after_a_delete():
+    flow_deploy(source=flow_yaml("rev", "r", extra="description: first\n"))
+    flow = flow_deploy(source=flow_yaml("rev", "r", extra="description: second\n")).flow
+    flow_delete(flow=flow)
+    assert flow_revision_spec("r", "rev", 1).description == "first"
+    assert flow_revision_spec("r", "rev", 2).description == "second"
+    assert flow_revision_spec("r", "rev", 3).description == "second"  # the deletion's
+    assert flow_revision_spec("r", "rev", 2) is flow_spec(flow, revision=2)
+    # A flow made without revision rows is read through the ORM; a missing one still raises.
+    FlowRevision.objects.filter(flow=flow).delete()
+    Flow.objects.filter(pk=flow.pk).update(revision=4, deleted=False)
+    assert flow_revision_spec("r", "rev", 4).description == "second"
+    with pytest.raises(Flow.DoesNotExist):
+        flow_revision_spec("r", "nope", 1)
