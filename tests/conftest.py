@@ -1,10 +1,15 @@
-"""Shared fixtures for database tests: small and generic on purpose."""
+"""Shared fixtures: small generic ones for database tests, and the one fleet of real Celery
+workers that integration and browser tests share."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.integration.harness import Processes
 
 
 def flow_yaml(
@@ -36,3 +41,28 @@ def superuser(django_user_model):
     return django_user_model.objects.create_superuser(
         username="root", email="root@example.com", password="pw"
     )
+
+
+# One session fleet for every suite that runs tasks on real workers (integration, browser):
+# a second fleet, as a fixture re-exported by another conftest made, would consume the same
+# queues beside the first and take tasks from it.
+@pytest.fixture(scope="session")
+def celery_processes(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Processes]:
+    from tests.integration.harness import Processes, purge_broker
+
+    with django_db_blocker.unblock():
+        purge_broker()
+        procs = Processes(tmp_path_factory.mktemp("celery-logs"))
+        try:
+            procs.start_worker("executor", "executor", concurrency=2)
+            procs.start_worker("tasks", "default,wg.gpu", concurrency=2)
+            procs.start_beat()
+            yield procs
+        finally:
+            procs.stop()
+
+
+@pytest.fixture
+def workers(celery_processes, transactional_db) -> Processes:
+    """Running workers, with a database whose commits they can see."""
+    return celery_processes

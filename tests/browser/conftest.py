@@ -1,7 +1,7 @@
 """Browser fixtures: Debian's Chromium driven by Playwright, the live server, real workers.
 
-The ``workers`` fixture is the integration suite's (real Celery processes on the test
-database); it is re-exported here so browser tests request it by name. Playwright never
+The ``workers`` fixture is the one fleet of real Celery processes tests/conftest.py starts
+for every suite. Playwright never
 downloads a browser: it launches /usr/bin/chromium (``.ci/browser-setup`` installs it), and
 the tests skip when either is missing.
 """
@@ -13,10 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.integration.conftest import celery_processes, workers
-
-__all__ = ["celery_processes", "workers"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
