@@ -42,23 +42,9 @@ from plugins.base import RunnableTask, TaskFailed, TaskResult
 from plugins.registry import registry
 
 log = logging.getLogger(__name__)
-
-
-def _process_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-OWNER = _process_name()
-
-
-def _owner_after_fork() -> None:
-    """The module is imported by the worker's main process before it forks its pool, so each
-    child names itself again: an attempt's owner is the process that really runs it."""
-    global OWNER
-    OWNER = _process_name()
-
-
-os.register_at_fork(after_in_child=_owner_after_fork)
+#: Set at import, which happens in the pool child that runs attempts (executions.worker imports
+#: this module inside its task), so an attempt names the process that really runs it.
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass

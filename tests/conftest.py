@@ -43,9 +43,9 @@ def superuser(django_user_model):
     )
 
 
-# One session fleet for every suite that runs tasks on real workers (integration, browser):
-# a second fleet, as a fixture re-exported by another conftest made, would consume the same
-# queues beside the first and take tasks from it.
+# One session fleet for every suite that runs tasks on real workers (integration, browser).
+# A conftest that re-exports this fixture defines a second one, and its fleet would consume
+# the same queues beside the first and take tasks from it.
 @pytest.fixture(scope="session")
 def celery_processes(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Processes]:
     from tests.integration.harness import Processes, purge_broker

@@ -1,9 +1,8 @@
 """Browser fixtures: Debian's Chromium driven by Playwright, the live server, real workers.
 
-The ``workers`` fixture is the one fleet of real Celery processes tests/conftest.py starts
-for every suite. Playwright never
-downloads a browser: it launches /usr/bin/chromium (``.ci/browser-setup`` installs it), and
-the tests skip when either is missing.
+The ``workers`` fixture is the one fleet of real Celery processes that tests/conftest.py
+starts for every suite. Playwright never downloads a browser: it launches /usr/bin/chromium
+(``.ci/browser-setup`` installs it), and the tests skip when either is missing.
 """
 
 from __future__ import annotations

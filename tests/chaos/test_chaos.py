@@ -52,13 +52,15 @@ def busy(fleet, victims: tuple[str, ...], within: float = 3.0) -> str | None:  #
     return None
 
 
-def chaos_run(fleet, tmp_path, victims: tuple[str, ...], queues: str, what: str) -> None:  # noqa: ANN001
+def chaos_run(  # noqa: ANN001
+    fleet, tmp_path, victims: tuple[str, ...], queues: str, what: str, *, kill_busy: bool = False
+) -> None:
     effects = tmp_path / "effects.txt"
     ids = submit(workload(effects), SIZE)
     rng = random.Random(7)
     for _ in range(KILLS):
         time.sleep(rng.uniform(0.5, 1.5))
-        victim = (queues == "default" and busy(fleet, victims)) or rng.choice(victims)
+        victim = (kill_busy and busy(fleet, victims)) or rng.choice(victims)
         fleet.kill(victim, signal.SIGKILL)
         fleet.start_worker(victim, queues, concurrency=2, wait=False)  # may die while booting
     for victim in victims:
@@ -78,7 +80,7 @@ def chaos_run(fleet, tmp_path, victims: tuple[str, ...], queues: str, what: str)
 
 
 def test_task_workers_sigkilled_under_load(fleet, tmp_path) -> None:
-    chaos_run(fleet, tmp_path, TASK_WORKERS, "default", "task workers")
+    chaos_run(fleet, tmp_path, TASK_WORKERS, "default", "task workers", kill_busy=True)
     assert TaskRunAttempt.objects.filter(note__startswith="lease expired").exists()
 
 
