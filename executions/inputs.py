@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from executions.durations import DurationError, format_duration, parse_duration
+from flows.depth import TooDeep, check_depth, json_loads
 
 #: Kestra's old names, read as the new ones.
 _ALIASES = {"BOOL": "BOOLEAN", "ENUM": "SELECT"}
@@ -410,7 +411,9 @@ def _duration(value: Any, opts: Mapping[str, Any]) -> str:
 def _json(value: Any, opts: Mapping[str, Any]) -> Any:
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            return json_loads(value)
+        except TooDeep as exc:
+            raise _Invalid(str(exc)) from None
         except ValueError as exc:
             raise _Invalid(f"expected JSON ({exc})") from None
     return _jsonable(value)
@@ -424,7 +427,8 @@ def _yaml(value: Any, opts: Mapping[str, Any]) -> Any:
     try:
         node, problems = load(value)
     except YamlProblem as exc:
-        raise _Invalid(f"expected YAML ({exc.message})") from None
+        where = f" at {exc.path}" if exc.path else ""
+        raise _Invalid(f"expected YAML ({exc.message}{where})") from None
     if problems:
         raise _Invalid(f"expected YAML ({problems[0].message})")
     return None if node is None else node.plain()
@@ -486,7 +490,9 @@ def _array(value: Any, opts: Mapping[str, Any]) -> list[Any]:
 def _list(value: Any) -> list[Any]:
     if isinstance(value, str):
         try:
-            value = json.loads(value) if value.strip().startswith("[") else [value]
+            value = json_loads(value) if value.strip().startswith("[") else [value]
+        except TooDeep as exc:
+            raise _Invalid(str(exc)) from None
         except ValueError:
             raise _Invalid("expected a JSON list like `[1, 2]`") from None
     if not isinstance(value, list | tuple):
@@ -617,11 +623,20 @@ def _dump(value: Any) -> Any:
 
 
 def _jsonable(value: Any) -> Any:
-    """Native data as JSON would hold it (YAML-loaded dates become ISO text)."""
+    """Native data as JSON would hold it (YAML-loaded dates become ISO text); refused when
+    nested deeper than ``flows.depth.MAX_DEPTH`` (issue 21), before anything recurses."""
+    try:
+        check_depth(value)
+    except TooDeep as exc:
+        raise _Invalid(str(exc)) from None
+    return _plain_json(value)
+
+
+def _plain_json(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _plain_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [_plain_json(v) for v in value]
     if isinstance(value, datetime | date | time):
         return _dump(value)
     if isinstance(value, float) and not math.isfinite(value):

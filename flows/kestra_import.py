@@ -16,7 +16,6 @@ Templates are told apart from flows by their folder: a file under a ``templates`
 
 from __future__ import annotations
 
-import io
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 from django.db import transaction
 
+from flows.archives import ArchiveError, read_checked
 from flows.services.common import YAML_SUFFIXES, collect_documents, problem
 from flows.spec import SpecError, SpecProblem
 
@@ -83,26 +83,26 @@ def read_documents(paths: list[str | Path]) -> tuple[list[tuple[str, str]], list
 
 
 def _zip_documents(path: Path) -> tuple[list[tuple[str, str]], list[SpecProblem]]:
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        return [], [problem(str(path), f"cannot read the zip archive: {exc}")]
-    entries = [
-        e
-        for e in archive.infolist()
-        if not e.is_dir()
-        and Path(e.filename).suffix in YAML_SUFFIXES
-        and not any(p.startswith(".") for p in Path(e.filename).parts)
-    ]
-    if len(entries) > MAX_ZIP_DOCUMENTS or sum(e.file_size for e in entries) > MAX_ZIP_BYTES:
-        return [], [problem(str(path), "the archive is too large to import")]
+    def wanted(e: zipfile.ZipInfo) -> bool:
+        parts = Path(e.filename).parts
+        return Path(e.filename).suffix in YAML_SUFFIXES and not any(
+            p.startswith(".") for p in parts
+        )
+
+    try:  # sizes and CRCs checked before a member is read (issue 21)
+        members = read_checked(
+            str(path), wanted=wanted, max_members=MAX_ZIP_DOCUMENTS, max_total_bytes=MAX_ZIP_BYTES
+        )
+    except (ArchiveError, OSError) as exc:
+        where = f"{path}!{exc.member}" if isinstance(exc, ArchiveError) and exc.member else path
+        message = exc.message if isinstance(exc, ArchiveError) else str(exc)
+        return [], [problem(str(where), f"cannot read the zip archive: {message}")]
     documents, problems = [], []
-    for entry in sorted(entries, key=lambda e: e.filename):
-        name = f"{path}!{entry.filename}"
+    for filename, content in sorted(members):
+        name = f"{path}!{filename}"
         try:
-            with archive.open(entry) as handle:
-                documents.append((name, io.TextIOWrapper(handle, encoding="utf-8").read()))
-        except (UnicodeDecodeError, OSError, zipfile.BadZipFile) as exc:
+            documents.append((name, content.decode("utf-8")))
+        except UnicodeDecodeError as exc:
             problems.append(problem(name, f"cannot read the file: {exc}"))
     return documents, problems
 

@@ -272,7 +272,7 @@ def _start(source: str | bytes, filename: str) -> tuple[Ctx, Node]:
     try:
         root, loading = yaml_loader.load(source)
     except yaml_loader.YamlProblem as exc:
-        raise SpecError([SpecProblem(filename, exc.line, exc.col, "", exc.message)]) from None
+        raise SpecError([SpecProblem(filename, exc.line, exc.col, exc.path, exc.message)]) from None
     for p in loading:
         ctx.error((p.line, p.col), "", p.message)
     if root is None or not root.is_map:

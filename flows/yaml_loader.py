@@ -4,8 +4,9 @@ Why not ``yaml.safe_load``: a user needs ``file:line:col`` for every problem, an
 loader forgets where values came from. We compose the node graph with PyYAML's SafeLoader and
 build our own :class:`Node` tree from it. Anchors and aliases are refused outright (an alias
 bomb is never expanded), as are duplicate keys, non-scalar keys, custom tags, oversized or
-non-UTF-8 documents and multi-document streams. Timestamps stay strings, as Kestra reads them.
-Pure: no Django.
+non-UTF-8 documents, multi-document streams and documents nested deeper than
+``flows.depth.MAX_DEPTH`` (refused while composing, before any recursion could run out of
+stack). Timestamps stay strings, as Kestra reads them. Pure: no Django.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent, CollectionStartEvent, ScalarEvent
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
+
+from flows.depth import MAX_DEPTH, Segment, TooDeep
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
 
@@ -40,9 +43,9 @@ _SCALARS = SafeConstructor()
 class YamlProblem(Exception):
     """A document that cannot be loaded at all; ``line``/``col`` are 1-based."""
 
-    def __init__(self, message: str, line: int = 1, col: int = 1) -> None:
+    def __init__(self, message: str, line: int = 1, col: int = 1, path: str = "") -> None:
         super().__init__(message)
-        self.message, self.line, self.col = message, line, col
+        self.message, self.line, self.col, self.path = message, line, col, path
 
 
 @dataclass(slots=True)
@@ -129,7 +132,15 @@ def _base_loader() -> type:
 
 
 class _Composer(_base_loader()):  # type: ignore[misc]
-    """Loader that refuses anchors and aliases before the composer resolves them."""
+    """Loader that refuses anchors and aliases before the composer resolves them, and
+    collections nested deeper than MAX_DEPTH before the (recursive) composer descends."""
+
+    #: Key or index by which each open collection was reached (None for the root).
+    _open: list[Segment | None]
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._open = []
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
@@ -137,7 +148,32 @@ class _Composer(_base_loader()):  # type: ignore[misc]
             raise _mark_problem("YAML aliases (*name) are not allowed", event.start_mark)
         if isinstance(event, ScalarEvent | CollectionStartEvent) and event.anchor:
             raise _mark_problem("YAML anchors (&name) are not allowed", event.start_mark)
-        return super().compose_node(parent, index)
+        if not isinstance(event, CollectionStartEvent):
+            return super().compose_node(parent, index)
+        opened = self._open
+        segment = _segment(parent, index)
+        if len(opened) >= MAX_DEPTH:
+            path = [s for s in (*opened, segment) if s is not None]
+            exc = TooDeep(path)
+            problem = _mark_problem(exc.reason, event.start_mark)
+            problem.path = exc.where
+            raise problem
+        opened.append(segment)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            opened.pop()
+
+
+def _segment(parent: Any, index: Any) -> Segment | None:
+    """How the composer reached a node: a list index, a mapping key, or None (the root)."""
+    if parent is None:
+        return None
+    if isinstance(index, int):
+        return index
+    if isinstance(index, ScalarNode):
+        return str(index.value)
+    return "?"  # a collection used as a mapping key (refused later anyway)
 
 
 # YAML 1.2 booleans, as Kestra's parser reads them: `yes`, `no`, `on`, `off` stay strings

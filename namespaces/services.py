@@ -19,6 +19,7 @@ from typing import IO, Any, BinaryIO
 from django.conf import settings
 from django.db import transaction
 
+from flows.archives import ArchiveError, open_checked
 from namespaces import paths
 from namespaces.models import NamespaceFile
 from namespaces.paths import ROOT, PathRefused
@@ -302,22 +303,21 @@ def nsfile_put_zip(
     like any other (an entry named ``../x`` is refused, nothing is written)."""
     _namespace(namespace, actor, "write")
     base = _path(folder, allow_root=True)
-    limit = settings.TRELLIS_MAX_UPLOAD_BYTES
-    try:
-        zipped = zipfile.ZipFile(archive)
-    except zipfile.BadZipFile as exc:
-        raise NamespaceFileError(f"not a zip archive: {exc}") from None
-    entries = [e for e in zipped.infolist() if not e.is_dir()]
-    if len(entries) > MAX_ZIP_ENTRIES:
-        raise NamespaceFileError(f"the archive holds more than {MAX_ZIP_ENTRIES} files")
-    if sum(e.file_size for e in entries) > limit:
-        raise NamespaceFileError(f"the archive unpacks to more than {limit} bytes")
-    targets = [(e, _path(f"{base.rstrip('/')}/{e.filename}")) for e in entries]
-    written = []
-    with transaction.atomic():
-        for entry, target in targets:
-            with zipped.open(entry) as content:
-                written.append(nsfile_put(namespace=namespace, path=target, data=content))
+    try:  # count, sizes, CRCs and names checked before anything is written (issue 21)
+        zipped, entries = open_checked(
+            archive,
+            max_members=MAX_ZIP_ENTRIES,
+            max_total_bytes=settings.TRELLIS_MAX_UPLOAD_BYTES,
+        )
+    except ArchiveError as exc:
+        raise NamespaceFileError(f"the zip is refused: {exc}") from None
+    with zipped:
+        targets = [(e, _path(f"{base.rstrip('/')}/{e.filename}")) for e in entries]
+        written = []
+        with transaction.atomic():
+            for entry, target in targets:
+                with zipped.open(entry) as content:
+                    written.append(nsfile_put(namespace=namespace, path=target, data=content))
     return written
 
 

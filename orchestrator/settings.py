@@ -196,6 +196,9 @@ TRELLIS_SWEEP_SECONDS = float(os.environ.get("TRELLIS_SWEEP_SECONDS", "2"))
 TRELLIS_MAX_FLOW_BYTES = 1024 * 1024
 TRELLIS_MAX_UPLOAD_BYTES = int(os.environ.get("TRELLIS_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024)))
 TRELLIS_EXAMPLES_DIR = BASE_DIR / "examples"
+#: A signed webhook's timestamp may differ from this server's clock by this much (a
+#: trigger's ``signature.tolerance`` overrides it); its delivery id is kept as long.
+TRELLIS_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("TRELLIS_WEBHOOK_TOLERANCE_SECONDS", "300"))
 #: Global variables available to expressions as {{ globals.x }} (JSON in the environment).
 TRELLIS_GLOBALS = os.environ.get("TRELLIS_GLOBALS", "{}")
 #: Key sealing SECRET-typed inputs at rest (32 characters: Kestra's encryption.secret-key
@@ -219,6 +222,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's JSON parser answers a deeply nested body with a 500 (RecursionError): issue 21.
+    "DEFAULT_PARSER_CLASSES": [
+        "orchestrator.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
 }

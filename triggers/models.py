@@ -147,3 +147,34 @@ class FlowTriggerIndex(models.Model):
     def __str__(self) -> str:
         source = f"{self.source_namespace or '*'}{'*' if self.prefix else ''}"
         return f"{self.namespace}.{self.flow_id}:{self.trigger_id} <- {source}.{self.source_flow_id or '*'}"
+
+
+class WebhookDelivery(models.Model):
+    """A signed webhook delivery already accepted: its id may start nothing again (issue 21).
+
+    The unique key decides, not a lookup: two copies of one delivery arriving together both
+    try to insert, one wins and its execution is created in the same transaction; the other
+    is refused. A row is kept until ``expires_at`` (the delivery's timestamp plus the
+    tolerance, past which the timestamp alone refuses a replay); the trigger recovery sweep
+    deletes it after that.
+    """
+
+    namespace = models.CharField(max_length=255)
+    flow_id = models.CharField(max_length=255)
+    trigger_id = models.CharField(max_length=255)
+    delivery_id = models.CharField(max_length=255)
+    received_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["namespace", "flow_id", "trigger_id", "delivery_id"],
+                name="webhook_delivery_unique",
+            ),
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="webhook_delivery_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}.{self.flow_id}:{self.trigger_id} delivery {self.delivery_id}"

@@ -235,12 +235,17 @@ def stop_after_check(execution: Execution) -> bool:
 
 
 def recover(now: datetime | None = None) -> dict[str, int]:
-    """The recovery sweep (every 30 s): overdue schedule ticks, then stalled backfills."""
+    """The recovery sweep (every 30 s): overdue schedule ticks, then stalled backfills, then
+    webhook delivery ids old enough that their timestamps refuse a replay anyway."""
+    from django.utils import timezone
+
     from triggers.backfills import queue_step
+    from triggers.signatures import prune_deliveries
 
     started = recover_schedules(now)
     stalled = stalled_backfills(now)
     for state in stalled:
         with transaction.atomic():
             queue_step(state)
-    return {"started": started, "backfills": len(stalled)}
+    pruned = prune_deliveries(now or timezone.now())
+    return {"started": started, "backfills": len(stalled), "deliveries": pruned}

@@ -35,6 +35,7 @@ from flows.models import Flow
 from flows.spec import FlowSpec
 from orchestrator.api.base import ApiView, check_body_size
 from orchestrator.api.errors import ApiProblem, Conflict
+from orchestrator.api.parsers import JSONParser
 from orchestrator.api.schema import PROBLEM_RESPONSES
 
 #: Run requests: any declared input may be a form field, a file, or a JSON member.
@@ -85,7 +86,7 @@ class RunRequest(NamedTuple):
 
 
 class _RunView(ApiView):
-    parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
+    parser_classes = [parsers.MultiPartParser, parsers.FormParser, JSONParser]
 
     def _target(self, request, namespace: str, flow_id: str) -> RunRequest:
         """The flow, the revision asked for, its spec and what the request submitted."""

@@ -25,6 +25,7 @@ from flows.api.common import int_param
 from flows.api.serializers import LabelSerializer
 from orchestrator.api.base import ApiView
 from orchestrator.api.errors import ApiProblem, Conflict
+from orchestrator.api.parsers import JSONParser
 from orchestrator.api.schema import PROBLEM_RESPONSES
 
 CHANGEABLE = tuple(str(s) for s in services.CHANGEABLE_EXECUTION_STATES)
@@ -62,7 +63,7 @@ def _document(execution: Execution) -> Response:
 
 
 class _ActionView(ApiView):
-    parser_classes = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser]
+    parser_classes = [JSONParser, parsers.MultiPartParser, parsers.FormParser]
 
     def act(self, request, execution: Execution) -> Execution:
         raise NotImplementedError

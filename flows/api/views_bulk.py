@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import zipfile
 
-import yaml
 from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -14,7 +13,7 @@ from rest_framework import parsers, serializers
 from rest_framework.response import Response
 
 from access.policy import Action, check, readable
-from flows import selectors, services
+from flows import selectors, services, yaml_loader
 from flows.api.common import (
     bool_param,
     flow_ref,
@@ -31,6 +30,7 @@ from flows.api.serializers import (
     flow_json,
     flow_summary_json,
 )
+from flows.archives import ArchiveError, read_checked
 from flows.services.common import YAML_SUFFIXES
 from flows.services.deploy import parse_source
 from flows.spec import SpecError
@@ -176,13 +176,15 @@ def _validate(doc: Document) -> dict:
 
 
 def _best_effort_ids(source: str) -> tuple[str | None, str | None]:
-    try:
-        data = yaml.safe_load(source)
-    except yaml.YAMLError:
+    try:  # Trellis's loader: bounded depth, no aliases (a refused document stays refused)
+        root, _ = yaml_loader.load(source)
+    except yaml_loader.YamlProblem:
         return None, None
-    if not isinstance(data, dict):
+    if root is None or not root.is_map:
         return None, None
-    ns, flow_id = data.get("namespace"), data.get("id")
+    ns, flow_id = (
+        None if node is None else node.plain() for node in (root.get("namespace"), root.get("id"))
+    )
     return (str(ns) if ns is not None else None, str(flow_id) if flow_id is not None else None)
 
 
@@ -249,12 +251,19 @@ def _uploaded_documents(upload) -> tuple[list[tuple[str, str]], dict[str, int]]:
     data = upload.read()
     files: list[tuple[str, bytes]] = []
     if zipfile.is_zipfile(io.BytesIO(data)):
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            files = [
-                (info.filename, archive.read(info))
-                for info in archive.infolist()
-                if not info.is_dir() and info.filename.endswith(YAML_SUFFIXES)
-            ]
+        try:
+            files = read_checked(
+                io.BytesIO(data),
+                wanted=lambda info: info.filename.endswith(YAML_SUFFIXES),
+                max_total_bytes=settings.TRELLIS_MAX_UPLOAD_BYTES,
+            )
+        except ArchiveError as exc:
+            raise ApiProblem(
+                f"the zip is refused: {exc}",
+                status_code=422,
+                code="invalid-archive",
+                errors=[{"field": "fileUpload", "member": exc.member, "message": exc.message}],
+            ) from None
     elif upload.name.endswith(YAML_SUFFIXES):
         files = [(upload.name, data)]
     else:

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from orchestrator.api.auth import ApiTokenAuthentication
 from orchestrator.api.errors import ApiProblem, PayloadTooLarge, exception_handler
+from orchestrator.api.parsers import DEFAULT_PARSERS
 
 YAML_MEDIA_TYPES = ("application/x-yaml", "application/yaml", "text/yaml", "text/plain")
 
@@ -111,6 +112,7 @@ class ApiView(APIView):
 
     authentication_classes = [ApiTokenAuthentication, authentication.SessionAuthentication]
     permission_classes = [permissions.IsAuthenticated]
+    parser_classes = DEFAULT_PARSERS
     body_limit_setting: str | None = None
 
     def get_exception_handler(self):

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from croniter import CroniterBadDateError, croniter
 
+from executions.durations import DurationError, parse_duration
 from plugins.base import Prop, TriggerType
 from plugins.core.conditions import parse_moment
 
@@ -190,8 +191,9 @@ class Webhook(TriggerType):
     The key is the secret (it may be ``{{ secret('NAME') }}``); the execution sees
     ``trigger.body`` (parsed when it is JSON), ``trigger.headers`` and
     ``trigger.parameters``. With ``signature`` the request must also carry the HMAC of its
-    raw body (hex, optionally prefixed ``sha256=``) in a header; a missing or wrong one
-    answers the same 404 as a wrong key. ``wait: true`` answers once the execution ended, with its
+    timestamp, delivery id and raw body (hex, optionally prefixed ``sha256=``) in a header;
+    a missing or wrong one answers the same 404 as a wrong key. A signed request whose
+    timestamp is outside the tolerance is a 400, a delivery id seen before a 409 (issue 21). ``wait: true`` answers once the execution ended, with its
     outputs (only the outputs with ``returnOutputs: true``).
     """
 
@@ -206,8 +208,13 @@ class Webhook(TriggerType):
             "signature",
             "map",
             dynamic=False,
-            description="Require an HMAC of the body: `secret` (may be `{{ secret('NAME') }}`), "
-            "`header` (default X-Hub-Signature-256), `algorithm` (SHA256, SHA1 or SHA512).",
+            description="Require an HMAC of `<timestamp>.<delivery id>.<body>`: `secret` (may "
+            "be `{{ secret('NAME') }}`), `header` (default X-Hub-Signature-256), `algorithm` "
+            "(SHA256, SHA1 or SHA512), `timestampHeader` (default X-Trellis-Timestamp, Unix "
+            "seconds), `deliveryHeader` (default X-Trellis-Delivery), `tolerance` (ISO "
+            "duration, default TRELLIS_WEBHOOK_TOLERANCE_SECONDS = 5 minutes). A delivery id "
+            "is accepted once. `replayProtection: false` signs the body alone (weaker: a "
+            "captured request can be replayed).",
         ),
     )
     examples = (
@@ -224,6 +231,7 @@ triggers:
     signature:
       secret: "{{ secret('PUSH_SIGNING_SECRET') }}"
       header: X-Hub-Signature-256
+      tolerance: PT5M
 """,
     )
 
@@ -237,8 +245,18 @@ triggers:
         return _signature_problems(props.get("signature"))
 
 
-SIGNATURE_KEYS = ("secret", "header", "algorithm")
+SIGNATURE_KEYS = (
+    "secret",
+    "header",
+    "algorithm",
+    "timestampHeader",
+    "deliveryHeader",
+    "tolerance",
+    "replayProtection",
+)
 SIGNATURE_ALGORITHMS = ("SHA256", "SHA1", "SHA512")
+#: A tolerance past a day would keep delivery ids for as long and make replay windows wide.
+MAX_SIGNATURE_TOLERANCE = timedelta(days=1)
 
 
 def _signature_problems(signature: Any) -> list[tuple[str, str]]:
@@ -265,7 +283,26 @@ def _signature_problems(signature: Any) -> list[tuple[str, str]]:
         problems.append(
             ("signature.algorithm", f"`algorithm` must be one of {', '.join(SIGNATURE_ALGORITHMS)}")
         )
+    for name in ("timestampHeader", "deliveryHeader"):
+        value = signature.get(name)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            problems.append((f"signature.{name}", f"`{name}` must be a header name"))
+    if signature.get("replayProtection") not in (None, True, False):
+        problems.append(("signature.replayProtection", "`replayProtection` must be true or false"))
+    tolerance = signature.get("tolerance")
+    if tolerance is not None:
+        problems += _tolerance_problems(tolerance)
     return problems
+
+
+def _tolerance_problems(tolerance: Any) -> list[tuple[str, str]]:
+    try:
+        window = parse_duration(tolerance)
+    except (DurationError, TypeError, ValueError):
+        return [("signature.tolerance", "`tolerance` must be an ISO-8601 duration like PT5M")]
+    if not timedelta(seconds=1) <= window <= MAX_SIGNATURE_TOLERANCE:
+        return [("signature.tolerance", "`tolerance` must be between 1 second and 1 day")]
+    return []
 
 
 def parse_date(value: Any, timezone: str = "Etc/UTC") -> datetime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import pytest
 from rest_framework.test import APIClient
@@ -147,17 +148,31 @@ def signed(monkeypatch):
     return flow_deploy(source=SIGNED).flow
 
 
-def test_a_signed_webhook_needs_the_hmac_of_the_body(client, signed) -> None:
+def stamped(body: bytes, delivery: str, secret: bytes = b"signing-secret") -> dict[str, str]:
+    """The headers of a signed delivery sent now (see triggers.signatures)."""
+    timestamp = str(int(time.time()))
+    signed = f"{timestamp}.{delivery}.".encode() + body
+    return {
+        "HTTP_X_TRELLIS_TIMESTAMP": timestamp,
+        "HTTP_X_TRELLIS_DELIVERY": delivery,
+        "HTTP_X_HUB_SIGNATURE_256": f"sha256={sign(signed, secret)}",
+    }
+
+
+def test_a_signed_webhook_needs_the_hmac_of_timestamp_delivery_and_body(client, signed) -> None:
     body = b'{"ref": "main"}'
     header = "HTTP_X_HUB_SIGNATURE_256"
-    ok = client.post(URL, body, content_type="application/json", **{header: f"sha256={sign(body)}"})
+    ok = client.post(URL, body, content_type="application/json", **stamped(body, "d-1"))
     assert variables(ok)["body"] == {"ref": "main"}
-    bare = client.post(URL, body, content_type="application/json", **{header: sign(body)})
-    assert bare.status_code == 200  # the algorithm prefix is optional
+    bare = stamped(body, "d-2")
+    bare[header] = bare[header].removeprefix("sha256=")
+    assert client.post(URL, body, content_type="application/json", **bare).status_code == 200
     for headers in (
         {},  # missing
-        {header: f"sha256={sign(body, b'another secret')}"},  # wrong secret
-        {header: f"sha256={sign(b'{}')}"},  # the signature of another body
+        {header: f"sha256={sign(body)}"},  # the body alone, without timestamp and delivery
+        stamped(body, "d-3", b"another secret"),  # wrong secret
+        {**stamped(b"{}", "d-4"), header: stamped(b"{}", "d-4")[header]},  # another body's
+        {**stamped(body, "d-5"), "HTTP_X_TRELLIS_DELIVERY": "d-6"},  # delivery id changed
     ):
         refused = client.post(URL, body, content_type="application/json", **headers)
         assert refused.status_code == 404
@@ -165,9 +180,23 @@ def test_a_signed_webhook_needs_the_hmac_of_the_body(client, signed) -> None:
     assert Execution.objects.count() == 2
 
 
+def test_without_replay_protection_the_body_alone_is_signed(client, monkeypatch) -> None:
+    monkeypatch.setenv("SECRET_HOOK_SIGNING", base64.b64encode(b"signing-secret").decode())
+    flow_deploy(source=SIGNED + "      replayProtection: false\n")
+    body = b'{"ref": "main"}'
+    signature = {"HTTP_X_HUB_SIGNATURE_256": f"sha256={sign(body)}"}
+    for _ in range(2):  # GitHub-style senders: no timestamp, so a copy is not recognised
+        assert (
+            client.post(URL, body, content_type="application/json", **signature).status_code == 200
+        )
+
+
 def test_signature_header_and_algorithm_are_configurable(client, monkeypatch) -> None:
     monkeypatch.setenv("SECRET_HOOK_SIGNING", base64.b64encode(b"signing-secret").decode())
-    flow_deploy(source=SIGNED + "      header: X-Signature\n      algorithm: SHA1\n")
+    flow_deploy(
+        source=SIGNED + "      header: X-Signature\n      algorithm: SHA1\n"
+        "      replayProtection: false\n"
+    )
     body = b"plain text"
     signature = sign(body, algorithm="sha1")
     assert (
@@ -185,8 +214,7 @@ def test_signature_header_and_algorithm_are_configurable(client, monkeypatch) ->
 def test_a_signature_secret_that_does_not_render_matches_nothing(client) -> None:
     flow_deploy(source=SIGNED)  # SECRET_HOOK_SIGNING is not set
     body = b"{}"
-    response = client.post(URL, body, content_type="application/json",
-                           HTTP_X_HUB_SIGNATURE_256=sign(body))  # fmt: skip
+    response = client.post(URL, body, content_type="application/json", **stamped(body, "d-1"))
     assert response.status_code == 404
 
 
@@ -198,6 +226,10 @@ def test_a_signature_secret_that_does_not_render_matches_nothing(client) -> None
         ("    signature:\n      secret: s\n      algorithm: MD5\n",
          "`algorithm` must be one of SHA256, SHA1, SHA512"),
         ("    signature:\n      secret: s\n      salt: x\n", "unknown signature property 'salt'"),
+        ("    signature:\n      secret: s\n      tolerance: soon\n", "`tolerance` must be an ISO"),
+        ("    signature:\n      secret: s\n      tolerance: P2D\n", "between 1 second and 1 day"),
+        ("    signature:\n      secret: s\n      replayProtection: maybe\n",
+         "`replayProtection` must be true or false"),
     ],
 )  # fmt: skip
 def test_bad_signature_declarations_are_refused_at_deploy(signature, message) -> None:

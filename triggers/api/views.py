@@ -16,9 +16,12 @@ from rest_framework.views import APIView
 from executions.documents import execution_json
 from executions.expressions import ExpressionError
 from executions.services import execution_wait
+from flows.depth import TooDeep
 from orchestrator.api.base import check_body_size
 from orchestrator.api.errors import ApiProblem, PayloadTooLarge, exception_handler
+from orchestrator.api.parsers import too_deep_problem
 from triggers.services import WebhookCall, WebhookNotFound, webhook_fire
+from triggers.signatures import WebhookRefused
 from triggers.webhooks import max_webhook_bytes
 
 NOT_FOUND = "Not Found: Flow not found"
@@ -26,8 +29,11 @@ NOT_FOUND = "Not Found: Flow not found"
 _RESPONSES = {
     200: OpenApiResponse(description="The execution (its outputs once ended with `wait`)."),
     204: OpenApiResponse(description="The trigger's conditions are false: no execution."),
-    404: OpenApiResponse(description="No such flow, webhook or key (indistinguishable)."),
+    400: OpenApiResponse(description="Signed, but the timestamp is outside the tolerance."),
+    404: OpenApiResponse(description="No such flow, webhook or key, or a wrong signature."),
+    409: OpenApiResponse(description="Signed, but this delivery id was already received."),
     413: OpenApiResponse(description="The body is larger than TRELLIS_MAX_WEBHOOK_BYTES."),
+    422: OpenApiResponse(description="The JSON body nests deeper than 100 levels."),
 }
 
 
@@ -57,6 +63,10 @@ class WebhookView(APIView):
             result = webhook_fire(namespace=namespace, flow_id=flow_id, key=key, call=call)
         except WebhookNotFound:
             raise NotFound(NOT_FOUND) from None
+        except WebhookRefused as exc:  # signed, but stale or replayed: nothing was created
+            raise ApiProblem(str(exc), status_code=exc.status_code) from None
+        except TooDeep as exc:
+            raise too_deep_problem(exc) from None
         except ExpressionError as exc:
             raise ApiProblem(f"the trigger's inputs do not render: {exc}", status_code=422)
         if result.execution is None:
