@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from executions.durations import DurationError, parse_duration
+from flows.depth import TooDeep, check_depth
 from kv.models import KV_TYPES, KVEntry
 
 KEY = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]*")
@@ -67,6 +68,10 @@ def kv_set(
             raise KVError(f"invalid ttl: {exc}") from None
     if isinstance(value, datetime | date):
         value = value.isoformat()
+    try:  # stored as JSON and walked when read back: bounded like every document (issue 21)
+        check_depth(value)
+    except TooDeep as exc:
+        raise KVError(f"invalid KV value for {key!r}: {exc}") from None
     with transaction.atomic():
         existing = _live(namespace).select_for_update().filter(key=key).first()
         if existing is not None and not overwrite:
