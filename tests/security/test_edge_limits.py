@@ -69,7 +69,8 @@ def test_a_900_level_flow_is_a_spec_error_naming_the_path(source) -> None:
     (only,) = caught.value.problems
     assert only.message == f"nested deeper than the limit of {MAX_DEPTH} levels"
     assert only.path.startswith(("tasks[0].message[0][0]", "variables.k0.k1"))
-    assert only.line > 1 and only.col > 1  # where the 101st level opens
+    assert only.line > 1  # where the 101st level opens
+    assert only.col > 1
     assert str(caught.value).startswith("deep.yml:")
 
 
