@@ -145,13 +145,14 @@ def check_fresh(signed: Signed, now: datetime) -> datetime | None:
         raise StaleWebhook(
             "the webhook delivery id must be 1 to 200 visible ASCII characters, no spaces"
         )
-    sent = datetime.fromtimestamp(int(signed.timestamp), tz=UTC)
-    skew = abs(now - sent)
-    if skew > signed.tolerance:
+    # Compared as numbers first: a far-off timestamp may not be a representable date.
+    skew = abs(now.timestamp() - int(signed.timestamp))
+    if skew > signed.tolerance.total_seconds():
         raise StaleWebhook(
-            f"the webhook timestamp {signed.timestamp} is {int(skew.total_seconds())} s from "
+            f"the webhook timestamp {signed.timestamp} is {int(skew)} s from "
             f"this server's clock; the tolerance is {int(signed.tolerance.total_seconds())} s"
         )
+    sent = datetime.fromtimestamp(int(signed.timestamp), tz=UTC)
     return max(now, sent) + signed.tolerance
 
 
