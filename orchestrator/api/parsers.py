@@ -14,11 +14,14 @@ from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
 from flows.depth import TooDeep, check_json_depth
-from orchestrator.api.errors import ApiProblem
 
 
-def too_deep_problem(exc: TooDeep, *, field: str = "body") -> ApiProblem:
-    """The 422 for a document nested deeper than the limit, naming where."""
+def too_deep_problem(exc: TooDeep, *, field: str = "body") -> Exception:
+    """The 422 for a document nested deeper than the limit, naming where (an ApiProblem)."""
+    # Imported here: DRF imports this module while ``orchestrator.api.errors`` (which
+    # imports DRF's views) may still be loading.
+    from orchestrator.api.errors import ApiProblem
+
     where = f"{field}{'' if exc.where.startswith('[') else '.'}{exc.where}" if exc.path else field
     return ApiProblem(
         f"the {field} is {exc.reason} at {where}",

@@ -188,6 +188,20 @@ def test_api_validate_of_a_900_level_flow_reports_it_invalid(api) -> None:
 
 
 @pytest.mark.django_db
+def test_the_admin_editor_shows_a_900_level_flow_at_its_line(client, superuser) -> None:
+    from django.urls import reverse
+
+    client.force_login(superuser)
+    response = client.post(reverse("admin:flows_flow_add"), {"source": deep_yaml(), "_save": "1"})
+
+    assert response.status_code == 200
+    (message,) = response.context["adminform"].form.errors["source"]
+    assert message.startswith("line 6, col ")
+    assert "nested deeper than the limit of 100 levels" in message
+    assert Flow.objects.count() == 0
+
+
+@pytest.mark.django_db
 def test_api_template_of_900_levels_is_422(api) -> None:
     template = "id: deep\nnamespace: company.team\ntasks:\n  - id: t\n    type: x\n    v: "
     response = api.generic(
