@@ -646,8 +646,19 @@ def _plain_json(value: Any) -> Any:
     raise _Invalid(f"cannot hold a {type(value).__name__}")
 
 
+#: A refused value is quoted up to this many characters (a 100k-deep body is not echoed).
+_SHOWN_CHARS = 500
+
+
 def _show(value: Any) -> str:
-    """A submitted value as Kestra quotes it in messages."""
+    """A submitted value as Kestra quotes it in messages, cut past _SHOWN_CHARS."""
+    text = _quoted(value)
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    return f"{text[:_SHOWN_CHARS]}…({len(text) - _SHOWN_CHARS} more characters)"
+
+
+def _quoted(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):
@@ -655,9 +666,10 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     try:
+        check_depth(value)
         return json.dumps(value, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
+    except (TypeError, ValueError, TooDeep):
+        return f"<a {type(value).__name__}>"
 
 
 # ----------------------------------------------------------------------------- schema

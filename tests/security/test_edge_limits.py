@@ -330,3 +330,22 @@ def test_cli_validate_and_deploy_of_a_900_level_flow_exit_1_with_file_line_col(t
         assert "Traceback" not in result.stderr + result.stdout
         assert f"{path}:6:" in result.stdout + result.stderr
         assert "nested deeper than the limit of 100 levels" in result.stdout + result.stderr
+
+
+@pytest.mark.django_db
+def test_cli_run_with_a_100k_deep_json_input_is_one_short_clear_error() -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    flow_deploy(source=FLOW_WITH_INPUTS)
+    with pytest.raises(CommandError) as caught:
+        call_command(
+            "flow", "run", "company.team", "typed", "--input", f"payload={deep_json()}",
+            stdout=io.StringIO(), stderr=io.StringIO(),
+        )  # fmt: skip
+
+    message = str(caught.value)
+    assert "payload: nested deeper than the limit of 100 levels at a[0][0]" in message
+    assert len(message) < 1500  # the 200 kB value is quoted only in part
+    assert "more characters)`" in message
+    assert Execution.objects.count() == 0
