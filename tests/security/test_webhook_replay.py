@@ -206,3 +206,35 @@ def test_delivery_ids_are_kept_for_the_window_then_pruned_by_the_recovery_sweep(
     recover(now + timedelta(minutes=7))  # past timestamp + tolerance + margin: forgotten
     assert not WebhookDelivery.objects.exists()
     assert Execution.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_three_copies_arriving_at_once_make_one_execution(monkeypatch) -> None:
+    """The unique key decides, not a lookup: copies racing each other (one thread each, each
+    with its own database connection) still make one execution."""
+    import threading
+
+    from django.db import connection
+
+    monkeypatch.setenv("SECRET_HOOK_SIGNING", base64.b64encode(SECRET).decode())
+    flow_deploy(source=SIGNED)
+    body = b'{"ref": "race"}'
+    headers = signed_headers(body, "race-1")
+    start = threading.Barrier(3)
+    statuses: list[int] = []
+
+    def send() -> None:
+        try:
+            start.wait()
+            statuses.append(post(APIClient(), body, headers).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert sorted(statuses) == [200, 409, 409]
+    assert Execution.objects.count() == 1
