@@ -178,13 +178,21 @@ def test_a_webhook_through_a_running_server_waits_for_the_outputs(workers, live_
     import hashlib
     import hmac
     import json
+    import time
     import urllib.error
     import urllib.request
 
     flow_deploy(source=WEBHOOK)
     url = f"{live_server.url}/api/v1/executions/webhook/it.hooks/hooked/it-key"
     body = json.dumps({"name": "Ada"}).encode()
-    signature = hmac.new(b"it-signing-secret", body, hashlib.sha256).hexdigest()
+    timestamp, delivery = str(int(time.time())), "it-delivery-1"
+    signed_text = f"{timestamp}.{delivery}.".encode() + body
+    signature = hmac.new(b"it-signing-secret", signed_text, hashlib.sha256).hexdigest()
+    signed = {
+        "X-Trellis-Timestamp": timestamp,
+        "X-Trellis-Delivery": delivery,
+        "X-Hub-Signature-256": f"sha256={signature}",
+    }
 
     def post(data: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         request = urllib.request.Request(url, data=data, method="POST", headers=headers)
@@ -195,11 +203,13 @@ def test_a_webhook_through_a_running_server_waits_for_the_outputs(workers, live_
             return error.code, error.read()
 
     json_type = {"Content-Type": "application/json"}
-    status, answer = post(body, {**json_type, "X-Hub-Signature-256": f"sha256={signature}"})
+    status, answer = post(body, {**json_type, **signed})
     assert status == 200, answer
     assert json.loads(answer) == {"greeting": "hello Ada"}
+    status, _ = post(body, {**json_type, **signed})  # the same delivery again (issue 21)
+    assert status == 409
     status, answer = post(body, json_type)  # unsigned: the same 404 as a wrong key
     assert (status, json.loads(answer)["detail"]) == (404, "Not Found: Flow not found")
-    status, _ = post(b"x" * (1024 * 1024 + 1), {**json_type, "X-Hub-Signature-256": signature})
+    status, _ = post(b"x" * (1024 * 1024 + 1), {**json_type, **signed})
     assert status == 413
     assert Execution.objects.filter(flow_id="hooked").count() == 1
