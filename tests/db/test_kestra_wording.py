@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from executions.models import LogEntry, TaskRun
+from executions.models import Execution, LogEntry, TaskRun
 from executions.runtime import advance_execution
 from executions.services import execution_create
 from executions.states import State
@@ -63,3 +63,34 @@ def test_a_subflow_that_does_not_exist_fails_with_kestras_message() -> None:
     assert "Unable to find flow 'io.kestra.tests'.'nope' with revision '0'" in errors_of(
         execution.id
     )
+
+
+@pytest.mark.parametrize(
+    ("behavior", "state", "line"),
+    [
+        (
+            "QUEUE",
+            State.QUEUED,
+            ("INFO", "Flow is queued due to concurrency limit exceeded, 1 running(s)"),
+        ),
+        ("FAIL", State.FAILED, ("ERROR", "Flow is FAILED due to concurrency limit exceeded")),
+    ],
+)
+def test_an_execution_held_back_by_the_concurrency_limit_logs_kestras_line(
+    behavior: str, state: State, line: tuple[str, str]
+) -> None:
+    flow = flow_deploy(
+        source=f"id: limited\nnamespace: io.kestra.tests\nconcurrency:\n  limit: 1\n"
+        f"  behavior: {behavior}\ntasks:\n"
+        "  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+    ).flow
+    first, second = execution_create(flow=flow), execution_create(flow=flow)
+    advance_execution(first.id)
+
+    advance_execution(second.id)
+    advance_execution(second.id)  # a second wake-up logs nothing more
+
+    assert Execution.objects.get(pk=second.pk).state == state
+    assert list(
+        LogEntry.objects.filter(execution_id=second.id).values_list("level", "message")
+    ) == [line]
