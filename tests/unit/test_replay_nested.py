@@ -240,3 +240,23 @@ def test_replay_from_an_errors_branch_keeps_the_failed_task_and_runs_the_rest_ag
 
     assert again.snap.state == State.FAILED
     assert [r.task_id for r in again.runs] == ["failing", "e1", "e2", "closing"]
+
+
+FOREACH = (
+    "id: foreach\nnamespace: t\ntasks:\n"
+    "  - id: each\n    type: io.kestra.plugin.core.flow.ForEach\n    values: [a, b]\n"
+    "    tasks:\n" + log("first", 6) + log("second", 6) + log("end", 2)
+)
+
+
+def test_replay_in_a_foreach_keeps_what_kestras_graph_draws_beside_it() -> None:
+    # Kestra's ForEach graph is parallel (whatever concurrencyLimit): a replayed run has no
+    # successor among the loop's other runs, only after the loop.
+    original = ran(FOREACH)
+    chosen = find(original, "first", "a")
+
+    plan = replay_plan(original.flow, original.runs, chosen.id)
+
+    dropped = [(r.task_id, r.value) for r in original.runs if r.id not in plan.keep]
+    assert dropped == [("end", None)]
+    replayed_to_the_end(original, chosen.id, kept=len(original.runs) - 1)

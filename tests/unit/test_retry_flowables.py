@@ -166,3 +166,21 @@ def test_without_any_flowable_retry_the_flows_policy_still_applies() -> None:
 
     assert sim.finish().state == State.FAILED
     assert attempts(sim)["child"] == [2]
+
+
+def test_a_retry_on_a_one_at_a_time_foreach_stops_the_loop_once_spent() -> None:
+    sim = Sim(
+        "id: f\nnamespace: t\ntasks:\n"
+        "  - id: each\n    type: io.kestra.plugin.core.flow.ForEach\n"
+        "    concurrencyLimit: 1\n    values: [a, b]\n"
+        + retry(4, 3)
+        + f"    tasks:\n      - id: child\n        type: {FAIL}\n",
+        outcome=None,
+    )
+
+    assert sim.finish().state == State.FAILED
+    # The first iteration's child used the loop's three attempts; no iteration started after.
+    assert [(r.task_id, r.value, r.attempts) for r in sim.runs] == [
+        ("each", None, 0),
+        ("child", "a", 3),
+    ]
