@@ -95,9 +95,10 @@ def _later_in_block(spec: Any, owner: Any | None, task_id: str) -> tuple[set[str
         later, chained = set(), False
     else:
         later, chained = {t.id for t in tasks[index + 1 :]}, True
-    closing = list(CLOSING) if main else list(CLOSING[CLOSING.index(name) + 1 :]) if (
-        name in CLOSING
-    ) else []  # fmt: skip
+    # After the main tasks come errors then finally; after errors, finally.
+    closing = list(CLOSING[CLOSING.index(name) + 1 :]) if name in CLOSING else []
+    if main:
+        closing = list(CLOSING)
     if owner is None and name != "afterExecution":
         closing.append("afterExecution")
     later |= {t.id for group in closing for t in groups.get(group, ())}
@@ -127,9 +128,9 @@ def replay_plan(spec: Any, runs: Iterable[Any], chosen_id: str) -> ReplayPlan:
     while True:
         parent = by_id.get(node.parent_id) if node.parent_id else None
         owner = _task(spec, parent.task_id) if parent is not None else None
-        if parent is not None and owner is None:
-            break  # the block is gone from the flow: keep what it ran
-        later, chained = _later_in_block(spec, owner, node.task_id)
+        later, chained = set(), False  # a block gone from the flow: keep what it ran
+        if parent is None or owner is not None:
+            later, chained = _later_in_block(spec, owner, node.task_id)
         for sibling in kids.get(parent.id if parent is not None else None, ()):
             after_itself = chained and sibling.task_id == node.task_id
             if sibling.task_id in later or (
