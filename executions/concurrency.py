@@ -52,7 +52,27 @@ def held_back(execution: Execution, concurrency: dict[str, Any] | None) -> bool:
         set_execution_state(execution, target, now())
         execution.version += 1
         execution.save()
+        _tell(execution, target, running)
     return True
+
+
+#: What Kestra's executor logs when a flow's concurrency limit holds an execution back; users
+#: and their log alerts know these lines (issue 22).
+_MESSAGES = {
+    State.QUEUED: ("INFO", "Flow is queued due to concurrency limit exceeded, {} running(s)"),
+    State.FAILED: ("ERROR", "Flow is FAILED due to concurrency limit exceeded"),
+}
+
+
+def _tell(execution: Execution, state: State, running: int) -> None:
+    if state not in _MESSAGES:
+        return  # Kestra says nothing when it cancels one
+    from executions.models import LogEntry
+
+    level, text = _MESSAGES[state]
+    LogEntry.objects.create(
+        execution=execution, timestamp=now(), level=level, message=text.format(running)
+    )
 
 
 def release_queued(ended: Execution) -> None:

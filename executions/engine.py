@@ -246,15 +246,30 @@ class _Planner:
 
     # -- rules -----------------------------------------------------------------------------
 
-    def retry_policy(self, task: TaskSpec) -> Mapping[str, Any] | None:
-        """The policy retrying this task in place (CREATE_NEW_EXECUTION retries the whole
-        execution instead: the runtime does it once the execution has failed)."""
-        if task.retry:
-            in_place = task.retry.get("behavior", "RETRY_FAILED_TASK") == "RETRY_FAILED_TASK"
-            return task.retry if in_place else None
-        flow_retry = self.flow.retry
-        if flow_retry and flow_retry.get("behavior", "RETRY_FAILED_TASK") == "RETRY_FAILED_TASK":
-            return flow_retry
+    def retry_policy(
+        self, task: TaskSpec, run: TaskRunSnapshot | None = None
+    ) -> Mapping[str, Any] | None:
+        """The policy retrying this task's run in place: the task's own ``retry``, else the
+        one of the nearest flowable above the run that declares one (Kestra applies a
+        flowable's ``retry`` to the failing children that declare none, issue 22), else the
+        flow's. A policy with CREATE_NEW_EXECUTION retries the whole execution instead (the
+        runtime does it once the execution has failed), so it allows no retry in place."""
+        policy = task.retry or self.inherited_retry(run) or self.flow.retry
+        if policy and policy.get("behavior", "RETRY_FAILED_TASK") == "RETRY_FAILED_TASK":
+            return policy
+        return None
+
+    def inherited_retry(self, run: TaskRunSnapshot | None) -> Mapping[str, Any] | None:
+        """The ``retry`` of the nearest enclosing flowable that declares one, if any."""
+        parent_id = run.parent_id if run is not None else None
+        while parent_id is not None:
+            parent = self.runs.get(parent_id)
+            if parent is None:
+                return None
+            declared = self.tasks.get(parent.task_id)
+            if declared is not None and declared.retry:
+                return declared.retry
+            parent_id = parent.parent_id
         return None
 
     def apply_retries(self) -> None:
@@ -273,7 +288,7 @@ class _Planner:
                 if isinstance(plugin, FlowableTask) and plugin.retries_by_effects:
                     self.retry_by_effects(run, task, plugin)
                 continue
-            policy = self.retry_policy(task)
+            policy = self.retry_policy(task, run)
             if run.state == State.RESTARTED:  # restarted by a user: a new attempt now
                 self.set_run(run, State.CREATED, "restarted")
                 self.plan.add(Dispatch(run.id, worker_queue(task), reason="restart"))
@@ -293,7 +308,9 @@ class _Planner:
         """A flowable whose work is an effect (Subflow: one child execution per attempt)
         retries like a runnable, by asking for its effects again once the delay is over."""
         if run.state == State.FAILED:
-            due = next_attempt_at(self.retry_policy(task), run.attempts, run.started_at, self.now)
+            due = next_attempt_at(
+                self.retry_policy(task, run), run.attempts, run.started_at, self.now
+            )
             if due is not None:
                 self.set_run(run, State.RETRYING, "retry policy", due_at=due)
                 self.log(run.id, "WARN", f"{task.id}: attempt {run.attempts} failed, retrying")

@@ -381,6 +381,8 @@ def _template_line(exc: BaseException) -> int | None:
 #: How Kestra's logs name an error raised inside a function or filter; kept so the messages
 #: users (and their log alerts) know from Kestra read the same here.
 PEBBLE_EXCEPTION = "io.pebbletemplates.pebble.error.PebbleException"
+#: ... and an expression it cannot parse (issue 22).
+PEBBLE_PARSER_EXCEPTION = "io.pebbletemplates.pebble.error.ParserException"
 
 
 def _wrap(exc: BaseException, template: str) -> ExpressionError:
@@ -402,7 +404,9 @@ def _wrap(exc: BaseException, template: str) -> ExpressionError:
     elif isinstance(exc, SecurityError):
         wrapped = ExpressionError(f"Unsafe expression `{shown}`: {exc}", template)
     elif isinstance(exc, TemplateSyntaxError):
-        wrapped = ExpressionError(f"Invalid expression `{shown}`{at}: {exc.message}", template)
+        # Kestra's parse errors read "...ParserException: <message> (<template>:<line>)"
+        message = f"{PEBBLE_PARSER_EXCEPTION}: {exc.message} ({shown}:{line or 1})"
+        wrapped = ExpressionError(message, template)
     elif isinstance(exc, RecursionError):
         wrapped = LimitExceeded(f"Expression `{shown}` nests too deeply", template)
     else:

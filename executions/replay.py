@@ -1,81 +1,44 @@
 """Which task runs a replay keeps: pure, over the flow spec and the original's task runs.
 
-Kestra's rule, reproduced so that its replay tests hold: the replayed task run and the
-task runs above it are started again (a runnable RESTARTED, a flowable RUNNING); every run
-of a task that comes *after* the replayed one in the flow (its children, the tasks after it
-in each enclosing sequence, the ``errors``/``finally`` of the enclosing blocks), every other
-run of the replayed task and of the tasks above it, is dropped, so the engine plans them
-again; everything else (what came before, branches running beside it) is kept as it ended.
+Kestra decides it on the execution's graph (``GraphUtils.successors``): every task run is a
+node, the replayed run and the runs above it are started again (a runnable RESTARTED, a
+flowable RUNNING), and every run reachable from the replayed one is dropped, so the engine
+plans it again; the rest is kept as it ended. This module walks the same graph without
+building it, one level at a time from the replayed run up to the flow:
+
+* the replayed run's descendants come after it;
+* inside a block that runs its tasks one after the other (the flow, Sequential, If, Switch,
+  EachSequential, WorkingDirectory...), the graph lists each task's runs in turn, so what
+  comes after a run is the later runs of the same task under the same parent and every run
+  of the later tasks, with their descendants: an earlier iteration of a loop is kept, a later
+  one dropped (issue 22);
+* inside Parallel, EachParallel and ForEach (Kestra draws ForEach's iterations side by
+  side whatever its ``concurrencyLimit``) a branch has no successor among its siblings;
+* in a Dag, the tasks that depend on it, directly or not;
+* after the main tasks of a block come its ``errors`` and its ``finally``, after the errors
+  its ``finally``, and after the flow's tasks its ``afterExecution``.
+
+A WorkingDirectory started again loses all its runs: its folder does not carry over to a new
+execution (Kestra drops its children too).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from plugins.core.flow.working_directory import TYPE as WORKDIR
 
-#: Flowables whose ``tasks`` run beside each other, not one after the other.
-PARALLEL_TYPES = ("trellis.core.flow.Parallel", "trellis.core.flow.EachParallel")
-
-
-def _descendants(task: Any) -> set[str]:
-    return {t.id for t in task.walk()} - {task.id}
-
-
-def _after(tasks: Sequence[Any], index: int) -> set[str]:
-    return {t.id for later in tasks[index + 1 :] for t in later.walk()}
-
-
-def _dag_dependents(block: Any, task_id: str) -> set[str]:
-    """Tasks of a Dag that wait, directly or not, for ``task_id`` (with their children)."""
-    depends: dict[str, list[str]] = dict(block.properties.get("dependsOn") or {})
-    found, frontier = set(), {task_id}
-    while frontier:
-        frontier = {t for t, deps in depends.items() if set(deps) & frontier} - found
-        found |= frontier
-    children = {t.id: t for t in block.children.get("tasks", ())}
-    return {x.id for t in found if t in children for x in children[t].walk()}
-
-
-def successor_tasks(spec: Any, task_id: str) -> set[str]:
-    """Ids of the tasks that come after ``task_id`` in the flow, its children included."""
-    found: set[str] = set()
-
-    def search(tasks: Sequence[Any], owner: Any, group: str) -> bool:
-        for i, task in enumerate(tasks):
-            if task.id == task_id:
-                found.update(_descendants(task))
-            elif not any(search(kids, task, name) for name, kids in task.children.items()):
-                continue
-            if owner is not None and owner.type == "trellis.core.flow.Dag" and group == "tasks":
-                found.update(_dag_dependents(owner, task.id))
-            elif owner is None or group != "tasks" or owner.type not in PARALLEL_TYPES:
-                found.update(_after(tasks, i))
-            if owner is not None and group == "tasks":
-                for closing in ("errors", "finally"):
-                    found.update(
-                        t.id for top in owner.children.get(closing, ()) for t in top.walk()
-                    )
-            return True
-        return False
-
-    groups = (("tasks", spec.tasks), ("errors", spec.errors), ("finally", spec.finally_))
-    for name, tasks in groups:
-        if search(tasks, None, name):
-            if name == "tasks":
-                found.update(t.id for top in (*spec.errors, *spec.finally_) for t in top.walk())
-            break
-    found.update(t.id for top in spec.after_execution for t in top.walk())
-    return found
-
-
-def _type(spec: Any, task_id: str) -> str:
-    try:
-        return str(spec.task(task_id).type)
-    except KeyError:  # a task a template brought that the template no longer has
-        return ""
+#: Flowables whose main tasks Kestra's graph draws beside each other, not one after another.
+PARALLEL_TYPES = (
+    "trellis.core.flow.Parallel",
+    "trellis.core.flow.EachParallel",
+    "trellis.core.flow.ForEach",
+)
+DAG = "trellis.core.flow.Dag"
+#: The closing groups of a block, in the order they run after its main tasks.
+CLOSING = ("errors", "finally")
 
 
 @dataclass(frozen=True)
@@ -86,22 +49,104 @@ class ReplayPlan:
     restart: frozenset[str]
 
 
+def _task(spec: Any, task_id: str) -> Any | None:
+    try:
+        return spec.task(task_id)
+    except KeyError:  # a task a template brought that the template no longer has
+        return None
+
+
+def _groups(spec: Any, owner: Any | None) -> dict[str, Sequence[Any]]:
+    """The lists of tasks a block holds: the flow's or a flowable's children, by name."""
+    if owner is None:
+        return {
+            "tasks": spec.tasks,
+            "errors": spec.errors,
+            "finally": spec.finally_,
+            "afterExecution": spec.after_execution,
+        }
+    return dict(owner.children)
+
+
+def _dag_dependents(owner: Any, task_id: str) -> set[str]:
+    """Tasks of a Dag that wait, directly or not, for ``task_id``."""
+    depends: Mapping[str, list[str]] = dict(owner.properties.get("dependsOn") or {})
+    found, frontier = set(), {task_id}
+    while frontier:
+        frontier = {t for t, deps in depends.items() if set(deps) & frontier} - found
+        found |= frontier
+    return found
+
+
+def _later_in_block(spec: Any, owner: Any | None, task_id: str) -> tuple[set[str], bool]:
+    """Ids of the tasks of ``owner``'s block that come after ``task_id`` (not their children),
+    and whether the later runs of ``task_id`` itself come after it too."""
+    groups = _groups(spec, owner)
+    name = next((n for n, ts in groups.items() if any(t.id == task_id for t in ts)), None)
+    if name is None:
+        return set(), False
+    tasks = list(groups[name])
+    index = next(i for i, t in enumerate(tasks) if t.id == task_id)
+    owner_type = str(owner.type) if owner is not None else ""
+    main = name not in (*CLOSING, "afterExecution")
+    if main and owner_type == DAG:
+        later, chained = _dag_dependents(owner, task_id), False
+    elif main and owner_type in PARALLEL_TYPES:
+        later, chained = set(), False
+    else:
+        later, chained = {t.id for t in tasks[index + 1 :]}, True
+    # After the main tasks come errors then finally; after errors, finally.
+    closing = list(CLOSING[CLOSING.index(name) + 1 :]) if name in CLOSING else []
+    if main:
+        closing = list(CLOSING)
+    if owner is None and name != "afterExecution":
+        closing.append("afterExecution")
+    later |= {t.id for group in closing for t in groups.get(group, ())}
+    return later, chained
+
+
 def replay_plan(spec: Any, runs: Iterable[Any], chosen_id: str) -> ReplayPlan:
     """``runs``: the original's task runs (``id``, ``task_id``, ``parent_id``), in order."""
     ordered = list(runs)
     by_id = {r.id: r for r in ordered}
+    position = {r.id: i for i, r in enumerate(ordered)}
+    kids: dict[str | None, list[Any]] = {}
+    for run in ordered:
+        kids.setdefault(run.parent_id if run.parent_id in by_id else None, []).append(run)
+
+    def subtree(run: Any) -> set[str]:
+        found, todo = set(), [run]
+        while todo:
+            for child in kids.get(todo.pop().id, ()):
+                found.add(child.id)
+                todo.append(child)
+        return found
+
     chosen = by_id[chosen_id]
-    restart, parent = {chosen.id}, chosen.parent_id
-    while parent:
-        restart.add(parent)
-        parent = by_id[parent].parent_id
-    dropped_tasks = successor_tasks(spec, chosen.task_id) | {by_id[r].task_id for r in restart}
-    # A WorkingDirectory started again runs all its tasks again: its folder does not carry
-    # over to a new execution (Kestra drops its children too).
-    folders = {r for r in restart if _type(spec, by_id[r].task_id) == WORKDIR}
+    restart, node = {chosen.id}, chosen
+    dropped = subtree(chosen)
+    while True:
+        parent = by_id.get(node.parent_id) if node.parent_id else None
+        owner = _task(spec, parent.task_id) if parent is not None else None
+        later, chained = set(), False  # a block gone from the flow: keep what it ran
+        if parent is None or owner is not None:
+            later, chained = _later_in_block(spec, owner, node.task_id)
+        for sibling in kids.get(parent.id if parent is not None else None, ()):
+            after_itself = chained and sibling.task_id == node.task_id
+            if sibling.task_id in later or (
+                after_itself and position[sibling.id] > position[node.id]
+            ):
+                dropped |= {sibling.id} | subtree(sibling)
+        if parent is None:
+            break
+        restart.add(parent.id)
+        node = parent
+    emptied: set[str] = set()  # a WorkingDirectory started again runs all its tasks again
+    for run_id in restart:
+        task = _task(spec, by_id[run_id].task_id)
+        if task is not None and str(task.type) == WORKDIR:
+            emptied |= subtree(by_id[run_id])
     keep = tuple(
-        r.id
-        for r in ordered
-        if (r.id in restart or r.task_id not in dropped_tasks) and r.parent_id not in folders
+        r.id for r in ordered if (r.id in restart or r.id not in dropped) and r.id not in emptied
     )
-    return ReplayPlan(keep=keep, restart=frozenset(restart) & set(keep))
+    return ReplayPlan(keep=keep, restart=frozenset(restart) - emptied)

@@ -20,7 +20,7 @@ from django.db import transaction
 from executions.dispatch import now
 from executions.models import Execution, TaskRun, TaskRunAttempt
 from executions.states import TERMINAL, State
-from executions.subflows import _end_run
+from executions.subflows import _end_run, flow_not_found
 
 #: The child's trigger type, Kestra's name for the internal task that starts them.
 TRIGGER_TYPE = "io.kestra.plugin.core.flow.ForEachItem$ForEachItemExecutable"
@@ -94,7 +94,7 @@ def start_item_subflows(parent: Execution, start: Any) -> None:
         Flow.objects.live().filter(namespace__name=start.namespace, flow_id=start.flow_id).first()
     )
     if flow is None:
-        _end_run(run, State.FAILED, {}, f"subflow {start.namespace}.{start.flow_id} not found")
+        _end_run(run, State.FAILED, {}, flow_not_found(start))
         return
     labels = dict(start.labels)
     if start.inherit_labels:

@@ -39,7 +39,10 @@ def _expand(task: TaskSpec, depth: int) -> TaskSpec:
     ns, tid = task.properties.get("namespace"), task.properties.get("templateId")
     found = Template.objects.filter(namespace__name=ns, template_id=tid).first() if ns else None
     if found is None or depth >= MAX_TEMPLATE_DEPTH:
-        why = f"template {ns}.{tid} not found" if found is None else "templates nest too deep"
+        # Kestra's wording, which its tests and users' log alerts match (issue 22).
+        why = (
+            f"Can't find flow template '{ns}.{tid}'" if found is None else "templates nest too deep"
+        )
         return replace(task, properties={**task.properties, MISSING: why})
     spec = template_spec(found)
     return replace(
@@ -94,6 +97,14 @@ def _failed_attempt(run: TaskRun, message: str) -> None:
     _end_run(run, State.FAILED, {}, message)
 
 
+def flow_not_found(start: StartSubflow) -> str:
+    """Kestra's message for a Subflow whose flow does not exist (issue 22)."""
+    return (
+        f"Unable to find flow '{start.namespace}'.'{start.flow_id}' "
+        f"with revision '{start.revision or 0}'"
+    )
+
+
 def start_subflow(parent: Execution, start: StartSubflow) -> None:
     """Create the child execution (in the parent's transaction) and link both ways."""
     from executions.services import ExecutionError, InputsError, execution_create
@@ -112,7 +123,7 @@ def start_subflow(parent: Execution, start: StartSubflow) -> None:
         Flow.objects.live().filter(namespace__name=start.namespace, flow_id=start.flow_id).first()
     )
     if flow is None:
-        _failed_attempt(run, f"subflow {start.namespace}.{start.flow_id} not found")
+        _failed_attempt(run, flow_not_found(start))
         return
     trigger = {
         "id": run.task_id,

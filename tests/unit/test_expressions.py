@@ -295,3 +295,13 @@ def test_native_jinja_syntax_keeps_working(context):
     context["loop_var"] = "{{ ok }}"
 
     assert render(template, context) == "a=b;1-2-3;myString;6;[3,2,1];{{ ok }}"
+
+
+def test_an_expression_that_does_not_parse_reads_as_kestras_parser_exception() -> None:
+    # Kestra logs "io.pebbletemplates.pebble.error.ParserException: <why> (<template>:<line>)"
+    with pytest.raises(ExpressionError) as caught:
+        evaluate("first line\n{{ foo( }}", {})
+
+    message = str(caught.value)
+    assert message.startswith("io.pebbletemplates.pebble.error.ParserException: ")
+    assert message.endswith("(first line\n{{ foo( }}:2)")
