@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from executions.secrets import Masker, find_secret
+from namespaces.boundaries import Boundary
 
 #: read() refuses files bigger than this: expressions are not for bulk data.
 MAX_READ_BYTES = 10 * 1024 * 1024
@@ -20,6 +21,8 @@ class ExecutionIO:
     ) -> None:
         self.namespace, self.flow_id, self.execution_id = namespace, flow_id, execution_id
         self.masker = masker
+        #: ``kv('k', 'other.ns')`` and ``read('f', 'other.ns')`` stop here (issue 21).
+        self.boundary = Boundary(namespace)
 
     def may_open(self, uri: str) -> bool:
         """Whether a task of this execution may open the internal storage file ``uri``: a
@@ -84,10 +87,10 @@ class ExecutionIO:
             parent_id = row[2]
         return owners
 
-    @staticmethod
-    def _namespace_file(namespace: str, path: str) -> str:
+    def _namespace_file(self, namespace: str, path: str) -> str:
         from namespaces.services import NamespaceFileError, NamespaceFileNotFound, nsfile_read
 
+        self.boundary.check(namespace, "read its files")
         try:
             content = nsfile_read(namespace, path, max_bytes=MAX_READ_BYTES)
         except (NamespaceFileError, NamespaceFileNotFound) as exc:
@@ -113,7 +116,9 @@ class ExecutionIO:
         """``kv(key)``: the value in the flow's namespace (or ``namespace``)."""
         from kv.services import kv_get
 
-        return kv_get(namespace or self.namespace, key)
+        target = namespace or self.namespace
+        self.boundary.check(target, "read its KV store")
+        return kv_get(target, key)
 
     def secret(self, key: str, namespace: str | None = None) -> str | None:
         value = find_secret(key)

@@ -20,7 +20,8 @@ from django.db import transaction
 from executions.dispatch import now
 from executions.models import Execution, TaskRun, TaskRunAttempt
 from executions.states import TERMINAL, State
-from executions.subflows import _end_run
+from executions.subflows import SUBFLOW_REACH, _end_run
+from namespaces.boundaries import Boundary, BoundaryRefused
 
 #: The child's trigger type, Kestra's name for the internal task that starts them.
 TRIGGER_TYPE = "io.kestra.plugin.core.flow.ForEachItem$ForEachItemExecutable"
@@ -89,6 +90,12 @@ def start_item_subflows(parent: Execution, start: Any) -> None:
         return
     if not batches:
         _end_run(run, State.SUCCESS, {})  # nothing to run: no outputs, as in Kestra
+        return
+    try:  # before the lookup: a refused namespace does not say which flows it holds
+        Boundary(parent.namespace).check(start.namespace, SUBFLOW_REACH)
+    except BoundaryRefused as exc:
+        name = f"{start.namespace}.{start.flow_id}"
+        _end_run(run, State.FAILED, {}, f"cannot start subflow {name}: {exc}")
         return
     flow = (
         Flow.objects.live().filter(namespace__name=start.namespace, flow_id=start.flow_id).first()

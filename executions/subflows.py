@@ -18,12 +18,15 @@ from executions.persistence import history_entry
 from executions.plan import ResumeExecution, StartSubflow
 from executions.states import State
 from flows.spec import FlowSpec, TaskSpec
+from namespaces.boundaries import Boundary, BoundaryRefused
 
 log = logging.getLogger(__name__)
 #: Owner of a Subflow task run's attempt: the child execution it waits for.
 SUBFLOW_OWNER = "execution:"
 TEMPLATE_TYPE = "trellis.core.flow.Template"
 MAX_TEMPLATE_DEPTH = 5
+#: What a Subflow or ForEachItem asks of the namespace it starts a flow in (issue 21).
+SUBFLOW_REACH = "start its flows as subflows"
 
 
 def _expand(task: TaskSpec, depth: int) -> TaskSpec:
@@ -108,6 +111,11 @@ def start_subflow(parent: Execution, start: StartSubflow) -> None:
     run = TaskRun.objects.select_for_update().get(pk=start.task_run_id)
     run.decision = {**run.decision, "wait": start.wait, "transmitFailed": start.transmit_failed}
     run.save(update_fields=["decision"])
+    try:  # before the lookup: a refused namespace does not say which flows it holds
+        Boundary(parent.namespace).check(start.namespace, SUBFLOW_REACH)
+    except BoundaryRefused as exc:
+        _failed_attempt(run, f"cannot start subflow {start.namespace}.{start.flow_id}: {exc}")
+        return
     flow = (
         Flow.objects.live().filter(namespace__name=start.namespace, flow_id=start.flow_id).first()
     )
@@ -201,6 +209,12 @@ def resume_other(action: ResumeExecution) -> None:
     target = Execution.objects.filter(pk=action.execution_id).first()
     if target is None:
         _end_run(run, State.FAILED, {}, f"no execution {action.execution_id} to resume")
+        return
+    source = Execution.objects.values_list("namespace", flat=True).get(pk=run.execution_id)
+    try:  # the Resume task reaches another execution: the same boundary as a Subflow
+        Boundary(source).check(target.namespace, "resume its executions")
+    except BoundaryRefused as exc:
+        _end_run(run, State.FAILED, {}, f"cannot resume {action.execution_id}: {exc}")
         return
     try:
         with transaction.atomic():

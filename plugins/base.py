@@ -224,6 +224,9 @@ class TriggerType(PluginType):
     """A trigger declaration (Schedule, Flow, Webhook, polling)."""
 
     kind: ClassVar[str] = "trigger"
+    #: Dotted property paths whose value is a credential (a Webhook's ``key``): shown only to
+    #: users who may write the flow, ``******`` to everyone else (issue 21).
+    confidential: ClassVar[tuple[str, ...]] = ()
 
 
 #: Copies a local file into the new execution's internal storage; returns its ``kestra://``

@@ -14,7 +14,7 @@ from rest_framework import parsers, serializers
 from rest_framework.response import Response
 
 from access.policy import Action, check, readable
-from flows import selectors, services
+from flows import confidential, selectors, services
 from flows.api.common import (
     bool_param,
     flow_ref,
@@ -105,7 +105,10 @@ class NamespaceFlowsView(YamlBodyView):
     def get(self, request, namespace: str):
         check(request.user, namespace, Action.READ)
         flows = selectors.flows_search(namespace=namespace).filter(namespace__name=namespace)
-        return list_response(request, flows, flow_json, sortable=FLOW_SORTS)
+        shown = confidential.may_see(request.user, namespace)
+        return list_response(
+            request, flows, lambda f: flow_json(f, credentials=shown), sortable=FLOW_SORTS
+        )
 
     @extend_schema(
         operation_id="flows_update_namespace",
@@ -135,7 +138,7 @@ class NamespaceFlowsView(YamlBodyView):
             raise invalid_documents(exc, documents) from exc
         return Response(
             {
-                "flows": [flow_json(r.flow) for r in result.results],
+                "flows": [flow_json(r.flow, credentials=True) for r in result.results],
                 "deleted": [flow_ref(f) for f in result.deleted],
             }
         )
@@ -194,15 +197,21 @@ class FlowExportView(ApiView):
         description="A zip of the matching flows' sources, one <namespace>.<id>.yml each.",
     )
     def get(self, request):
-        return zip_response(_search(request))
+        return zip_response(_search(request), request.user)
 
 
-def zip_response(flows) -> HttpResponse:
-    """A zip download of the flows' sources, one ``<namespace>.<id>.yml`` each."""
+def zip_response(flows, actor) -> HttpResponse:  # noqa: ANN001
+    """A zip download of the flows' sources, one ``<namespace>.<id>.yml`` each; Webhook keys
+    masked in the flows ``actor`` may not write (issue 21)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for flow in flows:
-            archive.writestr(f"{flow.namespace.name}.{flow.flow_id}.yml", flow.source)
+            source = flow.source
+            if not confidential.may_see(actor, flow.namespace.name):
+                source = confidential.hide_in_text(
+                    source, confidential.credentials_of_source(source)
+                )
+            archive.writestr(f"{flow.namespace.name}.{flow.flow_id}.yml", source)
     response = HttpResponse(buffer.getvalue(), content_type="application/zip")
     response["Content-Disposition"] = 'attachment; filename="flows.zip"'
     return response
@@ -241,7 +250,9 @@ class FlowImportView(ApiView):
                 item["line"] += line_offsets.get(spec_problem.filename, 0)
                 item["file"] = spec_problem.filename.split("#", 1)[0]
             raise problem from exc
-        return Response({"flows": [flow_json(r.flow) for r in result.results], "deleted": []})
+        return Response(
+            {"flows": [flow_json(r.flow, credentials=True) for r in result.results], "deleted": []}
+        )
 
 
 def _uploaded_documents(upload) -> tuple[list[tuple[str, str]], dict[str, int]]:

@@ -26,7 +26,7 @@ from flows.services.common import (
     namespace_ensure,
     problem,
 )
-from flows.services.hooks import notify_flow_changed
+from flows.services.hooks import deploy_warnings, notify_flow_changed
 from flows.spec import FlowSpec, SpecError, SpecProblem
 
 
@@ -78,7 +78,10 @@ def apply_spec(*, spec: FlowSpec, source: str, author: Any, filename: str) -> De
         .filter(namespace=namespace, id_lower=spec.id.lower())
         .first()
     )
-    warnings = tuple(spec.warnings)
+    warnings = (
+        *spec.warnings,
+        *(problem(filename, message, path=path) for path, message in deploy_warnings(spec)),
+    )
     if flow is None:
         flow = Flow.objects.create(
             namespace=namespace,
