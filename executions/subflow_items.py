@@ -83,6 +83,12 @@ def start_item_subflows(parent: Execution, start: Any) -> None:
         task_run=run, execution_id=parent.id, number=run.attempts, state=State.RUNNING,
         owner=ITEMS_OWNER, started_at=moment, sent_at=moment,
     )  # fmt: skip
+    try:  # before reading anything: a refused namespace does not say which flows it holds
+        Boundary(parent.namespace).check(start.namespace, SUBFLOW_REACH)
+    except BoundaryRefused as exc:
+        name = f"{start.namespace}.{start.flow_id}"
+        _end_run(run, State.FAILED, {}, f"cannot start subflow {name}: {exc}")
+        return
     try:
         batches = _batches(parent, run, start.split_task_id)
     except (LookupError, StorageError, OSError, UnicodeDecodeError) as exc:
@@ -90,12 +96,6 @@ def start_item_subflows(parent: Execution, start: Any) -> None:
         return
     if not batches:
         _end_run(run, State.SUCCESS, {})  # nothing to run: no outputs, as in Kestra
-        return
-    try:  # before the lookup: a refused namespace does not say which flows it holds
-        Boundary(parent.namespace).check(start.namespace, SUBFLOW_REACH)
-    except BoundaryRefused as exc:
-        name = f"{start.namespace}.{start.flow_id}"
-        _end_run(run, State.FAILED, {}, f"cannot start subflow {name}: {exc}")
         return
     flow = (
         Flow.objects.live().filter(namespace__name=start.namespace, flow_id=start.flow_id).first()
