@@ -25,6 +25,7 @@ def _t_down_may_listen_to_t_up() -> None:
 
     allowed_namespace_add(namespace="t.up", allowed="t.down")
 
+
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "kestra-corpus" / "flows"
 RETURN = "io.kestra.plugin.core.debug.Return"
 
