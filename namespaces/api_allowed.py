@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -128,7 +127,7 @@ class AllowedNamespaceDetailView(ApiView):
         operation_id="namespaces_allowed_remove",
         tags=TAGS,
         request=None,
-        responses={204: OpenApiTypes.NONE, **PROBLEM_RESPONSES},
+        responses={204: None, **PROBLEM_RESPONSES},
         description="Remove one entry (write access).",
     )
     def delete(self, request, namespace: str, allowed_namespace: str):
