@@ -485,3 +485,27 @@ def test_the_policy_cli(capsys) -> None:
     out = capsys.readouterr().out
     assert "victim.ns: its own tree, and *, attacker.ns" in out
     assert list(AllowedNamespace.objects.values_list("allowed", flat=True)) == [ATTACKER]
+
+
+def test_the_policy_admin_validates_and_needs_write(django_user_model) -> None:
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    staff = django_user_model.objects.create_user(username="staff", is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(content_type__app_label="namespaces"))
+    grant(staff, VICTIM, "write")
+    grant(staff, "elsewhere", "read")
+    browser = Client()
+    browser.force_login(staff)
+    url = "/admin/namespaces/allowednamespace/add/"
+
+    bad = browser.post(url, {"namespace": VICTIM, "allowed": "no spaces please"})
+    not_mine = browser.post(url, {"namespace": "elsewhere", "allowed": ATTACKER})
+    good = browser.post(url, {"namespace": VICTIM, "allowed": ATTACKER})
+
+    assert "is not a namespace" in bad.content.decode()
+    assert "you may not write in namespace &#x27;elsewhere&#x27;" in not_mine.content.decode()
+    assert good.status_code == 302
+    assert list(AllowedNamespace.objects.values_list("namespace", "allowed")) == [
+        (VICTIM, ATTACKER)
+    ]
