@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from executions.secrets import Masker, find_secret
-from namespaces.boundaries import Boundary
 
 #: read() refuses files bigger than this: expressions are not for bulk data.
 MAX_READ_BYTES = 10 * 1024 * 1024
@@ -21,8 +20,18 @@ class ExecutionIO:
     ) -> None:
         self.namespace, self.flow_id, self.execution_id = namespace, flow_id, execution_id
         self.masker = masker
-        #: ``kv('k', 'other.ns')`` and ``read('f', 'other.ns')`` stop here (issue 21).
-        self.boundary = Boundary(namespace)
+        self._boundary: Any = None
+
+    @property
+    def boundary(self) -> Any:
+        """Where ``kv('k', 'other.ns')`` and ``read('f', 'other.ns')`` stop (issue 21): a
+        :class:`namespaces.boundaries.Boundary`, made on first use (this module is imported
+        without Django, like the rest of its I/O)."""
+        if self._boundary is None:
+            from namespaces.boundaries import Boundary
+
+            self._boundary = Boundary(self.namespace)
+        return self._boundary
 
     def may_open(self, uri: str) -> bool:
         """Whether a task of this execution may open the internal storage file ``uri``: a

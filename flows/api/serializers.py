@@ -31,12 +31,12 @@ def labels_list(labels: Any) -> list[dict[str, str]]:
     return [{"key": label.key, "value": label.value} for label in labels]
 
 
-def _shown(body: dict[str, Any], source: str, credentials: bool) -> dict[str, Any]:
+def _shown(body: dict[str, Any], credentials: bool) -> dict[str, Any]:
     """``body`` (with ``source`` when asked) as the viewer may see it: credentials (a
     Webhook's key) only for those who may write the flow (issue 21)."""
     if credentials:
         return body
-    values = confidential.credentials(_definition(source))
+    values = confidential.credentials(body)  # its triggers are the source's, as written
     shown = confidential.hide_in_document(body, values)
     if "source" in body:
         shown["source"] = confidential.hide_in_text(body["source"], values)
@@ -60,7 +60,7 @@ def flow_json(flow: Flow, *, source: bool = False, credentials: bool = False) ->
     )
     if source:
         body["source"] = flow.source
-    return _shown(body, flow.source, credentials)
+    return _shown(body, credentials)
 
 
 def flow_revision_json(
@@ -81,7 +81,7 @@ def flow_revision_json(
     )
     if source:
         body["source"] = revision.source
-    return _shown(body, revision.source, credentials)
+    return _shown(body, credentials)
 
 
 def flow_summary_json(flow: Flow) -> dict[str, Any]:
