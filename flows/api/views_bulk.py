@@ -32,7 +32,7 @@ from flows.api.serializers import (
     flow_summary_json,
 )
 from flows.services.common import YAML_SUFFIXES
-from flows.services.deploy import parse_source
+from flows.services.deploy import parse_source, spec_warnings
 from flows.spec import SpecError
 from orchestrator.api.base import ApiView, YamlBodyView, check_body_size
 from orchestrator.api.errors import ApiProblem, PayloadTooLarge, spec_problem_item
@@ -163,7 +163,8 @@ def _validate(doc: Document) -> dict:
     errors, warnings = [], []
     try:
         spec = parse_source(doc.source, filename=doc.filename)
-        warnings = [spec_problem_item(p, line_offset=doc.line_offset) for p in spec.warnings]
+        warnings = [spec_problem_item(p, line_offset=doc.line_offset)
+                    for p in spec_warnings(spec, doc.filename)]  # fmt: skip
         namespace, flow_id = spec.namespace, spec.id
     except SpecError as exc:
         errors = [spec_problem_item(p, line_offset=doc.line_offset) for p in exc.problems]

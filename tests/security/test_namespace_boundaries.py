@@ -266,6 +266,18 @@ def test_a_flow_trigger_on_another_namespace_never_fires_and_deploy_says_why() -
     assert "namespace 'victim.ns' does not allow flows of 'attacker.ns'" in warning
 
 
+def test_validating_a_flow_trigger_on_another_namespace_says_it_will_never_fire(superuser):
+    client = APIClient()
+    client.force_authenticate(superuser)
+
+    [result] = client.post(
+        "/api/v1/flows/validate", LISTENER, content_type="application/x-yaml"
+    ).json()
+
+    assert result["valid"] is True
+    assert any("will never fire" in w["message"] for w in result["warnings"]), result
+
+
 # ------------------------------------------------------------------------- eval endpoint
 
 
