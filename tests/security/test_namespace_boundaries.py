@@ -337,6 +337,20 @@ def test_eval_never_reveals_a_secret_or_crosses_the_boundary_even_for_a_writer(
         assert leaked not in spelled.content + crossed.content
 
 
+def test_eval_does_not_spell_out_a_secret_input(django_user_model) -> None:
+    source = CALLER.replace("tasks:", "inputs:\n  - id: pw\n    type: SECRET\ntasks:", 1)
+    execution = execution_create(flow=flow_deploy(source=source).flow, inputs={"pw": "hunter2-pw"})
+    run = TaskRun.objects.create(execution=execution, task_id="call", state=State.SUCCESS, seq=1)
+    client = user_with(django_user_model, "author", "write")
+
+    answer = evaluate(client, execution, run, "{{ inputs.pw | list | reverse | join('.') }}")
+
+    assert answer.status_code == 200
+    assert answer.json()["result"] == "*.*.*.*.*.*"
+    assert b"h.u.n" not in answer.content
+    assert b"w.p.-" not in answer.content
+
+
 # --------------------------------------------------------------------------- webhook keys
 
 HOOKED = f"""id: hooked
