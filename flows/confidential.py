@@ -66,13 +66,13 @@ def credentials_of_source(source: str) -> list[str]:
 
 
 def hide_in_text(text: str, values: Iterable[str]) -> str:
-    """``text`` (YAML) with each credential replaced on the line that declares it, and
+    """``text`` (YAML) with each credential replaced wherever it is a whole scalar value
+    (``key: abc``, ``{key: "abc"}``, a list item: any field holding it would reveal it), and
     everywhere once it is :data:`ANYWHERE_FROM` characters or longer."""
     for value in values:
-        quoted = rf"(['\"]?){re.escape(value)}\1"
         text = re.sub(
-            rf"^([+ -]?\s*(?:-\s+)?[A-Za-z_]+\s*:\s*){quoted}(\s*(?:#.*)?)$",
-            lambda m: f"{m.group(1)}{m.group(2)}{MASK}{m.group(2)}{m.group(3)}",
+            rf"(:\s*|^[+ -]?\s*-\s+)(['\"]?){re.escape(value)}\2(?=\s*(?:[,}}\]]|#|$))",
+            lambda m: f"{m.group(1)}{m.group(2)}{MASK}{m.group(2)}",
             text,
             flags=re.MULTILINE,
         )
