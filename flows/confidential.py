@@ -55,7 +55,7 @@ def credentials(definition: Any) -> list[str]:
         for path in _paths_of(trigger.get("type"))
         if isinstance(value := _at(trigger, path), str) and value.strip()
     }
-    return sorted(found, key=len, reverse=True)
+    return sorted(found, key=lambda v: (-len(v), v))
 
 
 def credentials_of_source(source: str) -> list[str]:
