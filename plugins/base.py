@@ -105,7 +105,14 @@ class TaskLogger(Protocol):
 
 
 class RunContext(Protocol):
-    """What a runnable task may use while it runs on a worker."""
+    """What a runnable task may use while it runs on a worker.
+
+    Optional capabilities, read with ``getattr``: ``kv`` and ``namespace_files`` (stores
+    bound to the flow's namespace boundary: naming a namespace outside the flow's tree that
+    does not allow it raises ``PermissionError``, issue 21), ``records`` (housekeeping) and
+    ``boundary`` (``check(namespace, reach)``, for a plugin reaching another namespace some
+    other way). Plugins never decide a boundary themselves.
+    """
 
     execution_id: str
     task_run_id: str
