@@ -97,6 +97,28 @@ def _failed_attempt(run: TaskRun, message: str) -> None:
     _end_run(run, State.FAILED, {}, message)
 
 
+def boundary_warnings(spec: FlowSpec) -> list[tuple[str, str]]:
+    """A deploy warning per Subflow or ForEachItem naming, literally, a namespace that does
+    not allow this flow's (issue 21): the task would fail at every run."""
+    from plugins.core.flow.for_each_item import ForEachItem
+    from plugins.core.flow.subflow import Subflow
+
+    starters = {Subflow.type, ForEachItem.type}
+    found: list[tuple[str, str]] = []
+    for task in (t for group in (spec.tasks, spec.errors, spec.finally_) for top in group
+                 for t in top.walk()):  # fmt: skip
+        target = task.properties.get("namespace") if task.type in starters else None
+        if not isinstance(target, str) or "{{" in target or "{%" in target:
+            continue
+        if not Boundary(spec.namespace).allows(target):
+            found.append((
+                f"tasks.{task.id}",
+                f"task {task.id!r} will fail: namespace {target!r} does not allow flows of "
+                f"{spec.namespace!r} to {SUBFLOW_REACH}",
+            ))  # fmt: skip
+    return found
+
+
 def start_subflow(parent: Execution, start: StartSubflow) -> None:
     """Create the child execution (in the parent's transaction) and link both ways."""
     from executions.services import ExecutionError, InputsError, execution_create

@@ -180,9 +180,9 @@ def advanced(execution: Execution, times: int = 4) -> Execution:
 
 def test_a_subflow_does_not_start_a_flow_of_another_namespace() -> None:
     flow_deploy(source=VICTIM_FLOW)
-    parent = execution_create(flow=flow_deploy(source=CALLER).flow)
+    caller = flow_deploy(source=CALLER)
 
-    parent = advanced(parent)
+    parent = advanced(execution_create(flow=caller.flow))
 
     assert not Execution.objects.filter(namespace=VICTIM).exists()
     call = TaskRun.objects.get(execution=parent, task_id="call")
@@ -192,6 +192,8 @@ def test_a_subflow_does_not_start_a_flow_of_another_namespace() -> None:
     log = LogEntry.objects.get(task_run_id=call.id, level="ERROR").message
     assert "cannot start subflow victim.ns.payroll" in log
     assert REFUSED in log
+    [warning] = [w.message for w in caller.warnings if "will fail" in w.message]
+    assert "task 'call' will fail: namespace 'victim.ns' does not allow" in warning
 
 
 def test_for_each_item_does_not_start_a_flow_of_another_namespace() -> None:
@@ -461,6 +463,7 @@ def test_an_allowed_namespaces_entry_permits_each_way_in(victim_data, tmp_path) 
     [fired] = Execution.objects.filter(namespace=ATTACKER, flow_id="eavesdropper")
     assert fired.inputs == {"stolen": "secret salaries"}
     assert not [w for w in listener.warnings if "never fire" in w.message]
+    assert not [w for w in flow_deploy(source=CALLER).warnings if "will fail" in w.message]
 
 
 def test_an_entry_covers_the_namespaces_inside_both_sides(victim_data) -> None:
