@@ -104,13 +104,14 @@ def boundary_warnings(spec: FlowSpec) -> list[tuple[str, str]]:
     from plugins.core.flow.subflow import Subflow
 
     starters = {Subflow.type, ForEachItem.type}
+    boundary = Boundary(spec.namespace)
     found: list[tuple[str, str]] = []
     for task in (t for group in (spec.tasks, spec.errors, spec.finally_) for top in group
                  for t in top.walk()):  # fmt: skip
         target = task.properties.get("namespace") if task.type in starters else None
         if not isinstance(target, str) or "{{" in target or "{%" in target:
             continue
-        if not Boundary(spec.namespace).allows(target):
+        if not boundary.allows(target):
             found.append((
                 f"tasks.{task.id}",
                 f"task {task.id!r} will fail: namespace {target!r} does not allow flows of "
