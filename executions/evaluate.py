@@ -1,8 +1,12 @@
 """Evaluate an expression in a task run's context, as the task would see it (Kestra's
 ``POST /executions/{id}/eval/{taskRunId}``: debugging outputs without running anything).
 
-The expression may call ``secret()``, ``kv()`` and ``read()`` like a task, so it needs
-execute access on the namespace, and what comes back is masked as outputs are.
+The expression may call ``kv()`` and ``read()`` like a task, within the flow's namespace
+boundary, so rendering one is as powerful as deploying a flow: it needs write access on the
+namespace (issue 21; execute was enough before, and an execute-only user read other
+namespaces' KV and every secret). It never reveals a secret: ``secret()`` is refused, the
+context is masked before the render (outputs and SECRET inputs holding a secret show
+``******``, so no filter or slice can spell one out), and the answer is masked again.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from access.policy import Action, check
+from executions.expr_io import ExecutionIO
+from executions.expressions import ExpressionError
 from executions.models import Execution
+from executions.secrets import Masker
 
 #: The longest expression accepted (expressions are not documents).
 MAX_EXPRESSION = 64 * 1024
@@ -26,19 +33,34 @@ class EvalResult:
         return {"result": self.result, "error": self.error, "stackTrace": None}
 
 
+class EvalIO(ExecutionIO):
+    """The I/O of an evaluation: a task's, without secrets."""
+
+    def secret(self, key: str, namespace: str | None = None) -> str | None:
+        raise ExpressionError(
+            "secret() is not available when evaluating an expression: secrets are only "
+            "given to running tasks"
+        )
+
+
+def _masked(value: Any, masker: Masker) -> Any:
+    """``value`` with every secret form in its strings replaced (the I/O object kept)."""
+    if isinstance(value, ExecutionIO):
+        return value
+    return masker.mask_value(value)
+
+
 def execution_eval(
     execution: Execution, task_run_id: str, expression: str, *, actor: Any = None
 ) -> EvalResult:
     """Render ``expression`` as text in the context of ``task_run_id``; a rendering error is
     the result's ``error`` (Kestra's wording), never an exception. Unknown task run:
     LookupError."""
-    from executions.expr_io import ExecutionIO
-    from executions.expressions import ExpressionError, render
+    from executions.expressions import render
     from executions.persistence import load_snapshot
     from executions.runtime import execution_flow_spec, task_run_context
-    from executions.secrets import Masker
 
-    check(actor, execution.namespace, Action.EXECUTE)
+    check(actor, execution.namespace, Action.WRITE)
     if len(expression) > MAX_EXPRESSION:
         raise ValueError(f"the expression is longer than {MAX_EXPRESSION} characters")
     snap = load_snapshot(execution)
@@ -48,12 +70,13 @@ def execution_eval(
     spec = execution_flow_spec(execution)
     # The environment's secrets, and the SECRET inputs the render opens (``on_secret``).
     masker = Masker.from_environ()
-    io = ExecutionIO(execution.namespace, execution.flow_id, execution.id, masker)
+    io = EvalIO(execution.namespace, execution.flow_id, execution.id, masker)
     try:
         task = spec.task(run.task_id)
     except KeyError:  # a task a template brought that the template no longer has
         task = None
-    context = task_run_context(spec, snap, run, task, io)
+    built = task_run_context(spec, snap, run, task, io)  # opens SECRET inputs into `masker`
+    context = {key: _masked(value, masker) for key, value in built.items()}
     try:
         text = render(expression, context)
     except ExpressionError as exc:

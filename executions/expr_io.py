@@ -20,6 +20,18 @@ class ExecutionIO:
     ) -> None:
         self.namespace, self.flow_id, self.execution_id = namespace, flow_id, execution_id
         self.masker = masker
+        self._boundary: Any = None
+
+    @property
+    def boundary(self) -> Any:
+        """Where ``kv('k', 'other.ns')`` and ``read('f', 'other.ns')`` stop (issue 21): a
+        :class:`namespaces.boundaries.Boundary`, made on first use (this module is imported
+        without Django, like the rest of its I/O)."""
+        if self._boundary is None:
+            from namespaces.boundaries import Boundary
+
+            self._boundary = Boundary(self.namespace)
+        return self._boundary
 
     def may_open(self, uri: str) -> bool:
         """Whether a task of this execution may open the internal storage file ``uri``: a
@@ -84,10 +96,10 @@ class ExecutionIO:
             parent_id = row[2]
         return owners
 
-    @staticmethod
-    def _namespace_file(namespace: str, path: str) -> str:
+    def _namespace_file(self, namespace: str, path: str) -> str:
         from namespaces.services import NamespaceFileError, NamespaceFileNotFound, nsfile_read
 
+        self.boundary.check(namespace, "read its files")
         try:
             content = nsfile_read(namespace, path, max_bytes=MAX_READ_BYTES)
         except (NamespaceFileError, NamespaceFileNotFound) as exc:
@@ -113,7 +125,9 @@ class ExecutionIO:
         """``kv(key)``: the value in the flow's namespace (or ``namespace``)."""
         from kv.services import kv_get
 
-        return kv_get(namespace or self.namespace, key)
+        target = namespace or self.namespace
+        self.boundary.check(target, "read its KV store")
+        return kv_get(target, key)
 
     def secret(self, key: str, namespace: str | None = None) -> str | None:
         value = find_secret(key)

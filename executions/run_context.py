@@ -20,6 +20,7 @@ from executions import rows
 from executions.expressions import evaluate, render_value
 from executions.models import LogEntry
 from executions.secrets import Masker
+from namespaces.boundaries import Boundary
 from plugins.base import TaskFailed
 
 if TYPE_CHECKING:
@@ -127,8 +128,11 @@ class WorkerContext:
         from kv.store import KVStore
         from namespaces.store import NamespaceFileStore
 
-        self.kv = KVStore()
-        self.namespace_files = NamespaceFileStore()
+        #: What this flow may reach beyond its namespace tree (issue 21): the stores below
+        #: are bound to it, so a plugin's ``namespace:`` property cannot cross it.
+        self.boundary = Boundary(namespace)
+        self.kv = KVStore(self.boundary)
+        self.namespace_files = NamespaceFileStore(self.boundary)
         from executions.records import ExecutionRecords
 
         self.records = ExecutionRecords(namespace, execution_id)

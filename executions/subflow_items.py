@@ -20,7 +20,8 @@ from django.db import transaction
 from executions.dispatch import now
 from executions.models import Execution, TaskRun, TaskRunAttempt
 from executions.states import TERMINAL, State
-from executions.subflows import _end_run, flow_not_found
+from executions.subflows import SUBFLOW_REACH, _end_run, flow_not_found
+from namespaces.boundaries import Boundary, BoundaryRefused
 
 #: The child's trigger type, Kestra's name for the internal task that starts them.
 TRIGGER_TYPE = "io.kestra.plugin.core.flow.ForEachItem$ForEachItemExecutable"
@@ -82,6 +83,12 @@ def start_item_subflows(parent: Execution, start: Any) -> None:
         task_run=run, execution_id=parent.id, number=run.attempts, state=State.RUNNING,
         owner=ITEMS_OWNER, started_at=moment, sent_at=moment,
     )  # fmt: skip
+    try:  # before reading anything: a refused namespace does not say which flows it holds
+        Boundary(parent.namespace).check(start.namespace, SUBFLOW_REACH)
+    except BoundaryRefused as exc:
+        name = f"{start.namespace}.{start.flow_id}"
+        _end_run(run, State.FAILED, {}, f"cannot start subflow {name}: {exc}")
+        return
     try:
         batches = _batches(parent, run, start.split_task_id)
     except (LookupError, StorageError, OSError, UnicodeDecodeError) as exc:

@@ -18,12 +18,15 @@ from executions.persistence import history_entry
 from executions.plan import ResumeExecution, StartSubflow
 from executions.states import State
 from flows.spec import FlowSpec, TaskSpec
+from namespaces.boundaries import Boundary, BoundaryRefused
 
 log = logging.getLogger(__name__)
 #: Owner of a Subflow task run's attempt: the child execution it waits for.
 SUBFLOW_OWNER = "execution:"
 TEMPLATE_TYPE = "trellis.core.flow.Template"
 MAX_TEMPLATE_DEPTH = 5
+#: What a Subflow or ForEachItem asks of the namespace it starts a flow in (issue 21).
+SUBFLOW_REACH = "start its flows as subflows"
 
 
 def _expand(task: TaskSpec, depth: int) -> TaskSpec:
@@ -105,6 +108,29 @@ def flow_not_found(start: StartSubflow) -> str:
     )
 
 
+def boundary_warnings(spec: FlowSpec) -> list[tuple[str, str]]:
+    """A deploy warning per Subflow or ForEachItem naming, literally, a namespace that does
+    not allow this flow's (issue 21): the task would fail at every run."""
+    from plugins.core.flow.for_each_item import ForEachItem
+    from plugins.core.flow.subflow import Subflow
+
+    starters = {Subflow.type, ForEachItem.type}
+    boundary = Boundary(spec.namespace)
+    found: list[tuple[str, str]] = []
+    for task in (t for group in (spec.tasks, spec.errors, spec.finally_) for top in group
+                 for t in top.walk()):  # fmt: skip
+        target = task.properties.get("namespace") if task.type in starters else None
+        if not isinstance(target, str) or "{{" in target or "{%" in target:
+            continue
+        if not boundary.allows(target):
+            found.append((
+                f"tasks.{task.id}",
+                f"task {task.id!r} will fail: namespace {target!r} does not allow flows of "
+                f"{spec.namespace!r} to {SUBFLOW_REACH}",
+            ))  # fmt: skip
+    return found
+
+
 def start_subflow(parent: Execution, start: StartSubflow) -> None:
     """Create the child execution (in the parent's transaction) and link both ways."""
     from executions.services import ExecutionError, InputsError, execution_create
@@ -119,6 +145,11 @@ def start_subflow(parent: Execution, start: StartSubflow) -> None:
     run = TaskRun.objects.select_for_update().get(pk=start.task_run_id)
     run.decision = {**run.decision, "wait": start.wait, "transmitFailed": start.transmit_failed}
     run.save(update_fields=["decision"])
+    try:  # before the lookup: a refused namespace does not say which flows it holds
+        Boundary(parent.namespace).check(start.namespace, SUBFLOW_REACH)
+    except BoundaryRefused as exc:
+        _failed_attempt(run, f"cannot start subflow {start.namespace}.{start.flow_id}: {exc}")
+        return
     flow = (
         Flow.objects.live().filter(namespace__name=start.namespace, flow_id=start.flow_id).first()
     )
@@ -212,6 +243,12 @@ def resume_other(action: ResumeExecution) -> None:
     target = Execution.objects.filter(pk=action.execution_id).first()
     if target is None:
         _end_run(run, State.FAILED, {}, f"no execution {action.execution_id} to resume")
+        return
+    source = Execution.objects.values_list("namespace", flat=True).get(pk=run.execution_id)
+    try:  # the Resume task reaches another execution: the same boundary as a Subflow
+        Boundary(source).check(target.namespace, "resume its executions")
+    except BoundaryRefused as exc:
+        _end_run(run, State.FAILED, {}, f"cannot resume {action.execution_id}: {exc}")
         return
     try:
         with transaction.atomic():

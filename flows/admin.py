@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from access.policy import readable
+from flows import confidential
 from flows.forms import FlowSourceForm
 from flows.models import Flow, FlowLabel, FlowRevision, Namespace
 from flows.selectors import flow_revisions
@@ -131,6 +132,16 @@ class FlowAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         return ["source"] if obj is None else [*self.readonly_fields, "source"]
+
+    def get_object(self, request, object_id, from_field=None):
+        """The flow, its Webhook keys masked in the source for a user who may not write
+        it (issue 21); saving that source is refused by the deploy's write check anyway."""
+        flow = super().get_object(request, object_id, from_field)
+        if flow is not None and not confidential.may_see(request.user, flow.namespace.name):
+            flow.source = confidential.hide_in_text(
+                flow.source, confidential.credentials_of_source(flow.source)
+            )
+        return flow
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.readonly_fields
@@ -252,6 +263,13 @@ class FlowAdmin(admin.ModelAdmin):
             diff = flow_revisions_diff(flow=flow, a=against, b=revision) if against >= 1 else ""
         except FlowError:
             diff, against = "", 0
+        if not confidential.may_see(request.user, flow.namespace.name):
+            values = confidential.credentials_of_source(rev.source)
+            rev.source = confidential.hide_in_text(rev.source, values)
+            if against >= 1:
+                other = FlowRevision.objects.filter(flow=flow, revision=against).first()
+                values += confidential.credentials_of_source(other.source) if other else []
+            diff = confidential.hide_in_text(diff, sorted(set(values), key=len, reverse=True))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

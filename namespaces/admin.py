@@ -1,4 +1,5 @@
-"""Namespace files in the admin: list, upload, replace, download and delete.
+"""Namespace files in the admin (list, upload, replace, download and delete) and the
+allowed-namespaces policy.
 
 The admin only translates: saving calls ``nsfile_put``/``nsfile_mkdir`` and deleting calls
 ``nsfile_delete``, so the content in storage and the rows never disagree.
@@ -16,8 +17,15 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from access.policy import Action, check, readable
 from namespaces import services
-from namespaces.models import NamespaceFile
+from namespaces.allowed import (
+    AllowedNamespaceError,
+    allowed_namespace_add,
+    allowed_namespace_remove,
+    validated_name,
+)
+from namespaces.models import AllowedNamespace, NamespaceFile
 from namespaces.services import NamespaceFileError, NamespaceFileNotFound
 
 
@@ -85,8 +93,6 @@ class NamespaceFileAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">download</a>', url)
 
     def get_queryset(self, request):
-        from access.policy import readable
-
         return readable(super().get_queryset(request), request.user)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -141,4 +147,70 @@ class NamespaceFileAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request, queryset) -> None:
         for row in queryset.order_by("path"):
+            self.delete_model(request, row)
+
+
+class AllowedNamespaceForm(forms.ModelForm):
+    """Both names checked by the service's rules, and write access on the namespace."""
+
+    class Meta:
+        model = AllowedNamespace
+        fields = ["namespace", "allowed"]
+        help_texts = {
+            "namespace": "The namespace opened (and the namespaces inside it).",
+            "allowed": "Whose flows may reach it: a namespace (and those inside it), or * for "
+            "every namespace. A namespace's own tree never needs an entry.",
+        }
+
+    #: The user saving the form (set by the admin), whose grants the checks use.
+    actor = None
+
+    def clean(self):
+        data = super().clean()
+        try:
+            data["namespace"] = validated_name(data.get("namespace"), "namespace")
+            data["allowed"] = validated_name(
+                data.get("allowed"), "allowed namespace", wildcard=True
+            )
+            check(self.actor, data["namespace"], Action.WRITE)
+        except AllowedNamespaceError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        except PermissionDenied as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return data
+
+
+@admin.register(AllowedNamespace)
+class AllowedNamespaceAdmin(admin.ModelAdmin):
+    """A namespace's allowed-namespaces policy (issue 21); saving and deleting go through
+    :mod:`namespaces.allowed`, which checks write access."""
+
+    form = AllowedNamespaceForm
+    list_display = ("namespace", "allowed", "created_at")
+    search_fields = ("namespace", "allowed")
+    ordering = ("namespace", "allowed")
+
+    def get_queryset(self, request):
+        return readable(super().get_queryset(request), request.user)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = request.user
+        return form
+
+    def save_model(self, request, obj: AllowedNamespace, form, change: bool) -> None:
+        if change:  # an entry is a pair: changing one is removing it and adding another
+            old = AllowedNamespace.objects.get(pk=obj.pk)
+            allowed_namespace_remove(
+                namespace=old.namespace, allowed=old.allowed, actor=request.user
+            )
+        allowed_namespace_add(namespace=obj.namespace, allowed=obj.allowed, actor=request.user)
+        saved = AllowedNamespace.objects.get(namespace=obj.namespace, allowed=obj.allowed)
+        obj.pk, obj.created_at = saved.pk, saved.created_at
+
+    def delete_model(self, request, obj: AllowedNamespace) -> None:
+        allowed_namespace_remove(namespace=obj.namespace, allowed=obj.allowed, actor=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for row in queryset:
             self.delete_model(request, row)

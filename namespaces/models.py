@@ -36,3 +36,30 @@ class NamespaceFile(models.Model):
     @property
     def name(self) -> str:
         return self.path.rsplit("/", 1)[-1]
+
+
+class AllowedNamespace(models.Model):
+    """One entry of a namespace's allowed-namespaces policy: flows of ``allowed`` (and of the
+    namespaces inside it; ``*`` for every namespace) may reach ``namespace`` and the
+    namespaces inside it — read and write its KV entries, read its files, start its flows as
+    subflows and trigger on its executions. Beyond these entries a flow reaches only its own
+    namespace tree (:mod:`namespaces.boundaries`). Kept as text, like grants, so a policy can
+    be written before anything is deployed there."""
+
+    namespace = models.CharField(max_length=150)
+    allowed = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "allowed namespace"
+        ordering = ["namespace", "allowed"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["namespace", "allowed"],
+                name="nsallowed_unique",
+                violation_error_message="This namespace is already allowed.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace} allows {self.allowed}"

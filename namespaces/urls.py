@@ -1,8 +1,8 @@
-"""Namespace file routes, mounted under /api/v1/ (Kestra's paths)."""
+"""Namespace file and allowed-namespaces routes, mounted under /api/v1/ (Kestra's paths)."""
 
 from django.urls import path
 
-from namespaces import api
+from namespaces import api, api_allowed
 
 urlpatterns = [
     path("namespaces/<str:namespace>/files", api.NamespaceFilesView.as_view(),
@@ -13,4 +13,8 @@ urlpatterns = [
          name="api-namespace-directory"),
     path("namespaces/<str:namespace>/files/export", api.NamespaceExportView.as_view(),
          name="api-namespace-files-export"),
+    path("namespaces/<str:namespace>/allowed-namespaces",
+         api_allowed.AllowedNamespacesView.as_view(), name="api-namespace-allowed"),
+    path("namespaces/<str:namespace>/allowed-namespaces/<str:allowed_namespace>",
+         api_allowed.AllowedNamespaceDetailView.as_view(), name="api-namespace-allowed-entry"),
 ]  # fmt: skip

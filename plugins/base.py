@@ -105,7 +105,14 @@ class TaskLogger(Protocol):
 
 
 class RunContext(Protocol):
-    """What a runnable task may use while it runs on a worker."""
+    """What a runnable task may use while it runs on a worker.
+
+    Optional capabilities, read with ``getattr``: ``kv`` and ``namespace_files`` (stores
+    bound to the flow's namespace boundary: naming a namespace outside the flow's tree that
+    does not allow it raises ``PermissionError``, issue 21), ``records`` (housekeeping) and
+    ``boundary`` (``check(namespace, reach)``, for a plugin reaching another namespace some
+    other way). Plugins never decide a boundary themselves.
+    """
 
     execution_id: str
     task_run_id: str
@@ -224,6 +231,9 @@ class TriggerType(PluginType):
     """A trigger declaration (Schedule, Flow, Webhook, polling)."""
 
     kind: ClassVar[str] = "trigger"
+    #: Dotted property paths whose value is a credential (a Webhook's ``key``): shown only to
+    #: users who may write the flow, ``******`` to everyone else (issue 21).
+    confidential: ClassVar[tuple[str, ...]] = ()
 
 
 #: Copies a local file into the new execution's internal storage; returns its ``kestra://``

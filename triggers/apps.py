@@ -16,10 +16,11 @@ class TriggersConfig(AppConfig):
         deploy back (see ``flows.services.hooks``).
         """
         from executions.runtime import register_execution_ended
-        from flows.services.hooks import register_flow_changed
+        from flows.services.hooks import register_deploy_warner, register_flow_changed
         from triggers import tasks  # noqa: F401 - registers the Celery tasks with the app
-        from triggers.flow_triggers import on_execution_ended
+        from triggers.flow_triggers import boundary_warnings, on_execution_ended
         from triggers.sync import sync_flow_triggers
 
         register_flow_changed(sync_flow_triggers)
         register_execution_ended(on_execution_ended)
+        register_deploy_warner(boundary_warnings)

@@ -23,7 +23,8 @@ from executions.expressions import evaluate, render_value
 from executions.models import Execution
 from executions.persistence import load_snapshot
 from executions.runtime import engine_env, execution_flow_spec
-from flows.spec import TriggerSpec
+from flows.spec import FlowSpec, TriggerSpec
+from namespaces.boundaries import allows
 from triggers import preconditions as pre_module
 from triggers.firing import FireKey, Start, conditions_hold, fire_once
 from triggers.models import FlowTriggerIndex
@@ -116,6 +117,26 @@ def index_rows(namespace: str, flow_id: str, trigger: TriggerSpec) -> list[FlowT
     ]
 
 
+def boundary_warnings(spec: FlowSpec) -> list[tuple[str, str]]:
+    """A deploy warning per Flow trigger listening, by name, to a namespace that does not
+    allow this flow's (issue 21): such a trigger never fires, and the author should hear it
+    when deploying rather than wait for an execution that never comes."""
+    found: list[tuple[str, str]] = []
+    for index, trigger in enumerate(spec.triggers):
+        if trigger.type != FLOW:
+            continue
+        listened = {row.source_namespace for row in index_rows(spec.namespace, spec.id, trigger)
+                    if row.source_namespace and not row.prefix}  # fmt: skip
+        for namespace in sorted(listened):
+            if not allows(spec.namespace, namespace):
+                found.append((
+                    f"triggers[{index}]",
+                    f"trigger {trigger.id!r} will never fire: namespace {namespace!r} does not "
+                    f"allow flows of {spec.namespace!r} to trigger on its executions",
+                ))  # fmt: skip
+    return found
+
+
 def listeners_of(execution: Execution) -> list[tuple[str, str, str]]:
     """(namespace, flow id, trigger id) of every Flow trigger that may accept ``execution``."""
     ns, fid, state = execution.namespace, execution.flow_id, str(execution.state)
@@ -206,10 +227,29 @@ def _evaluate_one(
         return fire_once(fire_key, flow, build)
 
 
+def allowed_listeners(
+    execution: Execution, listeners: list[tuple[str, str, str]]
+) -> list[tuple[str, str, str]]:
+    """The listeners whose namespace may trigger on ``execution``'s namespace (issue 21): a
+    Flow trigger receives the upstream outputs, so another namespace's executions reach it
+    only when that namespace allows the listener's. The others never fire."""
+    verdicts: dict[str, bool] = {}
+    kept = []
+    for key in listeners:
+        if key[0] not in verdicts:
+            verdicts[key[0]] = allows(key[0], execution.namespace)
+        if verdicts[key[0]]:
+            kept.append(key)
+        else:
+            log.info("flow trigger %s ignores execution %s: namespace %r does not allow %r",
+                     key, execution.id, execution.namespace, key[0])  # fmt: skip
+    return kept
+
+
 def flow_triggers_evaluate(execution: Execution, now: datetime | None = None) -> list[Execution]:
     """Start what listens to ``execution`` (which has ended). One failing trigger is logged
     and does not stop the others."""
-    listeners = listeners_of(execution)
+    listeners = allowed_listeners(execution, listeners_of(execution))
     if not listeners:
         return []
     moment = now or clock()

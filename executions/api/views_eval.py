@@ -23,7 +23,8 @@ class ExecutionEvalView(ApiView):
         request={"text/plain": OpenApiTypes.STR},
         responses={200: OpenApiTypes.OBJECT, **PROBLEM_RESPONSES},
         description="Render a text/plain expression in the context of a task run of this "
-        "execution (execute access): `{result, error, stackTrace}`.",
+        "execution (write access: it is as powerful as deploying a flow; `secret()` is "
+        "refused and secrets read as `******`): `{result, error, stackTrace}`.",
     )
     def post(self, request, execution_id: str, task_run_id: str):
         execution = execution_or_404(execution_id, request.user)

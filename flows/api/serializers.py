@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from rest_framework import serializers
 
+from flows import confidential
 from flows.models import Flow, FlowRevision
 from orchestrator.api.schema import ProblemItemSerializer
 
@@ -30,7 +31,20 @@ def labels_list(labels: Any) -> list[dict[str, str]]:
     return [{"key": label.key, "value": label.value} for label in labels]
 
 
-def flow_json(flow: Flow, *, source: bool = False) -> dict[str, Any]:
+def _shown(body: dict[str, Any], credentials: bool) -> dict[str, Any]:
+    """``body`` (with ``source`` when asked) as the viewer may see it: credentials (a
+    Webhook's key) only for those who may write the flow (issue 21)."""
+    if credentials:
+        return body
+    values = confidential.credentials(body)  # its triggers are the source's, as written
+    shown = confidential.hide_in_document(body, values)
+    if "source" in body:
+        shown["source"] = confidential.hide_in_text(body["source"], values)
+    return shown
+
+
+def flow_json(flow: Flow, *, source: bool = False, credentials: bool = False) -> dict[str, Any]:
+    """``credentials``: show Webhook keys as written (to a user with write access)."""
     body = _definition(flow.source)
     body.update(
         {
@@ -46,11 +60,11 @@ def flow_json(flow: Flow, *, source: bool = False) -> dict[str, Any]:
     )
     if source:
         body["source"] = flow.source
-    return body
+    return _shown(body, credentials)
 
 
 def flow_revision_json(
-    flow: Flow, revision: FlowRevision, *, source: bool = False
+    flow: Flow, revision: FlowRevision, *, source: bool = False, credentials: bool = False
 ) -> dict[str, Any]:
     """A past revision: its definition as it was, with that revision's number."""
     body = _definition(revision.source)
@@ -67,7 +81,7 @@ def flow_revision_json(
     )
     if source:
         body["source"] = revision.source
-    return body
+    return _shown(body, credentials)
 
 
 def flow_summary_json(flow: Flow) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from access.policy import Action, check
-from flows import selectors, services
+from flows import confidential, selectors, services
 from flows.api.common import MAX_INT, bool_param, flow_or_404, int_param
 from flows.api.serializers import (
     FlowSerializer,
@@ -58,7 +58,8 @@ class FlowCreateView(YamlBodyView):
         if existing is not None:
             raise Conflict(f"flow {spec.namespace}.{spec.id} already exists; use PUT to update it")
         result = services.flow_deploy(source=source, author=request.user)
-        return Response(flow_json(result.flow, source=True), status=status.HTTP_201_CREATED)
+        body = flow_json(result.flow, source=True, credentials=True)  # the author may write
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class FlowDetailView(YamlBodyView):
@@ -71,12 +72,13 @@ class FlowDetailView(YamlBodyView):
         flow = flow_or_404(namespace, flow_id, request.user)
         source = bool_param(request, "source")
         revision = int_param(request, "revision")
+        shown = confidential.may_see(request.user, flow.namespace.name)
         if revision is None or revision == flow.revision:
-            return Response(flow_json(flow, source=source))
+            return Response(flow_json(flow, source=source, credentials=shown))
         old = selectors.flow_revisions(flow).filter(revision=revision).first()
         if old is None:
             raise NotFound(f"flow {flow} has no revision {revision}")
-        return Response(flow_revision_json(flow, old, source=source))
+        return Response(flow_revision_json(flow, old, source=source, credentials=shown))
 
     @extend_schema(
         operation_id="flows_update",
@@ -110,7 +112,7 @@ class FlowDetailView(YamlBodyView):
                 ]
             )
         result = services.flow_deploy(source=source, author=request.user)
-        return Response(flow_json(result.flow, source=True))
+        return Response(flow_json(result.flow, source=True, credentials=True))
 
     @extend_schema(operation_id="flows_delete", responses={204: None, **PROBLEM_RESPONSES})
     def delete(self, request, namespace: str, flow_id: str):
@@ -129,10 +131,11 @@ class FlowRevisionsView(ApiView):
     def get(self, request, namespace: str, flow_id: str):
         flow = flow_or_404(namespace, flow_id, request.user)
         revisions = selectors.flow_revisions(flow).order_by("revision")
+        shown = confidential.may_see(request.user, flow.namespace.name)
         return list_response(
             request,
             revisions,
-            lambda r: flow_revision_json(flow, r, source=True),
+            lambda r: flow_revision_json(flow, r, source=True, credentials=shown),
             sortable=REVISION_SORTS,
         )
 
@@ -152,7 +155,7 @@ class FlowRevisionRestoreView(ApiView):
         ):
             raise NotFound(f"flow {flow} has no revision {revision}")
         result = services.flow_revision_restore(flow=flow, revision=revision, author=request.user)
-        return Response(flow_json(result.flow, source=True))
+        return Response(flow_json(result.flow, source=True, credentials=True))
 
 
 class FlowRevisionsDiffView(ApiView):
@@ -182,6 +185,11 @@ class FlowRevisionsDiffView(ApiView):
             if value not in known:
                 raise NotFound(f"flow {flow} has no revision {value}")
         diff = services.flow_revisions_diff(flow=flow, a=numbers["from"], b=numbers["to"])
+        if not confidential.may_see(request.user, flow.namespace.name):
+            sources = selectors.flow_revisions(flow).filter(revision__in=numbers.values())
+            values = [v for text in sources.values_list("source", flat=True)
+                      for v in confidential.credentials_of_source(text)]  # fmt: skip
+            diff = confidential.hide_in_text(diff, sorted(set(values), key=len, reverse=True))
         return Response({"from": numbers["from"], "to": numbers["to"], "diff": diff})
 
 

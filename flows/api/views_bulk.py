@@ -13,7 +13,7 @@ from rest_framework import parsers, serializers
 from rest_framework.response import Response
 
 from access.policy import Action, check, readable
-from flows import selectors, services, yaml_loader
+from flows import confidential, selectors, services, yaml_loader
 from flows.api.common import (
     bool_param,
     flow_ref,
@@ -32,7 +32,7 @@ from flows.api.serializers import (
 )
 from flows.archives import ArchiveError, read_checked
 from flows.services.common import YAML_SUFFIXES
-from flows.services.deploy import parse_source
+from flows.services.deploy import parse_source, spec_warnings
 from flows.spec import SpecError
 from orchestrator.api.base import ApiView, YamlBodyView, check_body_size
 from orchestrator.api.errors import ApiProblem, PayloadTooLarge, spec_problem_item
@@ -105,7 +105,10 @@ class NamespaceFlowsView(YamlBodyView):
     def get(self, request, namespace: str):
         check(request.user, namespace, Action.READ)
         flows = selectors.flows_search(namespace=namespace).filter(namespace__name=namespace)
-        return list_response(request, flows, flow_json, sortable=FLOW_SORTS)
+        shown = confidential.may_see(request.user, namespace)
+        return list_response(
+            request, flows, lambda f: flow_json(f, credentials=shown), sortable=FLOW_SORTS
+        )
 
     @extend_schema(
         operation_id="flows_update_namespace",
@@ -135,7 +138,7 @@ class NamespaceFlowsView(YamlBodyView):
             raise invalid_documents(exc, documents) from exc
         return Response(
             {
-                "flows": [flow_json(r.flow) for r in result.results],
+                "flows": [flow_json(r.flow, credentials=True) for r in result.results],
                 "deleted": [flow_ref(f) for f in result.deleted],
             }
         )
@@ -160,7 +163,8 @@ def _validate(doc: Document) -> dict:
     errors, warnings = [], []
     try:
         spec = parse_source(doc.source, filename=doc.filename)
-        warnings = [spec_problem_item(p, line_offset=doc.line_offset) for p in spec.warnings]
+        warnings = [spec_problem_item(p, line_offset=doc.line_offset)
+                    for p in spec_warnings(spec, doc.filename)]  # fmt: skip
         namespace, flow_id = spec.namespace, spec.id
     except SpecError as exc:
         errors = [spec_problem_item(p, line_offset=doc.line_offset) for p in exc.problems]
@@ -196,15 +200,21 @@ class FlowExportView(ApiView):
         description="A zip of the matching flows' sources, one <namespace>.<id>.yml each.",
     )
     def get(self, request):
-        return zip_response(_search(request))
+        return zip_response(_search(request), request.user)
 
 
-def zip_response(flows) -> HttpResponse:
-    """A zip download of the flows' sources, one ``<namespace>.<id>.yml`` each."""
+def zip_response(flows, actor) -> HttpResponse:  # noqa: ANN001
+    """A zip download of the flows' sources, one ``<namespace>.<id>.yml`` each; Webhook keys
+    masked in the flows ``actor`` may not write (issue 21)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for flow in flows:
-            archive.writestr(f"{flow.namespace.name}.{flow.flow_id}.yml", flow.source)
+            source = flow.source
+            if not confidential.may_see(actor, flow.namespace.name):
+                source = confidential.hide_in_text(
+                    source, confidential.credentials_of_source(source)
+                )
+            archive.writestr(f"{flow.namespace.name}.{flow.flow_id}.yml", source)
     response = HttpResponse(buffer.getvalue(), content_type="application/zip")
     response["Content-Disposition"] = 'attachment; filename="flows.zip"'
     return response
@@ -243,7 +253,9 @@ class FlowImportView(ApiView):
                 item["line"] += line_offsets.get(spec_problem.filename, 0)
                 item["file"] = spec_problem.filename.split("#", 1)[0]
             raise problem from exc
-        return Response({"flows": [flow_json(r.flow) for r in result.results], "deleted": []})
+        return Response(
+            {"flows": [flow_json(r.flow, credentials=True) for r in result.results], "deleted": []}
+        )
 
 
 def _uploaded_documents(upload) -> tuple[list[tuple[str, str]], dict[str, int]]:

@@ -108,4 +108,4 @@ class FlowExportByIdsView(ApiView):
         responses={(200, "application/zip"): OpenApiTypes.BINARY, **PROBLEM_RESPONSES},
     )
     def post(self, request):
-        return zip_response(flows_by_ids(request))
+        return zip_response(flows_by_ids(request), request.user)

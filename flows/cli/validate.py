@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 
 from flows.cli.base import fail, write_problems, write_warnings
 from flows.services.common import collect_documents
-from flows.services.deploy import parse_source
+from flows.services.deploy import parse_source, spec_warnings
 from flows.spec import SpecError
 
 
@@ -30,7 +30,7 @@ def handle(command: BaseCommand, options: dict) -> None:
             problems.extend(exc.problems)
             invalid.add(filename)
         else:
-            write_warnings(command, spec.warnings)
+            write_warnings(command, spec_warnings(spec, filename))
     write_problems(command, problems)
     if problems:
         raise fail(f"{len(problems)} problem(s) in {len(invalid)} file(s)")

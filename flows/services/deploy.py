@@ -26,7 +26,7 @@ from flows.services.common import (
     namespace_ensure,
     problem,
 )
-from flows.services.hooks import notify_flow_changed
+from flows.services.hooks import deploy_warnings, notify_flow_changed
 from flows.spec import FlowSpec, SpecError, SpecProblem
 
 
@@ -56,6 +56,15 @@ def parse_source(source: str, *, filename: str = "<flow>") -> FlowSpec:
     return spec_module.parse_flow(source, filename=filename)
 
 
+def spec_warnings(spec: FlowSpec, filename: str = "<flow>") -> tuple[SpecProblem, ...]:
+    """The parser's warnings and the other apps' (a Flow trigger that will never fire
+    because its namespace is not allowed, issue 21): what deploy and validate print."""
+    return (
+        *spec.warnings,
+        *(problem(filename, message, path=path) for path, message in deploy_warnings(spec)),
+    )
+
+
 def flow_deploy(*, source: str, author: Any = None, filename: str = "<flow>") -> DeployResult:
     """Create or update the flow that ``source`` describes, in one transaction.
 
@@ -78,7 +87,7 @@ def apply_spec(*, spec: FlowSpec, source: str, author: Any, filename: str) -> De
         .filter(namespace=namespace, id_lower=spec.id.lower())
         .first()
     )
-    warnings = tuple(spec.warnings)
+    warnings = spec_warnings(spec, filename)
     if flow is None:
         flow = Flow.objects.create(
             namespace=namespace,

@@ -50,3 +50,20 @@ def notify_flow_changed(flow: Flow, spec: FlowSpec | None) -> None:
     """Run every hook; an exception propagates and rolls the caller's transaction back."""
     for hook in list(on_flow_changed):
         hook(flow, spec)
+
+
+#: ``(spec) -> [(path, message)]``: what another app wants a deploy to warn about (a Flow
+#: trigger listening to a namespace that does not allow this one, issue 21). A warning never
+#: refuses the deploy: the CLI and the admin print it.
+DeployWarner = Callable[["FlowSpec"], list[tuple[str, str]]]
+deploy_warners: list[DeployWarner] = []
+
+
+def register_deploy_warner(warner: DeployWarner) -> DeployWarner:
+    if warner not in deploy_warners:
+        deploy_warners.append(warner)
+    return warner
+
+
+def deploy_warnings(spec: FlowSpec) -> list[tuple[str, str]]:
+    return [found for warner in list(deploy_warners) for found in warner(spec)]

@@ -199,6 +199,8 @@ class Webhook(TriggerType):
 
     type = "trellis.core.trigger.Webhook"
     aliases = _trigger_aliases("Webhook")
+    #: Whoever reads the key can start the flow, so readers see ``******`` (issue 21).
+    confidential: ClassVar = ("key", "signature.secret")
     properties: ClassVar = (
         Prop("key", "string", required=True, dynamic=False, description="Secret URL part."),
         Prop("wait", "boolean", default=False, dynamic=False),

@@ -80,13 +80,18 @@ def test_a_rendering_error_is_the_results_error(api, ran) -> None:
     )
 
 
-def test_secrets_come_back_masked(api, ran, monkeypatch) -> None:
-    execution, each, _ = ran
+def test_secret_is_refused_and_a_secret_in_outputs_comes_back_masked(api, ran, monkeypatch):
+    execution, each, ret = ran
     monkeypatch.setenv("SECRET_EVAL_PW", base64.b64encode(b"s3cr3t-value").decode())
+    TaskRun.objects.filter(pk=ret.pk).update(outputs={"value": "pw is s3cr3t-value"})
 
-    answer = evaluate(api, execution, each, "pw={{ secret('eval_pw') }}")
+    refused = evaluate(api, execution, each, "pw={{ secret('eval_pw') }}").json()
+    spelled = evaluate(api, execution, ret, "{{ outputs.ret[taskrun.value].value | join(' ') }}")
 
-    assert answer.json()["result"] == "pw=******"
+    assert refused["result"] is None
+    assert "secret() is not available when evaluating an expression" in refused["error"]
+    assert "s 3 c r 3 t" not in spelled.json()["result"]
+    assert spelled.json()["result"].startswith("p w   i s   * * * * * *")
 
 
 def test_unknown_task_run_is_404_and_a_reader_is_403(api, ran, django_user_model) -> None:

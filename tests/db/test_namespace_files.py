@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 
 from executions.expr_io import ExecutionIO
 from executions.expressions import IO_KEY, render
+from namespaces.allowed import allowed_namespace_add
 from namespaces.models import NamespaceFile
 from namespaces.services import (
     NamespaceFileError,
@@ -134,6 +135,8 @@ def test_read_gets_a_namespace_file_by_path_nsfile_uri_or_file_uri() -> None:
     assert render("{{ read('/queries/q.sql') }}", _context()) == "select 1"
     assert render("{{ read('nsfile:///queries/q.sql') }}", _context()) == "select 1"
     assert render("{{ read(fileURI('queries/q.sql')) }}", _context()) == "select 1"
+    # another namespace's files only once it allows this one (issue 21)
+    allowed_namespace_add(namespace="other.ns", allowed=NS)
     assert render("{{ read('x.txt', namespace='other.ns') }}", _context()) == "elsewhere"
     assert render("{{ read('nsfile://other.ns/x.txt') }}", _context()) == "elsewhere"
 

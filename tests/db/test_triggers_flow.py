@@ -15,6 +15,17 @@ from triggers.models import FlowTriggerIndex, TriggerFire
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _t_down_may_listen_to_t_up() -> None:
+    """The listeners here live in ``t.down``, a sibling of ``t.up``: outside its tree, so
+    ``t.up`` must allow them (issue 21; tests/security/test_namespace_boundaries.py checks
+    that without this entry they never fire)."""
+    from namespaces.allowed import allowed_namespace_add
+
+    allowed_namespace_add(namespace="t.up", allowed="t.down")
+
+
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "kestra-corpus" / "flows"
 RETURN = "io.kestra.plugin.core.debug.Return"
 

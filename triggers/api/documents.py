@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from flows import confidential
 from flows.models import Flow
 from flows.selectors import flow_spec
 from flows.spec import TriggerSpec
@@ -81,9 +82,11 @@ def trigger_document(state: TriggerState, trigger: TriggerSpec | None) -> dict[s
     }
 
 
-def document_maker() -> Callable[[TriggerState], dict[str, Any]]:
-    """A serializer for a page of states that reads each flow (and parses its spec) once."""
+def document_maker(actor: Any = None) -> Callable[[TriggerState], dict[str, Any]]:
+    """A serializer for a page of states that reads each flow (and parses its spec) once.
+    A Webhook's key is shown only where ``actor`` may write (issue 21)."""
     flows: dict[tuple[str, str], Flow | None] = {}
+    shown: dict[str, bool] = {}
 
     def document(state: TriggerState) -> dict[str, Any]:
         pair = (state.namespace, state.flow_id)
@@ -96,6 +99,11 @@ def document_maker() -> Callable[[TriggerState], dict[str, Any]]:
             )
         flow = flows[pair]
         trigger = trigger_of(flow_spec(flow), state.trigger_id) if flow is not None else None
-        return trigger_document(state, trigger)
+        document = trigger_document(state, trigger)
+        if state.namespace not in shown:
+            shown[state.namespace] = confidential.may_see(actor, state.namespace)
+        if not shown[state.namespace] and document["abstractTrigger"] is not None:
+            document["abstractTrigger"] = confidential.hide_trigger(document["abstractTrigger"])
+        return document
 
     return document

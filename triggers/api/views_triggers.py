@@ -71,7 +71,7 @@ def _search(request):  # noqa: ANN202 - a QuerySet[TriggerState]
 
 
 def _page(request, states) -> Response:  # noqa: ANN001
-    return paginate(request, states, document_maker(), sortable=TRIGGER_SORTS)
+    return paginate(request, states, document_maker(request.user), sortable=TRIGGER_SORTS)
 
 
 def _one(key: TriggerKey, user) -> Response:  # noqa: ANN001
@@ -82,7 +82,7 @@ def _one(key: TriggerKey, user) -> Response:  # noqa: ANN001
         raise NotFound(
             f"no trigger {key.trigger_id!r} on flow {key.namespace}.{key.flow_id}"
         ) from None
-    return Response(document_maker()(state))
+    return Response(document_maker(user)(state))
 
 
 def _call(action: Callable[[], TriggerState]) -> TriggerState:

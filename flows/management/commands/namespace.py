@@ -1,7 +1,9 @@
-"""``manage.py namespace tree`` and ``manage.py namespace files upload|list|download|delete``.
+"""``manage.py namespace tree``, ``manage.py namespace files upload|list|download|delete`` and
+``manage.py namespace allowed list|add|remove|set``.
 
 ``tree`` shows namespaces with their flow counts; ``files`` manages the files a namespace
-holds (read by ``read('path')`` in expressions and by script tasks with ``namespaceFiles``).
+holds (read by ``read('path')`` in expressions and by script tasks with ``namespaceFiles``);
+``allowed`` manages which other namespaces' flows may reach a namespace (issue 21).
 Only translates arguments and calls services; invalid input exits with status 1.
 """
 
@@ -47,10 +49,29 @@ class Command(BaseCommand):
         delete = actions.add_parser("delete", help="delete a file, or a folder and its files")
         delete.add_argument("namespace", metavar="NAMESPACE")
         delete.add_argument("path", metavar="PATH")
+        policy = subparsers.add_parser(
+            "allowed",
+            help="which other namespaces' flows may reach a namespace",
+            description="Flows of a listed namespace (and of those inside it; '*' for all) may "
+            "read and write this namespace's KV store, read its files, start its flows as "
+            "subflows and trigger on its executions. Its own tree always may.",
+        )
+        policy_actions = policy.add_subparsers(dest="action", metavar="ACTION", required=True)
+        listed = policy_actions.add_parser("list", help="the entries, with inherited ones")
+        listed.add_argument("namespace", metavar="NAMESPACE")
+        for name, text in (("add", "allow these namespaces"), ("remove", "remove entries"),
+                           ("set", "replace the whole list (none: empty it)")):  # fmt: skip
+            action = policy_actions.add_parser(name, help=text)
+            action.add_argument("namespace", metavar="NAMESPACE")
+            action.add_argument("allowed", nargs="*" if name == "set" else "+",
+                                metavar="ALLOWED")  # fmt: skip
 
     def handle(self, *args, **options) -> None:
         if options["subcommand"] == "tree":
             self._tree()
+            return
+        if options["subcommand"] == "allowed":
+            self._allowed(options)
             return
         from namespaces.services import NamespaceFileError, NamespaceFileNotFound
 
@@ -69,6 +90,42 @@ class Command(BaseCommand):
                     f"{'  ' * node.depth}{node.name}  "
                     f"({node.flow_count} flows, {node.total_flow_count} in total)"
                 )
+
+    # --------------------------------------------------------------------------- allowed
+
+    def _allowed(self, options: dict) -> None:
+        from namespaces import allowed
+        from namespaces.boundaries import ancestors
+
+        namespace, action = options["namespace"], options["action"]
+        try:
+            with transaction.atomic():  # every entry is checked before any is written
+                if action == "add":
+                    for entry in options["allowed"]:
+                        added = allowed.allowed_namespace_add(namespace=namespace, allowed=entry)
+                        self.stdout.write(f"{'allowed' if added else 'already allowed'} {entry}")
+                elif action == "remove":
+                    for entry in options["allowed"]:
+                        gone = allowed.allowed_namespace_remove(namespace=namespace, allowed=entry)
+                        if not gone:
+                            raise allowed.AllowedNamespaceError(
+                                f"namespace {namespace!r} does not list {entry!r}"
+                            )
+                        self.stdout.write(f"removed {entry}")
+                elif action == "set":
+                    allowed.allowed_namespaces_set(namespace=namespace, allowed=options["allowed"])
+            entries = allowed.allowed_namespaces_list(namespace)
+            inherited = [(p, allowed.allowed_namespaces_list(p)) for p in ancestors(namespace)[:-1]]
+        except allowed.AllowedNamespaceError as exc:
+            raise CommandError(str(exc), returncode=1) from exc
+        if action in ("list", "set"):
+            self.stdout.write(
+                f"{namespace}: its own tree, and "
+                + (", ".join(entries) if entries else "no other namespace")
+            )
+            for parent, names in inherited:
+                if names:
+                    self.stdout.write(f"  from {parent}: {', '.join(names)}")
 
     # ----------------------------------------------------------------------------- files
 
