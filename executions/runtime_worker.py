@@ -38,6 +38,8 @@ from executions.runtime import execution_flow_spec, task_run_context
 from executions.secrets import Masker
 from executions.states import State
 from executions.workdir import shared_folder
+from orchestrator.observability import metrics
+from orchestrator.observability.logs import bind
 from plugins.base import RunnableTask, TaskFailed, TaskResult
 from plugins.registry import registry
 
@@ -164,6 +166,8 @@ def run_attempt(attempt_id: int) -> State | None:
     if claimed is None:
         return None
     execution, run = claimed.execution, claimed.run
+    bind(execution_id=execution.id, task_run_id=run.id, namespace=execution.namespace,
+         flow_id=execution.flow_id)  # fmt: skip
     spec = execution_flow_spec(execution)
     task = spec.task(run.task_id)
     masker = Masker.from_environ()
@@ -215,14 +219,28 @@ def run_attempt(attempt_id: int) -> State | None:
         elif beat.reason == "killed":
             state = State.KILLED
         ctx.cleanup()
-    return record(claimed, state, outputs, logger)
+    return record(claimed, state, outputs, logger, task_type=canonical_type(task.type))
+
+
+def canonical_type(name: str) -> str:
+    """The plugin's own type name for ``name`` (an alias counts as its plugin), or ``name``."""
+    try:
+        return registry.get(name).type
+    except LookupError:
+        return name
 
 
 def record(
-    claimed: Claim, state: State, outputs: dict[str, Any], logger: AttemptLogger | None = None
+    claimed: Claim,
+    state: State,
+    outputs: dict[str, Any],
+    logger: AttemptLogger | None = None,
+    *,
+    task_type: str = "",
 ) -> State | None:
     """Write the attempt's last log lines and its result if it still owns the task run, in
-    one transaction; wake the executor."""
+    one transaction; wake the executor. The attempt's duration is counted once recorded
+    (``trellis_task_run_duration_seconds`` by ``task_type``)."""
     with transaction.atomic():
         if logger is not None:
             logger.flush()
@@ -247,7 +265,14 @@ def record(
         if not recorded:
             return None
         wake_executor(run.execution_id)
+        seconds = max((moment - claimed.attempt.started_at).total_seconds(), 0.0)
+        transaction.on_commit(lambda: _count_attempt(task_type or run.task_id, state, seconds))
     return state
+
+
+def _count_attempt(task_type: str, state: State, seconds: float) -> None:
+    metrics.observe(metrics.TASK_RUN_DURATION, seconds, type=task_type, state=str(state))
+    log.info("task run ended %s after %.3f s (%s)", state, seconds, task_type)
 
 
 def _jsonable(value: Any) -> Any:
