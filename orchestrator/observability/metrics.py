@@ -225,4 +225,3 @@ def flush_at_exit() -> None:
     """Flush what is left when a process stops warmly (a SIGKILL loses at most one interval)."""
     _flusher.stopping.set()
     _flusher.flush_quietly()
-
