@@ -11,6 +11,7 @@ import os
 from celery import Celery
 from celery.signals import (
     beat_init,
+    celeryd_init,
     setup_logging,
     task_prerun,
     worker_init,
@@ -73,6 +74,22 @@ def use_django_logging(loglevel: int | None = None, **_: object) -> None:
     root = logging.getLogger()
     if loglevel:
         root.setLevel(min(loglevel, root.level))
+
+
+@celeryd_init.connect(weak=False)
+def json_from_the_start(instance: object = None, **_: object) -> None:
+    """LOG_FORMAT=json: the worker prints no startup banner (as ``celery --quiet``; beat has
+    no such hook and needs ``--quiet`` on its command line, which ``orchestrator.processes``
+    adds), and warnings raised before Celery sets up logging (running as root) are logged."""
+    import logging
+    import logging.config
+
+    from django.conf import settings
+
+    if settings.LOG_FORMAT == "json" and instance is not None:
+        instance.quiet = True  # type: ignore[attr-defined]
+        logging.config.dictConfig(settings.LOGGING)
+        logging.captureWarnings(True)
 
 
 @worker_init.connect(weak=False)

@@ -255,6 +255,11 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Django's own loggers come with handlers of their own format: give them ours.
+    "loggers": {
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 # Celery configures logging through orchestrator.celery's setup_logging receiver (the same
 # LOGGING, at the worker's -l level), never by replacing the root logger's handlers.
