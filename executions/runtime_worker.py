@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from executions import rows
 from executions.dispatch import now, wake_executor
@@ -37,6 +37,7 @@ from executions.run_context import AttemptLogger, WorkerContext
 from executions.runtime import execution_flow_spec, task_run_context
 from executions.secrets import Masker
 from executions.states import State
+from executions.unloadable import reason_of
 from executions.workdir import shared_folder
 from orchestrator.observability import metrics
 from orchestrator.observability.logs import bind
@@ -168,9 +169,14 @@ def run_attempt(attempt_id: int) -> State | None:
     execution, run = claimed.execution, claimed.run
     bind(execution_id=execution.id, task_run_id=run.id, namespace=execution.namespace,
          flow_id=execution.flow_id)  # fmt: skip
-    spec = execution_flow_spec(execution)
-    task = spec.task(run.task_id)
     masker = Masker.from_environ()
+    try:
+        spec = execution_flow_spec(execution)
+    except DatabaseError:
+        raise
+    except Exception as exc:  # this worker lacks a plugin the executor has (issue 18)
+        return _unloadable(claimed, masker, exc)
+    task = spec.task(run.task_id)
     logger = AttemptLogger(
         execution.id, run.id, run.task_id, claimed.attempt.number, masker,
         min_level=(task.log_level or "TRACE").upper(),
@@ -220,6 +226,19 @@ def run_attempt(attempt_id: int) -> State | None:
             state = State.KILLED
         ctx.cleanup()
     return record(claimed, state, outputs, logger, task_type=canonical_type(task.type))
+
+
+def _unloadable(claimed: Claim, masker: Masker, exc: Exception) -> State | None:
+    """The attempt fails with the reason in the task run's logs, as a plugin that fails to
+    load fails its own task; raising instead left the attempt RUNNING without a heartbeat,
+    and every lease expiry sent it to a worker that failed it the same way."""
+    run = claimed.run
+    logger = AttemptLogger(claimed.execution.id, run.id, run.task_id, claimed.attempt.number,
+                           masker)  # fmt: skip
+    message = f"The flow cannot be loaded on worker {OWNER}: {reason_of(exc)}"
+    log.error("%s", message)
+    logger.error(message)
+    return record(claimed, State.FAILED, {}, logger, task_type="(flow not loaded)")
 
 
 def canonical_type(name: str) -> str:

@@ -115,6 +115,8 @@ class _Buffer:
         with self.lock:
             for name, key, amount in samples:
                 self.deltas[(name, key)] = self.deltas.get((name, key), 0.0) + amount
+        if _flusher.enabled and _flusher.thread is None:
+            _flusher.start()  # a process forked from one that flushes (a pool child)
 
     def take(self) -> dict[tuple[str, str], float]:
         with self.lock:
@@ -180,13 +182,18 @@ class _Flusher:
     def __init__(self) -> None:
         self.thread: threading.Thread | None = None
         self.stopping = threading.Event()
+        #: This process (and so the processes it forks) flushes: set by ``start_flushing``.
+        self.enabled = False
+        self._starting = threading.Lock()
 
     def start(self) -> None:
-        if self.thread is not None and self.thread.is_alive():
-            return
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True, name="metrics-flush")
-        self.thread.start()
+        with self._starting:
+            if self.thread is not None and self.thread.is_alive():
+                return
+            self.enabled = True
+            self.stopping = threading.Event()
+            self.thread = threading.Thread(target=self._run, daemon=True, name="metrics-flush")
+            self.thread.start()
 
     def _run(self) -> None:
         interval = max(float(settings.TRELLIS_METRICS_FLUSH_SECONDS), 0.1)
@@ -203,8 +210,11 @@ class _Flusher:
             connection.close()  # this thread's own connection: hold none between flushes
 
     def after_fork(self) -> None:
-        """A forked child counts from zero: the parent's deltas are the parent's to flush."""
+        """A forked child counts from zero (the parent's deltas are the parent's to flush) and
+        has no thread: it starts its own with its first count if the parent flushed (a
+        prefork pool child, a gunicorn worker of a ``--preload`` master)."""
         self.thread = None
+        self._starting = threading.Lock()
         _buffer.deltas = {}
         _buffer.lock = threading.Lock()
 
@@ -214,7 +224,8 @@ os.register_at_fork(after_in_child=_flusher.after_fork)
 
 
 def start_flushing() -> None:
-    """Start this process's flush thread (roles call it: Celery processes, the WSGI app).
+    """Start this process's flush thread (roles call it: Celery processes, the WSGI app); the
+    processes it forks start theirs when they first count.
 
     Not started on import, so tests and commands that record in memory write nothing behind
     the test's back."""

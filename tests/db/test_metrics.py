@@ -17,10 +17,12 @@ from django.test import Client, override_settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from executions import runtime
 from executions.cli.stall import StallWatch, stall_message
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.persistence import set_execution_state
 from executions.runtime import advance_execution
+from executions.runtime_worker import run_attempt
 from executions.services import execution_create
 from executions.states import State
 from flows.models import FlowRevision
@@ -241,6 +243,33 @@ def test_a_wake_up_before_the_next_try_changes_nothing() -> None:
     advance_execution(execution.id)
     assert advance_execution(execution.id) == State.CREATED  # early: refused, no try
     assert LogEntry.objects.filter(execution=execution).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)  # the worker closes old connections, as in a pool
+def test_a_worker_that_cannot_load_the_flow_fails_the_task_run_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from executions.executor import advance
+    from executions.worker import run_attempt as run_attempt_task
+
+    for task in (advance, run_attempt_task):  # this process plays both roles: no messages
+        monkeypatch.setattr(task, "apply_async", lambda *args, **kwargs: None)
+    flow = flow_deploy(source=FLOW).flow
+    execution = execution_create(flow=flow, inputs={})
+    advance_execution(execution.id)  # the executor could load it: an attempt is QUEUED
+    attempt = TaskRunAttempt.objects.get(execution=execution)
+    # ...but this worker has no such plugin
+    FlowRevision.objects.filter(flow=flow).update(source=MISSING)
+    runtime._specs.clear()
+
+    assert run_attempt(attempt.pk) == State.FAILED
+
+    attempt.refresh_from_db()
+    assert attempt.state == State.FAILED  # not left RUNNING for the sweeper to resend forever
+    line = LogEntry.objects.get(execution=execution, task_run_id=attempt.task_run_id)
+    assert line.level == "ERROR"
+    assert "The flow cannot be loaded on worker" in line.message
+    assert "unknown type 'com.example.NotInstalled'" in line.message
 
 
 # -- the --wait warning --------------------------------------------------------------------------
