@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from django.conf import settings
@@ -136,14 +137,27 @@ def inc(metric: Metric, amount: float = 1.0, **labels: object) -> None:
 def observe(metric: Metric, value: float, **labels: object) -> None:
     """Record one observation of a histogram: every bucket it fits in, its sum and count."""
     assert metric.kind == "histogram", metric.name
-    base = _labels(metric, labels)
-    key = labels_key(base)
+    key = labels_key(_labels(metric, labels))
     samples = [(f"{metric.name}_sum", key, value), (f"{metric.name}_count", key, 1.0)]
-    for bound in (*metric.buckets, float("inf")):
-        if value <= bound:
-            le = "+Inf" if bound == float("inf") else repr(float(bound))
-            samples.append((f"{metric.name}_bucket", labels_key({**base, "le": le}), 1.0))
+    samples += [(f"{metric.name}_bucket", bucket_key, 1.0)
+                for bound, bucket_key in _bucket_keys(metric, key) if value <= bound]  # fmt: skip
     _buffer.add(samples)
+
+
+def le_text(bound: float) -> str:
+    """A bucket's ``le`` label as Prometheus writes it (``0.5``, ``10.0``, ``+Inf``)."""
+    return "+Inf" if bound == float("inf") else repr(float(bound))
+
+
+@lru_cache(maxsize=2048)
+def _bucket_keys(metric: Metric, key: str) -> tuple[tuple[float, str], ...]:
+    """Each bucket's bound and stored label set, for one label set (built once: a task run
+    observes one per bucket)."""
+    base = json.loads(key)
+    return tuple(
+        (bound, labels_key({**base, "le": le_text(bound)}))
+        for bound in (*metric.buckets, float("inf"))
+    )
 
 
 def inc_on_commit(metric: Metric, amount: float = 1.0, **labels: object) -> None:

@@ -74,7 +74,7 @@ def _histogram(
         # A bucket never reached by an observation has no row: it holds what the one below has.
         series, running = [], 0.0
         for bound in (*metric.buckets, float("inf")):
-            le = "+Inf" if bound == float("inf") else repr(float(bound))
+            le = metrics.le_text(bound)
             running = max(running, found.get(le, 0.0))
             series.append((le, running))
         family.add_metric(list(key), series, total)
@@ -165,10 +165,10 @@ def broker_families() -> Iterator[Metric]:
                 # A channel each: AMQP closes a channel whose passive declare failed.
                 with conn.channel() as channel:
                     try:
-                        declared = channel.queue_declare(queue=queue, passive=True)
+                        count = channel.queue_declare(queue=queue, passive=True).message_count
                     except conn.channel_errors:
-                        continue  # never declared: no consumer ever started on it
-                family.add_metric([queue], declared.message_count)
+                        count = 0  # not declared yet, or (Redis) an empty list: none waiting
+                family.add_metric([queue], count)
         up.add_metric([], 1)
     except Exception:  # noqa: BLE001 - a scrape must answer even when the broker does not
         log.warning("broker queue sizes unavailable", exc_info=True)
