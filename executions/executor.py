@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from orchestrator.celery import app
-from orchestrator.observability.logs import log_context
 
 
 @app.task(name="executions.executor.advance", ignore_result=True)
@@ -11,8 +10,7 @@ def advance(execution_id: str) -> str | None:
     """Plan and apply one execution (a wake-up: safe to repeat or lose)."""
     from executions.runtime import advance_execution
 
-    with log_context(execution_id=execution_id):
-        state = advance_execution(execution_id)
+    state = advance_execution(execution_id)
     return str(state) if state else None
 
 

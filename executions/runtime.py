@@ -39,7 +39,7 @@ from executions.unloadable import load_failed
 from flows.selectors import flow_revision_spec
 from flows.spec import FlowSpec
 from orchestrator.observability import metrics
-from orchestrator.observability.logs import bind
+from orchestrator.observability.logs import bind, log_context
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,13 @@ def task_run_context(
 
 
 def advance_execution(execution_id: str) -> State | None:
-    """Plan and apply once; returns the execution's state afterwards (None if unknown)."""
+    """Plan and apply once; returns the execution's state afterwards (None if unknown).
+    Process log lines written meanwhile name the execution and its flow."""
+    with log_context(execution_id=execution_id):
+        return _advance(execution_id)
+
+
+def _advance(execution_id: str) -> State | None:
     with transaction.atomic():
         execution = rows.get(Execution, execution_id, lock=True)
         if execution is None:

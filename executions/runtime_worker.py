@@ -40,7 +40,7 @@ from executions.states import State
 from executions.unloadable import reason_of
 from executions.workdir import shared_folder
 from orchestrator.observability import metrics
-from orchestrator.observability.logs import bind
+from orchestrator.observability.logs import bind, log_context
 from plugins.base import RunnableTask, TaskFailed, TaskResult
 from plugins.registry import registry
 
@@ -161,7 +161,13 @@ def render_properties(task: Any, plugin: RunnableTask, ctx: WorkerContext) -> di
 
 
 def run_attempt(attempt_id: int) -> State | None:
-    """Claim, run and record one attempt; returns its final state (None: not ours to run)."""
+    """Claim, run and record one attempt; returns its final state (None: not ours to run).
+    Process log lines written meanwhile name the execution, the task run and the flow."""
+    with log_context():
+        return _run_attempt(attempt_id)
+
+
+def _run_attempt(attempt_id: int) -> State | None:
     close_old_connections()
     claimed = claim(attempt_id)
     if claimed is None:
@@ -285,7 +291,7 @@ def record(
             return None
         wake_executor(run.execution_id)
         seconds = max((moment - claimed.attempt.started_at).total_seconds(), 0.0)
-        transaction.on_commit(lambda: _count_attempt(task_type or run.task_id, state, seconds))
+        transaction.on_commit(lambda: _count_attempt(task_type or "unknown", state, seconds))
     return state
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from orchestrator.celery import app
-from orchestrator.observability.logs import log_context
 
 
 @app.task(
@@ -16,6 +15,5 @@ def run_attempt(attempt_id: int) -> str | None:
     """Claim and run one task-run attempt (a duplicate delivery does nothing)."""
     from executions.runtime_worker import run_attempt as run
 
-    with log_context():  # the attempt's execution and task run, once claimed
-        state = run(attempt_id)
+    state = run(attempt_id)
     return str(state) if state else None

@@ -29,7 +29,12 @@ from flows.models import FlowRevision
 from flows.services import flow_deploy
 from orchestrator.models import MetricSample
 from orchestrator.observability import metrics
-from orchestrator.observability.logs import JsonFormatter, RunContextFilter, log_context
+from orchestrator.observability.logs import (
+    JsonFormatter,
+    RunContextFilter,
+    current,
+    log_context,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -235,6 +240,28 @@ def test_an_unloadable_flow_fails_after_the_last_try_with_the_reason() -> None:
     assert "state     FAILED" in shown
     assert "problem   The flow of this execution cannot be loaded (try 3 of 3)" in shown
     assert "com.example.NotInstalled" in shown
+
+
+@override_settings(TRELLIS_LOAD_TRIES=2, TRELLIS_LOAD_RETRY_SECONDS=60)
+def test_the_executors_log_line_names_the_execution_and_its_flow() -> None:
+    execution = _unloadable()
+    stream = StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RunContextFilter())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("executions.unloadable")
+    logger.addHandler(handler)
+    try:
+        advance_execution(execution.id)
+    finally:
+        logger.removeHandler(handler)
+
+    line = json.loads(stream.getvalue().splitlines()[0])
+    assert line["level"] == "WARNING"
+    assert line["execution_id"] == execution.id
+    assert (line["namespace"], line["flow_id"]) == ("t.metrics", "counted")
+    assert "unknown type 'com.example.NotInstalled'" in line["message"]
+    assert current() == {}  # the context ends with the call: nothing leaks to later lines
 
 
 @override_settings(TRELLIS_LOAD_TRIES=2, TRELLIS_LOAD_RETRY_SECONDS=60)
