@@ -203,6 +203,42 @@ def test_a_token_closes_the_endpoint() -> None:
     assert Client().get("/metrics").status_code == 200  # no token: open
 
 
+def test_triggers_count_what_they_fired_and_what_they_skipped(
+    django_capture_on_commit_callbacks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from triggers import sync
+    from triggers.models import TriggerState
+    from triggers.schedules import schedule_fire
+
+    start = timezone.now().replace(minute=30, second=0, microsecond=0) - timedelta(hours=3)
+    monkeypatch.setattr(sync, "clock", lambda: start)
+    flow_deploy(source=FLOW + 'triggers:\n  - id: hourly\n    type: '
+                'io.kestra.plugin.core.trigger.Schedule\n    cron: "0 * * * *"\n'
+                '    recoverMissedSchedules: LAST\n')  # fmt: skip
+    moment = start + timedelta(hours=2, minutes=31)  # ticks at +30 min, +1 h 30, +2 h 30
+
+    def fire() -> list:
+        with django_capture_on_commit_callbacks(execute=True):
+            return schedule_fire(namespace="t.metrics", flow_id="counted", trigger_id="hourly",
+                                 now=moment)  # fmt: skip
+
+    assert len(fire()) == 1  # LAST: only the latest tick
+    TriggerState.objects.update(cursor=start)  # a second beat that has not seen the first
+    assert fire() == []
+    metrics.flush()
+
+    samples = scrape()
+    key = (("flow", "counted"), ("namespace", "t.metrics"), ("trigger", "hourly"))
+    assert samples[("trellis_triggers_fired_total", key)] == 1
+
+    def skipped(reason: str) -> float:
+        labels = tuple(sorted((*key, ("reason", reason))))
+        return samples.get(("trellis_triggers_skipped_total", labels), 0.0)
+
+    assert skipped("missed") == 4  # two older ticks, each of the two fires
+    assert skipped("duplicate") == 1
+
+
 # -- executions whose flow cannot be loaded ------------------------------------------------------
 
 MISSING = FLOW.replace("io.kestra.plugin.core.log.Log", "com.example.NotInstalled")
