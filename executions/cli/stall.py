@@ -29,8 +29,8 @@ def stall_message(execution: Execution, quiet_for: float, moment: datetime) -> s
             return None  # scheduled for later, or retrying a flow that did not load
         return (
             f"warning: {waited}: execution {execution.id} is still CREATED. No executor seems "
-            f"to be consuming queue '{EXECUTOR_QUEUE}' (start one: `trellis server executor`). "
-            "Still waiting."
+            f"to be consuming queue '{EXECUTOR_QUEUE}', or every executor is far behind "
+            "(start one: `trellis server executor`). Still waiting."
         )
     queued = (
         TaskRunAttempt.objects.filter(execution=execution, state=State.QUEUED)
@@ -50,7 +50,8 @@ def stall_message(execution: Execution, quiet_for: float, moment: datetime) -> s
     queues = ",".join(by_queue)
     return (
         f"warning: {waited}: task runs are QUEUED on {waiting}. No worker seems to be "
-        f"consuming {'it' if len(by_queue) == 1 else 'them'} (start one: "
+        f"consuming {'it' if len(by_queue) == 1 else 'them'}, or every worker on "
+        f"{'it' if len(by_queue) == 1 else 'them'} is busy (start one: "
         f"`trellis server worker --queues {queues}`). Still waiting."
     )
 
