@@ -6,6 +6,8 @@ tasks) and one queue per ``workerGroup`` key (``wg.<key>``), created on demand.
 
 from __future__ import annotations
 
+import logging
+import logging.config
 import os
 
 from celery import Celery
@@ -19,6 +21,7 @@ from celery.signals import (
     worker_process_shutdown,
     worker_shutdown,
 )
+from django.conf import settings
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
@@ -65,11 +68,6 @@ def use_django_logging(loglevel: int | None = None, **_: object) -> None:
     """Celery's processes log through settings.LOGGING (LOG_FORMAT=json included), at the
     more verbose of ``-l`` and LOG_LEVEL, instead of replacing the root logger's handlers
     with Celery's own format (issue 18: every line of every role is JSON when asked)."""
-    import logging
-    import logging.config
-
-    from django.conf import settings
-
     logging.config.dictConfig(settings.LOGGING)
     root = logging.getLogger()
     if loglevel:
@@ -81,11 +79,6 @@ def json_from_the_start(instance: object = None, **_: object) -> None:
     """LOG_FORMAT=json: the worker prints no startup banner (as ``celery --quiet``; beat has
     no such hook and needs ``--quiet`` on its command line, which ``orchestrator.processes``
     adds), and warnings raised before Celery sets up logging (running as root) are logged."""
-    import logging
-    import logging.config
-
-    from django.conf import settings
-
     if settings.LOG_FORMAT == "json" and instance is not None:
         instance.quiet = True  # type: ignore[attr-defined]
         logging.config.dictConfig(settings.LOGGING)
@@ -98,7 +91,7 @@ def json_from_the_start(instance: object = None, **_: object) -> None:
 def start_metrics_flushing(**_: object) -> None:
     """Each Celery process (a prefork child too) adds its counters to the database
     (orchestrator/observability/metrics.py)."""
-    from orchestrator.observability import metrics
+    from orchestrator.observability import metrics  # its model needs Django set up: not at import
 
     metrics.start_flushing()
 
@@ -106,7 +99,7 @@ def start_metrics_flushing(**_: object) -> None:
 @worker_process_shutdown.connect(weak=False)
 @worker_shutdown.connect(weak=False)
 def flush_metrics(**_: object) -> None:
-    from orchestrator.observability import metrics
+    from orchestrator.observability import metrics  # as above
 
     metrics.flush_at_exit()
 
