@@ -203,6 +203,35 @@ def test_a_token_closes_the_endpoint() -> None:
     assert Client().get("/metrics").status_code == 200  # no token: open
 
 
+def test_the_sweeper_counts_attempts_it_resends_and_attempts_it_finds_lost(
+    django_capture_on_commit_callbacks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from executions.executor import advance
+    from executions.worker import run_attempt as run_attempt_task
+
+    for task in (advance, run_attempt_task):  # no messages: nothing consumes them here
+        monkeypatch.setattr(task, "apply_async", lambda *args, **kwargs: None)
+    flow = flow_deploy(source=FLOW).flow
+    execution = execution_create(flow=flow, inputs={})
+    long_ago = timezone.now() - timedelta(hours=1)
+    waiting = TaskRun.objects.create(execution=execution, task_id="a", queue="wg.gpu")
+    TaskRunAttempt.objects.create(task_run=waiting, execution=execution, number=1,
+                                  queue="wg.gpu", sent_at=long_ago)  # fmt: skip
+    running = TaskRun.objects.create(execution=execution, task_id="b", state=State.RUNNING,
+                                     attempts=1)  # fmt: skip
+    TaskRunAttempt.objects.create(task_run=running, execution=execution, number=1,
+                                  state=State.RUNNING, owner="gone:1", lease_expires_at=long_ago)  # fmt: skip
+
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = runtime.sweep()
+    metrics.flush()
+
+    assert (counts["resent"], counts["lost"]) == (1, 1)
+    samples = scrape()
+    assert samples[("trellis_attempts_resent_total", (("queue", "wg.gpu"),))] == 1
+    assert samples[("trellis_attempts_lost_total", (("queue", "default"),))] == 1
+
+
 def test_triggers_count_what_they_fired_and_what_they_skipped(
     django_capture_on_commit_callbacks, monkeypatch: pytest.MonkeyPatch
 ) -> None:

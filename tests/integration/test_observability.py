@@ -85,6 +85,26 @@ def test_one_flow_of_three_tasks_moves_the_counters_by_exactly_that(workers) -> 
     assert moved(before, scrape()) == expected
 
 
+def test_heartbeats_of_a_running_task_reach_the_endpoint(workers) -> None:
+    flow = flow_deploy(
+        source="id: napping\nnamespace: it.metrics\ntasks:\n  - id: nap\n"
+        "    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT3S\n"
+    ).flow
+
+    def heartbeats(samples: dict) -> float:
+        return sum(v for (n, _), v in samples.items() if n == "trellis_worker_heartbeats_total")
+
+    before = heartbeats(scrape())
+    execution = execution_create(flow=flow, inputs={})
+    # while it sleeps, the gauge shows the worker host's heartbeat as fresh
+    ages = wait_for(lambda: [v for (n, _), v in scrape().items()
+                             if n == "trellis_worker_heartbeat_age_seconds"], timeout=20)  # fmt: skip
+    assert all(age < 6 for age in ages)  # within the harness's lease
+    assert wait_for(lambda: finished(execution)).state == State.SUCCESS
+
+    wait_for(lambda: heartbeats(scrape()) >= before + 2, timeout=10)  # one a second
+
+
 def test_a_json_worker_writes_only_json_lines_naming_the_execution(workers, tmp_path) -> None:
     flow = flow_deploy(
         source=THREE.replace("id: three\nnamespace", "id: json-logs\nnamespace").replace(
