@@ -23,6 +23,7 @@ from executions.dispatch import now
 from executions.models import Execution, TaskRunAttempt
 from executions.run_context import AttemptLogger
 from executions.states import State
+from orchestrator.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ class Heartbeat:
         ).update(heartbeat_at=moment, lease_expires_at=lease)
         if not kept:
             self._halt("superseded")
+        else:
+            metrics.inc(metrics.WORKER_HEARTBEATS, host=self.owner.rsplit(":", 1)[0])
         state = Execution.objects.filter(pk=self.execution_id).values_list("state", flat=True)
         if state.first() in (State.KILLING, State.KILLED):
             self._halt("killed")

@@ -30,6 +30,7 @@ from executions.plan import (
 )
 from executions.snapshot import ExecutionSnapshot, TaskRunSnapshot
 from executions.states import TERMINAL, State, check_transition
+from orchestrator.observability import metrics
 
 
 def end_subflow_attempt(run: TaskRun, state: State, now: datetime) -> None:
@@ -209,7 +210,13 @@ def set_execution_state(execution: Execution, state: State, now: datetime) -> No
     execution.state_history = [*execution.state_history, history_entry(state, now)]
     if state == State.RUNNING and execution.started_at is None:
         execution.started_at = now
+        metrics.inc_on_commit(
+            metrics.EXECUTIONS_STARTED, namespace=execution.namespace, flow=execution.flow_id
+        )
     execution.ended_at = now if state in TERMINAL else None
+    if state in TERMINAL:
+        metrics.inc_on_commit(metrics.EXECUTIONS_ENDED, namespace=execution.namespace,
+                              flow=execution.flow_id, state=str(state))  # fmt: skip
 
 
 def new_attempt(run: TaskRun, queue: str, now: datetime) -> TaskRunAttempt:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 
 from executions import engine, rows, snapshot_cache
@@ -35,8 +35,11 @@ from executions.snapshot import TaskRunSnapshot
 from executions.states import TERMINAL, State
 from executions.subflow_items import ITEMS_OWNER, store_item_outputs
 from executions.subflows import SUBFLOW_OWNER, expand_templates, resume_other, start_subflow
+from executions.unloadable import load_failed
 from flows.selectors import flow_revision_spec
 from flows.spec import FlowSpec
+from orchestrator.observability import metrics
+from orchestrator.observability.logs import bind, log_context
 
 log = logging.getLogger(__name__)
 
@@ -100,18 +103,34 @@ def task_run_context(
 
 
 def advance_execution(execution_id: str) -> State | None:
-    """Plan and apply once; returns the execution's state afterwards (None if unknown)."""
+    """Plan and apply once; returns the execution's state afterwards (None if unknown).
+    Process log lines written meanwhile name the execution and its flow."""
+    with log_context(execution_id=execution_id):
+        return _advance(execution_id)
+
+
+def _advance(execution_id: str) -> State | None:
     with transaction.atomic():
         execution = rows.get(Execution, execution_id, lock=True)
         if execution is None:
             return None
+        bind(namespace=execution.namespace, flow_id=execution.flow_id)
         if execution.state in TERMINAL:
             return State(execution.state)
         if execution.held and execution.state == State.PAUSED:
             return State.PAUSED  # paused by a user: nothing moves until resume or kill
         if scheduled_later(execution, now()):
             return State.CREATED  # a wake-up before its scheduleDate; the sweeper wakes it then
-        spec = execution_flow_spec(execution)
+        try:
+            spec = execution_flow_spec(execution)
+        except DatabaseError:
+            raise  # the database's trouble, not the flow's: the wake-up is retried
+        except Exception as exc:  # a missing plugin, a broken template (issue 18)
+            if load_failed(execution, exc, now()):
+                ended = execution
+                transaction.on_commit(lambda: _run_ended_hooks(ended))
+            return State(execution.state)
+        before = execution.state
         if held_back(execution, spec.concurrency):
             if execution.state in TERMINAL:
                 ended = execution
@@ -125,6 +144,8 @@ def advance_execution(execution_id: str) -> State | None:
             snapshot_cache.keep_on_commit(execution, snap.task_runs)
             return State(execution.state)
         applied = apply_plan(execution, plan, now())
+        if execution.state != before:
+            log.info("execution %s -> %s", before, execution.state)
         send_attempts(applied.attempts)
         for action in applied.subflows:
             if isinstance(action, StartSubflow):
@@ -186,6 +207,7 @@ def sweep() -> dict[str, int]:
         with transaction.atomic():
             send_attempts([attempt])
         counts["resent"] += 1
+        metrics.inc(metrics.ATTEMPTS_RESENT, queue=attempt.queue)
     quiet = moment - timedelta(seconds=settings.TRELLIS_QUIET_SECONDS)
     # A quiet execution may have lost its wake-up, unless it was scheduled for later and
     # its date has not come: waking it would only be refused (``scheduled_later``).
@@ -249,6 +271,7 @@ def _recover_lost_attempt(attempt_id: int) -> bool:
         attempt.state, attempt.ended_at = State.FAILED, moment
         attempt.note = f"lease expired: worker {attempt.owner} stopped heartbeating"
         attempt.save()
+        metrics.inc_on_commit(metrics.ATTEMPTS_LOST, queue=attempt.queue)
         run = TaskRun.objects.select_for_update().get(pk=attempt.task_run_id)
         execution = Execution.objects.get(pk=run.execution_id)
         LogEntry.objects.create(

@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from executions import rows
 from executions.dispatch import now, wake_executor
@@ -37,7 +37,10 @@ from executions.run_context import AttemptLogger, WorkerContext
 from executions.runtime import execution_flow_spec, task_run_context
 from executions.secrets import Masker
 from executions.states import State
+from executions.unloadable import reason_of
 from executions.workdir import shared_folder
+from orchestrator.observability import metrics
+from orchestrator.observability.logs import bind, log_context
 from plugins.base import RunnableTask, TaskFailed, TaskResult
 from plugins.registry import registry
 
@@ -158,15 +161,28 @@ def render_properties(task: Any, plugin: RunnableTask, ctx: WorkerContext) -> di
 
 
 def run_attempt(attempt_id: int) -> State | None:
-    """Claim, run and record one attempt; returns its final state (None: not ours to run)."""
+    """Claim, run and record one attempt; returns its final state (None: not ours to run).
+    Process log lines written meanwhile name the execution, the task run and the flow."""
+    with log_context():
+        return _run_attempt(attempt_id)
+
+
+def _run_attempt(attempt_id: int) -> State | None:
     close_old_connections()
     claimed = claim(attempt_id)
     if claimed is None:
         return None
     execution, run = claimed.execution, claimed.run
-    spec = execution_flow_spec(execution)
-    task = spec.task(run.task_id)
+    bind(execution_id=execution.id, task_run_id=run.id, namespace=execution.namespace,
+         flow_id=execution.flow_id)  # fmt: skip
     masker = Masker.from_environ()
+    try:
+        spec = execution_flow_spec(execution)
+    except DatabaseError:
+        raise
+    except Exception as exc:  # this worker lacks a plugin the executor has (issue 18)
+        return _unloadable(claimed, masker, exc)
+    task = spec.task(run.task_id)
     logger = AttemptLogger(
         execution.id, run.id, run.task_id, claimed.attempt.number, masker,
         min_level=(task.log_level or "TRACE").upper(),
@@ -215,14 +231,41 @@ def run_attempt(attempt_id: int) -> State | None:
         elif beat.reason == "killed":
             state = State.KILLED
         ctx.cleanup()
-    return record(claimed, state, outputs, logger)
+    return record(claimed, state, outputs, logger, task_type=canonical_type(task.type))
+
+
+def _unloadable(claimed: Claim, masker: Masker, exc: Exception) -> State | None:
+    """The attempt fails with the reason in the task run's logs, as a plugin that fails to
+    load fails its own task; raising instead left the attempt RUNNING without a heartbeat,
+    and every lease expiry sent it to a worker that failed it the same way."""
+    run = claimed.run
+    logger = AttemptLogger(claimed.execution.id, run.id, run.task_id, claimed.attempt.number,
+                           masker)  # fmt: skip
+    message = f"The flow cannot be loaded on worker {OWNER}: {reason_of(exc)}"
+    log.error("%s", message)
+    logger.error(message)
+    return record(claimed, State.FAILED, {}, logger, task_type="(flow not loaded)")
+
+
+def canonical_type(name: str) -> str:
+    """The plugin's own type name for ``name`` (an alias counts as its plugin), or ``name``."""
+    try:
+        return registry.get(name).type
+    except LookupError:
+        return name
 
 
 def record(
-    claimed: Claim, state: State, outputs: dict[str, Any], logger: AttemptLogger | None = None
+    claimed: Claim,
+    state: State,
+    outputs: dict[str, Any],
+    logger: AttemptLogger | None = None,
+    *,
+    task_type: str = "",
 ) -> State | None:
     """Write the attempt's last log lines and its result if it still owns the task run, in
-    one transaction; wake the executor."""
+    one transaction; wake the executor. The attempt's duration is counted once recorded
+    (``trellis_task_run_duration_seconds`` by ``task_type``)."""
     with transaction.atomic():
         if logger is not None:
             logger.flush()
@@ -247,7 +290,14 @@ def record(
         if not recorded:
             return None
         wake_executor(run.execution_id)
+        seconds = max((moment - claimed.attempt.started_at).total_seconds(), 0.0)
+        transaction.on_commit(lambda: _count_attempt(task_type or "unknown", state, seconds))
     return state
+
+
+def _count_attempt(task_type: str, state: State, seconds: float) -> None:
+    metrics.observe(metrics.TASK_RUN_DURATION, seconds, type=task_type, state=str(state))
+    log.info("task run ended %s after %.3f s (%s)", state, seconds, task_type)
 
 
 def _jsonable(value: Any) -> Any:

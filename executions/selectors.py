@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
-from executions.models import Execution, TaskRunAttempt
+from executions.models import Execution, LogEntry, TaskRunAttempt
 
 
 def execution_stamp(execution_id: str) -> tuple[tuple[int, int], str] | None:
@@ -35,3 +35,16 @@ def execution_stamp(execution_id: str) -> tuple[tuple[int, int], str] | None:
         return None
     version, worker_marks, state = row
     return (version, worker_marks), state
+
+
+def execution_problem(execution: Execution) -> str | None:
+    """The latest warning or error about the execution as a whole (not one of its task runs),
+    e.g. why its flow could not be loaded: what ``execution show`` prints as its problem."""
+    return (
+        LogEntry.objects.filter(
+            execution=execution, task_run_id__isnull=True, level__in=["ERROR", "WARN"]
+        )
+        .order_by("-timestamp", "-id")
+        .values_list("message", flat=True)
+        .first()
+    )

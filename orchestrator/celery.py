@@ -6,10 +6,22 @@ tasks) and one queue per ``workerGroup`` key (``wg.<key>``), created on demand.
 
 from __future__ import annotations
 
+import logging
+import logging.config
 import os
 
 from celery import Celery
-from celery.signals import task_prerun
+from celery.signals import (
+    beat_init,
+    celeryd_init,
+    setup_logging,
+    task_prerun,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_shutdown,
+)
+from django.conf import settings
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
@@ -49,6 +61,47 @@ def reconnect_after_database_errors(**_: object) -> None:
     for conn in connections.all(initialized_only=True):
         if conn.errors_occurred:
             conn.close_if_unusable_or_obsolete()
+
+
+@setup_logging.connect(weak=False)
+def use_django_logging(loglevel: int | None = None, **_: object) -> None:
+    """Celery's processes log through settings.LOGGING (LOG_FORMAT=json included), at the
+    more verbose of ``-l`` and LOG_LEVEL, instead of replacing the root logger's handlers
+    with Celery's own format (issue 18: every line of every role is JSON when asked)."""
+    logging.config.dictConfig(settings.LOGGING)
+    root = logging.getLogger()
+    if loglevel:
+        root.setLevel(min(loglevel, root.level))
+
+
+@celeryd_init.connect(weak=False)
+def json_from_the_start(instance: object = None, **_: object) -> None:
+    """LOG_FORMAT=json: the worker prints no startup banner (as ``celery --quiet``; beat has
+    no such hook and needs ``--quiet`` on its command line, which ``orchestrator.processes``
+    adds), and warnings raised before Celery sets up logging (running as root) are logged."""
+    if settings.LOG_FORMAT == "json" and instance is not None:
+        instance.quiet = True  # type: ignore[attr-defined]
+        logging.config.dictConfig(settings.LOGGING)
+        logging.captureWarnings(True)
+
+
+@worker_init.connect(weak=False)
+@worker_process_init.connect(weak=False)
+@beat_init.connect(weak=False)
+def start_metrics_flushing(**_: object) -> None:
+    """Each Celery process (a prefork child too) adds its counters to the database
+    (orchestrator/observability/metrics.py)."""
+    from orchestrator.observability import metrics  # its model needs Django set up: not at import
+
+    metrics.start_flushing()
+
+
+@worker_process_shutdown.connect(weak=False)
+@worker_shutdown.connect(weak=False)
+def flush_metrics(**_: object) -> None:
+    from orchestrator.observability import metrics  # as above
+
+    metrics.flush_at_exit()
 
 
 def worker_group_queue(key: str | None) -> str:

@@ -39,3 +39,24 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         label = f" ({self.name})" if self.name else ""
         return f"{self.prefix}…{label}"
+
+
+class MetricSample(models.Model):
+    """One sample of a counter or histogram that processes push (``orchestrator.observability``).
+
+    Every process adds its deltas to these rows every few seconds, so ``/metrics`` on any web
+    host shows what executors, workers and beat on every host counted, across restarts.
+    ``labels`` is the sample's label set as JSON with sorted keys (one text per label set).
+    """
+
+    name = models.CharField(max_length=200)
+    labels = models.TextField(default="{}")
+    value = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "labels"], name="metric_sample_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.labels} {self.value}"

@@ -8,7 +8,9 @@ from django.conf import settings
 
 
 def celery(*args: str) -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "orchestrator", *args]
+    # LOG_FORMAT=json: no startup banner, so every line a Celery process prints is JSON.
+    quiet = ["--quiet"] if settings.LOG_FORMAT == "json" else []
+    return [sys.executable, "-m", "celery", "-A", "orchestrator", *quiet, *args]
 
 
 def executor_cmd(concurrency: int = 2, name: str = "executor") -> list[str]:

@@ -242,9 +242,47 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# --- LOGGING (issue 18) ---------------------------------------------------------------------
+#: LOG_FORMAT=json: one JSON object per line (timestamp, level, logger, message, and the
+#: execution, task run and flow a line is about where known) from every role, Celery's own
+#: lines included (orchestrator/observability/logs.py); anything else: plain text.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "WARNING").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "filters": {"run": {"()": "orchestrator.observability.logs.RunContextFilter"}},
+    "formatters": {
+        "json": {"()": "orchestrator.observability.logs.JsonFormatter"},
+        "text": {"format": "[%(asctime)s: %(levelname)s/%(processName)s] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["run"],
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Django's own loggers come with handlers of their own format: give them ours.
+    "loggers": {
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
+# Celery configures logging through orchestrator.celery's setup_logging receiver (the same
+# LOGGING, at the worker's -l level), never by replacing the root logger's handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- METRICS (issue 18) ---------------------------------------------------------------------
+#: /metrics answers only ``Authorization: Bearer <token>`` when set; open when empty.
+TRELLIS_METRICS_TOKEN = os.environ.get("TRELLIS_METRICS_TOKEN", "")
+#: How often each process adds its counters to the database (orchestrator/observability).
+TRELLIS_METRICS_FLUSH_SECONDS = float(os.environ.get("TRELLIS_METRICS_FLUSH_SECONDS", "5"))
+#: Whether a scrape also asks the broker for its queues' message counts.
+TRELLIS_METRICS_BROKER = env_bool("TRELLIS_METRICS_BROKER", True)
+
+# --- Executions whose flow cannot be loaded (issue 18) --------------------------------------
+#: The executor tries this many times, this far apart, then fails the execution with the reason.
+TRELLIS_LOAD_TRIES = int(os.environ.get("TRELLIS_LOAD_TRIES", "3"))
+TRELLIS_LOAD_RETRY_SECONDS = float(os.environ.get("TRELLIS_LOAD_RETRY_SECONDS", "10"))

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import permissions
 
 from orchestrator.api.base import ApiView, NotFoundView
+from orchestrator.observability.views import metrics_view
 
 #: The schema and its docs page are public, by one rule: the page's JavaScript loads the
 #: schema, so a page open to more people than the schema would show them an error, and
@@ -27,6 +28,7 @@ api_patterns: list = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
     path(
         "api/v1/schema/",
         SpectacularAPIView.as_view(**SCHEMA_ACCESS),

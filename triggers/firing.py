@@ -22,6 +22,7 @@ from executions.secrets import env_vars
 from executions.services import InputsError, execution_create
 from flows.models import Flow
 from flows.spec import FlowSpec, TriggerSpec
+from orchestrator.observability import metrics
 from plugins.core import conditions as conditions_module
 from triggers.models import TriggerFire, TriggerState
 
@@ -131,6 +132,7 @@ def fire_once(
                 backfill=backfill,
             )
     except IntegrityError:
+        count_skipped(key.namespace, key.flow_id, key.trigger_id, "duplicate")
         return None
     try:
         with transaction.atomic():
@@ -139,12 +141,23 @@ def fire_once(
         log.warning("trigger %s of %s could not start an execution", key.trigger_id, flow)
         fire.error = f"{type(exc).__name__}: {exc}"[:2000]
         fire.save(update_fields=["error"])
+        count_skipped(key.namespace, key.flow_id, key.trigger_id, "error")
         return None
+    metrics.inc_on_commit(
+        metrics.TRIGGERS_FIRED, namespace=key.namespace, flow=key.flow_id, trigger=key.trigger_id
+    )
     fire.execution_id = execution.id
     fire.save(update_fields=["execution_id"])
     if not backfill:
         record_fire(key, execution)
     return execution
+
+
+def count_skipped(namespace: str, flow_id: str, trigger_id: str, reason: str) -> None:
+    """A trigger event that started nothing: ``duplicate`` (another firing of the same key
+    won), ``error`` (inputs or creation failed), ``conditions``, ``missed`` or ``late``."""
+    metrics.inc_on_commit(metrics.TRIGGERS_SKIPPED, namespace=namespace, flow=flow_id,
+                          trigger=trigger_id, reason=reason)  # fmt: skip
 
 
 def record_fire(key: FireKey, execution: Execution) -> None:

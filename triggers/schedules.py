@@ -25,7 +25,15 @@ from flows.selectors import flow_spec
 from flows.spec import FlowSpec, TriggerSpec
 from plugins.core.triggers import parse_date
 from triggers.cron import CronSchedule, DatesSchedule, select_due, too_late
-from triggers.firing import FireKey, Start, base_context, conditions_hold, fire_once, render_labels
+from triggers.firing import (
+    FireKey,
+    Start,
+    base_context,
+    conditions_hold,
+    count_skipped,
+    fire_once,
+    render_labels,
+)
 from triggers.models import TriggerState
 
 log = logging.getLogger(__name__)
@@ -104,6 +112,7 @@ def fire_tick(
         variables["backfill"] = True
     context = base_context(spec, trigger=variables, now=tick)
     if not conditions_hold(trigger, context):
+        count_skipped(spec.namespace, spec.id, trigger.id, "conditions")
         return None
 
     def build() -> Start:
@@ -145,8 +154,10 @@ def schedule_fire(
         for tick in ticks:
             if tick not in chosen:
                 log.info("%s: tick %s missed, not recovered (%s)", state, tick, policy)
+                count_skipped(namespace, flow_id, trigger_id, "missed")
             elif too_late(tick, moment, late_delay):
                 log.info("%s: tick %s skipped, later than lateMaximumDelay", state, tick)
+                count_skipped(namespace, flow_id, trigger_id, "late")
             else:
                 execution = fire_tick(flow, spec, trigger, tick)
                 if execution is not None:

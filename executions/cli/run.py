@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from executions.cli import format as fmt
+from executions.cli.stall import WARN_AFTER_SECONDS, StallWatch
 from executions.models import Execution, LogEntry, TaskRun
 from executions.secrets import shown
 from executions.services import ExecutionError, InputsError, execution_create
@@ -49,8 +50,17 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds --wait waits (default 300)"
     )
+    add_warn_after(parser)
     parser.add_argument("--json", action="store_true", help="print the execution as JSON")
     parser.set_defaults(handler=handle)
+
+
+def add_warn_after(parser: Any) -> None:
+    parser.add_argument(
+        "--warn-after", type=float, default=WARN_AFTER_SECONDS, metavar="S",
+        help="--wait: warn when nothing has moved for S seconds and the execution waits on "
+        f"a queue nobody seems to consume (default {WARN_AFTER_SECONDS:g}; 0: never)",
+    )  # fmt: skip
 
 
 def handle(command: BaseCommand, options: dict) -> None:
@@ -78,7 +88,8 @@ def handle(command: BaseCommand, options: dict) -> None:
             f"execution {execution.id} of {execution.namespace}.{execution.flow_id} "
             f"rev {execution.flow_revision}"
         )
-    done = follow(command, execution.id, timeout=options["timeout"], quiet=options["json"])
+    done = follow(command, execution.id, timeout=options["timeout"], quiet=options["json"],
+                  warn_after=options["warn_after"])  # fmt: skip
     finish(command, done, timeout=options["timeout"], as_json=options["json"])
 
 
@@ -292,11 +303,19 @@ class QuietView(PlainView):
 
 
 def follow(
-    command: BaseCommand, execution_id: str, *, timeout: float, quiet: bool = False
+    command: BaseCommand,
+    execution_id: str,
+    *,
+    timeout: float,
+    quiet: bool = False,
+    warn_after: float = WARN_AFTER_SECONDS,
 ) -> Execution:
     """Show the execution's progress until it ends or ``timeout`` seconds pass; returns its
-    last state read. Ctrl-C stops following (exit 130), never the execution."""
+    last state read. Ctrl-C stops following (exit 130), never the execution. A quiet spell
+    of ``warn_after`` seconds with the execution waiting on a queue prints a warning on
+    stderr (``executions/cli/stall.py``)."""
     watch = Watch(execution_id)
+    stall = StallWatch(warn_after)
     if quiet:
         view: PlainView | LiveView = QuietView(command)
     elif command.stdout.isatty():
@@ -309,6 +328,10 @@ def follow(
             while True:
                 progress = watch.poll()
                 view.show(progress)
+                moved = bool(progress.changed or progress.logs or progress.execution_changed)
+                warning = stall.check(progress.execution, moved=moved, moment=timezone.now())
+                if warning:
+                    command.stderr.write(warning)
                 if progress.execution.state in TERMINAL or time.monotonic() >= deadline:
                     return progress.execution
                 time.sleep(POLL_SECONDS)

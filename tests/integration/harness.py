@@ -25,6 +25,9 @@ class Processes(Fleet):
                 "TRELLIS_HEARTBEAT_SECONDS": "1",
                 "TRELLIS_QUIET_SECONDS": "5",
                 "TRELLIS_RESEND_SECONDS": "10",
+                # Counters reach the database within a test; unloadable flows fail within one.
+                "TRELLIS_METRICS_FLUSH_SECONDS": "0.5",
+                "TRELLIS_LOAD_RETRY_SECONDS": "1",
                 # A secret the workers know, for the masking tests (base64 of hunter2-secret).
                 "SECRET_DB_PASSWORD": "aHVudGVyMi1zZWNyZXQ=",
             },

@@ -20,9 +20,10 @@ from executions import services
 from executions.cli import actions
 from executions.cli import format as fmt
 from executions.cli.common import get_execution
-from executions.cli.run import POLL_SECONDS, LogCursor, finish, follow
+from executions.cli.run import POLL_SECONDS, LogCursor, add_warn_after, finish, follow
 from executions.models import Execution, LogEntry, TaskRun
 from executions.secrets import shown
+from executions.selectors import execution_problem
 from executions.states import TERMINAL, State
 from flows.cli.base import fail
 
@@ -117,6 +118,9 @@ def handle_show(command: BaseCommand, options: dict) -> None:
         out(f"parent    {execution.parent_execution_id}")
     if execution.original_id:
         out(f"replays   {execution.original_id}")
+    problem = execution_problem(execution)
+    if problem:
+        out(f"problem   {problem}")
     for title in ("inputs", "outputs", "labels", "trigger"):
         value = getattr(execution, title)
         for line in fmt.mapping_lines(title, shown(value) if title == "outputs" else value):
@@ -190,10 +194,12 @@ def register_wait(subparsers: Any) -> None:
     p.add_argument("execution_id", metavar="ID")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
     p.add_argument("--json", action="store_true", help="print only the final execution")
+    add_warn_after(p)
     p.set_defaults(handler=handle_wait)
 
 
 def handle_wait(command: BaseCommand, options: dict) -> None:
     execution = get_execution(options["execution_id"])
-    done = follow(command, execution.id, timeout=options["timeout"], quiet=options["json"])
+    done = follow(command, execution.id, timeout=options["timeout"], quiet=options["json"],
+                  warn_after=options["warn_after"])  # fmt: skip
     finish(command, done, timeout=options["timeout"], as_json=options["json"])
