@@ -12,6 +12,7 @@ Standard library only: it runs under the machine's python3 before anything is in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -25,7 +26,6 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-import contextlib
 
 ROOT = Path(__file__).resolve().parents[1]
 DATABASE_URL = os.environ.get(
