@@ -25,6 +25,12 @@ PLACEHOLDER_SECRET_KEYS = frozenset(
 MIN_SECRET_KEY_LENGTH = 50
 
 
+def is_placeholder(value: str) -> bool:
+    """A value copied from an example file unchanged ("CHANGE-ME", "change-me-in-production")."""
+    folded = value.strip().lower().replace("_", "-")
+    return folded in PLACEHOLDER_SECRET_KEYS or "change-me" in folded or "changeme" in folded
+
+
 def load_env_file() -> Path | None:
     """Read ``.env`` into the environment; variables already set win over the file.
 
@@ -56,7 +62,7 @@ def production_refusals(
     """
     problems = []
     if (
-        secret_key in PLACEHOLDER_SECRET_KEYS
+        is_placeholder(secret_key)
         or len(secret_key) < MIN_SECRET_KEY_LENGTH
         or len(set(secret_key)) < 5
     ):
@@ -70,7 +76,7 @@ def production_refusals(
             "ALLOWED_HOSTS must name the host names this server answers to, comma-separated "
             "(e.g. ALLOWED_HOSTS=trellis.example.com)"
         )
-    if not encryption_key:
+    if not encryption_key or is_placeholder(encryption_key):
         problems.append(
             "TRELLIS_ENCRYPTION_KEY must be set to a fixed key (32 random characters) that "
             "seals SECRET inputs at rest; derived from SECRET_KEY, they would be lost when "
