@@ -7,6 +7,7 @@ PostgreSQL and Redis or RabbitMQ.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -166,6 +167,8 @@ STATIC_URL = "static/"
 #: collectstatic's target, served by WhiteNoise. The image collects at build time into a
 #: folder outside the data volume (an old volume must not shadow a new image's files).
 STATIC_ROOT = Path(os.environ.get("TRELLIS_STATIC_ROOT", TRELLIS_HOME / "static"))
+with contextlib.suppress(OSError):  # WhiteNoise warns on every start about a missing folder
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = Path(os.environ.get("TRELLIS_STORAGE_DIR", TRELLIS_HOME / "storage"))
 STORAGES = {
     # Internal storage (FILE inputs, task output files): a folder by default; any Django
