@@ -139,9 +139,9 @@ def test_trellis_env_file_names_another_file_and_a_missing_one_is_an_error(tmp_p
     other = tmp_path / "prod.env"
     other.write_text("TIME_ZONE=America/Lima\n")
 
-    assert trellis(tmp_path, "shell", "--no-imports", "-c", SHOW, TRELLIS_ENV_FILE=str(other)).stdout.startswith(
-        "America/Lima"
-    )
+    assert trellis(
+        tmp_path, "shell", "--no-imports", "-c", SHOW, TRELLIS_ENV_FILE=str(other)
+    ).stdout.startswith("America/Lima")
     missing = trellis(tmp_path, "check", TRELLIS_ENV_FILE=str(tmp_path / "nope.env"))
     assert missing.returncode != 0
     assert "nope.env" in missing.stderr
