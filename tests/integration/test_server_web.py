@@ -67,7 +67,8 @@ def test_production_web_role_serves_static_files(tmp_path):
         assert (status, kind.split(";")[0]) == (200, "text/css")
         status, _, page = get(base + "/api/v1/docs/")
         scripts = re.findall(r'src="(/static/[^"]+\.js)"', page.decode())
-        assert status == 200 and scripts
+        assert status == 200
+        assert scripts
         assert all(get(base + src)[0] == 200 for src in scripts)
     finally:
         os.killpg(web.pid, signal.SIGTERM)

@@ -144,4 +144,5 @@ def test_probes_use_the_health_endpoints_and_command():
             assert container["livenessProbe"]["exec"]["command"] == ["trellis", "health"]
         sources = {next(iter(s)) for s in container["envFrom"]}
         assert sources == {"configMapRef", "secretRef"}, name
-    assert by_kind("ConfigMap") and by_kind("Secret")
+    assert by_kind("ConfigMap")
+    assert by_kind("Secret")
