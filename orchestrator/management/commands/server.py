@@ -120,6 +120,8 @@ class Command(BaseCommand):
         # Children re-read settings from the environment: give them this process's resolved
         # home, so a relative TRELLIS_HOME does not move when they start elsewhere.
         os.environ["TRELLIS_HOME"] = str(settings.TRELLIS_HOME)
+        # ...and the same .env (or none): they start in another folder, whose .env is not ours.
+        os.environ["TRELLIS_ENV_FILE"] = str(settings.TRELLIS_ENV_FILE or "")
         if options["role"] == "local":
             LocalMode(self, host, port, options).run()
             return
