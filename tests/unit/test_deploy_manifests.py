@@ -4,6 +4,7 @@ manifests go through kubernetes-validate, offline, against the Kubernetes schema
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -70,6 +71,19 @@ def test_flower_is_an_optional_profile_and_workers_send_events(services):
     assert services["flower"]["profiles"] == ["flower"]
     assert "flower" in services["flower"]["command"]
     assert services["worker"]["environment"]["TRELLIS_TASK_EVENTS"] == "true"
+    assert services["flower"]["ports"] == ["127.0.0.1:5555:5555"]  # not open to the network
+    assert "FLOWER_BASIC_AUTH=" in (ROOT / "docker" / "trellis.env.example").read_text()
+
+
+def test_task_events_setting_reaches_the_celery_app():
+    code = "from orchestrator.celery import app; print(app.conf.worker_send_task_events)"
+    env = {**os.environ, "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0", "TRELLIS_ENV_FILE": ""}
+    shown = [
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       env={**env, "TRELLIS_TASK_EVENTS": flag}, timeout=60).stdout.strip()
+        for flag in ("true", "false")
+    ]  # fmt: skip
+    assert shown == ["True", "False"]
 
 
 def test_the_first_admin_user_is_documented():
