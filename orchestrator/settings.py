@@ -30,7 +30,10 @@ def env_bool(name: str, default: bool) -> bool:
 # `.env` first, so every setting below sees it; variables already in the environment win.
 TRELLIS_ENV_FILE = deploy.load_env_file()
 
-TRELLIS_HOME = Path(os.environ.get("TRELLIS_HOME", BASE_DIR / ".trellis")).resolve()
+# A checkout keeps its data beside manage.py; an installed wheel has no such folder of its own
+# (BASE_DIR is site-packages), so there it is the working directory's .trellis.
+_HOME_PARENT = BASE_DIR if (BASE_DIR / "manage.py").is_file() else Path.cwd()
+TRELLIS_HOME = Path(os.environ.get("TRELLIS_HOME", _HOME_PARENT / ".trellis")).resolve()
 TRELLIS_HOME.mkdir(parents=True, exist_ok=True)
 
 #: DEBUG off is production: Django's deployment checklist applies (secure cookies, HSTS,
