@@ -75,8 +75,14 @@ def build_and_install(work: Path) -> Path:
     wheel = next(dist.glob("trellis-*.whl"))
     say(f"built {wheel.name}")
     run([sys.executable, "-m", "venv", str(venv)], cwd=work)
-    run([str(venv / "bin/pip"), "install", "-q", "-c", str(ROOT / "constraints.txt"), str(wheel)],
-        cwd=work)  # fmt: skip
+    install = [
+        str(venv / "bin/pip"),
+        "install",
+        "-q",
+        "--no-compile",
+        "--disable-pip-version-check",
+    ]
+    run([*install, "-c", str(ROOT / "constraints.txt"), str(wheel)], cwd=work)
     say("installed into a fresh virtual environment")
     return venv
 
