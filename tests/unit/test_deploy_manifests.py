@@ -160,3 +160,17 @@ def test_probes_use_the_health_endpoints_and_command():
         assert sources == {"configMapRef", "secretRef"}, name
     assert by_kind("ConfigMap")
     assert by_kind("Secret")
+
+
+def test_the_image_installs_the_wheel_and_collects_static_files():
+    """The Dockerfile copies no source folder into the final image: what runs is the wheel
+    that tests/unit/test_packaging.py and .ci/wheel-check check."""
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    final = dockerfile.split("\nFROM ")[-1]
+
+    assert "pip wheel" in dockerfile
+    assert "trellis-*.whl" in final
+    assert "trellis collectstatic" in final
+    assert not [line for line in final.splitlines() if line.startswith("COPY ") and
+                "--from=build" not in line and "constraints.txt" not in line]  # fmt: skip
+    assert '"trellis", "server", "web"' in final
