@@ -244,12 +244,15 @@ def main() -> None:
         roles.start("worker", "server", "worker", "--queues", "default", "--concurrency", "1")
         roles.start("beat", "server", "scheduler")
         exercise(roles, token.strip())
-        health = subprocess.run([str(trellis), "health"], cwd=run_dir, env=env,
-                                capture_output=True, text=True)  # fmt: skip
-        if health.returncode != 0:
-            raise SystemExit(f"wheel-check: trellis health failed:\n{health.stdout}{health.stderr}")
+        # The containers' health checks: the web role's (by URL) and the other roles'.
+        for args in (["health", "--url", f"{BASE}/health/ready"], ["health"]):
+            health = subprocess.run([str(trellis), *args], cwd=run_dir, env=env,
+                                    capture_output=True, text=True)  # fmt: skip
+            if health.returncode != 0:
+                raise SystemExit(f"wheel-check: trellis {' '.join(args)} failed:\n"
+                                 f"{health.stdout}{health.stderr}")  # fmt: skip
         roles.check_alive()
-        say("trellis health passes for the worker roles; every role still running")
+        say("trellis health passes (web by URL, and from inside); every role still running")
     finally:
         if roles:
             roles.stop()
