@@ -47,7 +47,7 @@ def load_env_file() -> Path | None:
             raise FileNotFoundError(f"TRELLIS_ENV_FILE names {path}, which does not exist")
         return None
     load_dotenv(path, override=False)
-    return path
+    return path.resolve()  # absolute: roles started in another folder read the same file
 
 
 def production_refusals(
