@@ -43,8 +43,11 @@ tasks:
 """
 
 
+STARTED = time.monotonic()
+
+
 def say(text: str) -> None:
-    print(f"wheel-check: {text}", flush=True)
+    print(f"wheel-check [{time.monotonic() - STARTED:5.0f} s]: {text}", flush=True)
 
 
 def run(argv: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
