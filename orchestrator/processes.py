@@ -28,7 +28,3 @@ def scheduler_cmd(local: bool = False) -> list[str]:
         schedule = str(settings.TRELLIS_HOME / "beat-schedule")
         return celery("beat", "-S", settings.CELERY_BEAT_SCHEDULER, "-s", schedule, "-l", "INFO")
     return celery("beat", "-S", settings.CELERY_BEAT_SCHEDULER, "-l", "INFO")
-
-
-def web_cmd(host: str, port: int) -> list[str]:
-    return [sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload"]

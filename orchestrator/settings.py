@@ -7,11 +7,14 @@ PostgreSQL and Redis or RabbitMQ.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
 
 import dj_database_url
+
+from orchestrator import deploy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -23,36 +26,56 @@ def env_bool(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
-TRELLIS_HOME = Path(os.environ.get("TRELLIS_HOME", BASE_DIR / ".trellis")).resolve()
+# --- Production (issue 18): .env, refusals, HTTPS hardening ---------------------------
+# `.env` first, so every setting below sees it; variables already in the environment win.
+TRELLIS_ENV_FILE = deploy.load_env_file()
+
+# A checkout keeps its data beside manage.py; an installed wheel has no such folder of its own
+# (BASE_DIR is site-packages), so there it is the working directory's .trellis.
+_HOME_PARENT = BASE_DIR if (BASE_DIR / "manage.py").is_file() else Path.cwd()
+TRELLIS_HOME = Path(os.environ.get("TRELLIS_HOME", _HOME_PARENT / ".trellis")).resolve()
 TRELLIS_HOME.mkdir(parents=True, exist_ok=True)
 
-#: TRELLIS_PRODUCTION=1 turns on Django's deployment checklist (DEBUG off, secure cookies,
-#: HSTS, HTTPS redirect, a real SECRET_KEY required): `manage.py check --deploy` passes.
+#: DEBUG off is production: Django's deployment checklist applies (secure cookies, HSTS,
+#: HTTPS redirect; `manage.py check --deploy` passes) and the server refuses to start on a
+#: placeholder SECRET_KEY, no ALLOWED_HOSTS or no fixed TRELLIS_ENCRYPTION_KEY.
+#: TRELLIS_PRODUCTION=1 is kept as a way to say DEBUG=false.
 TRELLIS_PRODUCTION = env_bool("TRELLIS_PRODUCTION", False)
 DEBUG = env_bool("DEBUG", not TRELLIS_PRODUCTION)
 _DEV_SECRET_KEY = "trellis-insecure-local-development-key-change-me"
 SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET_KEY)
 ALLOWED_HOSTS = [
-    h
+    h.strip()
     for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
-    if h
+    if h.strip()
 ]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
-if TRELLIS_PRODUCTION:
+#: Key sealing SECRET-typed inputs at rest (32 characters: Kestra's encryption.secret-key
+#: works as is); empty: derived from SECRET_KEY (development only: refused with DEBUG off).
+TRELLIS_ENCRYPTION_KEY = os.environ.get("TRELLIS_ENCRYPTION_KEY", "")
+if not DEBUG:
     from django.core.exceptions import ImproperlyConfigured
 
-    if SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+    _refusals = deploy.production_refusals(
+        secret_key=SECRET_KEY,
+        allowed_hosts=ALLOWED_HOSTS,
+        allowed_hosts_set="ALLOWED_HOSTS" in os.environ,
+        encryption_key=TRELLIS_ENCRYPTION_KEY,
+    )
+    if _refusals:
         raise ImproperlyConfigured(
-            "TRELLIS_PRODUCTION needs SECRET_KEY from the environment: 50 or more random "
-            "characters, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+            "Trellis will not start with DEBUG off (production) until these are fixed:\n  - "
+            + "\n  - ".join(_refusals)
         )
-    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SESSION_COOKIE_SECURE = env_bool("TRELLIS_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_SSL_REDIRECT = env_bool("TRELLIS_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = int(os.environ.get("TRELLIS_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("TRELLIS_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("TRELLIS_HSTS_PRELOAD", True)
     if env_bool("TRELLIS_BEHIND_TLS_PROXY", False):  # the proxy sets X-Forwarded-Proto
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# --- end of the production block ----------------------------------------------------------
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -77,7 +100,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /health/live and /health/ready answer probes before host checks, HTTPS
+    # redirects and sessions (orchestrator/health_http.py).
+    "orchestrator.health_http.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin CSS, Swagger UI) from the WSGI process itself, compressed and with
+    # far-future caching of hashed names: no separate file server to configure.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -138,7 +167,11 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = TRELLIS_HOME / "static"
+#: collectstatic's target, served by WhiteNoise. The image collects at build time into a
+#: folder outside the data volume (an old volume must not shadow a new image's files).
+STATIC_ROOT = Path(os.environ.get("TRELLIS_STATIC_ROOT", TRELLIS_HOME / "static"))
+with contextlib.suppress(OSError):  # WhiteNoise warns on every start about a missing folder
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = Path(os.environ.get("TRELLIS_STORAGE_DIR", TRELLIS_HOME / "storage"))
 STORAGES = {
     # Internal storage (FILE inputs, task output files): a folder by default; any Django
@@ -150,8 +183,17 @@ STORAGES = {
         ),
         "OPTIONS": json.loads(os.environ.get("TRELLIS_STORAGE_OPTIONS", "{}")),
     },
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Production: hashed, compressed copies made by collectstatic (cacheable forever).
+    # Development: the plain storage, no collectstatic needed.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
 }
+#: A file missing from the manifest is served under its plain name rather than failing the
+#: page with a 500 (e.g. collectstatic not yet run by a local DEBUG=false try).
+WHITENOISE_MANIFEST_STRICT = False
 
 # --- Celery -------------------------------------------------------------------------------
 BROKER_DIR = TRELLIS_HOME / "broker"
@@ -184,6 +226,9 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+#: Task events for Flower (`celery -E`); off by default, docker/compose.yaml turns them on.
+CELERY_WORKER_SEND_TASK_EVENTS = env_bool("TRELLIS_TASK_EVENTS", False)
+CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
 
 # --- Trellis ------------------------------------------------------------------------------
 TRELLIS_LEASE_SECONDS = int(os.environ.get("TRELLIS_LEASE_SECONDS", "30"))
@@ -201,9 +246,6 @@ TRELLIS_EXAMPLES_DIR = BASE_DIR / "examples"
 TRELLIS_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("TRELLIS_WEBHOOK_TOLERANCE_SECONDS", "300"))
 #: Global variables available to expressions as {{ globals.x }} (JSON in the environment).
 TRELLIS_GLOBALS = os.environ.get("TRELLIS_GLOBALS", "{}")
-#: Key sealing SECRET-typed inputs at rest (32 characters: Kestra's encryption.secret-key
-#: works as is); empty: derived from SECRET_KEY.
-TRELLIS_ENCRYPTION_KEY = os.environ.get("TRELLIS_ENCRYPTION_KEY", "")
 #: SSRF guard of the HTTP task (plugins/http/guard.py): by default only public addresses are
 #: reachable. ALLOW/DENY: comma-separated addresses, networks, host names (*.x.y) or
 #: categories (loopback, private, link-local, metadata...); ALLOW_ONLY: nothing else is.

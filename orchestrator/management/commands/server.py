@@ -2,9 +2,11 @@
 
 Roles (DESIGN.md, "Processes"):
 
-* ``web`` -- Django's development server (admin + REST API). It is for development: in
-  production serve ``orchestrator.wsgi:application`` with a WSGI server of your choice
-  (gunicorn, uWSGI, mod_wsgi...); Trellis does not depend on one.
+* ``web`` -- the admin + REST API under gunicorn (threaded workers; static files served by
+  WhiteNoise). ``WEB_CONCURRENCY`` worker processes (default 2), ``TRELLIS_WEB_THREADS``
+  threads each (default 8: a live log stream holds one), ``TRELLIS_WEB_TIMEOUT`` seconds
+  (default 60); any other gunicorn flag through ``GUNICORN_CMD_ARGS``. Django's development
+  server runs only in ``local`` mode.
 * ``executor`` -- a Celery worker on queue ``executor`` (flowable logic).
 * ``worker`` -- a Celery worker on the task queues (``default`` and ``wg.<key>`` groups).
 * ``scheduler`` -- celery beat with the DatabaseScheduler (schedules, sweeper, timers).
@@ -67,10 +69,31 @@ def browser_url(host: str, port: int) -> str:
 
 
 def web_cmd(host: str, port: int, *, local: bool = False) -> list[str]:
-    argv = [sys.executable, str(settings.BASE_DIR / "manage.py"), "runserver"]
-    argv += [bind_text(host, port), "--noreload"]
-    # Local mode serves the admin's CSS even with DEBUG=false; production uses a WSGI server.
-    return [*argv, "--insecure"] if local else argv
+    """The web role's command line: gunicorn in production, Django's runserver in local mode.
+
+    Both go through ``python -m``, never a ``manage.py`` path: an installed wheel has none.
+    """
+    if local:
+        # Local mode serves the admin's CSS even with DEBUG=false (runserver --insecure).
+        argv = [sys.executable, "-m", "orchestrator.cli", "runserver", bind_text(host, port)]
+        return [*argv, "--noreload", "--insecure"]
+    return [
+        sys.executable, "-m", "gunicorn", "orchestrator.wsgi:application",
+        "--bind", bind_text(host, port),
+        "--worker-class", "gthread",
+        "--workers", _env_int("WEB_CONCURRENCY", 2),
+        "--threads", _env_int("TRELLIS_WEB_THREADS", 8),
+        "--timeout", _env_int("TRELLIS_WEB_TIMEOUT", 60),
+        "--graceful-timeout", _env_int("TRELLIS_WEB_GRACEFUL_TIMEOUT", 30),
+        "--access-logfile", "-",
+    ]  # fmt: skip
+
+
+def _env_int(name: str, default: int) -> str:
+    raw = os.environ.get(name, "").strip() or str(default)
+    if not raw.isdigit() or int(raw) < 1:
+        raise CommandError(f"{name} must be a positive whole number, not {raw!r}", returncode=2)
+    return raw
 
 
 class Command(BaseCommand):
@@ -97,6 +120,8 @@ class Command(BaseCommand):
         # Children re-read settings from the environment: give them this process's resolved
         # home, so a relative TRELLIS_HOME does not move when they start elsewhere.
         os.environ["TRELLIS_HOME"] = str(settings.TRELLIS_HOME)
+        # ...and the same .env (or none): they start in another folder, whose .env is not ours.
+        os.environ["TRELLIS_ENV_FILE"] = str(settings.TRELLIS_ENV_FILE or "")
         if options["role"] == "local":
             LocalMode(self, host, port, options).run()
             return
