@@ -95,12 +95,13 @@ def session_deadline(timeout: float) -> tuple[float, str]:
     budget = _BUDGET.get()
     if budget is None:
         return start + timeout, TIME_LIMIT_MESSAGE
-    if budget.per_expression is not None:
-        timeout = min(timeout, budget.per_expression)
+    message = TIME_LIMIT_MESSAGE
+    if budget.per_expression is not None and budget.per_expression < timeout:
+        timeout, message = budget.per_expression, budget.message
     own = start + timeout
     if budget.deadline < own:
         return budget.deadline, budget.message
-    return own, TIME_LIMIT_MESSAGE
+    return own, message
 
 
 def remaining() -> float:
