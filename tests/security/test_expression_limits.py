@@ -14,10 +14,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from rest_framework.test import APIClient
 
 from executions import expr_jq
 from executions.expr_limits import expression_budget
 from executions.expressions import LimitExceeded, check_syntax, evaluate, render
+from executions.inputs import InputsError, coerce_inputs
+from flows.spec import InputSpec
+from tests.conftest import flow_yaml
+from tests.db.api_support import writer
 
 JQ_LOOP = "{{ 1 | jq('def f: f; f') }}"
 CATASTROPHIC = "{{ (('a' * 60) ~ 'b') | replace({'(a|aa)+$': 'x'}, regexp=true) }}"
@@ -77,11 +82,6 @@ def test_parsing_never_runs_a_filter_with_constant_arguments() -> None:
 
 
 def test_validate_endpoint_answers_at_once_for_a_jq_infinite_loop(db, django_user_model) -> None:
-    from rest_framework.test import APIClient
-
-    from tests.conftest import flow_yaml
-    from tests.db.api_support import writer
-
     client = APIClient()
     client.force_authenticate(writer(django_user_model, "ana", password="pw"))
     body = flow_yaml("spin", message=f'"{JQ_LOOP}"')
@@ -171,3 +171,13 @@ def test_an_enclosing_budget_stops_a_render_early_and_says_so() -> None:
     ):
         render(JQ_LOOP, {})  # its own budget is the default 5 s
     assert took[0] < 2.0
+
+
+def test_a_catastrophic_input_validator_is_refused_within_a_second_of_cpu() -> None:
+    """An input's `validator` runs in the web process that creates the run."""
+    spec = InputSpec("x", "STRING", {"validator": "(a|aa)+$"})
+    with heartbeat() as beats, elapsed() as took, pytest.raises(InputsError) as caught:
+        coerce_inputs([spec], {"x": "a" * 60 + "b"})
+    assert "its pattern `(a|aa)+$` could not be checked" in caught.value.errors["x"]
+    assert beats[0] > 20
+    assert took[0] < 10.0  # one second of CPU; the machine may be shared
