@@ -67,10 +67,13 @@ def test_a_catastrophic_regex_in_an_if_does_not_block_other_writers(no_messages)
     step = threading.Thread(target=executor_step)
     step.start()
     time.sleep(0.3)  # the executor now holds the write lock and renders the condition
+    waited = time.monotonic()
     other = execution_create(flow=other_flow)  # an unrelated run, while it renders
+    waited = time.monotonic() - waited
     step.join(timeout=60)
 
     assert Execution.objects.filter(pk=other.pk).exists()
+    assert waited < 10.0  # SQLite's busy timeout is 30 s: it waited, it did not fail
     assert len(took) == 1
     assert took[0] < 10.0  # the step's budget is 3 s of CPU; the lock went with it
     check = TaskRun.objects.get(execution=slow, task_id="check")
