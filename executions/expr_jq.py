@@ -28,6 +28,9 @@ from .expr_state import MAX_OUTPUT, ExpressionError, LimitExceeded, current_stat
 
 #: Address-space cap of a jq helper, bytes (``TRELLIS_JQ_MEMORY_MB``, default 512).
 MEMORY_LIMIT = int(os.environ.get("TRELLIS_JQ_MEMORY_MB", "512")) * 1024 * 1024
+#: The interpreter that runs a helper (``TRELLIS_JQ_PYTHON``): this one by default, which is
+#: wrong only under a server that embeds Python (uWSGI's ``sys.executable`` is uwsgi).
+PYTHON = os.environ.get("TRELLIS_JQ_PYTHON") or sys.executable
 #: Idle helpers kept per process.
 MAX_IDLE = 4
 #: Largest answer read back (bytes of JSON).
@@ -37,13 +40,16 @@ MAX_ANSWER = 4 * MAX_OUTPUT
 class _Helper:
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "executions.jq_child", str(MEMORY_LIMIT)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            close_fds=True,
-        )
+        try:
+            self.process = subprocess.Popen(
+                [PYTHON, "-I", "-m", "executions.jq_child", str(MEMORY_LIMIT)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise ExpressionError(f"jq is unavailable: its helper did not start ({exc})") from exc
 
     def ask(self, request: bytes, deadline: float) -> bytes | None:
         """The answer line, or None when the helper died; raises TimeoutError at

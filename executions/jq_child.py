@@ -8,6 +8,7 @@ no core file: a jq program that exhausts memory aborts this process, never its p
 
 from __future__ import annotations
 
+import functools
 import json
 import resource
 import sys
@@ -21,10 +22,14 @@ def _limit(memory: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
 
+#: Compiling loads jq's builtins (~5 ms); a flow asks the same few programs again and again.
+_compile = functools.lru_cache(maxsize=128)(jq.compile)
+
+
 def _answer(line: bytes) -> dict[str, object]:
     try:
         request = json.loads(line)
-        program = jq.compile(request["program"])
+        program = _compile(request["program"])
         return {"ok": list(program.input_text(request["input"]).all())}
     except Exception as exc:  # noqa: BLE001 - every jq or JSON error goes back as text
         return {"error": str(exc) or type(exc).__name__}
