@@ -144,6 +144,8 @@ def test_regex_replace_still_works_with_java_group_references() -> None:
         ("{{ ('a' * 10000000) | list | length }}", "'list' of a string would make 10000000"),
         ("{{ ('a,' * 5000000) | split(',') | length }}", "split would make 5000001"),
         ("{{ now(format='yyyy' * 1000000) }}", "date pattern would make 4000000"),
+        ("{{ ('a ' * 5000000) | title | length }}", "'title' of a string would make 10000000"),
+        ("{{ ('&' * 5000000) | escape | length }}", "escape would make 25000000"),
     ],
 )
 def test_allocation_attacks_are_refused_before_allocating(template: str, refusal: str) -> None:
