@@ -183,3 +183,12 @@ def test_a_catastrophic_input_validator_is_refused_within_a_second_of_cpu() -> N
     assert "its pattern `(a|aa)+$` could not be checked" in caught.value.errors["x"]
     assert beats[0] > 20
     assert took[0] < 10.0  # one second of CPU; the machine may be shared
+
+
+def test_nested_budgets_only_tighten_and_the_binding_one_is_named() -> None:
+    with (
+        expression_budget(30, per_expression=0.3, message="executor budget spent"),
+        expression_budget(60, message="task timeout"),  # looser: the outer one still holds
+        pytest.raises(LimitExceeded, match="executor budget spent"),
+    ):
+        render(JQ_LOOP, {})
