@@ -20,6 +20,7 @@ from executions import expr_jq
 from executions.expr_limits import expression_budget
 from executions.expressions import LimitExceeded, check_syntax, evaluate, render
 from executions.inputs import InputsError, coerce_inputs
+from flows.services import flow_deploy
 from flows.spec import InputSpec
 from tests.conftest import flow_yaml
 from tests.db.api_support import writer
@@ -93,6 +94,14 @@ def test_validate_endpoint_answers_at_once_for_a_jq_infinite_loop(db, django_use
     assert took[0] < 2.0
     assert response.status_code == 200
     assert response.json()[0]["valid"] is True  # the loop is a run-time matter, bounded there
+
+
+def test_flow_deploy_of_a_jq_infinite_loop_returns_at_once(db) -> None:
+    """`flow deploy` of it spun at full CPU for ten minutes."""
+    with elapsed() as took:
+        deployed = flow_deploy(source=flow_yaml("spin", message=f'"{JQ_LOOP}"'))
+    assert deployed.flow.flow_id == "spin"
+    assert took[0] < 2.0
 
 
 def test_jq_infinite_loop_stops_at_the_budget_with_the_expression_named() -> None:
