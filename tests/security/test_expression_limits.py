@@ -24,6 +24,7 @@ from flows.services import flow_deploy
 from flows.spec import InputSpec
 from tests.conftest import flow_yaml
 from tests.db.api_support import writer
+from triggers.preconditions import _compare
 
 JQ_LOOP = "{{ 1 | jq('def f: f; f') }}"
 CATASTROPHIC = "{{ (('a' * 60) ~ 'b') | replace({'(a|aa)+$': 'x'}, regexp=true) }}"
@@ -201,3 +202,10 @@ def test_nested_budgets_only_tighten_and_the_binding_one_is_named() -> None:
         pytest.raises(LimitExceeded, match="executor budget spent"),
     ):
         render(JQ_LOOP, {})
+
+
+def test_a_catastrophic_regex_precondition_is_stopped() -> None:
+    """Flow-trigger preconditions match under the trigger's lock."""
+    with heartbeat() as beats, pytest.raises(LimitExceeded, match="regular expression"):
+        _compare("REGEX", "a" * 60 + "b", "(a|aa)+$", None)
+    assert beats[0] > 20
