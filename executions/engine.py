@@ -107,7 +107,17 @@ class _FlowableView:
         return sorted(latest.values(), key=lambda r: r.seq)
 
     def render(self, value: Any) -> Any:
-        return self._planner.render(value, self.run, self._task)
+        """Render ``value`` for this flowable; an error names the property that held it."""
+        try:
+            return self._planner.render(value, self.run, self._task)
+        except ExpressionError as exc:
+            held = (k for k, v in self._task.properties.items() if v is value)
+            raise type(exc)(f"{_where(self._task, next(held, '?'))}: {exc}", exc.template) from exc
+
+
+def _where(task: TaskSpec, prop: str) -> str:
+    """The property path an expression error names (issue 21): ``tasks.<id>.<property>``."""
+    return f"tasks.{task.id}.{prop}"
 
 
 class _Planner:
@@ -160,6 +170,12 @@ class _Planner:
             return evaluate(value, ctx)
         return render_value(value, ctx)
 
+    def _run_if(self, task: TaskSpec, run: TaskRunSnapshot) -> Any:
+        try:
+            return self.render(task.run_if, run, task)
+        except ExpressionError as exc:
+            raise type(exc)(f"{_where(task, 'runIf')}: {exc}", exc.template) from exc
+
     def log(self, run_id: str | None, level: str, message: str) -> None:
         self.plan.add(LogLine(run_id, level, message))
 
@@ -204,7 +220,7 @@ class _Planner:
         state, dispatch, decision, reason = State.CREATED, False, None, "next task"
         due_at, effects = None, []
         try:
-            if task.run_if is not None and not is_truthy(self.render(task.run_if, run, task)):
+            if task.run_if is not None and not is_truthy(self._run_if(task, run)):
                 state, reason = State.SKIPPED, "runIf is false"
             elif self.is_flowable(task):
                 plugin = self.plugin(task)

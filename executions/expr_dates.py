@@ -12,6 +12,7 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .expr_limits import check_date_pattern
 from .expr_state import ExpressionError, require_defined
 
 _MONTHS = [
@@ -146,6 +147,7 @@ def _field(d: dt.datetime, letter: str, count: int) -> str:  # noqa: C901 - one 
 
 def format_java(value: dt.datetime, pattern: str) -> str:
     """Format an aware datetime with a Java DateTimeFormatter pattern."""
+    check_date_pattern(pattern)
     out: list[str] = []
     for m in _PATTERN_TOKEN.finditer(pattern):
         tok = m.group(0)

@@ -11,12 +11,20 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import jq as jqlib
 import yaml
 from jinja2 import Undefined
 
 from .expr_dates import DATE_FILTERS
-from .expr_state import MAX_OUTPUT, ExpressionError, kstr, require_defined, to_json
+from .expr_jq import run_jq
+from .expr_limits import regex_sub, replace_text
+from .expr_state import (
+    MAX_OUTPUT,
+    ExpressionError,
+    LimitExceeded,
+    kstr,
+    require_defined,
+    to_json,
+)
 from .expr_text import TEXT_FILTERS
 
 
@@ -63,8 +71,10 @@ def jq_filter(value: Any, expression: str) -> list[Any]:
     if value is None:
         return None  # type: ignore[return-value]
     try:
-        data = json.loads(value) if isinstance(value, str) else json.loads(to_json(value))
-        return list(jqlib.compile(expression).input_value(data).all())
+        data = to_json(json.loads(value)) if isinstance(value, str) else to_json(value)
+        return run_jq(_text(expression), data)
+    except LimitExceeded:
+        raise
     except Exception as exc:  # noqa: BLE001 - jq and JSON raise several types
         raise ExpressionError(f"Unable to apply jq '{expression}' to '{kstr(value)[:100]}': {exc}")
 
@@ -91,7 +101,7 @@ def replace(
         regexp = bool(new) if new is not None else regexp
         return _replace_deep(value, old, regexp)
     text = _text(value)
-    return text.replace(_text(old), _text(new), -1 if count is None else count)
+    return replace_text(text, _text(old), _text(new), -1 if count is None else int(count))
 
 
 def _replace_deep(value: Any, pairs: Mapping[Any, Any], regexp: bool) -> Any:
@@ -101,10 +111,10 @@ def _replace_deep(value: Any, pairs: Mapping[Any, Any], regexp: bool) -> Any:
         return [_replace_deep(v, pairs, regexp) for v in value]
     text = kstr(value)
     for old, new in pairs.items():
-        if regexp:
-            text = re.sub(kstr(old), kstr(new).replace("$", "\\"), text)
+        if regexp:  # Java's `$1` is Python's `\1`; bounded in time and size (issue 21)
+            text = regex_sub(kstr(old), kstr(new).replace("$", "\\"), text)
         else:
-            text = text.replace(kstr(old), kstr(new))
+            text = replace_text(text, kstr(old), kstr(new))
     return text
 
 

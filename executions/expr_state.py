@@ -22,6 +22,7 @@ MAX_SEQUENCE = 100_000  # items a list/tuple repetition may produce
 MAX_OUTPUT = 10 * 1024 * 1024  # characters of rendered output (and of any one string built)
 DEFAULT_TIMEOUT = 5.0  # seconds of rendering per top-level call
 MAX_RENDER_DEPTH = 10  # nested render() calls
+TIME_LIMIT_MESSAGE = "rendering took too long (time limit exceeded)"
 
 
 class ExpressionError(Exception):
@@ -45,10 +46,13 @@ class RenderState:
     render_string: Callable[[str, Mapping[str, Any]], str] | None = None
     depth: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    #: What a render stopped at ``deadline`` says: the expression's own budget, or the
+    #: enclosing budget (a task's ``timeout``, the executor's step) that ended first.
+    timeout_message: str = TIME_LIMIT_MESSAGE
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:
-            raise LimitExceeded("rendering took too long (time limit exceeded)")
+            raise LimitExceeded(self.timeout_message)
 
 
 _STATE: contextvars.ContextVar[RenderState | None] = contextvars.ContextVar(
@@ -72,7 +76,7 @@ def tick() -> None:
     """Cheap cooperative check of the render deadline."""
     state = _STATE.get()
     if state is not None and time.monotonic() > state.deadline:
-        raise LimitExceeded("rendering took too long (time limit exceeded)")
+        raise LimitExceeded(state.timeout_message)
 
 
 def require_defined(value: Any) -> Any:

@@ -23,19 +23,25 @@ from __future__ import annotations
 
 import functools
 import re
-import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError, nodes, pass_context
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import _PassArg
 from jinja2.visitor import NodeTransformer
 
 from . import pebble
 from .expr_filters import FILTERS, RISKY_BUILTINS, TESTS
 from .expr_functions import FUNCTIONS
+from .expr_limits import (
+    check_filter_call,
+    check_method_call,
+    check_percent_format,
+    session_deadline,
+)
 from .expr_state import (
     DEFAULT_TIMEOUT,
     MAX_OUTPUT,
@@ -203,12 +209,26 @@ def _check_int(value: Any) -> None:
         raise LimitExceeded(f"an integer larger than {MAX_INT_BITS} bits")
 
 
-def _guard(func: Callable[..., Any], risky: bool = False) -> Callable[..., Any]:
-    """Wrap a filter/test: time check first, size checks after (and on risky arguments)."""
+def _guard(func: Callable[..., Any], risky: bool = False, name: str = "") -> Callable[..., Any]:
+    """Wrap a filter: time check first, size checks before (:func:`check_filter_call`) and
+    after (and on risky arguments).
 
+    The wrapper takes the render context, which Jinja never has at compile time, so its
+    optimiser cannot run a filter with constant arguments while parsing (issue 21:
+    ``{{ 1 | jq('def f: f; f') }}`` spun at parse time, outside any budget)."""
+    passes = _PassArg.from_obj(func)
+
+    @pass_context
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(context: Any, *args: Any, **kwargs: Any) -> Any:
         tick()
+        check_filter_call(name, args, kwargs)
+        if passes is _PassArg.context:
+            args = (context, *args)
+        elif passes is _PassArg.eval_context:
+            args = (context.eval_ctx, *args)
+        elif passes is _PassArg.environment:
+            args = (context.environment, *args)
         if risky:
             for arg in (*args[1:], *kwargs.values()):
                 if isinstance(arg, int) and abs(arg) > 10_000:
@@ -223,10 +243,6 @@ def _guard(func: Callable[..., Any], risky: bool = False) -> Callable[..., Any]:
         return result
 
     return wrapper
-
-
-_WIDE_FORMAT = re.compile(r"%[-+ #0]*\d{6,}|\{[^{}]*:[^{}]*\d{6,}[^{}]*\}|%[-+ #0]*\*")
-_STR_WIDTH_METHODS = {"center", "ljust", "rjust", "zfill", "expandtabs"}
 
 
 class KestraEnvironment(ImmutableSandboxedEnvironment):
@@ -253,12 +269,7 @@ class KestraEnvironment(ImmutableSandboxedEnvironment):
 
     def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         tick()
-        name = getattr(__obj, "__name__", "")
-        if isinstance(getattr(__obj, "__self__", None), str):
-            if name in _STR_WIDTH_METHODS and any(isinstance(a, int) and a > 10_000 for a in args):
-                raise LimitExceeded(f"str.{name} width too large")
-            if name in ("format", "format_map") and _WIDE_FORMAT.search(__obj.__self__):
-                raise LimitExceeded("format width too large")
+        check_method_call(__obj, args, kwargs)
         result = super().call(__context, __obj, *args, **kwargs)
         if _size_of(result) > MAX_OUTPUT:
             raise LimitExceeded("a call produced more than the output size limit")
@@ -283,8 +294,8 @@ class KestraEnvironment(ImmutableSandboxedEnvironment):
                 raise LimitExceeded("exponent too large")
             if both_ints and right > 0 and max(left.bit_length() - 1, 0) * right > MAX_INT_BITS:
                 raise LimitExceeded(f"a power larger than {MAX_INT_BITS} bits")
-        elif operator_ == "%" and isinstance(left, str) and _WIDE_FORMAT.search(left):
-            raise LimitExceeded("format width too large")
+        elif operator_ == "%" and isinstance(left, str):
+            check_percent_format(left)
         result = super().call_binop(context, operator_, left, right)
         if operator_ == "+" and _size_of(result) > MAX_OUTPUT:
             raise LimitExceeded("concatenation exceeds the size limit")
@@ -340,6 +351,7 @@ def environment() -> KestraEnvironment:
         autoescape=False,
         keep_trailing_newline=True,
         cache_size=0,
+        optimized=False,  # nothing a user wrote runs at parse time (issue 21)
     )
     for unsafe in ("lipsum", "cycler", "joiner"):
         env.globals.pop(unsafe, None)
@@ -349,7 +361,9 @@ def environment() -> KestraEnvironment:
     env.globals[pebble.CONCAT_FN] = _concat
     for name, func in FILTERS.items():
         env.filters[name] = func
-    env.filters = {name: _guard(func, name in RISKY_BUILTINS) for name, func in env.filters.items()}
+    env.filters = {
+        name: _guard(func, name in RISKY_BUILTINS, name) for name, func in env.filters.items()
+    }
     env.tests.update(TESTS)
     return env
 
@@ -431,10 +445,12 @@ class _Session:
 
     def __enter__(self) -> dict[str, Any]:
         if current_state() is None:
+            deadline, message = session_deadline(self.timeout)
             state = RenderState(
-                deadline=time.monotonic() + self.timeout,
+                deadline=deadline,
                 io=self.io,
                 render_string=_render_string,
+                timeout_message=message,
             )
             self.token = set_state(state)
         return self.variables
@@ -550,6 +566,6 @@ def check_syntax(template: str) -> str | None:
         return None
     try:
         _compile(template)
-    except TemplateError as exc:
+    except (TemplateError, RecursionError) as exc:
         return str(_wrap(exc, template))
     return None

@@ -23,6 +23,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from executions.durations import DurationError, format_duration, parse_duration
+from executions.expr_limits import regex_fullmatch
+from executions.expr_state import ExpressionError
 from flows.depth import TooDeep, check_depth, json_loads
 
 #: Kestra's old names, read as the new ones.
@@ -536,7 +538,7 @@ def _check(
             raise _Invalid(f"it must match the values `[{', '.join(allowed)}]`")
     if isinstance(value, str) and kind in _TEXT_KINDS:
         validator = opts.get("validator")
-        if isinstance(validator, str) and not re.fullmatch(validator, value):
+        if isinstance(validator, str) and not _matches(validator, value):
             raise _Invalid(f"it must match the pattern `{validator}`")
         if opts.get("minLength") is not None and len(value) < opts["minLength"]:
             raise _Invalid(f"it must be at least `{opts['minLength']}` characters long")
@@ -797,3 +799,15 @@ def open_secret_inputs(
         if isinstance(node[leaf], str):
             opened.append(node[leaf])
     return out, opened
+
+
+#: Seconds of CPU a ``validator`` pattern may take on one value (issue 21: a catastrophic
+#: pattern must not pin the web process that validates a run's inputs).
+VALIDATOR_SECONDS = 1.0
+
+
+def _matches(pattern: str, value: str) -> bool:
+    try:
+        return regex_fullmatch(pattern, value, timeout=VALIDATOR_SECONDS)
+    except ExpressionError as exc:
+        raise _Invalid(f"its pattern `{pattern}` could not be checked: {exc}") from None

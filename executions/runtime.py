@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from executions import engine, rows, snapshot_cache
 from executions.concurrency import held_back, quiet_queue_heads, release_queued
 from executions.dispatch import now, send_attempts, wake_executor
 from executions.expr_io import ExecutionIO
+from executions.expr_limits import expression_budget
 from executions.lru import LRU
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.persistence import (
@@ -104,13 +106,18 @@ def task_run_context(
 
 def advance_execution(execution_id: str) -> State | None:
     """Plan and apply once; returns the execution's state afterwards (None if unknown).
-    Process log lines written meanwhile name the execution and its flow."""
+
+    Process log lines written meanwhile name the execution and its flow.
+
+    Every expression rendered here runs under the transaction's write lock, so all of them
+    share one tight budget (``executor_budget``): a slow condition fails its task run
+    instead of holding the lock (on SQLite, the whole database's) for long."""
     with log_context(execution_id=execution_id):
         return _advance(execution_id)
 
 
 def _advance(execution_id: str) -> State | None:
-    with transaction.atomic():
+    with executor_budget(), transaction.atomic():
         execution = rows.get(Execution, execution_id, lock=True)
         if execution is None:
             return None
@@ -159,6 +166,19 @@ def _advance(execution_id: str) -> State | None:
         elif not applied.subflows:  # starting a subflow writes its run again: read it next time
             snapshot_cache.keep_on_commit(execution, _after(snap.task_runs, applied.runs))
         return State(execution.state)
+
+
+def executor_budget() -> AbstractContextManager[Any]:
+    """The budget of the expressions one executor step renders under its lock (issue 21)."""
+    return expression_budget(
+        settings.TRELLIS_EXECUTOR_STEP_SECONDS,
+        per_expression=settings.TRELLIS_EXECUTOR_EXPRESSION_SECONDS,
+        message=(
+            "the executor's time budget for flowable expressions "
+            f"({settings.TRELLIS_EXECUTOR_EXPRESSION_SECONDS:g} s each, "
+            f"{settings.TRELLIS_EXECUTOR_STEP_SECONDS:g} s a step) is spent"
+        ),
+    )
 
 
 def scheduled_later(execution: Execution, moment: datetime) -> bool:
@@ -258,6 +278,10 @@ def _recover_ended_children(quiet: datetime) -> int:
     return recovered
 
 
+#: How a lost attempt's note starts; the lost attempts of a task run are counted by it.
+LOST_LEASE_NOTE = "lease expired"
+
+
 def _recover_lost_attempt(attempt_id: int) -> bool:
     with transaction.atomic():
         attempt = (
@@ -269,7 +293,7 @@ def _recover_lost_attempt(attempt_id: int) -> bool:
             return False
         moment = now()
         attempt.state, attempt.ended_at = State.FAILED, moment
-        attempt.note = f"lease expired: worker {attempt.owner} stopped heartbeating"
+        attempt.note = f"{LOST_LEASE_NOTE}: worker {attempt.owner} stopped heartbeating"
         attempt.save()
         metrics.inc_on_commit(metrics.ATTEMPTS_LOST, queue=attempt.queue)
         run = TaskRun.objects.select_for_update().get(pk=attempt.task_run_id)
@@ -280,9 +304,24 @@ def _recover_lost_attempt(attempt_id: int) -> bool:
         )  # fmt: skip
         if run.state != State.RUNNING or run.attempts != attempt.number:
             return True
+        lost = TaskRunAttempt.objects.filter(
+            task_run_id=run.id, note__startswith=LOST_LEASE_NOTE
+        ).count()
         if execution.state == State.KILLING:
             run.state = State.KILLED
             run.ended_at = moment
+        elif lost >= settings.TRELLIS_MAX_LOST_LEASES:
+            # Issue 21: a task that kills or starves its worker every time would otherwise
+            # be sent again for ever; after a few lost leases it is the task's failure.
+            run.state, run.ended_at = State.FAILED, moment
+            LogEntry.objects.create(
+                execution=execution, task_run_id=run.id, task_id=run.task_id,
+                attempt=attempt.number, timestamp=moment, level="ERROR",
+                message=(
+                    f"{run.task_id} failed: its attempts lost their lease {lost} times (the "
+                    "worker died or stopped heartbeating while running it); not sent again"
+                ),
+            )  # fmt: skip
         else:
             run.state = State.CREATED
             send_attempts([new_attempt(run, run.queue, moment)])

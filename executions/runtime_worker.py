@@ -16,9 +16,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import traceback
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -29,6 +31,7 @@ from executions import rows
 from executions.dispatch import now, wake_executor
 from executions.durations import parse_duration
 from executions.expr_io import ExecutionIO
+from executions.expr_limits import expression_budget
 from executions.expressions import ExpressionError
 from executions.heartbeat import Heartbeat
 from executions.models import Execution, TaskRun, TaskRunAttempt
@@ -146,18 +149,34 @@ TEXT_KINDS = frozenset({"string", "any", "duration"})
 
 
 def render_properties(task: Any, plugin: RunnableTask, ctx: WorkerContext) -> dict[str, Any]:
-    """Declared defaults, then the task's own properties rendered (dynamic ones only)."""
+    """Declared defaults, then the task's own properties rendered (dynamic ones only). An
+    expression that fails says which property of which task held it."""
     props: dict[str, Any] = {p.name: p.default for p in plugin.properties if p.default is not None}
     for key, value in task.properties.items():
         declared = plugin.prop(key)
         name = declared.name if declared else key
-        if declared is not None and not declared.dynamic:
-            props[name] = value
-        elif declared is None or declared.kind in TEXT_KINDS:
-            props[name] = ctx.render_text(value)  # strings stay strings
-        else:
-            props[name] = ctx.render(value)  # a lone {{ expr }} keeps its native type
+        try:
+            if declared is not None and not declared.dynamic:
+                props[name] = value
+            elif declared is None or declared.kind in TEXT_KINDS:
+                props[name] = ctx.render_text(value)  # strings stay strings
+            else:
+                props[name] = ctx.render(value)  # a lone {{ expr }} keeps its native type
+        except ExpressionError as exc:
+            raise type(exc)(f"tasks.{task.id}.{key}: {exc}", exc.template) from exc
     return props
+
+
+def task_budget(task: Any, deadline: datetime | None) -> AbstractContextManager[Any]:
+    """Every expression the attempt renders (its properties, and what the plugin renders
+    while it runs) stops at the task's ``timeout`` too: the heartbeat's stop flag is not
+    seen by a render stuck in one long expression (issue 21)."""
+    if deadline is None:
+        return nullcontext()
+    left = (deadline - now()).total_seconds()
+    return expression_budget(
+        until=time.monotonic() + left, message=f"Timeout after {task.timeout} (task timeout)"
+    )
 
 
 def run_attempt(attempt_id: int) -> State | None:
@@ -208,8 +227,9 @@ def _run_attempt(attempt_id: int) -> State | None:
     try:
         plugin = registry.get(task.type)()
         assert isinstance(plugin, RunnableTask)
-        props = render_properties(task, plugin, ctx)
-        result = plugin.run(props, ctx)
+        with task_budget(task, deadline):
+            props = render_properties(task, plugin, ctx)
+            result = plugin.run(props, ctx)
         if isinstance(result, TaskResult):
             state, outputs = result.state, result.outputs
         else:

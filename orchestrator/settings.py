@@ -233,6 +233,16 @@ CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
 # --- Trellis ------------------------------------------------------------------------------
 TRELLIS_LEASE_SECONDS = int(os.environ.get("TRELLIS_LEASE_SECONDS", "30"))
 TRELLIS_HEARTBEAT_SECONDS = int(os.environ.get("TRELLIS_HEARTBEAT_SECONDS", "5"))
+#: A task run whose attempts lost their lease this many times FAILS instead of being sent
+#: again (a task that kills or starves its worker every time must not loop for ever).
+TRELLIS_MAX_LOST_LEASES = int(os.environ.get("TRELLIS_MAX_LOST_LEASES", "3"))
+#: The executor renders flowable expressions under its write lock: each one may take at most
+#: TRELLIS_EXECUTOR_EXPRESSION_SECONDS and all of one step TRELLIS_EXECUTOR_STEP_SECONDS, far
+#: below SQLite's 30 s busy timeout (docs/architecture.md, "Expressions under the write lock").
+TRELLIS_EXECUTOR_EXPRESSION_SECONDS = float(
+    os.environ.get("TRELLIS_EXECUTOR_EXPRESSION_SECONDS", "1")
+)
+TRELLIS_EXECUTOR_STEP_SECONDS = float(os.environ.get("TRELLIS_EXECUTOR_STEP_SECONDS", "3"))
 #: A QUEUED attempt whose message went out this long ago is sent again (it may be lost).
 TRELLIS_RESEND_SECONDS = float(os.environ.get("TRELLIS_RESEND_SECONDS", "60"))
 #: A running execution nobody touched for this long is woken by the sweeper.

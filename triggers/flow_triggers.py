@@ -22,7 +22,7 @@ from executions.dispatch import now as clock
 from executions.expressions import evaluate, render_value
 from executions.models import Execution
 from executions.persistence import load_snapshot
-from executions.runtime import engine_env, execution_flow_spec
+from executions.runtime import engine_env, execution_flow_spec, executor_budget
 from flows.spec import FlowSpec, TriggerSpec
 from namespaces.boundaries import allows
 from triggers import preconditions as pre_module
@@ -194,7 +194,9 @@ def _evaluate_one(
     execution: Execution, key: tuple[str, str, str], upstream: dict[str, Any], now: datetime
 ) -> Execution | None:
     namespace, flow_id, trigger_id = key
-    with transaction.atomic():
+    # Conditions and inputs render under the trigger's lock: the executor's tight budget
+    # applies (issue 21, docs/architecture.md "Expressions under the write lock").
+    with executor_budget(), transaction.atomic():
         state = lock_state(namespace, flow_id, trigger_id)
         if state is None or not state.armed or state.disabled:
             return None

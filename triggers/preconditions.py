@@ -17,12 +17,16 @@ Windows (``timeWindow.type``), in UTC:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, time
 from typing import Any
 
 from executions.durations import parse_duration
+from executions.expr_limits import regex_fullmatch
+
+#: CPU seconds a REGEX precondition may take on one value (issue 21: it runs under the
+#: trigger's lock).
+REGEX_SECONDS = 1.0
 
 #: Evaluates an EXPRESSION filter's value in the upstream execution's context.
 Render = Callable[[str], Any]
@@ -58,7 +62,7 @@ def _compare(kind: str, actual: Any, value: Any, values: Any) -> bool:
         "STARTS_WITH": lambda: text.startswith(str(value)),
         "ENDS_WITH": lambda: text.endswith(str(value)),
         "CONTAINS": lambda: str(value) in text,
-        "REGEX": lambda: re.fullmatch(str(value), text) is not None,
+        "REGEX": lambda: regex_fullmatch(str(value), text, timeout=REGEX_SECONDS),
         "IS_NULL": lambda: actual is None,
         "IS_NOT_NULL": lambda: actual is not None,
         "IS_TRUE": lambda: text.strip().lower() == "true",

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote
 
+from executions.expr_limits import regex_fullmatch
 from plugins.base import PollContext, PollEvent, PollingTrigger, Prop, StoreFile
 
 ACTIONS = ("NONE", "MOVE", "DELETE")
@@ -155,11 +156,13 @@ triggers:
         if action == "MOVE":
             move_to = _folder(props.get("moveDirectory"), "moveDirectory")
         limit = max(1, int(props.get("maxFiles") or 25))
-        regexp = re.compile(str(props["regExp"])) if props.get("regExp") else None
+        regexp = str(props["regExp"]) if props.get("regExp") else None
         pattern = str(props["pattern"]) if props.get("pattern") else None
 
         def wanted(path: Path) -> bool:
-            if regexp is not None and not regexp.fullmatch(str(path)):
+            # In the regex engine with a timeout: a catastrophic pattern must not pin the
+            # poller (issue 21).
+            if regexp is not None and not regex_fullmatch(regexp, str(path), timeout=1.0):
                 return False
             return pattern is None or fnmatch.fnmatchcase(path.name, pattern)
 
