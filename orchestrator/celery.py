@@ -6,11 +6,16 @@ tasks) and one queue per ``workerGroup`` key (``wg.<key>``), created on demand.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
+from typing import Any
 
 from celery import Celery
-from celery.signals import task_prerun
+from celery.signals import celeryd_init, task_prerun
 from kombu import Queue
+
+from plugins.scripts.sandbox import SandboxUnavailable, check_at_start, queues_run_scripts
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
 
@@ -49,6 +54,22 @@ def reconnect_after_database_errors(**_: object) -> None:
     for conn in connections.all(initialized_only=True):
         if conn.errors_occurred:
             conn.close_if_unusable_or_obsolete()
+
+
+@celeryd_init.connect(weak=False)
+def refuse_unsandboxed_scripts(options: dict[str, Any] | None = None, **_: object) -> None:
+    """A worker that may run script tasks proves its sandbox works before it takes any, and
+    stops with the reason when none does and TRELLIS_UNSAFE_SCRIPTS=1 is not set (issue 21):
+    a missing bwrap then shows at deploy time, not as the first script's failure. Workers of
+    the ``executor`` queue alone run no scripts and skip the check."""
+    if not queues_run_scripts((options or {}).get("queues")):
+        return
+    try:
+        message = check_at_start()
+    except SandboxUnavailable as exc:
+        sys.stderr.write(f"trellis worker refuses to start: {exc}\n")
+        raise SystemExit(78) from None  # EX_CONFIG: a process manager should not loop
+    logging.getLogger("trellis.worker").warning(message)
 
 
 def worker_group_queue(key: str | None) -> str:
