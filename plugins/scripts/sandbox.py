@@ -209,7 +209,9 @@ def _probe(bwrap: str | None, euid: int, settings: tuple[str, ...]) -> tuple[San
         try:
             sandbox.prepare(work)
             done = subprocess.run(
-                sandbox.argv(["/bin/sh", "-c", f'test -w . && test "$(id -u)" = {SCRIPT_UID}'], work),
+                sandbox.argv(
+                    ["/bin/sh", "-c", f'test -w . && test "$(id -u)" = {SCRIPT_UID}'], work
+                ),
                 env={"PATH": "/usr/bin:/bin"},
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
