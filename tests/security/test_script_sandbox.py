@@ -392,3 +392,99 @@ def test_only_workers_of_task_queues_need_the_sandbox(queues, runs_scripts):
 @needs_sandbox
 def test_a_worker_with_bwrap_says_its_scripts_are_sandboxed(tmp_path):
     assert "script tasks run sandboxed by" in _started(_fleet(tmp_path))
+
+
+# ------------------------------------------------------------------ through the real workers
+
+WORKER_ATTACK = """
+id: sandbox-attack
+namespace: it.security
+tasks:
+  - id: attack
+    type: io.kestra.plugin.scripts.python.Script
+    env:
+      DB: "%(db)s"
+      TARGETS: '%(targets)s'
+    outputFiles: [report.json]
+    script: |
+      import json, os, sqlite3, tempfile
+      def read(path):
+          try:
+              with open(path, "rb") as handle:
+                  return handle.read().decode(errors="replace")
+          except OSError:
+              return ""
+      pids = [p for p in os.listdir("/proc") if p.isdigit()]
+      environs = [read(f"/proc/{p}/environ") for p in pids]
+      cmdlines = [read(f"/proc/{p}/cmdline").replace(chr(0), " ") for p in pids]
+      promote = "no SQLite database"
+      if os.environ["DB"]:
+          try:
+              db = sqlite3.connect(os.environ["DB"])
+              db.execute("UPDATE auth_user SET is_superuser = 1 WHERE username = 'mallory'")
+              db.commit()
+              promote = "updated"
+          except Exception as exc:
+              promote = str(exc)
+      here = os.getcwd()
+      summary = {
+          "uid": os.getuid(),
+          "secret_vars": sum(e.count("SECRET_") for e in environs),
+          "celery_processes": sum("celery" in c for c in cmdlines),
+          "visible": {k: os.path.exists(v) for k, v in json.loads(os.environ["TARGETS"]).items()},
+          "neighbours": sorted(set(os.listdir(os.path.dirname(here))) - {os.path.basename(here)}),
+          "promote": promote,
+      }
+      with open("report.json", "w") as out:
+          json.dump({"summary": summary, "environs": environs, "cmdlines": cmdlines}, out)
+      print("::" + json.dumps({"outputs": summary}) + "::")
+"""
+
+
+@needs_sandbox
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_the_attacks_fail_on_the_real_workers(workers, django_user_model) -> None:
+    from django.db import connection
+
+    from executions.models import TaskRun
+    from executions.services import execution_create, execution_wait
+    from executions.states import State
+    from executions.storage import default_storage
+    from flows.services import flow_deploy
+
+    mallory = django_user_model.objects.create_user(username="mallory", password="pw")
+    Path(settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)
+    sqlite = connection.settings_dict["ENGINE"].endswith("sqlite3")
+    targets = {
+        "TRELLIS_HOME": str(settings.TRELLIS_HOME),
+        "storage": str(settings.MEDIA_ROOT),
+        "checkout": str(ROOT / "manage.py"),
+        **({"database": str(connection.settings_dict["NAME"])} if sqlite else {}),
+    }
+    assert all(Path(path).exists() for path in targets.values())
+    source = WORKER_ATTACK % {
+        "db": connection.settings_dict["NAME"] if sqlite else "",
+        "targets": json.dumps(targets),
+    }
+    flow = flow_deploy(source=source).flow
+
+    done = execution_wait(execution_create(flow=flow).id, timeout=90)
+
+    assert done.state == State.SUCCESS
+    outputs = TaskRun.objects.get(execution=done, task_id="attack").outputs
+    assert outputs["vars"] == {
+        "uid": sandbox.SCRIPT_UID,
+        "secret_vars": 0,
+        "celery_processes": 0,
+        "visible": dict.fromkeys(targets, False),
+        "neighbours": [],
+        "promote": "unable to open database file" if sqlite else "no SQLite database",
+    }
+    mallory.refresh_from_db()
+    assert mallory.is_superuser is False
+    # the whole report came back through outputFiles, and holds none of the workers' secrets
+    with default_storage().open(outputs["outputFiles"]["report.json"]) as stored:
+        report = stored.read().decode()
+    assert "aHVudGVyMi1zZWNyZXQ=" not in report  # SECRET_DB_PASSWORD of the workers
+    assert len(json.loads(report)["cmdlines"]) <= 4
