@@ -10,7 +10,8 @@ empty tmpfs holding only
   interpreter and virtualenv the worker runs (read-only: never the checkout around them), and
   the folders an operator names in ``TRELLIS_SCRIPT_READ_ONLY_PATHS``;
 * a private ``/tmp`` and a minimal ``/dev``;
-* the task's working directory, read-write, at the path it has on the worker;
+* the task's working directory, read-write, at the path it has on the worker (and the
+  shared folders an operator names in ``TRELLIS_SCRIPT_WRITABLE_PATHS``);
 
 plus a new PID namespace with its own ``/proc`` (no worker process is visible), new IPC and
 UTS namespaces, and the host's network. ``TRELLIS_HOME`` and the storage folder are covered
@@ -50,6 +51,9 @@ UNSAFE_ENV = "TRELLIS_UNSAFE_SCRIPTS"
 BWRAP_ENV = "TRELLIS_BWRAP"
 #: Extra read-only folders scripts may see (``:`` or ``,`` separated), e.g. ``/opt/java``.
 READ_ONLY_ENV = "TRELLIS_SCRIPT_READ_ONLY_PATHS"
+#: Folders every script may write (a shared drop folder): an operator's explicit choice, as
+#: every execution's scripts see them. They must be writable by SCRIPT_UID.
+WRITABLE_ENV = "TRELLIS_SCRIPT_WRITABLE_PATHS"
 #: The unprivileged identity scripts run as (``nobody`` on Debian).
 SCRIPT_UID = SCRIPT_GID = 65534
 #: Read-only system folders every script sees (those that exist on this machine).
@@ -102,6 +106,7 @@ class Sandbox:
     setpriv: str | None
     read_only: tuple[str, ...]
     hidden: tuple[str, ...]
+    writable: tuple[str, ...] = ()
 
     def prepare(self, working_dir: Path) -> None:
         """Hand the working directory to the script's uid (only when dropping from root;
@@ -127,6 +132,9 @@ class Sandbox:
         for path in self.hidden:  # an empty tmpfs over it, when a visible folder holds it
             if any(_within(path, shown) for shown in args.shown):
                 args.add("--tmpfs", path)
+        for path in self.writable:
+            args.parents(path)
+            args.add("--bind", path, path)
         args.parents(work)
         args.add("--bind", work, work, "--chdir", work)
         head = [self.bwrap, "--die-with-parent", "--unshare-ipc", "--unshare-pid"]
@@ -194,7 +202,8 @@ def build_sandbox(bwrap: str, environ: Mapping[str, str] | None = None) -> Sandb
         setpriv = shutil.which("setpriv", path=env.get("PATH", os.defpath)) or "/usr/bin/setpriv"
     extra = [os.path.realpath(p) for p in _split_paths(env.get(READ_ONLY_ENV, ""))]
     hidden = [os.path.realpath(env[name]) for name in HIDDEN_ENV if env.get(name)]
-    return Sandbox(bwrap, setpriv, (*interpreter_paths(), *extra), tuple(hidden))
+    writable = [os.path.realpath(p) for p in _split_paths(env.get(WRITABLE_ENV, ""))]
+    return Sandbox(bwrap, setpriv, (*interpreter_paths(), *extra), tuple(hidden), tuple(writable))
 
 
 @functools.lru_cache(maxsize=8)
@@ -228,7 +237,8 @@ def _probe(bwrap: str | None, euid: int, settings: tuple[str, ...]) -> tuple[San
 
 def probe() -> tuple[Sandbox | None, str]:
     """The working sandbox of this process (tried once per bwrap path), or None and why."""
-    settings = tuple(os.environ.get(name, "") for name in (READ_ONLY_ENV, *HIDDEN_ENV))
+    names = (READ_ONLY_ENV, WRITABLE_ENV, *HIDDEN_ENV)
+    settings = tuple(os.environ.get(name, "") for name in names)
     return _probe(bwrap_path(), os.geteuid(), settings)
 
 

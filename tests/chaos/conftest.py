@@ -59,6 +59,7 @@ class ChaosFleet(Processes):
 
 def start_fleet(tmp_path: Path, **env: str) -> ChaosFleet:
     procs = ChaosFleet(tmp_path / "logs")
+    procs.share_with_scripts(tmp_path)  # where the workloads' scripts record their effects
     procs.env.update({"TRELLIS_LEASE_SECONDS": "4", **env})
     try:
         for name in EXECUTORS:
