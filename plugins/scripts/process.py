@@ -69,8 +69,8 @@ COMMON_PROPS: tuple[Prop, ...] = (
         "env",
         "map",
         description="Environment variables of the script. The worker's own are not passed on, "
-        "except PATH, HOME, USER, LANG, LC_*, TZ, TMPDIR and those named in TRELLIS_SCRIPT_ENV; "
-        "WORKING_DIR is the working directory.",
+        "except PATH, LANG, LC_*, TZ and those named in TRELLIS_SCRIPT_ENV; WORKING_DIR is the "
+        "working directory; in the sandbox HOME and TMPDIR are its private /tmp.",
     ),
     Prop("beforeCommands", "list", items="string", description="Lines run before the main ones."),
     Prop(

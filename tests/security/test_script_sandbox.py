@@ -488,3 +488,35 @@ def test_the_attacks_fail_on_the_real_workers(workers, django_user_model) -> Non
         report = stored.read().decode()
     assert "aHVudGVyMi1zZWNyZXQ=" not in report  # SECRET_DB_PASSWORD of the workers
     assert len(json.loads(report)["cmdlines"]) <= 4
+
+
+# ------------------------------------------------------------------ local mode (make run)
+
+
+def _local_mode_says(monkeypatch) -> str:
+    from io import StringIO
+
+    from orchestrator.management.commands.server import Command, LocalMode
+
+    out = StringIO()
+    monkeypatch.delenv(sandbox.UNSAFE_ENV, raising=False)  # restored afterwards
+    LocalMode(Command(stdout=out), "127.0.0.1", 8000, {}).sandbox_scripts()
+    return out.getvalue()
+
+
+def test_local_mode_runs_scripts_unsandboxed_only_where_bwrap_is_missing(monkeypatch):
+    monkeypatch.setenv(sandbox.BWRAP_ENV, "/nonexistent/bwrap")
+
+    said = _local_mode_says(monkeypatch)
+
+    assert os.environ[sandbox.UNSAFE_ENV] == "1"  # the workers it starts inherit it
+    assert "script tasks run UNSANDBOXED" in said
+    assert "install bubblewrap" in said
+
+
+@needs_sandbox
+def test_local_mode_sandboxes_scripts_where_bwrap_works(monkeypatch):
+    said = _local_mode_says(monkeypatch)
+
+    assert sandbox.UNSAFE_ENV not in os.environ
+    assert "script tasks run sandboxed" in said
