@@ -119,24 +119,24 @@ class Sandbox:
                 os.lchown(os.path.join(root, name), SCRIPT_UID, SCRIPT_GID)
 
     def argv(self, command: Sequence[str], working_dir: Path) -> list[str]:
-        """``command`` run in ``working_dir`` inside the sandbox."""
-        work = os.path.realpath(working_dir)
+        """``command`` run in ``working_dir`` inside the sandbox. Order matters: bubblewrap
+        mounts in sequence, so the private /tmp comes before anything bound below it."""
+        work = os.path.abspath(working_dir)
         args = _Mounts()
-        for path in (*SYSTEM_PATHS, *self.read_only):
+        for path in SYSTEM_PATHS:
             args.read_only(path)
         args.add("--perms", "1777", "--tmpfs", SANDBOX_TMP)
         args.made.add(SANDBOX_TMP)
         args.add("--dev", "/dev", "--proc", "/proc")
-        for path in RESOLVER_PATHS:
+        for path in (*self.read_only, *RESOLVER_PATHS):
             args.read_only(path)
         for path in self.hidden:  # an empty tmpfs over it, when a visible folder holds it
             if any(_within(path, shown) for shown in args.shown):
                 args.add("--tmpfs", path)
-        for path in self.writable:
+        for path in (*self.writable, work):
             args.parents(path)
-            args.add("--bind", path, path)
-        args.parents(work)
-        args.add("--bind", work, work, "--chdir", work)
+            args.add("--bind", os.path.realpath(path), path)
+        args.add("--chdir", work)
         head = [self.bwrap, "--die-with-parent", "--unshare-ipc", "--unshare-pid"]
         head += ["--unshare-uts", "--hostname", "sandbox", "--unshare-cgroup-try"]
         if self.setpriv is None:

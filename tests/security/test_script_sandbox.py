@@ -315,6 +315,39 @@ def test_the_working_directory_is_writable_and_outputs_flow_back(tmp_path):
     assert not Path(scratch).exists()  # /tmp is the sandbox's own
 
 
+@needs_sandbox
+def test_operator_folders_are_read_only_or_shared_and_trellis_home_stays_covered(
+    tmp_path, monkeypatch
+):
+    tools = tmp_path / "opt"
+    (tools / "home").mkdir(parents=True)
+    (tools / "tool.txt").write_text("a tool")
+    (tools / "home" / "trellis.sqlite3").write_text("the database")
+    shared = tmp_path / "drop"
+    shared.mkdir(mode=0o1777)
+    shared.chmod(0o1777)
+    monkeypatch.setenv(sandbox.READ_ONLY_ENV, str(tools))
+    monkeypatch.setenv(sandbox.WRITABLE_ENV, str(shared))
+    monkeypatch.setenv("TRELLIS_HOME", str(tools / "home"))  # inside a visible folder
+    ctx = FakeContext(tmp_path / "task")
+
+    shell.Commands().run(
+        {
+            "commands": [
+                f"cat {tools}/tool.txt; echo",
+                f"ls -A {tools}/home | wc -l",
+                f"touch {tools}/new 2>/dev/null || echo read-only",
+                f"echo from the script > {shared}/out.txt",
+            ]
+        },
+        ctx,
+    )
+
+    assert ctx.logger.lines("INFO") == ["a tool", "0", "read-only"]
+    assert (shared / "out.txt").read_text() == "from the script\n"
+    assert not (tools / "new").exists()
+
+
 # ------------------------------------------------------------------ refusing to run unsandboxed
 
 
