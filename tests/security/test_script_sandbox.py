@@ -181,6 +181,7 @@ with open("report.json", "w") as out:
 
 
 def _file_probe(tmp_path: Path) -> tuple[dict, dict[str, str]]:
+    Path(settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)  # every namespace's files
     other = FakeContext(tmp_path / "other-execution")
     (other.working_dir / "private.txt").write_text("another execution's data")
     targets = _worker_files(other.working_dir)
@@ -197,7 +198,9 @@ def _file_probe(tmp_path: Path) -> tuple[dict, dict[str, str]]:
 def test_trellis_home_the_database_the_checkout_and_other_executions_are_not_there(tmp_path):
     report, targets = _file_probe(tmp_path)
 
-    assert {"TRELLIS_HOME", "checkout settings", "another execution's file"} <= set(targets)
+    assert {"TRELLIS_HOME", "storage", "checkout settings", "another execution's file"} <= set(
+        targets
+    )
     assert report["found"] == dict.fromkeys(targets)
     # /root and /home hold only the folders leading to the interpreter, read-only
     interpreter = sandbox.interpreter_paths()
@@ -465,7 +468,8 @@ tasks:
           "secret_vars": sum(e.count("SECRET_") for e in environs),
           "celery_processes": sum("celery" in c for c in cmdlines),
           "visible": {k: os.path.exists(v) for k, v in json.loads(os.environ["TARGETS"]).items()},
-          "neighbours": sorted(set(os.listdir(os.path.dirname(here))) - {os.path.basename(here)}),
+          "neighbours": sorted(n for n in os.listdir(os.path.dirname(here))
+                               if n.startswith("trellis-") and n != os.path.basename(here)),
           "promote": promote,
       }
       with open("report.json", "w") as out:
