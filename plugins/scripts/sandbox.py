@@ -208,8 +208,9 @@ def build_sandbox(bwrap: str, environ: Mapping[str, str] | None = None) -> Sandb
 
 @functools.lru_cache(maxsize=8)
 def _probe(bwrap: str | None, euid: int, settings: tuple[str, ...]) -> tuple[Sandbox | None, str]:
-    """Build the sandbox and run ``true`` in it once: bwrap may exist and still fail (no
-    user namespaces, no privilege to mount). Returns the sandbox or None, and why not."""
+    """Build the sandbox and run a check in it once: bwrap may exist and still fail (no
+    user namespaces, no privilege to mount). Returns the sandbox or None, and why not. The
+    arguments are the cache key: what changes the answer (program, identity, folders)."""
     if bwrap is None:
         return None, "bubblewrap (bwrap) is not installed"
     sandbox = build_sandbox(bwrap)
@@ -265,8 +266,8 @@ def check_at_start() -> str:
     must refuse to start."""
     sandbox, why = probe()
     if sandbox is not None:
-        who = "uid 65534 (setpriv from root)" if sandbox.setpriv else "uid 65534 (user namespace)"
-        return f"script tasks run sandboxed by {sandbox.bwrap} as {who}"
+        how = "setpriv from root" if sandbox.setpriv else "user namespace"
+        return f"script tasks run sandboxed by {sandbox.bwrap} as uid {SCRIPT_UID} ({how})"
     if unsafe_allowed():
         return f"script tasks run UNSANDBOXED ({why}; {UNSAFE_ENV}=1)"
     raise SandboxUnavailable(refusal(why))
