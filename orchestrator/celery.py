@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import logging.config
 import os
+import sys
+from typing import Any
 
 from celery import Celery
 from celery.signals import (
@@ -23,6 +25,8 @@ from celery.signals import (
 )
 from django.conf import settings
 from kombu import Queue
+
+from plugins.scripts.sandbox import SandboxUnavailable, check_at_start, queues_run_scripts
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
 
@@ -102,6 +106,22 @@ def flush_metrics(**_: object) -> None:
     from orchestrator.observability import metrics  # as above
 
     metrics.flush_at_exit()
+
+
+@celeryd_init.connect(weak=False)
+def refuse_unsandboxed_scripts(options: dict[str, Any] | None = None, **_: object) -> None:
+    """A worker that may run script tasks proves its sandbox works before it takes any, and
+    stops with the reason when none does and TRELLIS_UNSAFE_SCRIPTS=1 is not set (issue 21):
+    a missing bwrap then shows at deploy time, not as the first script's failure. Workers of
+    the ``executor`` queue alone run no scripts and skip the check."""
+    if not queues_run_scripts((options or {}).get("queues")):
+        return
+    try:
+        message = check_at_start()
+    except SandboxUnavailable as exc:
+        sys.stderr.write(f"trellis worker refuses to start: {exc}\n")
+        raise SystemExit(78) from None  # EX_CONFIG: a process manager should not loop
+    logging.getLogger("trellis.worker").warning(message)
 
 
 def worker_group_queue(key: str | None) -> str:

@@ -264,6 +264,8 @@ TRELLIS_HTTP_DENY = os.environ.get("TRELLIS_HTTP_DENY", "")
 TRELLIS_HTTP_ALLOW_ONLY = env_bool("TRELLIS_HTTP_ALLOW_ONLY", False)
 #: Worker environment variables script tasks inherit besides the basics (comma-separated).
 TRELLIS_SCRIPT_ENV = os.environ.get("TRELLIS_SCRIPT_ENV", "")
+# The script sandbox (TRELLIS_UNSAFE_SCRIPTS, TRELLIS_BWRAP, TRELLIS_SCRIPT_*_PATHS) is read
+# from the environment by plugins/scripts/sandbox.py: the plugin reads no Django settings.
 #: The largest folder a WorkingDirectory carries from one of its tasks to the next.
 TRELLIS_WORKDIR_MAX_BYTES = int(os.environ.get("TRELLIS_WORKDIR_MAX_BYTES", str(1024**3)))
 

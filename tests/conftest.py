@@ -3,10 +3,21 @@ workers that integration and browser tests share."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from plugins.scripts.sandbox import UNSAFE_ENV, WRITABLE_ENV, probe
+
+# Scripts run in bubblewrap's sandbox (issue 21). Where no bwrap works (a laptop without the
+# package) the suite runs them unsandboxed, as local mode does, and tests of the sandbox
+# itself skip; CI installs it (.ci/sandbox-setup), so there every script test is sandboxed.
+if probe()[0] is None:
+    os.environ.setdefault(UNSAFE_ENV, "1")
 
 if TYPE_CHECKING:
     from tests.integration.harness import Processes
@@ -53,6 +64,7 @@ def celery_processes(django_db_setup, django_db_blocker, tmp_path_factory) -> It
     with django_db_blocker.unblock():
         purge_broker()
         procs = Processes(tmp_path_factory.mktemp("celery-logs"))
+        procs.share_with_scripts(tmp_path_factory.mktemp("script-shared"))
         try:
             procs.start_worker("executor", "executor", concurrency=2)
             procs.start_worker("tasks", "default,wg.gpu", concurrency=2)
@@ -60,6 +72,16 @@ def celery_processes(django_db_setup, django_db_blocker, tmp_path_factory) -> It
             yield procs
         finally:
             procs.stop()
+
+
+@pytest.fixture
+def script_folder(celery_processes) -> Path:
+    """A fresh folder the fleet's script tasks may write: scripts are sandboxed and see
+    nothing else of this machine (issue 21), so a test watching their side effects uses it."""
+    shared = Path(celery_processes.env[WRITABLE_ENV])
+    folder = Path(tempfile.mkdtemp(dir=shared))
+    folder.chmod(0o777)
+    return folder
 
 
 @pytest.fixture

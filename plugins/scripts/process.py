@@ -7,12 +7,15 @@ files and turns the exit code into the task's outcome. Containers are not suppor
 runs on the worker itself (``containerImage`` and ``taskRunner`` are accepted and ignored, so
 Kestra flows deploy unchanged).
 
-Isolation on the worker: each task run gets its own working directory (removed afterwards);
-the process starts in a new session (its own process group) so a kill or timeout takes its
-children too; and its environment is clean: the declared ``env``, ``WORKING_DIR`` (Kestra's
-name for the working directory) and a few basics from the worker (:data:`BASE_ENV`, plus the
-names listed in ``TRELLIS_SCRIPT_ENV``), never the worker's database URL, Django key or
-``SECRET_*`` variables.
+Isolation on the worker: the process runs in the sandbox of :mod:`plugins.scripts.sandbox`
+(bubblewrap: an unprivileged user that sees its working directory, the system's read-only
+files and the network, never the worker's processes, TRELLIS_HOME or the database); each
+task run gets its own working directory (removed afterwards); the process starts in a new
+session (its own process group) so a kill or timeout takes its children too; and its
+environment is clean: the declared ``env``, ``WORKING_DIR`` (Kestra's name for the working
+directory) and a few basics from the worker (:data:`BASE_ENV`, plus the names listed in
+``TRELLIS_SCRIPT_ENV``), never the worker's database URL, Django key or ``SECRET_*``
+variables.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import IO, Any, ClassVar
 
 from executions.states import State
 from plugins.base import Prop, RunContext, RunnableTask, TaskFailed, TaskResult
+from plugins.scripts.sandbox import Sandbox, SandboxUnavailable, sandbox_for_scripts
 
 #: How often the run loop looks at ``ctx.should_stop()``.
 POLL_SECONDS = 0.2
@@ -65,8 +69,8 @@ COMMON_PROPS: tuple[Prop, ...] = (
         "env",
         "map",
         description="Environment variables of the script. The worker's own are not passed on, "
-        "except PATH, HOME, USER, LANG, LC_*, TZ, TMPDIR and those named in TRELLIS_SCRIPT_ENV; "
-        "WORKING_DIR is the working directory.",
+        "except PATH, LANG, LC_*, TZ and those named in TRELLIS_SCRIPT_ENV; WORKING_DIR is the "
+        "working directory; in the sandbox HOME and TMPDIR are its private /tmp.",
     ),
     Prop("beforeCommands", "list", items="string", description="Lines run before the main ones."),
     Prop(
@@ -276,14 +280,20 @@ def _passthrough_names() -> list[str]:
 
 
 def script_environment(
-    working_dir: Path, declared: Mapping[str, Any] | None, worker: Mapping[str, str] | None = None
+    working_dir: Path,
+    declared: Mapping[str, Any] | None,
+    worker: Mapping[str, str] | None = None,
+    *,
+    sandbox: Sandbox | None = None,
 ) -> dict[str, str]:
-    """The whole environment of a script: basics from the worker, WORKING_DIR, then the
-    declared ``env`` (which may override any of them)."""
+    """The whole environment of a script: basics from the worker (adjusted to the sandbox),
+    WORKING_DIR, then the declared ``env`` (which may override any of them)."""
     source = os.environ if worker is None else worker
     names = {*BASE_ENV, *_passthrough_names()}
     env = {k: v for k, v in source.items() if k in names or k.startswith("LC_")}
     env.setdefault("PATH", os.defpath)
+    if sandbox is not None:
+        env = sandbox.environment(env)
     env["WORKING_DIR"] = str(working_dir)
     env.update({str(k): "" if v is None else str(v) for k, v in (declared or {}).items()})
     return env
@@ -296,12 +306,22 @@ def run_process(
 
     Two threads read stdout and stderr into a queue and this (calling) thread writes the log
     records, so a logger that is not thread-safe (a database connection per thread) is only
-    ever used from the thread that called the plugin. Raises TaskFailed("killed") on a stop.
+    ever used from the thread that called the plugin. Raises TaskFailed("killed") on a stop,
+    and TaskFailed before starting anything when no sandbox works and running unsandboxed
+    was not allowed (issue 21).
     """
-    full_env = script_environment(ctx.working_dir, env)
+    try:
+        jail = sandbox_for_scripts()
+    except SandboxUnavailable as exc:
+        raise TaskFailed(str(exc)) from None
+    full_env = script_environment(ctx.working_dir, env, sandbox=jail)
+    command = list(argv)
+    if jail is not None:
+        jail.prepare(ctx.working_dir)
+        command = jail.argv(command, ctx.working_dir)
     try:
         proc = subprocess.Popen(
-            list(argv),
+            command,
             cwd=ctx.working_dir,
             env=full_env,
             stdin=subprocess.DEVNULL,

@@ -59,6 +59,7 @@ class ChaosFleet(Processes):
 
 def start_fleet(tmp_path: Path, **env: str) -> ChaosFleet:
     procs = ChaosFleet(tmp_path / "logs")
+    procs.share_with_scripts(tmp_path)  # where the workloads' scripts record their effects
     # Random kills may hit one task run many times: only a task that kills its worker itself
     # should reach the lost-lease limit (issue 21).
     procs.env.update({"TRELLIS_LEASE_SECONDS": "4", "TRELLIS_MAX_LOST_LEASES": "50", **env})

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from orchestrator.supervisor import Fleet, database_url, purge_broker
+from plugins.scripts.sandbox import WRITABLE_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 __all__ = ["ROOT", "Processes", "database_url", "purge_broker"]
@@ -32,3 +33,11 @@ class Processes(Fleet):
                 "SECRET_DB_PASSWORD": "aHVudGVyMi1zZWNyZXQ=",
             },
         )
+
+    def share_with_scripts(self, folder: Path) -> Path:
+        """Let this fleet's script tasks write ``folder`` (bound into their sandbox, issue 21):
+        tests watch a script's side effects there. Call it before starting processes."""
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o1777)  # scripts of a root worker run as uid 65534
+        self.env[WRITABLE_ENV] = str(folder)
+        return folder

@@ -90,8 +90,8 @@ def test_a_stalled_worker_coming_back_is_ignored(workers) -> None:
     assert TaskRunAttempt.objects.get(pk=first.pk).state == "FAILED"  # its late result ignored
 
 
-def test_duplicated_messages_run_nothing_twice(workers, tmp_path) -> None:
-    effects = tmp_path / "effects.txt"
+def test_duplicated_messages_run_nothing_twice(workers, script_folder) -> None:
+    effects = script_folder / "effects.txt"
     flow = flow_deploy(
         source=f"""
 id: side-effect

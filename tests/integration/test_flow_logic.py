@@ -206,8 +206,8 @@ tasks:
     assert set(runs(done)) == {"tag", "stop"}
 
 
-def test_restart_runs_the_failed_task_again(workers, tmp_path) -> None:
-    marker = tmp_path / "second-time"
+def test_restart_runs_the_failed_task_again(workers, script_folder) -> None:
+    marker = script_folder / "second-time"
     flow = deploy(
         f"""
 id: flaky-once

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -350,26 +351,30 @@ def test_python_scripts_get_the_clean_environment_too(ctx, monkeypatch):
     assert ctx.logger.lines("INFO") == ["[]"]
 
 
-def test_a_stop_kills_grandchildren_left_in_the_background(ctx, tmp_path):
-    pidfile = tmp_path / "child.pid"
+def test_a_stop_kills_grandchildren_left_in_the_background(ctx):
+    # A sandboxed script sees its own PID namespace, so the grandchild is found from here by
+    # its unique command line rather than by the pid it would print.
+    marker = f"{60 + os.getpid() % 1000 / 1000:.3f}"
     threading.Timer(0.5, lambda: setattr(ctx, "stop", True)).start()
 
     with pytest.raises(TaskFailed, match="killed"):
-        shell.Commands().run({"commands": [f"sleep 60 & echo $! > {pidfile}", "wait"]}, ctx)
+        shell.Commands().run({"commands": [f"sleep {marker} &", "wait"]}, ctx)
 
-    pid = int(pidfile.read_text())
     deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
+    while _sleeping(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(pid)
+    assert _sleeping(marker) == []
 
 
-def _alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split()[2] == "Z")  # a zombie is dead
+def _sleeping(seconds: str) -> list[int]:
+    """Live (not zombie) ``sleep SECONDS`` processes of this machine."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if argv[:2] == [b"sleep", seconds.encode()] and state != "Z":
+            found.append(int(entry.name))
+    return found

@@ -39,6 +39,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from orchestrator import processes
+from plugins.scripts.sandbox import UNSAFE_ENV, probe, unsafe_allowed
 
 ROLES = ("local", "web", "executor", "worker", "scheduler")
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
@@ -181,6 +182,7 @@ class LocalMode:
             if not self.options["no_examples"]:
                 self.deploy_examples()
             login = self.ensure_admin()
+            self.sandbox_scripts()
             self.start_children()
             self.wait_ready()
             url = browser_url(self.host, self.port)
@@ -234,6 +236,20 @@ class LocalMode:
         users.objects.create_superuser(username=name, email="", password=password)
         self.say(f"  created superuser {name}")
         return f"user {name}, password {'from TRELLIS_ADMIN_PASSWORD' if given else password}"
+
+    def sandbox_scripts(self) -> None:
+        """Say how script tasks will run. A laptop without bubblewrap still runs them, but
+        unsandboxed, and the user is told so (a production worker refuses instead)."""
+        sandbox, why = probe()
+        if sandbox is not None:
+            self.say(f"  script tasks run sandboxed ({sandbox.bwrap})")
+            return
+        if not unsafe_allowed():
+            os.environ[UNSAFE_ENV] = "1"  # the workers started next inherit it
+        self.say(self.command.style.WARNING(
+            f"  {why}: script tasks run UNSANDBOXED, able to read this machine's files "
+            f"({UNSAFE_ENV}=1 set); install bubblewrap to sandbox them"
+        ))  # fmt: skip
 
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
