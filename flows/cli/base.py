@@ -34,6 +34,7 @@ FLOW_SUBCOMMAND_MODULES: tuple[str, ...] = (
     "flows.cli.export",
     "flows.cli.revisions",
     "flows.cli.state",
+    "flows.cli.test",
     "executions.cli.run",
 )
 

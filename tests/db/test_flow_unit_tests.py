@@ -1,0 +1,178 @@
+"""``flow test``: test-suite files run as real executions (driven in this process, as the
+executor and a worker would), fixture tasks not run, failures with the actual value, JUnit."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from executions.models import Execution, TaskRun
+from flows.models import Flow
+from flows.services import flow_deploy
+from flows.testsuite.runner import run_suite
+from flows.testsuite.spec import SuiteError, parse_suite
+from tests.db.test_incremental_snapshots import drive
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No message leaves this process: ``drive`` plays the executor and the worker."""
+    from executions.executor import advance
+    from executions.worker import run_attempt as run_attempt_task
+
+    for task in (advance, run_attempt_task):
+        monkeypatch.setattr(task, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr("flows.cli.test.follow", lambda command, eid, **kw: driven(eid, 0))
+
+
+def driven(execution_id: str, timeout: float) -> Execution:
+    drive(execution_id)
+    return Execution.objects.get(pk=execution_id)
+
+
+def deploy_flow(marker: Path) -> Flow:
+    return flow_deploy(
+        source=f"""
+id: orders
+namespace: t.unit
+inputs:
+  - id: who
+    type: STRING
+tasks:
+  - id: side_effect
+    type: io.kestra.plugin.scripts.shell.Commands
+    commands:
+      - echo written > {marker}
+  - id: greet
+    type: io.kestra.plugin.core.debug.Return
+    format: "hello {{{{ inputs.who }}}} {{{{ outputs.side_effect.exitCode }}}}"
+triggers:
+  - id: every_minute
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "* * * * *"
+"""
+    ).flow
+
+
+SUITE = """
+id: orders_tests
+namespace: t.unit
+flowId: orders
+testCases:
+  - id: greets
+    fixtures:
+      inputs: {who: Ada}
+      tasks:
+        - id: side_effect
+          outputs: {exitCode: 7}
+    assertions:
+      - value: "{{ outputs.greet.value }}"
+        equalTo: hello Ada 7
+      - value: "{{ outputs.side_effect.exitCode }}"
+        greaterThan: 5
+  - id: wrong
+    fixtures:
+      inputs: {who: Bob}
+      tasks:
+        - id: side_effect
+          outputs: {exitCode: 1}
+    assertions:
+      - value: "{{ outputs.greet.value }}"
+        contains: Ada
+"""
+
+
+def test_a_fixture_task_is_not_run_and_reports_its_given_outputs(tmp_path: Path) -> None:
+    marker = tmp_path / "written.txt"
+    deploy_flow(marker)
+    results = run_suite(parse_suite(SUITE), case_ids={"greets"}, wait=driven)
+
+    assert [(r.case_id, r.status) for r in results] == [("greets", "passed")], results
+    assert not marker.exists()  # the shell task would have written it
+    execution = Execution.objects.get(pk=results[0].execution_id)
+    assert execution.namespace.startswith("t.unit.tests-")  # a throwaway namespace
+    assert TaskRun.objects.get(execution=execution, task_id="side_effect").outputs == {
+        "exitCode": 7
+    }
+    copy = Flow.objects.get(namespace__name=execution.namespace, flow_id="orders")
+    assert copy.deleted  # the copy is removed, the execution kept
+    assert "triggers" not in copy.source
+
+
+def test_without_the_fixture_the_task_really_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "written.txt"
+    deploy_flow(marker)
+    plain = """
+id: plain
+namespace: t.unit
+flowId: orders
+testCases:
+  - id: real
+    fixtures: {inputs: {who: Ada}}
+    assertions:
+      - value: "{{ outputs.greet.value }}"
+        equalTo: hello Ada 0
+"""
+    [result] = run_suite(parse_suite(plain), wait=driven)
+    assert result.status == "passed", result.failures
+    assert marker.read_text().strip() == "written"
+
+
+def test_a_failing_assertion_shows_the_actual_value_and_the_command_exits_1(
+    tmp_path: Path,
+) -> None:
+    deploy_flow(tmp_path / "m.txt")
+    suite_file = tmp_path / "orders.test.yml"
+    suite_file.write_text(SUITE)
+    report = tmp_path / "junit.xml"
+    out = StringIO()
+    with pytest.raises(CommandError) as raised:
+        call_command("flow", "test", str(suite_file), "--junit-xml", str(report),
+                     stdout=out, stderr=StringIO())  # fmt: skip
+    assert raised.value.returncode == 1
+    text = out.getvalue()
+    assert "PASS  orders_tests/greets" in text
+    assert "FAIL  orders_tests/wrong" in text
+    assert 'expected contains "Ada", actual "hello Bob 1"' in text
+    assert "1 passed, 1 failed" in text
+
+    root = ET.parse(report).getroot()
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert set(cases) == {"greets", "wrong"}
+    assert cases["greets"].find("failure") is None
+    assert "hello Bob 1" in cases["wrong"].find("failure").get("message")
+    assert root.find("testsuite").get("failures") == "1"
+
+
+def test_a_fixture_on_an_unknown_task_is_an_error_and_nothing_runs(tmp_path: Path) -> None:
+    deploy_flow(tmp_path / "m.txt")
+    suite = parse_suite(SUITE.replace("- id: side_effect", "- id: nope", 1))
+    [result, _] = run_suite(suite, wait=driven)
+    assert result.status == "error"
+    assert "fixture for unknown task(s): nope" in result.failures[0]
+    assert result.execution_id is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("testCases: []", "testCases must be a non-empty list"),
+        ("testCases: [{id: a, assertions: [{value: x}]}]", "exactly one operator"),
+        ("testCases: [{id: a, assertions: [{value: x, equalTo: 1, contains: 1}]}]",
+         "found equalTo, contains"),
+        ("testCases: [{id: a, fixtures: {tasks: [{id: t, state: BROKEN}]}}]", "state must be"),
+        ("testCases: [{id: a, fixture: {}}]", "unknown key(s) fixture"),
+    ],
+)  # fmt: skip
+def test_a_bad_suite_file_says_where(body: str, message: str) -> None:
+    with pytest.raises(SuiteError, match=None) as raised:
+        parse_suite(f"id: s\nnamespace: n\nflowId: f\n{body}\n", "s.yml")
+    assert message in str(raised.value)
+    assert str(raised.value).startswith("s.yml")
