@@ -69,10 +69,12 @@ def run_suite(
     *,
     case_ids: set[str] | None = None,
     timeout: float = 300.0,
-    wait: Waiter = poll_wait,
+    wait: Waiter | None = None,
     actor: Any = None,
 ) -> list[CaseResult]:
-    """One result per case (``case_ids`` picks some), in file order."""
+    """One result per case (``case_ids`` picks some), in file order; ``wait`` defaults to
+    :func:`poll_wait`."""
+    wait = wait or poll_wait
     results = []
     for case in suite.cases:
         if case_ids and case.id not in case_ids:

@@ -176,3 +176,28 @@ def test_a_bad_suite_file_says_where(body: str, message: str) -> None:
         parse_suite(f"id: s\nnamespace: n\nflowId: f\n{body}\n", "s.yml")
     assert message in str(raised.value)
     assert str(raised.value).startswith("s.yml")
+
+
+def test_the_api_runs_a_suite_and_answers_each_case(
+    tmp_path: Path, django_user_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.db.api_support import YAML, authed_client, grant, problem
+
+    deploy_flow(tmp_path / "m.txt")
+    monkeypatch.setattr("flows.testsuite.runner.poll_wait", driven)
+    user = django_user_model.objects.create_user(username="ana")
+    grant(user, "t")
+    client = authed_client(user)
+    response = client.post("/api/v1/tests/run?case=wrong&timeout=5", SUITE, content_type=YAML)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["ok"] is False
+    [result] = body["results"]
+    assert result["testCaseId"] == "wrong" and result["status"] == "failed"
+    assert 'actual "hello Bob 1"' in result["failures"][0]
+
+    reader = django_user_model.objects.create_user(username="rex")
+    grant(reader, "t", "read")
+    problem(authed_client(reader).post("/api/v1/tests/run", SUITE, content_type=YAML), 403)
+    problem(client.post("/api/v1/tests/run", "id: x\n", content_type=YAML), 422)
+    assert Execution.objects.filter(flow_id="orders").count() == 1  # refusals ran nothing
