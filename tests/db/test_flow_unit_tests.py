@@ -193,7 +193,7 @@ def test_the_api_runs_a_suite_and_answers_each_case(
     body = response.json()
     assert body["ok"] is False
     [result] = body["results"]
-    assert result["testCaseId"] == "wrong" and result["status"] == "failed"
+    assert (result["testCaseId"], result["status"]) == ("wrong", "failed")
     assert 'actual "hello Bob 1"' in result["failures"][0]
 
     reader = django_user_model.objects.create_user(username="rex")
