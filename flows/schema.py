@@ -20,7 +20,7 @@ from flows.spec_common import FLOW_ID, NAMESPACE
 from flows.spec_inputs import INPUT_TYPES
 from flows.spec_parts import CONCURRENCY_BEHAVIORS
 from plugins.registry import registry
-from plugins.schema import JSON_SCHEMA_DRAFT, _TASK_REF, json_schema, plugin_kind
+from plugins.schema import _TASK_REF, JSON_SCHEMA_DRAFT, json_schema, plugin_kind
 
 SCHEMA_ID = "urn:trellis:flow"
 _TASK = {"$ref": "#/$defs/task"}
@@ -55,9 +55,11 @@ def flow_schema() -> dict[str, Any]:
         }
     defs["input"] = {
         "type": "object",
-        "required": ["id", "type"],
+        "required": ["type"],
+        "anyOf": [{"required": ["id"]}, {"required": ["name"]}],  # name: Kestra's old key
         "properties": {
             "id": {"type": "string"},
+            "name": {"type": "string", "deprecated": True},
             "type": {"enum": list(INPUT_TYPES)},
             "description": {"type": "string"},
             "required": {"type": "boolean"},
@@ -138,6 +140,8 @@ def _linked(schema: dict[str, Any]) -> dict[str, Any]:
         if isinstance(node, dict):
             if node == _TASK_REF:
                 return dict(_TASK)
+            if node.get("type") == "array" and node.get("items") == _TASK_REF:
+                return {**node, "type": ["array", "null"], "items": dict(_TASK)}  # Kestra: null
             return {key: walk(value) for key, value in node.items()}
         if isinstance(node, list):
             return [walk(item) for item in node]

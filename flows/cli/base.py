@@ -35,6 +35,7 @@ FLOW_SUBCOMMAND_MODULES: tuple[str, ...] = (
     "flows.cli.revisions",
     "flows.cli.state",
     "flows.cli.test",
+    "flows.cli.schema",
     "executions.cli.run",
 )
 
