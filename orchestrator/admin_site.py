@@ -38,7 +38,7 @@ class TrellisAdminSite(admin.AdminSite):
         if app_label is not None:  # an app's own index page: keep it as it is
             return apps
         models = [
-            {**model, "name": f"{model['name']} ({app['name']})"}
+            {**model, "name": f"{model['name']} (beat schedules)"}
             if app["app_label"] == "django_celery_beat" else model
             for app in system
             for model in app["models"]
