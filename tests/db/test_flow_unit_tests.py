@@ -201,3 +201,38 @@ def test_the_api_runs_a_suite_and_answers_each_case(
     problem(authed_client(reader).post("/api/v1/tests/run", SUITE, content_type=YAML), 403)
     problem(client.post("/api/v1/tests/run", "id: x\n", content_type=YAML), 422)
     assert Execution.objects.filter(flow_id="orders").count() == 1  # refusals ran nothing
+
+
+def test_fixture_files_are_namespace_files_and_can_feed_a_file_input() -> None:
+    flow_deploy(
+        source="""
+id: reader
+namespace: t.unit
+inputs:
+  - id: doc
+    type: FILE
+tasks:
+  - id: both
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read('conf/app.txt') }}+{{ read(inputs.doc) }}"
+"""
+    )
+    suite = parse_suite(
+        """
+id: files
+namespace: t.unit
+flowId: reader
+testCases:
+  - id: reads
+    fixtures:
+      inputs: {doc: upload.csv}
+      files:
+        conf/app.txt: from-namespace
+        upload.csv: from-input
+    assertions:
+      - value: "{{ outputs.both.value }}"
+        equalTo: from-namespace+from-input
+"""
+    )
+    [result] = run_suite(suite, wait=driven)
+    assert result.status == "passed", result.failures
