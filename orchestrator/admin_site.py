@@ -29,6 +29,17 @@ class TrellisAdminSite(admin.AdminSite):
     #: No "View site" link: the admin is the site (``/`` redirects here).
     site_url = None
 
+    def get_urls(self) -> list[Any]:
+        from django.urls import path
+
+        from flows.admin_tests import tests_view
+
+        own = [
+            path("flows/flow/<path:object_id>/tests/", self.admin_view(tests_view),
+                 name="flows_flow_tests"),
+        ]  # fmt: skip
+        return [*own, *super().get_urls()]
+
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[Any]:
         apps = super().get_app_list(request, app_label)
         system = [app for app in apps if app["app_label"] in SYSTEM_APPS]

@@ -236,3 +236,37 @@ testCases:
     )
     [result] = run_suite(suite, wait=driven)
     assert result.status == "passed", result.failures
+
+
+def test_the_flow_pages_tests_tab_runs_a_suite(
+    tmp_path: Path, client, superuser, django_user_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.db.api_support import grant
+
+    flow = deploy_flow(tmp_path / "m.txt")
+    monkeypatch.setattr("flows.testsuite.runner.poll_wait", driven)
+    client.force_login(superuser)
+    url = f"/admin/flows/flow/{flow.pk}/tests/"
+    assert f'href="{url}"' in client.get(f"/admin/flows/flow/{flow.pk}/change/").content.decode()
+
+    page = client.get(url)
+    assert page.status_code == 200
+    starter = parse_suite(page.context["source"])  # the starter suite is a valid suite
+    assert (starter.flow_id, starter.cases[0].inputs) == ("orders", {"who": "CHANGE ME"})
+
+    page = client.post(url, {"suite": SUITE})
+    html = page.content.decode()
+    assert [(r.case_id, r.status) for r in page.context["results"]] == [
+        ("greets", "passed"), ("wrong", "failed"),
+    ]  # fmt: skip
+    assert "actual &quot;hello Bob 1&quot;" in html
+    assert not (tmp_path / "m.txt").exists()
+
+    page = client.post(url, {"suite": SUITE.replace("flowId: orders", "flowId: other")})
+    assert "the suite tests t.unit.other" in page.context["error"]
+
+    reader = django_user_model.objects.create_user(username="rex", is_staff=True)
+    grant(reader, "t", "read")
+    client.force_login(reader)
+    assert client.get(url).context["can_run"] is False
+    assert client.post(url, {"suite": SUITE}).status_code == 403
