@@ -28,3 +28,26 @@ def test_the_branded_index_and_sidebar(admin_page, screenshot) -> None:
     assert "Users" in system.inner_text()
     assert "Django administration" not in page.content()
     screenshot(page, "sidebar")
+
+
+def test_the_flow_tests_page_runs_its_starter_suite(admin_page, workers, screenshot) -> None:
+    from flows.services import flow_deploy
+
+    flow = flow_deploy(
+        source="id: hello\nnamespace: company.team\ninputs:\n  - id: name\n    type: STRING\n"
+        "tasks:\n  - id: greet\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+    ).flow
+    page = admin_page
+    page.goto(f"/admin/flows/flow/{flow.pk}/change/")
+    page.click("#tests-button")
+    page.wait_for_url(f"**/admin/flows/flow/{flow.pk}/tests/")
+    suite = page.input_value("textarea[name=suite]")
+    assert "flowId: hello" in suite
+    assert "name: CHANGE ME" in suite
+    screenshot(page, "tests")
+
+    page.click("#run-tests")
+    page.wait_for_selector("#test-results")
+    row = page.locator("#test-results tbody tr").first
+    assert "PASSED" in row.inner_text()
+    screenshot(page, "tests-passed")
