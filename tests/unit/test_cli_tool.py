@@ -77,3 +77,29 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
 
 def test_plural() -> None:
     assert [plural(n, "flow") for n in (0, 1, 2)] == ["0 flows", "1 flow", "2 flows"]
+
+
+def test_no_command_hides_a_subcommand_from_its_help() -> None:
+    """Every subcommand of every Trellis command, at any depth, has a help line (argparse
+    leaves a subcommand without one out of its parent's list)."""
+    import argparse
+
+    from django.core.management import get_commands, load_command_class
+
+    from orchestrator.cli import trellis_commands
+
+    hidden = []
+
+    def walk(parser: argparse.ArgumentParser, path: list[str]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                listed = {choice.dest for choice in action._choices_actions}
+                for name, sub in action.choices.items():
+                    if name not in listed:
+                        hidden.append(" ".join([*path, name]))
+                    walk(sub, [*path, name])
+
+    for name in trellis_commands():
+        command = load_command_class(get_commands()[name], name)
+        walk(command.create_parser("trellis", name), [name])
+    assert not hidden
