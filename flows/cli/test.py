@@ -81,7 +81,7 @@ def result_lines(result: CaseResult) -> list[str]:
     head = f"{word:<5} {result.suite_id}/{result.case_id} ({result.seconds:.2f}s)"
     if result.ok:
         return [head]
-    where = f"  execution {result.execution_id} ended {result.state}" if result.execution_id else ""
+    where = f"  execution {result.execution_id} {result.state}" if result.execution_id else ""
     return [head + where, *(f"      {failure}" for failure in result.failures)]
 
 

@@ -102,8 +102,9 @@ def run_case(
             result.status = "failed"
             result.failures.append(
                 f"execution {execution.id} still {execution.state} after {timeout:g}s "
-                "(is an executor and a worker running?)"
+                "(is an executor and a worker running?); it is killed"
             )
+            _stop(execution, actor)
         else:
             result.failures = judge(execution, case.assertions)
             result.status = "failed" if result.failures else "passed"
@@ -165,6 +166,14 @@ def _start(flow: Any, case: TestCase, suite: TestSuite, actor: Any) -> Execution
         raise SuiteError(f"invalid inputs: {details}") from None
     except ExecutionError as exc:
         raise SuiteError(str(exc)) from None
+
+
+def _stop(execution: Execution, actor: Any) -> None:
+    """A case that timed out must not run later, when an executor comes back, with its
+    side effects at a moment nobody expects."""
+    from executions.services import execution_kill
+
+    execution_kill(execution, actor=actor)
 
 
 def _remove_copy(flow: Any, actor: Any) -> None:

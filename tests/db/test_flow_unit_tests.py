@@ -270,3 +270,13 @@ def test_the_flow_pages_tests_tab_runs_a_suite(
     client.force_login(reader)
     assert client.get(url).context["can_run"] is False
     assert client.post(url, {"suite": SUITE}).status_code == 403
+
+
+def test_a_case_nothing_runs_fails_at_its_timeout_and_is_killed(tmp_path: Path) -> None:
+    deploy_flow(tmp_path / "m.txt")
+    [result] = run_suite(parse_suite(SUITE), case_ids={"greets"}, timeout=0.5)  # no executor
+
+    assert result.status == "failed"
+    assert "still CREATED after 0.5s (is an executor and a worker running?)" in result.failures[0]
+    assert Execution.objects.get(pk=result.execution_id).state == "KILLING"
+    assert not (tmp_path / "m.txt").exists()
