@@ -33,6 +33,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="a test-suite file or a folder")
     parser.add_argument("--case", action="append", metavar="ID", help="run only this case")
     parser.add_argument(
+        "--flows", action="append", metavar="PATH",
+        help="test the flows in these files or folders instead of the deployed ones (CI)",
+    )  # fmt: skip
+    parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds each case may take (default 300)"
     )
     add_warn_after(parser)
@@ -54,10 +58,17 @@ def handle(command: BaseCommand, options: dict) -> None:
         return follow(command, execution_id, timeout=timeout, quiet=True,
                       warn_after=options["warn_after"])  # fmt: skip
 
+    local = _flow_sources(options["flows"] or [])
+    for suite in suites:  # every suite checked before any runs: bad input changes nothing
+        if options["flows"] and (suite.namespace, suite.flow_id) not in local:
+            raise fail(f"{suite.filename}: no flow {suite.namespace}.{suite.flow_id} in --flows")
     results: list[CaseResult] = []
     wanted = set(options["case"] or ())
     for suite in suites:
-        for result in run_suite(suite, case_ids=wanted, timeout=options["timeout"], wait=wait):
+        source = local.get((suite.namespace, suite.flow_id))
+        ran = run_suite(suite, case_ids=wanted, timeout=options["timeout"], wait=wait,
+                        source=source)  # fmt: skip
+        for result in ran:
             results.append(result)
             if not options["json"]:
                 for line in result_lines(result):
@@ -73,6 +84,38 @@ def handle(command: BaseCommand, options: dict) -> None:
         raise fail("no test case ran (check --case)")
     if not all(r.ok for r in results):
         raise fail(f"{sum(not r.ok for r in results)} test case(s) failed")
+
+
+def _flow_sources(paths: list[str]) -> dict[tuple[str, str], str]:
+    """(namespace, id) -> source of every valid flow file under ``paths``."""
+    from flows.services.deploy import parse_source
+    from flows.spec import SpecError
+
+    if not paths:
+        return {}
+    documents, problems = collect_documents(paths)
+    if problems:
+        raise fail("\n".join(str(p) for p in problems))
+    found = {}
+    for filename, source in documents:
+        if _is_suite(source):  # flows and their tests often share a folder
+            continue
+        try:
+            spec = parse_source(source, filename=filename)
+        except SpecError as exc:
+            raise fail(str(exc)) from None
+        found[(spec.namespace, spec.id)] = source
+    return found
+
+
+def _is_suite(source: str) -> bool:
+    import yaml
+
+    try:
+        doc = yaml.safe_load(source)
+    except yaml.YAMLError:
+        return False
+    return isinstance(doc, dict) and "testCases" in doc
 
 
 def result_lines(result: CaseResult) -> list[str]:

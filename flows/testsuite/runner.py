@@ -71,6 +71,7 @@ def run_suite(
     timeout: float = 300.0,
     wait: Waiter | None = None,
     actor: Any = None,
+    source: str | None = None,
 ) -> list[CaseResult]:
     """One result per case (``case_ids`` picks some), in file order; ``wait`` defaults to
     :func:`poll_wait`."""
@@ -82,18 +83,28 @@ def run_suite(
         if case.disabled:
             results.append(CaseResult(suite.id, case.id, "skipped", description=case.description))
             continue
-        results.append(run_case(suite, case, timeout=timeout, wait=wait, actor=actor))
+        results.append(
+            run_case(suite, case, timeout=timeout, wait=wait, actor=actor, source=source)
+        )
     return results
 
 
 def run_case(
-    suite: TestSuite, case: TestCase, *, timeout: float, wait: Waiter, actor: Any = None
+    suite: TestSuite,
+    case: TestCase,
+    *,
+    timeout: float,
+    wait: Waiter,
+    actor: Any = None,
+    source: str | None = None,
 ) -> CaseResult:
+    """``source``: the flow's YAML to test instead of the deployed flow's (CI, before a
+    deploy)."""
     started = time.monotonic()
     result = CaseResult(suite.id, case.id, "error", description=case.description)
     flow = None
     try:
-        flow = _deploy_copy(suite, case, actor)
+        flow = _deploy_copy(suite, case, actor, source)
         execution = _start(flow, case, suite, actor)
         result.execution_id = execution.id
         execution = wait(execution.id, timeout)
@@ -121,21 +132,24 @@ def case_namespace(suite: TestSuite) -> str:
     return f"{suite.namespace}.tests-{secrets.token_hex(4)}"
 
 
-def _deploy_copy(suite: TestSuite, case: TestCase, actor: Any) -> Any:
+def _deploy_copy(suite: TestSuite, case: TestCase, actor: Any, source: str | None) -> Any:
     from flows.models import Flow
     from flows.selectors import flow_get
     from flows.services.deploy import flow_deploy
     from flows.spec import SpecError
     from namespaces.services import nsfile_put
 
-    try:
-        original = flow_get(suite.namespace, suite.flow_id)
-    except Flow.DoesNotExist:
-        raise SuiteError(f"no flow {suite.flow_id!r} in namespace {suite.namespace!r}") from None
+    if source is None:
+        try:
+            source = flow_get(suite.namespace, suite.flow_id).source
+        except Flow.DoesNotExist:
+            raise SuiteError(
+                f"no flow {suite.flow_id!r} in namespace {suite.namespace!r}"
+            ) from None
     namespace = case_namespace(suite)
-    source = test_flow_source(original.source, namespace=namespace, fixtures=case.tasks)
+    copy = test_flow_source(source, namespace=namespace, fixtures=case.tasks)
     try:
-        deployed = flow_deploy(source=source, author=actor, filename=f"{suite.flow_id} (test)")
+        deployed = flow_deploy(source=copy, author=actor, filename=f"{suite.flow_id} (test)")
     except SpecError as exc:
         raise SuiteError(f"the flow under test does not deploy with its fixtures: {exc}") from None
     for path, content in case.files.items():

@@ -280,3 +280,24 @@ def test_a_case_nothing_runs_fails_at_its_timeout_and_is_killed(tmp_path: Path) 
     assert "still CREATED after 0.5s (is an executor and a worker running?)" in result.failures[0]
     assert Execution.objects.get(pk=result.execution_id).state == "KILLING"
     assert not (tmp_path / "m.txt").exists()
+
+
+def test_flows_from_files_are_tested_without_being_deployed(tmp_path: Path) -> None:
+    marker = tmp_path / "m.txt"
+    deploy_flow(marker)  # only to read its source back
+    source = Flow.objects.get(flow_id="orders").source
+    Flow.objects.all().delete()
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "orders.yml").write_text(source)
+    suite_file = tmp_path / "orders.test.yml"
+    suite_file.write_text(SUITE)
+    out = StringIO()
+
+    call_command("flow", "test", str(suite_file), "--case", "greets", "--flows",
+                 str(tmp_path / "flows"), stdout=out, stderr=StringIO())  # fmt: skip
+
+    assert "PASS  orders_tests/greets" in out.getvalue()
+    assert not Flow.objects.filter(namespace__name="t.unit").exists()  # never deployed there
+    with pytest.raises(CommandError, match="no flow t.unit.orders in --flows"):
+        call_command("flow", "test", str(suite_file), "--flows", str(suite_file),
+                     stdout=StringIO(), stderr=StringIO())  # fmt: skip
