@@ -312,7 +312,7 @@ class _Planner:
                 due = next_attempt_at(policy, run.attempts, run.started_at, self.now)
                 if due is not None:
                     self.set_run(run, State.RETRYING, "retry policy", due_at=due)
-                    self.log(run.id, "WARN", f"{task.id}: attempt {run.attempts} failed, retrying")
+                    self.log(run.id, "WARN", f"attempt {run.attempts} failed, retrying")
             elif run.state == State.RETRYING:
                 if run.due_at is None or run.due_at <= self.now:
                     self.set_run(run, State.CREATED, "retry due", due_at=None)
@@ -329,7 +329,7 @@ class _Planner:
             )
             if due is not None:
                 self.set_run(run, State.RETRYING, "retry policy", due_at=due)
-                self.log(run.id, "WARN", f"{task.id}: attempt {run.attempts} failed, retrying")
+                self.log(run.id, "WARN", f"attempt {run.attempts} failed, retrying")
         elif run.state == State.RETRYING and (run.due_at is None or run.due_at <= self.now):
             self.set_run(run, State.RUNNING, "retry due", due_at=None)
             for effect in plugin.effects(task, _FlowableView(self, self.runs[run.id], task)):

@@ -184,7 +184,7 @@ class TemplateSpec:
     errors: tuple[TaskSpec, ...] = ()
 
 
-_FLOW_KEYS = (
+FLOW_KEYS = (
     "id", "namespace", "revision", "description", "labels", "inputs", "variables", "tasks",
     "errors", "finally", "listeners", "afterExecution", "triggers", "outputs", "concurrency",
     "retry", "disabled", "deleted", "pluginDefaults", "taskDefaults",
@@ -196,7 +196,7 @@ def parse_flow(source: str | bytes, *, filename: str = "<flow>") -> FlowSpec:
     """Validate one flow document; raises SpecError listing every problem at once."""
     ctx, root = _start(source, filename)
     get = root.get
-    check_keys(root, "", ctx, _FLOW_KEYS, "flow")
+    check_keys(root, "", ctx, FLOW_KEYS, "flow")
     flow_id, namespace = _identity(root, ctx)
     description = _description(root, ctx)
     plugin_defaults = parse_defaults(get("pluginDefaults"), "pluginDefaults", ctx)

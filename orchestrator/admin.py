@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from orchestrator.admin_site import make_read_only
 from orchestrator.api.tokens import new_key, store_key
 from orchestrator.models import ApiToken
 
@@ -38,3 +39,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         count = queryset.update(revoked=True)
         self.message_user(request, f"{count} token(s) revoked.")
+
+
+# django-celery-beat's rows are written by the trigger sync (``orchestrator.admin_site``).
+make_read_only(admin.site, "django_celery_beat")

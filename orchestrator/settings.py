@@ -78,7 +78,7 @@ if not DEBUG:
 # --- end of the production block ----------------------------------------------------------
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "orchestrator.admin_site.TrellisAdminConfig",  # django.contrib.admin, Trellis's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import permissions
 
@@ -27,6 +29,11 @@ api_patterns: list = [
 ]
 
 urlpatterns = [
+    # The admin is the product's home: `/` opens its dashboard (not a 404).
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
+    path(
+        "favicon.ico", RedirectView.as_view(url=static("orchestrator/favicon.svg")), name="favicon"
+    ),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
     path(

@@ -82,7 +82,21 @@ class PluginDetailView(ApiView):
         return Response(plugin_json(cls))
 
 
+class FlowSchemaView(ApiView):
+    @extend_schema(
+        operation_id="plugins_flow_schema",
+        responses={200: dict, **PROBLEM_RESPONSES},
+        description="The JSON Schema of a whole flow document (every task and trigger type "
+        "of this server), for editors such as VS Code's YAML extension.",
+    )
+    def get(self, request):
+        from flows.schema import flow_schema
+
+        return Response(flow_schema())
+
+
 urlpatterns = [
     path("plugins", PluginListView.as_view(), name="api-plugins"),
+    path("plugins/schemas/flow", FlowSchemaView.as_view(), name="api-plugins-flow-schema"),
     path("plugins/<str:type_name>", PluginDetailView.as_view(), name="api-plugin"),
 ]

@@ -18,6 +18,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "plugins.core.values",
     "plugins.core.sleep",
     "plugins.core.fail",
+    "plugins.core.fixture",
     "plugins.core.execution",
     "plugins.core.kv",
     "plugins.core.storage",

@@ -164,10 +164,23 @@ def final_line(execution: Any) -> str:
     return f"{execution.state} {execution.id}{'  in ' + took if took else ''}"
 
 
-def list_row(execution: Any) -> str:
-    took = duration(execution.started_at, execution.ended_at)
-    return (
-        f"{execution.id}  {execution.state:<9} {execution.namespace}.{execution.flow_id}"
-        f"  rev {execution.flow_revision}  {execution.created_at:%Y-%m-%d %H:%M:%S}"
-        f"{'  ' + took if took else ''}"
-    )
+#: Column titles of ``execution list``.
+LIST_HEADER = ("ID", "STATE", "FLOW", "REV", "CREATED", "DURATION")
+
+
+def list_rows(executions: Sequence[Any]) -> list[str]:
+    """``execution list`` as a table: a header, then one row per execution, every column
+    as wide as its widest cell (so ``column -t`` is not needed and ``cut`` still works on
+    the two-space gaps)."""
+    cells = [
+        (
+            e.id, str(e.state), f"{e.namespace}.{e.flow_id}", str(e.flow_revision),
+            f"{e.created_at:%Y-%m-%d %H:%M:%S}", duration(e.started_at, e.ended_at),
+        )
+        for e in executions
+    ]  # fmt: skip
+    rows = [LIST_HEADER, *cells]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(LIST_HEADER))]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]

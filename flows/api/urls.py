@@ -2,9 +2,10 @@
 
 from django.urls import path
 
-from flows.api import views, views_bulk, views_by_ids, views_namespaces
+from flows.api import views, views_bulk, views_by_ids, views_namespaces, views_tests
 
 urlpatterns = [
+    path("tests/run", views_tests.TestSuiteRunView.as_view(), name="api-tests-run"),
     path("flows", views.FlowCreateView.as_view(), name="api-flow-create"),
     path("flows/search", views_bulk.FlowSearchView.as_view(), name="api-flow-search"),
     path("flows/validate", views_bulk.FlowValidateView.as_view(), name="api-flow-validate"),

@@ -34,6 +34,8 @@ FLOW_SUBCOMMAND_MODULES: tuple[str, ...] = (
     "flows.cli.export",
     "flows.cli.revisions",
     "flows.cli.state",
+    "flows.cli.test",
+    "flows.cli.schema",
     "executions.cli.run",
 )
 
@@ -80,3 +82,8 @@ def get_flow(namespace: str, flow_id: str, *, include_deleted: bool = False) -> 
         return flow_get(namespace, flow_id, include_deleted=include_deleted)
     except Flow.DoesNotExist:
         raise fail(f"no flow {flow_id!r} in namespace {namespace!r}")
+
+
+def plural(count: int, word: str) -> str:
+    """``1 flow``, ``2 flows``, ``0 flows``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"

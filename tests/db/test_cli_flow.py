@@ -192,8 +192,8 @@ def test_namespace_tree():
 
     assert out.splitlines() == [
         "a  (0 flows, 2 in total)",
-        "  a.b  (1 flows, 2 in total)",
-        "    a.b.c  (1 flows, 1 in total)",
+        "  a.b  (1 flow, 2 in total)",
+        "    a.b.c  (1 flow, 1 in total)",
     ]
 
 

@@ -156,9 +156,25 @@ def test_list_filters_by_namespace_tree_flow_and_state(flow) -> None:
     assert set(cli("execution", "list", "--namespace", "t").split()) >= {done.id, failed.id}
     assert cli("execution", "list", "--namespace", "t.cl") == ""  # a tree, not a text prefix
     listed = cli("execution", "list", "--flow", "typed", "--state", "failed")
-    assert listed.split()[:2] == [failed.id, "FAILED"]
-    assert "t.cli.typed  rev 1" in listed
-    assert len(cli("execution", "list", "--limit", "1").splitlines()) == 1
+    header, row = listed.splitlines()
+    assert header.split() == ["ID", "STATE", "FLOW", "REV", "CREATED", "DURATION"]
+    assert row.split()[:4] == [failed.id, "FAILED", "t.cli.typed", "1"]
+    assert len(cli("execution", "list", "--limit", "1").splitlines()) == 2  # header + 1
+
+
+def test_list_columns_are_aligned_under_their_header(flow) -> None:
+    ended(flow)
+    flow_deploy(source=FLOW.replace("namespace: t.cli", "namespace: t.longer.name"))
+    other = flow_deploy(source=FLOW.replace("namespace: t.cli", "namespace: t.longer.name")).flow
+    ended(other, State.FAILED)
+
+    lines = cli("execution", "list").splitlines()
+
+    assert len(lines) == 3
+    for title in ("STATE", "FLOW", "REV", "CREATED"):
+        column = lines[0].index(title)
+        assert {line[column - 2 : column] for line in lines} == {"  "}, title
+        assert all(line[column] != " " for line in lines), title
 
 
 def test_show_prints_details_and_task_runs_as_a_tree(flow) -> None:

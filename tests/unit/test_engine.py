@@ -132,6 +132,16 @@ def test_retry_stops_at_max_attempt() -> None:
     assert sim.run_of("a").attempts == 3
 
 
+def test_the_retry_log_line_does_not_repeat_the_task_id() -> None:
+    """Log lines are shown as ``task: message``: a message naming the task read
+    "flaky: flaky: attempt 1 failed"."""
+    retry = "    retry:\n      type: constant\n      interval: PT1S\n      maxAttempt: 2\n"
+    sim = Sim(flow(log_task("flaky", more=retry)), fails("flaky"))
+    sim.finish()
+    messages = [line.message for line in sim.logs if "attempt" in line.message]
+    assert messages == ["attempt 1 failed, retrying"]
+
+
 def test_a_retrying_run_waits_for_its_due_time() -> None:
     retry = "    retry:\n      type: constant\n      interval: PT30S\n      maxAttempt: 2\n"
     sim = Sim(flow(log_task("a", more=retry)), fails("a"))

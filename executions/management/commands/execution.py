@@ -80,8 +80,9 @@ def handle_list(command: BaseCommand, options: dict) -> None:
         return
     if not found:
         command.stderr.write("no executions")  # stderr: stdout stays empty for scripts
-    for execution in found:
-        command.stdout.write(fmt.list_row(execution))
+        return
+    for line in fmt.list_rows(found):
+        command.stdout.write(line)
 
 
 # -- show -----------------------------------------------------------------------------------

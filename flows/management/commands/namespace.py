@@ -14,6 +14,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from flows.cli.base import plural
 from flows.selectors import namespace_tree
 
 
@@ -88,7 +89,7 @@ class Command(BaseCommand):
             for node in root.walk():
                 self.stdout.write(
                     f"{'  ' * node.depth}{node.name}  "
-                    f"({node.flow_count} flows, {node.total_flow_count} in total)"
+                    f"({plural(node.flow_count, 'flow')}, {node.total_flow_count} in total)"
                 )
 
     # --------------------------------------------------------------------------- allowed

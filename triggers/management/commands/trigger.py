@@ -87,12 +87,15 @@ class Command(BaseCommand):
         sub.add_parser("sync", help="re-sync every flow's triggers").set_defaults(
             handler=self.handle_sync
         )
-        for name, handler in [
-            ("enable", self.handle_enable), ("disable", self.handle_disable),
-            ("backfill", self.handle_backfill), ("backfill-pause", self.handle_pause),
-            ("backfill-resume", self.handle_resume), ("backfill-status", self.handle_status),
-        ]:  # fmt: skip
-            one = sub.add_parser(name)
+        for name, handler, text in [
+            ("enable", self.handle_enable, "let a trigger fire again"),
+            ("disable", self.handle_disable, "stop a trigger firing (the flow stays enabled)"),
+            ("backfill", self.handle_backfill, "run a Schedule over past dates, one by one"),
+            ("backfill-pause", self.handle_pause, "pause a running backfill"),
+            ("backfill-resume", self.handle_resume, "resume a paused backfill"),
+            ("backfill-status", self.handle_status, "how far a backfill has gone"),
+        ]:
+            one = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
             for arg in ("namespace", "flow_id", "trigger_id"):
                 one.add_argument(arg, metavar=arg.split("_")[0].upper())
             one.set_defaults(handler=handler)
