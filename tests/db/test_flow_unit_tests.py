@@ -32,6 +32,17 @@ def _in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("flows.cli.test.follow", lambda command, eid, **kw: driven(eid, 0))
 
 
+@pytest.fixture
+def tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder the shell task may write its marker into: scripts are sandboxed and see
+    nothing else of this machine (issue 21); the unprivileged script user must write it."""
+    from plugins.scripts.sandbox import WRITABLE_ENV
+
+    tmp_path.chmod(0o777)
+    monkeypatch.setenv(WRITABLE_ENV, str(tmp_path))
+    return tmp_path
+
+
 def driven(execution_id: str, timeout: float) -> Execution:
     drive(execution_id)
     return Execution.objects.get(pk=execution_id)
