@@ -33,7 +33,7 @@ from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
-from . import pebble
+from . import pebble, taint
 from .expr_filters import FILTERS, RISKY_BUILTINS, TESTS
 from .expr_functions import FUNCTIONS
 from .expr_state import (
@@ -100,10 +100,10 @@ def _size_of(value: Any) -> int:
 
 def _concat(left: Any, right: Any) -> str:
     """Pebble's `~`: stringify like Kestra (true/false, JSON maps), bounded size."""
-    a, b = kstr(left), kstr(right)
+    a, b = taint.printed(left, kstr(left)), taint.printed(right, kstr(right))
     if len(a) + len(b) > MAX_OUTPUT:
         raise LimitExceeded("string concatenation exceeds the output size limit")
-    return a + b
+    return taint.join_pieces(a, b)
 
 
 def _checked_iter(value: Any) -> Iterator[Any]:
@@ -220,6 +220,8 @@ def _guard(func: Callable[..., Any], risky: bool = False) -> Callable[..., Any]:
             raise LimitExceeded(f"'{func.__name__}' produced more than the output size limit")
         weight(result)
         _check_int(result)
+        if taint.any_marked(args) or taint.any_marked(kwargs.values()):
+            result = taint.mark(result)  # issue 21: what a filter makes of a secret is secret
         return result
 
     return wrapper
@@ -265,6 +267,8 @@ class KestraEnvironment(ImmutableSandboxedEnvironment):
         if __obj is not _sized and __obj is not _checked_iter:
             weight(result)
             _check_int(result)
+            if taint.any_marked((getattr(__obj, "__self__", None), *args, *kwargs.values())):
+                result = taint.mark(result)  # issue 21: `' '.join(secret|list)`, `'{}'.format`
         return result
 
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
@@ -295,6 +299,8 @@ class KestraEnvironment(ImmutableSandboxedEnvironment):
                 seq, times = (left, right) if isinstance(left, list | tuple) else (right, left)
                 _remember_weight(result, 1 + (weight(seq) - 1) * max(int(times), 0))
         _check_int(result)
+        if isinstance(result, str) and (taint.is_marked(left) or taint.is_marked(right)):
+            result = taint.mark(result)  # `'%s' % secret`, `[secret] * 2 + ...` keep their marks
         return result
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
@@ -329,7 +335,7 @@ class _SizeLiterals(NodeTransformer):
 
 
 def _finalize(value: Any) -> str:
-    return kstr(value)
+    return taint.printed(value, kstr(value))
 
 
 @functools.lru_cache(maxsize=1)
@@ -439,6 +445,18 @@ class _Session:
         if self.token is not None:
             reset_state(self.token)
 
+    def seen(self, result: Any) -> Any:
+        """Hand the hidden parts of ``result`` to the I/O's ``on_secret`` (the log masker),
+        so a task logging a value derived from a secret logs it masked (issue 21)."""
+        hook = getattr(self.io, "on_secret", None)
+        if callable(hook):
+            state = current_state()
+            reported = state.extra.setdefault("kx_reported", set()) if state else set()
+            for fragment in taint.fragments(result) - reported:
+                reported.add(fragment)
+                hook(fragment)
+        return result
+
 
 def _render_string(template: str, variables: Mapping[str, Any]) -> str:
     if not _needs_rendering(template):
@@ -452,7 +470,7 @@ def _render_string(template: str, variables: Mapping[str, Any]) -> str:
             raise LimitExceeded(f"rendered output exceeds {MAX_OUTPUT} characters")
         parts.append(chunk)
         tick()
-    return "".join(parts)
+    return taint.join_pieces(*parts)
 
 
 def render(template: str, context: Mapping[str, Any], *, timeout: float | None = None) -> str:
@@ -460,8 +478,9 @@ def render(template: str, context: Mapping[str, Any], *, timeout: float | None =
     if not isinstance(template, str) or not _needs_rendering(template):
         return template
     try:
-        with _Session(context, timeout) as variables:
-            return _render_string(template, variables)
+        session = _Session(context, timeout)
+        with session as variables:
+            return session.seen(_render_string(template, variables))
     except Exception as exc:  # noqa: BLE001 - any failure of a user's expression is reported
         raise _wrap(exc, template) from exc
 
@@ -508,7 +527,8 @@ def evaluate(template: str, context: Mapping[str, Any], *, timeout: float | None
     if expression is None:
         return render(template, context, timeout=timeout)
     try:
-        with _Session(context, timeout) as variables:
+        session = _Session(context, timeout)
+        with session as variables:
             try:
                 compiled = _compile_expression(expression)
             except pebble.PebbleSyntaxError:
@@ -516,7 +536,7 @@ def evaluate(template: str, context: Mapping[str, Any], *, timeout: float | None
             result = compiled(**variables)
             if isinstance(result, KestraUndefined):
                 result._fail_with_undefined_error()
-            return result
+            return session.seen(result)
     except Exception as exc:  # noqa: BLE001 - any failure of a user's expression is reported
         raise _wrap(exc, template) from exc
 

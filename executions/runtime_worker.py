@@ -25,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
-from executions import rows
+from executions import rows, taint
 from executions.dispatch import now, wake_executor
 from executions.durations import parse_duration
 from executions.expr_io import ExecutionIO
@@ -35,7 +35,7 @@ from executions.models import Execution, TaskRun, TaskRunAttempt
 from executions.persistence import history_entry, load_snapshot
 from executions.run_context import AttemptLogger, WorkerContext
 from executions.runtime import execution_flow_spec, task_run_context
-from executions.secrets import Masker
+from executions.secrets import environ_masker
 from executions.states import State
 from executions.workdir import shared_folder
 from plugins.base import RunnableTask, TaskFailed, TaskResult
@@ -166,7 +166,7 @@ def run_attempt(attempt_id: int) -> State | None:
     execution, run = claimed.execution, claimed.run
     spec = execution_flow_spec(execution)
     task = spec.task(run.task_id)
-    masker = Masker.from_environ()
+    masker = environ_masker()
     logger = AttemptLogger(
         execution.id, run.id, run.task_id, claimed.attempt.number, masker,
         min_level=(task.log_level or "TRACE").upper(),
@@ -240,7 +240,7 @@ def record(
         run = claimed.run
         recorded = rows.update(
             TaskRun,
-            {"state": state, "ended_at": moment, "outputs": _jsonable(outputs),
+            {"state": state, "ended_at": moment, "outputs": _jsonable(taint.seal(outputs)),
              "state_history": [*run.state_history, history_entry(state, moment)]},
             id=run.pk, state=State.RUNNING, attempts=claimed.attempt.number,
         )  # fmt: skip

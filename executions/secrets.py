@@ -21,7 +21,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 SECRET_PREFIX = "SECRET_"
-MASK = "******"
+#: What a hidden value shows as (Kestra prints eight asterisks).
+MASK = "********"
+#: How a value sealed by :func:`seal_value` starts (recognised wherever it is shown).
+SEAL_PREFIX = "trellis:sealed:v1:"
 
 
 class SecretNotFound(LookupError):
@@ -126,7 +129,7 @@ def secret_forms(value: str) -> set[str]:
 
 
 class Masker:
-    """Replace known secret values, in every form :func:`secret_forms` lists, with `******`.
+    """Replace known secret values, in every form :func:`secret_forms` lists, with :data:`MASK`.
 
     Matching ignores case, so a secret passed through `upper` or `lower` is hidden too (at the
     price of also hiding a different-case word that happens to spell the secret)."""
@@ -148,6 +151,11 @@ class Masker:
             self._forms |= new
             ordered = sorted(self._forms, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(form) for form in ordered), re.IGNORECASE)
+
+    def copy(self) -> Masker:
+        twin = Masker()
+        twin._forms, twin._pattern = set(self._forms), self._pattern
+        return twin
 
     def mask(self, text: str) -> str:
         if self._pattern is None or not text:
@@ -174,6 +182,14 @@ def _masker_of(raw: tuple[tuple[str, str], ...]) -> Masker:
     return Masker.from_environ(dict(raw))
 
 
+def environ_masker(environ: Mapping[str, str] | None = None) -> Masker:
+    """A Masker of the environment's secrets that the caller may teach more (``add``):
+    a copy of the cached one, so a hop of the executor does not decode every secret again."""
+    env = os.environ if environ is None else environ
+    raw = tuple(sorted((k, v) for k, v in env.items() if k.startswith(SECRET_PREFIX)))
+    return _masker_of(raw).copy()
+
+
 def shown(value: Any, environ: Mapping[str, str] | None = None) -> Any:
     """``value`` (task or flow outputs) as it may be shown: every secret of the environment
     masked.
@@ -185,7 +201,37 @@ def shown(value: Any, environ: Mapping[str, str] | None = None) -> Any:
     already does for webhook keys written `{{ secret('...') }}`."""
     env = os.environ if environ is None else environ
     raw = tuple(sorted((k, v) for k, v in env.items() if k.startswith(SECRET_PREFIX)))
-    return _masker_of(raw).mask_value(value)
+    return _masker_of(raw).mask_value(_hide_sealed(value))
+
+
+def _hide_sealed(value: Any) -> Any:
+    """``value`` with every sealed string (:func:`seal_value`) shown as the mask."""
+    if isinstance(value, str):
+        return MASK if value.startswith(SEAL_PREFIX) else value
+    if isinstance(value, Mapping):
+        return {_hide_sealed(k): _hide_sealed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_hide_sealed(v) for v in value)
+    return value
+
+
+def shown_inputs(inputs: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """An execution's inputs as they may be shown, to any user: what :func:`shown` hides,
+    and SECRET inputs (stored sealed by :func:`seal_secret`) as the mask, never their
+    ciphertext. A sealed SECRET input is recognised by opening it: only a value this
+    installation sealed opens (AES-GCM authenticates it)."""
+    if not isinstance(inputs, Mapping):
+        return shown(inputs, environ)
+    return shown({k: MASK if _is_sealed_input(v) else v for k, v in inputs.items()}, environ)
+
+
+def _is_sealed_input(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) < 40 or value.startswith(SEAL_PREFIX):
+        return False
+    try:
+        return open_secret(value) is not value
+    except SecretUnreadable:
+        return True  # sealed with an older key: still not something to show
 
 
 # ------------------------------------------------------------------- SECRET inputs at rest
@@ -253,4 +299,46 @@ def open_secret(token: Any, key: bytes | None = None) -> Any:
             "a SECRET input cannot be decrypted: TRELLIS_ENCRYPTION_KEY (or SECRET_KEY) "
             "changed since the execution was created"
         ) from None
+    return clear.decode("utf-8", errors="replace")
+
+
+# ------------------------------------------------------------- values derived from secrets
+
+
+def _value_nonce(key: bytes, clear: bytes) -> bytes:
+    return hmac.new(key, b"trellis.sealed-nonce:" + clear, hashlib.sha256).digest()[:_NONCE_BYTES]
+
+
+def seal_value(value: str, key: bytes | None = None) -> str:
+    """``value`` (a secret or a value derived from one, see executions.taint) sealed for
+    storing: :data:`SEAL_PREFIX` + base64 of AES-256-GCM.
+
+    Unlike :func:`seal_secret` the nonce is derived from the value (HMAC), so the same value
+    always seals to the same text: a ForEach over secrets stores its values sealed, and
+    planning again must find its children by those values (at the price of showing which
+    sealed values are equal)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    key = key or encryption_key()
+    clear = str.__str__(value).encode()
+    nonce = _value_nonce(key, clear)
+    sealed = AESGCM(key).encrypt(nonce, clear, SEAL_PREFIX.encode())
+    return SEAL_PREFIX + base64.b64encode(nonce + sealed).decode()
+
+
+def open_value(token: str, key: bytes | None = None) -> str:
+    """The clear text of a value :func:`seal_value` made; anything else comes back as it is,
+    and so does a value the key cannot open (shown as the mask, never used in clear)."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    if not isinstance(token, str) or not token.startswith(SEAL_PREFIX):
+        return token
+    try:
+        raw = base64.b64decode(token[len(SEAL_PREFIX) :], validate=True)
+        clear = AESGCM(key or encryption_key()).decrypt(
+            raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], SEAL_PREFIX.encode()
+        )
+    except (binascii.Error, ValueError, InvalidTag):
+        return token
     return clear.decode("utf-8", errors="replace")

@@ -21,6 +21,7 @@ from executions.inputs import InputsError, coerce_inputs
 from executions.models import Execution, TaskRun, new_id
 from executions.persistence import history_entry, set_execution_state, sync_label_rows
 from executions.states import TERMINAL, State, check_transition
+from executions.taint import shown_form
 from flows.models import Flow
 from flows.selectors import flow_spec
 
@@ -108,7 +109,8 @@ def execution_create(
     else:  # trusted callers only (the Kestra compatibility runner's "raw" inputs)
         typed = dict(inputs or {})
     moment = now()
-    merged = {**spec.labels, **{k: str(v) for k, v in (labels or {}).items()}}
+    # A label is shown everywhere: one set from a secret is stored masked (issue 21).
+    merged = {**spec.labels, **{k: str(v) for k, v in shown_form(dict(labels or {})).items()}}
     # Kestra's system label tying an execution to the chain it belongs to (subflows pass
     # theirs down through labels).
     merged.setdefault(CORRELATION_LABEL, execution_id)

@@ -86,7 +86,7 @@ def test_secrets_come_back_masked(api, ran, monkeypatch) -> None:
 
     answer = evaluate(api, execution, each, "pw={{ secret('eval_pw') }}")
 
-    assert answer.json()["result"] == "pw=******"
+    assert answer.json()["result"] == "pw=********"
 
 
 def test_unknown_task_run_is_404_and_a_reader_is_403(api, ran, django_user_model) -> None:

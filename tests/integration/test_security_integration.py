@@ -110,15 +110,15 @@ def test_a_secret_printed_every_way_is_stored_nowhere(workers) -> None:
     assert done.state == State.WARNING, messages
     # the run really printed it: each line is there, masked
     for expected in (
-        "plain ******",
-        "upper ******",
-        "b64 ******",
+        "plain ********",
+        "upper ********",
+        "b64 ********",
         "inherited [] [] []",
-        "in the middle:******:of a line",
-        "******",
-        '{"password":"******"}',
-        "py ****** []",
-        "cannot log in with ******",
+        "in the middle:********:of a line",
+        "********",
+        '{"password":"********"}',
+        "py ******** []",
+        "cannot log in with ********",
     ):
         assert expected in messages, messages
     # nothing, anywhere, in any form
@@ -182,5 +182,5 @@ outputs:
     document = api.get(f"/api/v1/executions/{done.id}")
     assert document.status_code == 200
     assert leaks(document.content.decode()) == []
-    assert document.json()["outputs"] == {"out": "******"}
+    assert document.json()["outputs"] == {"out": "********"}
     assert leaks(json.dumps(execution_json(done))) == []

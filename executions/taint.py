@@ -1,0 +1,238 @@
+"""Secret values tracked through the expression sandbox (issue 21).
+
+Text matching (:class:`executions.secrets.Masker`) finds a secret only in the forms it can
+guess; ``{{ secret('pw') | join(' ') }}``, a slice, a ``replace`` or a list of its letters
+escape it. So a secret is *marked* instead: ``secret()`` and an opened SECRET input return a
+:class:`SecretText`, a ``str`` that remembers which of its pieces are hidden. Every string
+method on it, and every call, filter, operator and concatenation the sandbox runs on it
+(``expressions.KestraEnvironment``'s hooks), returns a marked value again, so whatever a
+template derives from a secret is known to be secret.
+
+A marked value is used in clear where it is *used* (a plugin's property, an HTTP header), and
+replaced wherever it is *stored* or *shown*:
+
+* :func:`shown_form` (labels, log lines, error texts): hidden pieces become the mask;
+* :func:`seal` (task-run values, decisions, outputs, a subflow's inputs): hidden values are
+  sealed (:func:`executions.secrets.seal_value`), and :func:`unseal` marks them again when
+  they are read back to render, so a later task can still use them;
+* :func:`executions.secrets.shown` shows a sealed value as the mask.
+
+Numbers and booleans derived from a secret are not marked (``secret('pw') | length``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from executions.secrets import MASK, SEAL_PREFIX, open_value, seal_value
+
+#: Pieces: (text, hidden) pairs whose texts, joined, are the value.
+Pieces = tuple[tuple[str, bool], ...]
+
+#: A hidden piece shorter than this is not handed to the log masker (see :func:`fragments`):
+#: masking every "a" in every log line would hide everything and protect nothing.
+MIN_FRAGMENT = 4
+
+
+class SecretText(str):
+    """A string that is, or was derived from, a secret.
+
+    ``pieces`` says which parts are hidden: ``'Bearer ' ~ secret('t')`` shows as
+    ``Bearer ********``; a value transformed as a whole (``upper``, a slice) is one hidden
+    piece. ``repr()`` shows the masked form, so an error message built with ``{value!r}``
+    never carries the secret.
+    """
+
+    pieces: Pieces
+
+    def __new__(cls, value: str, pieces: Pieces | None = None) -> SecretText:
+        text = super().__new__(cls, value)
+        text.pieces = pieces if pieces is not None else ((str.__str__(text), True),)
+        return text
+
+    # -- what may be stored or shown -----------------------------------------------------
+
+    @property
+    def shown(self) -> str:
+        return "".join(MASK if hidden else text for text, hidden in self.pieces)
+
+    def __repr__(self) -> str:
+        return repr(self.shown)
+
+    def __str__(self) -> str:
+        return self  # str(x) keeps the mark (Jinja prints values with str())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SecretText, (str.__str__(self), self.pieces))
+
+    # -- operations that keep the mark ----------------------------------------------------
+
+    def __add__(self, other: Any) -> Any:
+        if not isinstance(other, str):
+            return NotImplemented
+        return join_pieces(self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        if not isinstance(other, str):
+            return NotImplemented
+        return join_pieces(other, self)
+
+    def __getitem__(self, key: Any) -> SecretText:
+        return SecretText(str.__getitem__(self, key))
+
+    def __iter__(self) -> Iterator[str]:
+        return (SecretText(char) for char in str.__str__(self))
+
+    def __mul__(self, times: Any) -> Any:
+        result = str.__mul__(self, times)
+        return result if result is NotImplemented else SecretText(result)
+
+    __rmul__ = __mul__
+
+    def __mod__(self, args: Any) -> Any:
+        result = str.__mod__(self, args)
+        return result if result is NotImplemented else SecretText(result)
+
+    def __rmod__(self, template: Any) -> Any:
+        if not isinstance(template, str):
+            return NotImplemented
+        return SecretText(template % str.__str__(self))
+
+
+def _marked(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(self: SecretText, *args: Any, **kwargs: Any) -> Any:
+        return mark(method(self, *args, **kwargs))
+
+    return wrapper
+
+
+for _name in (
+    "capitalize", "casefold", "center", "expandtabs", "format", "format_map", "join",
+    "ljust", "lower", "lstrip", "partition", "removeprefix", "removesuffix", "replace",
+    "rjust", "rpartition", "rsplit", "rstrip", "split", "splitlines", "strip", "swapcase",
+    "title", "translate", "upper", "zfill",
+):  # fmt: skip
+    setattr(SecretText, _name, _marked(getattr(str, _name)))
+
+
+def join_pieces(*parts: str) -> str:
+    """``parts`` concatenated, marked when one of them is."""
+    if not any(isinstance(part, SecretText) for part in parts):
+        return "".join(parts)
+    pieces: list[tuple[str, bool]] = []
+    for part in parts:
+        for text, hidden in part.pieces if isinstance(part, SecretText) else ((part, False),):
+            if pieces and pieces[-1][1] == hidden:  # neighbours alike: one piece
+                text = pieces.pop()[0] + text
+            if text:
+                pieces.append((text, hidden))
+    return SecretText("".join(text for text, _ in pieces), tuple(pieces))
+
+
+# ----------------------------------------------------------------------------- deep helpers
+
+
+def is_marked(value: Any) -> bool:
+    """Whether ``value`` is, or holds anywhere, a marked string."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, SecretText):
+            return True
+        if isinstance(item, str):
+            continue
+        if isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+    return False
+
+
+def any_marked(values: Iterable[Any]) -> bool:
+    return any(is_marked(value) for value in values)
+
+
+def mark(value: Any) -> Any:
+    """``value`` with every string in it marked as wholly secret (what a filter or function
+    returns when it was handed a secret)."""
+    if isinstance(value, SecretText):
+        return value
+    if isinstance(value, str):
+        return SecretText(value)
+    if isinstance(value, Mapping):
+        return {mark(k): mark(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mark(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(mark(v) for v in value)
+    if isinstance(value, set | frozenset):
+        return type(value)(mark(v) for v in value)
+    if isinstance(value, Iterator):  # Jinja's map/select/reverse filters return generators
+        return (mark(v) for v in value)
+    return value
+
+
+def _walk(value: Any, leaf: Callable[[SecretText], Any]) -> Any:
+    if isinstance(value, SecretText):
+        return leaf(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return {_walk(k, leaf): _walk(v, leaf) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, leaf) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_walk(v, leaf) for v in value)
+    return value
+
+
+def shown_form(value: Any) -> Any:
+    """``value`` as it may be stored for display (labels) or shown: hidden pieces masked."""
+    return _walk(value, lambda text: text.shown)
+
+
+def seal(value: Any) -> Any:
+    """``value`` as it may be stored and read back: each marked string sealed."""
+    if not is_marked(value):
+        return value
+    return _walk(value, lambda text: seal_value(str.__str__(text)))
+
+
+def unseal(value: Any) -> Any:
+    """``value`` read back from storage: each sealed string opened and marked again."""
+    if isinstance(value, str):
+        if value.startswith(SEAL_PREFIX):
+            opened = open_value(value)
+            return SecretText(opened) if isinstance(opened, str) else opened
+        return value
+    if isinstance(value, Mapping):
+        return {unseal(k): unseal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unseal(v) for v in value]
+    return value
+
+
+def fragments(value: Any) -> set[str]:
+    """The hidden texts in ``value`` long enough to mask in free text (log lines)."""
+    found: set[str] = set()
+
+    def collect(text: SecretText) -> SecretText:
+        for piece, hidden in text.pieces:
+            if hidden and len(piece.strip()) >= MIN_FRAGMENT:
+                found.add(piece)
+        return text
+
+    _walk(value, collect)
+    return found
+
+
+def printed(value: Any, text: str) -> str:
+    """``text``, the printed form of ``value``, marked when ``value`` holds a secret (a list
+    or map printed as JSON is hidden whole)."""
+    if isinstance(text, SecretText) or not is_marked(value):
+        return text
+    return SecretText(text)
