@@ -12,6 +12,7 @@ from typing import Any
 
 from access.policy import Action, check
 from executions.models import Execution
+from executions.taint import shown_form
 
 #: The longest expression accepted (expressions are not documents).
 MAX_EXPRESSION = 64 * 1024
@@ -58,4 +59,5 @@ def execution_eval(
         text = render(expression, context)
     except ExpressionError as exc:
         return EvalResult(result=None, error=masker.mask(str(exc)))
-    return EvalResult(result=masker.mask(str(text)))
+    # What the sandbox derived from a secret (executions.taint) is shown masked (issue 21).
+    return EvalResult(result=masker.mask(shown_form(str(text))))

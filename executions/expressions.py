@@ -215,7 +215,11 @@ def _guard(func: Callable[..., Any], risky: bool = False) -> Callable[..., Any]:
                     raise LimitExceeded(f"argument {arg} is too large for '{func.__name__}'")
                 if isinstance(arg, str) and re.search(r"\d{6,}", arg):
                     raise LimitExceeded(f"format width too large for '{func.__name__}'")
-        result = func(*args, **kwargs)
+        try:
+            result = func(*args, **kwargs)
+        except Exception as exc:
+            _scrub(exc, (*args, *kwargs.values()))
+            raise
         if _size_of(result) > MAX_OUTPUT:
             raise LimitExceeded(f"'{func.__name__}' produced more than the output size limit")
         weight(result)
@@ -225,6 +229,18 @@ def _guard(func: Callable[..., Any], risky: bool = False) -> Callable[..., Any]:
         return result
 
     return wrapper
+
+
+def _scrub(exc: Exception, values: tuple[Any, ...]) -> None:
+    """Raise ``exc`` again with the secrets among ``values`` masked in its message, when
+    there are any (issue 21); return (the caller re-raises ``exc`` as it is) otherwise."""
+    if not taint.any_marked(values):
+        return
+    message = taint.scrub(str(exc), values)
+    if message == str(exc):
+        return
+    kind = type(exc) if isinstance(exc, ExpressionError) else ExpressionError
+    raise kind(message) from None
 
 
 _WIDE_FORMAT = re.compile(r"%[-+ #0]*\d{6,}|\{[^{}]*:[^{}]*\d{6,}[^{}]*\}|%[-+ #0]*\*")
@@ -261,7 +277,11 @@ class KestraEnvironment(ImmutableSandboxedEnvironment):
                 raise LimitExceeded(f"str.{name} width too large")
             if name in ("format", "format_map") and _WIDE_FORMAT.search(__obj.__self__):
                 raise LimitExceeded("format width too large")
-        result = super().call(__context, __obj, *args, **kwargs)
+        try:
+            result = super().call(__context, __obj, *args, **kwargs)
+        except Exception as exc:
+            _scrub(exc, (getattr(__obj, "__self__", None), *args, *kwargs.values()))
+            raise
         if _size_of(result) > MAX_OUTPUT:
             raise LimitExceeded("a call produced more than the output size limit")
         if __obj is not _sized and __obj is not _checked_iter:

@@ -236,3 +236,21 @@ def printed(value: Any, text: str) -> str:
     if isinstance(text, SecretText) or not is_marked(value):
         return text
     return SecretText(text)
+
+
+def scrub(message: str, values: Iterable[Any]) -> str:
+    """``message`` (an error a filter or function raised while handed ``values``) with every
+    hidden text of the marked values in it replaced by the mask: a parse error quoting the
+    value it could not parse must not carry the secret into a log line (issue 21)."""
+    hidden: set[str] = set()
+
+    def collect(text: SecretText) -> SecretText:
+        hidden.add(str.__str__(text))
+        hidden.update(piece for piece, secret in text.pieces if secret)
+        return text
+
+    for value in values:
+        _walk(value, collect)
+    for text in sorted((h for h in hidden if h.strip()), key=len, reverse=True):
+        message = message.replace(text, MASK)
+    return message
