@@ -35,6 +35,8 @@ Pieces = tuple[tuple[str, bool], ...]
 #: masking every "a" in every log line would hide everything and protect nothing.
 MIN_FRAGMENT = 4
 
+_CONTAINERS = (Mapping, list, tuple, set, frozenset)
+
 
 class SecretText(str):
     """A string that is, or was derived from, a secret.
@@ -136,18 +138,22 @@ def join_pieces(*parts: str) -> str:
 
 
 def is_marked(value: Any) -> bool:
-    """Whether ``value`` is, or holds anywhere, a marked string."""
+    """Whether ``value`` is, or holds anywhere, a marked string. Each container is looked at
+    once, however often it is shared (a template may build a list holding the same list
+    twice, forty levels deep)."""
     stack = [value]
+    seen: set[int] = set()
     while stack:
         item = stack.pop()
         if isinstance(item, SecretText):
             return True
-        if isinstance(item, str):
+        if isinstance(item, str) or not isinstance(item, _CONTAINERS) or id(item) in seen:
             continue
+        seen.add(id(item))
         if isinstance(item, Mapping):
             stack.extend(item.keys())
             stack.extend(item.values())
-        elif isinstance(item, list | tuple | set | frozenset):
+        else:
             stack.extend(item)
     return False
 
@@ -158,36 +164,42 @@ def any_marked(values: Iterable[Any]) -> bool:
 
 def mark(value: Any) -> Any:
     """``value`` with every string in it marked as wholly secret (what a filter or function
-    returns when it was handed a secret)."""
-    if isinstance(value, SecretText):
-        return value
-    if isinstance(value, str):
-        return SecretText(value)
-    if isinstance(value, Mapping):
-        return {mark(k): mark(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mark(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(mark(v) for v in value)
-    if isinstance(value, set | frozenset):
-        return type(value)(mark(v) for v in value)
+    returns when it was handed a secret). A container shared in ``value`` stays shared."""
+    memo: dict[int, Any] = {}
     if isinstance(value, Iterator):  # Jinja's map/select/reverse filters return generators
-        return (mark(v) for v in value)
-    return value
+        return (_rebuild(v, _mark_text, memo) for v in value)
+    return _rebuild(value, _mark_text, memo)
+
+
+def _mark_text(text: str) -> SecretText:
+    return text if isinstance(text, SecretText) else SecretText(text)
+
+
+def _rebuild(value: Any, leaf: Callable[[str], Any], memo: dict[int, Any]) -> Any:
+    """``value`` with ``leaf`` applied to each string (dict keys too); each container is
+    rebuilt once (``memo``), so a shared part is neither walked again nor duplicated."""
+    if isinstance(value, str):
+        return leaf(value)
+    if not isinstance(value, _CONTAINERS):
+        return value
+    key = id(value)
+    if key in memo:
+        return memo[key]
+    if isinstance(value, Mapping):
+        out: Any = {_rebuild(k, leaf, memo): _rebuild(v, leaf, memo) for k, v in value.items()}
+    elif isinstance(value, list):
+        out = [_rebuild(v, leaf, memo) for v in value]
+    elif isinstance(value, tuple):
+        out = tuple(_rebuild(v, leaf, memo) for v in value)
+    else:
+        out = type(value)(_rebuild(v, leaf, memo) for v in value)
+    memo[key] = out
+    return out
 
 
 def _walk(value: Any, leaf: Callable[[SecretText], Any]) -> Any:
-    if isinstance(value, SecretText):
-        return leaf(value)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        return {_walk(k, leaf): _walk(v, leaf) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_walk(v, leaf) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_walk(v, leaf) for v in value)
-    return value
+    """``value`` with ``leaf`` applied to each marked string."""
+    return _rebuild(value, lambda t: leaf(t) if isinstance(t, SecretText) else t, {})
 
 
 def shown_form(value: Any) -> Any:
