@@ -167,7 +167,8 @@ def test_sealed_values_open_to_marked_text_and_show_as_the_mask() -> None:
     stored = seal(marked)
 
     assert leaks(json.dumps(stored)) == []
-    assert stored["a"].startswith(SEAL_PREFIX) and stored["b"][0] == "plain"
+    assert stored["a"].startswith(SEAL_PREFIX)
+    assert stored["b"][0] == "plain"
     assert seal(marked) == stored  # deterministic: a loop finds its children again
     assert unseal(stored) == {"a": SECRET, "b": ["plain", " ".join(SECRET)]}
     assert isinstance(unseal(stored)["a"], SecretText)
@@ -411,7 +412,8 @@ def test_a_return_of_a_secret_input_is_masked_for_a_read_only_user(
     assert document.json()["inputs"] == {"pw": MASK}
     assert document.json()["outputs"] == {"out": MASK}
     outputs = {r["taskId"]: r["outputs"] for r in document.json()["taskRunList"]}
-    assert outputs["ret"] == {"value": MASK} and outputs["b64"] == {"value": MASK}
+    assert outputs["ret"] == {"value": MASK}
+    assert outputs["b64"] == {"value": MASK}
     assert leaks(served(done, reader)) == []
     assert leaks(served(done, superuser)) == []
 
