@@ -447,3 +447,89 @@ def test_a_webhook_returning_outputs_masks_them_for_the_anonymous_caller(
     assert response.json() == {"out": MASK, "hint": MASK}
     assert leaks(response.content.decode()) == []
     assert stored_leaks() == []
+
+
+# ------------------------------------------------------------------ on real workers
+
+#: The workers' secret (tests/integration/harness.py) and what the flow below derives.
+WORKER_SECRET = "hunter2-secret"
+WORKER_FORMS = (
+    WORKER_SECRET,
+    WORKER_SECRET.upper(),
+    " ".join(WORKER_SECRET),
+    WORKER_SECRET[1:8],
+    WORKER_SECRET.replace("-", "_"),
+    base64.b64encode(WORKER_SECRET.encode()).decode(),
+    "hunter2",
+    json.dumps(list(WORKER_SECRET), separators=(",", ":")),
+)
+EVERYWHERE = """
+id: everywhere
+namespace: t.mask
+inputs:
+  - id: token
+    type: SECRET
+tasks:
+  - id: tag
+    type: io.kestra.plugin.core.execution.Labels
+    labels:
+      joined: "{{ secret('DB_PASSWORD') | list | join(' ') }}"
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    values: "{{ secret('DB_PASSWORD') | split('-') }}"
+    tasks:
+      - id: part
+        type: io.kestra.plugin.core.log.Log
+        message: "part {{ taskrun.value }} of {{ taskrun.value | length }}"
+  - id: say
+    type: io.kestra.plugin.core.log.Log
+    message:
+      - "join {{ secret('DB_PASSWORD') | list | join(' ') }}"
+      - "list {{ secret('DB_PASSWORD') | list }}"
+      - "slice {{ secret('DB_PASSWORD')[1:8] }}"
+      - "replace {{ secret('DB_PASSWORD') | replace('-', '_') }}"
+      - "{{ 'concat ' ~ (secret('DB_PASSWORD') | upper) }}"
+      - "b64 {{ secret('DB_PASSWORD') | base64encode }}"
+      - "input {{ inputs.token | list | join(' ') }}"
+  - id: ret
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ inputs.token }}"
+outputs:
+  - id: out
+    type: STRING
+    value: "{{ outputs.ret.value }}"
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_on_real_workers_nothing_derived_from_a_secret_is_stored_or_served(workers, superuser):
+    from executions.services import execution_wait
+
+    flow = flow_deploy(source=EVERYWHERE).flow
+    started = execution_create(flow=flow, inputs={"token": WORKER_SECRET})
+    done = execution_wait(started.id, timeout=90)
+
+    messages = logs(done)
+    assert done.state == State.SUCCESS, messages
+    for expected in (
+        f"part {MASK} of 7",
+        f"part {MASK} of 6",
+        f"join {MASK}",
+        f"list {MASK}",
+        f"slice {MASK}",
+        f"replace {MASK}",
+        f"concat {MASK}",
+        f"b64 {MASK}",
+        f"input {MASK}",
+    ):
+        assert expected in messages, messages
+    assert done.labels["joined"] == MASK
+    found = [
+        (table, cell[:100])
+        for table, cell in every_cell()
+        if any(form in cell for form in WORKER_FORMS)
+    ]
+    assert found == []
+    text = served(done, superuser)
+    assert [form for form in WORKER_FORMS if form in text] == []
