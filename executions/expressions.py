@@ -34,7 +34,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
 from . import pebble, taint
-from .expr_filters import FILTERS, RISKY_BUILTINS, TESTS
+from .expr_filters import FILTERS, RISKY_BUILTINS, TESTS, json_encode
 from .expr_functions import FUNCTIONS
 from .expr_state import (
     DEFAULT_TIMEOUT,
@@ -48,6 +48,7 @@ from .expr_state import (
     reset_state,
     set_state,
     tick,
+    to_json,
 )
 
 __all__ = [
@@ -100,7 +101,7 @@ def _size_of(value: Any) -> int:
 
 def _concat(left: Any, right: Any) -> str:
     """Pebble's `~`: stringify like Kestra (true/false, JSON maps), bounded size."""
-    a, b = taint.printed(left, kstr(left)), taint.printed(right, kstr(right))
+    a, b = taint.printed(left, kstr(left), to_json), taint.printed(right, kstr(right), to_json)
     if len(a) + len(b) > MAX_OUTPUT:
         raise LimitExceeded("string concatenation exceeds the output size limit")
     return taint.join_pieces(a, b)
@@ -225,7 +226,10 @@ def _guard(func: Callable[..., Any], risky: bool = False) -> Callable[..., Any]:
         weight(result)
         _check_int(result)
         if taint.any_marked(args) or taint.any_marked(kwargs.values()):
-            result = taint.mark(result)  # issue 21: what a filter makes of a secret is secret
+            # Issue 21: what a filter makes of a secret is secret (`| json` hides only it).
+            if func is json_encode and args:
+                result = taint.printed(args[0], result, to_json)
+            result = taint.mark(result)
         return result
 
     return wrapper
@@ -355,7 +359,7 @@ class _SizeLiterals(NodeTransformer):
 
 
 def _finalize(value: Any) -> str:
-    return taint.printed(value, kstr(value))
+    return taint.printed(value, kstr(value), to_json)
 
 
 @functools.lru_cache(maxsize=1)

@@ -23,6 +23,7 @@ Numbers and booleans derived from a secret are not marked (``secret('pw') | leng
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -229,25 +230,63 @@ def unseal(value: Any) -> Any:
 
 
 def fragments(value: Any) -> set[str]:
-    """The hidden texts in ``value`` long enough to mask in free text (log lines)."""
+    """The hidden texts in ``value`` long enough to mask in free text (log lines); a text
+    whose hidden pieces are too short to mask alone (a secret's letters printed as a list)
+    is handed over whole."""
     found: set[str] = set()
 
     def collect(text: SecretText) -> SecretText:
         for piece, hidden in text.pieces:
-            if hidden and len(piece.strip()) >= MIN_FRAGMENT:
+            if not hidden:
+                continue
+            if len(piece.strip()) >= MIN_FRAGMENT:
                 found.add(piece)
+            elif len(str.__str__(text).strip()) >= MIN_FRAGMENT:
+                found.add(str.__str__(text))
         return text
 
     _walk(value, collect)
     return found
 
 
-def printed(value: Any, text: str) -> str:
-    """``text``, the printed form of ``value``, marked when ``value`` holds a secret (a list
-    or map printed as JSON is hidden whole)."""
+def printed(value: Any, text: str, dumps: Callable[[Any], str] | None = None) -> str:
+    """``text``, the printed form of ``value``, marked when ``value`` holds a secret.
+
+    With ``dumps`` (the JSON writer that made ``text`` from a list or map) only the secret
+    strings inside are hidden: ``{"password":"********"}``. Otherwise the whole text is."""
     if isinstance(text, SecretText) or not is_marked(value):
         return text
+    if dumps is not None and isinstance(value, _CONTAINERS):
+        precise = _printed_json(value, text, dumps)
+        if precise is not None:
+            return precise
     return SecretText(text)
+
+
+def _printed_json(value: Any, text: str, dumps: Callable[[Any], str]) -> SecretText | None:
+    """``text`` (``dumps(value)``) split into pieces: each marked string is swapped for a
+    token, the value written again, and the text between tokens is the plain part. None
+    when the two writings do not line up (then the caller hides the whole text)."""
+    leaves: list[SecretText] = []
+
+    def token(leaf: SecretText) -> str:
+        leaves.append(leaf)
+        return f"\ue000{len(leaves) - 1}\ue001"
+
+    try:
+        template = dumps(_walk(value, token))
+    except (TypeError, ValueError):
+        return None
+    pieces: list[tuple[str, bool]] = []
+    for i, part in enumerate(template.split("\ue000")):
+        if i:
+            index, _, part = part.partition("\ue001")
+            clear = json.dumps(str.__str__(leaves[int(index)]), ensure_ascii=False)[1:-1]
+            pieces.append((clear, True))
+        if part:
+            pieces.append((part, False))
+    joined = SecretText("".join(piece for piece, _ in pieces), tuple(pieces))
+    return joined if str.__str__(joined) == str.__str__(text) else None
 
 
 def scrub(message: str, values: Iterable[Any]) -> str:
