@@ -305,3 +305,10 @@ def scrub(message: str, values: Iterable[Any]) -> str:
     for text in sorted((h for h in hidden if h.strip()), key=len, reverse=True):
         message = message.replace(text, MASK)
     return message
+
+
+def reveal(value: Any) -> Any:
+    """``value`` read back from storage with every sealed string opened to plain text: for
+    trusted readers inside Trellis that compare values (the Kestra compatibility runner,
+    whose corpus reads a secret back from a Return's output), never for a view."""
+    return _walk(unseal(value), str.__str__)
