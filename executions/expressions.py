@@ -101,7 +101,9 @@ def _size_of(value: Any) -> int:
 
 def _concat(left: Any, right: Any) -> str:
     """Pebble's `~`: stringify like Kestra (true/false, JSON maps), bounded size."""
-    a, b = taint.printed(left, kstr(left), to_json), taint.printed(right, kstr(right), to_json)
+    known = _marks()
+    a = taint.printed(left, kstr(left), to_json, known)
+    b = taint.printed(right, kstr(right), to_json, known)
     if len(a) + len(b) > MAX_OUTPUT:
         raise LimitExceeded("string concatenation exceeds the output size limit")
     return taint.join_pieces(a, b)
@@ -225,7 +227,7 @@ def _guard(func: Callable[..., Any], risky: bool = False) -> Callable[..., Any]:
             raise LimitExceeded(f"'{func.__name__}' produced more than the output size limit")
         weight(result)
         _check_int(result)
-        if taint.any_marked(args) or taint.any_marked(kwargs.values()):
+        if taint.any_marked((*args, *kwargs.values()), _marks()):
             # Issue 21: what a filter makes of a secret is secret (`| json` hides only it).
             if func is json_encode and args:
                 result = taint.printed(args[0], result, to_json)
@@ -233,6 +235,12 @@ def _guard(func: Callable[..., Any], risky: bool = False) -> Callable[..., Any]:
         return result
 
     return wrapper
+
+
+def _marks() -> dict[int, tuple[Any, bool]] | None:
+    """The render's memory of which containers hold a secret (see taint.is_marked)."""
+    state = current_state()
+    return state.extra.setdefault("kx_marks", {}) if state is not None else None
 
 
 def _scrub(exc: Exception, values: tuple[Any, ...]) -> None:
@@ -291,7 +299,9 @@ class KestraEnvironment(ImmutableSandboxedEnvironment):
         if __obj is not _sized and __obj is not _checked_iter:
             weight(result)
             _check_int(result)
-            if taint.any_marked((getattr(__obj, "__self__", None), *args, *kwargs.values())):
+            if taint.any_marked(
+                (getattr(__obj, "__self__", None), *args, *kwargs.values()), _marks()
+            ):
                 result = taint.mark(result)  # issue 21: `' '.join(secret|list)`, `'{}'.format`
         return result
 
@@ -359,7 +369,7 @@ class _SizeLiterals(NodeTransformer):
 
 
 def _finalize(value: Any) -> str:
-    return taint.printed(value, kstr(value), to_json)
+    return taint.printed(value, kstr(value), to_json, _marks())
 
 
 @functools.lru_cache(maxsize=1)

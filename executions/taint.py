@@ -37,6 +37,8 @@ Pieces = tuple[tuple[str, bool], ...]
 MIN_FRAGMENT = 4
 
 _CONTAINERS = (Mapping, list, tuple, set, frozenset)
+#: Types that never hold a marked string (checked by identity first: the walk is hot).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 class SecretText(str):
@@ -138,37 +140,59 @@ def join_pieces(*parts: str) -> str:
 # ----------------------------------------------------------------------------- deep helpers
 
 
-def is_marked(value: Any) -> bool:
+def is_marked(value: Any, known: dict[int, tuple[Any, bool]] | None = None) -> bool:
     """Whether ``value`` is, or holds anywhere, a marked string. Each container is looked at
     once, however often it is shared (a template may build a list holding the same list
-    twice, forty levels deep)."""
+    twice, forty levels deep). ``known`` remembers the answer for a container (a render
+    passes one: what it reads cannot change while it renders)."""
+    kind = type(value)
+    if kind is SecretText:
+        return True
+    if kind in _PLAIN:
+        return False
+    if known is not None:
+        hit = known.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        answer = is_marked(value)
+        known[id(value)] = (value, answer)
+        return answer
+    if isinstance(value, SecretText):
+        return True
+    if isinstance(value, str) or not isinstance(value, _CONTAINERS):
+        return False
     stack = [value]
     seen: set[int] = set()
     while stack:
         item = stack.pop()
-        if isinstance(item, SecretText):
-            return True
-        if isinstance(item, str) or not isinstance(item, _CONTAINERS) or id(item) in seen:
+        if id(item) in seen:
             continue
         seen.add(id(item))
-        if isinstance(item, Mapping):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        else:
-            stack.extend(item)
+        children = [*item.keys(), *item.values()] if isinstance(item, Mapping) else item
+        for child in children:
+            kind = type(child)
+            if kind is SecretText:
+                return True
+            if kind in _PLAIN:
+                continue
+            if isinstance(child, SecretText):
+                return True
+            if not isinstance(child, str) and isinstance(child, _CONTAINERS):
+                stack.append(child)
     return False
 
 
-def any_marked(values: Iterable[Any]) -> bool:
-    return any(is_marked(value) for value in values)
+def any_marked(values: Iterable[Any], known: dict[int, tuple[Any, bool]] | None = None) -> bool:
+    return any(is_marked(value, known) for value in values)
 
 
 def mark(value: Any) -> Any:
     """``value`` with every string in it marked as wholly secret (what a filter or function
     returns when it was handed a secret). A container shared in ``value`` stays shared."""
     memo: dict[int, Any] = {}
-    if isinstance(value, Iterator):  # Jinja's map/select/reverse filters return generators
-        return (_rebuild(v, _mark_text, memo) for v in value)
+    if isinstance(value, Iterator):  # Jinja's map/select/reverse/unique return generators:
+        # read now, so the next filter is handed a list it can see the marks in
+        return [_rebuild(v, _mark_text, memo) for v in value]
     return _rebuild(value, _mark_text, memo)
 
 
@@ -249,12 +273,17 @@ def fragments(value: Any) -> set[str]:
     return found
 
 
-def printed(value: Any, text: str, dumps: Callable[[Any], str] | None = None) -> str:
+def printed(
+    value: Any,
+    text: str,
+    dumps: Callable[[Any], str] | None = None,
+    known: dict[int, tuple[Any, bool]] | None = None,
+) -> str:
     """``text``, the printed form of ``value``, marked when ``value`` holds a secret.
 
     With ``dumps`` (the JSON writer that made ``text`` from a list or map) only the secret
     strings inside are hidden: ``{"password":"********"}``. Otherwise the whole text is."""
-    if isinstance(text, SecretText) or not is_marked(value):
+    if isinstance(text, SecretText) or not is_marked(value, known):
         return text
     if dumps is not None and isinstance(value, _CONTAINERS):
         precise = _printed_json(value, text, dumps)

@@ -96,6 +96,11 @@ def test_issue_22_a_masked_secret_prints_as_eight_asterisks() -> None:
         ("{{ '%s!' % secret('MASK_PW') }}", SECRET + "!"),
         ("{{ '{}!'.format(secret('MASK_PW')) }}", SECRET + "!"),
         ("{% set s = secret('MASK_PW') %}{{ s | lower | trim }}", SECRET),
+        # Jinja's filters that return generators: the next filter still sees the marks
+        ("{{ secret('MASK_PW') | list | reverse | join }}", SECRET[::-1]),
+        ("{{ secret('MASK_PW') | list | map('upper') | join }}", SECRET.upper()),
+        ("{{ secret('MASK_PW') | list | unique | join }}", "".join(dict.fromkeys(SECRET))),
+        ("{% for c in secret('MASK_PW') | list | reverse %}{{ c }}{% endfor %}", SECRET[::-1]),
     ],
 )
 def test_a_value_derived_from_a_secret_renders_in_clear_but_shows_masked(template, clear):
