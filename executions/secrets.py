@@ -194,11 +194,12 @@ def shown(value: Any, environ: Mapping[str, str] | None = None) -> Any:
     """``value`` (task or flow outputs) as it may be shown: every secret of the environment
     masked.
 
-    Outputs are stored as the task returned them, secrets included: a later task may need
-    the value (Kestra's own tests read a secret back from a Return task's output), so masking
-    happens where outputs leave Trellis — the API's documents, the admin's pages, the CLI.
-    The serving process therefore needs the same `SECRET_*` variables as the workers, as it
-    already does for webhook keys written `{{ secret('...') }}`."""
+    A value a template derived from a secret is stored sealed (executions.taint) and shown
+    here as the mask. Other outputs are stored as the task returned them (a script may print
+    a secret a later task needs), so environment secrets are also masked by text where
+    outputs leave Trellis — the API's documents, the admin's pages, the CLI, webhook
+    responses. The serving process therefore needs the same `SECRET_*` variables as the
+    workers, as it already does for webhook keys written `{{ secret('...') }}`."""
     env = os.environ if environ is None else environ
     raw = tuple(sorted((k, v) for k, v in env.items() if k.startswith(SECRET_PREFIX)))
     return _masker_of(raw).mask_value(_hide_sealed(value))
