@@ -538,3 +538,21 @@ def test_on_real_workers_nothing_derived_from_a_secret_is_stored_or_served(worke
     assert found == []
     text = served(done, superuser)
     assert [form for form in WORKER_FORMS if form in text] == []
+
+
+@pytest.mark.django_db
+def test_a_secret_input_is_masked_in_the_answer_of_validate_and_of_a_run(superuser) -> None:
+    deploy("inputs:\n  - id: pw\n    type: SECRET\ntasks:\n  - id: a\n"
+           "    type: io.kestra.plugin.core.log.Log\n    message: hi\n", "check")  # fmt: skip
+    api = APIClient()
+    api.force_authenticate(superuser)
+
+    checked = api.post(f"/api/v1/executions/{NS}/check/validate", {"pw": SECRET}, format="json")
+    started = api.post(f"/api/v1/executions/{NS}/check", {"pw": SECRET}, format="json")
+
+    assert checked.status_code == 200, checked.content
+    assert checked.json()["inputs"] == {"pw": MASK}
+    assert started.status_code == 200, started.content
+    assert started.json()["inputs"] == {"pw": MASK}
+    stored = Execution.objects.get(pk=started.json()["id"]).inputs["pw"]
+    assert SECRET not in stored  # sealed at rest
