@@ -220,7 +220,9 @@ def shown_inputs(inputs: Any, environ: Mapping[str, str] | None = None) -> Any:
     """An execution's inputs as they may be shown, to any user: what :func:`shown` hides,
     and SECRET inputs (stored sealed by :func:`seal_secret`) as the mask, never their
     ciphertext. A sealed SECRET input is recognised by opening it: only a value this
-    installation sealed opens (AES-GCM authenticates it)."""
+    installation sealed opens (AES-GCM authenticates it); a base64 text that does not open
+    (a STRING input holding a token, or a value sealed before the key changed) is shown as
+    it is, which tells nothing of a secret."""
     if not isinstance(inputs, Mapping):
         return shown(inputs, environ)
     return shown({k: MASK if _is_sealed_input(v) else v for k, v in inputs.items()}, environ)
@@ -232,7 +234,7 @@ def _is_sealed_input(value: Any) -> bool:
     try:
         return open_secret(value) is not value
     except SecretUnreadable:
-        return True  # sealed with an older key: still not something to show
+        return False
 
 
 # ------------------------------------------------------------------- SECRET inputs at rest
