@@ -264,6 +264,12 @@ class KestraEnvironment(ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset(["*", "**", "+", "%"])
 
+    @staticmethod
+    def concat(parts: Any) -> str:
+        """Joins the output of `{% set %}…{% endset %}`, `{% filter %}` blocks and macros:
+        a secret printed inside stays marked (issue 21)."""
+        return taint.join_pieces(*parts)
+
     def getattr(self, obj: Any, attribute: str) -> Any:
         tick()
         if isinstance(obj, Mapping):

@@ -101,6 +101,10 @@ def test_issue_22_a_masked_secret_prints_as_eight_asterisks() -> None:
         ("{{ secret('MASK_PW') | list | map('upper') | join }}", SECRET.upper()),
         ("{{ secret('MASK_PW') | list | unique | join }}", "".join(dict.fromkeys(SECRET))),
         ("{% for c in secret('MASK_PW') | list | reverse %}{{ c }}{% endfor %}", SECRET[::-1]),
+        # blocks whose output Jinja joins itself
+        ("{% set s %}{{ secret('MASK_PW') }}{% endset %}{{ s | upper }}", SECRET.upper()),
+        ("{% filter upper %}{{ secret('MASK_PW') }}{% endfilter %}", SECRET.upper()),
+        ("{% macro m() %}{{ secret('MASK_PW') }}{% endmacro %}{{ m() | trim }}", SECRET),
     ],
 )
 def test_a_value_derived_from_a_secret_renders_in_clear_but_shows_masked(template, clear):
