@@ -111,7 +111,8 @@ def expression_context(
         "outputs": outputs_tree(snap),
         "vars": dict(flow.variables),
         "labels": nested_labels(snap.labels),
-        "trigger": dict((snap.trigger or {}).get("variables") or {}),
+        # A Flow trigger hands over the outputs of the execution it watched: sealed ones open.
+        "trigger": unseal(dict((snap.trigger or {}).get("variables") or {})),
         "envs": dict(envs or {}),
         "globals": dict(globals_ or {}),
     }
