@@ -23,6 +23,7 @@ from executions.expressions import evaluate, render_value
 from executions.models import Execution
 from executions.persistence import load_snapshot
 from executions.runtime import engine_env, execution_flow_spec
+from executions.taint import unseal
 from flows.spec import TriggerSpec
 from triggers import preconditions as pre_module
 from triggers.firing import FireKey, Start, conditions_hold, fire_once
@@ -156,7 +157,8 @@ def upstream_context(execution: Execution) -> dict[str, Any]:
         execution_flow_spec(execution), load_snapshot(execution),
         envs=env.envs, globals_=env.globals,
     )  # fmt: skip
-    ctx["trigger"] = trigger_variables(execution)
+    # Outputs derived from a secret are sealed at rest: opened (and marked) to render.
+    ctx["trigger"] = unseal(trigger_variables(execution))
     ctx["execution"] = {
         **ctx["execution"],
         "namespace": execution.namespace,
@@ -164,7 +166,7 @@ def upstream_context(execution: Execution) -> dict[str, Any]:
         "flowRevision": execution.flow_revision,
         "state": str(execution.state),
         "labels": dict(execution.labels or {}),
-        "outputs": dict(execution.outputs or {}),
+        "outputs": unseal(dict(execution.outputs or {})),
     }
     return ctx
 

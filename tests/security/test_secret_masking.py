@@ -560,3 +560,35 @@ def test_a_secret_input_is_masked_in_the_answer_of_validate_and_of_a_run(superus
     assert started.json()["inputs"] == {"pw": MASK}
     stored = Execution.objects.get(pk=started.json()["id"]).inputs["pw"]
     assert SECRET not in stored  # sealed at rest
+
+
+@db
+def test_a_flow_trigger_passes_a_sealed_output_on_still_sealed(quiet, superuser) -> None:
+    """Outputs sealed at rest reach a Flow trigger's `trigger.outputs` opened (usable), and
+    the downstream execution stores what it derives from them sealed again."""
+    deploy(
+        "inputs:\n  - id: got\n    type: STRING\n"
+        "tasks:\n  - id: size\n    type: io.kestra.plugin.core.debug.Return\n"
+        "    format: '{{ inputs.got | length }}-{{ trigger.outputs.out | length }}'\n"
+        "triggers:\n  - id: after\n    type: io.kestra.plugin.core.trigger.Flow\n"
+        "    inputs:\n      got: '{{ outputs.ret.value | upper }}'\n"
+        "    conditions:\n      - type: io.kestra.plugin.core.condition.ExecutionFlow\n"
+        f"        namespace: {NS}\n        flowId: upstream\n",
+        "downstream",
+    )
+    run_flow(
+        "tasks:\n  - id: ret\n    type: io.kestra.plugin.core.debug.Return\n"
+        "    format: \"{{ secret('MASK_PW') }}\"\n"
+        "outputs:\n  - id: out\n    type: STRING\n    value: '{{ outputs.ret.value }}'\n",
+        "upstream",
+    )
+    drive()
+    downstream = Execution.objects.get(flow_id="downstream")
+
+    assert downstream.state == State.SUCCESS, logs(downstream)
+    assert TaskRun.objects.get(execution=downstream, task_id="size").outputs == {
+        "value": f"{len(SECRET)}-{len(SECRET)}"
+    }
+    assert downstream.inputs["got"].startswith(SEAL_PREFIX)
+    assert stored_leaks() == []
+    assert leaks(served(downstream, superuser)) == []
