@@ -258,6 +258,8 @@ def fragments(value: Any) -> set[str]:
     whose hidden pieces are too short to mask alone (a secret's letters printed as a list)
     is handed over whole."""
     found: set[str] = set()
+    if not is_marked(value):
+        return found
 
     def collect(text: SecretText) -> SecretText:
         for piece, hidden in text.pieces:
