@@ -169,11 +169,13 @@ def is_marked(value: Any, known: dict[int, tuple[Any, bool]] | None = None) -> b
             continue
         seen.add(id(item))
         children = [*item.keys(), *item.values()] if isinstance(item, Mapping) else item
+        kinds = set(map(type, children))  # one pass in C: most lists hold only plain values
+        if kinds <= _PLAIN:
+            continue
+        if SecretText in kinds:
+            return True
         for child in children:
-            kind = type(child)
-            if kind is SecretText:
-                return True
-            if kind in _PLAIN:
+            if type(child) in _PLAIN:
                 continue
             if isinstance(child, SecretText):
                 return True
