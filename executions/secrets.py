@@ -3,7 +3,9 @@
 `SECRET_<NAME>` holds the base64 of the secret (line breaks allowed, as `base64 -w 76` writes
 them); a value that is not valid base64 text is used as it is. `Masker` hides every known
 secret, and its base64 and URL-encoded forms, in text such as logs. SECRET-typed execution
-inputs are stored sealed (`seal_secret`) and opened only to render (`open_secret`).
+inputs are stored sealed (`seal_secret`) and opened only to render (`open_secret`); values a
+template derived from a secret are stored sealed too (`seal_value`, see executions.taint), and
+`shown`/`shown_inputs` show both as :data:`MASK`.
 """
 
 from __future__ import annotations
