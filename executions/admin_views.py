@@ -33,7 +33,7 @@ from executions.admin_gantt import GanttBar, GanttRow, gantt_svg
 from executions.admin_logs import LEVELS, state_stamp
 from executions.admin_topology import node_statuses, topology_svg
 from executions.models import Execution, TaskRun, TaskRunAttempt
-from executions.secrets import shown
+from executions.secrets import shown, shown_inputs
 from executions.services import RESTARTABLE, SETTABLE_TASK_RUN_STATES
 from executions.states import TERMINAL, State
 from executions.storage import StorageError, default_storage
@@ -84,7 +84,8 @@ class RunRow:
 
     @property
     def label(self) -> str:
-        return self.run.task_id + (f" [{self.run.value}]" if self.run.value is not None else "")
+        value = shown(self.run.value)  # a loop over secrets shows masked values (issue 21)
+        return self.run.task_id + (f" [{value}]" if value is not None else "")
 
 
 def file_links(execution: Execution, value: Any) -> list[FileLink]:
@@ -254,12 +255,15 @@ def execution_page(
         "duration": format_duration(
             duration(execution.started_at, execution.ended_at, timezone.now())
         ),
-        "inputs": [(k, json.dumps(v, default=str)) for k, v in (execution.inputs or {}).items()],
+        "inputs": [
+            (k, json.dumps(v, default=str))
+            for k, v in shown_inputs(execution.inputs or {}).items()
+        ],
         "input_files": file_links(execution, execution.inputs),
         "outputs_text": json.dumps(shown(execution.outputs), indent=2, default=str)
         if execution.outputs
         else "",
-        "labels": sorted((execution.labels or {}).items()),
+        "labels": sorted(shown(execution.labels or {}).items()),
         **_trigger(execution, request.user),
         **_flow_links(execution),
         "stamp": stamp,

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from executions.snapshot import ExecutionSnapshot, TaskRunSnapshot
+from executions.taint import SecretText, fragments, unseal
 
 if TYPE_CHECKING:
     from flows.spec import FlowSpec, TaskSpec
@@ -110,7 +111,8 @@ def expression_context(
         "outputs": outputs_tree(snap),
         "vars": dict(flow.variables),
         "labels": nested_labels(snap.labels),
-        "trigger": dict((snap.trigger or {}).get("variables") or {}),
+        # A Flow trigger hands over the outputs of the execution it watched: sealed ones open.
+        "trigger": unseal(dict((snap.trigger or {}).get("variables") or {})),
         "envs": dict(envs or {}),
         "globals": dict(globals_ or {}),
     }
@@ -138,23 +140,30 @@ def expression_context(
 
 
 def _open_inputs(flow: FlowSpec, inputs: Mapping[str, Any], io: Any) -> dict[str, Any]:
-    """The inputs with SECRET ones decrypted (they are stored sealed); each clear value is
-    handed to the render's ``on_secret`` hook so the worker masks it in logs."""
+    """The inputs with SECRET ones decrypted (they are stored sealed) and marked secret, as
+    are values sealed because they came from a secret (a Subflow's input set from
+    ``secret()``, executions.taint); each clear value is handed to the render's
+    ``on_secret`` hook so the worker masks it in logs."""
     from executions.inputs import open_secret_inputs, secret_input_ids
 
+    inputs = unseal(inputs)
+    hook = getattr(io, "on_secret", None)
+    if callable(hook):
+        for fragment in fragments(inputs):
+            hook(fragment)
     if not secret_input_ids(flow.inputs):
         return dict(inputs)
     from executions.secrets import SecretUnreadable, open_secret
 
     def opener(value: Any) -> Any:
         try:
-            return open_secret(value)
+            opened = open_secret(value)
         except SecretUnreadable as exc:
             logging.getLogger(__name__).warning("%s", exc)
             return value
+        return SecretText(opened) if isinstance(opened, str) else opened
 
     opened, clear = open_secret_inputs(inputs, flow.inputs, opener)
-    hook = getattr(io, "on_secret", None)
     for value in clear:
         if callable(hook):
             hook(value)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
-from executions.secrets import shown
+from executions.secrets import shown, shown_inputs
 
 
 def _iso(moment: Any) -> str | None:
@@ -29,7 +29,7 @@ def task_run_document(run: TaskRun, attempts: list[TaskRunAttempt]) -> dict[str,
         "id": run.id,
         "taskId": run.task_id,
         "parentTaskRunId": run.parent_id,
-        "value": run.value,
+        "value": shown(run.value),
         "iteration": run.iteration,
         "state": run.state,
         "histories": run.state_history,
@@ -56,10 +56,10 @@ def execution_json(execution: Execution, *, logs: bool = False) -> dict[str, Any
         "histories": execution.state_history,
         "startDate": _iso(execution.started_at),
         "endDate": _iso(execution.ended_at),
-        "inputs": execution.inputs,
+        "inputs": shown_inputs(execution.inputs),
         "outputs": shown(execution.outputs),
-        "labels": execution.labels,
-        "trigger": execution.trigger,
+        "labels": shown(execution.labels),
+        "trigger": shown(execution.trigger),
         "parentId": execution.replayed_from or execution.parent_execution_id,
         "originalId": execution.original_id,
         "taskRuns": [task_run_document(r, attempts.get(r.id, [])) for r in runs],

@@ -19,6 +19,7 @@ from executions.expr_io import ExecutionIO
 from executions.expressions import ExpressionError
 from executions.models import Execution
 from executions.secrets import Masker
+from executions.taint import shown_form
 
 #: The longest expression accepted (expressions are not documents).
 MAX_EXPRESSION = 64 * 1024
@@ -81,4 +82,5 @@ def execution_eval(
         text = render(expression, context)
     except ExpressionError as exc:
         return EvalResult(result=None, error=masker.mask(str(exc)))
-    return EvalResult(result=masker.mask(str(text)))
+    # What the sandbox derived from a secret (executions.taint) is shown masked (issue 21).
+    return EvalResult(result=masker.mask(shown_form(str(text))))

@@ -17,7 +17,7 @@ import yaml
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
-from . import secrets
+from . import secrets, taint
 from .expr_dates import format_date
 from .expr_filters import from_json
 from .expr_state import (
@@ -85,7 +85,10 @@ def secret(ctx: Context, key: str, namespace: str | None = None, subkey: str | N
     seen = _optional_io("on_secret")
     if seen:
         seen(value)
-    return value
+        state = current_state()
+        if state is not None:  # reported once: the render does not report it again
+            state.extra.setdefault("kx_reported", set()).add(value)
+    return taint.SecretText(value)  # issue 21: tracked through whatever the template does
 
 
 @pass_context

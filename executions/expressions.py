@@ -33,8 +33,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import _PassArg
 from jinja2.visitor import NodeTransformer
 
-from . import pebble
-from .expr_filters import FILTERS, RISKY_BUILTINS, TESTS
+from . import pebble, taint
+from .expr_filters import FILTERS, RISKY_BUILTINS, TESTS, json_encode
 from .expr_functions import FUNCTIONS
 from .expr_limits import (
     check_filter_call,
@@ -54,6 +54,7 @@ from .expr_state import (
     reset_state,
     set_state,
     tick,
+    to_json,
 )
 
 __all__ = [
@@ -106,10 +107,12 @@ def _size_of(value: Any) -> int:
 
 def _concat(left: Any, right: Any) -> str:
     """Pebble's `~`: stringify like Kestra (true/false, JSON maps), bounded size."""
-    a, b = kstr(left), kstr(right)
+    known = _marks()
+    a = taint.printed(left, kstr(left), to_json, known)
+    b = taint.printed(right, kstr(right), to_json, known)
     if len(a) + len(b) > MAX_OUTPUT:
         raise LimitExceeded("string concatenation exceeds the output size limit")
-    return a + b
+    return taint.join_pieces(a, b)
 
 
 def _checked_iter(value: Any) -> Iterator[Any]:
@@ -235,20 +238,53 @@ def _guard(func: Callable[..., Any], risky: bool = False, name: str = "") -> Cal
                     raise LimitExceeded(f"argument {arg} is too large for '{func.__name__}'")
                 if isinstance(arg, str) and re.search(r"\d{6,}", arg):
                     raise LimitExceeded(f"format width too large for '{func.__name__}'")
-        result = func(*args, **kwargs)
+        try:
+            result = func(*args, **kwargs)
+        except Exception as exc:
+            _scrub(exc, (*args, *kwargs.values()))
+            raise
         if _size_of(result) > MAX_OUTPUT:
             raise LimitExceeded(f"'{func.__name__}' produced more than the output size limit")
         weight(result)
         _check_int(result)
+        if taint.any_marked((*args, *kwargs.values()), _marks()):
+            # Issue 21: what a filter makes of a secret is secret (`| json` hides only it).
+            if func is json_encode and args:
+                result = taint.printed(args[0], result, to_json)
+            result = taint.mark(result)
         return result
 
     return wrapper
+
+
+def _marks() -> dict[int, tuple[Any, bool]] | None:
+    """The render's memory of which containers hold a secret (see taint.is_marked)."""
+    state = current_state()
+    return state.extra.setdefault("kx_marks", {}) if state is not None else None
+
+
+def _scrub(exc: Exception, values: tuple[Any, ...]) -> None:
+    """Raise ``exc`` again with the secrets among ``values`` masked in its message, when
+    there are any (issue 21); return (the caller re-raises ``exc`` as it is) otherwise."""
+    if not taint.any_marked(values):
+        return
+    message = taint.scrub(str(exc), values)
+    if message == str(exc):
+        return
+    kind = type(exc) if isinstance(exc, ExpressionError) else ExpressionError
+    raise kind(message) from None
 
 
 class KestraEnvironment(ImmutableSandboxedEnvironment):
     """Sandbox with Kestra's attribute rules, growth limits and a time budget."""
 
     intercepted_binops = frozenset(["*", "**", "+", "%"])
+
+    @staticmethod
+    def concat(parts: Any) -> str:
+        """Joins the output of `{% set %}…{% endset %}`, `{% filter %}` blocks and macros:
+        a secret printed inside stays marked (issue 21)."""
+        return taint.join_pieces(*parts)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         tick()
@@ -270,12 +306,20 @@ class KestraEnvironment(ImmutableSandboxedEnvironment):
     def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         tick()
         check_method_call(__obj, args, kwargs)
-        result = super().call(__context, __obj, *args, **kwargs)
+        try:
+            result = super().call(__context, __obj, *args, **kwargs)
+        except Exception as exc:
+            _scrub(exc, (getattr(__obj, "__self__", None), *args, *kwargs.values()))
+            raise
         if _size_of(result) > MAX_OUTPUT:
             raise LimitExceeded("a call produced more than the output size limit")
         if __obj is not _sized and __obj is not _checked_iter:
             weight(result)
             _check_int(result)
+            if taint.any_marked(
+                (getattr(__obj, "__self__", None), *args, *kwargs.values()), _marks()
+            ):
+                result = taint.mark(result)  # issue 21: `' '.join(secret|list)`, `'{}'.format`
         return result
 
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
@@ -306,6 +350,8 @@ class KestraEnvironment(ImmutableSandboxedEnvironment):
                 seq, times = (left, right) if isinstance(left, list | tuple) else (right, left)
                 _remember_weight(result, 1 + (weight(seq) - 1) * max(int(times), 0))
         _check_int(result)
+        if isinstance(result, str) and (taint.is_marked(left) or taint.is_marked(right)):
+            result = taint.mark(result)  # `'%s' % secret`, `[secret] * 2 + ...` keep their marks
         return result
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
@@ -340,7 +386,7 @@ class _SizeLiterals(NodeTransformer):
 
 
 def _finalize(value: Any) -> str:
-    return kstr(value)
+    return taint.printed(value, kstr(value), to_json, _marks())
 
 
 @functools.lru_cache(maxsize=1)
@@ -459,6 +505,18 @@ class _Session:
         if self.token is not None:
             reset_state(self.token)
 
+    def seen(self, result: Any) -> Any:
+        """Hand the hidden parts of ``result`` to the I/O's ``on_secret`` (the log masker),
+        so a task logging a value derived from a secret logs it masked (issue 21)."""
+        hook = getattr(self.io, "on_secret", None)
+        if callable(hook):
+            state = current_state()
+            reported = state.extra.setdefault("kx_reported", set()) if state else set()
+            for fragment in taint.fragments(result) - reported:
+                reported.add(fragment)
+                hook(fragment)
+        return result
+
 
 def _render_string(template: str, variables: Mapping[str, Any]) -> str:
     if not _needs_rendering(template):
@@ -472,7 +530,7 @@ def _render_string(template: str, variables: Mapping[str, Any]) -> str:
             raise LimitExceeded(f"rendered output exceeds {MAX_OUTPUT} characters")
         parts.append(chunk)
         tick()
-    return "".join(parts)
+    return taint.join_pieces(*parts)
 
 
 def render(template: str, context: Mapping[str, Any], *, timeout: float | None = None) -> str:
@@ -480,8 +538,9 @@ def render(template: str, context: Mapping[str, Any], *, timeout: float | None =
     if not isinstance(template, str) or not _needs_rendering(template):
         return template
     try:
-        with _Session(context, timeout) as variables:
-            return _render_string(template, variables)
+        session = _Session(context, timeout)
+        with session as variables:
+            return session.seen(_render_string(template, variables))
     except Exception as exc:  # noqa: BLE001 - any failure of a user's expression is reported
         raise _wrap(exc, template) from exc
 
@@ -528,7 +587,8 @@ def evaluate(template: str, context: Mapping[str, Any], *, timeout: float | None
     if expression is None:
         return render(template, context, timeout=timeout)
     try:
-        with _Session(context, timeout) as variables:
+        session = _Session(context, timeout)
+        with session as variables:
             try:
                 compiled = _compile_expression(expression)
             except pebble.PebbleSyntaxError:
@@ -536,7 +596,7 @@ def evaluate(template: str, context: Mapping[str, Any], *, timeout: float | None
             result = compiled(**variables)
             if isinstance(result, KestraUndefined):
                 result._fail_with_undefined_error()
-            return result
+            return session.seen(result)
     except Exception as exc:  # noqa: BLE001 - any failure of a user's expression is reported
         raise _wrap(exc, template) from exc
 

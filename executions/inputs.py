@@ -22,9 +22,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from executions import taint
 from executions.durations import DurationError, format_duration, parse_duration
 from executions.expr_limits import regex_fullmatch
 from executions.expr_state import ExpressionError
+from executions.secrets import MASK
 from flows.depth import TooDeep, check_depth, json_loads
 
 #: Kestra's old names, read as the new ones.
@@ -241,8 +243,13 @@ def coerce_inputs(
                 typed[spec.id] = _dump(parsed)
                 if kind == "SECRET" and callable(seal) and typed[spec.id] is not None:
                     typed[spec.id] = seal(typed[spec.id])
+                elif callable(seal) and taint.is_marked(value):
+                    # Issue 21: a value derived from a secret (a Subflow's input set from
+                    # `secret()`) is stored sealed, and marked again when the child renders.
+                    typed[spec.id] = taint.seal(taint.mark(typed[spec.id]))
         except _Invalid as exc:
-            errors[spec.id] = f"{exc}, but received `{_show(value)}`"
+            hidden = kind == "SECRET" or taint.is_marked(value)
+            errors[spec.id] = f"{exc}, but received `{MASK if hidden else _show(value)}`"
     if errors:
         raise InputsError(errors)
     return _nest(typed) if nest else typed

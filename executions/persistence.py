@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from django.db import connection
 
-from executions import rows
+from executions import rows, taint
 from executions.models import Execution, ExecutionLabel, LogEntry, TaskRun, TaskRunAttempt
 from executions.plan import (
     CreateTaskRun,
@@ -28,6 +28,7 @@ from executions.plan import (
     SetTaskRunState,
     StartSubflow,
 )
+from executions.secrets import SEAL_PREFIX, Masker
 from executions.snapshot import ExecutionSnapshot, TaskRunSnapshot
 from executions.states import TERMINAL, State, check_transition
 from orchestrator.observability import metrics
@@ -56,6 +57,15 @@ _STATES = {str(s): s for s in State}
 _EMPTY_JSON = ("{}", "", None)
 
 
+def _opened(text: Any) -> Any:
+    """A JSON column as the engine sees it: values sealed at rest (issue 21, see
+    executions.taint) opened and marked again; the text is searched first, so a run
+    without sealed values costs nothing more."""
+    if isinstance(text, str) and SEAL_PREFIX not in text:
+        return _json(text)
+    return taint.unseal(_json(text))
+
+
 def _json(text: Any) -> Any:
     if not isinstance(text, str):  # a driver that decodes JSON itself
         return text or {}
@@ -80,9 +90,9 @@ def _run_rows(where: str, params: Sequence[Any]) -> list[TaskRunSnapshot]:
                     r[i] = read(r[i])
     return [
         TaskRunSnapshot(
-            id=r[0], task_id=r[1], parent_id=r[2], value=r[3], iteration=r[4],
-            state=_STATES[r[5]], attempts=r[6], outputs=_json(r[7]) or {},
-            decision=_json(r[8]) or {}, due_at=r[9], started_at=r[10], seq=r[11],
+            id=r[0], task_id=r[1], parent_id=r[2], value=taint.unseal(r[3]), iteration=r[4],
+            state=_STATES[r[5]], attempts=r[6], outputs=_opened(r[7]) or {},
+            decision=_opened(r[8]) or {}, due_at=r[9], started_at=r[10], seq=r[11],
             retry_at=r[12],
         )
         for r in found
@@ -96,7 +106,7 @@ def _all_runs(execution: Execution) -> list[TaskRunSnapshot]:
 def run_snapshot(run: TaskRun) -> TaskRunSnapshot:
     """A task run just written, as ``load_snapshot`` would read it back (JSON normalised)."""
     return TaskRunSnapshot(
-        id=run.id, task_id=run.task_id, parent_id=run.parent_id, value=run.value,
+        id=run.id, task_id=run.task_id, parent_id=run.parent_id, value=taint.unseal(run.value),
         iteration=run.iteration, state=State(run.state), attempts=run.attempts,
         outputs=_normalised(run.outputs), decision=_normalised(run.decision),
         due_at=run.due_at, started_at=run.started_at, seq=run.seq, retry_at=run.retry_at,
@@ -104,7 +114,7 @@ def run_snapshot(run: TaskRun) -> TaskRunSnapshot:
 
 
 def _normalised(value: Any) -> Any:
-    return json.loads(json.dumps(value)) if value else {}
+    return _opened(json.dumps(value)) if value else {}
 
 
 def load_snapshot(
@@ -145,7 +155,7 @@ def snapshot_of(execution: Execution, runs: Sequence[TaskRunSnapshot]) -> Execut
         trigger=execution.trigger,
         task_runs=tuple(runs),
         started_at=execution.started_at,
-        outputs=execution.outputs or {},
+        outputs=_opened(execution.outputs) or {},
     )
 
 
@@ -250,8 +260,14 @@ _EXECUTION_FIELDS = ["state", "state_history", "started_at", "ended_at", "output
 _RUN_FIELDS = tuple(n for n in rows.concrete_names(TaskRun) if n != "id")
 
 
-def apply_plan(execution: Execution, plan: Plan, now: datetime) -> Applied:
+def apply_plan(
+    execution: Execution, plan: Plan, now: datetime, masker: Masker | None = None
+) -> Applied:
     """Write ``plan`` for ``execution`` (locked by the caller).
+
+    Values derived from secrets (executions.taint) never reach a row in clear: loop values,
+    decisions and outputs are sealed, labels and log lines masked (with ``masker`` too: the
+    secrets the plan's renders read, for messages that lost the mark, issue 21).
 
     New task runs, their attempts and log lines are inserted in one statement each, and a
     changed task run is written once however many actions touch it, so a Parallel of 100
@@ -289,12 +305,12 @@ def apply_plan(execution: Execution, plan: Plan, now: datetime) -> Applied:
                 execution=execution,
                 task_id=action.task_id,
                 parent_id=action.parent_id,
-                value=action.value,
+                value=taint.seal(action.value),
                 iteration=action.iteration,
                 state=action.state,
                 state_history=_initial_history(action.state, now),
-                decision=dict(action.decision or {}),
-                outputs=dict(action.outputs or {}),
+                decision=taint.seal(dict(action.decision or {})),
+                outputs=taint.seal(dict(action.outputs or {})),
                 queue=action.queue,
                 seq=action.seq or next_seq,
                 due_at=action.due_at,
@@ -315,9 +331,9 @@ def apply_plan(execution: Execution, plan: Plan, now: datetime) -> Applied:
                 run.state_history = [*run.state_history, history_entry(action.state, now)]
             run.due_at = action.due_at
             if action.outputs is not None:
-                run.outputs = dict(action.outputs)
+                run.outputs = taint.seal(dict(action.outputs))
             if action.decision is not None:
-                run.decision = dict(action.decision)
+                run.decision = taint.seal(dict(action.decision))
             run.ended_at = now if action.state in TERMINAL else None
             if run.id not in created:
                 changed[run.id] = run
@@ -328,9 +344,9 @@ def apply_plan(execution: Execution, plan: Plan, now: datetime) -> Applied:
         elif isinstance(action, SetExecutionState):
             set_execution_state(execution, action.state, now)
             if action.outputs is not None:
-                execution.outputs = dict(action.outputs)
+                execution.outputs = taint.seal(dict(action.outputs))
         elif isinstance(action, SetLabels):
-            execution.labels = {**(execution.labels or {}), **action.labels}
+            execution.labels = {**(execution.labels or {}), **taint.shown_form(action.labels)}
             sync_label_rows(execution)
         elif isinstance(action, StartSubflow | ResumeExecution):
             subflows.append(action)
@@ -342,7 +358,7 @@ def apply_plan(execution: Execution, plan: Plan, now: datetime) -> Applied:
                     task_id=runs[action.task_run_id].task_id if action.task_run_id in runs else "",
                     timestamp=now,
                     level=action.level,
-                    message=action.message,
+                    message=_masked(action.message, masker),
                 )
             )
     rows.create(list(created.values()))
@@ -359,6 +375,11 @@ def apply_plan(execution: Execution, plan: Plan, now: datetime) -> Applied:
         execution.settled_version = execution.version
     rows.save_fields(execution, _EXECUTION_FIELDS)
     return Applied(attempts, subflows, list(runs.values()))
+
+
+def _masked(message: str, masker: Masker | None) -> str:
+    text = taint.shown_form(message)
+    return masker.mask(text) if masker is not None else text
 
 
 def _initial_history(state: State, now: datetime) -> list[dict[str, Any]]:

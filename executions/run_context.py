@@ -20,6 +20,7 @@ from executions import rows
 from executions.expressions import evaluate, render_value
 from executions.models import LogEntry
 from executions.secrets import Masker
+from executions.taint import shown_form
 from namespaces.boundaries import Boundary
 from plugins.base import TaskFailed
 
@@ -67,7 +68,7 @@ class AttemptLogger:
         if LEVEL_ORDER[level] < self._min:
             return
         with self._lock:
-            self._lines.append((timezone.now(), level, self._masker.mask(str(msg))))
+            self._lines.append((timezone.now(), level, self._masker.mask(shown_form(str(msg)))))
 
     def trace(self, msg: str) -> None:
         self._add("TRACE", msg)

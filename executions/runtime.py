@@ -32,7 +32,7 @@ from executions.persistence import (
     run_snapshot,
 )
 from executions.plan import StartSubflow
-from executions.secrets import env_vars
+from executions.secrets import env_vars, environ_masker
 from executions.snapshot import TaskRunSnapshot
 from executions.states import TERMINAL, State
 from executions.subflow_items import ITEMS_OWNER, store_item_outputs
@@ -144,13 +144,16 @@ def _advance(execution_id: str) -> State | None:
                 transaction.on_commit(lambda: _run_ended_hooks(ended))
             return State(execution.state)
         env = engine_env()
-        env.io = ExecutionIO(execution.namespace, execution.flow_id, execution.id)
+        # The masker learns the secrets this hop's renders read: the executor's own log
+        # lines (a flowable's error quoting a value) are masked with them (issue 21).
+        masker = environ_masker()
+        env.io = ExecutionIO(execution.namespace, execution.flow_id, execution.id, masker)
         snap = load_snapshot(execution, known=snapshot_cache.take(execution))
         plan = engine.plan(spec, snap, now(), env)
         if not plan:
             snapshot_cache.keep_on_commit(execution, snap.task_runs)
             return State(execution.state)
-        applied = apply_plan(execution, plan, now())
+        applied = apply_plan(execution, plan, now(), masker)
         if execution.state != before:
             log.info("execution %s -> %s", before, execution.state)
         send_attempts(applied.attempts)

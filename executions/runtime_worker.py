@@ -27,7 +27,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
-from executions import rows
+from executions import rows, taint
 from executions.dispatch import now, wake_executor
 from executions.durations import parse_duration
 from executions.expr_io import ExecutionIO
@@ -38,7 +38,7 @@ from executions.models import Execution, TaskRun, TaskRunAttempt
 from executions.persistence import history_entry, load_snapshot
 from executions.run_context import AttemptLogger, WorkerContext
 from executions.runtime import execution_flow_spec, task_run_context
-from executions.secrets import Masker
+from executions.secrets import Masker, environ_masker
 from executions.states import State
 from executions.unloadable import reason_of
 from executions.workdir import shared_folder
@@ -194,7 +194,7 @@ def _run_attempt(attempt_id: int) -> State | None:
     execution, run = claimed.execution, claimed.run
     bind(execution_id=execution.id, task_run_id=run.id, namespace=execution.namespace,
          flow_id=execution.flow_id)  # fmt: skip
-    masker = Masker.from_environ()
+    masker = environ_masker()
     try:
         spec = execution_flow_spec(execution)
     except DatabaseError:
@@ -303,7 +303,7 @@ def record(
         run = claimed.run
         recorded = rows.update(
             TaskRun,
-            {"state": state, "ended_at": moment, "outputs": _jsonable(outputs),
+            {"state": state, "ended_at": moment, "outputs": _jsonable(taint.seal(outputs)),
              "state_history": [*run.state_history, history_entry(state, moment)]},
             id=run.pk, state=State.RUNNING, attempts=claimed.attempt.number,
         )  # fmt: skip

@@ -3,7 +3,9 @@
 `SECRET_<NAME>` holds the base64 of the secret (line breaks allowed, as `base64 -w 76` writes
 them); a value that is not valid base64 text is used as it is. `Masker` hides every known
 secret, and its base64 and URL-encoded forms, in text such as logs. SECRET-typed execution
-inputs are stored sealed (`seal_secret`) and opened only to render (`open_secret`).
+inputs are stored sealed (`seal_secret`) and opened only to render (`open_secret`); values a
+template derived from a secret are stored sealed too (`seal_value`, see executions.taint), and
+`shown`/`shown_inputs` show both as :data:`MASK`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 SECRET_PREFIX = "SECRET_"
-MASK = "******"
+#: What a hidden value shows as (Kestra prints eight asterisks).
+MASK = "********"
+#: How a value sealed by :func:`seal_value` starts (recognised wherever it is shown).
+SEAL_PREFIX = "trellis:sealed:v1:"
 
 
 class SecretNotFound(LookupError):
@@ -126,7 +131,7 @@ def secret_forms(value: str) -> set[str]:
 
 
 class Masker:
-    """Replace known secret values, in every form :func:`secret_forms` lists, with `******`.
+    """Replace known secret values, in every form :func:`secret_forms` lists, with :data:`MASK`.
 
     Matching ignores case, so a secret passed through `upper` or `lower` is hidden too (at the
     price of also hiding a different-case word that happens to spell the secret)."""
@@ -148,6 +153,11 @@ class Masker:
             self._forms |= new
             ordered = sorted(self._forms, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(form) for form in ordered), re.IGNORECASE)
+
+    def copy(self) -> Masker:
+        twin = Masker()
+        twin._forms, twin._pattern = set(self._forms), self._pattern
+        return twin
 
     def mask(self, text: str) -> str:
         if self._pattern is None or not text:
@@ -174,18 +184,59 @@ def _masker_of(raw: tuple[tuple[str, str], ...]) -> Masker:
     return Masker.from_environ(dict(raw))
 
 
+def environ_masker(environ: Mapping[str, str] | None = None) -> Masker:
+    """A Masker of the environment's secrets that the caller may teach more (``add``):
+    a copy of the cached one, so a hop of the executor does not decode every secret again."""
+    env = os.environ if environ is None else environ
+    raw = tuple(sorted((k, v) for k, v in env.items() if k.startswith(SECRET_PREFIX)))
+    return _masker_of(raw).copy()
+
+
 def shown(value: Any, environ: Mapping[str, str] | None = None) -> Any:
     """``value`` (task or flow outputs) as it may be shown: every secret of the environment
     masked.
 
-    Outputs are stored as the task returned them, secrets included: a later task may need
-    the value (Kestra's own tests read a secret back from a Return task's output), so masking
-    happens where outputs leave Trellis — the API's documents, the admin's pages, the CLI.
-    The serving process therefore needs the same `SECRET_*` variables as the workers, as it
-    already does for webhook keys written `{{ secret('...') }}`."""
+    A value a template derived from a secret is stored sealed (executions.taint) and shown
+    here as the mask. Other outputs are stored as the task returned them (a script may print
+    a secret a later task needs), so environment secrets are also masked by text where
+    outputs leave Trellis — the API's documents, the admin's pages, the CLI, webhook
+    responses. The serving process therefore needs the same `SECRET_*` variables as the
+    workers, as it already does for webhook keys written `{{ secret('...') }}`."""
     env = os.environ if environ is None else environ
     raw = tuple(sorted((k, v) for k, v in env.items() if k.startswith(SECRET_PREFIX)))
-    return _masker_of(raw).mask_value(value)
+    return _masker_of(raw).mask_value(_hide_sealed(value))
+
+
+def _hide_sealed(value: Any) -> Any:
+    """``value`` with every sealed string (:func:`seal_value`) shown as the mask."""
+    if isinstance(value, str):
+        return MASK if value.startswith(SEAL_PREFIX) else value
+    if isinstance(value, Mapping):
+        return {_hide_sealed(k): _hide_sealed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_hide_sealed(v) for v in value)
+    return value
+
+
+def shown_inputs(inputs: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """An execution's inputs as they may be shown, to any user: what :func:`shown` hides,
+    and SECRET inputs (stored sealed by :func:`seal_secret`) as the mask, never their
+    ciphertext. A sealed SECRET input is recognised by opening it: only a value this
+    installation sealed opens (AES-GCM authenticates it); a base64 text that does not open
+    (a STRING input holding a token, or a value sealed before the key changed) is shown as
+    it is, which tells nothing of a secret."""
+    if not isinstance(inputs, Mapping):
+        return shown(inputs, environ)
+    return shown({k: MASK if _is_sealed_input(v) else v for k, v in inputs.items()}, environ)
+
+
+def _is_sealed_input(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) < 40 or value.startswith(SEAL_PREFIX):
+        return False
+    try:
+        return open_secret(value) is not value
+    except SecretUnreadable:
+        return False
 
 
 # ------------------------------------------------------------------- SECRET inputs at rest
@@ -253,4 +304,46 @@ def open_secret(token: Any, key: bytes | None = None) -> Any:
             "a SECRET input cannot be decrypted: TRELLIS_ENCRYPTION_KEY (or SECRET_KEY) "
             "changed since the execution was created"
         ) from None
+    return clear.decode("utf-8", errors="replace")
+
+
+# ------------------------------------------------------------- values derived from secrets
+
+
+def _value_nonce(key: bytes, clear: bytes) -> bytes:
+    return hmac.new(key, b"trellis.sealed-nonce:" + clear, hashlib.sha256).digest()[:_NONCE_BYTES]
+
+
+def seal_value(value: str, key: bytes | None = None) -> str:
+    """``value`` (a secret or a value derived from one, see executions.taint) sealed for
+    storing: :data:`SEAL_PREFIX` + base64 of AES-256-GCM.
+
+    Unlike :func:`seal_secret` the nonce is derived from the value (HMAC), so the same value
+    always seals to the same text: a ForEach over secrets stores its values sealed, and
+    planning again must find its children by those values (at the price of showing which
+    sealed values are equal)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    key = key or encryption_key()
+    clear = str.__str__(value).encode()
+    nonce = _value_nonce(key, clear)
+    sealed = AESGCM(key).encrypt(nonce, clear, SEAL_PREFIX.encode())
+    return SEAL_PREFIX + base64.b64encode(nonce + sealed).decode()
+
+
+def open_value(token: str, key: bytes | None = None) -> str:
+    """The clear text of a value :func:`seal_value` made; anything else comes back as it is,
+    and so does a value the key cannot open (shown as the mask, never used in clear)."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    if not isinstance(token, str) or not token.startswith(SEAL_PREFIX):
+        return token
+    try:
+        raw = base64.b64decode(token[len(SEAL_PREFIX) :], validate=True)
+        clear = AESGCM(key or encryption_key()).decrypt(
+            raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], SEAL_PREFIX.encode()
+        )
+    except (binascii.Error, ValueError, InvalidTag):
+        return token
     return clear.decode("utf-8", errors="replace")

@@ -21,6 +21,7 @@ from executions.inputs import InputsError, coerce_inputs
 from executions.models import Execution, TaskRun, new_id
 from executions.persistence import history_entry, set_execution_state, sync_label_rows
 from executions.states import TERMINAL, State, check_transition
+from executions.taint import seal, shown_form
 from flows.models import Flow
 from flows.selectors import flow_spec
 
@@ -105,10 +106,11 @@ def execution_create(
 
             default_storage().delete_execution(spec.namespace, spec.id, execution_id)
             raise
-    else:  # trusted callers only (the Kestra compatibility runner's "raw" inputs)
-        typed = dict(inputs or {})
+    else:  # trusted callers (the Kestra compatibility runner's "raw" inputs, triggers)
+        typed = seal(dict(inputs or {}))  # what came from a secret stays sealed (issue 21)
     moment = now()
-    merged = {**spec.labels, **{k: str(v) for k, v in (labels or {}).items()}}
+    # A label is shown everywhere: one set from a secret is stored masked (issue 21).
+    merged = {**spec.labels, **{k: str(v) for k, v in shown_form(dict(labels or {})).items()}}
     # Kestra's system label tying an execution to the chain it belongs to (subflows pass
     # theirs down through labels).
     merged.setdefault(CORRELATION_LABEL, execution_id)
@@ -123,7 +125,7 @@ def execution_create(
             inputs=typed,
             labels=merged,
             variables=dict(spec.variables),
-            trigger=dict(trigger) if trigger else None,
+            trigger=seal(dict(trigger)) if trigger else None,  # a Flow trigger's outputs
             parent_execution=parent[0] if parent else None,
             parent_task_run_id=parent[1] if parent else None,
             due_at=scheduled_at,

@@ -16,7 +16,9 @@ from executions.dispatch import now, wake_executor
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.persistence import history_entry
 from executions.plan import ResumeExecution, StartSubflow
+from executions.secrets import shown
 from executions.states import State
+from executions.taint import shown_form
 from flows.spec import FlowSpec, TaskSpec
 from namespaces.boundaries import Boundary, BoundaryRefused
 
@@ -89,7 +91,9 @@ def _end_run(run: TaskRun, state: State, outputs: dict[str, Any], message: str =
 
 
 def _failed_attempt(run: TaskRun, message: str) -> None:
-    """A child that could not even start is a failed attempt (a retry policy counts it)."""
+    """A child that could not even start is a failed attempt (a retry policy counts it).
+    The message may quote what the parent rendered: secrets masked (issue 21)."""
+    message = shown(shown_form(message))
     run.attempts += 1
     run.save(update_fields=["attempts"])
     moment = now()

@@ -23,6 +23,7 @@ from executions.expressions import evaluate, render_value
 from executions.models import Execution
 from executions.persistence import load_snapshot
 from executions.runtime import engine_env, execution_flow_spec, executor_budget
+from executions.taint import unseal
 from flows.spec import FlowSpec, TriggerSpec
 from namespaces.boundaries import allows
 from triggers import preconditions as pre_module
@@ -177,7 +178,8 @@ def upstream_context(execution: Execution) -> dict[str, Any]:
         execution_flow_spec(execution), load_snapshot(execution),
         envs=env.envs, globals_=env.globals,
     )  # fmt: skip
-    ctx["trigger"] = trigger_variables(execution)
+    # Outputs derived from a secret are sealed at rest: opened (and marked) to render.
+    ctx["trigger"] = unseal(trigger_variables(execution))
     ctx["execution"] = {
         **ctx["execution"],
         "namespace": execution.namespace,
@@ -185,7 +187,7 @@ def upstream_context(execution: Execution) -> dict[str, Any]:
         "flowRevision": execution.flow_revision,
         "state": str(execution.state),
         "labels": dict(execution.labels or {}),
-        "outputs": dict(execution.outputs or {}),
+        "outputs": unseal(dict(execution.outputs or {})),
     }
     return ctx
 

@@ -21,7 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from executions.durations import format_duration
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
-from executions.secrets import shown
+from executions.secrets import shown, shown_inputs
 from executions.states import TERMINAL, State
 
 #: What to prefetch before calling :func:`execution_document` on many executions.
@@ -106,7 +106,7 @@ def task_run_document(run: TaskRun, execution: Execution) -> dict[str, Any]:
         "flowId": execution.flow_id,
         "parentTaskRunId": run.parent_id,
         "taskId": run.task_id,
-        "value": run.value,
+        "value": shown(run.value),
         "iteration": run.iteration,
         "state": state_document(run.state, run.state_history, end=run.ended_at),
         "attempts": [attempt_document(a) for a in run.attempt_rows.all()],
@@ -127,10 +127,10 @@ def execution_document(execution: Execution) -> dict[str, Any]:
             start=None if execution.state_history else execution.created_at,
             end=execution.ended_at,
         ),
-        "inputs": execution.inputs or {},
+        "inputs": shown_inputs(execution.inputs or {}),
         "outputs": shown(execution.outputs or {}),
-        "labels": labels_document(execution.labels),
-        "trigger": execution.trigger or None,
+        "labels": labels_document(shown(execution.labels)),
+        "trigger": shown(execution.trigger) or None,
         "parentId": execution.replayed_from or execution.parent_execution_id,
         "originalId": execution.original_id or execution.id,
         "taskRunList": [task_run_document(r, execution) for r in execution.task_runs.all()],

@@ -26,6 +26,7 @@ from executions.api.documents import EXECUTION_PREFETCH, execution_document, lab
 from executions.api.serializers import ExecutionSerializer, InputsValidationSerializer
 from executions.inputs import InputsError, coerce_inputs
 from executions.models import Execution
+from executions.secrets import shown_inputs
 from executions.services import ExecutionError, execution_create, execution_kill, execution_wait
 from executions.states import TERMINAL
 from executions.storage import sanitize_filename
@@ -163,7 +164,7 @@ class ExecutionValidateView(_RunView):
                 "namespace": run.spec.namespace,
                 "flowId": run.spec.id,
                 "revision": run.revision or run.flow.revision,
-                "inputs": typed,
+                "inputs": shown_inputs(typed),  # SECRET ones sealed: shown masked
                 "labels": labels_document(run.labels),
             }
         )

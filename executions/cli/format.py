@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from executions.secrets import shown
 from flows.cli.base import fail
 
 #: Rich styles per state (plain output ignores them).
@@ -67,7 +68,8 @@ def parse_pairs(values: Iterable[str] | None, flag: str, seps: str = "=") -> dic
 
 def run_label(run: RunLike) -> str:
     """``task`` or ``task[value]`` for a ForEach child."""
-    return f"{run.task_id}[{run.value}]" if run.value not in (None, "") else run.task_id
+    value = shown(run.value)  # a loop over secrets shows its values masked (issue 21)
+    return f"{run.task_id}[{value}]" if value not in (None, "") else run.task_id
 
 
 def duration(start: datetime | None, end: datetime | None, now: datetime | None = None) -> str:

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from executions.taint import reveal
+
 
 def _iso(value: Any) -> Any:
     if isinstance(value, datetime | date):
@@ -61,7 +63,7 @@ def build_document(
             "executionId": execution["id"],
             "taskId": run["task_id"],
             "parentTaskRunId": run.get("parent_id"),
-            "value": run.get("value"),
+            "value": reveal(run.get("value")),
             "iteration": run.get("iteration"),
             "state": _state(run["state"], run.get("state_history")),
             "attempts": [
@@ -69,7 +71,7 @@ def build_document(
                 for a in attempts.get(run["id"]) or ()
             ]
             or None,
-            "outputs": run.get("outputs") or None,
+            "outputs": reveal(run.get("outputs")) or None,
         }
         for run in task_runs
     ]
@@ -80,7 +82,7 @@ def build_document(
         "flowRevision": execution.get("flow_revision"),
         "state": _state(execution["state"], execution.get("state_history")),
         "inputs": execution.get("inputs"),
-        "outputs": execution.get("outputs") or None,
+        "outputs": reveal(execution.get("outputs")) or None,
         "labels": _labels(execution.get("labels")),
         "trigger": execution.get("trigger"),
         "parentId": execution.get("replayed_from") or execution.get("parent_execution_id"),

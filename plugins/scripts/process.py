@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
+from executions.secrets import MASK
 from executions.states import State
 from plugins.base import Prop, RunContext, RunnableTask, TaskFailed, TaskResult
 from plugins.scripts.sandbox import Sandbox, SandboxUnavailable, sandbox_for_scripts
@@ -45,7 +46,6 @@ POLL_SECONDS = 0.2
 KILL_GRACE_SECONDS = 5.0
 #: Time to wait for the output pipes after the interpreter exited (children may hold them).
 PIPE_GRACE_SECONDS = 1.0
-MASK = "******"
 
 #: Worker variables a script inherits: what a shell needs to find programs, know its user
 #: and print text. Everything else must be declared in ``env`` (or TRELLIS_SCRIPT_ENV).

@@ -91,7 +91,7 @@ def test_secret_is_refused_and_a_secret_in_outputs_comes_back_masked(api, ran, m
     assert refused["result"] is None
     assert "secret() is not available when evaluating an expression" in refused["error"]
     assert "s 3 c r 3 t" not in spelled.json()["result"]
-    assert spelled.json()["result"].startswith("p w   i s   * * * * * *")
+    assert spelled.json()["result"].startswith("p w   i s   * * * * * * * *")
 
 
 def test_unknown_task_run_is_404_and_a_reader_is_403(api, ran, django_user_model) -> None:

@@ -198,7 +198,7 @@ def test_multiselect_is_a_subset_of_its_values():
         ("STRING", {"validator": r"A\d+"}, "A12x", "it must match the pattern `A\\d+`, but received `A12x`"),
         ("STRING", {"minLength": 3}, "ab", "it must be at least `3` characters long, but received `ab`"),
         ("STRING", {"maxLength": 3}, "abcd", "it must be at most `3` characters long, but received `abcd`"),
-        ("SECRET", {"validator": "[a-z]+"}, "ABC", "it must match the pattern `[a-z]+`, but received `ABC`"),
+        ("SECRET", {"validator": "[a-z]+"}, "ABC", "it must match the pattern `[a-z]+`, but received `********`"),
         ("INT", {"min": 10, "max": 20}, "9", "it must be more than `10`, but received `9`"),
         ("INT", {"min": 10, "max": 20}, "21", "it must be less than `20`, but received `21`"),
         ("FLOAT", {"min": 0.1, "max": 0.5}, "0.01", "it must be more than `0.1`, but received `0.01`"),

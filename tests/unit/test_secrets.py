@@ -76,16 +76,16 @@ def test_masker_hides_plain_base64_and_url_encoded_forms():
         f"d {urllib.parse.quote_plus('p@ss word')}"
     )
 
-    assert masker.mask(text) == "a ****** b ****** c ****** d ******"
+    assert masker.mask(text) == "a ******** b ******** c ******** d ********"
 
 
 def test_masker_from_environment_masks_every_secret():
     masker = Masker.from_environ(ENV)
 
     assert masker.mask("value=secretValue? no: password and some secret value") == (
-        "value=secretValue? no: ****** and ******"
+        "value=secretValue? no: ******** and ********"
     )
-    assert masker.mask(f'json {{"secretKey":"secretValue"}} {LONG}') == "json ****** ******"
+    assert masker.mask(f'json {{"secretKey":"secretValue"}} {LONG}') == "json ******** ********"
 
 
 def test_empty_secret_masks_nothing():
@@ -98,7 +98,7 @@ def test_masker_learns_new_secrets():
     masker = Masker()
     masker.add("tok3n")
 
-    assert masker.mask("Bearer tok3n") == "Bearer ******"
+    assert masker.mask("Bearer tok3n") == "Bearer ********"
 
 
 # ------------------------------------------------------------ every form a secret takes
@@ -128,7 +128,7 @@ SECRET = 'p@ss "word"/é'
 def test_masker_hides_the_forms_filters_and_encoders_give_a_secret(shown):
     masker = Masker([SECRET])
 
-    assert masker.mask(f"before {shown} after") == "before ****** after"
+    assert masker.mask(f"before {shown} after") == "before ******** after"
 
 
 def test_each_line_of_a_multi_line_secret_is_hidden_on_its_own():
@@ -137,7 +137,7 @@ def test_each_line_of_a_multi_line_secret_is_hidden_on_its_own():
 
     logged = [masker.mask(line) for line in key.splitlines()]
 
-    assert logged == ["******", "******", "******", "}", "******"]
+    assert logged == ["********", "********", "********", "}", "********"]
 
 
 @pytest.mark.parametrize("blank", ["", " ", "\n", "\t  "])
@@ -153,8 +153,8 @@ def test_mask_value_masks_strings_anywhere_in_a_document():
     document = {"value": "Bearer tok3n", "list": ["x", {"TOK3N": 1}], "n": 3, "none": None}
 
     assert masker.mask_value(document) == {
-        "value": "Bearer ******",
-        "list": ["x", {"******": 1}],
+        "value": "Bearer ********",
+        "list": ["x", {"********": 1}],
         "n": 3,
         "none": None,
     }

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from executions.documents import execution_json
 from executions.expressions import ExpressionError
+from executions.secrets import shown
 from executions.services import execution_wait
 from flows.depth import TooDeep
 from orchestrator.api.base import check_body_size
@@ -68,7 +69,8 @@ class WebhookView(APIView):
         except TooDeep as exc:
             raise too_deep_problem(exc) from None
         except ExpressionError as exc:
-            raise ApiProblem(f"the trigger's inputs do not render: {exc}", status_code=422)
+            message = shown(f"the trigger's inputs do not render: {exc}")
+            raise ApiProblem(message, status_code=422) from None
         if result.execution is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         execution = result.execution
@@ -77,7 +79,8 @@ class WebhookView(APIView):
             timeout = float(getattr(settings, "TRELLIS_WEBHOOK_WAIT_SECONDS", 60))
             execution = execution_wait(execution.id, timeout=timeout)
             if props.get("returnOutputs") is True:
-                return Response(execution.outputs or {})
+                # The caller is anonymous: secrets in the outputs are masked (issue 21).
+                return Response(shown(execution.outputs or {}))
         return Response(execution_json(execution))
 
     @extend_schema(operation_id="webhook_get", request=None, responses=_RESPONSES)

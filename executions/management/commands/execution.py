@@ -22,7 +22,7 @@ from executions.cli import format as fmt
 from executions.cli.common import get_execution
 from executions.cli.run import POLL_SECONDS, LogCursor, add_warn_after, finish, follow
 from executions.models import Execution, LogEntry, TaskRun
-from executions.secrets import shown
+from executions.secrets import shown, shown_inputs
 from executions.selectors import execution_problem
 from executions.states import TERMINAL, State
 from flows.cli.base import fail
@@ -124,7 +124,9 @@ def handle_show(command: BaseCommand, options: dict) -> None:
         out(f"problem   {problem}")
     for title in ("inputs", "outputs", "labels", "trigger"):
         value = getattr(execution, title)
-        for line in fmt.mapping_lines(title, shown(value) if title == "outputs" else value):
+        for line in fmt.mapping_lines(
+            title, shown_inputs(value) if title == "inputs" else shown(value)
+        ):
             out(line)
     runs = list(TaskRun.objects.filter(execution=execution).order_by("seq"))
     out("task runs:" if runs else "task runs: none yet")

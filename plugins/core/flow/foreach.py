@@ -17,6 +17,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from executions import taint
 from executions.states import FAILING, State, worst
 from plugins.base import ChildStart, FlowableContext, FlowableTask, Prop, TaskFailed, kestra_aliases
 from plugins.core.flow.blocks import close_block, latest_by_task, run_phase
@@ -31,7 +32,7 @@ def loop_value(item: Any) -> str:
     """How a loop item is shown as ``taskrun.value``: strings as they are, the rest as JSON."""
     if isinstance(item, str):
         return item
-    return json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+    return taint.printed(item, json.dumps(item, separators=(",", ":"), ensure_ascii=False))
 
 
 def java_str(value: Any) -> str:
@@ -52,7 +53,9 @@ def parse_values(rendered: Any) -> list[str]:
     Kestra's messages."""
     if isinstance(rendered, str):
         try:
-            rendered = json.loads(rendered)
+            parsed = json.loads(rendered)
+            # Issue 21: the items of a JSON list made from a secret are secret too.
+            rendered = taint.mark(parsed) if taint.is_marked(rendered) else parsed
         except ValueError:
             raise TaskFailed(
                 f"loop values must be a list or a JSON array, not {rendered!r}"
