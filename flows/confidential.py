@@ -20,7 +20,7 @@ import yaml
 from access.policy import Action, allows
 from plugins.registry import UnknownType, registry
 
-MASK = "******"
+MASK = "********"
 #: A credential this long is replaced wherever it appears, not only on its own line.
 ANYWHERE_FROM = 8
 

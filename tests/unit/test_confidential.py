@@ -33,9 +33,9 @@ def test_credentials_are_the_declared_properties_of_each_alias() -> None:
 def test_yaml_text_is_masked_where_a_value_is_a_credential() -> None:
     shown = hide_in_text(SOURCE, credentials_of_source(SOURCE))
 
-    assert 'key: "******"' in shown
-    assert "key: ******," in shown
-    assert "secret: ******}" in shown
+    assert 'key: "********"' in shown
+    assert "key: ********," in shown
+    assert "secret: ********}" in shown
     assert "description: call it with abc" in shown  # a short key is not an ordinary word's
     assert "long-signing-secret" not in shown
 
