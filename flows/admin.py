@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -24,9 +24,27 @@ from flows.services import (
     flow_revisions_diff,
     flow_set_disabled,
 )
+from flows.services.deploy import parse_source
 from flows.spec import SpecError
 
 SOURCE_CHANGE_FORM = "admin/flows/source_change_form.html"
+
+#: What "Add flow" opens with: a small flow that validates, to be renamed and extended.
+STARTER_FLOW = """\
+id: hello_world
+namespace: company.team
+description: A starter flow. Rename it, add tasks (Ctrl-Space completes), Ctrl-S saves.
+
+inputs:
+  - id: name
+    type: STRING
+    defaults: world
+
+tasks:
+  - id: hello
+    type: trellis.core.log.Log
+    message: "Hello, {{ inputs.name }}!"
+"""
 
 
 @admin.register(Namespace)
@@ -130,6 +148,10 @@ class FlowAdmin(admin.ModelAdmin):
         flows = super().get_queryset(request).prefetch_related("labels")
         return readable(flows, request.user, "namespace__name")
 
+    def get_changeform_initial_data(self, request) -> dict:
+        """A starter flow on "Add flow" (``?source=`` still wins, as for any admin field)."""
+        return {"source": STARTER_FLOW, **super().get_changeform_initial_data(request)}
+
     def get_fields(self, request, obj=None):
         return ["source"] if obj is None else [*self.readonly_fields, "source"]
 
@@ -198,8 +220,22 @@ class FlowAdmin(admin.ModelAdmin):
 
     # --- revisions: list on the change page, diff view, restore -------------------------
 
+    def _editor_context(self) -> dict:
+        """What the flow editor (flows/static/flows/editor.js) needs: where to validate, the
+        plugins' schemas for completion and the live topology."""
+        return {
+            "flow_editor": {
+                "validate_url": reverse("api-flow-validate"),
+                "plugins_url": reverse("api-plugins"),
+                "topology_url": reverse("admin:flows_flow_topology_preview"),
+            }
+        }
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return super().add_view(request, form_url, {**self._editor_context(), **(extra_context or {})})
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = extra_context or {}
+        extra_context = {**self._editor_context(), **(extra_context or {})}
         flow = self.get_object(request, object_id)
         if flow is not None:
             extra_context["revisions"] = [
@@ -233,12 +269,36 @@ class FlowAdmin(admin.ModelAdmin):
                 name="flows_flow_revision_restore",
             ),
             path(
+                "topology-preview/",
+                self.admin_site.admin_view(self.topology_preview),
+                name="flows_flow_topology_preview",
+            ),
+            path(
                 "<path:object_id>/execute/",
                 self.admin_site.admin_view(self.execute_view),
                 name="flows_flow_execute",
             ),
         ]
         return own + super().get_urls()
+
+    def topology_preview(self, request):
+        """POST a flow's YAML source, get its topology as SVG markup: the editor's live view.
+
+        Reads nothing stored and saves nothing; a source that does not parse is a 422 with
+        the first problem as text (the editor shows problems from the validate endpoint).
+        """
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        from executions.admin_topology import topology_svg
+        from flows.graph import flow_graph
+
+        try:
+            spec = parse_source(request.body.decode("utf-8", "replace"), filename="<editor>")
+        except SpecError as exc:
+            return HttpResponse(str(exc), status=422, content_type="text/plain")
+        return HttpResponse(topology_svg(flow_graph(spec)), content_type="text/html")
 
     def _revision_url(self, flow: Flow, revision: int) -> str:
         return reverse("admin:flows_flow_revision", args=[flow.pk, revision])
