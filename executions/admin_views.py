@@ -22,7 +22,9 @@ from django.utils.safestring import mark_safe
 
 from access.policy import Action, check, readable
 from executions.admin_common import (
+    STATE_ORDER,
     duration,
+    state_color,
     file_name,
     format_duration,
     storage_uris,
@@ -30,6 +32,7 @@ from executions.admin_common import (
 )
 from executions.admin_forms import InputsForm
 from executions.admin_gantt import GanttBar, GanttRow, gantt_svg
+from executions.admin_failure import failure_summary
 from executions.admin_logs import LEVELS, state_stamp
 from executions.admin_topology import node_statuses, topology_svg
 from executions.models import Execution, TaskRun, TaskRunAttempt
@@ -83,8 +86,20 @@ class RunRow:
         return format_duration(duration(self.run.started_at, self.run.ended_at, timezone.now()))
 
     @property
+    def elapsed(self) -> float | None:
+        """Seconds so far while the run is going (the page ticks it on); else None."""
+        return running_seconds(self.run.started_at, self.run.ended_at, self.run.state)
+
+    @property
     def label(self) -> str:
         return self.run.task_id + (f" [{self.run.value}]" if self.run.value is not None else "")
+
+
+def running_seconds(started_at, ended_at, state: str) -> float | None:  # noqa: ANN001
+    """Seconds since ``started_at`` for something still going, else None (nothing ticks)."""
+    if started_at is None or ended_at is not None or state in TERMINAL:
+        return None
+    return max((timezone.now() - started_at).total_seconds(), 0.0)
 
 
 def file_links(execution: Execution, value: Any) -> list[FileLink]:
@@ -157,6 +172,12 @@ def _rows(execution: Execution, runs: list[TaskRun]) -> list[RunRow]:
         )  # fmt: skip
         seen.add(run.task_id)
     return rows
+
+
+def gantt_legend(rows: list[RunRow]) -> list[tuple[str, str]]:
+    """``(state, colour)`` of every state drawn in the Gantt, in the states' life order."""
+    seen = {r.run.state for r in rows} | {a.state for r in rows for a in r.attempts}
+    return [(str(s), state_color(s)) for s in STATE_ORDER if s in seen]
 
 
 def _gantt(rows: list[RunRow]) -> str:
@@ -254,6 +275,7 @@ def execution_page(
         "duration": format_duration(
             duration(execution.started_at, execution.ended_at, timezone.now())
         ),
+        "elapsed": running_seconds(execution.started_at, execution.ended_at, execution.state),
         "inputs": [(k, json.dumps(v, default=str)) for k, v in (execution.inputs or {}).items()],
         "input_files": file_links(execution, execution.inputs),
         "outputs_text": json.dumps(shown(execution.outputs), indent=2, default=str)
@@ -265,6 +287,8 @@ def execution_page(
         "stamp": stamp,
         **_related(execution),
         "rows": rows,
+        "failures": failure_summary(execution, runs),
+        "gantt_legend": gantt_legend(rows),
         "more_rows": max(len(runs) - MAX_ROWS, 0),
         "gantt": mark_safe(_gantt(rows)),  # noqa: S308 - built with html.escape throughout
         "topology": mark_safe(_topology(spec, runs)),  # noqa: S308 - idem

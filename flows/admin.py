@@ -232,7 +232,9 @@ class FlowAdmin(admin.ModelAdmin):
         }
 
     def add_view(self, request, form_url="", extra_context=None):
-        return super().add_view(request, form_url, {**self._editor_context(), **(extra_context or {})})
+        return super().add_view(
+            request, form_url, {**self._editor_context(), **(extra_context or {})}
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = {**self._editor_context(), **(extra_context or {})}

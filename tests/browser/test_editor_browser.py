@@ -98,7 +98,10 @@ def test_ctrl_s_saves_through_the_form_and_the_page_stays(admin_page, screenshot
     page = admin_page
     page.goto("/admin/flows/flow/add/")
     page.wait_for_selector("#trellis-editor .cm-editor")
-    set_source(page, "id: saved\nnamespace: company.team\ntasks:\n  - id: a\n    type: trellis.core.log.Log\n    message: hi\n")
+    set_source(
+        page,
+        "id: saved\nnamespace: company.team\ntasks:\n  - id: a\n    type: trellis.core.log.Log\n    message: hi\n",
+    )
     page.locator(".cm-content").click()
     page.keyboard.press("Control+s")
     page.wait_for_selector("#revisions")

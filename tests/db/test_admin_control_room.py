@@ -1,0 +1,165 @@
+"""The control room's server-rendered parts (issue 20): a failed execution's error summary,
+ticking durations' markup, the Gantt legend, and the flow editor's endpoints."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from executions.models import Execution, LogEntry, TaskRun
+from executions.services import execution_create
+from executions.states import State
+from flows.admin import STARTER_FLOW
+from flows.models import Flow
+from flows.services import flow_deploy
+
+pytestmark = pytest.mark.django_db
+
+FLOW = """
+id: report
+namespace: company.team
+tasks:
+  - id: fine
+    type: trellis.core.log.Log
+    message: ok
+  - id: boom
+    type: trellis.core.log.Log
+    message: ok
+"""
+
+
+@pytest.fixture
+def client(client, superuser):
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
+def execution():
+    return execution_create(flow=flow_deploy(source=FLOW).flow)
+
+
+def run(execution: Execution, task_id: str, state: State, seq: int, ended: bool = True) -> TaskRun:
+    now = timezone.now()
+    return TaskRun.objects.create(
+        execution=execution, task_id=task_id, state=state, seq=seq,
+        started_at=now - timedelta(seconds=5), ended_at=now if ended else None,
+    )  # fmt: skip
+
+
+def page(client, execution: Execution) -> str:
+    response = client.get(reverse("admin:executions_execution_change", args=[execution.id]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_failed_execution_names_the_task_its_message_and_links_the_log_line(client, execution):
+    run(execution, "fine", State.SUCCESS, 1)
+    boom = run(execution, "boom", State.FAILED, 2)
+    now = timezone.now()
+    LogEntry.objects.create(execution=execution, task_run_id=boom.id, task_id="boom",
+                            timestamp=now, level="INFO", message="starting")  # fmt: skip
+    line = LogEntry.objects.create(execution=execution, task_run_id=boom.id, task_id="boom",
+                                   timestamp=now, level="ERROR", message="disk <full>")  # fmt: skip
+    Execution.objects.filter(pk=execution.pk).update(state=State.FAILED)
+
+    html = page(client, execution)
+
+    summary = html[html.index('id="failure-summary"') : html.index('id="overview"')]
+    assert "<code>boom</code>" in summary and "fine" not in summary
+    assert "disk &lt;full&gt;" in summary  # escaped
+    assert f'href="#log-{line.pk}"' in summary
+    assert f'href="#taskrun-{boom.id}"' in summary
+
+
+def test_no_summary_unless_the_execution_failed(client, execution):
+    run(execution, "boom", State.FAILED, 1)
+    Execution.objects.filter(pk=execution.pk).update(state=State.SUCCESS)
+    assert 'id="failure-summary"' not in page(client, execution)
+
+
+def test_a_failure_without_task_runs_is_summed_up_by_the_executions_error_line(client, execution):
+    LogEntry.objects.create(execution=execution, timestamp=timezone.now(), level="ERROR",
+                            message="the flow cannot be loaded")  # fmt: skip
+    Execution.objects.filter(pk=execution.pk).update(state=State.FAILED)
+    html = page(client, execution)
+    assert 'id="failure-summary"' in html and "the flow cannot be loaded" in html
+
+
+def test_running_durations_carry_their_elapsed_seconds_and_ended_ones_do_not(client, execution):
+    run(execution, "fine", State.SUCCESS, 1)
+    run(execution, "boom", State.RUNNING, 2, ended=False)
+    Execution.objects.filter(pk=execution.pk).update(
+        state=State.RUNNING, started_at=timezone.now() - timedelta(seconds=30)
+    )
+    html = page(client, execution)
+    assert html.count("data-trellis-elapsed=") == 2  # the execution and the running task
+    overview = html[html.index('id="execution-duration"') :][:120]
+    elapsed = float(overview.split('data-trellis-elapsed="')[1].split('"')[0])
+    assert 29 <= elapsed < 60
+
+
+def test_the_gantt_has_a_legend_of_its_bars_and_states(client, execution):
+    run(execution, "fine", State.SUCCESS, 1)
+    run(execution, "boom", State.FAILED, 2)
+    html = page(client, execution)
+    legend = html[html.index('id="gantt-legend"') :][:1200]
+    assert "one attempt" in legend and "whole span" in legend
+    assert "SUCCESS" in legend and "FAILED" in legend and "PAUSED" not in legend
+
+
+# --- the flow editor's server side ---------------------------------------------------------
+
+
+def test_add_flow_opens_with_a_starter_flow_that_validates(client):
+    html = client.get(reverse("admin:flows_flow_add")).content.decode()
+    assert "id: hello_world" in html
+    assert 'id="trellis-editor"' in html and "codemirror.min.js" in html
+    response = client.post(
+        reverse("api-flow-validate"), STARTER_FLOW, content_type="application/x-yaml"
+    )
+    assert response.json()[0]["valid"] is True
+
+
+def test_validate_works_with_the_admin_session_and_csrf(superuser):
+    """The editor POSTs YAML with the session cookie: DRF's CSRF check reads the body first."""
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(superuser)
+    browser.get(reverse("admin:flows_flow_add"))
+    token = browser.cookies["csrftoken"].value
+    response = browser.post(
+        reverse("api-flow-validate"), STARTER_FLOW + "    bogus: 1\n",
+        content_type="application/x-yaml", HTTP_X_CSRFTOKEN=token,
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert response.json()[0]["errors"][0]["line"] == 14
+    nul = browser.post(
+        reverse("api-flow-validate"), "id: a\x00\n", content_type="application/x-yaml",
+        HTTP_X_CSRFTOKEN=token,
+    )  # fmt: skip
+    assert nul.status_code == 400
+
+
+def test_topology_preview_draws_a_source_and_saves_nothing(client):
+    url = reverse("admin:flows_flow_topology_preview")
+    drawn = client.post(url, STARTER_FLOW, content_type="application/x-yaml")
+    assert drawn.status_code == 200 and "<svg" in drawn.content.decode()
+    assert ">hello<" in drawn.content.decode()
+    bad = client.post(url, "id: x\n", content_type="application/x-yaml")
+    assert bad.status_code == 422
+    assert client.get(url).status_code == 405
+    assert Flow.objects.count() == 0
+
+
+def test_a_source_with_problems_shows_them_once(client):
+    response = client.post(
+        reverse("admin:flows_flow_add"), {"source": STARTER_FLOW + "    bogus: 1\n", "_save": "1"}
+    )
+    html = response.content.decode()
+    assert html.count("unknown property &#x27;bogus&#x27;") == 2  # the table, and the hidden list
+    assert ".field-source ul.errorlist { display: none; }" in html
