@@ -24,15 +24,15 @@ from access.policy import Action, check, readable
 from executions.admin_common import (
     STATE_ORDER,
     duration,
-    state_color,
     file_name,
     format_duration,
+    state_color,
     storage_uris,
     trigger_label,
 )
+from executions.admin_failure import failure_summary
 from executions.admin_forms import InputsForm
 from executions.admin_gantt import GanttBar, GanttRow, gantt_svg
-from executions.admin_failure import failure_summary
 from executions.admin_logs import LEVELS, state_stamp
 from executions.admin_topology import node_statuses, topology_svg
 from executions.models import Execution, TaskRun, TaskRunAttempt

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -124,6 +124,29 @@ class LabelFilter(admin.SimpleListFilter):
         return queryset.with_labels({key: value})
 
 
+class DeletedFilter(admin.SimpleListFilter):
+    """Deleted flows are history: hidden from the list unless asked for (issue 20)."""
+
+    title = "deleted"
+    parameter_name = "deleted"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Deleted only"), ("all", "All")]
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Live only",
+        }
+        yield from list(super().choices(changelist))[1:]  # without Django's "All" (= live)
+
+    def queryset(self, request, queryset):
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(deleted=self.value() == "yes")
+
+
 @admin.register(Flow)
 class FlowAdmin(admin.ModelAdmin):
     form = FlowSourceForm
@@ -132,21 +155,69 @@ class FlowAdmin(admin.ModelAdmin):
         "flow_id",
         "namespace",
         "revision",
-        "disabled",
-        "deleted",
+        "status",
+        "last_execution",
         "label_list",
-        "updated_at",
+        "updated",
     ]
-    list_filter = [NamespacePrefixFilter, LabelFilter, "disabled", "deleted"]
+    list_filter = [NamespacePrefixFilter, LabelFilter, "disabled", DeletedFilter]
     list_select_related = ["namespace"]
     search_fields = ["flow_id", "description", "namespace__name"]
     actions = ["enable_flows", "disable_flows"]
     readonly_fields = ["namespace", "flow_id", "revision", "disabled", "deleted", "label_list"]
 
+    class Media:
+        css = {"all": ["executions/admin.css"]}
+        js = ["executions/admin.js"]  # local dates
+
     def get_queryset(self, request):
-        """Only flows in namespaces the user may read (issue 6)."""
-        flows = super().get_queryset(request).prefetch_related("labels")
+        """Only flows in namespaces the user may read (issue 6), each with its latest
+        execution's state and time for the list."""
+        from executions.models import Execution
+
+        latest = Execution.objects.filter(
+            namespace=OuterRef("namespace__name"), flow_id=OuterRef("flow_id")
+        ).order_by("-created_at")
+        flows = (
+            super()
+            .get_queryset(request)
+            .prefetch_related("labels")
+            .annotate(
+                last_state=Subquery(latest.values("state")[:1]),
+                last_created=Subquery(latest.values("created_at")[:1]),
+                last_id=Subquery(latest.values("id")[:1]),
+            )
+        )
         return readable(flows, request.user, "namespace__name")
+
+    @admin.display(description="status")
+    def status(self, obj: Flow) -> str:
+        """Only what needs attention is marked: a normal (enabled) flow shows nothing."""
+        if obj.deleted:
+            return format_html('<span class="trellis-flag {}">{}</span>', "deleted", "deleted")
+        if obj.disabled:
+            return format_html('<span class="trellis-flag {}">{}</span>', "disabled", "disabled")
+        return ""
+
+    @admin.display(description="last execution", ordering="last_created")
+    def last_execution(self, obj: Flow) -> str:
+        from executions.templatetags.trellis_admin import when
+
+        if not getattr(obj, "last_id", None):
+            return format_html('<span class="trellis-note">{}</span>', "never run")
+        return format_html(
+            '<a href="{}"><span class="trellis-badge state-{}">{}</span></a> {}',
+            reverse("admin:executions_execution_change", args=[obj.last_id]),
+            obj.last_state,
+            obj.last_state,
+            when(obj.last_created),
+        )
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated(self, obj: Flow) -> str:
+        from executions.templatetags.trellis_admin import when
+
+        return when(obj.updated_at)
 
     def get_changeform_initial_data(self, request) -> dict:
         """A starter flow on "Add flow" (``?source=`` still wins, as for any admin field)."""

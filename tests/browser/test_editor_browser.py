@@ -106,6 +106,7 @@ def test_ctrl_s_saves_through_the_form_and_the_page_stays(admin_page, screenshot
     page.keyboard.press("Control+s")
     page.wait_for_selector("#revisions")
     flow = Flow.objects.get(flow_id="saved")
-    assert flow.revision == 1 and "message: hi" in flow.source
+    assert flow.revision == 1
+    assert "message: hi" in flow.source
     page.wait_for_selector("#trellis-editor-topology svg")
     screenshot(page, "saved")

@@ -69,7 +69,8 @@ def test_a_failed_execution_names_the_task_its_message_and_links_the_log_line(cl
     html = page(client, execution)
 
     summary = html[html.index('id="failure-summary"') : html.index('id="overview"')]
-    assert "<code>boom</code>" in summary and "fine" not in summary
+    assert "<code>boom</code>" in summary
+    assert "fine" not in summary
     assert "disk &lt;full&gt;" in summary  # escaped
     assert f'href="#log-{line.pk}"' in summary
     assert f'href="#taskrun-{boom.id}"' in summary
@@ -86,7 +87,8 @@ def test_a_failure_without_task_runs_is_summed_up_by_the_executions_error_line(c
                             message="the flow cannot be loaded")  # fmt: skip
     Execution.objects.filter(pk=execution.pk).update(state=State.FAILED)
     html = page(client, execution)
-    assert 'id="failure-summary"' in html and "the flow cannot be loaded" in html
+    assert 'id="failure-summary"' in html
+    assert "the flow cannot be loaded" in html
 
 
 def test_running_durations_carry_their_elapsed_seconds_and_ended_ones_do_not(client, execution):
@@ -107,8 +109,11 @@ def test_the_gantt_has_a_legend_of_its_bars_and_states(client, execution):
     run(execution, "boom", State.FAILED, 2)
     html = page(client, execution)
     legend = html[html.index('id="gantt-legend"') :][:1200]
-    assert "one attempt" in legend and "whole span" in legend
-    assert "SUCCESS" in legend and "FAILED" in legend and "PAUSED" not in legend
+    assert "one attempt" in legend
+    assert "whole span" in legend
+    assert "SUCCESS" in legend
+    assert "FAILED" in legend
+    assert "PAUSED" not in legend
 
 
 # --- the flow editor's server side ---------------------------------------------------------
@@ -117,7 +122,8 @@ def test_the_gantt_has_a_legend_of_its_bars_and_states(client, execution):
 def test_add_flow_opens_with_a_starter_flow_that_validates(client):
     html = client.get(reverse("admin:flows_flow_add")).content.decode()
     assert "id: hello_world" in html
-    assert 'id="trellis-editor"' in html and "codemirror.min.js" in html
+    assert 'id="trellis-editor"' in html
+    assert "codemirror.min.js" in html
     response = client.post(
         reverse("api-flow-validate"), STARTER_FLOW, content_type="application/x-yaml"
     )
@@ -148,7 +154,8 @@ def test_validate_works_with_the_admin_session_and_csrf(superuser):
 def test_topology_preview_draws_a_source_and_saves_nothing(client):
     url = reverse("admin:flows_flow_topology_preview")
     drawn = client.post(url, STARTER_FLOW, content_type="application/x-yaml")
-    assert drawn.status_code == 200 and "<svg" in drawn.content.decode()
+    assert drawn.status_code == 200
+    assert "<svg" in drawn.content.decode()
     assert ">hello<" in drawn.content.decode()
     bad = client.post(url, "id: x\n", content_type="application/x-yaml")
     assert bad.status_code == 422
@@ -163,3 +170,64 @@ def test_a_source_with_problems_shows_them_once(client):
     html = response.content.decode()
     assert html.count("unknown property &#x27;bogus&#x27;") == 2  # the table, and the hidden list
     assert ".field-source ul.errorlist { display: none; }" in html
+
+
+# --- the flows list ------------------------------------------------------------------------
+
+
+def flow_source(flow_id: str, extra: str = "") -> str:
+    return (
+        f"id: {flow_id}\nnamespace: company.team\n{extra}tasks:\n"
+        "  - id: a\n    type: trellis.core.log.Log\n    message: hi\n"
+    )
+
+
+def listed(client, query: str = "") -> list[str]:
+    response = client.get(reverse("admin:flows_flow_changelist") + query)
+    assert response.status_code == 200
+    return sorted(f.flow_id for f in response.context["cl"].result_list)
+
+
+def test_deleted_flows_are_hidden_unless_filtered_for(client):
+    from flows.services import flow_delete
+
+    flow_deploy(source=flow_source("live"))
+    flow_delete(flow=flow_deploy(source=flow_source("gone")).flow)
+    assert listed(client) == ["live"]
+    assert listed(client, "?deleted=yes") == ["gone"]
+    assert listed(client, "?deleted=all") == ["gone", "live"]
+    html = client.get(reverse("admin:flows_flow_changelist")).content.decode()
+    assert "Live only" in html and "Deleted only" in html
+
+
+def test_flows_list_shows_the_last_execution_and_flags_only_what_needs_attention(client):
+    flow = flow_deploy(source=flow_source("ran")).flow
+    flow_deploy(source=flow_source("off", "disabled: true\n"))
+    flow_deploy(source=flow_source("never"))
+    execution_create(flow=flow)
+    last = execution_create(flow=flow)
+    Execution.objects.filter(pk=last.pk).update(state=State.FAILED)
+
+    html = client.get(reverse("admin:flows_flow_changelist")).content.decode()
+
+    assert "icon-no.svg" not in html and "icon-yes.svg" not in html  # no red crosses
+    assert html.count('class="trellis-flag disabled"') == 1
+    row = html[html.index(">ran<") :].split("</tr>")[0]
+    assert (
+        "state-FAILED" in row
+        and reverse("admin:executions_execution_change", args=[last.id]) in row
+    )
+    assert '<time class="trellis-time" datetime="' in row
+    never = html[html.index(">never<") :].split("</tr>")[0]
+    assert "never run" in never
+
+
+def test_executions_list_has_iso_dates_and_a_duration_column(client, execution):
+    Execution.objects.filter(pk=execution.pk).update(
+        state=State.RUNNING, started_at=timezone.now() - timedelta(seconds=90)
+    )
+    html = client.get(reverse("admin:executions_execution_changelist")).content.decode()
+    assert "column-duration_display" in html
+    assert '<time class="trellis-time" datetime="' in html
+    assert "data-trellis-elapsed=" in html  # a running execution's duration ticks
+    assert "executions/admin.js" in html

@@ -65,6 +65,28 @@
     if (!stopped) { setTimeout(tick, 1000); }
   }
 
+  /* 0. one date format: <time class="trellis-time"> in the browser's time zone ------------ */
+  function pad2(n) { return (n < 10 ? "0" : "") + n; }
+  function localStamp(date, millis) {
+    var offset = -date.getTimezoneOffset();
+    var zone = offset === 0 ? "UTC" : (offset > 0 ? "+" : "-") + pad2(Math.floor(Math.abs(offset) / 60)) +
+      ":" + pad2(Math.abs(offset) % 60);
+    var ms = millis ? "." + String(date.getMilliseconds() + 1000).slice(1) : "";
+    return date.getFullYear() + "-" + pad2(date.getMonth() + 1) + "-" + pad2(date.getDate()) + " " +
+      pad2(date.getHours()) + ":" + pad2(date.getMinutes()) + ":" + pad2(date.getSeconds()) + ms +
+      (millis ? "" : " " + zone);
+  }
+  function localizeTimes() {
+    document.querySelectorAll("time.trellis-time:not([data-local])").forEach(function (el) {
+      var date = new Date(el.getAttribute("datetime"));
+      if (isNaN(date.getTime())) { return; }
+      el.setAttribute("data-local", "1");
+      el.title = el.getAttribute("datetime");
+      el.textContent = localStamp(date, false);
+    });
+  }
+  localizeTimes();
+
   /* 2b. ticking durations --------------------------------------------------------------- */
   // The same format as executions.admin_common.format_duration.
   function formatDuration(seconds) {
@@ -78,6 +100,7 @@
     return Math.floor(hours / 24) + "d " + pad(hours % 24) + "h";
   }
   setInterval(function () {
+    localizeTimes();  // panels swapped in since the last second
     var now = Date.now();
     document.querySelectorAll("[data-trellis-elapsed]").forEach(function (el) {
       if (!el.trellisSince) { el.trellisSince = now - 1000 * parseFloat(el.getAttribute("data-trellis-elapsed")); }
@@ -100,7 +123,7 @@
     row.className = "line";
     row.id = "log-" + l.id;
     row.setAttribute("data-id", l.id);
-    var parts = [["ts", l.ts.replace("T", " ").slice(0, 23)], ["lvl lvl-" + l.level, l.level],
+    var parts = [["ts", localStamp(new Date(l.ts), true)], ["lvl lvl-" + l.level, l.level],
                  ["task", l.task || ""], ["msg", l.message]];
     parts.forEach(function (p) {
       var span = document.createElement("span");
