@@ -26,8 +26,8 @@ from executions.admin_filters import (
 from executions.api.actions import NotFinished, execution_delete
 from executions.models import Execution
 from executions.services import ExecutionError, execution_kill, execution_restart
-from executions.templatetags.trellis_admin import when
 from executions.states import TERMINAL, IllegalTransition
+from executions.templatetags.trellis_admin import when
 
 # The admin index is the dashboard (issue 7): the app list stays, the panel comes first.
 admin.site.index_template = "admin/executions/dashboard.html"

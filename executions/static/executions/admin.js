@@ -46,6 +46,8 @@
             var other = fresh.getElementById(el.id);
             if (other && !el.contains(document.activeElement)) { el.innerHTML = other.innerHTML; }
           });
+          armElapsed();
+          localizeTimes();
         });
     };
     // The stamp moves on only once the panels were swapped, and polling stops only then:
@@ -86,6 +88,8 @@
     });
   }
   localizeTimes();
+  // As admin Media (changelists) the script runs in <head>, before the page's elements.
+  document.addEventListener("DOMContentLoaded", function () { localizeTimes(); armElapsed(); });
 
   /* 2b. ticking durations --------------------------------------------------------------- */
   // The same format as executions.admin_common.format_duration.
@@ -99,11 +103,20 @@
     if (hours < 48) { return hours + "h " + pad(minutes % 60) + "m"; }
     return Math.floor(hours / 24) + "d " + pad(hours % 24) + "h";
   }
-  setInterval(function () {
-    localizeTimes();  // panels swapped in since the last second
+  // Each running duration counts from the moment it arrived in the page (armElapsed runs at
+  // load and right after every swap), so a swap never makes it lag.
+  function armElapsed() {
     var now = Date.now();
     document.querySelectorAll("[data-trellis-elapsed]").forEach(function (el) {
       if (!el.trellisSince) { el.trellisSince = now - 1000 * parseFloat(el.getAttribute("data-trellis-elapsed")); }
+    });
+  }
+  armElapsed();
+  setInterval(function () {
+    localizeTimes();  // panels swapped in since the last second
+    armElapsed();
+    var now = Date.now();
+    document.querySelectorAll("[data-trellis-elapsed]").forEach(function (el) {
       el.textContent = formatDuration((now - el.trellisSince) / 1000);
     });
   }, 1000);
