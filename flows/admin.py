@@ -197,7 +197,7 @@ class FlowAdmin(admin.ModelAdmin):
             return format_html('<span class="trellis-flag {}">{}</span>', "deleted", "deleted")
         if obj.disabled:
             return format_html('<span class="trellis-flag {}">{}</span>', "disabled", "disabled")
-        return ""
+        return format_html('<span class="trellis-note">{}</span>', "enabled")
 
     @admin.display(description="last execution", ordering="last_created")
     def last_execution(self, obj: Flow) -> str:

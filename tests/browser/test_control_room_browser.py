@@ -23,10 +23,20 @@ tasks:
   - id: boom
     type: io.kestra.plugin.core.execution.Fail
     errorMessage: the disk is full
+errors:
+  - id: handle
+    type: trellis.core.log.Log
+    message: handled
+finally:
+  - id: cleanup
+    type: trellis.core.log.Log
+    message: cleaned up
 """
 
 
-def test_durations_tick_while_running_then_the_failure_is_summed_up(admin_page, workers, screenshot):
+def test_durations_tick_while_running_then_the_failure_is_summed_up(
+    admin_page, workers, screenshot
+):
     page = admin_page
     flow = flow_deploy(source=NAP_THEN_FAIL).flow
     page.goto(f"/admin/flows/flow/{flow.pk}/change/")
@@ -57,7 +67,24 @@ def test_durations_tick_while_running_then_the_failure_is_summed_up(admin_page, 
     overview = page.locator("#overview").bounding_box()
     assert box["y"] < overview["y"]  # at the top of the page
     assert page.locator("#gantt-legend").is_visible()
+    assert (
+        "on error" in page.locator("#topology g.topology-branch[data-relation=error]").text_content()
+    )
+    assert page.locator("#topology g.topology-branch[data-relation=finally]").count() == 1
     screenshot(page, "failed")
+
+    # The topology fits its panel; + zooms in (and scrolls), fit comes back.
+    svg, panel = (
+        page.locator("#topology svg.trellis-topology"),
+        page.locator("#topology .trellis-scroll"),
+    )
+    fitted = svg.bounding_box()["width"]
+    assert fitted <= panel.bounding_box()["width"]
+    page.click("#topology .trellis-zoom button:text-is('+')")
+    page.click("#topology .trellis-zoom button:text-is('+')")
+    assert svg.bounding_box()["width"] > fitted * 1.4
+    page.click("#topology .trellis-zoom button:text-is('fit')")
+    assert abs(svg.bounding_box()["width"] - fitted) < 2
 
     summary.locator("a.failure-log").click()
     target = page.locator("#trellis-logs .line.target")

@@ -48,6 +48,7 @@
           });
           armElapsed();
           localizeTimes();
+          zoomTopologies();
         });
     };
     // The stamp moves on only once the panels were swapped, and polling stops only then:
@@ -90,6 +91,48 @@
   localizeTimes();
   // As admin Media (changelists) the script runs in <head>, before the page's elements.
   document.addEventListener("DOMContentLoaded", function () { localizeTimes(); armElapsed(); });
+
+  /* 0b. topology: fit to its panel, with zoom --------------------------------------------- */
+  // The SVG is drawn at its natural size; by default it shrinks to its panel's width
+  // (admin.css), and −/+/fit buttons scale it. The zoom survives the live swaps.
+  var zooms = {};
+  function zoomTopologies() {
+    document.querySelectorAll(".trellis-scroll").forEach(function (scroll) {
+      var svg = scroll.querySelector("svg.trellis-topology");
+      if (!svg) { return; }
+      var key = (scroll.closest("[id]") || { id: "" }).id;
+      var natural = parseFloat(svg.getAttribute("width"));
+      var apply = function () {
+        var z = zooms[key];
+        svg.style.maxWidth = z ? "none" : "100%";
+        svg.style.width = z ? (natural * z) + "px" : "";
+        svg.style.height = "auto";
+      };
+      apply();
+      if (scroll.previousElementSibling && scroll.previousElementSibling.classList.contains("trellis-zoom")) { return; }
+      var bar = document.createElement("div");
+      bar.className = "trellis-zoom";
+      [["−", "zoom out", 0.8], ["fit", "fit to the panel", 0], ["+", "zoom in", 1.25]].forEach(function (b) {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "button";
+        button.textContent = b[0];
+        button.title = b[1];
+        button.addEventListener("click", function () {
+          if (!b[2]) { delete zooms[key]; } else {
+            var shown = svg.getBoundingClientRect().width / natural;
+            zooms[key] = Math.min(Math.max((zooms[key] || shown) * b[2], 0.2), 4);
+          }
+          apply();
+        });
+        bar.appendChild(button);
+      });
+      scroll.parentNode.insertBefore(bar, scroll);
+    });
+  }
+  zoomTopologies();
+  document.addEventListener("DOMContentLoaded", zoomTopologies);
+  window.trellisZoomTopologies = zoomTopologies;  // the flow editor's live topology too
 
   /* 2b. ticking durations --------------------------------------------------------------- */
   // The same format as executions.admin_common.format_duration.

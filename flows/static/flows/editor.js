@@ -73,7 +73,10 @@
     post(topologyUrl, source, "text/html").then(function (r) {
       return r.ok ? r.text() : null;
     }).then(function (html) {
-      if (html !== null && source === lastTopologySource) { topologyBox.innerHTML = html; }
+      if (html !== null && source === lastTopologySource) {
+        topologyBox.innerHTML = html;
+        if (window.trellisZoomTopologies) { window.trellisZoomTopologies(); }  // admin.js
+      }
     }).catch(function () {});
   }
 
