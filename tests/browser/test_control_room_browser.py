@@ -68,7 +68,8 @@ def test_durations_tick_while_running_then_the_failure_is_summed_up(
     assert box["y"] < overview["y"]  # at the top of the page
     assert page.locator("#gantt-legend").is_visible()
     assert (
-        "on error" in page.locator("#topology g.topology-branch[data-relation=error]").text_content()
+        "on error"
+        in page.locator("#topology g.topology-branch[data-relation=error]").text_content()
     )
     assert page.locator("#topology g.topology-branch[data-relation=finally]").count() == 1
     screenshot(page, "failed")
