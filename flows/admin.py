@@ -164,7 +164,7 @@ class FlowAdmin(admin.ModelAdmin):
     list_select_related = ["namespace"]
     search_fields = ["flow_id", "description", "namespace__name"]
     actions = ["enable_flows", "disable_flows"]
-    readonly_fields = ["namespace", "flow_id", "revision", "disabled", "deleted", "label_list"]
+    readonly_fields = ["namespace", "flow_id", "revision", "status", "label_list"]
 
     class Media:
         css = {"all": ["executions/admin.css"]}

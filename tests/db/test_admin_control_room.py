@@ -231,3 +231,14 @@ def test_executions_list_has_iso_dates_and_a_duration_column(client, execution):
     assert '<time class="trellis-time" datetime="' in html
     assert "data-trellis-elapsed=" in html  # a running execution's duration ticks
     assert "executions/admin.js" in html
+
+
+def test_the_flow_page_says_disabled_in_words_not_with_boolean_icons(client):
+    live = flow_deploy(source=flow_source("live")).flow
+    off = flow_deploy(source=flow_source("off", "disabled: true\n")).flow
+    live_html = client.get(reverse("admin:flows_flow_change", args=[live.pk])).content.decode()
+    off_html = client.get(reverse("admin:flows_flow_change", args=[off.pk])).content.decode()
+    assert "icon-no.svg" not in live_html
+    assert "icon-yes.svg" not in off_html
+    assert 'class="trellis-flag disabled"' in off_html
+    assert 'class="trellis-flag disabled"' not in live_html
