@@ -38,7 +38,7 @@ def when(value: datetime | None) -> str:
         return "—"
     local = timezone.localtime(value)
     return format_html(
-        '<time class="trellis-time" datetime="{}">{} {}</time>',
+        '<time class="trellis-time" datetime="{}">{}\u00a0{}</time>',
         value.isoformat(),
         local.strftime("%Y-%m-%d %H:%M:%S"),
         local.strftime("%Z") or local.strftime("%z"),

@@ -242,3 +242,11 @@ def test_the_flow_page_says_disabled_in_words_not_with_boolean_icons(client):
     assert "icon-yes.svg" not in off_html
     assert 'class="trellis-flag disabled"' in off_html
     assert 'class="trellis-flag disabled"' not in live_html
+
+
+def test_every_admin_list_prints_iso_dates():
+    """Model admins' own date columns (KV, grants, templates...) use the same ISO format."""
+    from django.utils import formats
+
+    moment = timezone.make_aware(timezone.datetime(2026, 12, 7, 1, 6, 5))
+    assert formats.date_format(moment, "DATETIME_FORMAT").startswith("2026-12-07 01:06:05")

@@ -77,7 +77,7 @@
     var ms = millis ? "." + String(date.getMilliseconds() + 1000).slice(1) : "";
     return date.getFullYear() + "-" + pad2(date.getMonth() + 1) + "-" + pad2(date.getDate()) + " " +
       pad2(date.getHours()) + ":" + pad2(date.getMinutes()) + ":" + pad2(date.getSeconds()) + ms +
-      (millis ? "" : " " + zone);
+      (millis ? "" : "\u00a0" + zone);  // the date and the time may wrap apart, not the zone
   }
   function localizeTimes() {
     document.querySelectorAll("time.trellis-time:not([data-local])").forEach(function (el) {
