@@ -110,3 +110,26 @@ def test_ctrl_s_saves_through_the_form_and_the_page_stays(admin_page, screenshot
     assert "message: hi" in flow.source
     page.wait_for_selector("#trellis-editor-topology svg")
     screenshot(page, "saved")
+
+
+def test_without_javascript_the_textarea_still_saves(browser, live_server, django_user_model):
+    from tests.browser.conftest import PASSWORD
+
+    django_user_model.objects.create_superuser("plain", "plain@example.com", PASSWORD)
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto("/admin/login/?next=/admin/flows/flow/add/")
+        page.fill("#id_username", "plain")
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        assert page.locator("#id_source").input_value().startswith("id: hello_world")
+        assert page.locator("#trellis-editor").is_hidden()
+        page.fill(
+            "#id_source", page.locator("#id_source").input_value().replace("hello_world", "plain")
+        )
+        page.click("input[name=_continue]")
+        page.wait_for_selector("#revisions")
+        assert Flow.objects.get(flow_id="plain").revision == 1
+    finally:
+        context.close()
