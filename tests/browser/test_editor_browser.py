@@ -81,6 +81,16 @@ def test_completion_offers_the_task_types_properties(admin_page, screenshot):
         "() => { const v = window.trellisEditor; return v.state.doc.lineAt(v.state.selection.main.head).text; }"
     )
     assert line == "    level: "
+    page.keyboard.press("Control+Space")  # and the property's allowed values
+    page.locator(".cm-tooltip-autocomplete li", has_text="WARN").wait_for()
+    page.keyboard.type("WA")
+    page.keyboard.press("Enter")
+    assert (
+        page.evaluate(
+            "() => { const v = window.trellisEditor; return v.state.doc.lineAt(v.state.selection.main.head).text; }"
+        )
+        == "    level: WARN"
+    )
 
     # A `type:` value completes from every task and trigger type.
     set_source(page, "id: x\nnamespace: company.team\ntasks:\n  - id: a\n    type: trellis.core.lo")

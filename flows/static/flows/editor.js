@@ -5,8 +5,8 @@
  *   - YAML highlighting (the vendored bundle, vendor/codemirror/README.md);
  *   - validation as you type through POST /api/v1/flows/validate (never saves): each
  *     problem is underlined at its line and column and listed once under the editor;
- *   - completion of task types and of the properties of the task under the cursor, from the
- *     plugins' JSON Schemas (GET /api/v1/plugins);
+ *   - completion of task types, of the properties of the task under the cursor and of their
+ *     enumerated values, from the plugins' JSON Schemas (GET /api/v1/plugins);
  *   - a live topology beside the editor, drawn by the server (FlowAdmin.topology_preview);
  *   - Ctrl-S / Cmd-S saves and stays on the page ("Save and continue editing").
  */
@@ -172,7 +172,21 @@
     var before = line.text.slice(0, context.pos - line.from);
     var typeMatch = /^(\s*(?:-\s+)?type\s*:\s*)(\S*)$/.exec(before);
     var keyMatch = /^(\s*(?:-\s+)?)([A-Za-z_][\w-]*)?$/.exec(before);
-    if (!typeMatch && !keyMatch) { return null; }
+    var valueMatch = /^(\s*(?:-\s+)?)([A-Za-z_][\w-]*)(\s*:\s*)(\w*)$/.exec(before);
+    if (!typeMatch && !keyMatch && !valueMatch) { return null; }
+    if (valueMatch && !typeMatch) {  // a property's value: its enum, when it has one
+      return loadPlugins().then(function (p) {
+        var around = mapAround(context.state.doc, line.number, valueMatch[1].length);
+        var plugin = around.type && p.byName[around.type];
+        var prop = plugin && plugin.schema && (plugin.schema.properties || {})[valueMatch[2]];
+        if (!prop || !prop["enum"]) { return null; }
+        return {
+          from: context.pos - valueMatch[4].length,
+          options: prop["enum"].map(function (v) { return { label: String(v), type: "enum" }; }),
+          validFor: /^\w*$/
+        };
+      });
+    }
     if (keyMatch && !keyMatch[2] && !context.explicit) { return null; }
     return loadPlugins().then(function (p) {
       if (typeMatch) {
