@@ -23,6 +23,8 @@ POINT = 18  # start/end nodes
 GAP_X, GAP_Y = 36, 14
 PAD, HEADER = 10, 18
 MARGIN = 10
+#: Labels at the entrance of a flow's or a task's ``errors`` and ``finally`` tasks.
+BRANCH_LABELS = {"error": "on error", "finally": "finally"}
 _LOOPS = {"ForEach", "EachSequential", "EachParallel", "ForEachItem", "LoopUntil"}
 
 
@@ -196,9 +198,13 @@ def topology_svg(
         out.append(_cluster(cluster, layout.boxes[cluster.uid], statuses))
     obstacles = list(layout.boxes.values())
     lowest = height
+    entered: set[str] = set()  # branches already labelled (``finally`` has one edge per exit)
     for edge in graph.edges:
         a, b = layout.boxes[edge.source], layout.boxes[edge.target]
         path, bottom = _edge(a, b, edge, obstacles)
+        if edge.relation in BRANCH_LABELS and not edge.value and edge.target not in entered:
+            entered.add(edge.target)
+            path += _branch_label(b, BRANCH_LABELS[edge.relation], edge.relation)
         out.append(path)
         lowest = max(lowest, bottom + MARGIN)
     for node in graph.nodes:
@@ -285,6 +291,21 @@ def _edge(a: _Box, b: _Box, edge: GraphEdge, boxes: list[_Box]) -> tuple[str, fl
             f'fill="#555" text-anchor="middle">{escape(label)}</text>'
         )
     return path, lowest
+
+
+def _branch_label(target: _Box, text: str, relation: str) -> str:
+    """A small tag just above the first task of an ``errors``/``finally`` branch."""
+    color = "#c62828" if relation == "error" else "#546e7a"
+    width = 7 * len(text) + 8
+    x, y = target.x, target.y - 13
+    if y < 0:  # the branch's first task is on the top row: tag it from below
+        y = target.y + target.h + 1
+    return (
+        f'<g class="topology-branch" data-relation="{relation}">'
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="{width}" height="12" rx="3" fill="#fff" '
+        f'stroke="{color}" stroke-width="0.8"/>'
+        f'<text x="{x + 4:.1f}" y="{y + 9:.1f}" font-size="9" fill="{color}">{text}</text></g>'
+    )
 
 
 def _node(node: GraphNode, box: _Box, statuses: Mapping[str, NodeStatus], link_prefix: str) -> str:

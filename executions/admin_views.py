@@ -22,12 +22,15 @@ from django.utils.safestring import mark_safe
 
 from access.policy import Action, check, readable
 from executions.admin_common import (
+    STATE_ORDER,
     duration,
     file_name,
     format_duration,
+    state_color,
     storage_uris,
     trigger_label,
 )
+from executions.admin_failure import failure_summary
 from executions.admin_forms import InputsForm
 from executions.admin_gantt import GanttBar, GanttRow, gantt_svg
 from executions.admin_logs import LEVELS, state_stamp
@@ -83,9 +86,21 @@ class RunRow:
         return format_duration(duration(self.run.started_at, self.run.ended_at, timezone.now()))
 
     @property
+    def elapsed(self) -> float | None:
+        """Seconds so far while the run is going (the page ticks it on); else None."""
+        return running_seconds(self.run.started_at, self.run.ended_at, self.run.state)
+
+    @property
     def label(self) -> str:
         value = shown(self.run.value)  # a loop over secrets shows masked values (issue 21)
         return self.run.task_id + (f" [{value}]" if value is not None else "")
+
+
+def running_seconds(started_at, ended_at, state: str) -> float | None:  # noqa: ANN001
+    """Seconds since ``started_at`` for something still going, else None (nothing ticks)."""
+    if started_at is None or ended_at is not None or state in TERMINAL:
+        return None
+    return max((timezone.now() - started_at).total_seconds(), 0.0)
 
 
 def file_links(execution: Execution, value: Any) -> list[FileLink]:
@@ -158,6 +173,12 @@ def _rows(execution: Execution, runs: list[TaskRun]) -> list[RunRow]:
         )  # fmt: skip
         seen.add(run.task_id)
     return rows
+
+
+def gantt_legend(rows: list[RunRow]) -> list[tuple[str, str]]:
+    """``(state, colour)`` of every state drawn in the Gantt, in the states' life order."""
+    seen = {r.run.state for r in rows} | {a.state for r in rows for a in r.attempts}
+    return [(str(s), state_color(s)) for s in STATE_ORDER if s in seen]
 
 
 def _gantt(rows: list[RunRow]) -> str:
@@ -255,6 +276,7 @@ def execution_page(
         "duration": format_duration(
             duration(execution.started_at, execution.ended_at, timezone.now())
         ),
+        "elapsed": running_seconds(execution.started_at, execution.ended_at, execution.state),
         "inputs": [
             (k, json.dumps(v, default=str))
             for k, v in shown_inputs(execution.inputs or {}).items()
@@ -269,6 +291,8 @@ def execution_page(
         "stamp": stamp,
         **_related(execution),
         "rows": rows,
+        "failures": failure_summary(execution, runs),
+        "gantt_legend": gantt_legend(rows),
         "more_rows": max(len(runs) - MAX_ROWS, 0),
         "gantt": mark_safe(_gantt(rows)),  # noqa: S308 - built with html.escape throughout
         "topology": mark_safe(_topology(spec, runs)),  # noqa: S308 - idem

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
-from django.http import Http404, HttpResponseRedirect
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -24,9 +24,27 @@ from flows.services import (
     flow_revisions_diff,
     flow_set_disabled,
 )
+from flows.services.deploy import parse_source
 from flows.spec import SpecError
 
 SOURCE_CHANGE_FORM = "admin/flows/source_change_form.html"
+
+#: What "Add flow" opens with: a small flow that validates, to be renamed and extended.
+STARTER_FLOW = """\
+id: hello_world
+namespace: company.team
+description: A starter flow. Rename it, add tasks (Ctrl-Space completes), Ctrl-S saves.
+
+inputs:
+  - id: name
+    type: STRING
+    defaults: world
+
+tasks:
+  - id: hello
+    type: trellis.core.log.Log
+    message: "Hello, {{ inputs.name }}!"
+"""
 
 
 @admin.register(Namespace)
@@ -106,6 +124,29 @@ class LabelFilter(admin.SimpleListFilter):
         return queryset.with_labels({key: value})
 
 
+class DeletedFilter(admin.SimpleListFilter):
+    """Deleted flows are history: hidden from the list unless asked for (issue 20)."""
+
+    title = "deleted"
+    parameter_name = "deleted"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Deleted only"), ("all", "All")]
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Live only",
+        }
+        yield from list(super().choices(changelist))[1:]  # without Django's "All" (= live)
+
+    def queryset(self, request, queryset):
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(deleted=self.value() == "yes")
+
+
 @admin.register(Flow)
 class FlowAdmin(admin.ModelAdmin):
     form = FlowSourceForm
@@ -114,21 +155,73 @@ class FlowAdmin(admin.ModelAdmin):
         "flow_id",
         "namespace",
         "revision",
-        "disabled",
-        "deleted",
+        "status",
+        "last_execution",
         "label_list",
-        "updated_at",
+        "updated",
     ]
-    list_filter = [NamespacePrefixFilter, LabelFilter, "disabled", "deleted"]
+    list_filter = [NamespacePrefixFilter, LabelFilter, "disabled", DeletedFilter]
     list_select_related = ["namespace"]
     search_fields = ["flow_id", "description", "namespace__name"]
     actions = ["enable_flows", "disable_flows"]
-    readonly_fields = ["namespace", "flow_id", "revision", "disabled", "deleted", "label_list"]
+    readonly_fields = ["namespace", "flow_id", "revision", "status", "label_list"]
+
+    class Media:
+        css = {"all": ["executions/admin.css"]}
+        js = ["executions/admin.js"]  # local dates
 
     def get_queryset(self, request):
-        """Only flows in namespaces the user may read (issue 6)."""
-        flows = super().get_queryset(request).prefetch_related("labels")
+        """Only flows in namespaces the user may read (issue 6), each with its latest
+        execution's state and time for the list."""
+        from executions.models import Execution
+
+        latest = Execution.objects.filter(
+            namespace=OuterRef("namespace__name"), flow_id=OuterRef("flow_id")
+        ).order_by("-created_at")
+        flows = (
+            super()
+            .get_queryset(request)
+            .prefetch_related("labels")
+            .annotate(
+                last_state=Subquery(latest.values("state")[:1]),
+                last_created=Subquery(latest.values("created_at")[:1]),
+                last_id=Subquery(latest.values("id")[:1]),
+            )
+        )
         return readable(flows, request.user, "namespace__name")
+
+    @admin.display(description="status")
+    def status(self, obj: Flow) -> str:
+        """Only what needs attention is marked: a normal (enabled) flow shows nothing."""
+        if obj.deleted:
+            return format_html('<span class="trellis-flag {}">{}</span>', "deleted", "deleted")
+        if obj.disabled:
+            return format_html('<span class="trellis-flag {}">{}</span>', "disabled", "disabled")
+        return format_html('<span class="trellis-note">{}</span>', "enabled")
+
+    @admin.display(description="last execution", ordering="last_created")
+    def last_execution(self, obj: Flow) -> str:
+        from executions.templatetags.trellis_admin import when
+
+        if not getattr(obj, "last_id", None):
+            return format_html('<span class="trellis-note">{}</span>', "never run")
+        return format_html(
+            '<a href="{}"><span class="trellis-badge state-{}">{}</span></a> {}',
+            reverse("admin:executions_execution_change", args=[obj.last_id]),
+            obj.last_state,
+            obj.last_state,
+            when(obj.last_created),
+        )
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated(self, obj: Flow) -> str:
+        from executions.templatetags.trellis_admin import when
+
+        return when(obj.updated_at)
+
+    def get_changeform_initial_data(self, request) -> dict:
+        """A starter flow on "Add flow" (``?source=`` still wins, as for any admin field)."""
+        return {"source": STARTER_FLOW, **super().get_changeform_initial_data(request)}
 
     def get_fields(self, request, obj=None):
         return ["source"] if obj is None else [*self.readonly_fields, "source"]
@@ -198,8 +291,24 @@ class FlowAdmin(admin.ModelAdmin):
 
     # --- revisions: list on the change page, diff view, restore -------------------------
 
+    def _editor_context(self) -> dict:
+        """What the flow editor (flows/static/flows/editor.js) needs: where to validate, the
+        plugins' schemas for completion and the live topology."""
+        return {
+            "flow_editor": {
+                "validate_url": reverse("api-flow-validate"),
+                "plugins_url": reverse("api-plugins"),
+                "topology_url": reverse("admin:flows_flow_topology_preview"),
+            }
+        }
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return super().add_view(
+            request, form_url, {**self._editor_context(), **(extra_context or {})}
+        )
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = extra_context or {}
+        extra_context = {**self._editor_context(), **(extra_context or {})}
         flow = self.get_object(request, object_id)
         if flow is not None:
             extra_context["revisions"] = [
@@ -233,12 +342,36 @@ class FlowAdmin(admin.ModelAdmin):
                 name="flows_flow_revision_restore",
             ),
             path(
+                "topology-preview/",
+                self.admin_site.admin_view(self.topology_preview),
+                name="flows_flow_topology_preview",
+            ),
+            path(
                 "<path:object_id>/execute/",
                 self.admin_site.admin_view(self.execute_view),
                 name="flows_flow_execute",
             ),
         ]
         return own + super().get_urls()
+
+    def topology_preview(self, request):
+        """POST a flow's YAML source, get its topology as SVG markup: the editor's live view.
+
+        Reads nothing stored and saves nothing; a source that does not parse is a 422 with
+        the first problem as text (the editor shows problems from the validate endpoint).
+        """
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        from executions.admin_topology import topology_svg
+        from flows.graph import flow_graph
+
+        try:
+            spec = parse_source(request.body.decode("utf-8", "replace"), filename="<editor>")
+        except SpecError as exc:
+            return HttpResponse(str(exc), status=422, content_type="text/plain")
+        return HttpResponse(topology_svg(flow_graph(spec)), content_type="text/html")
 
     def _revision_url(self, flow: Flow, revision: int) -> str:
         return reverse("admin:flows_flow_revision", args=[flow.pk, revision])

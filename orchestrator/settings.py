@@ -162,6 +162,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+#: ISO dates in admin lists too (orchestrator/formats/en/formats.py, issue 20).
+FORMAT_MODULE_PATH = ["orchestrator.formats"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

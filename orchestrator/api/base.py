@@ -6,7 +6,10 @@ whatever the project settings say (the settings may point at the same classes).
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
+from django.http.request import RawPostDataException
 from rest_framework import authentication, parsers, permissions
 from rest_framework.exceptions import NotFound
 from rest_framework.views import APIView
@@ -91,9 +94,24 @@ def refuse_nul(request, path_params: dict | None = None) -> None:
                 if "\x00" in key or any("\x00" in v for v in texts):
                     raise _nul_problem(key)
         return
-    body = request.body
+    body = _body_bytes(request)
     if b"\x00" in body or (content_type.endswith("json") and b"\\u0000" in body):
         raise _nul_problem("body")
+
+
+def _body_bytes(request) -> bytes:
+    """The raw body, or the parsed body again when a parser already consumed the stream.
+
+    With session authentication DRF's CSRF check reads ``request.POST``, which parses the
+    body before :func:`refuse_nul` runs: the admin's flow editor POSTs YAML that way.
+    """
+    try:
+        return request.body
+    except RawPostDataException:
+        data = request.data
+        if isinstance(data, str):
+            return data.encode("utf-8")
+        return json.dumps(data, default=str).encode("utf-8")
 
 
 #: Room for the multipart envelope (boundaries, part headers, small fields) around a file.

@@ -181,6 +181,6 @@ def test_flow_page_shows_the_next_fire_of_a_schedule(client, settings, monkeypat
 
     # trigger, type, armed, next fire (02:00 after the deploy at 09:30), last fire
     assert (
-        "<tr><td>nightly</td><td>Schedule</td> <td>yes</td> <td>2025-01-07 02:00:00</td> "
-        "<td>—</td></tr>"
+        '<tr><td>nightly</td><td>Schedule</td> <td>yes</td> <td><time class="trellis-time" '
+        'datetime="2025-01-07T02:00:00+00:00">2025-01-07 02:00:00 UTC</time></td> <td>—</td></tr>'
     ) in html

@@ -120,3 +120,18 @@ def test_chart_stacks_states_per_hour():
     bars = [r for r in root.iter("{http://www.w3.org/2000/svg}rect")]
     assert [b.get("data-state") for b in bars] == ["SUCCESS", "FAILED"]
     assert abs(float(bars[0].get("height")) - 2 * float(bars[1].get("height"))) < 0.2
+
+
+def test_topology_labels_the_errors_and_finally_branches_once_each():
+    spec = FlowSpec(
+        id="f", namespace="n", tasks=(task("a"), task("b")),
+        errors=(task("handle"),), finally_=(task("cleanup"),),
+    )  # fmt: skip
+    root = parse(topology_svg(flow_graph(spec)))
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    tags = {
+        g.get("data-relation"): "".join(g.itertext())
+        for g in root.iterfind(".//s:g[@class='topology-branch']", ns)
+    }
+    assert tags == {"error": "on error", "finally": "finally"}
+    assert len(root.findall(".//s:g[@class='topology-branch']", ns)) == 2  # not one per exit

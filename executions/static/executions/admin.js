@@ -4,6 +4,9 @@
  *    (the dashboard panel on the admin index).
  * 2. [data-trellis-state-url]: poll the execution's state every second; when its stamp moves,
  *    fetch the page again and swap every [data-trellis-live] element (Gantt, topology, tables).
+ * 2b. [data-trellis-elapsed]: a running duration (seconds when the server rendered it) that
+ *    ticks every second in the page; while the execution runs the live panels are also
+ *    fetched again every few seconds, so the Gantt's running bars grow between state changes.
  * 3. #trellis-logs: the log viewer. Opens at the last page, appends new lines every second
  *    while the execution runs, loads older pages on demand, and never keeps more than
  *    MAX_LINES lines in the DOM, so a 100,000-line log stays responsive.
@@ -43,19 +46,123 @@
             var other = fresh.getElementById(el.id);
             if (other && !el.contains(document.activeElement)) { el.innerHTML = other.innerHTML; }
           });
+          armElapsed();
+          localizeTimes();
+          zoomTopologies();
         });
     };
     // The stamp moves on only once the panels were swapped, and polling stops only then:
     // a swap that failed (a busy server) is tried again at the next tick, even at the end.
+    var lastSwap = Date.now();
     var tick = function () {
       if (stopped) { return; }
       getJSON(page.getAttribute("data-trellis-state-url")).then(function (s) {
-        if (s.stamp === stamp) { stopped = s.terminal; return null; }
-        return swap().then(function () { stamp = s.stamp; stopped = s.terminal; });
+        if (s.stamp === stamp) {
+          stopped = s.terminal;
+          if (stopped || Date.now() - lastSwap < 3000) { return null; }
+          return swap().then(function () { lastSwap = Date.now(); });
+        }
+        return swap().then(function () { stamp = s.stamp; stopped = s.terminal; lastSwap = Date.now(); });
       }).catch(function () {}).then(function () { if (!stopped) { setTimeout(tick, 1000); } });
     };
     if (!stopped) { setTimeout(tick, 1000); }
   }
+
+  /* 0. one date format: <time class="trellis-time"> in the browser's time zone ------------ */
+  function pad2(n) { return (n < 10 ? "0" : "") + n; }
+  function localStamp(date, millis) {
+    var offset = -date.getTimezoneOffset();
+    var zone = offset === 0 ? "UTC" : (offset > 0 ? "+" : "-") + pad2(Math.floor(Math.abs(offset) / 60)) +
+      ":" + pad2(Math.abs(offset) % 60);
+    var ms = millis ? "." + String(date.getMilliseconds() + 1000).slice(1) : "";
+    return date.getFullYear() + "-" + pad2(date.getMonth() + 1) + "-" + pad2(date.getDate()) + " " +
+      pad2(date.getHours()) + ":" + pad2(date.getMinutes()) + ":" + pad2(date.getSeconds()) + ms +
+      (millis ? "" : "\u00a0" + zone);  // the date and the time may wrap apart, not the zone
+  }
+  function localizeTimes() {
+    document.querySelectorAll("time.trellis-time:not([data-local])").forEach(function (el) {
+      var date = new Date(el.getAttribute("datetime"));
+      if (isNaN(date.getTime())) { return; }
+      el.setAttribute("data-local", "1");
+      el.title = el.getAttribute("datetime");
+      el.textContent = localStamp(date, false);
+    });
+  }
+  localizeTimes();
+  // As admin Media (changelists) the script runs in <head>, before the page's elements.
+  document.addEventListener("DOMContentLoaded", function () { localizeTimes(); armElapsed(); });
+
+  /* 0b. topology: fit to its panel, with zoom --------------------------------------------- */
+  // The SVG is drawn at its natural size; by default it shrinks to its panel's width
+  // (admin.css), and −/+/fit buttons scale it. The zoom survives the live swaps.
+  var zooms = {};
+  function zoomTopologies() {
+    document.querySelectorAll(".trellis-scroll").forEach(function (scroll) {
+      var svg = scroll.querySelector("svg.trellis-topology");
+      if (!svg) { return; }
+      var key = (scroll.closest("[id]") || { id: "" }).id;
+      var natural = parseFloat(svg.getAttribute("width"));
+      var apply = function () {
+        var z = zooms[key];
+        svg.style.maxWidth = z ? "none" : "100%";
+        svg.style.width = z ? (natural * z) + "px" : "";
+        svg.style.height = "auto";
+      };
+      apply();
+      if (scroll.previousElementSibling && scroll.previousElementSibling.classList.contains("trellis-zoom")) { return; }
+      var bar = document.createElement("div");
+      bar.className = "trellis-zoom";
+      [["−", "zoom out", 0.8], ["fit", "fit to the panel", 0], ["+", "zoom in", 1.25]].forEach(function (b) {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "button";
+        button.textContent = b[0];
+        button.title = b[1];
+        button.addEventListener("click", function () {
+          if (!b[2]) { delete zooms[key]; } else {
+            var shown = svg.getBoundingClientRect().width / natural;
+            zooms[key] = Math.min(Math.max((zooms[key] || shown) * b[2], 0.2), 4);
+          }
+          apply();
+        });
+        bar.appendChild(button);
+      });
+      scroll.parentNode.insertBefore(bar, scroll);
+    });
+  }
+  zoomTopologies();
+  document.addEventListener("DOMContentLoaded", zoomTopologies);
+  window.trellisZoomTopologies = zoomTopologies;  // the flow editor's live topology too
+
+  /* 2b. ticking durations --------------------------------------------------------------- */
+  // The same format as executions.admin_common.format_duration.
+  function formatDuration(seconds) {
+    if (seconds < 1) { return Math.round(seconds * 1000) + "ms"; }
+    if (seconds < 60) { return seconds.toFixed(2) + "s"; }
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    var minutes = Math.floor(seconds / 60), secs = Math.floor(seconds % 60);
+    if (minutes < 60) { return minutes + "m " + pad(secs) + "s"; }
+    var hours = Math.floor(minutes / 60);
+    if (hours < 48) { return hours + "h " + pad(minutes % 60) + "m"; }
+    return Math.floor(hours / 24) + "d " + pad(hours % 24) + "h";
+  }
+  // Each running duration counts from the moment it arrived in the page (armElapsed runs at
+  // load and right after every swap), so a swap never makes it lag.
+  function armElapsed() {
+    var now = Date.now();
+    document.querySelectorAll("[data-trellis-elapsed]").forEach(function (el) {
+      if (!el.trellisSince) { el.trellisSince = now - 1000 * parseFloat(el.getAttribute("data-trellis-elapsed")); }
+    });
+  }
+  armElapsed();
+  setInterval(function () {
+    localizeTimes();  // panels swapped in since the last second
+    armElapsed();
+    var now = Date.now();
+    document.querySelectorAll("[data-trellis-elapsed]").forEach(function (el) {
+      el.textContent = formatDuration((now - el.trellisSince) / 1000);
+    });
+  }, 1000);
 
   /* 3. the log viewer ------------------------------------------------------------------ */
   var box = document.getElementById("trellis-logs");
@@ -70,8 +177,9 @@
   function lineNode(l) {
     var row = document.createElement("div");
     row.className = "line";
+    row.id = "log-" + l.id;
     row.setAttribute("data-id", l.id);
-    var parts = [["ts", l.ts.replace("T", " ").slice(0, 23)], ["lvl lvl-" + l.level, l.level],
+    var parts = [["ts", localStamp(new Date(l.ts), true)], ["lvl lvl-" + l.level, l.level],
                  ["task", l.task || ""], ["msg", l.message]];
     parts.forEach(function (p) {
       var span = document.createElement("span");
@@ -175,7 +283,39 @@
       setStatus();
     });
   });
+  // A link to one line (#log-ID, from the error summary): the page of lines ending with it,
+  // the line highlighted; the live tail resumes with "Back to latest".
+  function showLine(id) {
+    generation += 1;
+    clearTimeout(timer);
+    var gen = generation;
+    mode = "history";
+    latestButton.hidden = false;
+    if (levelSelect) { levelSelect.value = "TRACE"; }
+    getJSON(query("&before=" + (id + 1))).then(function (data) {
+      if (gen !== generation) { return; }
+      box.textContent = "";
+      firstId = lastId = null;
+      append(data.lines);
+      olderButton.hidden = !data.moreBefore;
+      setStatus();
+      var target = document.getElementById("log-" + id);
+      if (target) {
+        target.classList.add("target");
+        box.scrollTop = target.offsetTop - box.offsetTop - 40;
+        document.getElementById("logs").scrollIntoView();
+      }
+    });
+  }
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("[data-log-line]");
+    if (!link) { return; }
+    event.preventDefault();
+    history.replaceState(null, "", "#log-" + link.getAttribute("data-log-line"));
+    showLine(parseInt(link.getAttribute("data-log-line"), 10));
+  });
   latestButton.addEventListener("click", start);
   if (levelSelect) { levelSelect.addEventListener("change", start); }
-  start();
+  var wanted = /^#log-(\d+)$/.exec(window.location.hash);
+  if (wanted) { showLine(parseInt(wanted[1], 10)); } else { start(); }
 })();
