@@ -142,6 +142,9 @@ class ValidationResultSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
     errors = ProblemItemSerializer(many=True)
     warnings = ProblemItemSerializer(many=True)
+    constraints = serializers.CharField(
+        allow_null=True, help_text="Kestra's form: the errors as `path: message` lines"
+    )
 
 
 class NamespaceUpdateResultSerializer(serializers.Serializer):

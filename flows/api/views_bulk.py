@@ -176,6 +176,11 @@ def _validate(doc: Document) -> dict:
         "valid": not errors,
         "errors": errors,
         "warnings": warnings,
+        # Kestra's one-string form of the errors (what its clients read), null when valid
+        "constraints": "\n".join(
+            f"{e['path']}: {e['message']}" if e.get("path") else e["message"] for e in errors
+        )
+        or None,
     }
 
 

@@ -7,8 +7,8 @@ whatever the project settings say (the settings may point at the same classes).
 from __future__ import annotations
 
 from django.conf import settings
-from rest_framework import authentication, parsers, permissions
-from rest_framework.exceptions import NotFound
+from rest_framework import authentication, negotiation, parsers, permissions
+from rest_framework.exceptions import NotAcceptable, NotFound
 from rest_framework.views import APIView
 
 from orchestrator.api.auth import ApiTokenAuthentication
@@ -100,6 +100,21 @@ def refuse_nul(request, path_params: dict | None = None) -> None:
 MULTIPART_SLACK_BYTES = 64 * 1024
 
 
+class LenientNegotiation(negotiation.DefaultContentNegotiation):
+    """A JSON answer rather than a 406 when the client's Accept names no renderer.
+
+    Download views answer with their own bytes whatever Accept says, but DRF negotiates
+    before the view runs: Kestra's clients send ``Accept: application/octet-stream`` (or
+    ``text/plain``) for downloads, which would otherwise be refused up front.
+    """
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except NotAcceptable:
+            return renderers[0], renderers[0].media_type
+
+
 class ApiView(APIView):
     """Authenticated JSON views with one error shape and a cap on the request body.
 
@@ -110,9 +125,16 @@ class ApiView(APIView):
     ``body_limit_setting`` to name another setting (YAML views: ``TRELLIS_MAX_FLOW_BYTES``).
     """
 
-    authentication_classes = [ApiTokenAuthentication, authentication.SessionAuthentication]
+    #: Basic auth (a Trellis user's name and password) is what Kestra's clients send when
+    #: given a username and password (kestrapy, terraform); a token is the usual way.
+    authentication_classes = [
+        ApiTokenAuthentication,
+        authentication.BasicAuthentication,
+        authentication.SessionAuthentication,
+    ]
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = DEFAULT_PARSERS
+    content_negotiation_class = LenientNegotiation
     body_limit_setting: str | None = None
 
     def get_exception_handler(self):

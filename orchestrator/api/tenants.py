@@ -1,0 +1,61 @@
+"""Kestra 1.x's tenant-scoped paths (``/api/v1/{tenant}/...``) over the same views.
+
+Kestra puts a tenant in every API path since 1.0, and its clients (kestrapy, the terraform
+provider) build only those paths. Trellis has one tenant, ``main`` (the open-source Kestra
+tenant's name). Rather than a second set of views, the API's URL patterns are mounted a
+second time under ``<tenant>/`` with every view wrapped: the wrapper refuses any tenant but
+``main`` with a 404 naming it, drops the ``tenant`` argument and calls the view unchanged.
+The wrapper keeps the DRF view's attributes (``cls``, ``initkwargs``) so the OpenAPI schema
+documents both forms.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+
+from django.http import JsonResponse
+from django.urls import URLPattern, URLResolver
+
+from orchestrator.api.errors import PROBLEM_CONTENT_TYPE, problem_body
+
+#: The one tenant Trellis serves: Kestra's open-source default.
+TENANT = "main"
+
+
+def unknown_tenant(tenant: str) -> JsonResponse:
+    """The 404 a client gets for any tenant but ``main``, in the API's error shape."""
+    message = f"tenant {tenant!r} does not exist: this server has one tenant, {TENANT!r}"
+    body = problem_body(404, message, code="unknown-tenant")
+    return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def _scoped(view: Callable) -> Callable:
+    @functools.wraps(view)
+    def wrapper(request, *args, tenant: str, **kwargs):
+        if tenant != TENANT:
+            return unknown_tenant(tenant)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def tenant_scoped(patterns: Iterable) -> list:
+    """``patterns`` again, every view wrapped by the tenant check (includes are walked)."""
+    scoped: list = []
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            scoped.append(
+                URLResolver(
+                    entry.pattern,
+                    tenant_scoped(entry.url_patterns),
+                    entry.default_kwargs,
+                    entry.app_name,
+                    entry.namespace,
+                )
+            )
+        elif isinstance(entry, URLPattern):
+            scoped.append(
+                URLPattern(entry.pattern, _scoped(entry.callback), entry.default_args, entry.name)
+            )
+    return scoped
