@@ -92,7 +92,8 @@ class FlowSearchView(ApiView):
         responses={200: FlowPageSerializer, **PROBLEM_RESPONSES},
     )
     def get(self, request):
-        return paginate(request, _search(request), flow_summary_json, sortable=FLOW_SORTS)
+        # whole flows (tasks, triggers...) as Kestra's search answers, credentials hidden
+        return paginate(request, _search(request), flow_json, sortable=FLOW_SORTS)
 
 
 class NamespaceFlowsView(YamlBodyView):

@@ -6,21 +6,24 @@ tenant's name). Rather than a second set of views, the API's URL patterns are mo
 second time under ``<tenant>/`` with every view wrapped: the wrapper refuses any tenant but
 ``main`` with a 404 naming it, drops the ``tenant`` argument and calls the view unchanged.
 The wrapper keeps the DRF view's attributes (``cls``, ``initkwargs``) so the OpenAPI schema
-documents both forms.
+documents both forms. One thing differs on the tenant form: a follow stream closes without
+Trellis's ``end`` event, as Kestra's does (its clients parse every event as the object).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import URLPattern, URLResolver
 
 from orchestrator.api.errors import PROBLEM_CONTENT_TYPE, problem_body
 
 #: The one tenant Trellis serves: Kestra's open-source default.
 TENANT = "main"
+
+END_FRAME = b"event: end\n"
 
 
 def unknown_tenant(tenant: str) -> JsonResponse:
@@ -30,12 +33,31 @@ def unknown_tenant(tenant: str) -> JsonResponse:
     return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)
 
 
+def _without_end_frames(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    for chunk in chunks:
+        if not chunk.startswith(END_FRAME):
+            yield chunk
+
+
+def _kestra_stream(response: HttpResponse) -> HttpResponse:
+    """A follow stream as Kestra sends it: events only, then the stream closes.
+
+    Trellis ends a follow with an ``end`` event; Kestra's clients read every event's data
+    as the followed object (a log line, an execution), so here the stream just closes.
+    """
+    if isinstance(response, StreamingHttpResponse) and response.get(
+        "Content-Type", ""
+    ).startswith("text/event-stream"):
+        response.streaming_content = _without_end_frames(response.streaming_content)
+    return response
+
+
 def _scoped(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapper(request, *args, tenant: str, **kwargs):
         if tenant != TENANT:
             return unknown_tenant(tenant)
-        return view(request, *args, **kwargs)
+        return _kestra_stream(view(request, *args, **kwargs))
 
     return wrapper
 

@@ -15,6 +15,7 @@ kestrapy = pytest.importorskip("kestrapy", reason="kestrapy is a dev extra (pip 
 
 from kestrapy import KestraClient  # noqa: E402
 from kestrapy.exceptions import NotFoundException  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
 
 from orchestrator.api.tokens import token_create  # noqa: E402
 from tests.db.api_support import writer  # noqa: E402
@@ -83,6 +84,33 @@ def wait_until_terminal(client: KestraClient, execution_id: str, timeout: float 
             return execution
         time.sleep(0.2)
     pytest.fail(f"execution {execution_id} did not end within {timeout}s")
+
+
+@pytest.fixture(autouse=True)
+def strict_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make a response kestrapy's models refuse fail the test.
+
+    kestrapy parses each answer with its pydantic model and, when the model refuses it,
+    quietly builds the object field by field instead; that fallback would hide a shape
+    Trellis gets wrong, so here it fails the test. One refusal is let through: the models
+    require ``state.getEndDate`` even while a run has not ended, when Kestra itself
+    answers null (and its clients fall back the same way).
+    """
+    lenient = kestrapy.base_api.BaseApi._construct_model
+
+    def strict(data, model_type):  # noqa: ANN001, ANN202
+        try:
+            model_type.model_validate(data)
+        except ValidationError as exc:
+            refused = [
+                e for e in exc.errors()
+                if not (e["loc"] and e["loc"][-1] == "getEndDate" and e["input"] is None)
+            ]  # fmt: skip
+            if refused:
+                pytest.fail(f"kestrapy's {model_type.__name__} refuses the response: {refused}")
+        return lenient(data, model_type)
+
+    monkeypatch.setattr(kestrapy.base_api.BaseApi, "_construct_model", staticmethod(strict))
 
 
 @pytest.fixture
