@@ -26,14 +26,22 @@ TAGS = ["Executions"]
 
 
 class ExecutionOutputsView(ApiView):
-    @extend_schema(tags=TAGS, responses={200: OpenApiTypes.OBJECT, **PROBLEM_RESPONSES})
+    @extend_schema(
+        operation_id="outputs_execution",
+        tags=TAGS,
+        responses={200: OpenApiTypes.OBJECT, **PROBLEM_RESPONSES},
+    )
     def get(self, request, execution_id: str):
         execution = execution_or_404(execution_id, request.user)
         return Response(shown(execution.outputs or {}))
 
 
 class TaskOutputsView(ApiView):
-    @extend_schema(tags=TAGS, responses={200: OpenApiTypes.OBJECT, **PROBLEM_RESPONSES})
+    @extend_schema(
+        operation_id="outputs_tasks",
+        tags=TAGS,
+        responses={200: OpenApiTypes.OBJECT, **PROBLEM_RESPONSES},
+    )
     def get(self, request, execution_id: str):
         execution = execution_or_404(execution_id, request.user)
         runs = execution.task_runs.exclude(outputs={}).order_by("pk")
@@ -48,7 +56,11 @@ class TaskOutputsView(ApiView):
 
 
 class TaskRunOutputsView(ApiView):
-    @extend_schema(tags=TAGS, responses={200: OpenApiTypes.OBJECT, **PROBLEM_RESPONSES})
+    @extend_schema(
+        operation_id="outputs_task_run",
+        tags=TAGS,
+        responses={200: OpenApiTypes.OBJECT, **PROBLEM_RESPONSES},
+    )
     def get(self, request, execution_id: str, task_run_id: str):
         execution = execution_or_404(execution_id, request.user)
         run = execution.task_runs.filter(pk=task_run_id).first()
