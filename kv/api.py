@@ -97,9 +97,7 @@ class KVDetailView(ApiView):
         operation_id="kv_set",
         tags=TAGS,
         request={"text/plain": OpenApiTypes.STR},
-        parameters=[
-            OpenApiParameter("ttl", str, OpenApiParameter.HEADER, description="e.g. PT1H")
-        ],
+        parameters=[OpenApiParameter("ttl", str, OpenApiParameter.HEADER, description="e.g. PT1H")],
         responses={204: None, **PROBLEM_RESPONSES},
     )
     def put(self, request, namespace: str, key: str):

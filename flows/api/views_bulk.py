@@ -28,7 +28,6 @@ from flows.api.serializers import (
     NamespaceUpdateResultSerializer,
     ValidationResultSerializer,
     flow_json,
-    flow_summary_json,
 )
 from flows.archives import ArchiveError, read_checked
 from flows.services.common import YAML_SUFFIXES

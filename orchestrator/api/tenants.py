@@ -45,9 +45,9 @@ def _kestra_stream(response: HttpResponse) -> HttpResponse:
     Trellis ends a follow with an ``end`` event; Kestra's clients read every event's data
     as the followed object (a log line, an execution), so here the stream just closes.
     """
-    if isinstance(response, StreamingHttpResponse) and response.get(
-        "Content-Type", ""
-    ).startswith("text/event-stream"):
+    if isinstance(response, StreamingHttpResponse) and response.get("Content-Type", "").startswith(
+        "text/event-stream"
+    ):
         response.streaming_content = _without_end_frames(response.streaming_content)
     return response
 

@@ -124,7 +124,8 @@ def test_flows_create_get_update_search_delete(client: KestraClient) -> None:
     assert (created.namespace, created.id, created.revision) == (NS, "hello", 1)
 
     fetched = client.flows.flow(NS, "hello", TENANT, source=True)
-    assert fetched.revision == 1 and "hello {{ inputs.name }}" in fetched.source
+    assert fetched.revision == 1
+    assert "hello {{ inputs.name }}" in fetched.source
 
     updated = client.flows.update_flow(NS, "hello", TENANT, FLOW.replace("hello {{", "hi {{"))
     assert updated.revision == 2
@@ -142,7 +143,7 @@ def test_validate_a_flow_with_an_error(client: KestraClient) -> None:
     broken = FLOW.replace("type: io.kestra.plugin.core.log.Log", "type: no.such.Task")
     [violation] = client.flows.validate_flows(TENANT, broken)
     assert violation.index == 0
-    assert violation.constraints and "no.such.Task" in violation.constraints
+    assert "no.such.Task" in (violation.constraints or "")
 
 
 def test_run_with_inputs_and_a_file_read_outputs_logs_and_files(workers, client) -> None:  # noqa: ANN001
@@ -150,7 +151,7 @@ def test_run_with_inputs_and_a_file_read_outputs_logs_and_files(workers, client)
     created = client.executions.create_execution(
         TENANT, NS, "hello", inputs={"name": "Ada", "doc": ("doc.txt", b"from a file")}
     )
-    assert created.namespace == NS and created.flow_id == "hello"
+    assert (created.namespace, created.flow_id) == (NS, "hello")
 
     done = wait_until_terminal(client, created.id)
     assert state_of(done) == "SUCCESS"
@@ -189,12 +190,14 @@ def test_kill_restart_and_replay(workers, client) -> None:  # noqa: ANN001
     assert state_of(wait_until_terminal(client, started.id)) == "KILLED"
 
     restarted = client.executions.restart_execution(started.id, TENANT)
-    assert restarted.id == started.id and state_of(restarted) not in TERMINAL
+    assert restarted.id == started.id
+    assert state_of(restarted) not in TERMINAL
     client.executions.kill_execution(started.id, TENANT)
     wait_until_terminal(client, started.id)
 
     replayed = client.executions.replay_execution(started.id, TENANT)
-    assert replayed.id != started.id and replayed.original_id == started.id
+    assert replayed.id != started.id
+    assert replayed.original_id == started.id
     client.executions.kill_execution(replayed.id, TENANT)
     assert state_of(wait_until_terminal(client, replayed.id)) == "KILLED"
 
