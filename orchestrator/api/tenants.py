@@ -15,10 +15,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Iterator
 
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import URLPattern, URLResolver
+from rest_framework.exceptions import NotFound
 
-from orchestrator.api.errors import PROBLEM_CONTENT_TYPE, problem_body
+from orchestrator.api.base import ApiView
 
 #: The one tenant Trellis serves: Kestra's open-source default.
 TENANT = "main"
@@ -26,11 +27,18 @@ TENANT = "main"
 END_FRAME = b"event: end\n"
 
 
-def unknown_tenant(tenant: str) -> JsonResponse:
-    """The 404 a client gets for any tenant but ``main``, in the API's error shape."""
-    message = f"tenant {tenant!r} does not exist: this server has one tenant, {TENANT!r}"
-    body = problem_body(404, message, code="unknown-tenant")
-    return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)
+class UnknownTenantView(ApiView):
+    """Any path under a tenant but ``main``: a 404 naming it, after authentication (an
+    anonymous caller gets the 401 every other path gives, not a hint)."""
+
+    schema = None
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        tenant = kwargs.get("tenant", "")
+        raise NotFound(f"tenant {tenant!r} does not exist: this server has one tenant, {TENANT!r}")
+
+
+unknown_tenant = UnknownTenantView.as_view()
 
 
 def _without_end_frames(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -56,7 +64,7 @@ def _scoped(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapper(request, *args, tenant: str, **kwargs):
         if tenant != TENANT:
-            return unknown_tenant(tenant)
+            return unknown_tenant(request, tenant=tenant)
         return _kestra_stream(view(request, *args, **kwargs))
 
     return wrapper

@@ -56,6 +56,11 @@ def test_another_tenant_is_a_404_that_names_it_and_changes_nothing(api):
     assert api.get("/api/v1/flows/t.tenants/hello").status_code == 404
 
 
+def test_an_anonymous_caller_gets_401_whatever_the_tenant():
+    assert APIClient().get("/api/v1/acme/flows/search").status_code == 401
+    assert APIClient().get("/api/v1/main/flows/search").status_code == 401
+
+
 def test_an_unknown_path_under_the_tenant_is_the_api_404(api):
     response = api.get("/api/v1/main/no-such-thing")
 
