@@ -6,7 +6,9 @@ tenant's name). Rather than a second set of views, the API's URL patterns are mo
 second time under ``<tenant>/`` with every view wrapped: the wrapper refuses any tenant but
 ``main`` with a 404 naming it, drops the ``tenant`` argument and calls the view unchanged.
 The wrapper keeps the DRF view's attributes (``cls``, ``initkwargs``) so the OpenAPI schema
-documents both forms. One thing differs on the tenant form: a follow stream closes without
+documents both forms. Kestra's search filters (``filters[namespace][EQUALS]=...``) are
+rewritten into Trellis's parameters first (orchestrator/api/kestra_filters.py). One thing
+differs in the answers on the tenant form: a follow stream closes without
 Trellis's ``end`` event, as Kestra's does (its clients parse every event as the object).
 """
 
@@ -15,11 +17,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Iterator
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import URLPattern, URLResolver
 from rest_framework.exceptions import NotFound
 
+from orchestrator.api import kestra_filters
 from orchestrator.api.base import ApiView
+from orchestrator.api.errors import PROBLEM_CONTENT_TYPE, ApiProblem, problem_body
 
 #: The one tenant Trellis serves: Kestra's open-source default.
 TENANT = "main"
@@ -65,6 +69,13 @@ def _scoped(view: Callable) -> Callable:
     def wrapper(request, *args, tenant: str, **kwargs):
         if tenant != TENANT:
             return unknown_tenant(request, tenant=tenant)
+        try:
+            flat = kestra_filters.translate(request.GET)
+        except ApiProblem as exc:
+            body = problem_body(400, str(exc.detail), errors=exc.errors)
+            return JsonResponse(body, status=400, content_type=PROBLEM_CONTENT_TYPE)
+        if flat is not None:
+            request.GET = flat
         return _kestra_stream(view(request, *args, **kwargs))
 
     return wrapper

@@ -140,3 +140,15 @@ def test_the_schema_documents_both_forms():
     scoped = paths["/api/v1/{tenant}/flows"]["post"]
     assert scoped["operationId"] == "tenant_" + paths["/api/v1/flows"]["post"]["operationId"]
     assert any(p["name"] == "tenant" and p["in"] == "path" for p in scoped["parameters"])
+
+
+def test_kestra_search_filters_become_trellis_parameters(api):
+    flow_deploy(source=FLOW)
+    flow_deploy(source=FLOW.replace("t.tenants", "t.elsewhere"))
+
+    found = api.get("/api/v1/main/flows/search", {"filters[namespace][EQUALS]": "t.tenants"})
+    assert [f["namespace"] for f in found.json()["results"]] == ["t.tenants"]
+
+    refused = api.get("/api/v1/main/flows/search", {"filters[scope][EQUALS]": "USER"})
+    assert refused.status_code == 400
+    assert "filters[scope][EQUALS]" in refused.json()["detail"]

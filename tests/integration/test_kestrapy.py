@@ -15,6 +15,7 @@ kestrapy = pytest.importorskip("kestrapy", reason="kestrapy is a dev extra (pip 
 
 from kestrapy import KestraClient  # noqa: E402
 from kestrapy.exceptions import NotFoundException  # noqa: E402
+from kestrapy.models import QueryFilter  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
 from orchestrator.api.tokens import token_create  # noqa: E402
@@ -133,6 +134,14 @@ def test_flows_create_get_update_search_delete(client: KestraClient) -> None:
     found = client.flows.search_flows(TENANT)
     assert [(f.namespace, f.id) for f in found.results] == [(NS, "hello")]
     assert found.total == 1
+    by_namespace = client.flows.search_flows(
+        TENANT, filters=[QueryFilter(field="namespace", operation="EQUALS", value=NS)]
+    )
+    assert [f.revision for f in by_namespace.results] == [2]
+    elsewhere = client.flows.search_flows(
+        TENANT, filters=[QueryFilter(field="namespace", operation="EQUALS", value="it.other")]
+    )
+    assert elsewhere.total == 0
 
     client.flows.delete_flow(NS, "hello", TENANT)
     with pytest.raises(NotFoundException):
