@@ -162,8 +162,14 @@ def test_run_with_inputs_and_a_file_read_outputs_logs_and_files(workers, client)
     )
     assert (created.namespace, created.flow_id) == (NS, "hello")
 
+    followed_states = [state_of(e) for e in client.executions.follow_execution(created.id, TENANT)]
+    assert followed_states[-1] == "SUCCESS"
     done = wait_until_terminal(client, created.id)
     assert state_of(done) == "SUCCESS"
+    found = client.executions.search_executions(
+        TENANT, filters=[QueryFilter(field="flowId", operation="EQUALS", value="hello")]
+    )
+    assert [e["id"] for e in found["results"]] == [done.id]
     runs = {run.task_id: run for run in done.task_run_list}
     assert set(runs) == {"greet", "read", "write"}
     assert all(getattr(run.state.current, "value", run.state.current) == "SUCCESS"
@@ -233,6 +239,10 @@ def test_namespace_file_upload_and_read(client: KestraClient) -> None:
 
 def test_triggers_list_disable_enable(client: KestraClient) -> None:
     client.flows.create_flow(TENANT, SCHEDULED)
+    searched = client.triggers.search_triggers(
+        TENANT, filters=[QueryFilter(field="namespace", operation="EQUALS", value=NS)]
+    )
+    assert [r["triggerContext"]["flowId"] for r in searched["results"]] == ["scheduled"]
     page = client.triggers.search_triggers_for_flow(TENANT, NS, "scheduled")
     [row] = page["results"]
     assert row["triggerContext"]["triggerId"] == "nightly"
