@@ -37,6 +37,12 @@ class UnknownTenantView(ApiView):
 
     schema = None
 
+    def perform_content_negotiation(self, request, force=False):
+        # every answer is the JSON problem: a ``format`` it cannot render must not turn the
+        # 401 an anonymous caller is owed into a 404
+        renderer = self.get_renderers()[0]
+        return renderer, renderer.media_type
+
     def http_method_not_allowed(self, request, *args, **kwargs):
         tenant = kwargs.get("tenant", "")
         raise NotFound(f"tenant {tenant!r} does not exist: this server has one tenant, {TENANT!r}")
