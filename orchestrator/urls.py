@@ -34,7 +34,7 @@ api_patterns: list = [
     # any tie (a namespace named like a route); the tenant must be "main" (docs/architecture.md).
     path("<str:tenant>/", include(tenant_scoped(unscoped_patterns))),
     # Last: any other path under /api/v1/ is a 404 in the API's error shape, not an HTML page.
-    re_path(r"^(?s:.*)$", NotFoundView.as_view(), name="api-not-found"),  # newlines too
+    re_path(r"^[\s\S]*$", NotFoundView.as_view(), name="api-not-found"),  # newlines too
 ]
 
 urlpatterns = [
