@@ -272,7 +272,8 @@ TRELLIS_SCRIPT_ENV = os.environ.get("TRELLIS_SCRIPT_ENV", "")
 TRELLIS_WORKDIR_MAX_BYTES = int(os.environ.get("TRELLIS_WORKDIR_MAX_BYTES", str(1024**3)))
 
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, with distinct operation ids for the tenant-scoped paths (issue 23)
+    "DEFAULT_SCHEMA_CLASS": "orchestrator.api.schema.TrellisAutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import permissions
 
 from orchestrator.api.base import ApiView, NotFoundView
+from orchestrator.api.tenants import tenant_scoped
 from orchestrator.observability.views import metrics_view
 
 #: The schema and its docs page are public, by one rule: the page's JavaScript loads the
@@ -17,15 +18,25 @@ SCHEMA_ACCESS = {
     "permission_classes": [permissions.AllowAny],
 }
 
-api_patterns: list = [
+unscoped_patterns: list = [
     path("", include("flows.api.urls")),
     path("", include("templates.api.urls")),
     path("", include("plugins.api")),
     path("", include("executions.api.urls")),
     path("", include("triggers.api.urls")),
     path("", include("namespaces.urls")),
+    path("", include("kv.api_urls")),
+    # Kestra 1.x's names for routes Trellis spells differently (actions/..., set-disabled).
+    path("", include("orchestrator.api.kestra_urls")),
+]
+
+api_patterns: list = [
+    *unscoped_patterns,
+    # Kestra 1.x's form, /api/v1/{tenant}/..., after the unscoped routes so that those win
+    # any tie (a namespace named like a route); the tenant must be "main" (docs/architecture.md).
+    path("<str:tenant>/", include(tenant_scoped(unscoped_patterns))),
     # Last: any other path under /api/v1/ is a 404 in the API's error shape, not an HTML page.
-    re_path(r"^.*$", NotFoundView.as_view(), name="api-not-found"),
+    re_path(r"^[\s\S]*$", NotFoundView.as_view(), name="api-not-found"),  # newlines too
 ]
 
 urlpatterns = [

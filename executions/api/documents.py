@@ -68,6 +68,11 @@ def state_document(
         "startDate": iso(start),
         "endDate": iso(end),
         "duration": duration,
+        # the same three under the names Kestra's published schema also gives them (its
+        # clients' models require them)
+        "getStartDate": iso(start),
+        "getEndDate": iso(end),
+        "getDuration": duration,
     }
 
 
@@ -134,6 +139,8 @@ def execution_document(execution: Execution) -> dict[str, Any]:
         "parentId": execution.replayed_from or execution.parent_execution_id,
         "originalId": execution.original_id or execution.id,
         "taskRunList": [task_run_document(r, execution) for r in execution.task_runs.all()],
+        "deleted": False,  # a deleted execution is gone, never served
+        "metadata": {"attemptNumber": 1, "originalCreatedDate": iso(execution.created_at)},
     }
 
 

@@ -53,6 +53,7 @@ def flow_json(flow: Flow, *, source: bool = False, credentials: bool = False) ->
             "revision": flow.revision,
             "description": flow.description or body.get("description"),
             "disabled": flow.disabled,
+            "draft": False,  # Kestra 2's draft revisions; Trellis has none
             "deleted": flow.deleted,
             "labels": labels_list(flow.labels.all()),
             "updated": flow.updated_at,
@@ -73,6 +74,8 @@ def flow_revision_json(
             "id": flow.flow_id,
             "namespace": flow.namespace.name,
             "revision": revision.revision,
+            "disabled": bool(body.get("disabled", False)),
+            "draft": False,
             "deleted": revision.deleted,
             "labels": labels_list(body.get("labels") or {}),
             "updated": revision.created_at,
@@ -92,6 +95,7 @@ def flow_summary_json(flow: Flow) -> dict[str, Any]:
         "revision": flow.revision,
         "description": flow.description,
         "disabled": flow.disabled,
+        "draft": False,
         "deleted": flow.deleted,
         "labels": labels_list(flow.labels.all()),
         "updated": flow.updated_at,
@@ -142,6 +146,9 @@ class ValidationResultSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
     errors = ProblemItemSerializer(many=True)
     warnings = ProblemItemSerializer(many=True)
+    constraints = serializers.CharField(
+        allow_null=True, help_text="Kestra's form: the errors as `path: message` lines"
+    )
 
 
 class NamespaceUpdateResultSerializer(serializers.Serializer):

@@ -28,7 +28,6 @@ from flows.api.serializers import (
     NamespaceUpdateResultSerializer,
     ValidationResultSerializer,
     flow_json,
-    flow_summary_json,
 )
 from flows.archives import ArchiveError, read_checked
 from flows.services.common import YAML_SUFFIXES
@@ -92,7 +91,8 @@ class FlowSearchView(ApiView):
         responses={200: FlowPageSerializer, **PROBLEM_RESPONSES},
     )
     def get(self, request):
-        return paginate(request, _search(request), flow_summary_json, sortable=FLOW_SORTS)
+        # whole flows (tasks, triggers...) as Kestra's search answers, credentials hidden
+        return paginate(request, _search(request), flow_json, sortable=FLOW_SORTS)
 
 
 class NamespaceFlowsView(YamlBodyView):
@@ -176,6 +176,11 @@ def _validate(doc: Document) -> dict:
         "valid": not errors,
         "errors": errors,
         "warnings": warnings,
+        # Kestra's one-string form of the errors (what its clients read), null when valid
+        "constraints": "\n".join(
+            f"{e['path']}: {e['message']}" if e.get("path") else e["message"] for e in errors
+        )
+        or None,
     }
 
 

@@ -10,8 +10,8 @@ import json
 
 from django.conf import settings
 from django.http.request import RawPostDataException
-from rest_framework import authentication, parsers, permissions
-from rest_framework.exceptions import NotFound
+from rest_framework import authentication, negotiation, parsers, permissions
+from rest_framework.exceptions import NotAcceptable, NotFound
 from rest_framework.views import APIView
 
 from orchestrator.api.auth import ApiTokenAuthentication
@@ -118,6 +118,21 @@ def _body_bytes(request) -> bytes:
 MULTIPART_SLACK_BYTES = 64 * 1024
 
 
+class LenientNegotiation(negotiation.DefaultContentNegotiation):
+    """A JSON answer rather than a 406 when the client's Accept names no renderer.
+
+    Download views answer with their own bytes whatever Accept says, but DRF negotiates
+    before the view runs: Kestra's clients send ``Accept: application/octet-stream`` (or
+    ``text/plain``) for downloads, which would otherwise be refused up front.
+    """
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except NotAcceptable:
+            return renderers[0], renderers[0].media_type
+
+
 class ApiView(APIView):
     """Authenticated JSON views with one error shape and a cap on the request body.
 
@@ -128,9 +143,16 @@ class ApiView(APIView):
     ``body_limit_setting`` to name another setting (YAML views: ``TRELLIS_MAX_FLOW_BYTES``).
     """
 
-    authentication_classes = [ApiTokenAuthentication, authentication.SessionAuthentication]
+    #: Basic auth (a Trellis user's name and password) is what Kestra's clients send when
+    #: given a username and password (kestrapy, terraform); a token is the usual way.
+    authentication_classes = [
+        ApiTokenAuthentication,
+        authentication.BasicAuthentication,
+        authentication.SessionAuthentication,
+    ]
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = DEFAULT_PARSERS
+    content_negotiation_class = LenientNegotiation
     body_limit_setting: str | None = None
 
     def get_exception_handler(self):

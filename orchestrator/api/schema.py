@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
@@ -101,3 +102,28 @@ class RevisionDiffSerializer(serializers.Serializer):
         fields["from"] = serializers.IntegerField()
         fields["to"] = serializers.IntegerField()
         return fields
+
+
+class TrellisAutoSchema(AutoSchema):
+    """drf-spectacular's schema, with one operation id per path form of a shared view.
+
+    The API serves each view twice, unscoped and under Kestra 1.x's ``/api/v1/{tenant}/``
+    (orchestrator/api/tenants.py), and some under a Kestra alias too (``.../actions/...``);
+    the ids the views declare are given a ``tenant_`` prefix and a ``_kestra`` suffix there
+    so every operation stays addressable by id.
+    """
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):  # noqa: ANN001, ANN201
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if not operation:
+            return operation
+        operation_id = operation.get("operationId", "")
+        if "/actions/" in path:
+            operation_id = f"{operation_id}_kestra"
+        if "/{tenant}/" in path:
+            operation_id = f"tenant_{operation_id}"
+            note = "Kestra 1.x's tenant-scoped form of the same endpoint; `tenant` must be `main`."
+            described = operation.get("description")
+            operation["description"] = f"{described}\n\n{note}" if described else note
+        operation["operationId"] = operation_id
+        return operation
