@@ -43,7 +43,7 @@ def manage(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
         text=True,
         cwd=ROOT,
         env=env,
-        timeout=60,
+        timeout=120,
     )
 
 

@@ -11,11 +11,9 @@ import base64
 import json
 import urllib.parse
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from rest_framework.test import APIClient
 
 from executions.documents import execution_json
@@ -23,6 +21,7 @@ from executions.models import LogEntry, TaskRun
 from executions.services import execution_create, execution_wait
 from executions.states import State
 from flows.services import flow_deploy
+from tests.cells import every_cell
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -76,25 +75,6 @@ tasks:
         type: io.kestra.plugin.core.execution.Fail
         errorMessage: "cannot log in with {{ secret('DB_PASSWORD') }}"
 """
-
-
-def every_cell() -> list[tuple[str, str]]:
-    """(table, text of one cell) for every cell of every table in the database."""
-    cells: list[tuple[str, str]] = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
-            for row in cursor.fetchall():
-                cells.extend((table, _text(value)) for value in row if value is not None)
-    return cells
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes | memoryview):
-        return bytes(value).decode("utf-8", errors="replace")
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
 
 
 def leaks(text: str) -> list[str]:

@@ -8,12 +8,8 @@ Before: a 900-level YAML flow and a 100k-deep JSON body gave HTTP 500 ``Recursio
 from __future__ import annotations
 
 import io
-import os
 import struct
-import subprocess
-import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -27,8 +23,8 @@ from flows.services import flow_deploy
 from flows.spec import SpecError, parse_flow
 from tests.conftest import flow_yaml
 from tests.db.api_support import authed_client, problem
+from tests.db.test_cli_flow import manage
 
-ROOT = Path(__file__).resolve().parents[2]
 JSON_DEEP = 100_000
 
 
@@ -306,19 +302,6 @@ def test_import_kestra_reports_a_lying_zip(tmp_path) -> None:
     assert refused.filename == f"{export}!company.team.one.yml"
     assert "declared 10 bytes" in refused.problems[0].message
     assert Flow.objects.count() == 0
-
-
-def manage(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TRELLIS_HOME": str(tmp_path / "home")}
-    env.pop("DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=120,
-    )
 
 
 def test_cli_validate_and_deploy_of_a_900_level_flow_exit_1_with_file_line_col(tmp_path) -> None:

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -36,6 +35,7 @@ from executions.services import execution_create
 from executions.states import TERMINAL, State
 from executions.taint import SecretText, fragments, seal, shown_form, unseal
 from flows.services import flow_deploy
+from tests.cells import every_cell
 
 SECRET = "opensesame-hunter42"
 PARTS = ("opensesame", "hunter42")
@@ -230,23 +230,6 @@ def run_flow(body: str, flow_id: str, **create: Any) -> Execution:
     execution = execution_create(flow=deploy(body, flow_id), **create)
     drive()
     return Execution.objects.get(pk=execution.pk)
-
-
-def every_cell() -> list[tuple[str, str]]:
-    """(table, text of one cell) for every cell of every table."""
-    cells: list[tuple[str, str]] = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
-            for row in cursor.fetchall():
-                cells.extend((table, _text(v)) for v in row if v is not None)
-    return cells
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes | memoryview):
-        return bytes(value).decode("utf-8", errors="replace")
-    return json.dumps(value) if isinstance(value, dict | list) else str(value)
 
 
 def stored_leaks() -> list[tuple[str, str]]:
