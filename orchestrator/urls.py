@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponseRedirect
 from django.templatetags.static import static
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
@@ -39,12 +40,18 @@ api_patterns: list = [
     re_path(r"^[\s\S]*$", NotFoundView.as_view(), name="api-not-found"),  # newlines too
 ]
 
+
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """The icon's static URL, looked up per request: with hashed static files the name comes
+    from collectstatic's manifest, which need not exist when the URLconf is imported (a
+    ``check`` before ``collectstatic`` must not fail)."""
+    return HttpResponseRedirect(static("orchestrator/favicon.svg"))
+
+
 urlpatterns = [
     # The admin is the product's home: `/` opens its dashboard (not a 404).
     path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
-    path(
-        "favicon.ico", RedirectView.as_view(url=static("orchestrator/favicon.svg")), name="favicon"
-    ),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
     path(
