@@ -76,9 +76,9 @@ def test_completion_offers_the_task_types_properties(admin_page, screenshot):
     labels = options.all_inner_texts()
     assert any(label.startswith("level") for label in labels), labels
     screenshot(page, "completion")
-    # Enter accepts only once the list has settled on an option (else it types a new line).
-    page.locator(".cm-tooltip-autocomplete li[aria-selected=true]", has_text="level").wait_for()
-    page.keyboard.press("Enter")
+    # Picked with the mouse: Enter while a completion source is still answering types a new
+    # line instead (seen under load), which is CodeMirror's behaviour, not what is tested here.
+    page.locator(".cm-tooltip-autocomplete li", has_text="level").first.click()
     line = page.evaluate(
         "() => { const v = window.trellisEditor; return v.state.doc.lineAt(v.state.selection.main.head).text; }"
     )
@@ -86,8 +86,7 @@ def test_completion_offers_the_task_types_properties(admin_page, screenshot):
     page.keyboard.press("Control+Space")  # and the property's allowed values
     page.locator(".cm-tooltip-autocomplete li", has_text="WARN").wait_for()
     page.keyboard.type("WA")
-    page.locator(".cm-tooltip-autocomplete li[aria-selected=true]", has_text="WARN").wait_for()
-    page.keyboard.press("Enter")
+    page.locator(".cm-tooltip-autocomplete li", has_text="WARN").first.click()
     assert (
         page.evaluate(
             "() => { const v = window.trellisEditor; return v.state.doc.lineAt(v.state.selection.main.head).text; }"
