@@ -42,6 +42,41 @@ def flow_yaml(
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the session's fleet of real workers run last.
+
+    The fleet lives until the session ends, and its beat and executor keep touching the
+    test database; a transactional test's teardown (a TRUNCATE of every table) that runs
+    beside them can deadlock on PostgreSQL. Run after every other test, the fleet has only
+    its own tests' flushes to share the database with, and those wait for it by design."""
+    items.sort(key=lambda item: "celery_processes" in getattr(item, "fixturenames", ()))
+
+
+def _flush_retrying_deadlocks() -> None:
+    """A transactional test's teardown flush retries when PostgreSQL picks it as a deadlock's
+    victim: the fleet's beat and executor write to the same tables while it truncates them."""
+    from django.core.management.base import CommandError
+    from django.db import OperationalError
+    from django.test.testcases import TransactionTestCase
+
+    teardown = TransactionTestCase._fixture_teardown
+
+    def retrying(self) -> None:  # noqa: ANN001
+        for attempt in range(3):
+            try:
+                teardown(self)
+            except CommandError as exc:
+                if attempt == 2 or not isinstance(exc.__cause__, OperationalError):
+                    raise
+            else:
+                return
+
+    TransactionTestCase._fixture_teardown = retrying
+
+
+_flush_retrying_deadlocks()
+
+
 @pytest.fixture
 def make_flow_yaml() -> Callable[..., str]:
     return flow_yaml
