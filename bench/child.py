@@ -34,7 +34,7 @@ TRELLIS_SCENARIOS = ("sequential", "throughput", "parallel", "foreach")
 def queries(backend: str, flows: dict[str, Flow]) -> list[Row]:
     """Exact statements, round trips and transactions per task run (20-task flow), then
     a profile of the same flow and where its time goes."""
-    from executions import snapshot_cache
+    from executions.runtime import snapshot_cache
 
     reused = snapshot_cache.stats()["hits"]
     driven = inprocess.drive(flows["seq20"])

@@ -22,11 +22,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from executions.models import TaskRun, TaskRunAttempt
-from executions.runtime import advance_execution
-from executions.runtime_worker import run_attempt
+from executions.runtime.advance import advance_execution
 from executions.services import execution_create
-from executions.states import TERMINAL, State
+from executions.worker.attempt import run_attempt
 from flows.models import Flow
+from kernel.states import TERMINAL, State
 
 #: What Django logs around transactions (``debug_transaction``): round trips, not SQL.
 _CONTROL = frozenset({"BEGIN", "COMMIT", "ROLLBACK"})

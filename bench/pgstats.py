@@ -20,8 +20,8 @@ from bench.backends import PG_DATABASE, PG_SERVER
 from bench.report import Row
 from executions.models import Execution, TaskRun
 from executions.services import execution_create
-from executions.states import TERMINAL
 from flows.models import Flow
+from kernel.states import TERMINAL
 
 SETTLE = 1.0  # seconds for exited backends' counters to land
 

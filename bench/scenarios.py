@@ -19,8 +19,8 @@ from bench.flows import deploy, for_each, parallel, sequential
 from bench.report import Row
 from executions.models import Execution
 from executions.services import execution_create, execution_kill
-from executions.states import TERMINAL, State
 from flows.models import Flow
+from kernel.states import TERMINAL, State
 
 TERMINAL_NAMES = [str(s) for s in TERMINAL]
 #: Per backend: sequential overhead (ms/task), ratio to the floor, 3-task executions/s,
@@ -71,9 +71,9 @@ def planning_cost(execution_id: str, repeats: int = 5) -> tuple[float, float]:
     if its last iteration had just ended (execution and loop put back to RUNNING in memory),
     best of ``repeats``: (a full read, as on the first hop a process sees of an execution,
     the read of what moved since the hop before, as on every other hop) + ``engine.plan``."""
-    from executions import engine
-    from executions.persistence import load_snapshot
-    from executions.runtime import engine_env, execution_flow_spec
+    from executions.runtime.advance import engine_env, execution_flow_spec
+    from executions.runtime.persistence import load_snapshot
+    from kernel.engine import planner as engine
 
     execution = Execution.objects.get(pk=execution_id)
     spec = execution_flow_spec(execution)

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core.signals import setting_changed
 
 
 class ExecutionsConfig(AppConfig):
@@ -8,7 +9,26 @@ class ExecutionsConfig(AppConfig):
     def ready(self) -> None:
         """A Subflow or ForEachItem into a namespace that does not allow the flow's is a
         deploy warning (issue 21); a hook, as the triggers app's, so flows stays unaware."""
-        from executions.subflows import boundary_warnings
+        from executions.runtime.subflows import boundary_warnings
         from flows.services.hooks import register_deploy_warner
 
         register_deploy_warner(boundary_warnings)
+        _configure_kernel()
+        setting_changed.connect(_reconfigure)
+
+
+def _configure_kernel() -> None:
+    """The kernel reads no settings: it is handed the few values it needs (issue 16)."""
+    from django.conf import settings
+
+    from kernel import secrets
+
+    secrets.configure(
+        encryption_key=getattr(settings, "TRELLIS_ENCRYPTION_KEY", "") or "",
+        secret_key=settings.SECRET_KEY,
+    )
+
+
+def _reconfigure(*, setting: str, **_: object) -> None:
+    if setting in ("TRELLIS_ENCRYPTION_KEY", "SECRET_KEY"):
+        _configure_kernel()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
-from executions.secrets import shown, shown_inputs
+from kernel.secrets import shown, shown_inputs
 
 
 def _iso(moment: Any) -> str | None:

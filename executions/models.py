@@ -1,8 +1,8 @@
 """Run state: executions, their task runs, task-run attempts and log lines.
 
-Models hold data and invariants only. ``executions.persistence.apply_plan`` is the only writer
+Models hold data and invariants only. ``executions.runtime.persistence.apply_plan`` is the only writer
 of run state (states, task runs, attempts) on the executor side; the worker records an
-attempt's result through ``executions.runtime_worker`` with fencing on the attempt row.
+attempt's result through ``executions.worker.attempt`` with fencing on the attempt row.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import uuid
 from django.db import models
 from django.db.models.functions import Coalesce
 
-from executions.states import State
 from flows.models import Label
+from kernel.states import State
 
 STATE_CHOICES = [(s.value, s.value) for s in State]
 
@@ -64,7 +64,7 @@ class Execution(models.Model):
     version = models.PositiveIntegerField(default=0)
     #: The last ``version`` at which an *ended* task run was changed or deleted (services,
     #: or a plan that re-opens a run): an executor process's remembered task runs from any
-    #: version since are still good for every ended run (``executions/snapshot_cache.py``).
+    #: version since are still good for every ended run (``executions/runtime/snapshot_cache.py``).
     settled_version = models.PositiveIntegerField(default=0)
     #: Paused by a user (the pause action), not by a Pause task: the executor plans nothing
     #: for it until it is resumed or killed.

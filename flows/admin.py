@@ -25,7 +25,7 @@ from flows.services import (
     flow_set_disabled,
 )
 from flows.services.deploy import parse_source
-from flows.spec import SpecError
+from kernel.spec.parse import SpecError
 
 SOURCE_CHANGE_FORM = "admin/flows/source_change_form.html"
 
@@ -315,14 +315,14 @@ class FlowAdmin(admin.ModelAdmin):
                 (rev, self._revision_url(flow, rev.revision)) for rev in flow_revisions(flow)
             ]
             # Execute button, topology, executions and triggers (issue 7).
-            from executions.admin_flow import flow_panels
+            from executions.admin.flow import flow_panels
 
             extra_context.update(flow_panels(request, flow))
         return super().change_view(request, object_id, form_url, extra_context)
 
     def execute_view(self, request, object_id):
-        """The Execute form (``executions.admin_execute``): typed inputs, then a run."""
-        from executions.admin_execute import execute_view
+        """The Execute form (``executions.admin.execute``): typed inputs, then a run."""
+        from executions.admin.execute import execute_view
 
         flow = self._flow_for(request, object_id)
         if flow.deleted:
@@ -364,7 +364,7 @@ class FlowAdmin(admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         if not self.has_view_permission(request):
             raise PermissionDenied
-        from executions.admin_topology import topology_svg
+        from executions.admin.topology import topology_svg
         from flows.graph import flow_graph
 
         try:

@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from access.policy import Action, allows
-from executions.secrets import MASK  # one mask for every credential shown (Kestra's)
-from plugins.registry import UnknownType, registry
+from kernel.registry import UnknownType, registry
+from kernel.secrets import MASK  # one mask for every credential shown (Kestra's)
 
 #: A credential this long is replaced wherever it appears, not only on its own line.
 ANYWHERE_FROM = 8

@@ -14,7 +14,7 @@ from django.db.models.functions import Lower
 
 from flows.models import Flow
 from flows.services.deploy import parse_source
-from flows.spec import FlowSpec, SpecError, SpecProblem
+from kernel.spec.parse import FlowSpec, SpecError, SpecProblem
 
 
 @dataclass(frozen=True)

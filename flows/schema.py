@@ -2,7 +2,7 @@
 editor): built at request time from the flow parser's own key lists and the plugin registry,
 so a new plugin or flow key appears in it without anyone editing a schema file.
 
-Shape: every plugin's schema (``plugins.schema.json_schema``) sits under ``$defs`` by
+Shape: every plugin's schema (``kernel.plugin_schema.json_schema``) sits under ``$defs`` by
 canonical type name; ``$defs/task`` and ``$defs/trigger`` pick one by ``type`` with
 ``if``/``then`` (one branch per type, so an editor reports the errors of the chosen type only,
 not those of a hundred alternatives). Nested task lists in flowable schemas point back at
@@ -15,12 +15,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from flows.spec import FLOW_KEYS
-from flows.spec_common import FLOW_ID, NAMESPACE
-from flows.spec_inputs import INPUT_TYPES
-from flows.spec_parts import CONCURRENCY_BEHAVIORS
-from plugins.registry import registry
-from plugins.schema import _TASK_REF, JSON_SCHEMA_DRAFT, json_schema, plugin_kind
+from kernel.plugin_schema import _TASK_REF, JSON_SCHEMA_DRAFT, json_schema, plugin_kind
+from kernel.registry import registry
+from kernel.spec.common import FLOW_ID, NAMESPACE
+from kernel.spec.inputs import INPUT_TYPES
+from kernel.spec.parse import FLOW_KEYS
+from kernel.spec.parts import CONCURRENCY_BEHAVIORS
 
 SCHEMA_ID = "urn:trellis:flow"
 _TASK = {"$ref": "#/$defs/task"}
@@ -126,7 +126,7 @@ def _flow_properties() -> dict[str, Any]:
 def _group(cls: type) -> str:
     if plugin_kind(cls) == "trigger":
         return "trigger"
-    from plugins.core.conditions import ConditionType
+    from kernel.conditions import ConditionType
 
     if issubclass(cls, ConditionType):
         return "condition"

@@ -11,8 +11,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from executions.durations import DurationError, parse_duration
-from flows.depth import TooDeep, check_depth
+from kernel.depth import TooDeep, check_depth
+from kernel.durations import DurationError, parse_duration
 from kv.models import KV_TYPES, KVEntry
 
 KEY = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]*")

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import transaction
 
 from access.policy import Action, check
-from flows.spec_common import NAMESPACE, NAMESPACE_MAX
+from kernel.spec.common import NAMESPACE, NAMESPACE_MAX
 from namespaces.boundaries import ANY
 from namespaces.models import AllowedNamespace
 

@@ -41,7 +41,7 @@ def _namespace(name: str, actor: Any = None, action: str = "read") -> str:
     """The namespace, checked, once ``actor`` may ``action`` in it (None: a trusted caller,
     the CLI or a running execution reading its own namespace's files)."""
     from access.policy import check
-    from flows.spec_common import NAMESPACE, NAMESPACE_MAX
+    from kernel.spec.common import NAMESPACE, NAMESPACE_MAX
 
     text = str(name or "").strip()
     if not NAMESPACE.fullmatch(text) or len(text) > NAMESPACE_MAX or ".." in text:
@@ -58,7 +58,7 @@ def _path(path: str, *, allow_root: bool = False) -> str:
 
 
 def _storage() -> Any:
-    from executions.storage import default_storage
+    from orchestrator.storage import default_storage
 
     return default_storage()
 
@@ -104,7 +104,7 @@ def nsfile_open(namespace: str, path: str, *, actor: Any = None) -> BinaryIO:
     row = nsfile_get(namespace, path, actor=actor)
     if row.is_directory:
         raise NamespaceFileError(f"{row.path} is a folder, not a file")
-    from executions.storage import StorageError
+    from kernel.storage import StorageError
 
     try:
         return _storage().open(storage_uri(row.namespace, row.path))

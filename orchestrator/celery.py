@@ -47,8 +47,7 @@ if app.conf.broker_url and str(app.conf.broker_url).startswith("filesystem://"):
     # The filesystem transport has no fanout exchanges: no remote control or events.
     app.conf.worker_enable_remote_control = False
     app.conf.worker_send_task_events = False
-app.autodiscover_tasks(["executions"], related_name="executor")
-app.autodiscover_tasks(["executions"], related_name="worker")
+app.autodiscover_tasks(["executions"], related_name="tasks")
 
 
 @task_prerun.connect(weak=False)

@@ -15,12 +15,12 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from kernel.plugin import PluginType
+from kernel.plugin_schema import json_schema, plugin_kind
+from kernel.registry import UnknownType, registry
 from orchestrator.api.base import ApiView
 from orchestrator.api.pagination import list_response
 from orchestrator.api.schema import PROBLEM_RESPONSES, page_params
-from plugins.base import PluginType
-from plugins.registry import UnknownType, registry
-from plugins.schema import json_schema, plugin_kind
 
 
 class PluginSerializer(serializers.Serializer):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from flows import spec as spec_module
-from flows.spec import FlowSpec
+from kernel.spec import parse as spec_module
+from kernel.spec.parse import FlowSpec
 from templates.models import Template
 
 

@@ -15,7 +15,7 @@ class TriggersConfig(AppConfig):
         Hooks rather than signals: they are visible here and a failing schedule sync rolls the
         deploy back (see ``flows.services.hooks``).
         """
-        from executions.runtime import register_execution_ended
+        from executions.runtime.advance import register_execution_ended
         from flows.services.hooks import register_deploy_warner, register_flow_changed
         from triggers import tasks  # noqa: F401 - registers the Celery tasks with the app
         from triggers.flow_triggers import boundary_warnings, on_execution_ended

@@ -22,8 +22,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from executions.dispatch import EXECUTOR_QUEUE
-from executions.dispatch import now as clock
+from executions.runtime.dispatch import EXECUTOR_QUEUE
+from kernel.clock import now as clock
 from triggers.cron import CronSchedule
 from triggers.models import TriggerState
 from triggers.schedules import SCHEDULE, fire_tick, live_trigger, lock_state, schedule_of

@@ -16,12 +16,12 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from executions.expressions import render_value
 from executions.models import Execution
-from executions.secrets import env_vars
 from executions.services import InputsError, execution_create
 from flows.models import Flow
-from flows.spec import FlowSpec, TriggerSpec
+from kernel.expressions.render import render_value
+from kernel.secrets import env_vars
+from kernel.spec.parse import FlowSpec, TriggerSpec
 from orchestrator.observability import metrics
 from plugins.core import conditions as conditions_module
 from triggers.models import TriggerFire, TriggerState

@@ -2,7 +2,7 @@
 
 The deploy hook writes FlowTriggerIndex rows (``index_rows``) from each Flow trigger's
 conditions and preconditions; when an execution ends, ``on_execution_ended`` (an
-``executions.runtime`` hook, after commit, in the executor) asks the index which triggers
+``executions.runtime.advance`` hook, after commit, in the executor) asks the index which triggers
 could care, evaluates each in its own transaction and starts at most one execution per
 (trigger, upstream execution). A flow never triggers itself.
 """
@@ -17,14 +17,14 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 
-from executions.context import expression_context
-from executions.dispatch import now as clock
-from executions.expressions import evaluate, render_value
 from executions.models import Execution
-from executions.persistence import load_snapshot
-from executions.runtime import engine_env, execution_flow_spec, executor_budget
-from executions.taint import unseal
-from flows.spec import FlowSpec, TriggerSpec
+from executions.runtime.advance import engine_env, execution_flow_spec, executor_budget
+from executions.runtime.persistence import load_snapshot
+from kernel.clock import now as clock
+from kernel.engine.context import expression_context
+from kernel.expressions.render import evaluate, render_value
+from kernel.spec.parse import FlowSpec, TriggerSpec
+from kernel.taint import unseal
 from namespaces.boundaries import allows
 from triggers import preconditions as pre_module
 from triggers.firing import FireKey, Start, conditions_hold, fire_once

@@ -35,14 +35,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from executions.dispatch import now as clock
-from executions.durations import parse_duration
-from executions.expressions import evaluate, render_value
 from executions.models import Execution
 from flows.models import Flow
-from flows.spec import FlowSpec, TriggerSpec
-from plugins.base import PollEvent, PollingTrigger
-from plugins.registry import UnknownType, registry
+from kernel.clock import now as clock
+from kernel.durations import parse_duration
+from kernel.expressions.render import evaluate, render_value
+from kernel.plugin import PollEvent, PollingTrigger
+from kernel.registry import UnknownType, registry
+from kernel.spec.parse import FlowSpec, TriggerSpec
 from triggers.firing import (
     FireKey,
     Start,
@@ -327,7 +327,8 @@ def _create(
 
 def _store_for(execution: Execution, trigger_id: str):  # noqa: ANN202 - a StoreFile
     """Files of a trigger go under the execution's ``trigger/<trigger id>/`` folder."""
-    from executions.storage import default_storage, sanitize_filename
+    from kernel.storage import sanitize_filename
+    from orchestrator.storage import default_storage
 
     storage = default_storage()
     prefix = storage.execution_prefix(execution.namespace, execution.flow_id, execution.id)

@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, time
 from typing import Any
 
-from executions.durations import parse_duration
-from executions.expr_limits import regex_fullmatch
+from kernel.durations import parse_duration
+from kernel.expressions.limits import regex_fullmatch
 
 #: CPU seconds a REGEX precondition may take on one value (issue 21: it runs under the
 #: trigger's lock).

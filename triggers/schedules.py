@@ -16,13 +16,13 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from executions.dispatch import now as clock
-from executions.durations import parse_duration
-from executions.expressions import render_value
 from executions.models import Execution
 from flows.models import Flow
 from flows.selectors import flow_spec
-from flows.spec import FlowSpec, TriggerSpec
+from kernel.clock import now as clock
+from kernel.durations import parse_duration
+from kernel.expressions.render import render_value
+from kernel.spec.parse import FlowSpec, TriggerSpec
 from plugins.core.triggers import parse_date
 from triggers.cron import CronSchedule, DatesSchedule, select_due, too_late
 from triggers.firing import (

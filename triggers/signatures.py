@@ -31,9 +31,9 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from executions.durations import parse_duration
-from executions.expressions import render
-from flows.spec import FlowSpec, TriggerSpec
+from kernel.durations import parse_duration
+from kernel.expressions.render import render
+from kernel.spec.parse import FlowSpec, TriggerSpec
 from triggers.firing import base_context
 from triggers.models import WebhookDelivery
 

@@ -34,8 +34,8 @@ from django_celery_beat.models import (
     PeriodicTasks,
 )
 
-from executions.dispatch import EXECUTOR_QUEUE
-from executions.dispatch import now as clock
+from executions.runtime.dispatch import EXECUTOR_QUEUE
+from kernel.clock import now as clock
 from triggers.cron import CronSchedule, DatesSchedule, beat_crontab
 from triggers.flow_triggers import FLOW, index_rows
 from triggers.models import FlowTriggerIndex, TriggerState
@@ -44,7 +44,7 @@ from triggers.schedules import TICKING, schedule_of
 
 if TYPE_CHECKING:
     from flows.models import Flow
-    from flows.spec import FlowSpec, TriggerSpec
+    from kernel.spec.parse import FlowSpec, TriggerSpec
 
 FIRE_TASK = "triggers.tasks.fire_schedule"
 RECOVER_TASK = "triggers.tasks.recover_schedules"

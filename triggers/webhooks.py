@@ -7,7 +7,7 @@ and the raw body under a secret, sent in headers (as Stripe-like senders do), so
 alone cannot start the flow and a captured request cannot be replayed. An unknown flow, a
 disabled one, a wrong key and a missing or wrong signature all raise the same
 WebhookNotFound, so a caller learns nothing about which flows exist. A body nested deeper
-than ``flows.depth.MAX_DEPTH`` raises TooDeep (the view's 422), before anything walks it.
+than ``kernel.depth.MAX_DEPTH`` raises TooDeep (the view's 422), before anything walks it.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from executions.expressions import render, render_value
 from executions.models import Execution
-from flows.depth import json_loads
 from flows.models import Flow
 from flows.selectors import flow_spec
-from flows.spec import FlowSpec, TriggerSpec
+from kernel.depth import json_loads
+from kernel.expressions.render import render, render_value
+from kernel.spec.parse import FlowSpec, TriggerSpec
 from triggers.firing import (
     FireKey,
     Start,
@@ -73,7 +73,7 @@ def max_webhook_bytes() -> int:
 
 def parse_body(raw: bytes) -> Any:
     """None for an empty body, a JSON object or array when it is one, else the text as sent.
-    A JSON body nested too deep raises ``flows.depth.TooDeep``."""
+    A JSON body nested too deep raises ``kernel.depth.TooDeep``."""
     if not raw:
         return None
     text = raw.decode("utf-8", errors="replace")

@@ -14,8 +14,8 @@ from rest_framework.exceptions import NotFound
 from access.policy import Action, check, within
 from executions.api.documents import EXECUTION_PREFETCH
 from executions.models import Execution
-from executions.states import State
 from flows.api.common import labels_param
+from kernel.states import State
 from orchestrator.api.errors import ApiProblem
 
 #: Log levels, least severe first; ``WARNING`` is read as ``WARN``.
@@ -159,7 +159,7 @@ def run_request(
 
 def timeout_param(request, default: float = 60.0, maximum: float = 3600.0) -> float:
     """``?timeout=`` in seconds (a number or an ISO-8601 duration such as ``PT30S``)."""
-    from executions.durations import DurationError, parse_duration
+    from kernel.durations import DurationError, parse_duration
 
     raw = request.query_params.get("timeout")
     if raw in (None, ""):

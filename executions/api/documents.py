@@ -19,10 +19,10 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from executions.durations import format_duration
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
-from executions.secrets import shown, shown_inputs
-from executions.states import TERMINAL, State
+from kernel.durations import format_duration
+from kernel.secrets import shown, shown_inputs
+from kernel.states import TERMINAL, State
 
 #: What to prefetch before calling :func:`execution_document` on many executions.
 EXECUTION_PREFETCH = ("task_runs", "task_runs__attempt_rows")

@@ -10,8 +10,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from executions.api.documents import execution_document, log_document
-from executions.states import State
 from flows.api.serializers import LabelSerializer
+from kernel.states import State
 
 __all__ = [
     "ByIdsResultSerializer",

@@ -15,7 +15,6 @@ from rest_framework import parsers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from executions.api.actions import NotFinished, execution_delete
 from executions.api.common import (
     datetime_param,
     execution_or_404,
@@ -24,16 +23,17 @@ from executions.api.common import (
 )
 from executions.api.documents import EXECUTION_PREFETCH, execution_document, labels_document
 from executions.api.serializers import ExecutionSerializer, InputsValidationSerializer
-from executions.inputs import InputsError, coerce_inputs
 from executions.models import Execution
-from executions.secrets import shown_inputs
 from executions.services import ExecutionError, execution_create, execution_kill, execution_wait
-from executions.states import TERMINAL
-from executions.storage import sanitize_filename
+from executions.services.actions import NotFinished, execution_delete
 from flows import selectors
 from flows.api.common import bool_param, flow_or_404, int_param
 from flows.models import Flow
-from flows.spec import FlowSpec
+from kernel.inputs import InputsError, coerce_inputs
+from kernel.secrets import shown_inputs
+from kernel.spec.parse import FlowSpec
+from kernel.states import TERMINAL
+from kernel.storage import sanitize_filename
 from orchestrator.api.base import ApiView, check_body_size
 from orchestrator.api.errors import ApiProblem, Conflict
 from orchestrator.api.parsers import JSONParser

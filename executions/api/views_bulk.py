@@ -15,10 +15,10 @@ from typing import Any
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 
-from executions.api import actions
 from executions.api.serializers import ByIdsResultSerializer
 from executions.api.views_actions import CHANGEABLE, state_param
 from executions.api.views_search import IDS_REQUEST, MAX_IDS, ids_body, report
+from executions.services import actions
 from flows.api.serializers import LabelSerializer
 from orchestrator.api.base import ApiView
 from orchestrator.api.errors import ApiProblem

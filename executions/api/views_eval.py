@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from executions.api.common import execution_or_404
-from executions.evaluate import execution_eval
+from executions.services.evaluate import execution_eval
 from orchestrator.api.base import YAML_PARSERS, ApiView
 from orchestrator.api.errors import ApiProblem
 from orchestrator.api.schema import PROBLEM_RESPONSES

@@ -15,12 +15,13 @@ from executions.api.documents import EXECUTION_PREFETCH, execution_document
 from executions.api.views import FlowNamedLikeAnAction
 from executions.models import Execution
 from executions.selectors import execution_stamp
-from executions.states import TERMINAL
-from executions.storage import StorageError, default_storage
+from kernel.states import TERMINAL
+from kernel.storage import StorageError
 from orchestrator.api.base import ApiView
 from orchestrator.api.errors import ApiProblem
 from orchestrator.api.schema import PROBLEM_RESPONSES
 from orchestrator.api.sse import Batch, EventStreamRenderer, follow, sse_response
+from orchestrator.storage import default_storage
 
 #: How often a follower looks at the execution's stamp (:func:`execution_stamp`).
 POLL_SECONDS = 0.25

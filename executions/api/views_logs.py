@@ -16,8 +16,8 @@ from executions.api.documents import log_document, log_text_line
 from executions.api.serializers import LogEntrySerializer, LogPageSerializer
 from executions.api.views_files import POLL_SECONDS, SSE_RESPONSE
 from executions.models import Execution, LogEntry
-from executions.states import TERMINAL
 from flows.api.common import int_param, readable_within
+from kernel.states import TERMINAL
 from orchestrator.api.base import ApiView
 from orchestrator.api.pagination import list_response, paginate
 from orchestrator.api.schema import PROBLEM_RESPONSES, page_params

@@ -18,7 +18,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from executions.api.common import execution_or_404
-from executions.secrets import shown
+from kernel.secrets import shown
 from orchestrator.api.base import ApiView
 from orchestrator.api.schema import PROBLEM_RESPONSES
 

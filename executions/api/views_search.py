@@ -7,11 +7,11 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from access.policy import readable
-from executions.api import actions
 from executions.api.common import datetime_param, in_namespace, states_param
 from executions.api.documents import EXECUTION_PREFETCH, execution_document
 from executions.api.serializers import ByIdsResultSerializer, ExecutionPageSerializer
 from executions.models import Execution
+from executions.services import actions
 from flows.api.common import labels_param, readable_within
 from flows.models import filter_by_labels
 from orchestrator.api.base import ApiView

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from executions.secrets import shown
 from flows.cli.base import fail
+from kernel.secrets import shown
 
 #: Rich styles per state (plain output ignores them).
 STATE_STYLE: dict[str, str] = {

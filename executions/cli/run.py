@@ -23,10 +23,10 @@ from django.utils import timezone
 from executions.cli import format as fmt
 from executions.cli.stall import WARN_AFTER_SECONDS, StallWatch
 from executions.models import Execution, LogEntry, TaskRun
-from executions.secrets import shown
 from executions.services import ExecutionError, InputsError, execution_create
-from executions.states import TERMINAL, State
 from flows.cli.base import fail, get_flow
+from kernel.secrets import shown
+from kernel.states import TERMINAL, State
 
 POLL_SECONDS = 0.2
 #: Final states ``--wait`` treats as success (exit 0); any other end, or a timeout, exits 1.

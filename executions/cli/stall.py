@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from executions.dispatch import EXECUTOR_QUEUE
 from executions.models import Execution, TaskRun, TaskRunAttempt
-from executions.states import State
+from executions.runtime.dispatch import EXECUTOR_QUEUE
+from kernel.states import State
 
 #: Default of ``--warn-after``: long enough for a cold worker to start, short enough to help.
 WARN_AFTER_SECONDS = 30.0

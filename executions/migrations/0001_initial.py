@@ -3,7 +3,7 @@
 import django.db.models.deletion
 import django.db.models.functions.comparison
 import executions.models
-import executions.states
+import kernel.states
 from django.db import migrations, models
 
 
@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                 ('namespace', models.CharField(max_length=255)),
                 ('flow_id', models.CharField(max_length=255)),
                 ('flow_revision', models.PositiveIntegerField()),
-                ('state', models.CharField(choices=[('CREATED', 'CREATED'), ('QUEUED', 'QUEUED'), ('RUNNING', 'RUNNING'), ('PAUSED', 'PAUSED'), ('RESTARTED', 'RESTARTED'), ('KILLING', 'KILLING'), ('SUCCESS', 'SUCCESS'), ('WARNING', 'WARNING'), ('FAILED', 'FAILED'), ('KILLED', 'KILLED'), ('CANCELLED', 'CANCELLED'), ('RETRYING', 'RETRYING'), ('RETRIED', 'RETRIED'), ('SKIPPED', 'SKIPPED')], default=executions.states.State['CREATED'], max_length=16)),
+                ('state', models.CharField(choices=[('CREATED', 'CREATED'), ('QUEUED', 'QUEUED'), ('RUNNING', 'RUNNING'), ('PAUSED', 'PAUSED'), ('RESTARTED', 'RESTARTED'), ('KILLING', 'KILLING'), ('SUCCESS', 'SUCCESS'), ('WARNING', 'WARNING'), ('FAILED', 'FAILED'), ('KILLED', 'KILLED'), ('CANCELLED', 'CANCELLED'), ('RETRYING', 'RETRYING'), ('RETRIED', 'RETRIED'), ('SKIPPED', 'SKIPPED')], default=kernel.states.State['CREATED'], max_length=16)),
                 ('state_history', models.JSONField(blank=True, default=list)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
@@ -79,7 +79,7 @@ class Migration(migrations.Migration):
                 ('parent_id', models.CharField(blank=True, max_length=40, null=True)),
                 ('value', models.CharField(blank=True, max_length=1024, null=True)),
                 ('iteration', models.IntegerField(blank=True, null=True)),
-                ('state', models.CharField(choices=[('CREATED', 'CREATED'), ('QUEUED', 'QUEUED'), ('RUNNING', 'RUNNING'), ('PAUSED', 'PAUSED'), ('RESTARTED', 'RESTARTED'), ('KILLING', 'KILLING'), ('SUCCESS', 'SUCCESS'), ('WARNING', 'WARNING'), ('FAILED', 'FAILED'), ('KILLED', 'KILLED'), ('CANCELLED', 'CANCELLED'), ('RETRYING', 'RETRYING'), ('RETRIED', 'RETRIED'), ('SKIPPED', 'SKIPPED')], default=executions.states.State['CREATED'], max_length=16)),
+                ('state', models.CharField(choices=[('CREATED', 'CREATED'), ('QUEUED', 'QUEUED'), ('RUNNING', 'RUNNING'), ('PAUSED', 'PAUSED'), ('RESTARTED', 'RESTARTED'), ('KILLING', 'KILLING'), ('SUCCESS', 'SUCCESS'), ('WARNING', 'WARNING'), ('FAILED', 'FAILED'), ('KILLED', 'KILLED'), ('CANCELLED', 'CANCELLED'), ('RETRYING', 'RETRYING'), ('RETRIED', 'RETRIED'), ('SKIPPED', 'SKIPPED')], default=kernel.states.State['CREATED'], max_length=16)),
                 ('state_history', models.JSONField(blank=True, default=list)),
                 ('outputs', models.JSONField(blank=True, default=dict)),
                 ('decision', models.JSONField(blank=True, default=dict)),
@@ -102,7 +102,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('number', models.PositiveIntegerField()),
-                ('state', models.CharField(choices=[('CREATED', 'CREATED'), ('QUEUED', 'QUEUED'), ('RUNNING', 'RUNNING'), ('PAUSED', 'PAUSED'), ('RESTARTED', 'RESTARTED'), ('KILLING', 'KILLING'), ('SUCCESS', 'SUCCESS'), ('WARNING', 'WARNING'), ('FAILED', 'FAILED'), ('KILLED', 'KILLED'), ('CANCELLED', 'CANCELLED'), ('RETRYING', 'RETRYING'), ('RETRIED', 'RETRIED'), ('SKIPPED', 'SKIPPED')], default=executions.states.State['QUEUED'], max_length=16)),
+                ('state', models.CharField(choices=[('CREATED', 'CREATED'), ('QUEUED', 'QUEUED'), ('RUNNING', 'RUNNING'), ('PAUSED', 'PAUSED'), ('RESTARTED', 'RESTARTED'), ('KILLING', 'KILLING'), ('SUCCESS', 'SUCCESS'), ('WARNING', 'WARNING'), ('FAILED', 'FAILED'), ('KILLED', 'KILLED'), ('CANCELLED', 'CANCELLED'), ('RETRYING', 'RETRYING'), ('RETRIED', 'RETRIED'), ('SKIPPED', 'SKIPPED')], default=kernel.states.State['QUEUED'], max_length=16)),
                 ('queue', models.CharField(default='default', max_length=255)),
                 ('owner', models.CharField(blank=True, default='', max_length=255)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),

@@ -13,7 +13,7 @@ from rest_framework import parsers, serializers
 from rest_framework.response import Response
 
 from access.policy import Action, check, readable
-from flows import confidential, selectors, services, yaml_loader
+from flows import confidential, selectors, services
 from flows.api.common import (
     bool_param,
     flow_ref,
@@ -32,7 +32,8 @@ from flows.api.serializers import (
 from flows.archives import ArchiveError, read_checked
 from flows.services.common import YAML_SUFFIXES
 from flows.services.deploy import parse_source, spec_warnings
-from flows.spec import SpecError
+from kernel.spec import yaml_loader
+from kernel.spec.parse import SpecError
 from orchestrator.api.base import ApiView, YamlBodyView, check_body_size
 from orchestrator.api.errors import ApiProblem, PayloadTooLarge, spec_problem_item
 from orchestrator.api.pagination import list_response, paginate

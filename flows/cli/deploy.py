@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 
 from flows.cli.base import fail, write_problems, write_warnings
 from flows.services import flows_deploy_folder
-from flows.spec import SpecError
+from kernel.spec.parse import SpecError
 
 
 def register(subparsers) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 
 from flows.models import Namespace, namespace_ancestors
-from flows.spec import SpecError, SpecProblem
+from kernel.spec.parse import SpecError, SpecProblem
 
 YAML_SUFFIXES = (".yml", ".yaml")
 

@@ -17,7 +17,6 @@ from django.db import transaction
 from django.db.models.functions import Lower
 
 from access.policy import Action, check, check_all
-from flows import spec as spec_module
 from flows.models import Flow, FlowLabel, FlowRevision
 from flows.services.common import (
     check_size,
@@ -27,7 +26,8 @@ from flows.services.common import (
     problem,
 )
 from flows.services.hooks import deploy_warnings, notify_flow_changed
-from flows.spec import FlowSpec, SpecError, SpecProblem
+from kernel.spec import parse as spec_module
+from kernel.spec.parse import FlowSpec, SpecError, SpecProblem
 
 
 @dataclass(frozen=True)

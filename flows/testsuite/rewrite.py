@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 
 from flows.testsuite.spec import SuiteError, TaskFixture
-from plugins.base import FlowableTask
-from plugins.registry import registry
+from kernel.plugin import FlowableTask
+from kernel.registry import registry
 
 FIXTURE_TYPE = "trellis.core.test.Fixture"
 #: Keys of a task kept on its fixture: they decide whether and how its end counts.

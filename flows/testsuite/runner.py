@@ -20,10 +20,10 @@ from typing import Any
 from django.core.files.base import ContentFile
 
 from executions.models import Execution
-from executions.states import TERMINAL
 from flows.testsuite.assertions import check, show
 from flows.testsuite.rewrite import test_flow_source
 from flows.testsuite.spec import Assertion, SuiteError, TestCase, TestSuite
+from kernel.states import TERMINAL
 
 #: ``wait(execution_id, timeout) -> Execution``: how the runner waits for the end.
 Waiter = Callable[[str, float], Execution]
@@ -136,7 +136,7 @@ def _deploy_copy(suite: TestSuite, case: TestCase, actor: Any, source: str | Non
     from flows.models import Flow
     from flows.selectors import flow_get
     from flows.services.deploy import flow_deploy
-    from flows.spec import SpecError
+    from kernel.spec.parse import SpecError
     from namespaces.services import nsfile_put
 
     if source is None:
@@ -221,7 +221,7 @@ def judge(execution: Execution, assertions: tuple[Assertion, ...]) -> list[str]:
 def _judge_one(
     execution: Execution, assertion: Assertion, contexts: dict[str | None, dict[str, Any]]
 ) -> str | None:
-    from executions.expressions import ExpressionError, evaluate
+    from kernel.expressions.render import ExpressionError, evaluate
 
     label = assertion.description or f"{assertion.value}"
     try:
@@ -241,12 +241,12 @@ def _judge_one(
 def assertion_context(execution: Execution, task_id: str | None) -> dict[str, Any]:
     """What an assertion's ``{{ }}`` sees: the ended execution's context (``outputs``,
     ``inputs``, ``execution.state``...), or that of ``task_id``'s last run when named."""
-    from executions.context import expression_context
-    from executions.expr_io import ExecutionIO
-    from executions.expressions import IO_KEY
-    from executions.persistence import load_snapshot
-    from executions.runtime import engine_env, execution_flow_spec
-    from executions.secrets import Masker
+    from executions.runtime.advance import engine_env, execution_flow_spec
+    from executions.runtime.expr_io import ExecutionIO
+    from executions.runtime.persistence import load_snapshot
+    from kernel.engine.context import expression_context
+    from kernel.expressions.render import IO_KEY
+    from kernel.secrets import Masker
 
     snap = load_snapshot(execution)
     spec = execution_flow_spec(execution)

@@ -22,9 +22,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from executions.states import IllegalTransition
 from flows.services.common import FlowError
-from flows.spec import SpecError, SpecProblem
+from kernel.spec.parse import SpecError, SpecProblem
+from kernel.states import IllegalTransition
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 

@@ -2,7 +2,7 @@
 
 ``json.load`` recurses once per level: a 100k-deep body made DRF's parser raise
 ``RecursionError``, which it does not catch (only ValueError), so any JSON endpoint answered
-500. This parser measures the text first (``flows.depth``) and refuses a body nested deeper
+500. This parser measures the text first (``kernel.depth``) and refuses a body nested deeper
 than ``MAX_DEPTH`` with a 422 naming the path, before anything parses it.
 """
 
@@ -13,7 +13,7 @@ import io
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
-from flows.depth import TooDeep, check_json_depth
+from kernel.depth import TooDeep, check_json_depth
 
 
 def too_deep_problem(exc: TooDeep, *, field: str = "body") -> Exception:

@@ -22,9 +22,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from executions.dispatch import EXECUTOR_QUEUE, now
 from executions.models import Execution, TaskRunAttempt
-from executions.states import ACTIVE, State
+from executions.runtime.dispatch import EXECUTOR_QUEUE
+from kernel.clock import now
+from kernel.states import ACTIVE, State
 from orchestrator.models import MetricSample
 from orchestrator.observability import metrics
 

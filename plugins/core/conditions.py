@@ -14,7 +14,8 @@ The context is an expression context (what ``{{ }}`` sees) with, by convention:
 * ``trigger`` - the trigger variables (``trigger.date`` for a Schedule tick);
 * ``now`` - an aware datetime, the date of the date conditions when there is no trigger date.
 
-No Django and no I/O here: the pure engine imports this module for listener conditions.
+No Django and no I/O here. The lookup (``condition_class``, ``evaluate``) is the kernel's
+(``kernel.conditions``); its names are imported here for the callers that know this module.
 """
 
 from __future__ import annotations
@@ -23,25 +24,19 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any, ClassVar
 
-from executions.expressions import evaluate as render_expression
-from executions.expressions import is_truthy
-from plugins.base import PluginType, Prop
+from kernel.conditions import (  # the lookup, re-exported for the callers of this module
+    ConditionType,
+    UnknownCondition,  # noqa: F401
+    all_hold,  # noqa: F401
+    condition_class,  # noqa: F401
+    evaluate,
+)
+from kernel.expressions.render import evaluate as render_expression
+from kernel.expressions.render import is_truthy
+from kernel.plugin import Prop
 
 DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 DAY_IN_MONTH = ("FIRST", "SECOND", "THIRD", "FOURTH", "LAST")
-
-
-class UnknownCondition(LookupError):
-    """No condition type has this name."""
-
-
-class ConditionType(PluginType):
-    """A predicate over a context; ``test`` must be pure and never raise for a false case."""
-
-    kind: ClassVar[str] = "condition"
-
-    def test(self, props: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
-        raise NotImplementedError
 
 
 def _aliases(name: str) -> tuple[str, ...]:
@@ -436,28 +431,3 @@ CONDITIONS: tuple[type[ConditionType], ...] = (
     Weekend, DateTimeBetween, TimeBetween, PublicHoliday,
 )  # fmt: skip
 PLUGINS = list(CONDITIONS)
-
-_BY_NAME: dict[str, type[ConditionType]] = {
-    name: cls for cls in CONDITIONS for name in (cls.type, *cls.aliases)
-}
-
-
-def condition_class(type_name: str) -> type[ConditionType]:
-    """The condition class named ``type_name`` (any of its aliases); UnknownCondition if none."""
-    try:
-        return _BY_NAME[str(type_name)]
-    except KeyError:
-        raise UnknownCondition(f"unknown condition type {type_name!r}") from None
-
-
-def evaluate(condition: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
-    """Whether one condition mapping holds in ``context``. Unknown types raise
-    UnknownCondition; expression errors propagate (callers decide: a trigger logs and skips)."""
-    cls = condition_class(str(condition.get("type", "")))
-    props = {k: v for k, v in condition.items() if k != "type"}
-    return bool(cls().test(props, context))
-
-
-def all_hold(conditions: Sequence[Mapping[str, Any]] | None, context: Mapping[str, Any]) -> bool:
-    """True when every condition holds (an empty list holds)."""
-    return all(evaluate(c, context) for c in conditions or ())

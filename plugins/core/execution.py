@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from executions.plan import ResumeExecution, SetLabels
-from executions.states import State
-from plugins.base import (
+from kernel.engine.plan import ResumeExecution, SetLabels
+from kernel.plugin import (
     ChildStart,
     FlowableContext,
     FlowableTask,
@@ -19,9 +18,10 @@ from plugins.base import (
     TaskFailed,
     kestra_aliases,
 )
+from kernel.states import State
 
 if TYPE_CHECKING:
-    from flows.spec import TaskSpec
+    from kernel.spec.parse import TaskSpec
 
 EXIT_STATES = {
     "SUCCESS": State.SUCCESS,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from executions.expressions import is_truthy
-from plugins.base import Prop, RunContext, RunnableTask, TaskFailed, kestra_aliases
+from kernel.expressions.render import is_truthy
+from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed, kestra_aliases
 
 
 class Fail(RunnableTask):

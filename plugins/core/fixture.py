@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from executions.states import State
-from plugins.base import Prop, RunContext, RunnableTask, TaskResult
+from kernel.plugin import Prop, RunContext, RunnableTask, TaskResult
+from kernel.states import State
 
 #: States a fixture may end in (the ones a task run can end in by itself).
 FIXTURE_STATES = ("SUCCESS", "WARNING", "FAILED", "KILLED", "SKIPPED")

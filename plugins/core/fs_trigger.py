@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote
 
-from executions.expr_limits import regex_fullmatch
-from plugins.base import PollContext, PollEvent, PollingTrigger, Prop, StoreFile
+from kernel.expressions.limits import regex_fullmatch
+from kernel.plugin import PollContext, PollEvent, PollingTrigger, Prop, StoreFile
 
 ACTIONS = ("NONE", "MOVE", "DELETE")
 CLAIM_DIR = ".trellis-claims"

@@ -2,7 +2,7 @@
 ``kv.PurgeKV``, ``execution.Count``, ``log.Fetch`` and ``trigger.Toggle``.
 
 They act on the orchestrator's own records through ``ctx.records``
-(``executions.records.ExecutionRecords``), which confines every call to the running flow's
+(``executions.services.records.ExecutionRecords``), which confines every call to the running flow's
 namespace and the namespaces inside it, deletes only finished executions and never the
 running one.
 """
@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from typing import Any, ClassVar
 
-from plugins.base import Prop, RunContext, RunnableTask, TaskFailed, TaskResult, kestra_aliases
+from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed, TaskResult, kestra_aliases
 from plugins.core.conditions import parse_moment
 
 _PURGE_EXAMPLE = """id: purge
@@ -170,7 +170,7 @@ class Count(RunnableTask):
         )  # fmt: skip
         expression = props.get("expression")
         if expression:
-            from executions.expressions import is_truthy
+            from kernel.expressions.render import is_truthy
 
             results = [r for r in results if is_truthy(ctx.render(expression, r))]
         return {"results": results, "total": len(results)}

@@ -23,9 +23,9 @@ import urllib.request
 from email.message import Message
 from typing import Any, ClassVar
 
-from executions.durations import parse_duration
-from executions.expressions import is_truthy
-from plugins.base import PollContext, PollEvent, PollingTrigger, Prop
+from kernel.durations import parse_duration
+from kernel.expressions.render import is_truthy
+from kernel.plugin import PollContext, PollEvent, PollingTrigger, Prop
 from plugins.http.guard import DestinationRefused, HostPolicy, current_policy
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")

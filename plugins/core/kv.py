@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from plugins.base import Prop, RunContext, RunnableTask, TaskFailed, kestra_aliases
+from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed, kestra_aliases
 
 
 def _namespace(props: dict[str, Any], ctx: RunContext) -> str:

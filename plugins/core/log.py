@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from plugins.base import Prop, RunContext, RunnableTask, kestra_aliases
+from kernel.plugin import Prop, RunContext, RunnableTask, kestra_aliases
 
 LEVELS = ("ERROR", "WARN", "INFO", "DEBUG", "TRACE")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from executions.durations import parse_duration
-from plugins.base import Prop, RunContext, RunnableTask, kestra_aliases
+from kernel.durations import parse_duration
+from kernel.plugin import Prop, RunContext, RunnableTask, kestra_aliases
 
 
 class Sleep(RunnableTask):

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
-from plugins.base import Prop, RunContext, RunnableTask, TaskFailed, kestra_aliases
+from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed, kestra_aliases
 from plugins.core.flow.for_each_item import MAX_BATCHES, cut_items, split_items
 
 _EXAMPLE = """id: files

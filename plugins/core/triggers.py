@@ -2,7 +2,7 @@
 
 These classes are declarations: their properties drive validation, the JSON schema and the
 docs; the ``triggers`` Django app does the firing. Common keys (``id``, ``type``,
-``disabled``, ``conditions``, ``stopAfter``...) are handled by ``flows.spec_triggers``.
+``disabled``, ``conditions``, ``stopAfter``...) are handled by ``kernel.spec.triggers``.
 The cron helpers below are pure so the firing code and the validator agree on one grammar.
 """
 
@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 from croniter import CroniterBadDateError, croniter
 
-from executions.durations import DurationError, parse_duration
-from plugins.base import Prop, TriggerType
+from kernel.durations import DurationError, parse_duration
+from kernel.plugin import Prop, TriggerType
 from plugins.core.conditions import parse_moment
 
 #: Kestra's nicknames, as five fields (what celery-beat's crontab needs too).

@@ -13,7 +13,7 @@ import urllib.parse
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
-from plugins.base import Prop, RunContext, RunnableTask, TaskFailed
+from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed
 from plugins.http.request import METHODS, Request, build_request, exchange, header_map
 
 CHUNK = 64 * 1024

@@ -27,8 +27,8 @@ from collections.abc import Callable
 from email.message import Message
 from typing import Any, ClassVar
 
-from executions.durations import DurationError, parse_duration
-from plugins.base import Prop, RunContext, RunnableTask, TaskFailed
+from kernel.durations import DurationError, parse_duration
+from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed
 from plugins.http.guard import DestinationRefused, HostPolicy, current_policy
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from executions.secrets import MASK
-from executions.states import State
-from plugins.base import Prop, RunContext, RunnableTask, TaskFailed, TaskResult
+from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed, TaskResult
+from kernel.secrets import MASK
+from kernel.states import State
 from plugins.scripts.sandbox import Sandbox, SandboxUnavailable, sandbox_for_scripts
 
 #: How often the run loop looks at ``ctx.should_stop()``.

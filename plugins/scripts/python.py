@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
-from plugins.base import Prop, RunContext
+from kernel.plugin import Prop, RunContext
 from plugins.scripts.process import COMMON_PROPS, ScriptTask, as_lines
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from plugins.base import Prop, RunContext, TaskResult
+from kernel.plugin import Prop, RunContext, TaskResult
 from plugins.scripts.process import COMMON_PROPS, ScriptTask, as_bool, as_lines
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from executions.admin_common import STATE_COLORS
+from executions.admin.common import STATE_COLORS
 from executions.models import Execution
-from executions.states import TERMINAL, State
 from flows.models import Flow
 from flows.services import flow_deploy
+from kernel.states import TERMINAL, State
 from tests.browser.test_editor_browser import set_source
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -11,8 +11,8 @@ import re
 import pytest
 
 from executions.models import Execution
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

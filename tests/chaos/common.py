@@ -19,9 +19,9 @@ from django.db.utils import DatabaseError, InterfaceError
 
 from executions.models import Execution, LogEntry, TaskRun
 from executions.services import execution_create
-from executions.states import TERMINAL, State
 from flows.models import Flow
 from flows.services import flow_deploy
+from kernel.states import TERMINAL, State
 
 #: CI's bounded size; raise it (e.g. 500, as issue 9 names) to soak.
 SIZE = int(os.environ.get("TRELLIS_CHAOS_EXECUTIONS", "40"))

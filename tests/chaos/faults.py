@@ -7,7 +7,7 @@ without restarting anything; no file, no fault):
 
 * ``duplicate``: every message sent (``app.send_task``) goes out twice, each copy after its
   own random delay up to ``max_delay`` seconds, so wake-ups arrive doubled and out of order.
-* ``commit``: ``executions.runtime.advance_execution`` (one executor hop, one transaction) is
+* ``commit``: ``executions.runtime.advance.advance_execution`` (one executor hop, one transaction) is
   wrapped in an outer transaction that fails in one of four ways, each with its own
   probability and budget (the budget is shared by all processes through marker files):
   ``kill-before-commit`` (the process group dies with the plan written but not committed),
@@ -106,7 +106,7 @@ def install_duplicates(target: Any, control: Control) -> None:
 def install_commit_faults(control: Control) -> None:
     from django.db import OperationalError, transaction
 
-    from executions import runtime
+    from executions.runtime import advance as runtime
 
     advance = runtime.advance_execution
 

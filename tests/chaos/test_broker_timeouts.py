@@ -17,8 +17,8 @@ from django.conf import settings
 
 from executions.models import TaskRun
 from executions.services import execution_create
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 from tests.chaos.common import duplicates, lost, wait_all_terminal
 from tests.chaos.conftest import TASK_WORKERS, start_fleet
 from tests.chaos.report import Row, record

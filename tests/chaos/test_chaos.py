@@ -15,7 +15,7 @@ import time
 import pytest
 
 from executions.models import TaskRunAttempt
-from executions.states import State
+from kernel.states import State
 from tests.chaos.common import (
     SIZE,
     duplicates,

@@ -10,8 +10,8 @@ import pytest
 
 from executions.models import Execution, TaskRun
 from executions.services import execution_create
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 from tests.chaos.common import duplicates, lost, size, wait_all_terminal
 from tests.chaos.report import Row, record
 from tests.integration.conftest import wait_for

@@ -37,7 +37,7 @@ FAULTED = size("TRELLIS_CHAOS_COMMIT_EXECUTIONS", 32)
 
 def unfinished(ids: list[str]) -> bool:
     from executions.models import Execution
-    from executions.states import TERMINAL
+    from kernel.states import TERMINAL
 
     return (
         Execution.objects.filter(id__in=ids).exclude(state__in=[str(s) for s in TERMINAL]).exists()

@@ -89,7 +89,7 @@ def use_broker(url: str) -> Iterator[None]:
 
 def pending(ids: list[str]) -> int:
     from executions.models import Execution
-    from executions.states import TERMINAL
+    from kernel.states import TERMINAL
 
     unfinished = Execution.objects.filter(id__in=ids).exclude(state__in=[str(s) for s in TERMINAL])
     return resilient(unfinished.count)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from flows import spec as spec_module
 from flows.services import flow_deploy
-from flows.spec import SpecError
-from plugins.base import Prop, RunnableTask
-from plugins.registry import UnknownType, registry
+from kernel.plugin import Prop, RunnableTask
+from kernel.registry import UnknownType, registry
+from kernel.spec import parse as spec_module
+from kernel.spec.parse import SpecError
 from tests.conftest import flow_yaml
 
 YAML = "application/x-yaml"

@@ -15,9 +15,9 @@ from access.models import NamespaceGrant
 from access.policy import AccessDenied, Action, allows, check, readable
 from executions.models import Execution
 from executions.services import execution_create, execution_kill
-from executions.states import State
 from flows.models import Flow, FlowRevision
 from flows.services import flow_delete, flow_deploy, flow_set_disabled, flows_deploy_folder
+from kernel.states import State
 from templates.models import Template
 from templates.services import template_deploy
 from tests.conftest import flow_yaml

@@ -10,9 +10,9 @@ from django.urls import reverse
 from access.models import NamespaceGrant
 from executions.models import Execution
 from executions.services import execution_create
-from executions.states import State
 from flows.models import Flow
 from flows.services import flow_deploy
+from kernel.states import State
 from tests.conftest import flow_yaml
 
 pytestmark = pytest.mark.django_db

@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from executions.models import Execution, LogEntry, TaskRun
 from executions.services import execution_create
-from executions.states import State
 from flows.admin import STARTER_FLOW
 from flows.models import Flow
 from flows.services import flow_deploy
+from kernel.states import State
 
 pytestmark = pytest.mark.django_db
 

@@ -14,9 +14,9 @@ from django.utils.html import escape
 
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.services import execution_create, execution_replay
-from executions.states import State
-from executions.storage import default_storage
 from flows.services import flow_deploy
+from kernel.states import State
+from orchestrator.storage import default_storage
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from executions import admin_views
+from executions.admin import views as admin_views
 from executions.models import TaskRun, TaskRunAttempt
-from executions.runtime import advance_execution
+from executions.runtime.advance import advance_execution
 from executions.services import execution_create
 from flows.services import flow_deploy
 

@@ -8,8 +8,8 @@ from rest_framework.test import APIClient
 
 from executions.models import Execution, TaskRun
 from executions.services import execution_create
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 from tests.db.api_support import log_type_available, problem, writer  # noqa: F401 - autouse fixture
 
 pytestmark = pytest.mark.django_db
@@ -158,7 +158,7 @@ tasks:
 def test_resume_takes_file_inputs_as_multipart(api, settings, tmp_path) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from executions.storage import default_storage
+    from orchestrator.storage import default_storage
 
     settings.MEDIA_ROOT = tmp_path / "storage"
     execution = execution_create(flow=flow_deploy(source=FILE_FLOW).flow)

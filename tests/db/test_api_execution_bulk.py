@@ -9,8 +9,8 @@ from rest_framework.test import APIClient
 
 from executions.models import Execution, TaskRun
 from executions.services import execution_create
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 from tests.conftest import flow_yaml
 from tests.db.api_support import log_type_available, problem, writer  # noqa: F401 - autouse fixture
 

@@ -10,8 +10,8 @@ from rest_framework.test import APIClient
 
 from executions.models import Execution, TaskRun
 from executions.services import execution_create
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 from tests.db.api_support import grant, problem, writer
 
 pytestmark = pytest.mark.django_db

@@ -12,11 +12,11 @@ from urllib.parse import quote
 import pytest
 from django.utils import timezone
 
-from executions import runtime
 from executions.models import Execution, TaskRun
-from executions.runtime import advance_execution, sweep
-from executions.states import State
+from executions.runtime import advance as runtime
+from executions.runtime.advance import advance_execution, sweep
 from flows.services import flow_deploy
+from kernel.states import State
 from tests.conftest import flow_yaml
 from tests.db.api_support import authed_client, log_type_available, problem, writer  # noqa: F401 - autouse fixture
 

@@ -15,15 +15,15 @@ from executions.api import views as execution_views
 from executions.api import views_files
 from executions.api.documents import execution_document
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
-from executions.persistence import history_entry
-from executions.runtime import advance_execution
-from executions.runtime_worker import claim, record
+from executions.runtime.advance import advance_execution
+from executions.runtime.persistence import history_entry
 from executions.services import execution_create
-from executions.states import State
-from executions.storage import default_storage
+from executions.worker.attempt import claim, record
 from flows.models import Flow
 from flows.services import flow_deploy, flow_set_disabled
+from kernel.states import State
 from orchestrator.api import sse
+from orchestrator.storage import default_storage
 from tests.conftest import flow_yaml
 from tests.db.api_support import log_type_available, problem, writer  # noqa: F401 - autouse fixture
 

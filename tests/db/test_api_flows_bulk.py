@@ -10,8 +10,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from flows.models import Flow
 from flows.services import flow_deploy
-from plugins.base import FlowableTask, Prop
-from plugins.registry import registry
+from kernel.plugin import FlowableTask, Prop
+from kernel.registry import registry
 from tests.conftest import flow_yaml
 from tests.db.api_support import (
     authed_client,

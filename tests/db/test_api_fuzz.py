@@ -31,9 +31,9 @@ from schemathesis.generation import GenerationMode
 from access.models import NamespaceGrant
 from executions.models import Execution, ExecutionLabel, LogEntry, TaskRun
 from executions.services import execution_create
-from executions.states import State
 from flows.models import Flow, FlowLabel, FlowRevision, Namespace
 from flows.services import flow_deploy
+from kernel.states import State
 from namespaces.models import NamespaceFile
 from orchestrator.api.tokens import token_create
 from templates.models import Template

@@ -11,8 +11,8 @@ from rest_framework.test import APIClient
 from executions.api import views_logs
 from executions.models import Execution, LogEntry
 from executions.services import execution_create
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 from tests.conftest import flow_yaml
 from tests.db.api_support import log_type_available, problem, writer  # noqa: F401 - autouse fixture
 from tests.db.test_api_executions import move, sse_events

@@ -18,10 +18,10 @@ from rest_framework.test import APIClient
 from access.models import NamespaceGrant
 from executions.models import Execution, LogEntry, TaskRun
 from executions.services import execution_create
-from executions.states import State
-from executions.storage import default_storage
 from flows.models import Flow, FlowRevision
 from flows.services import flow_deploy
+from kernel.states import State
+from orchestrator.storage import default_storage
 from templates.models import Template
 from templates.services import template_deploy
 from tests.conftest import flow_yaml

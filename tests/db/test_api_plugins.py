@@ -6,10 +6,10 @@ import jsonschema
 import pytest
 from rest_framework.test import APIClient
 
+from kernel.plugin import FlowableTask, Prop, RunnableTask, TriggerType
+from kernel.plugin_schema import json_schema
+from kernel.registry import Registry
 from plugins import api as plugins_api
-from plugins.base import FlowableTask, Prop, RunnableTask, TriggerType
-from plugins.registry import Registry
-from plugins.schema import json_schema
 from tests.db.api_support import problem
 
 pytestmark = pytest.mark.django_db

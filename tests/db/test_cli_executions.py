@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from executions.models import Execution, LogEntry, TaskRun
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 
 pytestmark = pytest.mark.django_db
 
@@ -102,7 +102,7 @@ def test_execution_list_show_logs_and_actions() -> None:
 
 def test_resume_takes_file_inputs_from_the_command_line(tmp_path, settings) -> None:
     from executions.services import execution_create
-    from executions.storage import default_storage
+    from orchestrator.storage import default_storage
 
     settings.MEDIA_ROOT = tmp_path / "storage"
     flow = flow_deploy(

@@ -17,8 +17,8 @@ from django.utils import timezone
 from executions.cli import format as fmt
 from executions.models import Execution, LogEntry, TaskRun
 from executions.services import execution_create
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 
 pytestmark = pytest.mark.django_db
 

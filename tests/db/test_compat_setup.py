@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from compat.live import apply_setup, corpus_namespaces
+from compat.scenarios import NotApplicable, load_corpus
 from kv.services import kv_get, kv_keys, kv_set
-from orchestrator.compat.live import apply_setup, corpus_namespaces
-from orchestrator.compat.scenarios import NotApplicable, load_corpus
 
 pytestmark = pytest.mark.django_db
 

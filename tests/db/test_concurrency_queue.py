@@ -8,12 +8,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from executions import concurrency, runtime
 from executions.models import Execution
-from executions.runtime import advance_execution, sweep
+from executions.runtime import advance as runtime
+from executions.runtime import concurrency
+from executions.runtime.advance import advance_execution, sweep
 from executions.services import execution_create
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 
 pytestmark = pytest.mark.django_db
 

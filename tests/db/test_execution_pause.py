@@ -14,8 +14,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from executions.models import Execution, TaskRun, TaskRunAttempt
-from executions.runtime import advance_execution
-from executions.runtime_worker import run_attempt
+from executions.runtime.advance import advance_execution
 from executions.services import (
     ExecutionError,
     execution_create,
@@ -23,8 +22,9 @@ from executions.services import (
     execution_pause,
     execution_resume,
 )
-from executions.states import State
+from executions.worker.attempt import run_attempt
 from flows.services import flow_deploy
+from kernel.states import State
 from tests.db.api_support import problem, writer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,8 +45,8 @@ tasks:
 @pytest.fixture(autouse=True)
 def _no_messages(monkeypatch: pytest.MonkeyPatch) -> None:
     """This process plays both roles; no message reaches workers other tests started."""
-    from executions.executor import advance
-    from executions.worker import run_attempt as run_attempt_task
+    from executions.tasks import advance
+    from executions.tasks import run_attempt as run_attempt_task
 
     for task in (advance, run_attempt_task):
         monkeypatch.setattr(task, "apply_async", lambda *args, **kwargs: None)

@@ -17,8 +17,8 @@ from executions.services import (
     execution_unqueue,
     task_run_set_state,
 )
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 
 pytestmark = pytest.mark.django_db
 

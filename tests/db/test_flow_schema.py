@@ -12,9 +12,9 @@ import pytest
 import yaml
 from django.core.management import call_command
 
+from compat.scenarios import TEST_ONLY_TYPES, default_corpus
 from flows.schema import flow_schema
-from orchestrator.compat.scenarios import TEST_ONLY_TYPES, default_corpus
-from plugins.registry import registry
+from kernel.registry import registry
 
 CORPUS = default_corpus() / "flows"
 

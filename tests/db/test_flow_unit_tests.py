@@ -24,8 +24,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def _in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """No message leaves this process: ``drive`` plays the executor and the worker."""
-    from executions.executor import advance
-    from executions.worker import run_attempt as run_attempt_task
+    from executions.tasks import advance
+    from executions.tasks import run_attempt as run_attempt_task
 
     for task in (advance, run_attempt_task):
         monkeypatch.setattr(task, "apply_async", lambda *args, **kwargs: None)

@@ -96,8 +96,8 @@ def test_deleted_flows_are_hidden_unless_asked(catalogue):
 
 
 def test_flow_spec_is_cached_per_revision_and_reads_old_revisions(monkeypatch):
-    from flows import spec as spec_module
     from flows.selectors import _parse_cached
+    from kernel.spec import parse as spec_module
 
     _parse_cached.cache_clear()
     flow = flow_deploy(source=flow_yaml(message="v1")).flow

@@ -14,7 +14,7 @@ from flows.services import (
     flow_set_disabled,
     on_flow_changed,
 )
-from flows.spec import SpecError
+from kernel.spec.parse import SpecError
 from tests.conftest import flow_yaml
 
 pytestmark = pytest.mark.django_db

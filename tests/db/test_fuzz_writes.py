@@ -10,10 +10,10 @@ from django.apps import apps
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from executions.inputs import InputsError
 from executions.services import execution_create
 from flows.services import flow_deploy
-from flows.spec import SpecError
+from kernel.inputs import InputsError
+from kernel.spec.parse import SpecError
 from tests.unit.test_fuzz import documents, scalars
 
 pytestmark = pytest.mark.django_db

@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from executions.heartbeat import Heartbeat
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
-from executions.run_context import AttemptLogger
-from executions.secrets import Masker
-from executions.states import State
+from executions.worker.heartbeat import Heartbeat
+from executions.worker.run_context import AttemptLogger
+from kernel.secrets import Masker
+from kernel.states import State
 
 pytestmark = pytest.mark.django_db(transaction=True)
 OWNER = "test-host:1"

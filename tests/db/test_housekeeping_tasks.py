@@ -10,13 +10,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from executions.expressions import evaluate
 from executions.models import Execution, LogEntry
-from executions.records import ExecutionRecords
 from executions.services import execution_create
-from executions.states import State
+from executions.services.records import ExecutionRecords
 from flows.services import flow_deploy
-from plugins.base import TaskFailed
+from kernel.expressions.render import evaluate
+from kernel.plugin import TaskFailed
+from kernel.states import State
 from plugins.core.housekeeping import Count, Fetch, PurgeExecutions, PurgeLogs
 from tests.unit.fake_context import FakeContext
 

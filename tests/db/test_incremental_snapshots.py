@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 import pytest
 
-from executions import runtime, snapshot_cache
 from executions.models import Execution, TaskRun, TaskRunAttempt
-from executions.runtime import advance_execution
-from executions.runtime_worker import run_attempt
+from executions.runtime import advance as runtime
+from executions.runtime import snapshot_cache
+from executions.runtime.advance import advance_execution
 from executions.services import (
     execution_create,
     execution_kill,
@@ -25,8 +25,9 @@ from executions.services import (
     execution_resume,
     task_run_set_state,
 )
-from executions.states import TERMINAL, State
+from executions.worker.attempt import run_attempt
 from flows.services import flow_deploy
+from kernel.states import TERMINAL, State
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LOG = "io.kestra.plugin.core.log.Log"
@@ -37,8 +38,8 @@ FAIL = "io.kestra.plugin.core.execution.Fail"
 def _checked_and_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every incremental read checked; no message leaves this process (workers started by
     other tests of the session must not play a part in these executions)."""
-    from executions.executor import advance
-    from executions.worker import run_attempt as run_attempt_task
+    from executions.tasks import advance
+    from executions.tasks import run_attempt as run_attempt_task
 
     monkeypatch.setenv("TRELLIS_CHECK_SNAPSHOTS", "1")
     for task in (advance, run_attempt_task):
@@ -154,7 +155,7 @@ def test_a_resumed_pause_continues_with_the_runs_after_it() -> None:
 def test_a_remembered_snapshot_that_went_stale_is_caught_by_the_check() -> None:
     """The check is what the other tests lean on: it must fail when a writer breaks the
     rule (here: an ended run changed behind the executor's back, without a version bump)."""
-    from executions.persistence import StaleSnapshot
+    from executions.runtime.persistence import StaleSnapshot
 
     flow = deploy("tasks:\n" + "".join(f"  - id: t{i}\n    type: {LOG}\n    message: m\n"
                                        for i in range(3)))  # fmt: skip
@@ -180,7 +181,7 @@ def test_the_flow_spec_is_read_once_per_execution(
 
 
 def test_a_template_edit_reaches_an_execution_whose_spec_was_already_read() -> None:
-    from executions.engine import all_tasks
+    from kernel.engine.planner import all_tasks
     from templates.services import template_deploy
 
     def template(task_id: str) -> None:
@@ -204,7 +205,7 @@ class TwoProcesses:
     each hop runs with the other process's memory of the task runs."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from executions.lru import LRU
+        from kernel.lru import LRU
 
         self.monkeypatch = monkeypatch
         self.memories = [snapshot_cache._known, LRU(snapshot_cache.MAX_EXECUTIONS)]
@@ -258,8 +259,8 @@ def test_a_hop_elsewhere_that_changes_an_ended_run_makes_this_processs_copy_stal
     the runs this process remembered from before it must not be reused."""
     from django.db import transaction
 
-    from executions.persistence import apply_plan
-    from executions.plan import Plan, SetTaskRunState
+    from executions.runtime.persistence import apply_plan
+    from kernel.engine.plan import Plan, SetTaskRunState
 
     flow = deploy("tasks:\n" + "".join(f"  - id: t{i}\n    type: {LOG}\n    message: m\n"
                                        for i in range(3)))  # fmt: skip

@@ -8,17 +8,17 @@ from __future__ import annotations
 import pytest
 
 from executions.models import Execution, LogEntry, TaskRun
-from executions.runtime import advance_execution
+from executions.runtime.advance import advance_execution
 from executions.services import execution_create
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
 def _no_messages(monkeypatch):
-    from executions.executor import advance
+    from executions.tasks import advance
 
     monkeypatch.setattr(advance, "apply_async", lambda *args, **kwargs: None)
 

@@ -17,16 +17,16 @@ from django.test import Client, override_settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from executions import runtime
 from executions.cli.stall import StallWatch, stall_message
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
-from executions.persistence import set_execution_state
-from executions.runtime import advance_execution
-from executions.runtime_worker import run_attempt
+from executions.runtime import advance as runtime
+from executions.runtime.advance import advance_execution
+from executions.runtime.persistence import set_execution_state
 from executions.services import execution_create
-from executions.states import State
+from executions.worker.attempt import run_attempt
 from flows.models import FlowRevision
 from flows.services import flow_deploy
+from kernel.states import State
 from orchestrator.models import MetricSample
 from orchestrator.observability import metrics
 from orchestrator.observability.logs import (
@@ -206,8 +206,8 @@ def test_a_token_closes_the_endpoint() -> None:
 def test_the_sweeper_counts_attempts_it_resends_and_attempts_it_finds_lost(
     django_capture_on_commit_callbacks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from executions.executor import advance
-    from executions.worker import run_attempt as run_attempt_task
+    from executions.tasks import advance
+    from executions.tasks import run_attempt as run_attempt_task
 
     for task in (advance, run_attempt_task):  # no messages: nothing consumes them here
         monkeypatch.setattr(task, "apply_async", lambda *args, **kwargs: None)
@@ -314,7 +314,7 @@ def test_the_executors_log_line_names_the_execution_and_its_flow() -> None:
     handler = logging.StreamHandler(stream)
     handler.addFilter(RunContextFilter())
     handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("executions.unloadable")
+    logger = logging.getLogger("executions.runtime.unloadable")
     logger.addHandler(handler)
     try:
         advance_execution(execution.id)
@@ -341,8 +341,8 @@ def test_a_wake_up_before_the_next_try_changes_nothing() -> None:
 def test_a_worker_that_cannot_load_the_flow_fails_the_task_run_with_the_reason(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from executions.executor import advance
-    from executions.worker import run_attempt as run_attempt_task
+    from executions.tasks import advance
+    from executions.tasks import run_attempt as run_attempt_task
 
     for task in (advance, run_attempt_task):  # this process plays both roles: no messages
         monkeypatch.setattr(task, "apply_async", lambda *args, **kwargs: None)
@@ -428,7 +428,7 @@ def test_the_stall_watch_warns_once_and_rearms_after_a_change() -> None:
 
 
 def test_json_lines_carry_the_run_they_are_about() -> None:
-    record = logging.LogRecord("executions.runtime", logging.WARNING, __file__, 1,
+    record = logging.LogRecord("executions.runtime.advance", logging.WARNING, __file__, 1,
                                "went %s", ("wrong",), None)  # fmt: skip
     with log_context(execution_id="e1", task_run_id="r1", namespace="a.b", flow_id="f"):
         RunContextFilter().filter(record)
@@ -438,7 +438,7 @@ def test_json_lines_carry_the_run_they_are_about() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "went wrong"
     assert line["level"] == "WARNING"
-    assert line["logger"] == "executions.runtime"
+    assert line["logger"] == "executions.runtime.advance"
     assert line["timestamp"].endswith("+00:00")
     assert (line["execution_id"], line["task_run_id"], line["namespace"], line["flow_id"]) == (
         "e1", "r1", "a.b", "f",

@@ -11,8 +11,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
-from executions.expr_io import ExecutionIO
-from executions.expressions import IO_KEY, render
+from executions.runtime.expr_io import ExecutionIO
+from kernel.expressions.render import IO_KEY, render
 from namespaces.allowed import allowed_namespace_add
 from namespaces.models import NamespaceFile
 from namespaces.services import (
@@ -143,7 +143,7 @@ def test_read_gets_a_namespace_file_by_path_nsfile_uri_or_file_uri() -> None:
 
 @pytest.mark.parametrize("path", ["missing.txt", "../../etc/passwd"])
 def test_read_of_a_missing_or_escaping_path_is_a_clear_error(path) -> None:
-    from executions.expressions import ExpressionError
+    from kernel.expressions.render import ExpressionError
 
     with pytest.raises(ExpressionError, match="Unable to render"):
         render(f"{{{{ read('{path}') }}}}", _context())

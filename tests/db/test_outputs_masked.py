@@ -16,10 +16,10 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from executions.models import Execution, TaskRun
-from executions.secrets import MASK
 from executions.services import execution_create
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.secrets import MASK
+from kernel.states import State
 from tests.conftest import flow_yaml
 
 pytestmark = pytest.mark.django_db

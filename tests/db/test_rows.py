@@ -1,4 +1,4 @@
-"""The hot path's plain SQL (``executions/rows.py``) reads and writes exactly what the ORM
+"""The hot path's plain SQL (``executions/runtime/rows.py``) reads and writes exactly what the ORM
 would, on whichever database the suite runs on (SQLite here, PostgreSQL in CI's second
 pass): dates keep their instant and zone, JSON its structure, keys come back, and a batch
 larger than SQLite's parameter cap still lands whole."""
@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from executions import rows
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
-from executions.persistence import load_snapshot
+from executions.runtime import rows
+from executions.runtime.persistence import load_snapshot
 
 pytestmark = pytest.mark.django_db
 MOMENT = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -122,9 +122,9 @@ def test_keys_come_back_where_the_database_has_no_returning(
 def test_a_claim_on_postgresql_commits_without_waiting_for_the_wal_flush() -> None:
     """The claim's loss in a database crash only re-runs the attempt (see _claim_sql), so
     its commit is relaxed; the record's is not."""
-    from executions.runtime import advance_execution
-    from executions.runtime_worker import claim
+    from executions.runtime.advance import advance_execution
     from executions.services import execution_create
+    from executions.worker.attempt import claim
     from flows.services import flow_deploy
 
     flow = flow_deploy(

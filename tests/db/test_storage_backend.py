@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from executions.storage import BackendStorage, StorageError, default_storage
+from kernel.storage import StorageError
+from orchestrator.storage import BackendStorage, default_storage
 
 IN_MEMORY = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},

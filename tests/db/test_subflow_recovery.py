@@ -10,17 +10,17 @@ import pytest
 from django.utils import timezone
 
 from executions.models import Execution, TaskRun, TaskRunAttempt
-from executions.runtime import sweep
+from executions.runtime.advance import sweep
 from executions.services import execution_create
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
 def _no_messages(monkeypatch):
-    from executions.executor import advance
+    from executions.tasks import advance
 
     monkeypatch.setattr(advance, "apply_async", lambda *args, **kwargs: None)
 
@@ -85,7 +85,7 @@ def test_the_sweeper_ends_a_subflow_run_whose_child_ended_unheard(settings) -> N
 
 
 def test_the_sweeper_ends_a_for_each_item_run_whose_last_child_ended_unheard(settings) -> None:
-    from executions.subflow_items import ITEMS_OWNER, TRIGGER_TYPE
+    from executions.runtime.subflow_items import ITEMS_OWNER, TRIGGER_TYPE
 
     settings.TRELLIS_QUIET_SECONDS = 30
     child_flow = flow_deploy(

@@ -7,8 +7,8 @@ import pytest
 from celery.signals import task_prerun
 from django.db import Error, connection
 
-from executions.executor import advance
 from executions.models import Execution
+from executions.tasks import advance
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,8 +8,8 @@ import pytest
 
 from executions.models import Execution, TaskRun
 from executions.services import execution_create
-from executions.states import State
 from flows.services import flow_deploy, flow_set_disabled
+from kernel.states import State
 from triggers.flow_triggers import listeners_of, on_execution_ended
 from triggers.models import FlowTriggerIndex, TriggerFire
 

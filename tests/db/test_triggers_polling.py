@@ -14,9 +14,9 @@ import pytest
 from django_celery_beat.models import PeriodicTask
 
 from executions.models import Execution
-from executions.states import State
-from executions.storage import default_storage
 from flows.services import flow_deploy, flow_set_disabled
+from kernel.states import State
+from orchestrator.storage import default_storage
 from triggers import polling, sync
 from triggers.models import TriggerFire, TriggerState
 from triggers.polling import poll_run, polls_due

@@ -10,8 +10,8 @@ import pytest
 from django_celery_beat.models import PeriodicTask
 
 from executions.models import Execution
-from executions.states import State
 from flows.services import flow_delete, flow_deploy, flow_set_disabled
+from kernel.states import State
 from triggers import sync
 from triggers.models import TriggerFire, TriggerState
 from triggers.schedules import fire_tick, live_trigger, recover_schedules, schedule_fire
@@ -383,7 +383,7 @@ def test_schedule_on_dates_recovers_missed_dates_by_policy(at) -> None:
     ],
 )
 def test_schedule_on_dates_refuses_bad_dates_at_deploy(at, dates, message) -> None:
-    from flows.spec import SpecError
+    from kernel.spec.parse import SpecError
 
     source = dates_source("").replace(
         "    dates:\n", "    dates:" + (" []\n" if "[]" in dates else "\n" + dates)

@@ -10,8 +10,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from executions.models import Execution
-from executions.states import State
 from flows.services import flow_deploy, flow_set_disabled
+from kernel.states import State
 
 pytestmark = pytest.mark.django_db
 
@@ -235,7 +235,7 @@ def test_a_signature_secret_that_does_not_render_matches_nothing(client) -> None
 def test_bad_signature_declarations_are_refused_at_deploy(signature, message) -> None:
     import re
 
-    from flows.spec import SpecError
+    from kernel.spec.parse import SpecError
 
     with pytest.raises(SpecError, match=re.escape(message)):
         flow_deploy(source=FLOW + signature)

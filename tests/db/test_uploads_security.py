@@ -8,12 +8,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from executions.expr_io import ExecutionIO
-from executions.expressions import IO_KEY, ExpressionError, render
 from executions.models import Execution
+from executions.runtime.expr_io import ExecutionIO
 from executions.services import execution_create
-from executions.storage import default_storage
 from flows.services import flow_deploy
+from kernel.expressions.render import IO_KEY, ExpressionError, render
+from orchestrator.storage import default_storage
 from tests.conftest import flow_yaml
 from tests.db.api_support import problem, writer
 
@@ -155,8 +155,8 @@ def test_read_reaches_a_parent_executions_files(flow):
 def _task_context(execution: Execution):
     import threading
 
-    from executions.run_context import WorkerContext
-    from executions.secrets import Masker
+    from executions.worker.run_context import WorkerContext
+    from kernel.secrets import Masker
 
     return WorkerContext(
         execution_id=execution.id, task_run_id="run-1", task_id="t", attempt=1,
@@ -166,8 +166,8 @@ def _task_context(execution: Execution):
 
 
 def test_a_task_opens_its_own_and_its_parents_files_not_another_executions(flow):
-    from plugins.base import TaskFailed
-    from plugins.registry import registry
+    from kernel.plugin import TaskFailed
+    from kernel.registry import registry
 
     mine = execution_create(flow=flow, files={"doc": SimpleUploadedFile("m.txt", b"mine")})
     theirs = execution_create(flow=flow, files={"doc": SimpleUploadedFile("t.txt", b"theirs")})
@@ -187,7 +187,7 @@ def test_a_task_opens_its_own_and_its_parents_files_not_another_executions(flow)
 
 
 def test_delete_files_deletes_this_executions_files_only(flow):
-    from plugins.base import TaskFailed
+    from kernel.plugin import TaskFailed
     from plugins.core.storage import DeleteFiles
 
     mine = execution_create(flow=flow, files={"doc": SimpleUploadedFile("m.txt", b"mine")})

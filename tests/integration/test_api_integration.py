@@ -9,8 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from executions.models import Execution, TaskRun
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 from tests.db.api_support import writer
 from tests.integration.conftest import wait_for
 

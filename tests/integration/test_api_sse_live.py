@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from executions.models import Execution
-from executions.states import TERMINAL
 from flows.services import flow_deploy
+from kernel.states import TERMINAL
 from orchestrator.api.tokens import token_create
 from tests.db.api_support import writer
 

@@ -13,8 +13,8 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from executions.models import Execution
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 from tests.integration.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

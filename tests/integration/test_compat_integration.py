@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.compat import live
-from orchestrator.compat.checks import PASS, REFUSED
-from orchestrator.compat.runner import Runner
-from orchestrator.compat.scenarios import default_corpus, load_corpus
+from compat import live
+from compat.checks import PASS, REFUSED
+from compat.runner import Runner
+from compat.scenarios import default_corpus, load_corpus
 
 CORPUS = default_corpus()
 pytestmark = [

@@ -8,12 +8,11 @@ import time
 
 import pytest
 
-from executions.executor import advance
 from executions.models import TaskRun, TaskRunAttempt
 from executions.services import execution_create, execution_wait
-from executions.states import State
-from executions.worker import run_attempt
+from executions.tasks import advance, run_attempt
 from flows.services import flow_deploy
+from kernel.states import State
 from tests.integration.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

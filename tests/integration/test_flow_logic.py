@@ -13,8 +13,8 @@ from executions.services import (
     execution_resume,
     execution_wait,
 )
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 from templates.services import template_deploy
 from tests.integration.conftest import wait_for
 

@@ -10,10 +10,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from executions.models import Execution, LogEntry, TaskRun
 from executions.services import execution_create, execution_wait
-from executions.states import State
-from executions.storage import default_storage
 from flows.services import flow_deploy
+from kernel.states import State
 from namespaces.services import nsfile_put
+from orchestrator.storage import default_storage
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -8,8 +8,8 @@ from django.db import transaction
 
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.services import execution_create, execution_replay, execution_wait
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

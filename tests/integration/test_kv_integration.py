@@ -6,8 +6,8 @@ import pytest
 
 from executions.models import TaskRun
 from executions.services import execution_create, execution_wait
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 from kv.services import kv_get
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -8,8 +8,8 @@ import pytest
 
 from executions.models import Execution, LogEntry, TaskRun
 from executions.services import execution_create, execution_wait
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 from kv.models import KVEntry
 from kv.services import kv_set
 from namespaces.allowed import allowed_namespace_add

@@ -16,9 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from executions.models import Execution, LogEntry
 from executions.services import execution_create
-from executions.states import TERMINAL, State
 from flows.models import FlowRevision
 from flows.services import flow_deploy
+from kernel.states import TERMINAL, State
 from tests.integration.conftest import wait_for
 from tests.integration.harness import Processes
 

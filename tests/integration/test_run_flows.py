@@ -8,8 +8,8 @@ import pytest
 
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.services import execution_create, execution_kill, execution_wait
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 from tests.integration.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -19,8 +19,8 @@ from rest_framework.test import APIClient
 from executions.documents import execution_json
 from executions.models import LogEntry, TaskRun
 from executions.services import execution_create, execution_wait
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 from tests.cells import every_cell
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -11,8 +11,8 @@ import pytest
 from django.conf import settings
 
 from executions.models import Execution
-from executions.states import State
 from flows.services import flow_deploy
+from kernel.states import State
 from orchestrator import processes
 from tests.integration.conftest import wait_for
 from triggers.models import TriggerFire, TriggerState

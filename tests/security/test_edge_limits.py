@@ -1,4 +1,4 @@
-"""Issue 21, crashes at the edge: documents nested past ``flows.depth.MAX_DEPTH`` and zips
+"""Issue 21, crashes at the edge: documents nested past ``kernel.depth.MAX_DEPTH`` and zips
 whose headers lie are refused with a clear error naming where, and create nothing.
 
 Before: a 900-level YAML flow and a 100k-deep JSON body gave HTTP 500 ``RecursionError``
@@ -15,12 +15,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from executions.models import Execution
-from flows import yaml_loader
 from flows.archives import ArchiveError, read_checked
-from flows.depth import MAX_DEPTH, TooDeep, check_depth, json_loads
 from flows.models import Flow
 from flows.services import flow_deploy
-from flows.spec import SpecError, parse_flow
+from kernel.depth import MAX_DEPTH, TooDeep, check_depth, json_loads
+from kernel.spec import yaml_loader
+from kernel.spec.parse import SpecError, parse_flow
 from tests.conftest import flow_yaml
 from tests.db.api_support import authed_client, problem
 from tests.db.test_cli_flow import manage

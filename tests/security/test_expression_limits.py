@@ -16,12 +16,12 @@ from contextlib import contextmanager
 import pytest
 from rest_framework.test import APIClient
 
-from executions import expr_jq
-from executions.expr_limits import expression_budget
-from executions.expressions import LimitExceeded, check_syntax, evaluate, render
-from executions.inputs import InputsError, coerce_inputs
 from flows.services import flow_deploy
-from flows.spec import InputSpec
+from kernel.expressions import jq as expr_jq
+from kernel.expressions.limits import expression_budget
+from kernel.expressions.render import LimitExceeded, check_syntax, evaluate, render
+from kernel.inputs import InputsError, coerce_inputs
+from kernel.spec.parse import InputSpec
 from tests.conftest import flow_yaml
 from tests.db.api_support import writer
 from triggers.preconditions import _compare

@@ -11,13 +11,12 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from executions.executor import advance
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
-from executions.runtime import advance_execution, sweep
+from executions.runtime.advance import advance_execution, sweep
 from executions.services import execution_create, execution_wait
-from executions.states import State
-from executions.worker import run_attempt
+from executions.tasks import advance, run_attempt
 from flows.services import flow_deploy
+from kernel.states import State
 
 CATASTROPHIC_IF = """
 id: backtrack

@@ -20,16 +20,16 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from executions.expr_io import ExecutionIO
-from executions.expressions import IO_KEY, ExpressionError, render
 from executions.models import Execution, LogEntry, TaskRun
-from executions.run_context import AttemptLogger, WorkerContext
-from executions.runtime import advance_execution
-from executions.secrets import Masker
+from executions.runtime.advance import advance_execution
+from executions.runtime.expr_io import ExecutionIO
+from executions.runtime.subflows import start_subflow
 from executions.services import execution_create
-from executions.states import State
-from executions.subflows import start_subflow
+from executions.worker.run_context import AttemptLogger, WorkerContext
 from flows.services import flow_deploy
+from kernel.expressions.render import IO_KEY, ExpressionError, render
+from kernel.secrets import Masker
+from kernel.states import State
 from kv.models import KVEntry
 from kv.services import kv_get, kv_set
 from namespaces.allowed import allowed_namespace_add
@@ -211,8 +211,8 @@ def test_for_each_item_does_not_start_a_flow_of_another_namespace() -> None:
 
 
 def test_the_resume_task_does_not_resume_an_execution_of_another_namespace() -> None:
-    from executions.plan import ResumeExecution
-    from executions.subflows import resume_other
+    from executions.runtime.subflows import resume_other
+    from kernel.engine.plan import ResumeExecution
 
     paused = execution_create(flow=flow_deploy(source=VICTIM_FLOW).flow)
     Execution.objects.filter(pk=paused.pk).update(state=State.PAUSED)

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from kernel.plugin import TaskFailed
 from orchestrator.supervisor import Fleet
-from plugins.base import TaskFailed
 from plugins.scripts import python as py
 from plugins.scripts import sandbox, shell
 from tests.unit.fake_context import FakeContext
@@ -486,9 +486,9 @@ def test_the_attacks_fail_on_the_real_workers(workers, django_user_model) -> Non
 
     from executions.models import TaskRun
     from executions.services import execution_create, execution_wait
-    from executions.states import State
-    from executions.storage import default_storage
     from flows.services import flow_deploy
+    from kernel.states import State
+    from orchestrator.storage import default_storage
 
     mallory = django_user_model.objects.create_user(username="mallory", password="pw")
     Path(settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)

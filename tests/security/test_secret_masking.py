@@ -6,7 +6,7 @@ from it (join, list, slices, replace, concatenation, case changes, base64), is i
 the database and in no document served (API JSON, CLI output, admin HTML, webhook response,
 log lines). The flows still *use* the value: a task downstream computes its length.
 
-The unit tests at the top check the tracking itself (executions.taint) without a database;
+The unit tests at the top check the tracking itself (kernel.taint) without a database;
 the database tests drive executions hop by hop in this process (executor, then the queued
 attempts), as tests/db/test_incremental_snapshots.py does.
 """
@@ -24,17 +24,17 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from access.models import NamespaceGrant
-from executions import snapshot_cache
 from executions.documents import execution_json
-from executions.expressions import ExpressionError, evaluate, render
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
-from executions.runtime import advance_execution
-from executions.runtime_worker import run_attempt
-from executions.secrets import MASK, SEAL_PREFIX, seal_secret, seal_value, shown, shown_inputs
+from executions.runtime import snapshot_cache
+from executions.runtime.advance import advance_execution
 from executions.services import execution_create
-from executions.states import TERMINAL, State
-from executions.taint import SecretText, fragments, seal, shown_form, unseal
+from executions.worker.attempt import run_attempt
 from flows.services import flow_deploy
+from kernel.expressions.render import ExpressionError, evaluate, render
+from kernel.secrets import MASK, SEAL_PREFIX, seal_secret, seal_value, shown, shown_inputs
+from kernel.states import TERMINAL, State
+from kernel.taint import SecretText, fragments, seal, shown_form, unseal
 from tests.cells import every_cell
 
 SECRET = "opensesame-hunter42"
@@ -194,8 +194,8 @@ def test_sealed_values_open_to_marked_text_and_show_as_the_mask() -> None:
 @pytest.fixture
 def quiet(monkeypatch: pytest.MonkeyPatch) -> None:
     """No message leaves this process: the test plays executor and worker."""
-    from executions.executor import advance
-    from executions.worker import run_attempt as run_attempt_task
+    from executions.tasks import advance
+    from executions.tasks import run_attempt as run_attempt_task
 
     for task in (advance, run_attempt_task):
         monkeypatch.setattr(task, "apply_async", lambda *args, **kwargs: None)

@@ -1,6 +1,6 @@
 """A database-free stand-in for persistence + workers, to drive the pure engine in tests.
 
-``Sim`` applies plans to a snapshot the way ``executions.persistence`` does, and plays
+``Sim`` applies plans to a snapshot the way ``executions.runtime.persistence`` does, and plays
 workers: each dispatched runnable ends in the state ``outcome(task_id, attempt)`` says.
 """
 
@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from executions.engine import EngineEnv, plan
-from executions.plan import CreateTaskRun, Dispatch, LogLine, SetExecutionState, SetTaskRunState
-from executions.snapshot import ExecutionSnapshot, TaskRunSnapshot
-from executions.states import State
-from flows.spec import FlowSpec, parse_flow
+from kernel.engine.plan import CreateTaskRun, Dispatch, LogLine, SetExecutionState, SetTaskRunState
+from kernel.engine.planner import EngineEnv, plan
+from kernel.engine.snapshot import ExecutionSnapshot, TaskRunSnapshot
+from kernel.spec.parse import FlowSpec, parse_flow
+from kernel.states import State
 from tests.unit.fake_context import FakeLogger
 
 Outcome = Callable[[str, int], State | tuple[State, dict]]
@@ -96,11 +96,11 @@ class Sim:
 
     def execute(self, task_id: str, attempt: int) -> State | tuple[State, dict]:
         """Run the real plugin of a pure runnable with rendered properties (no Django)."""
-        from executions.context import expression_context
-        from executions.engine import all_tasks
-        from executions.expressions import ExpressionError, render_value
-        from plugins.base import TaskFailed, TaskResult
-        from plugins.registry import registry
+        from kernel.engine.context import expression_context
+        from kernel.engine.planner import all_tasks
+        from kernel.expressions.render import ExpressionError, render_value
+        from kernel.plugin import TaskFailed, TaskResult
+        from kernel.registry import registry
 
         task = next(t for t in all_tasks(self.flow) if t.id == task_id)
         run = [r for r in self.runs if r.task_id == task_id][-1]

@@ -37,7 +37,7 @@ class FakeLogger:
 
 
 class FakeContext:
-    """Satisfies ``plugins.base.RunContext``; ``stop`` can be set from another thread."""
+    """Satisfies ``kernel.plugin.RunContext``; ``stop`` can be set from another thread."""
 
     execution_id = "exec1"
     task_run_id = "run1"

@@ -6,12 +6,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree
 
-from executions.admin_chart import stacked_bars_svg
-from executions.admin_common import format_duration, state_color, storage_uris
-from executions.admin_gantt import GanttBar, GanttRow, gantt_svg
-from executions.admin_topology import node_statuses, topology_svg
+from executions.admin.chart import stacked_bars_svg
+from executions.admin.common import format_duration, state_color, storage_uris
+from executions.admin.gantt import GanttBar, GanttRow, gantt_svg
+from executions.admin.topology import node_statuses, topology_svg
 from flows.graph import flow_graph
-from flows.spec import FlowSpec, TaskSpec
+from kernel.spec.parse import FlowSpec, TaskSpec
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 LOG = "trellis.core.log.Log"

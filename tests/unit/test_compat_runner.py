@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.compat.assertions import Unsupported
-from orchestrator.compat.checks import (
+from compat.assertions import Unsupported
+from compat.checks import (
     ERROR,
     FAIL,
     NOT_APPLICABLE,
@@ -26,9 +26,9 @@ from orchestrator.compat.checks import (
     top_reasons,
     value_from,
 )
-from orchestrator.compat.document import build_document
-from orchestrator.compat.environment import kestra_test_env
-from orchestrator.compat.scenarios import (
+from compat.document import build_document
+from compat.environment import kestra_test_env
+from compat.scenarios import (
     NotApplicable,
     default_corpus,
     load_corpus,

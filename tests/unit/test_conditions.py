@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.spec import SpecError, parse_flow
+from kernel.spec.parse import SpecError, parse_flow
 from plugins.core import conditions
 
 OWNER = {"flow": {"namespace": "company.team", "id": "report"}, "execution": {

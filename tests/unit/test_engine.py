@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from executions.engine import plan
-from executions.states import State
+from kernel.engine.planner import plan
+from kernel.states import State
 from tests.unit.engine_sim import T0, Sim
 
 LOG = "io.kestra.plugin.core.log.Log"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from executions.plan import SetLabels, StartSubflow
-from executions.states import State
+from kernel.engine.plan import SetLabels, StartSubflow
+from kernel.states import State
 from tests.unit.engine_sim import T0, Sim
 
 LOG = "io.kestra.plugin.core.log.Log"
@@ -72,7 +72,7 @@ def test_labels_and_subflow_ask_the_runtime_once_with_rendered_values() -> None:
         '    inputs:\n      n: "{{ inputs.env }}"\n    wait: false\n'
     )
     sim = Sim(flow(tasks), inputs={"env": "prod"})
-    from executions.engine import plan
+    from kernel.engine.planner import plan
 
     first = plan(sim.flow, sim.snap, sim.now, sim.env)
     labels = first.of(SetLabels)
@@ -108,7 +108,7 @@ def test_a_template_that_was_not_found_fails_with_its_reason() -> None:
 
 
 def test_a_failed_subflow_is_retried_with_a_new_child_until_its_policy_says_stop() -> None:
-    from executions.engine import plan
+    from kernel.engine.planner import plan
 
     tasks = (
         "  - id: call\n    type: io.kestra.plugin.core.flow.Subflow\n"

@@ -7,7 +7,7 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from executions.states import TERMINAL, State
+from kernel.states import TERMINAL, State
 from tests.unit.engine_sim import Sim
 
 LOG = "io.kestra.plugin.core.log.Log"

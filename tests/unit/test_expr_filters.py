@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from executions.expr_dates import format_java, java_to_strptime
-from executions.expressions import ExpressionError, evaluate, render
+from kernel.expressions.dates import format_java, java_to_strptime
+from kernel.expressions.render import ExpressionError, evaluate, render
 
 MOMENT = dt.datetime(2024, 3, 5, 14, 7, 9, 123456, tzinfo=dt.UTC)
 

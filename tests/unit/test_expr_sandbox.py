@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from executions.expressions import ExpressionError, LimitExceeded, evaluate, render
+from kernel.expressions.render import ExpressionError, LimitExceeded, evaluate, render
 
 ESCAPES = [
     "{{ ''.__class__.__mro__[1].__subclasses__() }}",

@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from executions.expressions import (
+from kernel.expressions.render import (
     ExpressionError,
     check_syntax,
     evaluate,

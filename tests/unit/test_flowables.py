@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 import yaml
 
-from executions.context import loop_path
-from executions.engine import plan
-from executions.states import TERMINAL, State
-from flows.spec import SpecError, parse_flow
+from kernel.engine.context import loop_path
+from kernel.engine.planner import plan
+from kernel.registry import registry
+from kernel.spec.parse import SpecError, parse_flow
+from kernel.states import TERMINAL, State
 from plugins.core.flow.dag import Dag
 from plugins.core.flow.foreach import EachParallel, EachSequential, ForEach, parse_values
 from plugins.core.flow.wait_for import WaitFor
-from plugins.registry import registry
 from tests.unit.engine_sim import T0, Sim
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "kestra-corpus"

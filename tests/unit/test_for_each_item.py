@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flows.spec import SpecError, parse_flow
-from plugins.base import TaskFailed
+from kernel.plugin import TaskFailed
+from kernel.spec.parse import SpecError, parse_flow
 from plugins.core.flow.for_each_item import (
     ForEachItemMerge,
     ForEachItemSplit,

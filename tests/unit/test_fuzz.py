@@ -7,9 +7,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from executions.inputs import InputsError, coerce_inputs
-from flows.spec import InputSpec, SpecError, parse_flow
-from flows.spec_inputs import INPUT_TYPES
+from kernel.inputs import InputsError, coerce_inputs
+from kernel.spec.inputs import INPUT_TYPES
+from kernel.spec.parse import InputSpec, SpecError, parse_flow
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from executions.inputs import (
+from kernel.inputs import (
     InputsError,
     coerce_inputs,
     input_json_schema,
     validate_input_specs,
 )
-from executions.secrets import open_secret
-from flows.spec import InputSpec
+from kernel.secrets import open_secret
+from kernel.spec.parse import InputSpec
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "kestra-corpus"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.spec import parse_flow
+from kernel.spec.parse import parse_flow
 
 HEAD = "id: d\nnamespace: a.b\n"
 LOG = "        type: io.kestra.plugin.core.log.Log\n        message: hi\n"
@@ -150,7 +150,7 @@ KESTRA_NAMES = {
     [(name, canonical) for canonical, names in KESTRA_NAMES.items() for name in names],
 )
 def test_every_kestra_name_of_a_core_type_is_an_alias(name, canonical) -> None:
-    from plugins.registry import registry
+    from kernel.registry import registry
 
     assert registry.get(name).type == canonical
 

@@ -3,7 +3,7 @@ within its bounds whatever is put in it, since it lives as long as a worker proc
 
 from __future__ import annotations
 
-from executions.lru import LRU
+from kernel.lru import LRU
 
 
 def test_the_least_recently_used_entry_goes_first() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from executions.pebble import PebbleSyntaxError, tokenize, translate, translate_expression
+from kernel.expressions.pebble import PebbleSyntaxError, tokenize, translate, translate_expression
 
 
 def test_tokenizer_keeps_hyphenated_names_after_a_dot_as_one_attribute():

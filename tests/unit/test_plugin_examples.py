@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from flows.spec import parse_flow
-from plugins.registry import registry
+from kernel.registry import registry
+from kernel.spec.parse import parse_flow
 
 EXAMPLES = [
     pytest.param(cls, i, example, id=f"{name}[{i}]")

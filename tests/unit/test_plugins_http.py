@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from plugins.base import TaskFailed
+from kernel.plugin import TaskFailed
+from kernel.registry import registry
 from plugins.http.request import Request
-from plugins.registry import registry
 from tests.unit.fake_context import FakeContext
 
 

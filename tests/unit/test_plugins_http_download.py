@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.base import TaskFailed
+from kernel.plugin import TaskFailed
+from kernel.registry import registry
 from plugins.http.download import Download, file_name
-from plugins.registry import registry
 from tests.unit.test_plugins_http import _loopback_allowed, base_url, ctx  # noqa: F401 - fixtures
 
 

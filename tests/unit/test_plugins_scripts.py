@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from executions.states import State
-from plugins.base import TaskFailed, TaskResult
-from plugins.registry import registry
+from kernel.plugin import TaskFailed, TaskResult
+from kernel.registry import registry
+from kernel.states import State
 from plugins.scripts import process, shell
 from plugins.scripts import python as py
 from tests.unit.fake_context import FakeContext

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from flows.spec import SpecError, parse_flow
-from plugins.base import TaskFailed
+from kernel.plugin import TaskFailed
+from kernel.registry import registry
+from kernel.spec.parse import SpecError, parse_flow
 from plugins.core.storage import Concat, Reverse, Size, Split, Write
-from plugins.registry import registry
 from tests.unit.fake_context import FakeContext
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-from executions.engine import all_tasks
-from executions.replay import replay_plan
-from executions.snapshot import TaskRunSnapshot
-from executions.states import State
-from plugins.base import FlowableTask
-from plugins.registry import registry
+from kernel.engine.planner import all_tasks
+from kernel.engine.replay import replay_plan
+from kernel.engine.snapshot import TaskRunSnapshot
+from kernel.plugin import FlowableTask
+from kernel.registry import registry
+from kernel.states import State
 from tests.unit.engine_sim import Sim
 
 LOG = "io.kestra.plugin.core.log.Log"

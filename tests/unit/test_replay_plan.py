@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from executions.replay import replay_plan
-from flows.spec import parse_flow
+from kernel.engine.replay import replay_plan
+from kernel.spec.parse import parse_flow
 
 CORPUS = (
     Path(

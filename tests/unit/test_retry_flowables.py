@@ -7,7 +7,7 @@ implies: a Parallel, nested flowables that both declare a policy, a child with i
 
 from __future__ import annotations
 
-from executions.states import State
+from kernel.states import State
 from tests.unit.engine_sim import Sim
 
 FAIL = "io.kestra.plugin.core.execution.Fail"

@@ -6,17 +6,17 @@ import base64
 
 import pytest
 
-from executions.context import expression_context
-from executions.inputs import coerce_inputs, open_secret_inputs
-from executions.secrets import (
+from kernel.engine.context import expression_context
+from kernel.engine.snapshot import ExecutionSnapshot
+from kernel.inputs import coerce_inputs, open_secret_inputs
+from kernel.secrets import (
     SecretUnreadable,
     encryption_key,
     open_secret,
     seal_secret,
 )
-from executions.snapshot import ExecutionSnapshot
-from executions.states import State
-from flows.spec import InputSpec, parse_flow
+from kernel.spec.parse import InputSpec, parse_flow
+from kernel.states import State
 
 KEY = encryption_key("I6EGNzRESu3X3pKZidrqCGOHQFUFC0yK", "unused")
 

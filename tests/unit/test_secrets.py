@@ -8,7 +8,7 @@ import urllib.parse
 
 import pytest
 
-from executions.secrets import (
+from kernel.secrets import (
     Masker,
     SecretNotFound,
     env_vars,

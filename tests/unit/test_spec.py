@@ -1,4 +1,4 @@
-"""flows.spec: YAML -> validated FlowSpec, with every problem's path, line and column."""
+"""kernel.spec.parse: YAML -> validated FlowSpec, with every problem's path, line and column."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from flows.spec import (
+from kernel.plugin import FlowableTask, Prop, RunnableTask, TriggerType
+from kernel.registry import registry
+from kernel.spec.parse import (
     FlowSpec,
     SpecError,
     TemplateSpec,
@@ -18,8 +20,6 @@ from flows.spec import (
     parse_template,
     split_documents,
 )
-from plugins.base import FlowableTask, Prop, RunnableTask, TriggerType
-from plugins.registry import registry
 
 # ----------------------------------------------------------------------------- test plugins
 
@@ -782,7 +782,7 @@ def test_split_documents_keeps_each_documents_first_line():
 )
 def test_expression_syntax_with_either_checker(monkeypatch, checker, text, valid):
     # Given the expressions module, or only Jinja2 when it is not importable
-    from flows import spec_expr
+    from kernel.spec import expr as spec_expr
 
     if checker == "jinja fallback":
         monkeypatch.setattr(spec_expr, "_checker", lambda: spec_expr._jinja_check)
@@ -802,9 +802,9 @@ def test_input_value_problems_come_from_the_inputs_module(monkeypatch):
         seen.extend(s.id for s in specs)
         return [("1.defaults", "expected an integer, got 'x'")]
 
-    fake = types.ModuleType("executions.inputs")
+    fake = types.ModuleType("kernel.inputs")
     fake.validate_input_specs = validate_input_specs
-    monkeypatch.setitem(sys.modules, "executions.inputs", fake)
+    monkeypatch.setitem(sys.modules, "kernel.inputs", fake)
     source = doc("""
         inputs:
           - id: bad
@@ -847,7 +847,7 @@ def test_a_numeric_flow_id_is_read_as_text():
 
 def test_a_retry_type_that_is_not_a_string_is_an_error_not_a_crash() -> None:
     """Found by the fuzzer: `retry: {type: []}` crashed the parser."""
-    from flows.spec import SpecError, parse_flow
+    from kernel.spec.parse import SpecError, parse_flow
 
     source = (
         "id: f\nnamespace: a\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n"
@@ -860,8 +860,8 @@ def test_a_retry_type_that_is_not_a_string_is_an_error_not_a_crash() -> None:
 
 def test_a_duration_input_out_of_range_is_refused_not_a_crash() -> None:
     """Found by the fuzzer: a huge number of seconds overflowed timedelta."""
-    from executions.inputs import InputsError, coerce_inputs
-    from flows.spec import InputSpec
+    from kernel.inputs import InputsError, coerce_inputs
+    from kernel.spec.parse import InputSpec
 
     with pytest.raises(InputsError) as err:
         coerce_inputs([InputSpec("d", "DURATION", {})], {"d": -86_399_999_913_601})

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.spec import SpecError, parse_flow
+from kernel.spec.parse import SpecError, parse_flow
 
 CORPUS = Path(
     os.environ.get("TRELLIS_KESTRA_CORPUS", Path(__file__).parents[3] / "shared/kestra-corpus")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from executions.storage import Storage, StorageError, default_storage, sanitize_filename
+from kernel.storage import Storage, StorageError, sanitize_filename
+from orchestrator.storage import default_storage
 
 NS, FLOW, EXE = "io.kestra.tests", "inputs", "5ZQ1sLk0bBvDq3nT"
 PREFIX = f"kestra:///io/kestra/tests/inputs/executions/{EXE}/"
@@ -203,7 +204,7 @@ def test_default_storage_is_the_configured_storage_folder(monkeypatch, tmp_path)
 def test_the_module_imports_without_django():
     import subprocess
 
-    code = "import sys, executions.storage, executions.inputs; sys.exit('django' in sys.modules)"
+    code = "import sys, kernel.storage, kernel.inputs; sys.exit('django' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2], check=False)
 
     assert done.returncode == 0

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from flows.spec import parse_flow
+from kernel.spec.parse import parse_flow
 from plugins.core import conditions
 from plugins.core.triggers import Flow, Schedule, Webhook, cron_problem
 from triggers import preconditions
@@ -303,7 +303,7 @@ def _ended(flow_id: str, state: str = "SUCCESS") -> dict:
 
 
 def _render_with_label(text: str) -> object:
-    from executions.expressions import evaluate
+    from kernel.expressions.render import evaluate
 
     return evaluate(text, {"labels": {"some": "label"}})
 

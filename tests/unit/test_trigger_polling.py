@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from executions.expressions import evaluate
-from flows.spec import parse_flow
+from kernel.expressions.render import evaluate
+from kernel.spec.parse import parse_flow
 from plugins.core import fs_trigger
 from plugins.core.fs_trigger import CLAIM_DIR, LocalFileTrigger
 from plugins.core.http_trigger import HttpTrigger

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from executions.snapshot import TaskRunSnapshot
-from executions.states import State
-from flows.spec import SpecError, parse_flow
+from kernel.engine.snapshot import TaskRunSnapshot
+from kernel.registry import registry
+from kernel.spec.parse import SpecError, parse_flow
+from kernel.states import State
 from plugins.core.flow.working_directory import SAVED, WorkingDirectory
-from plugins.registry import registry
 
 FLOW = """id: w
 namespace: a.b

@@ -14,10 +14,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from executions.documents import execution_json
-from executions.expressions import ExpressionError
-from executions.secrets import shown
 from executions.services import execution_wait
-from flows.depth import TooDeep
+from kernel.depth import TooDeep
+from kernel.expressions.render import ExpressionError
+from kernel.secrets import shown
 from orchestrator.api.base import check_body_size
 from orchestrator.api.errors import ApiProblem, PayloadTooLarge, exception_handler
 from orchestrator.api.parsers import too_deep_problem

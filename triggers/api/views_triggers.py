@@ -16,10 +16,10 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from access.policy import Action, access_for, check, readable
-from executions.dispatch import now as clock
 from flows import selectors as flow_selectors
 from flows.api.common import bool_param, readable_within
 from flows.models import Flow
+from kernel.clock import now as clock
 from orchestrator.api.base import ApiView
 from orchestrator.api.errors import ApiProblem, Conflict
 from orchestrator.api.pagination import paginate

@@ -21,11 +21,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.compat import live
-from orchestrator.compat.checks import CATEGORIES, ERROR, PASS, Result, summary, top_reasons
-from orchestrator.compat.environment import TIMINGS, kestra_environment, kestra_test_env
-from orchestrator.compat.runner import Runner
-from orchestrator.compat.scenarios import default_corpus, load_corpus, select
+from compat import live
+from compat.checks import CATEGORIES, ERROR, PASS, Result, summary, top_reasons
+from compat.environment import TIMINGS, kestra_environment, kestra_test_env
+from compat.runner import Runner
+from compat.scenarios import default_corpus, load_corpus, select
 from orchestrator.supervisor import Fleet, purge_broker
 
 #: An executor whose log has not grown for this long (beat sweeps every second) is stuck.

@@ -209,7 +209,7 @@ class LocalMode:
 
     def deploy_examples(self) -> None:
         from flows.services import flows_deploy_folder
-        from flows.spec import SpecError
+        from kernel.spec.parse import SpecError
 
         folder = Path(settings.TRELLIS_EXAMPLES_DIR)
         if not folder.is_dir():

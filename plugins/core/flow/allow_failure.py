@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from executions.states import State
-from plugins.base import FlowableContext, Prop, kestra_aliases
+from kernel.plugin import FlowableContext, Prop, kestra_aliases
+from kernel.states import State
 from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
 
 if TYPE_CHECKING:
-    from flows.spec import TaskSpec
+    from kernel.spec.parse import TaskSpec
 
 
 class AllowFailure(BlockTask):

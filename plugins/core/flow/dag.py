@@ -2,7 +2,7 @@
 SKIPPED); at most ``concurrent`` run at a time (0: no limit). A failure stops new starts;
 once what runs has ended, ``errors`` (after a failure) and ``finally`` run.
 
-Unknown ``dependsOn`` ids and cycles are refused at deploy by ``flows.spec_tasks.parse_dag``
+Unknown ``dependsOn`` ids and cycles are refused at deploy by ``kernel.spec.tasks.parse_dag``
 (every ``dag`` property gets that check, with Kestra's wording); :meth:`Dag.validate` adds
 what is particular to this type.
 """
@@ -12,13 +12,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from executions.states import FAILING, SUCCESSFUL, TERMINAL, State, worst
-from plugins.base import ChildStart, FlowableContext, FlowableTask, Prop, TaskFailed, kestra_aliases
-from plugins.core.flow.blocks import close_block, effective_state, latest_by_task
+from kernel.engine.blocks import close_block, effective_state, latest_by_task
+from kernel.plugin import (
+    ChildStart,
+    FlowableContext,
+    FlowableTask,
+    Prop,
+    TaskFailed,
+    kestra_aliases,
+)
+from kernel.states import FAILING, SUCCESSFUL, TERMINAL, State, worst
 from plugins.core.flow.sequential import BLOCK_PROPS
 
 if TYPE_CHECKING:
-    from flows.spec import TaskSpec
+    from kernel.spec.parse import TaskSpec
 
 _EXAMPLE = """id: dag_example
 namespace: trellis.examples
@@ -53,6 +60,7 @@ class Dag(FlowableTask):
     """Run tasks in dependency order, independent ones side by side."""
 
     type = "trellis.core.flow.Dag"
+    children_layout = "dag"
     aliases = kestra_aliases("flow.Dag", core_tasks="flows.Dag")
     properties: ClassVar = (
         Prop("tasks", "dag", required=True, description="Items {task, dependsOn}."),

@@ -24,9 +24,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from executions.plan import StartSubflow
-from executions.states import State
-from plugins.base import (
+from kernel.engine.plan import StartSubflow
+from kernel.plugin import (
     FlowableContext,
     FlowableTask,
     Prop,
@@ -35,11 +34,12 @@ from plugins.base import (
     TaskFailed,
     kestra_aliases,
 )
+from kernel.states import State
 from plugins.core.execution import label_pairs
 from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
 
 if TYPE_CHECKING:
-    from flows.spec import TaskSpec
+    from kernel.spec.parse import TaskSpec
 
 SPLIT, ITEMS, MERGE = "_split", "_items", "_merge"
 SPLIT_TYPE = "trellis.core.flow.ForEachItem.Split"

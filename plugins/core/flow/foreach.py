@@ -17,15 +17,22 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from executions import taint
-from executions.states import FAILING, State, worst
-from plugins.base import ChildStart, FlowableContext, FlowableTask, Prop, TaskFailed, kestra_aliases
-from plugins.core.flow.blocks import close_block, latest_by_task, run_phase
+from kernel import taint
+from kernel.engine.blocks import close_block, latest_by_task, run_phase
+from kernel.plugin import (
+    ChildStart,
+    FlowableContext,
+    FlowableTask,
+    Prop,
+    TaskFailed,
+    kestra_aliases,
+)
+from kernel.states import FAILING, State, worst
 from plugins.core.flow.sequential import BLOCK_PROPS
 
 if TYPE_CHECKING:
-    from executions.snapshot import TaskRunSnapshot
-    from flows.spec import TaskSpec
+    from kernel.engine.snapshot import TaskRunSnapshot
+    from kernel.spec.parse import TaskSpec
 
 
 def loop_value(item: Any) -> str:
@@ -203,6 +210,7 @@ class ForEach(Loop):
     """Run ``tasks`` once per value; ``concurrencyLimit`` iterations at a time (0: all)."""
 
     type = "trellis.core.flow.ForEach"
+    children_layout = "parallel"
     aliases = kestra_aliases("flow.ForEach", core_tasks="flows.ForEach")
     properties: ClassVar = (
         Prop("values", "any", required=True, description="A list, a JSON array or {{ }}."),
@@ -234,6 +242,7 @@ class EachParallel(Loop):
     """Kestra's older parallel loop: every value at once, or ``concurrent`` at a time."""
 
     type = "trellis.core.flow.EachParallel"
+    children_layout = "parallel"
     aliases = kestra_aliases("flow.EachParallel", core_tasks="flows.EachParallel")
     deprecated = "use ForEach"
     values_prop = "value"

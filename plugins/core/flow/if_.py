@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from executions.expressions import is_truthy
-from plugins.base import FlowableContext, Prop, kestra_aliases
+from kernel.expressions.render import is_truthy
+from kernel.plugin import FlowableContext, Prop, kestra_aliases
 from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
 
 if TYPE_CHECKING:
-    from flows.spec import TaskSpec
+    from kernel.spec.parse import TaskSpec
 
 _EXAMPLE = """id: if_example
 namespace: trellis.examples

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from plugins.base import FlowableContext, Prop, kestra_aliases
+from kernel.plugin import FlowableContext, Prop, kestra_aliases
 from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
 
 if TYPE_CHECKING:
-    from flows.spec import TaskSpec
+    from kernel.spec.parse import TaskSpec
 
 
 class Parallel(BlockTask):
     type = "trellis.core.flow.Parallel"
+    children_layout = "parallel"
     aliases = kestra_aliases("flow.Parallel", core_tasks="flows.Parallel")
     properties: ClassVar = (
         Prop("tasks", "tasks", required=True),

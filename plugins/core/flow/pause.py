@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from executions.durations import parse_duration
-from executions.states import State
-from plugins.base import FlowableContext, Prop, kestra_aliases
+from kernel.durations import parse_duration
+from kernel.plugin import FlowableContext, Prop, kestra_aliases
+from kernel.states import State
 from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
 
 if TYPE_CHECKING:
-    from flows.spec import TaskSpec
+    from kernel.spec.parse import TaskSpec
 
 BEHAVIORS = {"RESUME": State.RUNNING, "WARN": State.WARNING, "FAIL": State.FAILED,
              "CANCEL": State.KILLED}  # fmt: skip

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from executions.states import State
-from plugins.base import ChildStart, FlowableContext, FlowableTask, Prop, kestra_aliases
-from plugins.core.flow.blocks import latest_by_task, run_block
+from kernel.engine.blocks import latest_by_task, run_block
+from kernel.plugin import ChildStart, FlowableContext, FlowableTask, Prop, kestra_aliases
+from kernel.states import State
 
 if TYPE_CHECKING:
-    from flows.spec import TaskSpec
+    from kernel.spec.parse import TaskSpec
 
 BLOCK_PROPS = (
     Prop("errors", "tasks", description="Run when a task of the block fails."),

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from executions.plan import StartSubflow
-from executions.states import State
-from plugins.base import ChildStart, FlowableContext, FlowableTask, Prop, kestra_aliases
+from kernel.engine.plan import StartSubflow
+from kernel.plugin import ChildStart, FlowableContext, FlowableTask, Prop, kestra_aliases
+from kernel.states import State
 from plugins.core.execution import label_pairs
 
 if TYPE_CHECKING:
-    from flows.spec import TaskSpec
+    from kernel.spec.parse import TaskSpec
 
 
 class Subflow(FlowableTask):

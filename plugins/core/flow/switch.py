@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from plugins.base import FlowableContext, Prop, TaskFailed, kestra_aliases
+from kernel.plugin import FlowableContext, Prop, TaskFailed, kestra_aliases
 from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
 
 if TYPE_CHECKING:
-    from flows.spec import TaskSpec
+    from kernel.spec.parse import TaskSpec
 
 #: Prefix of the ``TaskSpec.children`` keys a ``task_map`` property makes.
 CASE = "cases."

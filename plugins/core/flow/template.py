@@ -1,18 +1,18 @@
 """``Template`` (deprecated in Kestra): include a namespaced template's tasks and errors.
 
 The runtime expands the template into this task's children when it loads the flow for an
-execution (``executions.runtime.expand_templates``); here it runs as a block.
+execution (``executions.runtime.advance.expand_templates``); here it runs as a block.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from plugins.base import FlowableContext, Prop, TaskFailed, kestra_aliases
+from kernel.plugin import FlowableContext, Prop, TaskFailed, kestra_aliases
 from plugins.core.flow.sequential import BlockTask
 
 if TYPE_CHECKING:
-    from flows.spec import TaskSpec
+    from kernel.spec.parse import TaskSpec
 
 MISSING = "_template_missing"
 

@@ -13,7 +13,7 @@ visible to the iteration's tasks and to the condition.
 
 Each iteration makes new task runs. A task run is unique per (parent, task, value), so the
 runs of iteration N carry the value ``"N"`` (and no ``iteration``, which would make
-``executions.context`` key their outputs by that value). The interval is not slept anywhere:
+``kernel.engine.context`` key their outputs by that value). The interval is not slept anywhere:
 it becomes the WaitFor's due time (``wake_at``), kept in the database.
 """
 
@@ -23,17 +23,24 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from executions.durations import DurationError, parse_duration
-from executions.expressions import is_truthy
-from executions.states import FAILING, State, worst
-from flows.spec_common import templated
-from plugins.base import ChildStart, FlowableContext, FlowableTask, Prop, TaskFailed, kestra_aliases
-from plugins.core.flow.blocks import close_block, latest_by_task, run_phase
+from kernel.durations import DurationError, parse_duration
+from kernel.engine.blocks import close_block, latest_by_task, run_phase
+from kernel.expressions.render import is_truthy
+from kernel.plugin import (
+    ChildStart,
+    FlowableContext,
+    FlowableTask,
+    Prop,
+    TaskFailed,
+    kestra_aliases,
+)
+from kernel.spec.common import templated
+from kernel.states import FAILING, State, worst
 from plugins.core.flow.sequential import BLOCK_PROPS
 
 if TYPE_CHECKING:
-    from executions.snapshot import TaskRunSnapshot
-    from flows.spec import TaskSpec
+    from kernel.engine.snapshot import TaskRunSnapshot
+    from kernel.spec.parse import TaskSpec
 
 #: checkFrequency keys and their defaults (Kestra's).
 FREQUENCY_DEFAULTS: Mapping[str, Any] = {

@@ -2,7 +2,7 @@
 
 Kestra runs the whole block on one worker. Trellis keeps each child an ordinary task run (its
 own attempts, retries, crash recovery) and carries the folder between them through internal
-storage instead (``executions.workdir``): the first child to touch its working directory
+storage instead (``executions.worker.workdir``): the first child to touch its working directory
 starts from the block's ``namespaceFiles`` and ``inputFiles``; every child that ends well
 saves the folder for the next one; ``outputFiles`` are collected from the folder each time it
 is saved and become this task's outputs. Only runnable tasks may sit inside.
@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from plugins.base import FlowableContext, Prop, RunnableTask, kestra_aliases
+from kernel.plugin import FlowableContext, Prop, RunnableTask, kestra_aliases
 from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
 
 if TYPE_CHECKING:
-    from flows.spec import TaskSpec
+    from kernel.spec.parse import TaskSpec
 
 TYPE = "trellis.core.flow.WorkingDirectory"
 #: The key under which a child's run records what it saved (read back by ``outputs``).
@@ -48,6 +48,7 @@ class WorkingDirectory(BlockTask):
     """Run ``tasks`` in sequence in one shared folder, with ``errors`` and ``finally``."""
 
     type = TYPE
+    replay_restarts_children = True
     aliases = (
         *kestra_aliases("flow.WorkingDirectory", core_tasks="flows.WorkingDirectory"),
         "io.kestra.core.tasks.flows.Worker",
@@ -65,7 +66,7 @@ class WorkingDirectory(BlockTask):
 
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        from plugins.registry import UnknownType, registry
+        from kernel.registry import UnknownType, registry
 
         problems = []
         for i, child in enumerate(props.get("tasks") or ()):

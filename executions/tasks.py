@@ -1,0 +1,39 @@
+"""Celery tasks: thin wrappers over the runtime. The executor role's (queue ``executor``) plan
+and sweep; the worker role's (queue ``default`` or ``wg.<key>``) runs one attempt.
+
+Their names are strings brokers hold, so they keep the names of the modules they once lived in."""
+
+from __future__ import annotations
+
+from orchestrator.celery import app
+
+
+@app.task(name="executions.executor.advance", ignore_result=True)
+def advance(execution_id: str) -> str | None:
+    """Plan and apply one execution (a wake-up: safe to repeat or lose)."""
+    from executions.runtime.advance import advance_execution
+
+    state = advance_execution(execution_id)
+    return str(state) if state else None
+
+
+@app.task(name="executions.executor.sweep", ignore_result=True)
+def sweep() -> dict[str, int]:
+    """Recover lost attempts and wake due or quiet executions (run by beat)."""
+    from executions.runtime.advance import sweep as do_sweep
+
+    return do_sweep()
+
+
+@app.task(
+    name="executions.worker.run_attempt",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def run_attempt(attempt_id: int) -> str | None:
+    """Claim and run one task-run attempt (a duplicate delivery does nothing)."""
+    from executions.worker.attempt import run_attempt as run
+
+    state = run(attempt_id)
+    return str(state) if state else None
