@@ -71,7 +71,7 @@ def planning_cost(execution_id: str, repeats: int = 5) -> tuple[float, float]:
     if its last iteration had just ended (execution and loop put back to RUNNING in memory),
     best of ``repeats``: (a full read, as on the first hop a process sees of an execution,
     the read of what moved since the hop before, as on every other hop) + ``engine.plan``."""
-    from executions.runtime.advance import engine_env, execution_flow_spec
+    from executions.runtime.loading import engine_env, execution_flow_spec
     from executions.runtime.persistence import load_snapshot
     from kernel.engine import planner as engine
 

@@ -13,6 +13,7 @@ class ExecutionsConfig(AppConfig):
         from flows.services.hooks import register_deploy_warner
 
         register_deploy_warner(boundary_warnings)
+        _install_use_cases()
         _configure_kernel()
         setting_changed.connect(_reconfigure)
 
@@ -32,3 +33,22 @@ def _configure_kernel() -> None:
 def _reconfigure(*, setting: str, **_: object) -> None:
     if setting in ("TRELLIS_ENCRYPTION_KEY", "SECRET_KEY"):
         _configure_kernel()
+
+
+def _install_use_cases() -> None:
+    """The runtime calls a few use cases back (a Subflow creates its child): it gets them
+    here rather than importing the services that call it (``executions.runtime.ports``)."""
+    from executions import services
+    from executions.runtime import ports
+    from executions.runtime.advance import register_execution_ended
+    from executions.services.records import ExecutionRecords
+    from executions.services.retry_executions import retry_as_new_execution
+
+    ports.install(
+        ports.UseCases(
+            create_execution=services.execution_create,
+            resume_execution=services.execution_resume,
+            records=ExecutionRecords,
+        )
+    )
+    register_execution_ended(retry_as_new_execution)

@@ -5,10 +5,11 @@ Their names are strings brokers hold, so they keep the names of the modules they
 
 from __future__ import annotations
 
+from executions.runtime.dispatch import ADVANCE, RUN_ATTEMPT, SWEEP
 from orchestrator.celery import app
 
 
-@app.task(name="executions.executor.advance", ignore_result=True)
+@app.task(name=ADVANCE, ignore_result=True)
 def advance(execution_id: str) -> str | None:
     """Plan and apply one execution (a wake-up: safe to repeat or lose)."""
     from executions.runtime.advance import advance_execution
@@ -17,7 +18,7 @@ def advance(execution_id: str) -> str | None:
     return str(state) if state else None
 
 
-@app.task(name="executions.executor.sweep", ignore_result=True)
+@app.task(name=SWEEP, ignore_result=True)
 def sweep() -> dict[str, int]:
     """Recover lost attempts and wake due or quiet executions (run by beat)."""
     from executions.runtime.advance import sweep as do_sweep
@@ -26,7 +27,7 @@ def sweep() -> dict[str, int]:
 
 
 @app.task(
-    name="executions.worker.run_attempt",
+    name=RUN_ATTEMPT,
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,

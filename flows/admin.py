@@ -25,7 +25,7 @@ from flows.services import (
     flow_set_disabled,
 )
 from flows.services.deploy import parse_source
-from kernel.spec.parse import SpecError
+from kernel.spec.model import SpecError
 
 SOURCE_CHANGE_FORM = "admin/flows/source_change_form.html"
 

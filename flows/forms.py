@@ -14,7 +14,7 @@ from django.db.models.functions import Lower
 
 from flows.models import Flow
 from flows.services.deploy import parse_source
-from kernel.spec.parse import FlowSpec, SpecError, SpecProblem
+from kernel.spec.model import FlowSpec, SpecError, SpecProblem
 
 
 @dataclass(frozen=True)

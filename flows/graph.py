@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from kernel.spec.parse import FlowSpec, TaskSpec
+from kernel.spec.model import FlowSpec, TaskSpec
 
 NodeKind = Literal["start", "end", "task", "trigger"]
 Relation = Literal[

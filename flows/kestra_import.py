@@ -25,7 +25,7 @@ from django.db import transaction
 
 from flows.archives import ArchiveError, read_checked
 from flows.services.common import YAML_SUFFIXES, collect_documents, problem
-from kernel.spec.parse import SpecError, SpecProblem
+from kernel.spec.model import SpecError, SpecProblem
 
 ACCEPTED, DEPRECATED, UNSUPPORTED = "accepted", "deprecated", "unsupported"
 TEMPLATE_FOLDERS = frozenset({"templates", "_templates"})

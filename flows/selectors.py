@@ -10,7 +10,7 @@ from django.db.models import Count, Q, QuerySet
 
 from flows.models import Flow, FlowRevision, Namespace
 from kernel.spec import parse as spec_module
-from kernel.spec.parse import FlowSpec
+from kernel.spec.model import FlowSpec
 
 
 def flow_get(namespace: str, flow_id: str, *, include_deleted: bool = False) -> Flow:

@@ -18,7 +18,7 @@ from kernel.states import State
 
 if TYPE_CHECKING:
     from kernel.engine.snapshot import TaskRunSnapshot
-    from kernel.spec.parse import TaskSpec
+    from kernel.spec.model import TaskSpec
 
 #: Property kinds understood by the spec validator and the JSON-schema generator.
 #: ``tasks`` is a list of task definitions, ``task_map`` a mapping of key -> list of tasks

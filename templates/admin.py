@@ -9,7 +9,7 @@ from django.db.models.functions import Lower
 from access.policy import readable
 from flows.admin import SOURCE_CHANGE_FORM, NamespacePrefixFilter
 from flows.forms import YamlSourceForm
-from kernel.spec.parse import FlowSpec, SpecError
+from kernel.spec.model import FlowSpec, SpecError
 from templates.models import Template
 from templates.services import template_delete, template_deploy, template_parse
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from kernel.spec import parse as spec_module
-from kernel.spec.parse import FlowSpec
+from kernel.spec.model import FlowSpec
 from templates.models import Template
 
 

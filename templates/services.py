@@ -17,7 +17,7 @@ from django.db.models.functions import Lower
 from access.policy import Action, check
 from flows.services.common import check_size, line_of_key, namespace_ensure, problem
 from flows.services.deploy import parse_source
-from kernel.spec.parse import FlowSpec, SpecError
+from kernel.spec.model import FlowSpec, SpecError
 from templates.models import Template
 
 TEMPLATE_KEYS = frozenset({"id", "namespace", "description", "tasks", "errors"})

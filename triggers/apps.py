@@ -18,7 +18,8 @@ class TriggersConfig(AppConfig):
         from executions.runtime.advance import register_execution_ended
         from flows.services.hooks import register_deploy_warner, register_flow_changed
         from triggers import tasks  # noqa: F401 - registers the Celery tasks with the app
-        from triggers.flow_triggers import boundary_warnings, on_execution_ended
+        from triggers.flow_triggers import boundary_warnings
+        from triggers.services import on_execution_ended
         from triggers.sync import sync_flow_triggers
 
         register_flow_changed(sync_flow_triggers)

@@ -22,11 +22,12 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from executions.runtime.dispatch import EXECUTOR_QUEUE
+from executions.runtime.dispatch import EXECUTOR_QUEUE, send_after_commit
 from kernel.clock import now as clock
 from triggers.cron import CronSchedule
 from triggers.models import TriggerState
 from triggers.schedules import SCHEDULE, fire_tick, live_trigger, lock_state, schedule_of
+from triggers.task_names import BACKFILL_STEP
 
 #: A backfill may not cover more ticks than this (a typo in a date should not start millions).
 MAX_BACKFILL_TICKS = 100_000
@@ -198,7 +199,5 @@ def _save(state: TriggerState, backfill: dict[str, Any]) -> None:
 
 def queue_step(state: TriggerState, countdown: float | None = None) -> None:
     """Queue one step once the current transaction commits."""
-    from triggers.tasks import backfill_step as task
-
     args = (state.namespace, state.flow_id, state.trigger_id)
-    transaction.on_commit(lambda: task.apply_async(args, queue=EXECUTOR_QUEUE, countdown=countdown))
+    send_after_commit(BACKFILL_STEP, args, queue=EXECUTOR_QUEUE, countdown=countdown)

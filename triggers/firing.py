@@ -21,7 +21,7 @@ from executions.services import InputsError, execution_create
 from flows.models import Flow
 from kernel.expressions.render import render_value
 from kernel.secrets import env_vars
-from kernel.spec.parse import FlowSpec, TriggerSpec
+from kernel.spec.model import FlowSpec, TriggerSpec
 from orchestrator.observability import metrics
 from plugins.core import conditions as conditions_module
 from triggers.models import TriggerFire, TriggerState

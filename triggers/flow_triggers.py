@@ -1,7 +1,7 @@
 """Flow triggers: start listening flows when an execution ends.
 
 The deploy hook writes FlowTriggerIndex rows (``index_rows``) from each Flow trigger's
-conditions and preconditions; when an execution ends, ``on_execution_ended`` (an
+conditions and preconditions; when an execution ends, ``triggers.services.on_execution_ended`` (an
 ``executions.runtime.advance`` hook, after commit, in the executor) asks the index which triggers
 could care, evaluates each in its own transaction and starts at most one execution per
 (trigger, upstream execution). A flow never triggers itself.
@@ -18,12 +18,12 @@ from django.db import transaction
 from django.db.models import Q
 
 from executions.models import Execution
-from executions.runtime.advance import engine_env, execution_flow_spec, executor_budget
+from executions.runtime.loading import engine_env, execution_flow_spec, executor_budget
 from executions.runtime.persistence import load_snapshot
 from kernel.clock import now as clock
 from kernel.engine.context import expression_context
 from kernel.expressions.render import evaluate, render_value
-from kernel.spec.parse import FlowSpec, TriggerSpec
+from kernel.spec.model import FlowSpec, TriggerSpec
 from kernel.taint import unseal
 from namespaces.boundaries import allows
 from triggers import preconditions as pre_module
@@ -268,11 +268,3 @@ def flow_triggers_evaluate(execution: Execution, now: datetime | None = None) ->
         if created is not None:
             started.append(created)
     return started
-
-
-def on_execution_ended(execution: Execution) -> None:
-    """The ``register_execution_ended`` hook: stopAfter first, then listening flows."""
-    from triggers.services import stop_after_check
-
-    stop_after_check(execution)
-    flow_triggers_evaluate(execution)

@@ -36,13 +36,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from executions.models import Execution
+from executions.runtime.dispatch import send
 from flows.models import Flow
 from kernel.clock import now as clock
 from kernel.durations import parse_duration
 from kernel.expressions.render import evaluate, render_value
 from kernel.plugin import PollEvent, PollingTrigger
 from kernel.registry import UnknownType, registry
-from kernel.spec.parse import FlowSpec, TriggerSpec
+from kernel.spec.model import FlowSpec, TriggerSpec
 from triggers.firing import (
     FireKey,
     Start,
@@ -54,10 +55,10 @@ from triggers.firing import (
 )
 from triggers.models import TriggerFire, TriggerState
 from triggers.schedules import live_trigger, lock_state
+from triggers.task_names import POLL_TRIGGER
 
 log = logging.getLogger(__name__)
 
-POLL_TASK = "triggers.tasks.poll_triggers"
 POLL_ENTRY = "trellis:poll-triggers"
 #: Due rows claimed per sweep at most (the rest wait for the next second).
 MAX_CLAIMS_PER_SWEEP = 200
@@ -139,13 +140,12 @@ def polls_due(now: datetime | None = None) -> int:
 
 def _send_poll(state: TriggerState, token: str) -> None:
     from orchestrator.celery import worker_group_queue
-    from triggers.tasks import poll_trigger
 
     found = live_trigger(state.namespace, state.flow_id, state.trigger_id)
     group = found[2].properties.get("workerGroup") if found is not None else None
     key = group.get("key") if isinstance(group, Mapping) else None
     args = (state.namespace, state.flow_id, state.trigger_id, token)
-    poll_trigger.apply_async(args, queue=worker_group_queue(key))
+    send(POLL_TRIGGER, args, queue=worker_group_queue(key))
 
 
 # ------------------------------------------------------------------------------- the poll

@@ -22,7 +22,7 @@ from flows.selectors import flow_spec
 from kernel.clock import now as clock
 from kernel.durations import parse_duration
 from kernel.expressions.render import render_value
-from kernel.spec.parse import FlowSpec, TriggerSpec
+from kernel.spec.model import FlowSpec, TriggerSpec
 from plugins.core.triggers import parse_date
 from triggers.cron import CronSchedule, DatesSchedule, select_due, too_late
 from triggers.firing import (

@@ -249,3 +249,9 @@ def recover(now: datetime | None = None) -> dict[str, int]:
             queue_step(state)
     pruned = prune_deliveries(now or timezone.now())
     return {"started": started, "backfills": len(stalled), "deliveries": pruned}
+
+
+def on_execution_ended(execution: Execution) -> None:
+    """The ``register_execution_ended`` hook: stopAfter first, then listening flows."""
+    stop_after_check(execution)
+    flow_triggers_evaluate(execution)

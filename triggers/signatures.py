@@ -33,7 +33,7 @@ from django.db import IntegrityError, transaction
 
 from kernel.durations import parse_duration
 from kernel.expressions.render import render
-from kernel.spec.parse import FlowSpec, TriggerSpec
+from kernel.spec.model import FlowSpec, TriggerSpec
 from triggers.firing import base_context
 from triggers.models import WebhookDelivery
 

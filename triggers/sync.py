@@ -34,20 +34,19 @@ from django_celery_beat.models import (
     PeriodicTasks,
 )
 
-from executions.runtime.dispatch import EXECUTOR_QUEUE
+from executions.runtime.dispatch import EXECUTOR_QUEUE, send_after_commit
 from kernel.clock import now as clock
 from triggers.cron import CronSchedule, DatesSchedule, beat_crontab
 from triggers.flow_triggers import FLOW, index_rows
 from triggers.models import FlowTriggerIndex, TriggerState
-from triggers.polling import POLL_ENTRY, POLL_TASK, interval_of, polling_class, tick_seconds
+from triggers.polling import POLL_ENTRY, interval_of, polling_class, tick_seconds
 from triggers.schedules import TICKING, schedule_of
+from triggers.task_names import FIRE_SCHEDULE, POLL_TRIGGERS, RECOVER_SCHEDULES
 
 if TYPE_CHECKING:
     from flows.models import Flow
-    from kernel.spec.parse import FlowSpec, TriggerSpec
+    from kernel.spec.model import FlowSpec, TriggerSpec
 
-FIRE_TASK = "triggers.tasks.fire_schedule"
-RECOVER_TASK = "triggers.tasks.recover_schedules"
 RECOVER_NAME = "trellis:recover-schedules"
 _NAME_MAX = 200  # PeriodicTask.name's length
 
@@ -200,7 +199,7 @@ def _upsert_beat_entry(name: str, state: TriggerState, cron: CronSchedule | Date
     PeriodicTask.objects.update_or_create(
         name=name,
         defaults={
-            "task": FIRE_TASK,
+            "task": FIRE_SCHEDULE,
             "args": json.dumps([state.namespace, state.flow_id, state.trigger_id]),
             "kwargs": "{}",
             "crontab": crontab,
@@ -231,7 +230,7 @@ def ensure_recover_entry() -> None:
     PeriodicTask.objects.get_or_create(
         name=RECOVER_NAME,
         defaults={
-            "task": RECOVER_TASK,
+            "task": RECOVER_SCHEDULES,
             "interval": interval,
             "queue": EXECUTOR_QUEUE,
             "expire_seconds": every,
@@ -250,7 +249,7 @@ def ensure_poll_entry() -> None:
     PeriodicTask.objects.get_or_create(
         name=POLL_ENTRY,
         defaults={
-            "task": POLL_TASK,
+            "task": POLL_TRIGGERS,
             "interval": interval,
             "queue": EXECUTOR_QUEUE,
             "expire_seconds": max(5, 2 * every),
@@ -260,7 +259,5 @@ def ensure_poll_entry() -> None:
 
 
 def _fire_after_commit(state: TriggerState) -> None:
-    from triggers.tasks import fire_schedule
-
     args = (state.namespace, state.flow_id, state.trigger_id)
-    transaction.on_commit(lambda: fire_schedule.apply_async(args, queue=EXECUTOR_QUEUE))
+    send_after_commit(FIRE_SCHEDULE, args, queue=EXECUTOR_QUEUE)

@@ -8,9 +8,10 @@ decide what happens (see ``triggers.schedules`` and ``triggers.polling``). They 
 from __future__ import annotations
 
 from orchestrator.celery import app
+from triggers import task_names as names
 
 
-@app.task(name="triggers.tasks.fire_schedule", ignore_result=True)
+@app.task(name=names.FIRE_SCHEDULE, ignore_result=True)
 def fire_schedule(namespace: str, flow_id: str, trigger_id: str) -> int:
     """Beat's tick for one Schedule trigger: start what is due."""
     from triggers.services import schedule_fire
@@ -18,7 +19,7 @@ def fire_schedule(namespace: str, flow_id: str, trigger_id: str) -> int:
     return len(schedule_fire(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id))
 
 
-@app.task(name="triggers.tasks.recover_schedules", ignore_result=True)
+@app.task(name=names.RECOVER_SCHEDULES, ignore_result=True)
 def recover_schedules() -> dict[str, int]:
     """The recovery sweep: ticks beat missed and stalled backfills."""
     from triggers.services import recover
@@ -26,7 +27,7 @@ def recover_schedules() -> dict[str, int]:
     return recover()
 
 
-@app.task(name="triggers.tasks.backfill_step", ignore_result=True)
+@app.task(name=names.BACKFILL_STEP, ignore_result=True)
 def backfill_step(namespace: str, flow_id: str, trigger_id: str) -> bool:
     """One batch of a backfill; queues the next one itself."""
     from triggers.services import backfill_step as step
@@ -34,7 +35,7 @@ def backfill_step(namespace: str, flow_id: str, trigger_id: str) -> bool:
     return step(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id)
 
 
-@app.task(name="triggers.tasks.poll_triggers", ignore_result=True)
+@app.task(name=names.POLL_TRIGGERS, ignore_result=True)
 def poll_triggers() -> int:
     """Beat's tick for polling triggers: claim the due ones and send their polls."""
     from triggers.polling import polls_due
@@ -42,7 +43,7 @@ def poll_triggers() -> int:
     return polls_due()
 
 
-@app.task(name="triggers.tasks.poll_trigger", ignore_result=True)
+@app.task(name=names.POLL_TRIGGER, ignore_result=True)
 def poll_trigger(namespace: str, flow_id: str, trigger_id: str, token: str) -> int:
     """One poll of one polling trigger, on a worker queue (polls do I/O)."""
     from triggers.polling import poll_run

@@ -28,7 +28,7 @@ from flows.models import Flow
 from flows.selectors import flow_spec
 from kernel.depth import json_loads
 from kernel.expressions.render import render, render_value
-from kernel.spec.parse import FlowSpec, TriggerSpec
+from kernel.spec.model import FlowSpec, TriggerSpec
 from triggers.firing import (
     FireKey,
     Start,

@@ -20,7 +20,7 @@ from executions.models import Execution
 from flows.graph import flow_graph
 from flows.models import Flow
 from flows.selectors import flow_spec
-from kernel.spec.parse import FlowSpec
+from kernel.spec.model import FlowSpec
 
 RECENT = 10
 

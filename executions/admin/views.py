@@ -39,7 +39,7 @@ from executions.models import Execution, TaskRun, TaskRunAttempt
 from executions.services import RESTARTABLE, SETTABLE_TASK_RUN_STATES
 from flows.graph import flow_graph
 from kernel.secrets import shown, shown_inputs
-from kernel.spec.parse import FlowSpec, InputSpec
+from kernel.spec.model import FlowSpec, InputSpec
 from kernel.states import TERMINAL, State
 from kernel.storage import StorageError
 from orchestrator.storage import default_storage
@@ -130,7 +130,7 @@ def _depths(runs: list[TaskRun]) -> dict[str, int]:
 
 def execution_spec(execution: Execution) -> tuple[FlowSpec | None, str]:
     """The revision the execution ran, or None and why it cannot be shown."""
-    from executions.runtime.advance import execution_flow_spec
+    from executions.runtime.loading import execution_flow_spec
 
     try:
         return execution_flow_spec(execution), ""

@@ -31,7 +31,7 @@ from flows.api.common import bool_param, flow_or_404, int_param
 from flows.models import Flow
 from kernel.inputs import InputsError, coerce_inputs
 from kernel.secrets import shown_inputs
-from kernel.spec.parse import FlowSpec
+from kernel.spec.model import FlowSpec
 from kernel.states import TERMINAL
 from kernel.storage import sanitize_filename
 from orchestrator.api.base import ApiView, check_body_size

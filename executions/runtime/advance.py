@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -19,9 +17,11 @@ from django.db.models import Q
 
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.runtime import rows, snapshot_cache
+from executions.runtime.children import SUBFLOW_OWNER
 from executions.runtime.concurrency import held_back, quiet_queue_heads, release_queued
 from executions.runtime.dispatch import send_attempts, wake_executor
 from executions.runtime.expr_io import ExecutionIO
+from executions.runtime.loading import engine_env, execution_flow_spec, executor_budget
 from executions.runtime.persistence import (
     apply_plan,
     history_entry,
@@ -30,17 +30,13 @@ from executions.runtime.persistence import (
     run_snapshot,
 )
 from executions.runtime.subflow_items import ITEMS_OWNER, store_item_outputs
-from executions.runtime.subflows import SUBFLOW_OWNER, expand_templates, resume_other, start_subflow
+from executions.runtime.subflows import resume_other, start_subflow
 from executions.runtime.unloadable import load_failed
-from flows.selectors import flow_revision_spec
 from kernel.clock import now
 from kernel.engine import planner as engine
 from kernel.engine.plan import StartSubflow
 from kernel.engine.snapshot import TaskRunSnapshot
-from kernel.expressions.limits import expression_budget
-from kernel.lru import LRU
-from kernel.secrets import env_vars, environ_masker
-from kernel.spec.parse import FlowSpec
+from kernel.secrets import environ_masker
 from kernel.states import TERMINAL, State
 from orchestrator.observability import metrics
 from orchestrator.observability.logs import bind, log_context
@@ -57,53 +53,6 @@ def register_execution_ended(hook: ExecutionEndedHook) -> ExecutionEndedHook:
     if hook not in _ended_hooks:
         _ended_hooks.append(hook)
     return hook
-
-
-#: Flow specs by execution, so a hop of an execution this process has seen before reads no
-#: flow row and parses nothing (docs/architecture.md, "Flow spec cache").
-_specs: LRU[tuple[Any, ...], FlowSpec] = LRU(maxsize=512)
-
-
-def execution_flow_spec(execution: Execution) -> FlowSpec:
-    """The revision of the flow this execution runs (even if the flow was deleted since),
-    with its Template tasks expanded.
-
-    An execution runs one revision for its whole life and a revision's source never changes,
-    so the spec is kept per process, keyed by the execution (its id and creation time: a
-    test database that reuses an id never reuses both) and the revision. A flow that uses
-    Template tasks is read again every time: editing a template reaches running executions.
-    """
-    key = (execution.id, execution.created_at, execution.namespace, execution.flow_id,
-           execution.flow_revision)  # fmt: skip
-    spec = _specs.get(key)
-    if spec is not None:
-        return spec
-    parsed = flow_revision_spec(execution.namespace, execution.flow_id, execution.flow_revision)
-    spec = expand_templates(parsed)
-    if spec is parsed:  # nothing came from a template
-        _specs.put(key, spec)
-    return spec
-
-
-def engine_env() -> engine.EngineEnv:
-    import json
-
-    return engine.EngineEnv(envs=env_vars(), globals=json.loads(settings.TRELLIS_GLOBALS or "{}"))
-
-
-def task_run_context(
-    spec: FlowSpec, snap: Any, run: TaskRunSnapshot, task: Any, io: ExecutionIO
-) -> dict[str, Any]:
-    """What ``{{ }}`` sees for ``run`` of ``task`` outside the engine (a worker, the items
-    runtime, the eval endpoint): the engine's context plus the environment's ``envs`` and
-    globals and the execution's I/O (``read``, ``kv``, ``secret``)."""
-    from kernel.engine.context import expression_context
-    from kernel.expressions.render import IO_KEY
-
-    env = engine_env()
-    return expression_context(
-        spec, snap, run=run, task=task, envs=env.envs, globals_=env.globals, extra={IO_KEY: io}
-    )
 
 
 def advance_execution(execution_id: str) -> State | None:
@@ -171,19 +120,6 @@ def _advance(execution_id: str) -> State | None:
         elif not applied.subflows:  # starting a subflow writes its run again: read it next time
             snapshot_cache.keep_on_commit(execution, _after(snap.task_runs, applied.runs))
         return State(execution.state)
-
-
-def executor_budget() -> AbstractContextManager[Any]:
-    """The budget of the expressions one executor step renders under its lock (issue 21)."""
-    return expression_budget(
-        settings.TRELLIS_EXECUTOR_STEP_SECONDS,
-        per_expression=settings.TRELLIS_EXECUTOR_EXPRESSION_SECONDS,
-        message=(
-            "the executor's time budget for flowable expressions "
-            f"({settings.TRELLIS_EXECUTOR_EXPRESSION_SECONDS:g} s each, "
-            f"{settings.TRELLIS_EXECUTOR_STEP_SECONDS:g} s a step) is spent"
-        ),
-    )
 
 
 def scheduled_later(execution: Execution, moment: datetime) -> bool:
@@ -353,12 +289,3 @@ def _release_queued(execution: Execution) -> None:
 
 
 register_execution_ended(_release_queued)
-
-
-def _retry_as_new_execution(execution: Execution) -> None:
-    from executions.services.retry_executions import retry_as_new_execution
-
-    retry_as_new_execution(execution)
-
-
-register_execution_ended(_retry_as_new_execution)

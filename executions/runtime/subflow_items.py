@@ -18,7 +18,8 @@ from typing import Any
 from django.db import transaction
 
 from executions.models import Execution, TaskRun, TaskRunAttempt
-from executions.runtime.subflows import SUBFLOW_REACH, _end_run, flow_not_found
+from executions.runtime.children import CORRELATION_LABEL, SUBFLOW_REACH, end_run, flow_not_found
+from executions.runtime.ports import use_cases
 from kernel.clock import now
 from kernel.states import TERMINAL, State
 from namespaces.boundaries import Boundary, BoundaryRefused
@@ -50,8 +51,8 @@ def _batches(parent: Execution, run: TaskRun, split_task_id: str) -> list[str]:
 
 def _context(parent: Execution, run: TaskRun) -> dict[str, Any]:
     """The expression context of the items run, as a worker would build it."""
-    from executions.runtime.advance import execution_flow_spec, task_run_context
     from executions.runtime.expr_io import ExecutionIO
+    from executions.runtime.loading import execution_flow_spec, task_run_context
     from executions.runtime.persistence import load_snapshot
 
     spec = execution_flow_spec(parent)
@@ -63,12 +64,7 @@ def _context(parent: Execution, run: TaskRun) -> dict[str, Any]:
 
 def start_item_subflows(parent: Execution, start: Any) -> None:
     """Create one child execution per batch (caller: the executor, in its transaction)."""
-    from executions.services import (
-        CORRELATION_LABEL,
-        ExecutionError,
-        InputsError,
-        execution_create,
-    )
+    from executions.services import ExecutionError, InputsError
     from flows.models import Flow
     from kernel.expressions.render import ExpressionError, render_value
     from kernel.storage import StorageError
@@ -87,21 +83,21 @@ def start_item_subflows(parent: Execution, start: Any) -> None:
         Boundary(parent.namespace).check(start.namespace, SUBFLOW_REACH)
     except BoundaryRefused as exc:
         name = f"{start.namespace}.{start.flow_id}"
-        _end_run(run, State.FAILED, {}, f"cannot start subflow {name}: {exc}")
+        end_run(run, State.FAILED, {}, f"cannot start subflow {name}: {exc}")
         return
     try:
         batches = _batches(parent, run, start.split_task_id)
     except (LookupError, StorageError, OSError, UnicodeDecodeError) as exc:
-        _end_run(run, State.FAILED, {}, f"cannot read the batches: {exc}")
+        end_run(run, State.FAILED, {}, f"cannot read the batches: {exc}")
         return
     if not batches:
-        _end_run(run, State.SUCCESS, {})  # nothing to run: no outputs, as in Kestra
+        end_run(run, State.SUCCESS, {})  # nothing to run: no outputs, as in Kestra
         return
     flow = (
         Flow.objects.live().filter(namespace__name=start.namespace, flow_id=start.flow_id).first()
     )
     if flow is None:
-        _end_run(run, State.FAILED, {}, flow_not_found(start))
+        end_run(run, State.FAILED, {}, flow_not_found(start))
         return
     labels = dict(start.labels)
     if start.inherit_labels:
@@ -125,19 +121,19 @@ def start_item_subflows(parent: Execution, start: Any) -> None:
                         "iteration": iteration,
                     },
                 }  # fmt: skip
-                execution_create(
+                use_cases().create_execution(
                     flow=flow, inputs=inputs, labels=labels, revision=start.revision,
                     trigger=trigger, parent=(parent, run.id),
                 )  # fmt: skip
     except (InputsError, ExecutionError, ExpressionError) as exc:
-        _end_run(run, State.FAILED, {}, f"cannot start subflow {flow} for batch {iteration}: {exc}")
+        end_run(run, State.FAILED, {}, f"cannot start subflow {flow} for batch {iteration}: {exc}")
         return
     count = len(batches)
     run.outputs = {"numberOfBatches": count,
                    "iterations": {"CREATED": count, "RUNNING": 0, "SUCCESS": 0}}  # fmt: skip
     run.save(update_fields=["outputs"])
     if not start.wait:
-        _end_run(run, State.SUCCESS, run.outputs)
+        end_run(run, State.SUCCESS, run.outputs)
 
 
 def _outputs_base(parent_id: str, run: TaskRun) -> str:
@@ -206,4 +202,4 @@ def item_subflow_ended(run: TaskRun, child: Execution) -> None:
         state = State.WARNING
     else:
         state = State.SUCCESS
-    _end_run(run, state, outputs)
+    end_run(run, state, outputs)

@@ -1,116 +1,35 @@
-"""Executions inside executions: Subflow children and Template expansion.
+"""Executions inside executions: Subflow children, and the Resume task reaching another.
 
-Both need the database, so the pure engine only asks for them (``StartSubflow``) or gets a
-flow whose Template tasks were already replaced by the template's tasks.
+They need the database, so the pure engine only asks for them (``StartSubflow``,
+``ResumeExecution``); Template expansion lives with the flow loading (``runtime.loading``).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Any
 
 from django.db import transaction
 
-from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
-from executions.runtime.dispatch import wake_executor
-from executions.runtime.persistence import history_entry
+from executions.errors import ExecutionError
+from executions.models import Execution, TaskRun, TaskRunAttempt
+from executions.runtime.children import (
+    CORRELATION_LABEL,
+    SUBFLOW_OWNER,
+    SUBFLOW_REACH,
+    end_run,
+    failed_attempt,
+    flow_not_found,
+)
+from executions.runtime.ports import use_cases
 from kernel.clock import now
 from kernel.engine.plan import ResumeExecution, StartSubflow
-from kernel.secrets import shown
-from kernel.spec.parse import FlowSpec, TaskSpec
+from kernel.inputs import InputsError
+from kernel.spec.model import FlowSpec
 from kernel.states import State
-from kernel.taint import shown_form
 from namespaces.boundaries import Boundary, BoundaryRefused
 
 log = logging.getLogger(__name__)
-#: Owner of a Subflow task run's attempt: the child execution it waits for.
-SUBFLOW_OWNER = "execution:"
-TEMPLATE_TYPE = "trellis.core.flow.Template"
-MAX_TEMPLATE_DEPTH = 5
-#: What a Subflow or ForEachItem asks of the namespace it starts a flow in (issue 21).
-SUBFLOW_REACH = "start its flows as subflows"
-
-
-def _expand(task: TaskSpec, depth: int) -> TaskSpec:
-    from plugins.core.flow.template import MISSING
-
-    children = {k: tuple(_expand(t, depth) for t in v) for k, v in task.children.items()}
-    task = replace(task, children=children) if children != dict(task.children) else task
-    if task.type != TEMPLATE_TYPE:
-        return task
-    from templates.models import Template
-    from templates.selectors import template_spec
-
-    ns, tid = task.properties.get("namespace"), task.properties.get("templateId")
-    found = Template.objects.filter(namespace__name=ns, template_id=tid).first() if ns else None
-    if found is None or depth >= MAX_TEMPLATE_DEPTH:
-        # Kestra's wording, which its tests and users' log alerts match (issue 22).
-        why = (
-            f"Can't find flow template '{ns}.{tid}'" if found is None else "templates nest too deep"
-        )
-        return replace(task, properties={**task.properties, MISSING: why})
-    spec = template_spec(found)
-    return replace(
-        task,
-        children={
-            "tasks": tuple(_expand(t, depth + 1) for t in spec.tasks),
-            "errors": tuple(_expand(t, depth + 1) for t in spec.errors),
-        },
-    )
-
-
-def expand_templates(spec: FlowSpec) -> FlowSpec:
-    """The flow with every Template task's children filled from its template."""
-    if not any(t.type == TEMPLATE_TYPE for g in (spec.tasks, spec.errors, spec.finally_)
-               for task in g for t in task.walk()):  # fmt: skip
-        return spec
-    return replace(
-        spec,
-        tasks=tuple(_expand(t, 0) for t in spec.tasks),
-        errors=tuple(_expand(t, 0) for t in spec.errors),
-        finally_=tuple(_expand(t, 0) for t in spec.finally_),
-    )
-
-
-def _end_run(run: TaskRun, state: State, outputs: dict[str, Any], message: str = "") -> None:
-    moment = now()
-    TaskRunAttempt.objects.filter(task_run=run, state=State.RUNNING).update(
-        state=state, ended_at=moment
-    )
-    run.state, run.ended_at = state, moment
-    run.outputs = {**(run.outputs or {}), **outputs}
-    run.state_history = [*run.state_history, history_entry(state, moment)]
-    run.save()
-    if message:
-        LogEntry.objects.create(
-            execution_id=run.execution_id, task_run_id=run.id, task_id=run.task_id,
-            timestamp=moment, level="ERROR" if state == State.FAILED else "INFO",
-            message=message,
-        )  # fmt: skip
-    wake_executor(run.execution_id)
-
-
-def _failed_attempt(run: TaskRun, message: str) -> None:
-    """A child that could not even start is a failed attempt (a retry policy counts it).
-    The message may quote what the parent rendered: secrets masked (issue 21)."""
-    message = shown(shown_form(message))
-    run.attempts += 1
-    run.save(update_fields=["attempts"])
-    moment = now()
-    TaskRunAttempt.objects.create(
-        task_run=run, execution_id=run.execution_id, number=run.attempts, state=State.FAILED,
-        started_at=moment, ended_at=moment, sent_at=moment, note=message[:200],
-    )  # fmt: skip
-    _end_run(run, State.FAILED, {}, message)
-
-
-def flow_not_found(start: StartSubflow) -> str:
-    """Kestra's message for a Subflow whose flow does not exist (issue 22)."""
-    return (
-        f"Unable to find flow '{start.namespace}'.'{start.flow_id}' "
-        f"with revision '{start.revision or 0}'"
-    )
 
 
 def boundary_warnings(spec: FlowSpec) -> list[tuple[str, str]]:
@@ -138,7 +57,6 @@ def boundary_warnings(spec: FlowSpec) -> list[tuple[str, str]]:
 
 def start_subflow(parent: Execution, start: StartSubflow) -> None:
     """Create the child execution (in the parent's transaction) and link both ways."""
-    from executions.services import ExecutionError, InputsError, execution_create
     from flows.models import Flow
     from plugins.core.flow.for_each_item import StartItemSubflows
 
@@ -153,13 +71,13 @@ def start_subflow(parent: Execution, start: StartSubflow) -> None:
     try:  # before the lookup: a refused namespace does not say which flows it holds
         Boundary(parent.namespace).check(start.namespace, SUBFLOW_REACH)
     except BoundaryRefused as exc:
-        _failed_attempt(run, f"cannot start subflow {start.namespace}.{start.flow_id}: {exc}")
+        failed_attempt(run, f"cannot start subflow {start.namespace}.{start.flow_id}: {exc}")
         return
     flow = (
         Flow.objects.live().filter(namespace__name=start.namespace, flow_id=start.flow_id).first()
     )
     if flow is None:
-        _failed_attempt(run, flow_not_found(start))
+        failed_attempt(run, flow_not_found(start))
         return
     trigger = {
         "id": run.task_id,
@@ -171,17 +89,15 @@ def start_subflow(parent: Execution, start: StartSubflow) -> None:
     }  # fmt: skip
     try:
         with transaction.atomic():
-            from executions.services import CORRELATION_LABEL
-
             labels = dict(start.labels)
             if CORRELATION_LABEL in (parent.labels or {}):  # the chain keeps one correlation id
                 labels[CORRELATION_LABEL] = parent.labels[CORRELATION_LABEL]
-            child = execution_create(
+            child = use_cases().create_execution(
                 flow=flow, inputs=start.inputs, labels=labels, revision=start.revision,
                 trigger=trigger, parent=(parent, run.id),
             )  # fmt: skip
     except (InputsError, ExecutionError) as exc:
-        _failed_attempt(run, f"cannot start subflow {flow}: {exc}")
+        failed_attempt(run, f"cannot start subflow {flow}: {exc}")
         return
     run.outputs = {"executionId": child.id}
     run.attempts += 1
@@ -192,7 +108,7 @@ def start_subflow(parent: Execution, start: StartSubflow) -> None:
         owner=f"{SUBFLOW_OWNER}{child.id}", started_at=now(), sent_at=now(),
     )  # fmt: skip
     if not start.wait:
-        _end_run(run, State.SUCCESS, {"executionId": child.id})
+        end_run(run, State.SUCCESS, {"executionId": child.id})
 
 
 def subflow_ended(child: Execution) -> None:
@@ -217,7 +133,7 @@ def subflow_ended(child: Execution) -> None:
             outputs.update(_declared_outputs(child, run))
         except Exception as exc:  # noqa: BLE001 - any render failure fails the Subflow task
             state, message = State.FAILED, f"cannot render the subflow outputs: {exc}"
-        _end_run(
+        end_run(
             run, state, {"executionId": child.id, "state": child.state, "outputs": outputs},
             message,
         )  # fmt: skip
@@ -225,7 +141,7 @@ def subflow_ended(child: Execution) -> None:
 
 def _declared_outputs(child: Execution, run: TaskRun) -> dict[str, Any]:
     """The deprecated Subflow ``outputs:`` property, rendered in the child's context."""
-    from executions.runtime.advance import execution_flow_spec
+    from executions.runtime.loading import execution_flow_spec
     from executions.runtime.persistence import load_snapshot
     from kernel.engine.context import expression_context
     from kernel.engine.planner import all_tasks
@@ -242,23 +158,22 @@ def _declared_outputs(child: Execution, run: TaskRun) -> dict[str, Any]:
 
 def resume_other(action: ResumeExecution) -> None:
     """The Resume task: resume another paused execution, then end the task run."""
-    from executions.services import ExecutionError, InputsError, execution_resume
 
     run = TaskRun.objects.select_for_update().get(pk=action.task_run_id)
     target = Execution.objects.filter(pk=action.execution_id).first()
     if target is None:
-        _end_run(run, State.FAILED, {}, f"no execution {action.execution_id} to resume")
+        end_run(run, State.FAILED, {}, f"no execution {action.execution_id} to resume")
         return
     source = Execution.objects.values_list("namespace", flat=True).get(pk=run.execution_id)
     try:  # the Resume task reaches another execution: the same boundary as a Subflow
         Boundary(source).check(target.namespace, "resume its executions")
     except BoundaryRefused as exc:
-        _end_run(run, State.FAILED, {}, f"cannot resume {action.execution_id}: {exc}")
+        end_run(run, State.FAILED, {}, f"cannot resume {action.execution_id}: {exc}")
         return
     try:
         with transaction.atomic():
-            execution_resume(target, action.inputs)
+            use_cases().resume_execution(target, action.inputs)
     except (ExecutionError, InputsError) as exc:
-        _end_run(run, State.FAILED, {}, f"cannot resume {action.execution_id}: {exc}")
+        end_run(run, State.FAILED, {}, f"cannot resume {action.execution_id}: {exc}")
         return
-    _end_run(run, State.SUCCESS, {"executionId": action.execution_id})
+    end_run(run, State.SUCCESS, {"executionId": action.execution_id})

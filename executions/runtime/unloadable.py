@@ -18,7 +18,7 @@ from django.conf import settings
 
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.runtime.persistence import history_entry, set_execution_state
-from kernel.spec.parse import SpecError
+from kernel.spec.model import SpecError
 from kernel.states import TERMINAL, State
 from orchestrator.observability import metrics
 

@@ -16,7 +16,9 @@ from typing import Any
 from django.db import transaction
 
 from access.policy import Action, check
+from executions.errors import ExecutionError
 from executions.models import Execution, TaskRun, new_id
+from executions.runtime.children import CORRELATION_LABEL
 from executions.runtime.dispatch import wake_executor
 from executions.runtime.persistence import history_entry, set_execution_state, sync_label_rows
 from flows.models import Flow
@@ -41,13 +43,6 @@ __all__ = [
     "execution_wait",
     "task_run_set_state",
 ]
-
-
-CORRELATION_LABEL = "system.correlationId"
-
-
-class ExecutionError(ValueError):
-    """The request cannot start or change an execution (disabled flow, bad revision...)."""
 
 
 def _store_file(namespace: str, flow_id: str, execution_id: str):  # noqa: ANN202
@@ -234,8 +229,8 @@ def _resume(
     store: Callable[[str, Any], str],
 ) -> Execution:
     """The body of :func:`execution_resume` (its caller cleans up the stored files)."""
-    from executions.runtime.advance import execution_flow_spec
-    from kernel.spec.parse import InputSpec
+    from executions.runtime.loading import execution_flow_spec
+    from kernel.spec.model import InputSpec
 
     with transaction.atomic():
         locked = _locked(execution)
@@ -349,7 +344,7 @@ def _copy_on_revision(execution: Execution, revision: int) -> Execution:
 
 def _restart(execution: Execution) -> Execution:
     """The body of :func:`execution_restart`, in place."""
-    from executions.runtime.advance import execution_flow_spec
+    from executions.runtime.loading import execution_flow_spec
     from kernel.registry import registry
 
     with transaction.atomic():
@@ -412,7 +407,7 @@ def execution_replay(
     if task_run_id is not None:
         if task_run_id not in by_id:
             raise ExecutionError(f"execution {execution.id} has no task run {task_run_id}")
-        from executions.runtime.advance import execution_flow_spec
+        from executions.runtime.loading import execution_flow_spec
         from kernel.engine.replay import replay_plan
         from kernel.plugin import FlowableTask
         from kernel.registry import registry

@@ -57,7 +57,7 @@ def execution_eval(
     """Render ``expression`` as text in the context of ``task_run_id``; a rendering error is
     the result's ``error`` (Kestra's wording), never an exception. Unknown task run:
     LookupError."""
-    from executions.runtime.advance import execution_flow_spec, task_run_context
+    from executions.runtime.loading import execution_flow_spec, task_run_context
     from executions.runtime.persistence import load_snapshot
     from kernel.expressions.render import render
 

@@ -28,7 +28,7 @@ def _policy(spec: Any, failed_task_ids: set[str]) -> dict[str, Any] | None:
 
 def retry_as_new_execution(execution: Execution) -> Execution | None:
     """Called when an execution ends: the new execution, or None when nothing is retried."""
-    from executions.runtime.advance import execution_flow_spec
+    from executions.runtime.loading import execution_flow_spec
     from executions.services import execution_replay
 
     if execution.state != State.FAILED:

@@ -29,9 +29,9 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 
 from executions.models import Execution, TaskRun, TaskRunAttempt
 from executions.runtime import rows
-from executions.runtime.advance import execution_flow_spec, task_run_context
 from executions.runtime.dispatch import wake_executor
 from executions.runtime.expr_io import ExecutionIO
+from executions.runtime.loading import execution_flow_spec, task_run_context
 from executions.runtime.persistence import history_entry, load_snapshot
 from executions.runtime.unloadable import reason_of
 from executions.worker.heartbeat import Heartbeat

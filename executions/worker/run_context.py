@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from executions.models import LogEntry
 from executions.runtime import rows
+from executions.runtime.ports import use_cases
 from kernel.expressions.render import evaluate, render_value
 from kernel.plugin import TaskFailed
 from kernel.secrets import Masker
@@ -134,9 +135,7 @@ class WorkerContext:
         self.boundary = Boundary(namespace)
         self.kv = KVStore(self.boundary)
         self.namespace_files = NamespaceFileStore(self.boundary)
-        from executions.services.records import ExecutionRecords
-
-        self.records = ExecutionRecords(namespace, execution_id)
+        self.records = use_cases().records(namespace, execution_id)
 
     @property
     def working_dir(self) -> Path:

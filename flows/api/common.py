@@ -10,7 +10,7 @@ from access.policy import AccessDenied, Action, access_for
 from flows import selectors
 from flows.api.documents import Document, offsets
 from flows.models import Flow
-from kernel.spec.parse import SpecError
+from kernel.spec.model import SpecError
 from orchestrator.api.errors import ApiProblem, InvalidDocument
 
 

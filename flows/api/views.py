@@ -22,7 +22,7 @@ from flows.graph import flow_graph
 from flows.models import Flow
 from flows.services.common import line_of_key, problem
 from flows.services.deploy import parse_source
-from kernel.spec.parse import SpecError
+from kernel.spec.model import SpecError
 from orchestrator.api.base import ApiView, YamlBodyView
 from orchestrator.api.errors import ApiProblem, Conflict
 from orchestrator.api.pagination import list_response

@@ -33,7 +33,7 @@ from flows.archives import ArchiveError, read_checked
 from flows.services.common import YAML_SUFFIXES
 from flows.services.deploy import parse_source, spec_warnings
 from kernel.spec import yaml_loader
-from kernel.spec.parse import SpecError
+from kernel.spec.model import SpecError
 from orchestrator.api.base import ApiView, YamlBodyView, check_body_size
 from orchestrator.api.errors import ApiProblem, PayloadTooLarge, spec_problem_item
 from orchestrator.api.pagination import list_response, paginate

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from flows.models import Flow
-from kernel.spec.parse import SpecProblem
+from kernel.spec.model import SpecProblem
 
 FLOW_SUBCOMMAND_MODULES: tuple[str, ...] = (
     "flows.cli.validate",

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 
 from flows.cli.base import fail, write_problems, write_warnings
 from flows.services import flows_deploy_folder
-from kernel.spec.parse import SpecError
+from kernel.spec.model import SpecError
 
 
 def register(subparsers) -> None:

@@ -89,7 +89,7 @@ def handle(command: BaseCommand, options: dict) -> None:
 def _flow_sources(paths: list[str]) -> dict[tuple[str, str], str]:
     """(namespace, id) -> source of every valid flow file under ``paths``."""
     from flows.services.deploy import parse_source
-    from kernel.spec.parse import SpecError
+    from kernel.spec.model import SpecError
 
     if not paths:
         return {}

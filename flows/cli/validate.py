@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from flows.cli.base import fail, write_problems, write_warnings
 from flows.services.common import collect_documents
 from flows.services.deploy import parse_source, spec_warnings
-from kernel.spec.parse import SpecError
+from kernel.spec.model import SpecError
 
 
 def register(subparsers) -> None:

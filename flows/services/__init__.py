@@ -5,7 +5,8 @@ it raises (``SpecError`` for invalid documents, ``FlowError`` for impossible ope
 """
 
 from flows.services.common import FlowError, namespace_ensure
-from flows.services.deploy import DeployResult, FolderDeployResult, flow_deploy, flows_deploy_folder
+from flows.services.deploy import DeployResult, flow_deploy
+from flows.services.folders import FolderDeployResult, flows_deploy_folder
 from flows.services.hooks import on_flow_changed, register_flow_changed, unregister_flow_changed
 from flows.services.lifecycle import (
     flow_delete,

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 
 from flows.models import Namespace, namespace_ancestors
-from kernel.spec.parse import SpecError, SpecProblem
+from kernel.spec.model import SpecError, SpecProblem
 
 YAML_SUFFIXES = (".yml", ".yaml")
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from flows.models import Flow
-    from kernel.spec.parse import FlowSpec
+    from kernel.spec.model import FlowSpec
 
 FlowChangedHook = Callable[["Flow", "FlowSpec | None"], None]
 

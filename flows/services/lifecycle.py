@@ -12,7 +12,7 @@ from flows.models import Flow, FlowRevision
 from flows.services.common import FlowError, problem
 from flows.services.deploy import DeployResult, _user_or_none, apply_spec, parse_source
 from flows.services.hooks import notify_flow_changed
-from kernel.spec.parse import SpecError
+from kernel.spec.model import SpecError
 
 
 def _lock(flow: Flow) -> Flow:

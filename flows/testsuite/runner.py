@@ -136,7 +136,7 @@ def _deploy_copy(suite: TestSuite, case: TestCase, actor: Any, source: str | Non
     from flows.models import Flow
     from flows.selectors import flow_get
     from flows.services.deploy import flow_deploy
-    from kernel.spec.parse import SpecError
+    from kernel.spec.model import SpecError
     from namespaces.services import nsfile_put
 
     if source is None:
@@ -241,8 +241,8 @@ def _judge_one(
 def assertion_context(execution: Execution, task_id: str | None) -> dict[str, Any]:
     """What an assertion's ``{{ }}`` sees: the ended execution's context (``outputs``,
     ``inputs``, ``execution.state``...), or that of ``task_id``'s last run when named."""
-    from executions.runtime.advance import engine_env, execution_flow_spec
     from executions.runtime.expr_io import ExecutionIO
+    from executions.runtime.loading import engine_env, execution_flow_spec
     from executions.runtime.persistence import load_snapshot
     from kernel.engine.context import expression_context
     from kernel.expressions.render import IO_KEY

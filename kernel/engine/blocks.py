@@ -13,7 +13,7 @@ from kernel.states import FAILING, TERMINAL, State, worst
 
 if TYPE_CHECKING:
     from kernel.engine.snapshot import TaskRunSnapshot
-    from kernel.spec.parse import TaskSpec
+    from kernel.spec.model import TaskSpec
 
 
 def effective_state(task: TaskSpec, state: State) -> State:

@@ -15,7 +15,7 @@ from kernel.engine.snapshot import ExecutionSnapshot, TaskRunSnapshot
 from kernel.taint import SecretText, fragments, unseal
 
 if TYPE_CHECKING:
-    from kernel.spec.parse import FlowSpec, TaskSpec
+    from kernel.spec.model import FlowSpec, TaskSpec
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -43,7 +43,7 @@ from kernel.plugin import FlowableTask, PluginType, TaskFailed
 from kernel.states import TERMINAL, State, check_transition
 
 if TYPE_CHECKING:
-    from kernel.spec.parse import FlowSpec, TaskSpec
+    from kernel.spec.model import FlowSpec, TaskSpec
 
 #: A runaway flowable (one that keeps asking for children) stops here instead of looping.
 MAX_PASSES = 10_000

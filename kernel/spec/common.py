@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kernel.spec.yaml_loader import Node
 
 if TYPE_CHECKING:
-    from kernel.spec.parse import SpecProblem
+    from kernel.spec.model import SpecProblem
 
 #: Kestra's flow id, namespace and task/trigger id patterns (AbstractFlow, TaskInterface).
 FLOW_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]*")
@@ -52,7 +52,7 @@ class Ctx:
     unknown_types: set[str] = field(default_factory=set)
 
     def _problem(self, pos: Pos, path: str, message: str) -> SpecProblem:
-        from kernel.spec.parse import SpecProblem
+        from kernel.spec.model import SpecProblem
 
         line, col = (pos.line, pos.col) if isinstance(pos, Node) else pos
         return SpecProblem(self.filename, line, col, path, message)

@@ -28,7 +28,7 @@ DEPRECATED_INPUT_TYPES = {"ENUM": "SELECT"}
 
 
 def parse_inputs(node: Node | None, ctx: Ctx) -> tuple[Any, ...]:
-    from kernel.spec.parse import InputSpec
+    from kernel.spec.model import InputSpec
 
     if not expect_list(node, "inputs", ctx, "inputs"):
         return ()

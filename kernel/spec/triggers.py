@@ -32,7 +32,7 @@ _CRON_NICKNAMES = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@mi
 
 
 def parse_triggers(node: Node | None, ctx: Ctx) -> tuple[Any, ...]:
-    from kernel.spec.parse import TriggerSpec
+    from kernel.spec.model import TriggerSpec
 
     if not expect_list(node, "triggers", ctx, "triggers"):
         return ()

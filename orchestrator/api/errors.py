@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from flows.services.common import FlowError
-from kernel.spec.parse import SpecError, SpecProblem
+from kernel.spec.model import SpecError, SpecProblem
 from kernel.states import IllegalTransition
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"

@@ -21,7 +21,7 @@ from kernel.plugin import (
 from kernel.states import State
 
 if TYPE_CHECKING:
-    from kernel.spec.parse import TaskSpec
+    from kernel.spec.model import TaskSpec
 
 EXIT_STATES = {
     "SUCCESS": State.SUCCESS,

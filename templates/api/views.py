@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from access.policy import Action, check, readable
 from flows.api.common import bool_param, readable_within
 from flows.services.common import line_of_key, problem
-from kernel.spec.parse import SpecError
+from kernel.spec.model import SpecError
 from orchestrator.api.base import ApiView, YamlBodyView
 from orchestrator.api.errors import Conflict
 from orchestrator.api.pagination import list_response, paginate

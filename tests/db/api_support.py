@@ -9,7 +9,7 @@ from flows.services import flow_deploy
 from kernel.plugin import Prop, RunnableTask
 from kernel.registry import UnknownType, registry
 from kernel.spec import parse as spec_module
-from kernel.spec.parse import SpecError
+from kernel.spec.model import SpecError
 from tests.conftest import flow_yaml
 
 YAML = "application/x-yaml"

@@ -14,6 +14,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from executions.models import Execution, TaskRun, TaskRunAttempt
+from executions.runtime import dispatch
 from executions.runtime.advance import advance_execution
 from executions.services import (
     ExecutionError,
@@ -45,11 +46,7 @@ tasks:
 @pytest.fixture(autouse=True)
 def _no_messages(monkeypatch: pytest.MonkeyPatch) -> None:
     """This process plays both roles; no message reaches workers other tests started."""
-    from executions.tasks import advance
-    from executions.tasks import run_attempt as run_attempt_task
-
-    for task in (advance, run_attempt_task):
-        monkeypatch.setattr(task, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(dispatch, "send", lambda *args, **kwargs: None)
 
 
 def run_queued(execution_id: str) -> int:

@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from executions.models import Execution, TaskRun
+from executions.runtime import dispatch
 from flows.models import Flow
 from flows.services import flow_deploy
 from flows.testsuite.runner import run_suite
@@ -24,11 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def _in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """No message leaves this process: ``drive`` plays the executor and the worker."""
-    from executions.tasks import advance
-    from executions.tasks import run_attempt as run_attempt_task
-
-    for task in (advance, run_attempt_task):
-        monkeypatch.setattr(task, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(dispatch, "send", lambda *args, **kwargs: None)
     monkeypatch.setattr("flows.cli.test.follow", lambda command, eid, **kw: driven(eid, 0))
 
 

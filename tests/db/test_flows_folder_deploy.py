@@ -6,7 +6,7 @@ import pytest
 
 from flows.models import Flow, FlowRevision
 from flows.services import flow_deploy, flows_deploy_folder
-from kernel.spec.parse import SpecError
+from kernel.spec.model import SpecError
 from tests.conftest import flow_yaml
 
 pytestmark = pytest.mark.django_db

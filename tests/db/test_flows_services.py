@@ -14,7 +14,7 @@ from flows.services import (
     flow_set_disabled,
     on_flow_changed,
 )
-from kernel.spec.parse import SpecError
+from kernel.spec.model import SpecError
 from tests.conftest import flow_yaml
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from executions.services import execution_create
 from flows.services import flow_deploy
 from kernel.inputs import InputsError
-from kernel.spec.parse import SpecError
+from kernel.spec.model import SpecError
 from tests.unit.test_fuzz import documents, scalars
 
 pytestmark = pytest.mark.django_db

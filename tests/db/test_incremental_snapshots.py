@@ -16,7 +16,7 @@ import pytest
 
 from executions.models import Execution, TaskRun, TaskRunAttempt
 from executions.runtime import advance as runtime
-from executions.runtime import snapshot_cache
+from executions.runtime import dispatch, loading, snapshot_cache
 from executions.runtime.advance import advance_execution
 from executions.services import (
     execution_create,
@@ -38,12 +38,8 @@ FAIL = "io.kestra.plugin.core.execution.Fail"
 def _checked_and_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every incremental read checked; no message leaves this process (workers started by
     other tests of the session must not play a part in these executions)."""
-    from executions.tasks import advance
-    from executions.tasks import run_attempt as run_attempt_task
-
     monkeypatch.setenv("TRELLIS_CHECK_SNAPSHOTS", "1")
-    for task in (advance, run_attempt_task):
-        monkeypatch.setattr(task, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(dispatch, "send", lambda *args, **kwargs: None)
     snapshot_cache.forget_all()
 
 
@@ -174,10 +170,10 @@ def test_the_flow_spec_is_read_once_per_execution(
 ) -> None:
     flow = deploy(f"tasks:\n  - id: a\n    type: {LOG}\n    message: m\n")
     execution = Execution.objects.get(pk=execution_create(flow=flow).id)
-    first = runtime.execution_flow_spec(execution)
+    first = loading.execution_flow_spec(execution)
 
     with django_assert_num_queries(0):  # type: ignore[operator]
-        assert runtime.execution_flow_spec(execution) is first
+        assert loading.execution_flow_spec(execution) is first
 
 
 def test_a_template_edit_reaches_an_execution_whose_spec_was_already_read() -> None:
@@ -192,11 +188,11 @@ def test_a_template_edit_reaches_an_execution_whose_spec_was_already_read() -> N
     flow = deploy("tasks:\n  - id: tpl\n    type: io.kestra.plugin.core.flow.Template\n"
                   "    namespace: t.snap\n    templateId: greet\n")  # fmt: skip
     execution = Execution.objects.get(pk=execution_create(flow=flow).id)
-    assert "hello" in {t.id for t in all_tasks(runtime.execution_flow_spec(execution))}
+    assert "hello" in {t.id for t in all_tasks(loading.execution_flow_spec(execution))}
 
     template("goodbye")
 
-    ids = {t.id for t in all_tasks(runtime.execution_flow_spec(execution))}
+    ids = {t.id for t in all_tasks(loading.execution_flow_spec(execution))}
     assert ("goodbye" in ids, "hello" in ids) == (True, False)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from executions.models import Execution, LogEntry, TaskRun
+from executions.runtime import dispatch
 from executions.runtime.advance import advance_execution
 from executions.services import execution_create
 from flows.services import flow_deploy
@@ -18,9 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def _no_messages(monkeypatch):
-    from executions.tasks import advance
-
-    monkeypatch.setattr(advance, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(dispatch, "send", lambda *args, **kwargs: None)
 
 
 def errors_of(execution_id: str) -> list[str]:

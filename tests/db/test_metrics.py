@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from executions.cli.stall import StallWatch, stall_message
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.runtime import advance as runtime
+from executions.runtime import dispatch, loading
 from executions.runtime.advance import advance_execution
 from executions.runtime.persistence import set_execution_state
 from executions.services import execution_create
@@ -206,11 +207,9 @@ def test_a_token_closes_the_endpoint() -> None:
 def test_the_sweeper_counts_attempts_it_resends_and_attempts_it_finds_lost(
     django_capture_on_commit_callbacks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from executions.tasks import advance
-    from executions.tasks import run_attempt as run_attempt_task
-
-    for task in (advance, run_attempt_task):  # no messages: nothing consumes them here
-        monkeypatch.setattr(task, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(
+        dispatch, "send", lambda *args, **kwargs: None
+    )  # no messages: nothing consumes them here
     flow = flow_deploy(source=FLOW).flow
     execution = execution_create(flow=flow, inputs={})
     long_ago = timezone.now() - timedelta(hours=1)
@@ -341,18 +340,16 @@ def test_a_wake_up_before_the_next_try_changes_nothing() -> None:
 def test_a_worker_that_cannot_load_the_flow_fails_the_task_run_with_the_reason(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from executions.tasks import advance
-    from executions.tasks import run_attempt as run_attempt_task
-
-    for task in (advance, run_attempt_task):  # this process plays both roles: no messages
-        monkeypatch.setattr(task, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(
+        dispatch, "send", lambda *args, **kwargs: None
+    )  # this process plays both roles: no messages
     flow = flow_deploy(source=FLOW).flow
     execution = execution_create(flow=flow, inputs={})
     advance_execution(execution.id)  # the executor could load it: an attempt is QUEUED
     attempt = TaskRunAttempt.objects.get(execution=execution)
     # ...but this worker has no such plugin
     FlowRevision.objects.filter(flow=flow).update(source=MISSING)
-    runtime._specs.clear()
+    loading._specs.clear()
 
     assert run_attempt(attempt.pk) == State.FAILED
 

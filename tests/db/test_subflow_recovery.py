@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from executions.models import Execution, TaskRun, TaskRunAttempt
+from executions.runtime import dispatch
 from executions.runtime.advance import sweep
 from executions.services import execution_create
 from flows.services import flow_deploy
@@ -20,9 +21,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _no_messages(monkeypatch):
-    from executions.tasks import advance
-
-    monkeypatch.setattr(advance, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(dispatch, "send", lambda *args, **kwargs: None)
 
 
 LONG_AGO = timedelta(minutes=5)

@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from flows.models import Namespace
-from kernel.spec.parse import SpecError
+from kernel.spec.model import SpecError
 from templates.models import Template
 from templates.selectors import template_get, template_spec
 from templates.services import template_delete, template_deploy

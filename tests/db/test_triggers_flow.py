@@ -10,8 +10,9 @@ from executions.models import Execution, TaskRun
 from executions.services import execution_create
 from flows.services import flow_deploy, flow_set_disabled
 from kernel.states import State
-from triggers.flow_triggers import listeners_of, on_execution_ended
+from triggers.flow_triggers import listeners_of
 from triggers.models import FlowTriggerIndex, TriggerFire
+from triggers.services import on_execution_ended
 
 pytestmark = pytest.mark.django_db
 

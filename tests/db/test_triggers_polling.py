@@ -21,6 +21,7 @@ from triggers import polling, sync
 from triggers.models import TriggerFire, TriggerState
 from triggers.polling import poll_run, polls_due
 from triggers.services import stop_after_check, trigger_set_disabled
+from triggers.task_names import POLL_TRIGGERS
 
 pytestmark = pytest.mark.django_db
 
@@ -48,10 +49,7 @@ def state() -> TriggerState:
 def sent(monkeypatch) -> list[tuple]:
     """The poll messages the sweep sends (nothing reaches a broker)."""
     messages: list[tuple] = []
-    monkeypatch.setattr(
-        "triggers.tasks.poll_trigger.apply_async",
-        lambda args, queue: messages.append((*args, queue)),
-    )
+    monkeypatch.setattr(polling, "send", lambda name, args, queue: messages.append((*args, queue)))
     monkeypatch.setattr(sync, "clock", lambda: T0)
     return messages
 
@@ -74,7 +72,7 @@ def test_deploy_arms_the_trigger_and_creates_the_poll_entry(folders, sent) -> No
     st = state()
     assert (st.armed, st.next_evaluation_date, st.interval) == (True, T0, timedelta(seconds=10))
     entry = PeriodicTask.objects.get(name=polling.POLL_ENTRY)
-    assert (entry.task, entry.interval.every, entry.queue) == (polling.POLL_TASK, 1, "executor")
+    assert (entry.task, entry.interval.every, entry.queue) == (POLL_TRIGGERS, 1, "executor")
     assert not PeriodicTask.objects.filter(name=f"trellis:{NS}:{FLOW}:{TRIGGER}").exists()
 
 
@@ -145,9 +143,7 @@ def test_an_event_already_fired_only_finishes_its_action(folders, sent, monkeypa
     assert not done.exists()
     monkeypatch.undo()
     monkeypatch.setattr(fs_trigger, "ORPHAN_SECONDS", -1.0)
-    monkeypatch.setattr(
-        "triggers.tasks.poll_trigger.apply_async", lambda args, queue: sent.append((*args, queue))
-    )
+    monkeypatch.setattr(polling, "send", lambda name, args, queue: sent.append((*args, queue)))
     later = T0 + timedelta(seconds=11)
     second = poll_run(namespace=NS, flow_id=FLOW, trigger_id=TRIGGER, token=claim(later, sent))
     assert (second.started, second.already) == ([], 1)

@@ -383,7 +383,7 @@ def test_schedule_on_dates_recovers_missed_dates_by_policy(at) -> None:
     ],
 )
 def test_schedule_on_dates_refuses_bad_dates_at_deploy(at, dates, message) -> None:
-    from kernel.spec.parse import SpecError
+    from kernel.spec.model import SpecError
 
     source = dates_source("").replace(
         "    dates:\n", "    dates:" + (" []\n" if "[]" in dates else "\n" + dates)

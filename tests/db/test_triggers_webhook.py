@@ -235,7 +235,7 @@ def test_a_signature_secret_that_does_not_render_matches_nothing(client) -> None
 def test_bad_signature_declarations_are_refused_at_deploy(signature, message) -> None:
     import re
 
-    from kernel.spec.parse import SpecError
+    from kernel.spec.model import SpecError
 
     with pytest.raises(SpecError, match=re.escape(message)):
         flow_deploy(source=FLOW + signature)

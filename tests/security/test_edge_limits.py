@@ -20,7 +20,8 @@ from flows.models import Flow
 from flows.services import flow_deploy
 from kernel.depth import MAX_DEPTH, TooDeep, check_depth, json_loads
 from kernel.spec import yaml_loader
-from kernel.spec.parse import SpecError, parse_flow
+from kernel.spec.model import SpecError
+from kernel.spec.parse import parse_flow
 from tests.conftest import flow_yaml
 from tests.db.api_support import authed_client, problem
 from tests.db.test_cli_flow import manage

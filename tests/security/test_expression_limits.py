@@ -21,7 +21,7 @@ from kernel.expressions import jq as expr_jq
 from kernel.expressions.limits import expression_budget
 from kernel.expressions.render import LimitExceeded, check_syntax, evaluate, render
 from kernel.inputs import InputsError, coerce_inputs
-from kernel.spec.parse import InputSpec
+from kernel.spec.model import InputSpec
 from tests.conftest import flow_yaml
 from tests.db.api_support import writer
 from triggers.preconditions import _compare

@@ -12,9 +12,9 @@ from django.db import connection
 from django.utils import timezone
 
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
+from executions.runtime import dispatch
 from executions.runtime.advance import advance_execution, sweep
 from executions.services import execution_create, execution_wait
-from executions.tasks import advance, run_attempt
 from flows.services import flow_deploy
 from kernel.states import State
 
@@ -44,8 +44,7 @@ tasks:
 @pytest.fixture
 def no_messages(monkeypatch) -> None:
     """Broker messages are not the subject here: the tests drive the executor and sweeper."""
-    monkeypatch.setattr(advance, "apply_async", lambda *args, **kwargs: None)
-    monkeypatch.setattr(run_attempt, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(dispatch, "send", lambda *args, **kwargs: None)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -40,8 +40,8 @@ from plugins.core.flow.for_each_item import StartItemSubflows
 from plugins.core.kv import Delete, Get, GetKeys, Set
 from plugins.scripts.process import copy_namespace_files
 from tests.db.api_support import grant
-from triggers.flow_triggers import on_execution_ended
 from triggers.models import TriggerFire
+from triggers.services import on_execution_ended
 
 pytestmark = pytest.mark.django_db
 

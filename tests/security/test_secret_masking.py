@@ -26,7 +26,7 @@ from rest_framework.test import APIClient
 from access.models import NamespaceGrant
 from executions.documents import execution_json
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
-from executions.runtime import snapshot_cache
+from executions.runtime import dispatch, snapshot_cache
 from executions.runtime.advance import advance_execution
 from executions.services import execution_create
 from executions.worker.attempt import run_attempt
@@ -194,11 +194,7 @@ def test_sealed_values_open_to_marked_text_and_show_as_the_mask() -> None:
 @pytest.fixture
 def quiet(monkeypatch: pytest.MonkeyPatch) -> None:
     """No message leaves this process: the test plays executor and worker."""
-    from executions.tasks import advance
-    from executions.tasks import run_attempt as run_attempt_task
-
-    for task in (advance, run_attempt_task):
-        monkeypatch.setattr(task, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(dispatch, "send", lambda *args, **kwargs: None)
     snapshot_cache.forget_all()
 
 

@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from kernel.engine.plan import CreateTaskRun, Dispatch, LogLine, SetExecutionState, SetTaskRunState
 from kernel.engine.planner import EngineEnv, plan
 from kernel.engine.snapshot import ExecutionSnapshot, TaskRunSnapshot
-from kernel.spec.parse import FlowSpec, parse_flow
+from kernel.spec.model import FlowSpec
+from kernel.spec.parse import parse_flow
 from kernel.states import State
 from tests.unit.fake_context import FakeLogger
 

@@ -11,7 +11,7 @@ from executions.admin.common import format_duration, state_color, storage_uris
 from executions.admin.gantt import GanttBar, GanttRow, gantt_svg
 from executions.admin.topology import node_statuses, topology_svg
 from flows.graph import flow_graph
-from kernel.spec.parse import FlowSpec, TaskSpec
+from kernel.spec.model import FlowSpec, TaskSpec
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 LOG = "trellis.core.log.Log"

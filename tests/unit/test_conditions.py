@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from kernel.spec.parse import SpecError, parse_flow
+from kernel.spec.model import SpecError
+from kernel.spec.parse import parse_flow
 from plugins.core import conditions
 
 OWNER = {"flow": {"namespace": "company.team", "id": "report"}, "execution": {

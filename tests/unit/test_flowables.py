@@ -17,7 +17,8 @@ import yaml
 from kernel.engine.context import loop_path
 from kernel.engine.planner import plan
 from kernel.registry import registry
-from kernel.spec.parse import SpecError, parse_flow
+from kernel.spec.model import SpecError
+from kernel.spec.parse import parse_flow
 from kernel.states import TERMINAL, State
 from plugins.core.flow.dag import Dag
 from plugins.core.flow.foreach import EachParallel, EachSequential, ForEach, parse_values

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flows.graph import ROOT_END, ROOT_START, flow_graph
-from kernel.spec.parse import FlowSpec, TaskSpec, TriggerSpec
+from kernel.spec.model import FlowSpec, TaskSpec, TriggerSpec
 
 LOG = "trellis.core.log.Log"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kernel.plugin import TaskFailed
-from kernel.spec.parse import SpecError, parse_flow
+from kernel.spec.model import SpecError
+from kernel.spec.parse import parse_flow
 from plugins.core.flow.for_each_item import (
     ForEachItemMerge,
     ForEachItemSplit,

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from kernel.inputs import InputsError, coerce_inputs
 from kernel.spec.inputs import INPUT_TYPES
-from kernel.spec.parse import InputSpec, SpecError, parse_flow
+from kernel.spec.model import InputSpec, SpecError
+from kernel.spec.parse import parse_flow
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -16,7 +16,7 @@ from kernel.inputs import (
     validate_input_specs,
 )
 from kernel.secrets import open_secret
-from kernel.spec.parse import InputSpec
+from kernel.spec.model import InputSpec
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "kestra-corpus"
 

@@ -7,7 +7,8 @@ import pytest
 
 from kernel.plugin import TaskFailed
 from kernel.registry import registry
-from kernel.spec.parse import SpecError, parse_flow
+from kernel.spec.model import SpecError
+from kernel.spec.parse import parse_flow
 from plugins.core.storage import Concat, Reverse, Size, Split, Write
 from tests.unit.fake_context import FakeContext
 

@@ -15,7 +15,8 @@ from kernel.secrets import (
     open_secret,
     seal_secret,
 )
-from kernel.spec.parse import InputSpec, parse_flow
+from kernel.spec.model import InputSpec
+from kernel.spec.parse import parse_flow
 from kernel.states import State
 
 KEY = encryption_key("I6EGNzRESu3X3pKZidrqCGOHQFUFC0yK", "unused")

@@ -12,14 +12,8 @@ import pytest
 
 from kernel.plugin import FlowableTask, Prop, RunnableTask, TriggerType
 from kernel.registry import registry
-from kernel.spec.parse import (
-    FlowSpec,
-    SpecError,
-    TemplateSpec,
-    parse_flow,
-    parse_template,
-    split_documents,
-)
+from kernel.spec.model import FlowSpec, SpecError, TemplateSpec
+from kernel.spec.parse import parse_flow, parse_template, split_documents
 
 # ----------------------------------------------------------------------------- test plugins
 
@@ -847,7 +841,8 @@ def test_a_numeric_flow_id_is_read_as_text():
 
 def test_a_retry_type_that_is_not_a_string_is_an_error_not_a_crash() -> None:
     """Found by the fuzzer: `retry: {type: []}` crashed the parser."""
-    from kernel.spec.parse import SpecError, parse_flow
+    from kernel.spec.model import SpecError
+    from kernel.spec.parse import parse_flow
 
     source = (
         "id: f\nnamespace: a\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n"
@@ -861,7 +856,7 @@ def test_a_retry_type_that_is_not_a_string_is_an_error_not_a_crash() -> None:
 def test_a_duration_input_out_of_range_is_refused_not_a_crash() -> None:
     """Found by the fuzzer: a huge number of seconds overflowed timedelta."""
     from kernel.inputs import InputsError, coerce_inputs
-    from kernel.spec.parse import InputSpec
+    from kernel.spec.model import InputSpec
 
     with pytest.raises(InputsError) as err:
         coerce_inputs([InputSpec("d", "DURATION", {})], {"d": -86_399_999_913_601})

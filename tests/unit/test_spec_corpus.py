@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kernel.spec.parse import SpecError, parse_flow
+from kernel.spec.model import SpecError
+from kernel.spec.parse import parse_flow
 
 CORPUS = Path(
     os.environ.get("TRELLIS_KESTRA_CORPUS", Path(__file__).parents[3] / "shared/kestra-corpus")

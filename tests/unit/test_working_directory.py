@@ -7,7 +7,8 @@ import pytest
 
 from kernel.engine.snapshot import TaskRunSnapshot
 from kernel.registry import registry
-from kernel.spec.parse import SpecError, parse_flow
+from kernel.spec.model import SpecError
+from kernel.spec.parse import parse_flow
 from kernel.states import State
 from plugins.core.flow.working_directory import SAVED, WorkingDirectory
 

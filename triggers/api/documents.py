@@ -11,7 +11,7 @@ from typing import Any
 from flows import confidential
 from flows.models import Flow
 from flows.selectors import flow_spec
-from kernel.spec.parse import TriggerSpec
+from kernel.spec.model import TriggerSpec
 from triggers.backfills import backfill_progress
 from triggers.firing import KESTRA_TYPES, trigger_of
 from triggers.models import TriggerState

@@ -209,7 +209,7 @@ class LocalMode:
 
     def deploy_examples(self) -> None:
         from flows.services import flows_deploy_folder
-        from kernel.spec.parse import SpecError
+        from kernel.spec.model import SpecError
 
         folder = Path(settings.TRELLIS_EXAMPLES_DIR)
         if not folder.is_dir():

@@ -14,7 +14,7 @@ from kernel.states import State
 from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
 
 if TYPE_CHECKING:
-    from kernel.spec.parse import TaskSpec
+    from kernel.spec.model import TaskSpec
 
 
 class AllowFailure(BlockTask):

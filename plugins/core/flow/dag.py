@@ -25,7 +25,7 @@ from kernel.states import FAILING, SUCCESSFUL, TERMINAL, State, worst
 from plugins.core.flow.sequential import BLOCK_PROPS
 
 if TYPE_CHECKING:
-    from kernel.spec.parse import TaskSpec
+    from kernel.spec.model import TaskSpec
 
 _EXAMPLE = """id: dag_example
 namespace: trellis.examples

@@ -39,7 +39,7 @@ from plugins.core.execution import label_pairs
 from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
 
 if TYPE_CHECKING:
-    from kernel.spec.parse import TaskSpec
+    from kernel.spec.model import TaskSpec
 
 SPLIT, ITEMS, MERGE = "_split", "_items", "_merge"
 SPLIT_TYPE = "trellis.core.flow.ForEachItem.Split"

@@ -32,7 +32,7 @@ from plugins.core.flow.sequential import BLOCK_PROPS
 
 if TYPE_CHECKING:
     from kernel.engine.snapshot import TaskRunSnapshot
-    from kernel.spec.parse import TaskSpec
+    from kernel.spec.model import TaskSpec
 
 
 def loop_value(item: Any) -> str:

@@ -8,7 +8,7 @@ from kernel.plugin import FlowableContext, Prop, kestra_aliases
 from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
 
 if TYPE_CHECKING:
-    from kernel.spec.parse import TaskSpec
+    from kernel.spec.model import TaskSpec
 
 
 class Parallel(BlockTask):

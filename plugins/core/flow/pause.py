@@ -16,7 +16,7 @@ from kernel.states import State
 from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
 
 if TYPE_CHECKING:
-    from kernel.spec.parse import TaskSpec
+    from kernel.spec.model import TaskSpec
 
 BEHAVIORS = {"RESUME": State.RUNNING, "WARN": State.WARNING, "FAIL": State.FAILED,
              "CANCEL": State.KILLED}  # fmt: skip

@@ -9,7 +9,7 @@ from kernel.plugin import ChildStart, FlowableContext, FlowableTask, Prop, kestr
 from kernel.states import State
 
 if TYPE_CHECKING:
-    from kernel.spec.parse import TaskSpec
+    from kernel.spec.model import TaskSpec
 
 BLOCK_PROPS = (
     Prop("errors", "tasks", description="Run when a task of the block fails."),

@@ -14,7 +14,7 @@ from kernel.states import State
 from plugins.core.execution import label_pairs
 
 if TYPE_CHECKING:
-    from kernel.spec.parse import TaskSpec
+    from kernel.spec.model import TaskSpec
 
 
 class Subflow(FlowableTask):

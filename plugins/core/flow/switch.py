@@ -13,7 +13,7 @@ from kernel.plugin import FlowableContext, Prop, TaskFailed, kestra_aliases
 from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
 
 if TYPE_CHECKING:
-    from kernel.spec.parse import TaskSpec
+    from kernel.spec.model import TaskSpec
 
 #: Prefix of the ``TaskSpec.children`` keys a ``task_map`` property makes.
 CASE = "cases."

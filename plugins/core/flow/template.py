@@ -1,7 +1,7 @@
 """``Template`` (deprecated in Kestra): include a namespaced template's tasks and errors.
 
 The runtime expands the template into this task's children when it loads the flow for an
-execution (``executions.runtime.advance.expand_templates``); here it runs as a block.
+execution (``executions.runtime.loading.expand_templates``); here it runs as a block.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from kernel.plugin import FlowableContext, Prop, TaskFailed, kestra_aliases
 from plugins.core.flow.sequential import BlockTask
 
 if TYPE_CHECKING:
-    from kernel.spec.parse import TaskSpec
+    from kernel.spec.model import TaskSpec
 
 MISSING = "_template_missing"
 

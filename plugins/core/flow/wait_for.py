@@ -40,7 +40,7 @@ from plugins.core.flow.sequential import BLOCK_PROPS
 
 if TYPE_CHECKING:
     from kernel.engine.snapshot import TaskRunSnapshot
-    from kernel.spec.parse import TaskSpec
+    from kernel.spec.model import TaskSpec
 
 #: checkFrequency keys and their defaults (Kestra's).
 FREQUENCY_DEFAULTS: Mapping[str, Any] = {

@@ -17,7 +17,7 @@ from kernel.plugin import FlowableContext, Prop, RunnableTask, kestra_aliases
 from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
 
 if TYPE_CHECKING:
-    from kernel.spec.parse import TaskSpec
+    from kernel.spec.model import TaskSpec
 
 TYPE = "trellis.core.flow.WorkingDirectory"
 #: The key under which a child's run records what it saved (read back by ``outputs``).

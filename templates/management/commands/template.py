@@ -7,7 +7,7 @@ from django.db import transaction
 
 from flows.cli.base import fail, write_problems
 from flows.services.common import collect_documents
-from kernel.spec.parse import SpecError
+from kernel.spec.model import SpecError
 from templates.models import Template
 from templates.selectors import template_get
 from templates.services import template_delete, template_deploy
