@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.core.signals import setting_changed
 
 
 class ExecutionsConfig(AppConfig):
@@ -15,24 +14,16 @@ class ExecutionsConfig(AppConfig):
         register_deploy_warner(boundary_warnings)
         _install_use_cases()
         _configure_kernel()
-        setting_changed.connect(_reconfigure)
 
 
 def _configure_kernel() -> None:
-    """The kernel reads no settings: it is handed the few values it needs (issue 16)."""
+    """The kernel and plugins read no framework: they are handed a settings lookup (issue
+    16), read at each call so that ``override_settings`` in tests is seen."""
     from django.conf import settings
 
-    from kernel import secrets
+    from kernel import config
 
-    secrets.configure(
-        encryption_key=getattr(settings, "TRELLIS_ENCRYPTION_KEY", "") or "",
-        secret_key=settings.SECRET_KEY,
-    )
-
-
-def _reconfigure(*, setting: str, **_: object) -> None:
-    if setting in ("TRELLIS_ENCRYPTION_KEY", "SECRET_KEY"):
-        _configure_kernel()
+    config.configure(lambda name, default: getattr(settings, name, default))
 
 
 def _install_use_cases() -> None:

@@ -22,6 +22,8 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kernel import config
+
 SECRET_PREFIX = "SECRET_"
 #: What a hidden value shows as (Kestra prints eight asterisks).
 MASK = "********"
@@ -245,17 +247,6 @@ def _is_sealed_input(value: Any) -> bool:
 _NONCE_BYTES, _TAG_BYTES = 12, 16
 
 
-#: (TRELLIS_ENCRYPTION_KEY, SECRET_KEY) as the deployment's settings give them: passed in by
-#: ``configure`` (the Django side calls it when apps are ready), never read from here.
-_keys: tuple[str, str] | None = None
-
-
-def configure(*, encryption_key: str, secret_key: str) -> None:
-    """Give the kernel the settings its sealing key derives from."""
-    global _keys
-    _keys = (encryption_key or "", secret_key)
-
-
 def encryption_key(configured: str | None = None, secret_key: str | None = None) -> bytes:
     """The 256-bit key SECRET inputs are sealed with.
 
@@ -265,9 +256,10 @@ def encryption_key(configured: str | None = None, secret_key: str | None = None)
     then makes stored SECRET inputs unreadable, as it does sessions).
     """
     if configured is None or secret_key is None:
-        if _keys is None:
-            raise RuntimeError("kernel.secrets.configure() was not called: no encryption key")
-        configured, secret_key = _keys
+        configured = config.setting("TRELLIS_ENCRYPTION_KEY", "") or ""
+        secret_key = config.setting("SECRET_KEY", "")
+        if not configured and not secret_key:
+            raise RuntimeError("no TRELLIS_ENCRYPTION_KEY nor SECRET_KEY to derive a key from")
     if configured:
         raw = configured.encode()
         return raw if len(raw) == 32 else hashlib.sha256(raw).digest()

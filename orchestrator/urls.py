@@ -22,7 +22,7 @@ SCHEMA_ACCESS = {
 unscoped_patterns: list = [
     path("", include("flows.api.urls")),
     path("", include("templates.api.urls")),
-    path("", include("plugins.api")),
+    path("", include("orchestrator.api.plugins")),
     path("", include("executions.api.urls")),
     path("", include("triggers.api.urls")),
     path("", include("namespaces.urls")),

@@ -12,23 +12,13 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 
+from executions.log_levels import levels_from
 from executions.models import Execution, LogEntry
 from executions.selectors import execution_stamp
 from kernel.states import TERMINAL
 
-#: Least severe first; a filter shows its level and every level after it.
-LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 PAGE = 500
 MAX_MESSAGE = 10_000
-
-
-def levels_from(name: str | None) -> list[str] | None:
-    """``INFO`` -> the levels at or above INFO (``WARNING`` is read as ``WARN``); None = all."""
-    wanted = (name or "").strip().upper().replace("WARNING", "WARN")
-    if wanted not in LEVELS or wanted == "TRACE":
-        return None
-    levels = list(LEVELS[LEVELS.index(wanted) :])
-    return levels + ["WARNING"] if "WARN" in levels else levels
 
 
 def _int(value: str | None) -> int | None:

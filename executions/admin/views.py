@@ -33,8 +33,9 @@ from executions.admin.common import (
 from executions.admin.failure import failure_summary
 from executions.admin.forms import InputsForm
 from executions.admin.gantt import GanttBar, GanttRow, gantt_svg
-from executions.admin.logs import LEVELS, state_stamp
+from executions.admin.logs import state_stamp
 from executions.admin.topology import node_statuses, topology_svg
+from executions.log_levels import LEVELS
 from executions.models import Execution, TaskRun, TaskRunAttempt
 from executions.services import RESTARTABLE, SETTABLE_TASK_RUN_STATES
 from flows.graph import flow_graph

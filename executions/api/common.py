@@ -13,13 +13,13 @@ from rest_framework.exceptions import NotFound
 
 from access.policy import Action, check, within
 from executions.api.documents import EXECUTION_PREFETCH
+from executions.log_levels import LEVELS
 from executions.models import Execution
 from flows.api.common import labels_param
 from kernel.states import State
 from orchestrator.api.errors import ApiProblem
 
 #: Log levels, least severe first; ``WARNING`` is read as ``WARN``.
-LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 #: Names a run request reads as options (from the query; from the body only when the flow
 #: declares no input of that name), never as inputs.
 RESERVED = ("labels",)

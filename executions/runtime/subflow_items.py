@@ -17,10 +17,12 @@ from typing import Any
 
 from django.db import transaction
 
+from executions.errors import ExecutionError
 from executions.models import Execution, TaskRun, TaskRunAttempt
 from executions.runtime.children import CORRELATION_LABEL, SUBFLOW_REACH, end_run, flow_not_found
 from executions.runtime.ports import use_cases
 from kernel.clock import now
+from kernel.inputs import InputsError
 from kernel.states import TERMINAL, State
 from namespaces.boundaries import Boundary, BoundaryRefused
 
@@ -64,7 +66,6 @@ def _context(parent: Execution, run: TaskRun) -> dict[str, Any]:
 
 def start_item_subflows(parent: Execution, start: Any) -> None:
     """Create one child execution per batch (caller: the executor, in its transaction)."""
-    from executions.services import ExecutionError, InputsError
     from flows.models import Flow
     from kernel.expressions.render import ExpressionError, render_value
     from kernel.storage import StorageError

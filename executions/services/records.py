@@ -16,7 +16,7 @@ from typing import Any
 from django.db.models import Count, QuerySet
 
 from access.policy import inside, within
-from executions.admin.logs import levels_from
+from executions.log_levels import levels_from
 from executions.models import Execution, LogEntry
 from kernel.states import TERMINAL
 

@@ -26,18 +26,19 @@ Through a proxy (``options.proxyAddress``) the connection goes to the proxy, whi
 as any destination; the target's name is checked against the deny list and, when it is an
 address, fully, but the proxy resolves it.
 
-Pure Python: settings come from Django when it is configured, else from the environment.
+Pure Python: settings come from the host's lookup (``kernel.config``), else the environment.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from kernel import config
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -300,14 +301,7 @@ def _message(reason: str) -> str:
 
 
 def _setting(name: str, default: Any) -> Any:
-    try:
-        from django.conf import settings
-
-        if settings.configured:
-            return getattr(settings, name, default)
-    except ImportError:  # pragma: no cover - Django is always installed with Trellis
-        pass
-    return os.environ.get(name, default)
+    return config.setting(name, default)
 
 
 def current_policy() -> HostPolicy:

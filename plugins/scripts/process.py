@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
+from kernel import config
 from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed, TaskResult
 from kernel.secrets import MASK
 from kernel.states import State
@@ -268,13 +269,7 @@ class _Output:
 def _passthrough_names() -> list[str]:
     """Extra worker variables operators let scripts see (``TRELLIS_SCRIPT_ENV``)."""
     raw: Any = os.environ.get("TRELLIS_SCRIPT_ENV", "")
-    try:
-        from django.conf import settings
-
-        if settings.configured:
-            raw = getattr(settings, "TRELLIS_SCRIPT_ENV", raw)
-    except ImportError:  # pragma: no cover - Django is always installed with Trellis
-        pass
+    raw = config.setting("TRELLIS_SCRIPT_ENV", raw)
     items = raw.split(",") if isinstance(raw, str) else list(raw)
     return [str(name).strip() for name in items if str(name).strip()]
 

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from kernel.plugin import FlowableTask, Prop, RunnableTask, TriggerType
 from kernel.plugin_schema import json_schema
 from kernel.registry import Registry
-from plugins import api as plugins_api
+from orchestrator.api import plugins as plugins_api
 from tests.db.api_support import problem
 
 pytestmark = pytest.mark.django_db

@@ -21,6 +21,7 @@ from executions.cli import actions
 from executions.cli import format as fmt
 from executions.cli.common import get_execution
 from executions.cli.run import POLL_SECONDS, LogCursor, add_warn_after, finish, follow
+from executions.log_levels import LEVELS
 from executions.models import Execution, LogEntry, TaskRun
 from executions.selectors import execution_problem
 from flows.cli.base import fail
@@ -28,7 +29,6 @@ from kernel.secrets import shown, shown_inputs
 from kernel.states import TERMINAL, State
 
 #: Log levels, least severe first; WARNING is accepted as Kestra's and Python's name of WARN.
-LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 
 
 class Command(BaseCommand):
