@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from kernel.taint import reveal
 
 
@@ -103,7 +104,6 @@ _RUN_FIELDS = (
 
 def execution_document(execution_id: str) -> dict[str, Any]:
     """The document of one execution, read fresh from the database."""
-    from executions.models import Execution, TaskRun, TaskRunAttempt
 
     row = Execution.objects.filter(pk=execution_id).values(*_EXECUTION_FIELDS).get()
     runs = TaskRun.objects.filter(execution_id=execution_id).order_by("seq").values(*_RUN_FIELDS)
@@ -119,7 +119,6 @@ def execution_document(execution_id: str) -> dict[str, Any]:
 
 def execution_logs(execution_id: str) -> list[dict[str, Any]]:
     """The execution's log lines as ``check_logs`` reads them, oldest first."""
-    from executions.models import LogEntry
 
     rows = (
         LogEntry.objects.filter(execution_id=execution_id)

@@ -21,7 +21,11 @@ from compat.scenarios import TEST_ONLY_TYPES, Corpus, Inputs, NotApplicable
 from executions.models import Execution, TaskRun
 from executions.services import InputsError, execution_create, execution_kill
 from flows.models import Flow
+from flows.selectors import flow_spec
+from flows.services import flow_delete, flow_deploy
 from kernel.states import TERMINAL, State
+from kv.services import kv_delete, kv_keys, kv_set
+from templates.services import template_deploy
 
 __all__ = [
     "Deployment",
@@ -108,8 +112,6 @@ def _test_only_types(exc: Exception) -> list[str]:
 def deploy_corpus(corpus: Corpus) -> Deployment:
     """Deploy the templates the entries declare, then every corpus flow, one by one, so a
     refused flow does not hold back the others; refusals keep their file:line:col reason."""
-    from flows.services import flow_deploy
-    from templates.services import template_deploy
 
     result = Deployment()
     for template in corpus.templates():
@@ -133,8 +135,6 @@ def withdraw_scheduled(deployment: Deployment) -> list[str]:
     """Delete the corpus flows that carry a Schedule trigger (``switch``, ``task-flow``: hourly)
     so they do not start executions in this installation after the run; the next run deploys
     them again. Their executions stay readable."""
-    from flows.selectors import flow_spec
-    from flows.services import flow_delete
 
     withdrawn = []
     for file, flow in deployment.flows.items():
@@ -158,8 +158,6 @@ class _Upload(io.BytesIO):
 
 
 def _defaults(flow: Flow) -> dict[str, Any]:
-    from flows.selectors import flow_spec
-
     return {
         i.id: i.options["defaults"]
         for i in flow_spec(flow).inputs
@@ -302,7 +300,6 @@ _DELETE_KV = re.compile(r"^delete every KV entry of namespace ([\w.-]+)$")
 def apply_setup(entry_setup: Mapping[str, Any], scenario_setup: Mapping[str, Any]) -> None:
     """What an entry does before each of its scenarios (``before_each``) and what one
     scenario needs (``kv``: a KV entry); NotApplicable for a set-up given only in words."""
-    from kv.services import kv_delete, kv_keys, kv_set
 
     before = entry_setup.get("before_each")
     if before:

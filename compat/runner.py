@@ -20,6 +20,7 @@ from typing import Any
 from django.utils import timezone
 
 from compat import live
+from compat.assertions import check
 from compat.checks import (
     ERROR,
     NOT_APPLICABLE,
@@ -293,7 +294,6 @@ class Runner(StepsMixin):
         actual = live.poll(states, 60.0, tick=self._tick) or [
             e.state for e in live.executions_of(name, run.started)
         ]
-        from compat.assertions import check
 
         run.verdict.expect(check(actual, spec["op"], wanted), f"executions of {name}", wanted,
                            actual)  # fmt: skip

@@ -16,16 +16,17 @@ from typing import Any
 from django.db import transaction
 
 from compat import live
+from compat.assertions import resolve
 from compat.checks import Verdict
 from compat.document import kestra_document
 from compat.scenarios import Action, Inputs, NotApplicable, Scenario
 from executions import services
 from executions.models import Execution
+from orchestrator.storage import default_storage
 
 
 def read_file(uri: str) -> str:
     """The text of a file in internal storage (``content(...)`` assertions)."""
-    from orchestrator.storage import default_storage
 
     with default_storage().open(uri) as handle:
         return handle.read().decode("utf-8", errors="replace")
@@ -133,8 +134,6 @@ class StepsMixin:
             return kestra_document(execution.id)
 
     def _replay(self, run: Run, target: str | None) -> tuple[dict, list]:
-        from compat.assertions import resolve
-
         original = Execution.objects.get(pk=run.main)
         task_run_id = None
         if target is not None:
@@ -151,7 +150,6 @@ class StepsMixin:
     @staticmethod
     def _resume_files(execution: Execution, files: Mapping[str, str]) -> dict[str, str]:
         """Store the files a multipart resume uploads; their URIs answer the file inputs."""
-        from orchestrator.storage import default_storage
 
         uris = {}
         for input_id, what in files.items():

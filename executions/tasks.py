@@ -5,14 +5,16 @@ Their names are strings brokers hold, so they keep the names of the modules they
 
 from __future__ import annotations
 
+from executions.runtime.advance import advance_execution
+from executions.runtime.advance import sweep as do_sweep
 from executions.runtime.dispatch import ADVANCE, RUN_ATTEMPT, SWEEP
+from executions.worker.attempt import run_attempt as run
 from orchestrator.celery import app
 
 
 @app.task(name=ADVANCE, ignore_result=True)
 def advance(execution_id: str) -> str | None:
     """Plan and apply one execution (a wake-up: safe to repeat or lose)."""
-    from executions.runtime.advance import advance_execution
 
     state = advance_execution(execution_id)
     return str(state) if state else None
@@ -21,7 +23,6 @@ def advance(execution_id: str) -> str | None:
 @app.task(name=SWEEP, ignore_result=True)
 def sweep() -> dict[str, int]:
     """Recover lost attempts and wake due or quiet executions (run by beat)."""
-    from executions.runtime.advance import sweep as do_sweep
 
     return do_sweep()
 
@@ -34,7 +35,6 @@ def sweep() -> dict[str, int]:
 )
 def run_attempt(attempt_id: int) -> str | None:
     """Claim and run one task-run attempt (a duplicate delivery does nothing)."""
-    from executions.worker.attempt import run_attempt as run
 
     state = run(attempt_id)
     return str(state) if state else None

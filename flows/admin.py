@@ -12,8 +12,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from access.policy import readable
+from executions.admin.execute import execute_view
+from executions.admin.topology import topology_svg
+from executions.models import Execution
+from executions.templatetags.trellis_admin import when
 from flows import confidential
 from flows.forms import FlowSourceForm
+from flows.graph import flow_graph
 from flows.models import Flow, FlowLabel, FlowRevision, Namespace
 from flows.selectors import flow_revisions
 from flows.services import (
@@ -173,7 +178,6 @@ class FlowAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         """Only flows in namespaces the user may read (issue 6), each with its latest
         execution's state and time for the list."""
-        from executions.models import Execution
 
         latest = Execution.objects.filter(
             namespace=OuterRef("namespace__name"), flow_id=OuterRef("flow_id")
@@ -201,8 +205,6 @@ class FlowAdmin(admin.ModelAdmin):
 
     @admin.display(description="last execution", ordering="last_created")
     def last_execution(self, obj: Flow) -> str:
-        from executions.templatetags.trellis_admin import when
-
         if not getattr(obj, "last_id", None):
             return format_html('<span class="trellis-note">{}</span>', "never run")
         return format_html(
@@ -215,8 +217,6 @@ class FlowAdmin(admin.ModelAdmin):
 
     @admin.display(description="updated", ordering="updated_at")
     def updated(self, obj: Flow) -> str:
-        from executions.templatetags.trellis_admin import when
-
         return when(obj.updated_at)
 
     def get_changeform_initial_data(self, request) -> dict:
@@ -322,7 +322,6 @@ class FlowAdmin(admin.ModelAdmin):
 
     def execute_view(self, request, object_id):
         """The Execute form (``executions.admin.execute``): typed inputs, then a run."""
-        from executions.admin.execute import execute_view
 
         flow = self._flow_for(request, object_id)
         if flow.deleted:
@@ -364,8 +363,6 @@ class FlowAdmin(admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         if not self.has_view_permission(request):
             raise PermissionDenied
-        from executions.admin.topology import topology_svg
-        from flows.graph import flow_graph
 
         try:
             spec = parse_source(request.body.decode("utf-8", "replace"), filename="<editor>")

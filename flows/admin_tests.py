@@ -18,13 +18,15 @@ from django.urls import reverse
 
 from access.policy import Action, access_for
 from flows.models import Flow
+from flows.selectors import flow_spec
+from flows.testsuite.runner import run_suite
+from flows.testsuite.spec import SuiteError, parse_suite
 
 MAX_SECONDS = 120.0
 
 
 def starter_suite(flow: Flow) -> str:
     """A suite that runs: the flow's required inputs without defaults get a placeholder."""
-    from flows.selectors import flow_spec
 
     spec = flow_spec(flow)
     inputs = {
@@ -42,9 +44,6 @@ def starter_suite(flow: Flow) -> str:
 
 
 def tests_view(request: HttpRequest, object_id: str) -> HttpResponse:
-    from flows.testsuite.runner import run_suite
-    from flows.testsuite.spec import SuiteError, parse_suite
-
     flow = get_object_or_404(Flow.objects.select_related("namespace"), pk=object_id)
     namespace = flow.namespace.name
     access = access_for(request.user)

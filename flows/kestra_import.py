@@ -25,7 +25,9 @@ from django.db import transaction
 
 from flows.archives import ArchiveError, read_checked
 from flows.services.common import YAML_SUFFIXES, collect_documents, problem
+from flows.services.deploy import flow_deploy, parse_source
 from kernel.spec.model import SpecError, SpecProblem
+from templates.services import template_deploy, template_parse
 
 ACCEPTED, DEPRECATED, UNSUPPORTED = "accepted", "deprecated", "unsupported"
 TEMPLATE_FOLDERS = frozenset({"templates", "_templates"})
@@ -109,8 +111,6 @@ def _zip_documents(path: Path) -> tuple[list[tuple[str, str]], list[SpecProblem]
 
 def judge(filename: str, source: str) -> FileReport:
     """Parse one document as Kestra wrote it, without writing anything."""
-    from flows.services.deploy import parse_source
-    from templates.services import template_parse
 
     template = _is_template(filename)
     report = FileReport(filename, "template" if template else "flow", source=source)
@@ -168,9 +168,6 @@ def _refuse_duplicates(reports: list[FileReport]) -> None:
 
 
 def _deploy(report: FileReport, author: Any) -> None:
-    from flows.services.deploy import flow_deploy
-    from templates.services import template_deploy
-
     if report.kind == "template":
         result = template_deploy(source=report.source, author=author, filename=report.filename)
         report.outcome = (

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from kernel.conditions import ConditionType
 from kernel.plugin_schema import _TASK_REF, JSON_SCHEMA_DRAFT, json_schema, plugin_kind
 from kernel.registry import registry
 from kernel.spec.common import FLOW_ID, NAMESPACE
@@ -126,7 +127,6 @@ def _flow_properties() -> dict[str, Any]:
 def _group(cls: type) -> str:
     if plugin_kind(cls) == "trigger":
         return "trigger"
-    from kernel.conditions import ConditionType
 
     if issubclass(cls, ConditionType):
         return "condition"

@@ -27,7 +27,8 @@ from kernel.depth import TooDeep, check_depth, json_loads
 from kernel.durations import DurationError, format_duration, parse_duration
 from kernel.expressions.limits import regex_fullmatch
 from kernel.expressions.state import ExpressionError
-from kernel.secrets import MASK
+from kernel.secrets import MASK, seal_secret
+from kernel.spec.yaml_loader import YamlProblem, load  # no aliases, size-limited
 
 #: Kestra's old names, read as the new ones.
 _ALIASES = {"BOOL": "BOOLEAN", "ENUM": "SELECT"}
@@ -197,8 +198,6 @@ def coerce_inputs(
     :func:`kernel.secrets.seal_secret`; None or False: kept in clear, for tests).
     """
     if seal is True:
-        from kernel.secrets import seal_secret
-
         seal = seal_secret
     known = {spec.id: spec for spec in specs}
     submitted = _flatten_groups(raw, known)
@@ -431,8 +430,6 @@ def _json(value: Any, opts: Mapping[str, Any]) -> Any:
 def _yaml(value: Any, opts: Mapping[str, Any]) -> Any:
     if not isinstance(value, str):
         return _jsonable(value)
-    from kernel.spec.yaml_loader import YamlProblem, load  # no aliases, size-limited
-
     try:
         node, problems = load(value)
     except YamlProblem as exc:

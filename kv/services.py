@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from access.policy import within
 from kernel.depth import TooDeep, check_depth
 from kernel.durations import DurationError, parse_duration
 from kv.models import KV_TYPES, KVEntry
@@ -113,8 +114,6 @@ def kv_purge(
     import fnmatch
 
     from django.utils import timezone
-
-    from access.policy import within
 
     rows = KVEntry.objects.none()
     for namespace in namespaces:

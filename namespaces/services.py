@@ -19,10 +19,15 @@ from typing import IO, Any, BinaryIO
 from django.conf import settings
 from django.db import transaction
 
+from access.policy import check
 from flows.archives import ArchiveError, open_checked
+from flows.services.common import namespace_ensure
+from kernel.spec.common import NAMESPACE, NAMESPACE_MAX
+from kernel.storage import StorageError
 from namespaces import paths
 from namespaces.models import NamespaceFile
 from namespaces.paths import ROOT, PathRefused
+from orchestrator.storage import default_storage
 
 _CHUNK = 1024 * 1024
 #: A zip upload may hold at most this many files (Kestra's zip-bomb guard does the same).
@@ -40,8 +45,6 @@ class NamespaceFileNotFound(LookupError):
 def _namespace(name: str, actor: Any = None, action: str = "read") -> str:
     """The namespace, checked, once ``actor`` may ``action`` in it (None: a trusted caller,
     the CLI or a running execution reading its own namespace's files)."""
-    from access.policy import check
-    from kernel.spec.common import NAMESPACE, NAMESPACE_MAX
 
     text = str(name or "").strip()
     if not NAMESPACE.fullmatch(text) or len(text) > NAMESPACE_MAX or ".." in text:
@@ -58,8 +61,6 @@ def _path(path: str, *, allow_root: bool = False) -> str:
 
 
 def _storage() -> Any:
-    from orchestrator.storage import default_storage
-
     return default_storage()
 
 
@@ -104,7 +105,6 @@ def nsfile_open(namespace: str, path: str, *, actor: Any = None) -> BinaryIO:
     row = nsfile_get(namespace, path, actor=actor)
     if row.is_directory:
         raise NamespaceFileError(f"{row.path} is a folder, not a file")
-    from kernel.storage import StorageError
 
     try:
         return _storage().open(storage_uri(row.namespace, row.path))
@@ -232,7 +232,6 @@ def nsfile_mkdir(*, namespace: str, path: str, actor: Any = None) -> NamespaceFi
 
 def _register_namespace(namespace: str) -> None:
     """A namespace that only holds files still shows in the namespace tree."""
-    from flows.services.common import namespace_ensure
 
     namespace_ensure(namespace)
 

@@ -32,7 +32,7 @@ class TrellisAdminSite(admin.AdminSite):
     def get_urls(self) -> list[Any]:
         from django.urls import path
 
-        from flows.admin_tests import tests_view
+        from flows.admin_tests import tests_view  # loaded with INSTALLED_APPS: no models yet
 
         own = [
             path("flows/flow/<path:object_id>/tests/", self.admin_view(tests_view),

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection
 
 from orchestrator import processes
+from orchestrator.celery import app
 
 
 def database_url() -> str:
@@ -168,7 +169,6 @@ def purge_broker() -> None:
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True, exist_ok=True)
         return
-    from orchestrator.celery import app
 
     with app.connection_for_write() as conn:
         for queue in ("executor", "default"):

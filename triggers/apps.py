@@ -15,6 +15,7 @@ class TriggersConfig(AppConfig):
         Hooks rather than signals: they are visible here and a failing schedule sync rolls the
         deploy back (see ``flows.services.hooks``).
         """
+        # Imported when the app registry is ready: these modules import models.
         from executions.runtime.advance import register_execution_ended
         from flows.services.hooks import register_deploy_warner, register_flow_changed
         from triggers import tasks  # noqa: F401 - registers the Celery tasks with the app

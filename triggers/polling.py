@@ -44,6 +44,9 @@ from kernel.expressions.render import evaluate, render_value
 from kernel.plugin import PollEvent, PollingTrigger
 from kernel.registry import UnknownType, registry
 from kernel.spec.model import FlowSpec, TriggerSpec
+from kernel.storage import sanitize_filename
+from orchestrator.celery import worker_group_queue
+from orchestrator.storage import default_storage
 from triggers.firing import (
     FireKey,
     Start,
@@ -139,8 +142,6 @@ def polls_due(now: datetime | None = None) -> int:
 
 
 def _send_poll(state: TriggerState, token: str) -> None:
-    from orchestrator.celery import worker_group_queue
-
     found = live_trigger(state.namespace, state.flow_id, state.trigger_id)
     group = found[2].properties.get("workerGroup") if found is not None else None
     key = group.get("key") if isinstance(group, Mapping) else None
@@ -327,8 +328,6 @@ def _create(
 
 def _store_for(execution: Execution, trigger_id: str):  # noqa: ANN202 - a StoreFile
     """Files of a trigger go under the execution's ``trigger/<trigger id>/`` folder."""
-    from kernel.storage import sanitize_filename
-    from orchestrator.storage import default_storage
 
     storage = default_storage()
     prefix = storage.execution_prefix(execution.namespace, execution.flow_id, execution.id)

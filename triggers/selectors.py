@@ -6,6 +6,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from triggers.models import TriggerFire, TriggerState
+from triggers.polling import polling_types
 
 #: ``type_suffix`` that selects every polling trigger (file, HTTP...).
 POLLING = "Polling"
@@ -31,8 +32,6 @@ def trigger_states(
     if flow_id:
         states = states.filter(flow_id=flow_id)
     if type_suffix == POLLING:
-        from triggers.polling import polling_types
-
         states = states.filter(type__in=polling_types())
     elif type_suffix:
         states = states.filter(type__endswith=f".{type_suffix}")

@@ -26,12 +26,15 @@ from triggers.backfills import (
     backfill_set_paused,
     backfill_start,
     backfill_step,
+    queue_step,
     stalled_backfills,
 )
 from triggers.firing import KESTRA_TYPES, trigger_of
 from triggers.flow_triggers import flow_triggers_evaluate
 from triggers.models import TriggerState
 from triggers.schedules import lock_state, recover_schedules, schedule_fire
+from triggers.signatures import prune_deliveries
+from triggers.sync import arm
 from triggers.webhooks import WebhookCall, WebhookNotFound, webhook_fire
 
 __all__ = [
@@ -105,7 +108,6 @@ def trigger_set_disabled(
 ) -> TriggerState:
     """The operator's switch, kept across redeploys. Disabling removes the beat entry;
     enabling re-arms the trigger from now (the silenced period is not replayed)."""
-    from triggers.sync import arm
 
     with transaction.atomic():
         state = lock_state(namespace, flow_id, trigger_id)
@@ -238,9 +240,6 @@ def recover(now: datetime | None = None) -> dict[str, int]:
     """The recovery sweep (every 30 s): overdue schedule ticks, then stalled backfills, then
     webhook delivery ids old enough that their timestamps refuse a replay anyway."""
     from django.utils import timezone
-
-    from triggers.backfills import queue_step
-    from triggers.signatures import prune_deliveries
 
     started = recover_schedules(now)
     stalled = stalled_backfills(now)

@@ -35,6 +35,8 @@ from django_celery_beat.models import (
 )
 
 from executions.runtime.dispatch import EXECUTOR_QUEUE, send_after_commit
+from flows.models import Flow
+from flows.selectors import flow_spec
 from kernel.clock import now as clock
 from triggers.cron import CronSchedule, DatesSchedule, beat_crontab
 from triggers.flow_triggers import FLOW, index_rows
@@ -169,8 +171,6 @@ def arm(state: TriggerState, trigger: TriggerSpec | None, *, flow_live: bool) ->
 def sync_all() -> int:
     """Run the hook again for every flow (after installing the app, or to repair beat's
     tables by hand); returns how many flows were synced."""
-    from flows.models import Flow
-    from flows.selectors import flow_spec
 
     count = 0
     for flow in Flow.objects.select_related("namespace").order_by("pk"):

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from orchestrator.celery import app
 from triggers import task_names as names
+from triggers.polling import poll_run, polls_due
+from triggers.services import backfill_step as step
+from triggers.services import recover, schedule_fire
 
 
 @app.task(name=names.FIRE_SCHEDULE, ignore_result=True)
 def fire_schedule(namespace: str, flow_id: str, trigger_id: str) -> int:
     """Beat's tick for one Schedule trigger: start what is due."""
-    from triggers.services import schedule_fire
 
     return len(schedule_fire(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id))
 
@@ -22,7 +24,6 @@ def fire_schedule(namespace: str, flow_id: str, trigger_id: str) -> int:
 @app.task(name=names.RECOVER_SCHEDULES, ignore_result=True)
 def recover_schedules() -> dict[str, int]:
     """The recovery sweep: ticks beat missed and stalled backfills."""
-    from triggers.services import recover
 
     return recover()
 
@@ -30,7 +31,6 @@ def recover_schedules() -> dict[str, int]:
 @app.task(name=names.BACKFILL_STEP, ignore_result=True)
 def backfill_step(namespace: str, flow_id: str, trigger_id: str) -> bool:
     """One batch of a backfill; queues the next one itself."""
-    from triggers.services import backfill_step as step
 
     return step(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id)
 
@@ -38,7 +38,6 @@ def backfill_step(namespace: str, flow_id: str, trigger_id: str) -> bool:
 @app.task(name=names.POLL_TRIGGERS, ignore_result=True)
 def poll_triggers() -> int:
     """Beat's tick for polling triggers: claim the due ones and send their polls."""
-    from triggers.polling import polls_due
 
     return polls_due()
 
@@ -46,7 +45,6 @@ def poll_triggers() -> int:
 @app.task(name=names.POLL_TRIGGER, ignore_result=True)
 def poll_trigger(namespace: str, flow_id: str, trigger_id: str, token: str) -> int:
     """One poll of one polling trigger, on a worker queue (polls do I/O)."""
-    from triggers.polling import poll_run
 
     outcome = poll_run(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id, token=token)
     return len(outcome.started)

@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from executions.admin.forms import InputsForm
+from executions.admin.views import execution_page, execution_spec, on_resume_specs
 from executions.models import Execution, TaskRun
 from executions.services import (
     ExecutionError,
@@ -120,7 +121,6 @@ def _replay(request: HttpRequest, execution: Execution) -> HttpResponse:
 def _resume(model_admin: ModelAdmin, request: HttpRequest, execution: Execution) -> HttpResponse:
     """Resume with the ``onResume`` inputs (FILE ones uploaded with the form); bad ones
     re-show the page with field errors and keep no file."""
-    from executions.admin.views import execution_page, execution_spec, on_resume_specs
 
     spec, _ = execution_spec(execution)
     runs = list(TaskRun.objects.filter(execution=execution))

@@ -27,6 +27,7 @@ from executions.admin.chart import stacked_bars_svg
 from executions.admin.common import STATE_ORDER, state_color
 from executions.models import Execution, TaskRun, TaskRunAttempt
 from kernel.states import State
+from orchestrator.celery import app
 
 BROKER_TIMEOUT = 2.0
 INSPECT_TIMEOUT = 1.0
@@ -52,8 +53,6 @@ def queue_names() -> list[str]:
 
 def _broker_counts(names: list[str]) -> tuple[dict[str, int | None], str]:
     from kombu.exceptions import ChannelError
-
-    from orchestrator.celery import app
 
     counts: dict[str, int | None] = dict.fromkeys(names)
     try:
@@ -88,7 +87,6 @@ def queue_depths() -> tuple[list[QueueDepth], str]:
 def live_workers() -> tuple[list[dict[str, Any]] | None, str]:
     """``(workers, note)``: Celery's answer to ``inspect().active_queues()``, or None with the
     reason when remote control is off (the filesystem broker) or nobody answered."""
-    from orchestrator.celery import app
 
     broker = str(app.conf.broker_url or "")
     if broker.startswith("filesystem://") or not app.conf.worker_enable_remote_control:

@@ -21,6 +21,7 @@ from flows.graph import flow_graph
 from flows.models import Flow
 from flows.selectors import flow_spec
 from kernel.spec.model import FlowSpec
+from triggers.selectors import trigger_states
 
 RECENT = 10
 
@@ -32,8 +33,6 @@ def _triggers(flow: Flow, spec: FlowSpec | None) -> list[dict[str, Any]]:
         return []
     states = {}
     if apps.is_installed("triggers"):
-        from triggers.selectors import trigger_states
-
         states = {
             s.trigger_id: s
             for s in trigger_states(namespace=flow.namespace.name, flow_id=flow.flow_id)

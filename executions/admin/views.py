@@ -37,8 +37,10 @@ from executions.admin.logs import state_stamp
 from executions.admin.topology import node_statuses, topology_svg
 from executions.log_levels import LEVELS
 from executions.models import Execution, TaskRun, TaskRunAttempt
+from executions.runtime.loading import execution_flow_spec
 from executions.services import RESTARTABLE, SETTABLE_TASK_RUN_STATES
 from flows.graph import flow_graph
+from flows.models import Flow
 from kernel.secrets import shown, shown_inputs
 from kernel.spec.model import FlowSpec, InputSpec
 from kernel.states import TERMINAL, State
@@ -131,7 +133,6 @@ def _depths(runs: list[TaskRun]) -> dict[str, int]:
 
 def execution_spec(execution: Execution) -> tuple[FlowSpec | None, str]:
     """The revision the execution ran, or None and why it cannot be shown."""
-    from executions.runtime.loading import execution_flow_spec
 
     try:
         return execution_flow_spec(execution), ""
@@ -323,7 +324,6 @@ def execution_page(
 
 def _flow_links(execution: Execution) -> dict[str, str]:
     """Links to the flow's admin page and to the revision this execution ran."""
-    from flows.models import Flow
 
     flow = (
         Flow.objects.filter(namespace__name=execution.namespace, flow_id=execution.flow_id)

@@ -16,6 +16,7 @@ from executions.api.documents import EXECUTION_PREFETCH
 from executions.log_levels import LEVELS
 from executions.models import Execution
 from flows.api.common import labels_param
+from kernel.durations import DurationError, parse_duration
 from kernel.states import State
 from orchestrator.api.errors import ApiProblem
 
@@ -159,7 +160,6 @@ def run_request(
 
 def timeout_param(request, default: float = 60.0, maximum: float = 3600.0) -> float:
     """``?timeout=`` in seconds (a number or an ISO-8601 duration such as ``PT30S``)."""
-    from kernel.durations import DurationError, parse_duration
 
     raw = request.query_params.get("timeout")
     if raw in (None, ""):

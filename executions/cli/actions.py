@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 
 from executions import services
 from executions.cli.common import get_execution, pairs
+from executions.cli.run import opened_files
 from flows.cli.base import fail
 
 
@@ -28,8 +29,6 @@ def _simple(name: str, text: str, action: Callable[..., Any]) -> Callable[..., N
 
 
 def _resume(execution: Any, options: dict) -> Any:
-    from executions.cli.run import opened_files
-
     inputs = pairs(options.get("input"), "=", "--input")
     with opened_files(options.get("file_input")) as files:
         return services.execution_resume(execution, inputs, files=files or None)

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from executions.cli import format as fmt
 from executions.cli.stall import WARN_AFTER_SECONDS, StallWatch
+from executions.documents import execution_json
 from executions.models import Execution, LogEntry, TaskRun
 from executions.services import ExecutionError, InputsError, execution_create
 from flows.cli.base import fail, get_flow
@@ -100,8 +101,6 @@ def _bad_inputs(errors: dict[str, str]) -> str:
 
 def _print_json(command: BaseCommand, execution: Execution) -> None:
     import json
-
-    from executions.documents import execution_json
 
     command.stdout.write(json.dumps(execution_json(execution), indent=2, default=str))
 

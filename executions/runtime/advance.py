@@ -30,7 +30,7 @@ from executions.runtime.persistence import (
     run_snapshot,
 )
 from executions.runtime.subflow_items import ITEMS_OWNER, store_item_outputs
-from executions.runtime.subflows import resume_other, start_subflow
+from executions.runtime.subflows import resume_other, start_subflow, subflow_ended
 from executions.runtime.unloadable import load_failed
 from kernel.clock import now
 from kernel.engine import planner as engine
@@ -190,7 +190,6 @@ def _recover_ended_children(quiet: datetime) -> int:
     """Subflow task runs still waiting for a child that has ended: the hook that should
     have ended them was lost (its process died after the child's commit). Each such
     attempt (owner ``execution:<child id>``) is handed to the hook again; it is idempotent."""
-    from executions.runtime.subflows import subflow_ended
 
     waiting = TaskRunAttempt.objects.filter(
         state=State.RUNNING, owner__startswith=SUBFLOW_OWNER, started_at__lt=quiet
@@ -273,8 +272,6 @@ def _recover_lost_attempt(attempt_id: int) -> bool:
 
 
 def _subflow_parent(execution: Execution) -> None:
-    from executions.runtime.subflows import subflow_ended
-
     subflow_ended(execution)
 
 

@@ -12,9 +12,10 @@ from typing import Any
 
 from django.db.models import Q
 
-from executions.models import Execution
+from executions.models import Execution, LogEntry
 from executions.runtime.dispatch import wake_executor
 from executions.runtime.persistence import set_execution_state
+from flows.models import Flow
 from kernel.clock import now
 from kernel.states import TERMINAL, State
 
@@ -27,7 +28,6 @@ def held_back(execution: Execution, concurrency: dict[str, Any] | None) -> bool:
     """True when ``execution`` may not start now (its state was updated, not saved)."""
     if not concurrency or execution.state not in WAITING:
         return False
-    from flows.models import Flow
 
     # Serialise decisions per flow: the flow row is the lock.
     Flow.objects.select_for_update().filter(
@@ -68,7 +68,6 @@ _MESSAGES = {
 def _tell(execution: Execution, state: State, running: int) -> None:
     if state not in _MESSAGES:
         return  # Kestra says nothing when it cancels one
-    from executions.models import LogEntry
 
     level, text = _MESSAGES[state]
     LogEntry.objects.create(

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from executions.models import Execution, LogEntry
 from kernel.secrets import Masker, find_secret
+from kv.services import kv_get
+from namespaces.boundaries import Boundary
+from namespaces.paths import PathRefused, parse_nsfile_uri
+from namespaces.services import NamespaceFileError, NamespaceFileNotFound, nsfile_read
+from orchestrator.storage import default_storage
 
 #: read() refuses files bigger than this: expressions are not for bulk data.
 MAX_READ_BYTES = 10 * 1024 * 1024
@@ -28,15 +34,12 @@ class ExecutionIO:
         :class:`namespaces.boundaries.Boundary`, made on first use (this module is imported
         without Django, like the rest of its I/O)."""
         if self._boundary is None:
-            from namespaces.boundaries import Boundary
-
             self._boundary = Boundary(self.namespace)
         return self._boundary
 
     def may_open(self, uri: str) -> bool:
         """Whether a task of this execution may open the internal storage file ``uri``: a
         file of this execution or of the executions above it, or a file of its namespace."""
-        from orchestrator.storage import default_storage
 
         storage = default_storage()
         if uri.startswith(storage.namespace_files_prefix(self.namespace)):
@@ -47,12 +50,9 @@ class ExecutionIO:
         """Kestra's ``read()``: a namespace file by path (``scripts/q.sql``, in the flow's
         namespace or ``namespace``), an ``nsfile://`` URI, or a ``kestra:///`` URI of this
         execution's files or of the flow namespace's files."""
-        from orchestrator.storage import default_storage
 
         text = str(path)
         if text.startswith("nsfile://"):
-            from namespaces.paths import PathRefused, parse_nsfile_uri
-
             try:
                 ns, file_path = parse_nsfile_uri(text, namespace or self.namespace)
             except PathRefused as exc:
@@ -76,7 +76,6 @@ class ExecutionIO:
     def lineage(self) -> list[tuple[str, str, str]]:
         """This execution and the executions that started it as a subflow (a child may read
         its parent's files, as in Kestra: ForEachItem hands each child a batch file)."""
-        from executions.models import Execution
 
         owners = [(self.namespace, self.flow_id, self.execution_id)]
         parent_id = (
@@ -97,8 +96,6 @@ class ExecutionIO:
         return owners
 
     def _namespace_file(self, namespace: str, path: str) -> str:
-        from namespaces.services import NamespaceFileError, NamespaceFileNotFound, nsfile_read
-
         self.boundary.check(namespace, "read its files")
         try:
             content = nsfile_read(namespace, path, max_bytes=MAX_READ_BYTES)
@@ -112,8 +109,6 @@ class ExecutionIO:
             self.masker.add(value)
 
     def error_logs(self) -> list[dict[str, Any]]:
-        from executions.models import LogEntry
-
         rows = LogEntry.objects.filter(execution_id=self.execution_id, level="ERROR")
         return [
             {"taskId": r.task_id, "taskRunId": r.task_run_id, "message": r.message,
@@ -123,7 +118,6 @@ class ExecutionIO:
 
     def kv(self, key: str, namespace: str | None = None) -> object:
         """``kv(key)``: the value in the flow's namespace (or ``namespace``)."""
-        from kv.services import kv_get
 
         target = namespace or self.namespace
         self.boundary.check(target, "read its KV store")

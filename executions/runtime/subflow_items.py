@@ -20,11 +20,18 @@ from django.db import transaction
 from executions.errors import ExecutionError
 from executions.models import Execution, TaskRun, TaskRunAttempt
 from executions.runtime.children import CORRELATION_LABEL, SUBFLOW_REACH, end_run, flow_not_found
+from executions.runtime.expr_io import ExecutionIO
+from executions.runtime.loading import execution_flow_spec, task_run_context
+from executions.runtime.persistence import load_snapshot
 from executions.runtime.ports import use_cases
+from flows.models import Flow
 from kernel.clock import now
+from kernel.expressions.render import ExpressionError, render_value
 from kernel.inputs import InputsError
 from kernel.states import TERMINAL, State
+from kernel.storage import StorageError, task_folder
 from namespaces.boundaries import Boundary, BoundaryRefused
+from orchestrator.storage import default_storage
 
 #: The child's trigger type, Kestra's name for the internal task that starts them.
 TRIGGER_TYPE = "io.kestra.plugin.core.flow.ForEachItem$ForEachItemExecutable"
@@ -35,7 +42,6 @@ _FAILED = frozenset({State.FAILED, State.KILLED, State.CANCELLED})
 
 def _batches(parent: Execution, run: TaskRun, split_task_id: str) -> list[str]:
     """The batch URIs the sibling split task listed in its ``splits`` file."""
-    from orchestrator.storage import default_storage
 
     split = (
         TaskRun.objects.filter(execution_id=parent.id, parent_id=run.parent_id,
@@ -53,9 +59,6 @@ def _batches(parent: Execution, run: TaskRun, split_task_id: str) -> list[str]:
 
 def _context(parent: Execution, run: TaskRun) -> dict[str, Any]:
     """The expression context of the items run, as a worker would build it."""
-    from executions.runtime.expr_io import ExecutionIO
-    from executions.runtime.loading import execution_flow_spec, task_run_context
-    from executions.runtime.persistence import load_snapshot
 
     spec = execution_flow_spec(parent)
     snap = load_snapshot(parent)
@@ -66,9 +69,6 @@ def _context(parent: Execution, run: TaskRun) -> dict[str, Any]:
 
 def start_item_subflows(parent: Execution, start: Any) -> None:
     """Create one child execution per batch (caller: the executor, in its transaction)."""
-    from flows.models import Flow
-    from kernel.expressions.render import ExpressionError, render_value
-    from kernel.storage import StorageError
 
     run = TaskRun.objects.select_for_update().get(pk=start.task_run_id)
     run.decision = {**run.decision, "forEachItem": True, "wait": start.wait,
@@ -139,8 +139,6 @@ def start_item_subflows(parent: Execution, start: Any) -> None:
 
 def _outputs_base(parent_id: str, run: TaskRun) -> str:
     """Where each child's outputs go: ``<run's folder>/<iteration>/outputs.json``."""
-    from kernel.storage import task_folder
-    from orchestrator.storage import default_storage
 
     parent = Execution.objects.values("namespace", "flow_id").get(pk=parent_id)
     prefix = default_storage().execution_prefix(parent["namespace"], parent["flow_id"], parent_id)
@@ -160,7 +158,6 @@ def store_item_outputs(child: Execution) -> None:
     that ends the child (caller: the executor). Written there, not by the ended hook, the
     file exists before the child is seen as ended: two children ending together must not
     let the hook of one end the items run while the other's file is still missing."""
-    from orchestrator.storage import default_storage
 
     iteration = _iteration(child)
     if not child.outputs or iteration is None or not child.parent_task_run_id:

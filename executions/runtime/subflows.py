@@ -21,13 +21,22 @@ from executions.runtime.children import (
     failed_attempt,
     flow_not_found,
 )
+from executions.runtime.loading import execution_flow_spec
+from executions.runtime.persistence import load_snapshot
 from executions.runtime.ports import use_cases
+from executions.runtime.subflow_items import item_subflow_ended, start_item_subflows
+from flows.models import Flow
 from kernel.clock import now
+from kernel.engine.context import expression_context
 from kernel.engine.plan import ResumeExecution, StartSubflow
+from kernel.engine.planner import all_tasks
+from kernel.expressions.render import render_value
 from kernel.inputs import InputsError
 from kernel.spec.model import FlowSpec
 from kernel.states import State
 from namespaces.boundaries import Boundary, BoundaryRefused
+from plugins.core.flow.for_each_item import ForEachItem, StartItemSubflows
+from plugins.core.flow.subflow import Subflow
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +44,6 @@ log = logging.getLogger(__name__)
 def boundary_warnings(spec: FlowSpec) -> list[tuple[str, str]]:
     """A deploy warning per Subflow or ForEachItem naming, literally, a namespace that does
     not allow this flow's (issue 21): the task would fail at every run."""
-    from plugins.core.flow.for_each_item import ForEachItem
-    from plugins.core.flow.subflow import Subflow
 
     starters = {Subflow.type, ForEachItem.type}
     boundary = Boundary(spec.namespace)
@@ -57,12 +64,8 @@ def boundary_warnings(spec: FlowSpec) -> list[tuple[str, str]]:
 
 def start_subflow(parent: Execution, start: StartSubflow) -> None:
     """Create the child execution (in the parent's transaction) and link both ways."""
-    from flows.models import Flow
-    from plugins.core.flow.for_each_item import StartItemSubflows
 
     if isinstance(start, StartItemSubflows):
-        from executions.runtime.subflow_items import start_item_subflows
-
         start_item_subflows(parent, start)
         return
     run = TaskRun.objects.select_for_update().get(pk=start.task_run_id)
@@ -120,8 +123,6 @@ def subflow_ended(child: Execution) -> None:
         if run is None or run.state != State.RUNNING:
             return
         if run.decision.get("forEachItem"):
-            from executions.runtime.subflow_items import item_subflow_ended
-
             item_subflow_ended(run, child)
             return
         state = State(child.state)
@@ -141,11 +142,6 @@ def subflow_ended(child: Execution) -> None:
 
 def _declared_outputs(child: Execution, run: TaskRun) -> dict[str, Any]:
     """The deprecated Subflow ``outputs:`` property, rendered in the child's context."""
-    from executions.runtime.loading import execution_flow_spec
-    from executions.runtime.persistence import load_snapshot
-    from kernel.engine.context import expression_context
-    from kernel.engine.planner import all_tasks
-    from kernel.expressions.render import render_value
 
     parent = Execution.objects.get(pk=run.execution_id)
     task = next((t for t in all_tasks(execution_flow_spec(parent)) if t.id == run.task_id), None)

@@ -18,15 +18,22 @@ from django.db import transaction
 from access.policy import Action, check
 from executions.errors import ExecutionError
 from executions.models import Execution, TaskRun, new_id
+from executions.models import new_id as fresh_id
 from executions.runtime.children import CORRELATION_LABEL
 from executions.runtime.dispatch import wake_executor
+from executions.runtime.loading import execution_flow_spec
 from executions.runtime.persistence import history_entry, set_execution_state, sync_label_rows
-from flows.models import Flow
+from flows.models import Flow, FlowRevision
 from flows.selectors import flow_spec
 from kernel.clock import now
+from kernel.engine.replay import replay_plan
 from kernel.inputs import InputsError, coerce_inputs
+from kernel.plugin import FlowableTask
+from kernel.registry import registry
+from kernel.spec.model import InputSpec
 from kernel.states import TERMINAL, State, check_transition
 from kernel.taint import seal, shown_form
+from orchestrator.storage import default_storage
 
 __all__ = [
     "ExecutionError",
@@ -47,8 +54,6 @@ __all__ = [
 
 def _store_file(namespace: str, flow_id: str, execution_id: str):  # noqa: ANN202
     def store(input_id: str, upload: Any) -> str:
-        from orchestrator.storage import default_storage
-
         name = getattr(upload, "name", None) or input_id
         data = upload.read() if hasattr(upload, "read") else upload
         if isinstance(data, str):
@@ -215,8 +220,6 @@ def execution_resume(
     try:
         return _resume(execution, inputs, files, store)
     except Exception:
-        from orchestrator.storage import default_storage
-
         for uri in stored.values():
             default_storage().delete(uri)
         raise
@@ -229,8 +232,6 @@ def _resume(
     store: Callable[[str, Any], str],
 ) -> Execution:
     """The body of :func:`execution_resume` (its caller cleans up the stored files)."""
-    from executions.runtime.loading import execution_flow_spec
-    from kernel.spec.model import InputSpec
 
     with transaction.atomic():
         locked = _locked(execution)
@@ -324,7 +325,6 @@ def _restartable(execution: Execution) -> None:
 def _copy_on_revision(execution: Execution, revision: int) -> Execution:
     """A new execution, as ``execution`` ended, on ``revision`` of its flow (caller: a
     transaction). The task runs are copied with new ids; nothing is woken yet."""
-    from flows.models import FlowRevision
 
     _restartable(execution)
     known = FlowRevision.objects.filter(
@@ -344,8 +344,6 @@ def _copy_on_revision(execution: Execution, revision: int) -> Execution:
 
 def _restart(execution: Execution) -> Execution:
     """The body of :func:`execution_restart`, in place."""
-    from executions.runtime.loading import execution_flow_spec
-    from kernel.registry import registry
 
     with transaction.atomic():
         locked = _locked(execution)
@@ -407,10 +405,6 @@ def execution_replay(
     if task_run_id is not None:
         if task_run_id not in by_id:
             raise ExecutionError(f"execution {execution.id} has no task run {task_run_id}")
-        from executions.runtime.loading import execution_flow_spec
-        from kernel.engine.replay import replay_plan
-        from kernel.plugin import FlowableTask
-        from kernel.registry import registry
 
         spec = execution_flow_spec(execution)
         plan = replay_plan(spec, runs, task_run_id)
@@ -455,7 +449,6 @@ def _clone(
     """A new execution of ``execution``'s flow with its inputs, labels and trigger, marked
     as coming from it (``replayed_from``), holding copies of ``runs`` (in order, new ids);
     ``changes`` overrides fields of some of them by original id. Caller: a transaction."""
-    from executions.models import new_id as fresh_id
 
     copy = Execution.objects.create(
         id=fresh_id(), namespace=execution.namespace, flow_id=execution.flow_id,

@@ -17,7 +17,9 @@ from typing import Any
 from access.policy import Action, check
 from executions.models import Execution
 from executions.runtime.expr_io import ExecutionIO
-from kernel.expressions.render import ExpressionError
+from executions.runtime.loading import execution_flow_spec, task_run_context
+from executions.runtime.persistence import load_snapshot
+from kernel.expressions.render import ExpressionError, render
 from kernel.secrets import Masker
 from kernel.taint import shown_form
 
@@ -57,9 +59,6 @@ def execution_eval(
     """Render ``expression`` as text in the context of ``task_run_id``; a rendering error is
     the result's ``error`` (Kestra's wording), never an exception. Unknown task run:
     LookupError."""
-    from executions.runtime.loading import execution_flow_spec, task_run_context
-    from executions.runtime.persistence import load_snapshot
-    from kernel.expressions.render import render
 
     check(actor, execution.namespace, Action.WRITE)
     if len(expression) > MAX_EXPRESSION:

@@ -18,7 +18,12 @@ from django.db.models import Count, QuerySet
 from access.policy import inside, within
 from executions.log_levels import levels_from
 from executions.models import Execution, LogEntry
+from executions.services.actions import execution_delete
 from kernel.states import TERMINAL
+from kv.services import kv_purge
+from orchestrator.storage import default_storage
+from triggers.models import TriggerState
+from triggers.services import trigger_set_disabled
 
 
 class OutsideNamespace(PermissionError):
@@ -72,8 +77,6 @@ class ExecutionRecords:
     ) -> dict[str, int]:
         """Delete finished executions created in [start, end) (rows, logs, files), or only
         their logs or files; the running execution is never touched."""
-        from executions.services.actions import execution_delete
-        from orchestrator.storage import default_storage
 
         found = self._executions(namespace, flow_id, start, end, states).filter(
             state__in=[str(s) for s in TERMINAL]
@@ -178,7 +181,6 @@ class ExecutionRecords:
         expired_only: bool,
     ) -> int:
         """Delete KV entries of ``namespaces`` in scope (default: the flow's)."""
-        from kv.services import kv_purge
 
         scopes = [self._within(str(n)) for n in namespaces or [self.namespace]]
         return kv_purge(
@@ -190,8 +192,6 @@ class ExecutionRecords:
     ) -> bool:
         """Enable or disable (``None``: flip) a trigger of a flow in scope; returns whether
         it is enabled now."""
-        from triggers.models import TriggerState
-        from triggers.services import trigger_set_disabled
 
         scope = self._within(namespace)
         state = TriggerState.objects.filter(

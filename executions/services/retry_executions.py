@@ -8,14 +8,15 @@ from typing import Any
 from django.db import transaction
 
 from executions.models import Execution, TaskRun
+from executions.runtime.loading import execution_flow_spec
 from executions.runtime.persistence import set_execution_state
+from executions.services import execution_replay
 from kernel.clock import now
+from kernel.engine.planner import all_tasks
 from kernel.states import State
 
 
 def _policy(spec: Any, failed_task_ids: set[str]) -> dict[str, Any] | None:
-    from kernel.engine.planner import all_tasks
-
     for task in all_tasks(spec):
         retry = task.retry or {}
         if task.id in failed_task_ids and retry.get("behavior") == "CREATE_NEW_EXECUTION":
@@ -28,8 +29,6 @@ def _policy(spec: Any, failed_task_ids: set[str]) -> dict[str, Any] | None:
 
 def retry_as_new_execution(execution: Execution) -> Execution | None:
     """Called when an execution ends: the new execution, or None when nothing is retried."""
-    from executions.runtime.loading import execution_flow_spec
-    from executions.services import execution_replay
 
     if execution.state != State.FAILED:
         return None

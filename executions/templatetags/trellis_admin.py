@@ -12,13 +12,14 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from executions.admin.dashboard import dashboard_context
+
 register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
 def trellis_dashboard(context: dict[str, Any]) -> SafeString:
     """The dashboard panel, rendered with the page (the script then refreshes it)."""
-    from executions.admin.dashboard import dashboard_context
 
     request = context.get("request")
     if request is None or not request.user.has_perm("executions.view_execution"):

@@ -18,12 +18,16 @@ from django.utils import timezone
 
 from executions.models import LogEntry
 from executions.runtime import rows
+from executions.runtime.expr_io import ExecutionIO
 from executions.runtime.ports import use_cases
 from kernel.expressions.render import evaluate, render_value
 from kernel.plugin import TaskFailed
 from kernel.secrets import Masker
 from kernel.taint import shown_form
+from kv.store import KVStore
 from namespaces.boundaries import Boundary
+from namespaces.store import NamespaceFileStore
+from orchestrator.storage import default_storage
 
 if TYPE_CHECKING:
     from executions.worker.workdir import SharedFolder
@@ -127,8 +131,6 @@ class WorkerContext:
         self._masker = masker
         self._stop = stop
         self._working_dir: Path | None = None
-        from kv.store import KVStore
-        from namespaces.store import NamespaceFileStore
 
         #: What this flow may reach beyond its namespace tree (issue 21): the stores below
         #: are bound to it, so a plugin's ``namespace:`` property cannot cross it.
@@ -177,8 +179,6 @@ class WorkerContext:
         return render_value(value, self.variables) if has_template(value) else value
 
     def put_file(self, local_path: Path, name: str | None = None) -> str:
-        from orchestrator.storage import default_storage
-
         return default_storage().put_task_file(
             self.namespace, self.flow_id, self.execution_id, self.task_id, self.task_run_id,
             Path(local_path), name,
@@ -187,7 +187,6 @@ class WorkerContext:
     def delete_uri(self, uri: str) -> bool:
         """Delete a file of this execution (not a parent's, not a namespace file); False
         when there was none."""
-        from orchestrator.storage import default_storage
 
         storage = default_storage()
         if not storage.belongs_to(str(uri), self.namespace, self.flow_id, self.execution_id):
@@ -198,8 +197,6 @@ class WorkerContext:
         """A local copy of ``uri``, which must be a file of this execution, of an execution
         above it (a subflow reads its parent's) or of its namespace: a task never opens
         another execution's inputs or outputs by naming their URI (issue 9)."""
-        from executions.runtime.expr_io import ExecutionIO
-        from orchestrator.storage import default_storage
 
         if not ExecutionIO(self.namespace, self.flow_id, self.execution_id).may_open(str(uri)):
             raise TaskFailed(f"{uri} is not a file of this execution or of its parents")

@@ -21,7 +21,9 @@ from typing import Any
 
 from django.conf import settings
 
+from kernel.engine.planner import all_tasks
 from kernel.plugin import TaskFailed
+from orchestrator.storage import default_storage
 from plugins.core.flow.working_directory import SAVED, TYPE
 from plugins.scripts.process import (
     as_lines,
@@ -46,7 +48,6 @@ class SharedFolder:
 
     def restore(self, ctx: Any, folder: Path) -> None:
         """Fill the fresh ``folder`` (``ctx.working_dir``) with what the block holds so far."""
-        from orchestrator.storage import default_storage
 
         storage = default_storage()
         if storage.exists(self.archive_uri):
@@ -64,7 +65,6 @@ class SharedFolder:
 
     def save(self, ctx: Any, folder: Path) -> dict[str, Any]:
         """Archive ``folder`` for the next child; returns what to add to this run's outputs."""
-        from orchestrator.storage import default_storage
 
         limit = max_bytes()
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
@@ -91,8 +91,6 @@ def shared_folder(spec: Any, task: Any, run: Any, execution: Any) -> SharedFolde
     """The SharedFolder of ``run`` when its task sits directly in a WorkingDirectory."""
     if not run.parent_id:
         return None
-    from kernel.engine.planner import all_tasks
-    from orchestrator.storage import default_storage
 
     block = next(
         (

@@ -13,6 +13,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from access.policy import Action, check
+from flows.testsuite.runner import run_suite
+from flows.testsuite.spec import SuiteError, parse_suite
 from orchestrator.api.base import YamlBodyView
 from orchestrator.api.errors import ApiProblem
 from orchestrator.api.schema import PROBLEM_RESPONSES, YAML_REQUEST
@@ -50,9 +52,6 @@ class TestSuiteRunView(YamlBodyView):
         "per case; `ok` is false when any case failed.",
     )
     def post(self, request):
-        from flows.testsuite.runner import run_suite
-        from flows.testsuite.spec import SuiteError, parse_suite
-
         try:
             suite = parse_suite(self.yaml_body(request), "<body>")
         except SuiteError as exc:

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from flows.models import Flow
+from flows.selectors import flow_get
 from kernel.spec.model import SpecProblem
 
 FLOW_SUBCOMMAND_MODULES: tuple[str, ...] = (
@@ -76,7 +77,6 @@ def write_warnings(command: BaseCommand, warnings: tuple[SpecProblem, ...]) -> N
 
 def get_flow(namespace: str, flow_id: str, *, include_deleted: bool = False) -> Flow:
     """The flow or a clear CommandError."""
-    from flows.selectors import flow_get
 
     try:
         return flow_get(namespace, flow_id, include_deleted=include_deleted)

@@ -8,6 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from flows.schema import flow_schema
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -20,7 +22,5 @@ def register(subparsers: Any) -> None:
 
 
 def handle(command: BaseCommand, options: dict) -> None:
-    from flows.schema import flow_schema
-
     indent = None if options["compact"] else 2
     command.stdout.write(json.dumps(flow_schema(), indent=indent, sort_keys=False))

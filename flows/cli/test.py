@@ -18,9 +18,11 @@ from executions.cli.run import add_warn_after, follow
 from executions.models import Execution
 from flows.cli.base import fail
 from flows.services.common import collect_documents
+from flows.services.deploy import parse_source
 from flows.testsuite.junit import junit_xml
 from flows.testsuite.runner import CaseResult, run_suite
 from flows.testsuite.spec import SuiteError, parse_suite
+from kernel.spec.model import SpecError
 
 
 def register(subparsers: Any) -> None:
@@ -88,8 +90,6 @@ def handle(command: BaseCommand, options: dict) -> None:
 
 def _flow_sources(paths: list[str]) -> dict[tuple[str, str], str]:
     """(namespace, id) -> source of every valid flow file under ``paths``."""
-    from flows.services.deploy import parse_source
-    from kernel.spec.model import SpecError
 
     if not paths:
         return {}

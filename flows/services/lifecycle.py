@@ -9,6 +9,7 @@ from django.db import transaction
 
 from access.policy import Action, check
 from flows.models import Flow, FlowRevision
+from flows.selectors import flow_spec
 from flows.services.common import FlowError, problem
 from flows.services.deploy import DeployResult, _user_or_none, apply_spec, parse_source
 from flows.services.hooks import notify_flow_changed
@@ -53,7 +54,6 @@ def flow_set_disabled(*, flow: Flow, disabled: bool, author: Any = None) -> Flow
     catalogue, so ``author`` needs write access (as Kestra's flow update permission).
     """
     check(author, flow.namespace.name, Action.WRITE)
-    from flows.selectors import flow_spec
 
     with transaction.atomic():
         locked = _lock(flow)

@@ -20,10 +20,24 @@ from typing import Any
 from django.core.files.base import ContentFile
 
 from executions.models import Execution
+from executions.runtime.expr_io import ExecutionIO
+from executions.runtime.loading import engine_env, execution_flow_spec
+from executions.runtime.persistence import load_snapshot
+from executions.services import ExecutionError, InputsError, execution_create, execution_kill
+from flows.models import Flow
+from flows.selectors import flow_get, flow_spec
+from flows.services.common import FlowError
+from flows.services.deploy import flow_deploy
+from flows.services.lifecycle import flow_delete
 from flows.testsuite.assertions import check, show
 from flows.testsuite.rewrite import test_flow_source
 from flows.testsuite.spec import Assertion, SuiteError, TestCase, TestSuite
+from kernel.engine.context import expression_context
+from kernel.expressions.render import IO_KEY, ExpressionError, evaluate
+from kernel.secrets import Masker
+from kernel.spec.model import SpecError
 from kernel.states import TERMINAL
+from namespaces.services import nsfile_put
 
 #: ``wait(execution_id, timeout) -> Execution``: how the runner waits for the end.
 Waiter = Callable[[str, float], Execution]
@@ -133,12 +147,6 @@ def case_namespace(suite: TestSuite) -> str:
 
 
 def _deploy_copy(suite: TestSuite, case: TestCase, actor: Any, source: str | None) -> Any:
-    from flows.models import Flow
-    from flows.selectors import flow_get
-    from flows.services.deploy import flow_deploy
-    from kernel.spec.model import SpecError
-    from namespaces.services import nsfile_put
-
     if source is None:
         try:
             source = flow_get(suite.namespace, suite.flow_id).source
@@ -158,9 +166,6 @@ def _deploy_copy(suite: TestSuite, case: TestCase, actor: Any, source: str | Non
 
 
 def _start(flow: Any, case: TestCase, suite: TestSuite, actor: Any) -> Execution:
-    from executions.services import ExecutionError, InputsError, execution_create
-    from flows.selectors import flow_spec
-
     spec = flow_spec(flow)
     file_inputs = {i.id for i in spec.inputs if i.type.upper() == "FILE"}
     inputs, files = {}, {}
@@ -185,15 +190,11 @@ def _start(flow: Any, case: TestCase, suite: TestSuite, actor: Any) -> Execution
 def _stop(execution: Execution, actor: Any) -> None:
     """A case that timed out must not run later, when an executor comes back, with its
     side effects at a moment nobody expects."""
-    from executions.services import execution_kill
 
     execution_kill(execution, actor=actor)
 
 
 def _remove_copy(flow: Any, actor: Any) -> None:
-    from flows.services.common import FlowError
-    from flows.services.lifecycle import flow_delete
-
     try:
         flow.refresh_from_db()
         if not flow.deleted:
@@ -221,8 +222,6 @@ def judge(execution: Execution, assertions: tuple[Assertion, ...]) -> list[str]:
 def _judge_one(
     execution: Execution, assertion: Assertion, contexts: dict[str | None, dict[str, Any]]
 ) -> str | None:
-    from kernel.expressions.render import ExpressionError, evaluate
-
     label = assertion.description or f"{assertion.value}"
     try:
         if assertion.task_id not in contexts:
@@ -241,12 +240,6 @@ def _judge_one(
 def assertion_context(execution: Execution, task_id: str | None) -> dict[str, Any]:
     """What an assertion's ``{{ }}`` sees: the ended execution's context (``outputs``,
     ``inputs``, ``execution.state``...), or that of ``task_id``'s last run when named."""
-    from executions.runtime.expr_io import ExecutionIO
-    from executions.runtime.loading import engine_env, execution_flow_spec
-    from executions.runtime.persistence import load_snapshot
-    from kernel.engine.context import expression_context
-    from kernel.expressions.render import IO_KEY
-    from kernel.secrets import Masker
 
     snap = load_snapshot(execution)
     spec = execution_flow_spec(execution)

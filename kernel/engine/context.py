@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from kernel.engine.snapshot import ExecutionSnapshot, TaskRunSnapshot
+from kernel.inputs import open_secret_inputs, secret_input_ids
+from kernel.secrets import SecretUnreadable, open_secret
 from kernel.taint import SecretText, fragments, unseal
 
 if TYPE_CHECKING:
@@ -144,7 +146,6 @@ def _open_inputs(flow: FlowSpec, inputs: Mapping[str, Any], io: Any) -> dict[str
     are values sealed because they came from a secret (a Subflow's input set from
     ``secret()``, kernel.taint); each clear value is handed to the render's
     ``on_secret`` hook so the worker masks it in logs."""
-    from kernel.inputs import open_secret_inputs, secret_input_ids
 
     inputs = unseal(inputs)
     hook = getattr(io, "on_secret", None)
@@ -153,7 +154,6 @@ def _open_inputs(flow: FlowSpec, inputs: Mapping[str, Any], io: Any) -> dict[str
             hook(fragment)
     if not secret_input_ids(flow.inputs):
         return dict(inputs)
-    from kernel.secrets import SecretUnreadable, open_secret
 
     def opener(value: Any) -> Any:
         try:

@@ -40,6 +40,7 @@ from kernel.engine.retry import next_attempt_at
 from kernel.engine.snapshot import ExecutionSnapshot, TaskRunSnapshot
 from kernel.expressions.render import IO_KEY, ExpressionError, evaluate, is_truthy, render_value
 from kernel.plugin import FlowableTask, PluginType, TaskFailed
+from kernel.registry import registry
 from kernel.states import TERMINAL, State, check_transition
 
 if TYPE_CHECKING:
@@ -50,8 +51,6 @@ MAX_PASSES = 10_000
 
 
 def _registry_lookup(name: str) -> type[PluginType]:
-    from kernel.registry import registry
-
     return registry.get(name)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kernel.spec.model import SpecProblem
 from kernel.spec.yaml_loader import Node
 
 if TYPE_CHECKING:
@@ -52,8 +53,6 @@ class Ctx:
     unknown_types: set[str] = field(default_factory=set)
 
     def _problem(self, pos: Pos, path: str, message: str) -> SpecProblem:
-        from kernel.spec.model import SpecProblem
-
         line, col = (pos.line, pos.col) if isinstance(pos, Node) else pos
         return SpecProblem(self.filename, line, col, path, message)
 

@@ -59,6 +59,7 @@ def _check(
 
 def _checker() -> Callable[[str], str | None]:
     try:
+        # Looked up at each check, not imported once: tests swap in the Jinja fallback.
         from kernel.expressions.render import check_syntax
     except ImportError:
         return _jinja_check

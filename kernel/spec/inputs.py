@@ -17,6 +17,7 @@ from kernel.spec.common import (
     expect_map,
     join,
 )
+from kernel.spec.model import InputSpec
 from kernel.spec.yaml_loader import Node
 
 INPUT_TYPES = (
@@ -28,8 +29,6 @@ DEPRECATED_INPUT_TYPES = {"ENUM": "SELECT"}
 
 
 def parse_inputs(node: Node | None, ctx: Ctx) -> tuple[Any, ...]:
-    from kernel.spec.model import InputSpec
-
     if not expect_list(node, "inputs", ctx, "inputs"):
         return ()
     assert node is not None
@@ -93,6 +92,7 @@ def _check_input_values(node: Node, checkable: list[tuple[int, Any]], ctx: Ctx) 
     """Defaults and validators: kernel.inputs knows every type; until it exists, at
     least check that ``validator`` regexes compile."""
     try:
+        # Looked up at each check, not imported once: tests swap the inputs module.
         from kernel.inputs import validate_input_specs
     except ImportError:
         validate_input_specs = None

@@ -24,6 +24,7 @@ from kernel.spec.common import (
     join,
     templated,
 )
+from kernel.spec.model import TaskSpec
 from kernel.spec.yaml_loader import Node
 
 COMMON_TASK_KEYS = (
@@ -82,7 +83,6 @@ def parse_tasks(node: Node | None, path: str, ctx: Ctx) -> tuple[Any, ...]:
 
 def parse_task(node: Node, path: str, ctx: Ctx) -> Any:
     """One task definition -> TaskSpec, or None when it is too broken to describe."""
-    from kernel.spec.model import TaskSpec
 
     if not node.is_map:
         ctx.error(node, path, "a task must be a mapping with at least `id` and `type`")

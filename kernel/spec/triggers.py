@@ -21,6 +21,7 @@ from kernel.spec.common import (
     join,
     templated,
 )
+from kernel.spec.model import TriggerSpec
 from kernel.spec.tasks import _properties
 from kernel.spec.yaml_loader import Node
 
@@ -32,8 +33,6 @@ _CRON_NICKNAMES = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@mi
 
 
 def parse_triggers(node: Node | None, ctx: Ctx) -> tuple[Any, ...]:
-    from kernel.spec.model import TriggerSpec
-
     if not expect_list(node, "triggers", ctx, "triggers"):
         return ()
     assert node is not None

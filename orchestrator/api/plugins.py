@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from flows.schema import flow_schema
 from kernel.plugin import PluginType
 from kernel.plugin_schema import json_schema, plugin_kind
 from kernel.registry import UnknownType, registry
@@ -90,8 +91,6 @@ class FlowSchemaView(ApiView):
         "of this server), for editors such as VS Code's YAML extension.",
     )
     def get(self, request):
-        from flows.schema import flow_schema
-
         return Response(flow_schema())
 
 

@@ -26,6 +26,7 @@ from executions.models import Execution, TaskRunAttempt
 from executions.runtime.dispatch import EXECUTOR_QUEUE
 from kernel.clock import now
 from kernel.states import ACTIVE, State
+from orchestrator.celery import app
 from orchestrator.models import MetricSample
 from orchestrator.observability import metrics
 
@@ -148,7 +149,6 @@ def heartbeat_families(moment: datetime) -> Iterator[Metric]:
 def broker_families() -> Iterator[Metric]:
     """Messages in the broker's queues (the executor's wake-ups among them), best effort: an
     unreachable broker leaves the family empty and ``trellis_broker_up`` at 0."""
-    from orchestrator.celery import app
 
     up = GaugeMetricFamily("trellis_broker_up", "1 if the broker answered this scrape.")
     family = GaugeMetricFamily(

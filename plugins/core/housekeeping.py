@@ -13,6 +13,7 @@ import json
 from datetime import datetime
 from typing import Any, ClassVar
 
+from kernel.expressions.render import is_truthy
 from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed, TaskResult, kestra_aliases
 from plugins.core.conditions import parse_moment
 
@@ -170,8 +171,6 @@ class Count(RunnableTask):
         )  # fmt: skip
         expression = props.get("expression")
         if expression:
-            from kernel.expressions.render import is_truthy
-
             results = [r for r in results if is_truthy(ctx.render(expression, r))]
         return {"results": results, "total": len(results)}
 

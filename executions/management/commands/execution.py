@@ -21,6 +21,7 @@ from executions.cli import actions
 from executions.cli import format as fmt
 from executions.cli.common import get_execution
 from executions.cli.run import POLL_SECONDS, LogCursor, add_warn_after, finish, follow
+from executions.documents import execution_json
 from executions.log_levels import LEVELS
 from executions.models import Execution, LogEntry, TaskRun
 from executions.selectors import execution_problem
@@ -74,8 +75,6 @@ def handle_list(command: BaseCommand, options: dict) -> None:
         rows = rows.filter(state=options["state"])
     found = list(rows.order_by("-created_at")[: max(options["limit"], 0)])
     if options["json"]:
-        from executions.documents import execution_json
-
         _json(command, [execution_json(e) for e in found])
         return
     if not found:
@@ -103,8 +102,6 @@ def _when(moment: Any) -> str:
 def handle_show(command: BaseCommand, options: dict) -> None:
     execution = get_execution(options["execution_id"])
     if options["json"]:
-        from executions.documents import execution_json
-
         _json(command, execution_json(execution, logs=options["logs"]))
         return
     out = command.stdout.write

@@ -16,6 +16,9 @@ from django.db import transaction
 
 from flows.cli.base import plural
 from flows.selectors import namespace_tree
+from namespaces import allowed, services
+from namespaces.boundaries import ancestors
+from namespaces.services import NamespaceFileError, NamespaceFileNotFound
 
 
 class Command(BaseCommand):
@@ -74,7 +77,6 @@ class Command(BaseCommand):
         if options["subcommand"] == "allowed":
             self._allowed(options)
             return
-        from namespaces.services import NamespaceFileError, NamespaceFileNotFound
 
         try:
             getattr(self, f"_files_{options['action']}")(options)
@@ -95,9 +97,6 @@ class Command(BaseCommand):
     # --------------------------------------------------------------------------- allowed
 
     def _allowed(self, options: dict) -> None:
-        from namespaces import allowed
-        from namespaces.boundaries import ancestors
-
         namespace, action = options["namespace"], options["action"]
         try:
             with transaction.atomic():  # every entry is checked before any is written
@@ -131,8 +130,6 @@ class Command(BaseCommand):
     # ----------------------------------------------------------------------------- files
 
     def _files_upload(self, options: dict) -> None:
-        from namespaces import services
-
         plan = _upload_plan([Path(p) for p in options["sources"]], options["to"])
         for _, target in plan:  # every target checked before anything is written
             services.nsfile_check(options["namespace"], target)
@@ -145,8 +142,6 @@ class Command(BaseCommand):
                 self.stdout.write(f"uploaded {row.path} ({row.size} bytes)")
 
     def _files_list(self, options: dict) -> None:
-        from namespaces import services
-
         rows = services.nsfile_list(
             options["namespace"], options["path"], recursive=options["recursive"]
         )
@@ -159,8 +154,6 @@ class Command(BaseCommand):
                 self.stdout.write(f"{row.path}  {row.size} bytes  {row.updated_at:%Y-%m-%d %H:%M}")
 
     def _files_download(self, options: dict) -> None:
-        from namespaces import services
-
         data = services.nsfile_read(options["namespace"], options["path"])
         if options["output"]:
             options["output"].write_bytes(data)
@@ -169,8 +162,6 @@ class Command(BaseCommand):
             self.stdout.write(data.decode("utf-8", errors="replace"), ending="")
 
     def _files_delete(self, options: dict) -> None:
-        from namespaces import services
-
         count = services.nsfile_delete(namespace=options["namespace"], path=options["path"])
         self.stdout.write(f"deleted {options['path']} ({count} file(s))")
 
@@ -178,7 +169,6 @@ class Command(BaseCommand):
 def _upload_plan(sources: list[Path], to: str) -> list[tuple[Path, str]]:
     """(local file, target path) pairs: a folder's files keep their relative paths under
     ``to``; a single file goes to ``to`` itself unless ``to`` ends with ``/``."""
-    from namespaces.services import NamespaceFileError
 
     plan: list[tuple[Path, str]] = []
     folder = to.rstrip("/") or ""

@@ -38,6 +38,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from flows.services import flows_deploy_folder
+from kernel.spec.model import SpecError
 from orchestrator import processes
 from plugins.scripts.sandbox import UNSAFE_ENV, probe, unsafe_allowed
 
@@ -208,9 +210,6 @@ class LocalMode:
                 raise CommandError(f"cannot listen on {self.host}:{self.port}: {exc}") from None
 
     def deploy_examples(self) -> None:
-        from flows.services import flows_deploy_folder
-        from kernel.spec.model import SpecError
-
         folder = Path(settings.TRELLIS_EXAMPLES_DIR)
         if not folder.is_dir():
             return

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from kernel.plugin import FlowableContext, Prop, RunnableTask, kestra_aliases
+from kernel.registry import UnknownType, registry
 from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
 
 if TYPE_CHECKING:
@@ -66,8 +67,6 @@ class WorkingDirectory(BlockTask):
 
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        from kernel.registry import UnknownType, registry
-
         problems = []
         for i, child in enumerate(props.get("tasks") or ()):
             kind = child.get("type") if isinstance(child, Mapping) else None
