@@ -29,6 +29,8 @@ test-integration: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) tools/import_cycles.py
 
 format: install
 	$(VENV)/bin/ruff format .
