@@ -14,9 +14,6 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from flows.cli.base import plural
-from flows.selectors import namespace_tree
-
 
 class Command(BaseCommand):
     help = "Show namespaces and manage their files."
@@ -82,6 +79,11 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=1) from exc
 
     def _tree(self) -> None:
+        # The tree counts flows, which are flows' business; imported here, not at the top,
+        # because flows imports namespaces (its Flow points at namespaces.Namespace).
+        from flows.cli.base import plural
+        from flows.selectors import namespace_tree
+
         roots = namespace_tree()
         if not roots:
             self.stdout.write("no namespaces")
