@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from flows.models import validate_namespace_name
+from namespaces.models import validate_namespace_name
 
 
 class Permission(models.TextChoices):

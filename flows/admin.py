@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -19,7 +19,7 @@ from executions.templatetags.trellis_admin import when
 from flows import confidential
 from flows.forms import FlowSourceForm
 from flows.graph import flow_graph
-from flows.models import Flow, FlowLabel, FlowRevision, Namespace
+from flows.models import Flow, FlowLabel, FlowRevision
 from flows.selectors import flow_revisions
 from flows.services import (
     FlowError,
@@ -31,6 +31,7 @@ from flows.services import (
 )
 from flows.services.deploy import parse_source
 from kernel.spec.model import SpecError
+from namespaces.models import Namespace
 
 SOURCE_CHANGE_FORM = "admin/flows/source_change_form.html"
 
@@ -50,52 +51,6 @@ tasks:
     type: trellis.core.log.Log
     message: "Hello, {{ inputs.name }}!"
 """
-
-
-@admin.register(Namespace)
-class NamespaceAdmin(admin.ModelAdmin):
-    """Namespaces are created by deploys; here they are a read-only tree with flow counts."""
-
-    list_display = ["tree_name", "own_flows", "flows_inside"]
-    list_display_links = None
-    ordering = ["name"]
-    search_fields = ["name"]
-
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(live_flows=Count("flows", filter=Q(flows__deleted=False)))
-        )
-
-    @admin.display(description="namespace", ordering="name")
-    def tree_name(self, obj: Namespace) -> str:
-        label = obj.name.rsplit(".", 1)[-1]
-        return format_html(
-            '<span style="padding-left:{}em" title="{}">{}{}</span>',
-            2 * obj.depth,
-            obj.name,
-            "└ " if obj.depth else "",
-            label,
-        )
-
-    @admin.display(description="flows here")
-    def own_flows(self, obj: Namespace) -> str:
-        url = reverse("admin:flows_flow_changelist")
-        return format_html('<a href="{}?namespace={}">{}</a>', url, obj.name, obj.live_flows)
-
-    @admin.display(description="flows inside (all levels)")
-    def flows_inside(self, obj: Namespace) -> int:
-        return Flow.objects.live().in_namespace(obj.name).count()
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class NamespacePrefixFilter(admin.SimpleListFilter):

@@ -1,4 +1,4 @@
-"""The flow catalogue: namespaces, flows, their revisions and labels.
+"""The flow catalogue: flows, their revisions and labels (namespaces: ``namespaces.models``).
 
 Models hold data and invariants only; every change goes through ``flows.services`` so that
 revision numbering, labels and the ``on_flow_changed`` hooks stay consistent.
@@ -6,60 +6,14 @@ revision numbering, labels and the ``on_flow_changed`` hooks stay consistent.
 
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 
-NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_][A-Za-z0-9_-]*)*$")
-
-
-def validate_namespace_name(name: str) -> None:
-    if not NAMESPACE_RE.match(name or ""):
-        raise ValidationError(
-            f"{name!r} is not a namespace: dot-separated words of letters, digits, '_' and '-'"
-        )
-
-
-def namespace_ancestors(name: str) -> list[str]:
-    """``"a.b.c"`` -> ``["a", "a.b", "a.b.c"]``: the namespace and every parent, outermost first."""
-    parts = name.split(".")
-    return [".".join(parts[: i + 1]) for i in range(len(parts))]
-
-
-class NamespaceQuerySet(models.QuerySet["Namespace"]):
-    def inside(self, name: str, *, include_self: bool = True) -> NamespaceQuerySet:
-        """Namespaces inside ``name`` by whole segments: ``a.bc`` is not inside ``a.b``."""
-        q = models.Q(name__startswith=f"{name}.")
-        if include_self:
-            q |= models.Q(name=name)
-        return self.filter(q)
-
-
-class Namespace(models.Model):
-    """A folder of flows. Created on demand for a deployed flow's namespace and its parents."""
-
-    name = models.CharField(max_length=255, unique=True, validators=[validate_namespace_name])
-    parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
-    )
-    depth = models.PositiveSmallIntegerField(default=0, help_text="0 for a top-level namespace")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = NamespaceQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def is_inside(self, other: Namespace | str) -> bool:
-        """True when this namespace is ``other`` or lies below it (whole segments only)."""
-        outer = other.name if isinstance(other, Namespace) else other
-        return self.name == outer or self.name.startswith(f"{outer}.")
+# Namespace moved to namespaces.models (issue 16). validate_namespace_name stays importable
+# here because migrations flows 0001 and access 0001 name it as flows.models.<...>.
+from namespaces.models import Namespace
+from namespaces.models import validate_namespace_name as validate_namespace_name
 
 
 class FlowQuerySet(models.QuerySet["Flow"]):

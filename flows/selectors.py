@@ -8,9 +8,10 @@ from functools import lru_cache
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
-from flows.models import Flow, FlowRevision, Namespace
+from flows.models import Flow, FlowRevision
 from kernel.spec import parse as spec_module
 from kernel.spec.model import FlowSpec
+from namespaces.models import Namespace
 
 
 def flow_get(namespace: str, flow_id: str, *, include_deleted: bool = False) -> Flow:

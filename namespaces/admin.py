@@ -1,5 +1,5 @@
-"""Namespace files in the admin (list, upload, replace, download and delete) and the
-allowed-namespaces policy.
+"""Namespaces in the admin (a read-only tree with flow counts), namespace files (list,
+upload, replace, download and delete) and the allowed-namespaces policy.
 
 The admin only translates: saving calls ``nsfile_put``/``nsfile_mkdir`` and deleting calls
 ``nsfile_delete``, so the content in storage and the rows never disagree.
@@ -12,6 +12,7 @@ import contextlib
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
 from django.http import FileResponse, Http404
 from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
@@ -25,8 +26,58 @@ from namespaces.allowed import (
     allowed_namespace_remove,
     validated_name,
 )
-from namespaces.models import AllowedNamespace, NamespaceFile
+from namespaces.models import AllowedNamespace, Namespace, NamespaceFile
 from namespaces.services import NamespaceFileError, NamespaceFileNotFound
+
+
+@admin.register(Namespace)
+class NamespaceAdmin(admin.ModelAdmin):
+    """Namespaces are created by deploys; here they are a read-only tree with flow counts.
+
+    Flows are counted through the reverse relation ``flows`` (Flow.namespace), so this module
+    imports nothing from ``flows``, which imports this app's models."""
+
+    list_display = ["tree_name", "own_flows", "flows_inside"]
+    list_display_links = None
+    ordering = ["name"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(live_flows=Count("flows", filter=Q(flows__deleted=False)))
+        )
+
+    @admin.display(description="namespace", ordering="name")
+    def tree_name(self, obj: Namespace) -> str:
+        label = obj.name.rsplit(".", 1)[-1]
+        return format_html(
+            '<span style="padding-left:{}em" title="{}">{}{}</span>',
+            2 * obj.depth,
+            obj.name,
+            "└ " if obj.depth else "",
+            label,
+        )
+
+    @admin.display(description="flows here")
+    def own_flows(self, obj: Namespace) -> str:
+        url = reverse("admin:flows_flow_changelist")
+        return format_html('<a href="{}?namespace={}">{}</a>', url, obj.name, obj.live_flows)
+
+    @admin.display(description="flows inside (all levels)")
+    def flows_inside(self, obj: Namespace) -> int:
+        inside = Namespace.objects.inside(obj.name)
+        return inside.aggregate(n=Count("flows", filter=Q(flows__deleted=False)))["n"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class NamespaceFileForm(forms.ModelForm):

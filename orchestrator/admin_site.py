@@ -31,12 +31,17 @@ class TrellisAdminSite(admin.AdminSite):
 
     def get_urls(self) -> list[Any]:
         from django.urls import path
+        from django.views.generic import RedirectView
 
         from flows.admin_tests import tests_view  # loaded with INSTALLED_APPS: no models yet
 
         own = [
             path("flows/flow/<path:object_id>/tests/", self.admin_view(tests_view),
                  name="flows_flow_tests"),
+            # Namespace moved from flows to namespaces (issue 16): old bookmarks still land.
+            path("flows/namespace/", RedirectView.as_view(
+                pattern_name="admin:namespaces_namespace_changelist", query_string=True,
+                permanent=True)),
         ]  # fmt: skip
         return [*own, *super().get_urls()]
 

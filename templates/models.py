@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models.functions import Lower
 
-from flows.models import Namespace
+from namespaces.models import Namespace
 
 
 class Template(models.Model):

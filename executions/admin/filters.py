@@ -14,7 +14,8 @@ from django.utils.dateparse import parse_date, parse_datetime
 from access.policy import within
 from executions.admin.common import TRIGGER_KINDS
 from executions.models import ExecutionLabel
-from flows.models import Flow, Namespace
+from flows.models import Flow
+from namespaces.models import Namespace
 
 
 def in_namespace(queryset: QuerySet, name: str) -> QuerySet:

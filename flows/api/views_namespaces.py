@@ -15,8 +15,8 @@ from rest_framework.response import Response
 from access.policy import Access, access_for
 from flows import selectors
 from flows.api.common import readable_within
-from flows.models import Namespace
 from flows.selectors import NamespaceNode
+from namespaces.models import Namespace
 from orchestrator.api.base import ApiView
 from orchestrator.api.pagination import list_response
 from orchestrator.api.schema import PROBLEM_RESPONSES, page_params

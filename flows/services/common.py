@@ -7,8 +7,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from flows.models import Namespace, namespace_ancestors
 from kernel.spec.model import SpecError, SpecProblem
+from namespaces.models import Namespace, namespace_ancestors
 
 YAML_SUFFIXES = (".yml", ".yaml")
 

@@ -31,12 +31,22 @@ def test_namespace_tree_lists_counts(client):
     flow_deploy(source=flow_yaml("one", "a.b"))
     flow_deploy(source=flow_yaml("two", "a.b.c"))
 
-    page = client.get(reverse("admin:flows_namespace_changelist"))
+    url = reverse("admin:namespaces_namespace_changelist")
+    page = client.get(url)
 
+    assert url == "/admin/namespaces/namespace/"  # the model moved to namespaces (issue 16)
     assert page.status_code == 200
     rows = page.context["cl"].result_list
     assert [(ns.name, ns.live_flows) for ns in rows] == [("a", 0), ("a.b", 1), ("a.b.c", 1)]
+    assert [page.context["cl"].model_admin.flows_inside(ns) for ns in rows] == [2, 2, 1]
     assert 'href="/admin/flows/flow/?namespace=a.b"' in page.content.decode()
+
+
+def test_the_old_namespace_admin_address_redirects(client):
+    page = client.get("/admin/flows/namespace/?q=a")
+
+    assert page.status_code == 301
+    assert page["Location"] == "/admin/namespaces/namespace/?q=a"
 
 
 def test_flow_list_filters_by_namespace_prefix_label_and_disabled(client):

@@ -31,10 +31,10 @@ from schemathesis.generation import GenerationMode
 from access.models import NamespaceGrant
 from executions.models import Execution, ExecutionLabel, LogEntry, TaskRun
 from executions.services import execution_create
-from flows.models import Flow, FlowLabel, FlowRevision, Namespace
+from flows.models import Flow, FlowLabel, FlowRevision
 from flows.services import flow_deploy
 from kernel.states import State
-from namespaces.models import NamespaceFile
+from namespaces.models import Namespace, NamespaceFile
 from orchestrator.api.tokens import token_create
 from templates.models import Template
 from templates.services import template_deploy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.models import Flow, FlowRevision, Namespace
+from flows.models import Flow, FlowRevision
 from flows.selectors import (
     flow_get,
     flow_revision_spec,
@@ -15,6 +15,7 @@ from flows.selectors import (
     namespace_tree,
 )
 from flows.services import flow_delete, flow_deploy, flow_set_disabled
+from namespaces.models import Namespace
 from tests.conftest import flow_yaml
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.models import Flow, FlowLabel, FlowRevision, Namespace
+from flows.models import Flow, FlowLabel, FlowRevision
 from flows.services import (
     FlowError,
     flow_delete,
@@ -15,6 +15,7 @@ from flows.services import (
     on_flow_changed,
 )
 from kernel.spec.model import SpecError
+from namespaces.models import Namespace
 from tests.conftest import flow_yaml
 
 pytestmark = pytest.mark.django_db

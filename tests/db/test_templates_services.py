@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from flows.models import Namespace
 from kernel.spec.model import SpecError
+from namespaces.models import Namespace
 from templates.models import Template
 from templates.selectors import template_get, template_spec
 from templates.services import template_delete, template_deploy

@@ -84,6 +84,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=1) from exc
 
     def _tree(self) -> None:
+        # The tree counts flows, which are flows' business; imported here, not at the top,
+        # because flows imports namespaces (its Flow points at namespaces.Namespace).
+
         roots = namespace_tree()
         if not roots:
             self.stdout.write("no namespaces")
