@@ -1,5 +1,9 @@
 """The pure engine: FlowSpec + execution snapshot + now -> Plan.
 
+Why one module of some 550 lines: the rules below run in one loop over one private copy of
+the snapshot, and their order is the semantics; the flowables' own rules already live in their
+plugins and the blocks helper (``kernel.engine.blocks``). Kept whole so the order is read at once.
+
 No Django, no Celery, no I/O. The executor loads a snapshot under a row lock, calls
 :func:`plan`, and applies the actions in one transaction. The engine works on a private copy
 of the snapshot and repeats its rules until nothing changes, so one call plans everything

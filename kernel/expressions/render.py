@@ -17,6 +17,10 @@ sandboxed Jinja2 environment with Kestra's functions and filters. Safety rules:
 Functions needing I/O get it from the context entry `_trellis` (an object or mapping with
 optional callables `read`, `kv`, `error_logs`, `secret`, `on_secret`, `now`); that
 entry is not visible to templates.
+
+Why one module of some 600 lines: the environment, its sandbox policy (what an expression may
+call or reach) and the render entry points must be read together to review the sandbox; the
+filters, functions, dates, text and limits already live in their own modules.
 """
 
 from __future__ import annotations
