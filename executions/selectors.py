@@ -70,7 +70,7 @@ def execution_summary(execution_id: str) -> dict[str, Any] | None:
             "started_at",
             "ended_at",
             "created_at",
-        )  # fmt: skip
+        )
         .first()
     )
     if row is None:
