@@ -232,12 +232,9 @@ class MailSend(RunnableTask):
         *_FILES,
     )
     examples = (
-        """id: mail_on_failure
+        """id: mail_report
 namespace: trellis.examples
 tasks:
-  - id: fail
-    type: io.kestra.plugin.core.execution.Fail
-errors:
   - id: send_email
     type: io.kestra.plugin.notifications.mail.MailSend
     host: smtp.example.com
@@ -246,8 +243,8 @@ errors:
     password: "{{ secret('EMAIL_PASSWORD') }}"
     from: robot@example.com
     to: "ops@example.com; oncall@example.com"
-    subject: "Flow {{ flow.id }} failed"
-    htmlTextContent: "Execution <b>{{ execution.id }}</b> failed."
+    subject: "Flow {{ flow.id }} ran"
+    htmlTextContent: "Execution <b>{{ execution.id }}</b> is done."
 """,
     )
 

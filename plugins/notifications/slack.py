@@ -41,16 +41,13 @@ class SlackIncomingWebhook(IncomingWebhook):
         ),
     )
     examples = (
-        """id: slack_on_failure
+        """id: slack_hello
 namespace: trellis.examples
 tasks:
-  - id: fail
-    type: io.kestra.plugin.core.execution.Fail
-errors:
-  - id: alert
+  - id: hello
     type: io.kestra.plugin.notifications.slack.SlackIncomingWebhook
     url: "{{ secret('SLACK_WEBHOOK') }}"
-    messageText: "Flow {{ flow.namespace }}.{{ flow.id }} failed ({{ execution.id }})"
+    messageText: "Flow {{ flow.namespace }}.{{ flow.id }} ran ({{ execution.id }})"
 """,
     )
 
