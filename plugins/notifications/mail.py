@@ -295,7 +295,7 @@ class MailExecution(RunnableTask):
     failed task, a link when ``TRELLIS_URL`` is set)."""
 
     type = "trellis.notifications.mail.MailExecution"
-    aliases = (f"{_OLD}.MailExecution",)
+    aliases = (f"{_OLD}.MailExecution", "org.kestra.task.notifications.mail.MailExecution")
     properties: ClassVar = (*_SERVER, *_HEADERS, *_FILES, *EXECUTION_PROPS)
 
     @classmethod

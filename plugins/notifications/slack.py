@@ -30,6 +30,7 @@ class SlackIncomingWebhook(IncomingWebhook):
         f"{_OLD}.SlackIncomingWebhook",
         f"{_NEW}.SlackIncomingWebhook",
         f"{_NEW}.notifications.SlackIncomingWebhook",
+        "org.kestra.task.notifications.slack.SlackIncomingWebhook",
     )
     what = "Slack message"
     properties: ClassVar = (
@@ -127,6 +128,7 @@ class SlackExecution(IncomingWebhook):
         f"{_OLD}.SlackExecution",
         f"{_NEW}.SlackExecution",
         f"{_NEW}.notifications.SlackExecution",
+        "org.kestra.task.notifications.slack.SlackExecution",
     )
     what = "Slack message"
     properties: ClassVar = (

@@ -313,3 +313,30 @@ def test_a_templated_url_is_checked_only_when_rendered() -> None:
         "    url: \"{{ secret('SLACK') }}\"\n    customFields:\n      env: prod\n"
     ))  # fmt: skip
     assert spec.tasks[0].type == "trellis.notifications.slack.SlackExecution"
+
+
+def test_usable_in_listeners_and_errors_branches() -> None:
+    spec = parse_flow(
+        """id: notify
+namespace: test.notify
+tasks:
+  - id: work
+    type: io.kestra.plugin.core.log.Log
+    message: hi
+errors:
+  - id: mail
+    type: io.kestra.plugin.notifications.mail.MailExecution
+    host: smtp.example.com
+    from: a@example.com
+    to: b@example.com
+listeners:
+  - conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionStatusCondition
+        in: [FAILED]
+    tasks:
+      - id: slack
+        type: io.kestra.plugin.notifications.slack.SlackExecution
+        url: https://hooks.slack.com/services/x
+"""
+    )
+    assert spec.errors[0].type == "trellis.notifications.mail.MailExecution"
