@@ -80,7 +80,10 @@ def post_json(
     try:
         code, _headers, body = exchange(request, opts, {})
     except TaskFailed as exc:
-        raise TaskFailed(str(exc).replace(url, shown)) from None
+        message = str(exc)
+        for form in {url, request.full_url}:  # urllib may respell it (a fragment dropped)
+            message = message.replace(form, shown)
+        raise TaskFailed(message) from None
     if code >= 400:
         answer = body[:200].decode("utf-8", errors="replace")
         raise TaskFailed(f"the {what} to {shown} was refused: HTTP {code}: {answer}")

@@ -193,3 +193,12 @@ def test_mail_execution_sums_up_the_execution(smtp, ctx) -> None:
     assert f"Execution: {FAILED_EXECUTION['id']}" in plain
     assert "Env: prod" in plain
     assert FAILED_EXECUTION["link"] in message.get_body(("html",)).get_content()
+
+
+def test_smtp_tls_needs_starttls_from_the_server(smtp, ctx) -> None:
+    props = server_props(smtp, transportStrategy="SMTP_TLS", **{"from": "a@example.com"},
+                         to="b@example.com")  # fmt: skip
+
+    with pytest.raises(TaskFailed, match="STARTTLS extension not supported"):
+        MailSend().run(props, ctx)
+    assert smtp.mails == []
