@@ -21,7 +21,7 @@ class DiscordIncomingWebhook(IncomingWebhook):
     (``content``, ``embeds``...)."""
 
     type = "trellis.notifications.discord.DiscordIncomingWebhook"
-    aliases = (f"{_OLD}.DiscordIncomingWebhook",)
+    aliases = (f"{_OLD}.DiscordIncomingWebhook", "io.kestra.plugin.discord.DiscordIncomingWebhook")
     what = "Discord message"
     examples = (
         """id: discord_hello
@@ -116,7 +116,7 @@ class DiscordExecution(IncomingWebhook):
     the failed task, a link when ``TRELLIS_URL`` is set)."""
 
     type = "trellis.notifications.discord.DiscordExecution"
-    aliases = (f"{_OLD}.DiscordExecution",)
+    aliases = (f"{_OLD}.DiscordExecution", "io.kestra.plugin.discord.DiscordExecution")
     what = "Discord message"
     properties: ClassVar = (
         URL,
