@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
-from executions.models import Execution, LogEntry, TaskRunAttempt
+from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
+from kernel.engine.context import iso
 
 
 def execution_stamp(execution_id: str) -> tuple[tuple[int, int], str] | None:
@@ -48,3 +51,58 @@ def execution_problem(execution: Execution) -> str | None:
         .values_list("message", flat=True)
         .first()
     )
+
+
+def execution_summary(execution_id: str) -> dict[str, Any] | None:
+    """An execution as plain data, shaped like Kestra's execution JSON (``flowId``,
+    ``state.current``, ``taskRunList``): what a notification reports about a run (issue 17).
+    Inputs, outputs and variables are left out: a message needs none of them and they may
+    hold secrets. None when there is no such execution."""
+    row = (
+        Execution.objects.filter(pk=execution_id)
+        .values(
+            "id",
+            "namespace",
+            "flow_id",
+            "flow_revision",
+            "state",
+            "labels",
+            "started_at",
+            "ended_at",
+            "created_at",
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    runs = (
+        TaskRun.objects.filter(execution_id=execution_id)
+        .order_by("seq")
+        .values("id", "task_id", "parent_id", "value", "state", "started_at", "ended_at")
+    )
+    return {
+        "id": row["id"],
+        "namespace": row["namespace"],
+        "flowId": row["flow_id"],
+        "flowRevision": row["flow_revision"],
+        "state": {
+            "current": str(row["state"]),
+            "startDate": iso(row["started_at"] or row["created_at"]),
+            "endDate": iso(row["ended_at"]),
+        },
+        "labels": [{"key": k, "value": v} for k, v in (row["labels"] or {}).items()],
+        "taskRunList": [
+            {
+                "id": run["id"],
+                "taskId": run["task_id"],
+                "parentTaskRunId": run["parent_id"],
+                "value": run["value"],
+                "state": {
+                    "current": str(run["state"]),
+                    "startDate": iso(run["started_at"]),
+                    "endDate": iso(run["ended_at"]),
+                },
+            }
+            for run in runs
+        ],
+    }

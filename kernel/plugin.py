@@ -138,6 +138,14 @@ class RunContext(Protocol):
     def secret_values(self) -> Sequence[str]:
         """Secret values to mask in anything the task prints."""
 
+    def execution_summary(self, execution_id: str | None = None) -> Mapping[str, Any]:
+        """An execution (this one by default) as plain data shaped like Kestra's execution
+        JSON: ``id``, ``namespace``, ``flowId``, ``flowRevision``, ``state`` (``current``,
+        ``startDate``, ``endDate``), ``labels``, ``taskRunList`` (``id``, ``taskId``,
+        ``parentTaskRunId``, ``value``, ``state``) and ``link`` (its page, or None). For tasks
+        that report on a run (notifications); no inputs or outputs. Raises TaskFailed when
+        there is no such execution, PermissionError when its namespace is out of reach."""
+
 
 class RunnableTask(PluginType):
     """A task that does work on a worker."""

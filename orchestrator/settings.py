@@ -264,6 +264,9 @@ TRELLIS_GLOBALS = os.environ.get("TRELLIS_GLOBALS", "{}")
 TRELLIS_HTTP_ALLOW = os.environ.get("TRELLIS_HTTP_ALLOW", "")
 TRELLIS_HTTP_DENY = os.environ.get("TRELLIS_HTTP_DENY", "")
 TRELLIS_HTTP_ALLOW_ONLY = env_bool("TRELLIS_HTTP_ALLOW_ONLY", False)
+#: The address users reach Trellis at (https://trellis.example.com): notifications link to an
+#: execution's page with it (Kestra's ``kestra.url``); without it they carry no link.
+TRELLIS_URL = os.environ.get("TRELLIS_URL", "")
 #: Worker environment variables script tasks inherit besides the basics (comma-separated).
 TRELLIS_SCRIPT_ENV = os.environ.get("TRELLIS_SCRIPT_ENV", "")
 # The script sandbox (TRELLIS_UNSAFE_SCRIPTS, TRELLIS_BWRAP, TRELLIS_SCRIPT_*_PATHS) is read

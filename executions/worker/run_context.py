@@ -14,8 +14,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
+from executions import selectors
 from executions.models import LogEntry
 from executions.runtime import rows
 from executions.runtime.expr_io import ExecutionIO
@@ -101,6 +104,15 @@ class AttemptLogger:
             for ts, level, message in lines
         ))  # fmt: skip
         return len(lines)
+
+
+def execution_link(execution_id: str) -> str | None:
+    """The absolute address of an execution's page, or None when ``TRELLIS_URL`` (the
+    address users reach Trellis at) is not set: a worker cannot guess it."""
+    base = str(getattr(settings, "TRELLIS_URL", "") or "").rstrip("/")
+    if not base:
+        return None
+    return base + reverse("admin:executions_execution_change", args=[execution_id])
 
 
 class WorkerContext:
@@ -201,6 +213,20 @@ class WorkerContext:
         if not ExecutionIO(self.namespace, self.flow_id, self.execution_id).may_open(str(uri)):
             raise TaskFailed(f"{uri} is not a file of this execution or of its parents")
         return default_storage().path_of(uri)
+
+    def execution_summary(self, execution_id: str | None = None) -> dict[str, Any]:
+        """What a notification reports about an execution (this one by default): plain data
+        from :func:`executions.selectors.execution_summary` plus ``link``, the execution's
+        page when ``TRELLIS_URL`` is set (else None). Another namespace's execution is read
+        only where the boundary lets this flow reach that namespace (issue 21)."""
+        wanted = str(execution_id or self.execution_id)
+        summary = selectors.execution_summary(wanted)
+        if summary is None:
+            raise TaskFailed(f"execution {wanted!r} not found")
+        if summary["namespace"] != self.namespace:
+            self.boundary.check(summary["namespace"], "read its executions")
+        summary["link"] = execution_link(wanted)
+        return summary
 
     def should_stop(self) -> bool:
         return self._stop.is_set()
