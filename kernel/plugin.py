@@ -70,6 +70,12 @@ class PluginType:
     properties: ClassVar[tuple[Prop, ...]] = ()
     #: Complete flow YAML documents showing the type in use; a test validates every one.
     examples: ClassVar[tuple[str, ...]] = ()
+    #: The pyproject extra installing this type's optional libraries (``jdbc`` for
+    #: ``pip install 'trellis[jdbc]'``), named by the error when one is missing.
+    extra: ClassVar[str | None] = None
+    #: Modules the type imports when it runs (optional dependencies): a flow using the type
+    #: fails validation, naming ``extra``, when one is not importable (kernel.registry).
+    requires: ClassVar[tuple[str, ...]] = ()
 
     #: Extra validation over the raw property mapping: return (property path, message) pairs.
     @classmethod

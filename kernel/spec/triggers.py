@@ -11,7 +11,7 @@ from croniter import croniter
 
 from kernel.conditions import UnknownCondition, condition_class
 from kernel.plugin import TriggerType
-from kernel.registry import UnknownType, registry
+from kernel.registry import UnknownType, missing_requirement, registry
 from kernel.spec.common import (
     TASK_ID,
     Ctx,
@@ -107,6 +107,9 @@ def _trigger_type(item: Node, path: str, ctx: Ctx) -> tuple[str | None, type[Tri
     if not issubclass(cls, TriggerType):
         ctx.error(type_node, join(path, "type"), f"{raw!r} is a task type, not a trigger type")
         return raw, None
+    missing = missing_requirement(cls)
+    if missing:
+        ctx.error(type_node, join(path, "type"), missing)
     return raw, cls
 
 
