@@ -57,6 +57,19 @@ class LoadProblem:
     #: For a clash, the plugin that claimed the names first.
     other: PluginSource | None = None
 
+    def as_dict(self) -> dict[str, object]:
+        """Plain data for the CLI's ``--json`` and the API."""
+        return {
+            "kind": self.kind,
+            "plugin": self.source.name,
+            "module": self.source.module,
+            "distribution": self.source.distribution,
+            "error": self.error,
+            "names": list(self.names),
+            "otherPlugin": self.other.name if self.other else None,
+            "otherModule": self.other.module if self.other else None,
+        }
+
 
 class UnknownType(LookupError):
     """No plugin provides this type name (or the plugin that would did not load)."""
