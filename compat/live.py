@@ -21,6 +21,7 @@ from compat.scenarios import TEST_ONLY_TYPES, Corpus, Inputs, NotApplicable
 from executions.models import Execution, TaskRun
 from executions.services import InputsError, execution_create, execution_kill
 from flows.models import Flow
+from kernel.registry import registry
 from kernel.states import TERMINAL, State
 
 __all__ = [
@@ -140,8 +141,7 @@ def withdraw_scheduled(deployment: Deployment) -> list[str]:
     for file, flow in deployment.flows.items():
         flow.refresh_from_db()
         if flow.deleted or not any(
-            t.raw_type.endswith("Schedule") or t.type.endswith("Schedule")
-            for t in flow_spec(flow).triggers
+            registry.trigger_kind(t.type) == "schedule" for t in flow_spec(flow).triggers
         ):
             continue
         flow_delete(flow=flow)

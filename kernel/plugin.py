@@ -246,6 +246,18 @@ class TriggerType(PluginType):
     #: Dotted property paths whose value is a credential (a Webhook's ``key``): shown only to
     #: users who may write the flow, ``******`` to everyone else (issue 21).
     confidential: ClassVar[tuple[str, ...]] = ()
+    #: What starts the executions, so the runtime picks its machinery by asking the registry,
+    #: never by reading the type's name: ``schedule`` (ticks), ``flow`` (another execution
+    #: ended), ``webhook`` (an HTTP call), ``polling`` (evaluated every interval on a worker)
+    #: or ``realtime`` (a long-lived listener); "" for a type the runtime does not fire.
+    trigger_kind: ClassVar[str] = ""
+    #: The name recorded as the execution's ``trigger.type`` (Kestra's, which flows read);
+    #: None records the canonical name.
+    recorded_type: ClassVar[str | None] = None
+    #: A ``schedule`` type whose past ticks can be replayed (``trigger backfill``).
+    backfills: ClassVar[bool] = False
+    #: A ``schedule`` type ticking at listed ``dates`` rather than on a ``cron``.
+    schedule_dates: ClassVar[bool] = False
 
 
 #: Copies a local file into the new execution's internal storage; returns its ``kestra://``
@@ -298,6 +310,7 @@ class PollingTrigger(TriggerType):
     the event keys and an atomic claim (see the local file trigger) make possible.
     """
 
+    trigger_kind: ClassVar[str] = "polling"
     #: Used when the flow does not set ``interval``.
     default_interval: ClassVar[str] = "PT60S"
     #: Accepted by every polling trigger; rendered by the runtime per event, with the

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 
-from kernel.plugin import PluginType, kestra_aliases
+from kernel.plugin import PluginType, TriggerType, kestra_aliases
 
 GROUP = "trellis.plugins"
 
@@ -291,6 +291,44 @@ class Registry:
         return {
             cls.type: cls for cls in self._by_name.values() if self._by_name.get(cls.type) is cls
         }
+
+    def trigger_class(self, name: str) -> type[TriggerType] | None:
+        """The trigger type of this name, or None (unknown, broken, or not a trigger)."""
+        try:
+            cls = self.get(name)
+        except UnknownType:
+            return None
+        return cls if issubclass(cls, TriggerType) else None
+
+    def trigger_kind(self, name: str) -> str:
+        """``schedule``, ``flow``, ``webhook``, ``polling``, ``realtime``, or "" when the
+        name is no trigger type the runtime fires."""
+        cls = self.trigger_class(name)
+        return cls.trigger_kind if cls is not None else ""
+
+    def trigger_types(self, kind: str) -> tuple[str, ...]:
+        """Canonical names of the trigger types of one kind (what ``TriggerState.type`` holds,
+        for database filters)."""
+        return tuple(
+            sorted(
+                name
+                for name, cls in self.all().items()
+                if issubclass(cls, TriggerType) and cls.trigger_kind == kind
+            )
+        )
+
+    def recorded_type(self, name: str) -> str:
+        """The name an execution records as its ``trigger.type`` (Kestra's when declared)."""
+        cls = self.trigger_class(name)
+        return (cls.recorded_type or name) if cls is not None else name
+
+    def recorded_types(self) -> frozenset[str]:
+        """Every declared ``recorded_type``: how an execution started by a trigger is known."""
+        return frozenset(
+            cls.recorded_type
+            for cls in self.all().values()
+            if issubclass(cls, TriggerType) and cls.recorded_type
+        )
 
     def source_of(self, cls: type[PluginType]) -> PluginSource | None:
         """The entry point a class came from (None for one registered directly)."""

@@ -68,8 +68,8 @@ def parse_triggers(node: Node | None, ctx: Ctx) -> tuple[Any, ...]:
         if cls is not None:
             fields = {k: v for k, v in item.value.items() if k not in COMMON_TRIGGER_KEYS}
             _properties(item, fields, cls, path, ctx)
-        if raw_type is not None and raw_type.rsplit(".", 1)[-1] == "Schedule":
-            _check_schedule(item, path, ctx, require_cron=cls is None)
+        if cls is not None and cls.trigger_kind == "schedule" and cls.prop("cron") is not None:
+            _check_schedule(item, path, ctx, require_cron=False)
         if trigger_id is None or raw_type is None:
             continue
         properties = {
