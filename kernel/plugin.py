@@ -216,6 +216,9 @@ class FlowableTask(PluginType):
 
     #: Set on types that end the whole execution when their run ends (Exit).
     ends_execution: ClassVar[bool] = False
+    #: Set on types that read their ``timeout`` themselves (Pause): the engine then sets no
+    #: deadline of its own on their run.
+    handles_timeout: ClassVar[bool] = False
     #: How the main children relate, for replays: ``sequence`` (one after another),
     #: ``parallel`` (beside each other) or ``dag`` (``dependsOn`` edges).
     children_layout: ClassVar[Literal["sequence", "parallel", "dag"]] = "sequence"
