@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kernel.plugin import TriggerType
 from kernel.registry import GROUP, Registry, UnknownType, declared_names, registry
 from kernel.spec.parse import SpecError, parse_flow
 from tests.unit.plugin_dist import acme_registry  # noqa: F401 - the `acme` fixture
@@ -144,3 +145,48 @@ def test_an_unknown_type_without_broken_plugins_reads_as_before():
         str(caught.value)
         == "unknown type 'trellis.core.log.Logg'; did you mean 'trellis.core.log.Log'?"
     )
+
+
+def test_every_plugins_list_under_plugins_is_reachable_through_an_entry_point():
+    """A module whose PLUGINS nobody declares would be skipped silently: each class listed
+    in a PLUGINS list under plugins/ came from some entry point."""
+    import importlib
+    import pkgutil
+
+    import plugins
+
+    orphans = []
+    for info in pkgutil.walk_packages(plugins.__path__, "plugins."):
+        module = importlib.import_module(info.name)
+        for cls in getattr(module, "PLUGINS", ()):
+            if registry.source_of(cls) is None:
+                orphans.append(f"{info.name}: {cls.__qualname__}")
+    assert not orphans, 'declare these modules under [project.entry-points."trellis.plugins"]'
+
+
+class Hook(TriggerType):
+    type = "acme.hooks.Hook"
+    aliases = ("io.kestra.plugin.acme.Hook",)
+    trigger_kind = "webhook"
+    recorded_type = "io.kestra.plugin.acme.Hook"
+
+
+def test_trigger_kinds_and_recorded_names_come_from_the_classes():
+    assert registry.trigger_types("schedule") == (
+        "trellis.core.trigger.Schedule",
+        "trellis.core.trigger.ScheduleOnDates",
+    )
+    assert registry.trigger_kind("io.kestra.plugin.core.trigger.Webhook") == "webhook"
+    assert registry.trigger_kind("io.kestra.plugin.fs.local.Trigger") == "polling"
+    assert registry.trigger_kind("trellis.core.log.Log") == ""
+    assert registry.trigger_kind("no.such.Type") == ""
+    flow_type = "trellis.core.trigger.Flow"
+    assert registry.recorded_type(flow_type) == "io.kestra.plugin.core.trigger.Flow"
+    on_dates = "trellis.core.trigger.ScheduleOnDates"
+    assert registry.recorded_type(on_dates) == on_dates  # none declared: the canonical name
+
+    fresh = Registry()
+    fresh._loaded = True
+    fresh.register(Hook)
+    assert fresh.trigger_types("webhook") == ("acme.hooks.Hook",)
+    assert fresh.recorded_types() == frozenset({"io.kestra.plugin.acme.Hook"})
