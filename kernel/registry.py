@@ -250,6 +250,14 @@ class Registry:
                 continue
             seen.add((ep.name, ep.value))
             self.load_entry_point(ep)
+        if not seen:  # a source tree never installed: say why every type is unknown
+            self._problems.append(
+                LoadProblem(
+                    PluginSource("trellis", "plugins"),
+                    f"no entry point of the {GROUP!r} group is installed; install Trellis "
+                    "(pip install -e .) so its plugins register",
+                )
+            )
 
     # -- questions ----------------------------------------------------------------------------
 

@@ -190,3 +190,15 @@ def test_trigger_kinds_and_recorded_names_come_from_the_classes():
     fresh.register(Hook)
     assert fresh.trigger_types("webhook") == ("acme.hooks.Hook",)
     assert fresh.recorded_types() == frozenset({"io.kestra.plugin.acme.Hook"})
+
+
+def test_a_tree_never_installed_says_so_instead_of_failing_every_lookup(monkeypatch):
+    import kernel.registry as registry_module
+
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: [])
+    fresh = Registry()
+
+    [problem] = fresh.problems()
+    assert "pip install -e ." in problem.error
+    with pytest.raises(UnknownType, match="no entry point of the 'trellis.plugins' group"):
+        fresh.get("io.kestra.plugin.core.log.Log")
