@@ -16,6 +16,7 @@ import ast
 import difflib
 import importlib
 import importlib.util
+import logging
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
@@ -23,6 +24,8 @@ from importlib.metadata import EntryPoint, entry_points
 from kernel.plugin import PluginType, TriggerType, kestra_aliases
 
 GROUP = "trellis.plugins"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,8 @@ class Registry:
                     "(pip install -e .) so its plugins register",
                 )
             )
+        for problem in self._problems:  # once per process: the operator's first clue
+            log.warning("plugin load problem: %s (%s)", problem.error, problem.source.label())
 
     # -- questions ----------------------------------------------------------------------------
 
