@@ -23,6 +23,7 @@ from executions.services import InputsError, execution_create, execution_kill
 from flows.models import Flow
 from flows.selectors import flow_spec
 from flows.services import flow_delete, flow_deploy
+from kernel.registry import registry
 from kernel.states import TERMINAL, State
 from kv.services import kv_delete, kv_keys, kv_set
 from templates.services import template_deploy
@@ -140,8 +141,7 @@ def withdraw_scheduled(deployment: Deployment) -> list[str]:
     for file, flow in deployment.flows.items():
         flow.refresh_from_db()
         if flow.deleted or not any(
-            t.raw_type.endswith("Schedule") or t.type.endswith("Schedule")
-            for t in flow_spec(flow).triggers
+            registry.trigger_kind(t.type) == "schedule" for t in flow_spec(flow).triggers
         ):
             continue
         flow_delete(flow=flow)

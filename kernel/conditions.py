@@ -22,6 +22,10 @@ class ConditionType(PluginType):
     """A predicate over a context; ``test`` must be pure and never raise for a false case."""
 
     kind: ClassVar[str] = "condition"
+    #: What of the upstream execution a Flow trigger's condition pins down, for the index
+    #: of listeners (triggers/flow_triggers.py): ``flow`` (namespace and flowId),
+    #: ``namespace`` or ``states``; "" when it narrows nothing the index can use.
+    narrows: ClassVar[str] = ""
 
     def test(self, props: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
         raise NotImplementedError

@@ -70,6 +70,12 @@ class PluginType:
     properties: ClassVar[tuple[Prop, ...]] = ()
     #: Complete flow YAML documents showing the type in use; a test validates every one.
     examples: ClassVar[tuple[str, ...]] = ()
+    #: The pyproject extra installing this type's optional libraries (``jdbc`` for
+    #: ``pip install 'trellis[jdbc]'``), named by the error when one is missing.
+    extra: ClassVar[str | None] = None
+    #: Modules the type imports when it runs (optional dependencies): a flow using the type
+    #: fails validation, naming ``extra``, when one is not importable (kernel.registry).
+    requires: ClassVar[tuple[str, ...]] = ()
 
     #: Extra validation over the raw property mapping: return (property path, message) pairs.
     @classmethod
@@ -218,6 +224,9 @@ class FlowableTask(PluginType):
 
     #: Set on types that end the whole execution when their run ends (Exit).
     ends_execution: ClassVar[bool] = False
+    #: Set on types that read their ``timeout`` themselves (Pause): the engine then sets no
+    #: deadline of its own on their run.
+    handles_timeout: ClassVar[bool] = False
     #: How the main children relate, for replays: ``sequence`` (one after another),
     #: ``parallel`` (beside each other) or ``dag`` (``dependsOn`` edges).
     children_layout: ClassVar[Literal["sequence", "parallel", "dag"]] = "sequence"
@@ -248,6 +257,18 @@ class TriggerType(PluginType):
     #: Dotted property paths whose value is a credential (a Webhook's ``key``): shown only to
     #: users who may write the flow, ``******`` to everyone else (issue 21).
     confidential: ClassVar[tuple[str, ...]] = ()
+    #: What starts the executions, so the runtime picks its machinery by asking the registry,
+    #: never by reading the type's name: ``schedule`` (ticks), ``flow`` (another execution
+    #: ended), ``webhook`` (an HTTP call), ``polling`` (evaluated every interval on a worker)
+    #: or ``realtime`` (a long-lived listener); "" for a type the runtime does not fire.
+    trigger_kind: ClassVar[str] = ""
+    #: The name recorded as the execution's ``trigger.type`` (Kestra's, which flows read);
+    #: None records the canonical name.
+    recorded_type: ClassVar[str | None] = None
+    #: A ``schedule`` type whose past ticks can be replayed (``trigger backfill``).
+    backfills: ClassVar[bool] = False
+    #: A ``schedule`` type ticking at listed ``dates`` rather than on a ``cron``.
+    schedule_dates: ClassVar[bool] = False
 
 
 #: Copies a local file into the new execution's internal storage; returns its ``kestra://``
@@ -300,6 +321,7 @@ class PollingTrigger(TriggerType):
     the event keys and an atomic claim (see the local file trigger) make possible.
     """
 
+    trigger_kind: ClassVar[str] = "polling"
     #: Used when the flow does not set ``interval``.
     default_interval: ClassVar[str] = "PT60S"
     #: Accepted by every polling trigger; rendered by the runtime per event, with the

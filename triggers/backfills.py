@@ -24,9 +24,10 @@ from django.db import transaction
 
 from executions.runtime.dispatch import EXECUTOR_QUEUE, send_after_commit
 from kernel.clock import now as clock
+from kernel.registry import registry
 from triggers.cron import CronSchedule
 from triggers.models import TriggerState
-from triggers.schedules import SCHEDULE, fire_tick, live_trigger, lock_state, schedule_of
+from triggers.schedules import fire_tick, live_trigger, lock_state, schedule_of
 from triggers.task_names import BACKFILL_STEP
 
 #: A backfill may not cover more ticks than this (a typo in a date should not start millions).
@@ -54,9 +55,14 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
+def backfill_types() -> tuple[str, ...]:
+    """Schedule types that replay past ticks (their class's ``backfills``), by registry."""
+    return tuple(t for t in registry.trigger_types("schedule") if registry.get(t).backfills)
+
+
 def _locked_schedule(namespace: str, flow_id: str, trigger_id: str) -> TriggerState:
     state = lock_state(namespace, flow_id, trigger_id)
-    if state is None or state.type != SCHEDULE:
+    if state is None or state.type not in backfill_types():
         raise BackfillError(f"no Schedule trigger {trigger_id!r} on flow {namespace}.{flow_id}")
     return state
 
@@ -185,7 +191,7 @@ def stalled_backfills(now: datetime | None = None) -> list[TriggerState]:
     quiet = timedelta(seconds=max(60.0, 10 * pause_seconds()))
     return list(
         TriggerState.objects.filter(
-            type=SCHEDULE, backfill__isnull=False, backfill__done=False,
+            type__in=backfill_types(), backfill__isnull=False, backfill__done=False,
             backfill__paused=False, updated_at__lt=moment - quiet,
         )[:100]
     )  # fmt: skip

@@ -20,6 +20,7 @@ from executions.models import Execution
 from executions.services import InputsError, execution_create
 from flows.models import Flow
 from kernel.expressions.render import render_value
+from kernel.registry import registry
 from kernel.secrets import env_vars
 from kernel.spec.model import FlowSpec, TriggerSpec
 from orchestrator.observability import metrics
@@ -27,15 +28,6 @@ from plugins.core import conditions as conditions_module
 from triggers.models import TriggerFire, TriggerState
 
 log = logging.getLogger(__name__)
-
-#: Kestra's type names, recorded in ``execution.trigger.type``.
-KESTRA_TYPES = {
-    "trellis.core.trigger.Schedule": "io.kestra.plugin.core.trigger.Schedule",
-    "trellis.core.trigger.Flow": "io.kestra.plugin.core.trigger.Flow",
-    "trellis.core.trigger.Webhook": "io.kestra.plugin.core.trigger.Webhook",
-    "trellis.core.fs.local.Trigger": "io.kestra.plugin.fs.local.Trigger",
-    "trellis.core.http.Trigger": "io.kestra.plugin.core.http.Trigger",
-}
 
 
 @dataclass(frozen=True)
@@ -93,7 +85,7 @@ def create_execution(flow: Flow, start: Start) -> Execution:
     as Kestra's triggers do (a trigger is the flow author's own configuration)."""
     trigger = {
         "id": start.trigger.id,
-        "type": KESTRA_TYPES.get(start.trigger.type, start.trigger.type),
+        "type": registry.recorded_type(start.trigger.type),  # Kestra's name (recorded_type)
         "variables": start.variables,
     }
     try:

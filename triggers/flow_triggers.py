@@ -21,8 +21,10 @@ from executions.models import Execution
 from executions.runtime.loading import engine_env, execution_flow_spec, executor_budget
 from executions.runtime.persistence import load_snapshot
 from kernel.clock import now as clock
+from kernel.conditions import UnknownCondition, condition_class
 from kernel.engine.context import expression_context
 from kernel.expressions.render import evaluate, render_value
+from kernel.registry import registry
 from kernel.spec.model import FlowSpec, TriggerSpec
 from kernel.taint import unseal
 from namespaces.boundaries import allows
@@ -33,11 +35,13 @@ from triggers.schedules import live_trigger, lock_state
 
 log = logging.getLogger(__name__)
 
-FLOW = "trellis.core.trigger.Flow"
-
 
 def _kind(condition: Mapping[str, Any]) -> str:
-    return str(condition.get("type", "")).rsplit(".", 1)[-1].removesuffix("Condition")
+    """What the condition narrows (its class's ``narrows``); "" for an unknown type."""
+    try:
+        return condition_class(str(condition.get("type", ""))).narrows
+    except UnknownCondition:
+        return ""
 
 
 def _literal(value: Any) -> str | None:
@@ -56,12 +60,12 @@ def _states(values: Any) -> str:
 def _narrowest(conditions: list[Mapping[str, Any]]) -> tuple[str, bool, str] | None:
     """(namespace, prefix, flow id) that the AND of ``conditions`` implies, or None."""
     for c in conditions:
-        if _kind(c) == "ExecutionFlow":
+        if _kind(c) == "flow":
             ns, fid = _literal(c.get("namespace")), _literal(c.get("flowId"))
             if ns and fid:
                 return ns, False, fid
     for c in conditions:
-        if _kind(c) == "ExecutionNamespace" and _literal(c.get("namespace")):
+        if _kind(c) == "namespace" and _literal(c.get("namespace")):
             comparison = c.get("comparison") or ("PREFIX" if c.get("prefix") else "EQUALS")
             if comparison in ("EQUALS", "PREFIX"):
                 return str(c["namespace"]), comparison == "PREFIX", ""
@@ -88,7 +92,7 @@ def index_rows(namespace: str, flow_id: str, trigger: TriggerSpec) -> list[FlowT
     conditions = [c for c in props.get("conditions") or () if isinstance(c, Mapping)]
     states = _states(props.get("states"))
     for c in conditions:
-        if _kind(c) == "ExecutionStatus" and isinstance(c.get("in"), list):
+        if _kind(c) == "states" and isinstance(c.get("in"), list):
             states = _states(c["in"])
     patterns: list[tuple[str, bool, str, str]] = []
     narrow = _narrowest(conditions)
@@ -124,7 +128,7 @@ def boundary_warnings(spec: FlowSpec) -> list[tuple[str, str]]:
     when deploying rather than wait for an execution that never comes."""
     found: list[tuple[str, str]] = []
     for index, trigger in enumerate(spec.triggers):
-        if trigger.type != FLOW:
+        if registry.trigger_kind(trigger.type) != "flow":
             continue
         listened = {row.source_namespace for row in index_rows(spec.namespace, spec.id, trigger)
                     if row.source_namespace and not row.prefix}  # fmt: skip
@@ -203,7 +207,7 @@ def _evaluate_one(
         if state is None or not state.armed or state.disabled:
             return None
         found = live_trigger(namespace, flow_id, trigger_id)
-        if found is None or found[2].type != FLOW:
+        if found is None or registry.trigger_kind(found[2].type) != "flow":
             return None
         flow, spec, trigger = found
         context = {**upstream, "flow": {"id": spec.id, "namespace": spec.namespace}, "now": now}

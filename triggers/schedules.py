@@ -22,6 +22,7 @@ from flows.selectors import flow_spec
 from kernel.clock import now as clock
 from kernel.durations import parse_duration
 from kernel.expressions.render import render_value
+from kernel.registry import registry
 from kernel.spec.model import FlowSpec, TriggerSpec
 from plugins.core.triggers import parse_date
 from triggers.cron import CronSchedule, DatesSchedule, select_due, too_late
@@ -38,10 +39,9 @@ from triggers.models import TriggerState
 
 log = logging.getLogger(__name__)
 
-SCHEDULE = "trellis.core.trigger.Schedule"
-SCHEDULE_ON_DATES = "trellis.core.trigger.ScheduleOnDates"
-#: Trigger types fired by ticks (beat entries, a cursor, one execution per tick).
-TICKING = (SCHEDULE, SCHEDULE_ON_DATES)
+#: Trigger types fired by ticks (beat entries, a cursor, one execution per tick) are those of
+#: ``trigger_kind`` ``schedule``, asked through the registry.
+TICKING = "schedule"
 #: Ticks handled per call at most (a seconds cron after a long outage catches up in steps).
 MAX_TICKS_PER_FIRE = 500
 
@@ -53,7 +53,8 @@ def grace() -> timedelta:
 
 def schedule_of(trigger: TriggerSpec) -> CronSchedule | DatesSchedule:
     props = trigger.properties
-    if trigger.type == SCHEDULE_ON_DATES:
+    cls = registry.trigger_class(trigger.type)
+    if cls is not None and cls.schedule_dates:
         zone = str(props.get("timezone") or "Etc/UTC")
         dates = tuple(parse_date(d, zone) for d in props.get("dates") or ())
         return DatesSchedule(dates=dates, timezone=zone)
@@ -141,7 +142,7 @@ def schedule_fire(
         if state is None or not state.armed or state.disabled:
             return started
         found = live_trigger(namespace, flow_id, trigger_id)
-        if found is None or found[2].type not in TICKING:
+        if found is None or registry.trigger_kind(found[2].type) != TICKING:
             return started
         flow, spec, trigger = found
         cron = schedule_of(trigger)
@@ -177,7 +178,7 @@ def overdue_schedules(now: datetime | None = None) -> list[tuple[str, str, str]]
     """
     moment = now or clock()
     rows = TriggerState.objects.filter(
-        type__in=TICKING, armed=True, disabled=False, next_date__lte=moment
+        type__in=registry.trigger_types(TICKING), armed=True, disabled=False, next_date__lte=moment
     ).values_list("namespace", "flow_id", "trigger_id")
     return list(rows[:1000])
 

@@ -18,6 +18,7 @@ from django.db import transaction
 from executions.models import Execution
 from flows.models import Flow
 from flows.selectors import flow_spec
+from kernel.registry import registry
 from triggers.backfills import (
     BackfillConflict,
     BackfillError,
@@ -29,7 +30,7 @@ from triggers.backfills import (
     queue_step,
     stalled_backfills,
 )
-from triggers.firing import KESTRA_TYPES, trigger_of
+from triggers.firing import trigger_of
 from triggers.flow_triggers import flow_triggers_evaluate
 from triggers.models import TriggerState
 from triggers.schedules import lock_state, recover_schedules, schedule_fire
@@ -212,7 +213,7 @@ def stop_after_check(execution: Execution) -> bool:
     """Disable the trigger that started ``execution`` when its ``stopAfter`` lists the
     execution's final state (Kestra's stopAfter). True when it did."""
     info = execution.trigger or {}
-    if not info.get("id") or info.get("type") not in KESTRA_TYPES.values():
+    if not info.get("id") or info.get("type") not in registry.recorded_types():
         return False
     flow = Flow.objects.filter(namespace__name=execution.namespace, flow_id=execution.flow_id)
     flow = flow.select_related("namespace").first()

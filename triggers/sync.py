@@ -38,8 +38,9 @@ from executions.runtime.dispatch import EXECUTOR_QUEUE, send_after_commit
 from flows.models import Flow
 from flows.selectors import flow_spec
 from kernel.clock import now as clock
+from kernel.registry import registry
 from triggers.cron import CronSchedule, DatesSchedule, beat_crontab
-from triggers.flow_triggers import FLOW, index_rows
+from triggers.flow_triggers import index_rows
 from triggers.models import FlowTriggerIndex, TriggerState
 from triggers.polling import POLL_ENTRY, interval_of, polling_class, tick_seconds
 from triggers.schedules import TICKING, schedule_of
@@ -90,7 +91,7 @@ def sync_flow_triggers(flow: Flow, spec: FlowSpec | None) -> None:
             namespace=namespace, flow_id=flow_id, trigger_id=trigger.id, type=trigger.type
         )
         touched = _sync_one(state, trigger, flow_live=flow_live, now=moment) or touched
-    if any(t.type in TICKING for t in wanted.values()):
+    if any(registry.trigger_kind(t.type) == TICKING for t in wanted.values()):
         ensure_recover_entry()
     if touched:
         PeriodicTasks.update_changed()
@@ -114,13 +115,14 @@ def _sync_one(state: TriggerState, trigger: TriggerSpec, *, flow_live: bool, now
     _sync_polling(state, trigger, armed=armed, now=now)
     name = periodic_task_name(state.namespace, state.flow_id, state.trigger_id)
     touched = False
-    if trigger.type in TICKING:
+    ticking = registry.trigger_kind(trigger.type) == TICKING
+    if ticking:
         signature = schedule_signature(trigger)
         if state.signature and state.signature != signature and state.cursor is not None:
             # A new series of ticks: its ticks before this deploy never existed.
             state.cursor = max(state.cursor, now)
         state.signature = signature
-    if trigger.type in TICKING and armed:
+    if ticking and armed:
         cron = schedule_of(trigger)
         state.cursor = state.cursor or now
         state.next_date = cron.next_after(state.cursor)
@@ -132,7 +134,7 @@ def _sync_one(state: TriggerState, trigger: TriggerSpec, *, flow_live: bool, now
         state.next_date = None
         touched = _drop_beat_entries([name])
     state.save()
-    if trigger.type == FLOW and armed:
+    if registry.trigger_kind(trigger.type) == "flow" and armed:
         FlowTriggerIndex.objects.bulk_create(index_rows(state.namespace, state.flow_id, trigger))
     return touched
 

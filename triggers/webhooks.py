@@ -28,6 +28,7 @@ from flows.models import Flow
 from flows.selectors import flow_spec
 from kernel.depth import json_loads
 from kernel.expressions.render import render, render_value
+from kernel.registry import registry
 from kernel.spec.model import FlowSpec, TriggerSpec
 from triggers.firing import (
     FireKey,
@@ -41,8 +42,6 @@ from triggers.models import TriggerState
 from triggers.signatures import Signed, check_fresh, remember_delivery, verify
 
 log = logging.getLogger(__name__)
-
-WEBHOOK = "trellis.core.trigger.Webhook"
 
 
 class WebhookNotFound(LookupError):
@@ -113,7 +112,7 @@ def find_webhook(
     spec = flow_spec(flow)
     match: tuple[TriggerSpec, Signed] | None = None
     for trigger in spec.triggers:
-        if trigger.type != WEBHOOK or trigger.disabled:
+        if registry.trigger_kind(trigger.type) != "webhook" or trigger.disabled:
             continue
         expected = _expected_key(trigger, spec)
         if expected is None or not hmac.compare_digest(expected.encode(), key.encode()):

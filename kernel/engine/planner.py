@@ -398,7 +398,9 @@ class _Planner:
 
     def deadline(self, run: TaskRunSnapshot, task: TaskSpec) -> datetime | None:
         """When a flowable's ``timeout`` expires (its children then stop being waited for)."""
-        if not task.timeout or run.started_at is None or task.type.endswith(".Pause"):
+        if not task.timeout or run.started_at is None:
+            return None
+        if getattr(self.plugin(task), "handles_timeout", False):
             return None  # Pause reads its timeout itself
         try:
             return run.started_at + parse_duration(task.timeout)
@@ -465,9 +467,15 @@ class _Planner:
                 state = State.FAILED
         self.set_execution(state, "flow ended", outputs=outputs or None)
 
+    def _ends_execution(self, task: TaskSpec) -> bool:
+        try:
+            return bool(getattr(self.plugin(task), "ends_execution", False))
+        except LookupError:  # a type this engine cannot look up ends nothing
+            return False
+
     def exit_state(self) -> State | None:
         """The state an ended Exit task asked the execution to end in, if any."""
-        if not any(t.type.endswith(".Exit") for t in self.tasks.values()):
+        if not any(self._ends_execution(t) for t in self.tasks.values()):
             return None  # the common case: no Exit task in this flow
         for run in self.runs.values():
             task = self.tasks.get(run.task_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from kernel.plugin import PluginType, Prop, TriggerType
-from kernel.registry import UnknownType, registry
+from kernel.registry import UnknownType, missing_requirement, registry
 from kernel.spec.common import (
     LOG_LEVELS,
     TASK_ID,
@@ -189,6 +189,9 @@ def _task_type(node: Node, path: str, ctx: Ctx) -> tuple[str | None, type[Plugin
     if issubclass(cls, TriggerType) or getattr(cls, "kind", None) not in ("runnable", "flowable"):
         ctx.error(type_node, join(path, "type"), f"{raw!r} is not a task type")
         return raw, None
+    missing = missing_requirement(cls)
+    if missing:
+        ctx.error(type_node, join(path, "type"), missing)
     deprecated = getattr(cls, "deprecated", None)  # optional class attribute: a message
     if isinstance(deprecated, str) and deprecated:
         ctx.warn(type_node, join(path, "type"), f"{raw!r} is deprecated: {deprecated}")

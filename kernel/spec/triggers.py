@@ -11,7 +11,7 @@ from croniter import croniter
 
 from kernel.conditions import UnknownCondition, condition_class
 from kernel.plugin import TriggerType
-from kernel.registry import UnknownType, registry
+from kernel.registry import UnknownType, missing_requirement, registry
 from kernel.spec.common import (
     TASK_ID,
     Ctx,
@@ -67,8 +67,8 @@ def parse_triggers(node: Node | None, ctx: Ctx) -> tuple[Any, ...]:
         if cls is not None:
             fields = {k: v for k, v in item.value.items() if k not in COMMON_TRIGGER_KEYS}
             _properties(item, fields, cls, path, ctx)
-        if raw_type is not None and raw_type.rsplit(".", 1)[-1] == "Schedule":
-            _check_schedule(item, path, ctx, require_cron=cls is None)
+        if cls is not None and cls.trigger_kind == "schedule" and cls.prop("cron") is not None:
+            _check_schedule(item, path, ctx, require_cron=False)
         if trigger_id is None or raw_type is None:
             continue
         properties = {
@@ -106,6 +106,9 @@ def _trigger_type(item: Node, path: str, ctx: Ctx) -> tuple[str | None, type[Tri
     if not issubclass(cls, TriggerType):
         ctx.error(type_node, join(path, "type"), f"{raw!r} is a task type, not a trigger type")
         return raw, None
+    missing = missing_requirement(cls)
+    if missing:
+        ctx.error(type_node, join(path, "type"), missing)
     return raw, cls
 
 

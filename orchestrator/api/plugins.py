@@ -1,4 +1,6 @@
-"""``GET /api/v1/plugins``: every task and trigger type with its JSON schema.
+"""``GET /api/v1/plugins``: every task and trigger type with its JSON schema, and the plugin
+(entry point) it came from; ``GET /api/v1/plugins/families``: each plugin family with its
+types and the load problems (a plugin that failed to import, a name claimed twice).
 
 A bare JSON array like Kestra's, sortable and optionally paged as every such list is
 (``orchestrator.api.pagination.list_response``). A URLconf module too (``urlpatterns``),
@@ -29,14 +31,54 @@ class PluginSerializer(serializers.Serializer):
     aliases = serializers.ListField(child=serializers.CharField())
     kind = serializers.ChoiceField(["runnable", "flowable", "trigger"])
     schema = serializers.DictField()
+    plugin = serializers.CharField(allow_null=True, help_text="The entry point (family).")
+    module = serializers.CharField(allow_null=True)
+    extra = serializers.CharField(
+        allow_null=True, help_text="The pyproject extra installing its optional libraries."
+    )
+    requires = serializers.ListField(child=serializers.CharField())
+
+
+class FamilySerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The entry point's name.")
+    module = serializers.CharField()
+    distribution = serializers.CharField(allow_null=True)
+    version = serializers.CharField(allow_null=True)
+    types = serializers.ListField(child=serializers.CharField())
+    aliases = serializers.IntegerField(help_text="How many other (Kestra) names its types have.")
+    extras = serializers.ListField(child=serializers.CharField())
+    requires = serializers.ListField(child=serializers.CharField())
+    missing = serializers.ListField(child=serializers.CharField())
+    error = serializers.CharField(allow_null=True, help_text="Why the module failed to load.")
+
+
+class LoadProblemSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(["import", "clash"])
+    plugin = serializers.CharField()
+    module = serializers.CharField()
+    distribution = serializers.CharField(allow_null=True)
+    error = serializers.CharField()
+    names = serializers.ListField(child=serializers.CharField())
+    otherPlugin = serializers.CharField(allow_null=True)  # noqa: N815 - JSON field
+    otherModule = serializers.CharField(allow_null=True)  # noqa: N815 - JSON field
+
+
+class FamiliesSerializer(serializers.Serializer):
+    families = FamilySerializer(many=True)
+    problems = LoadProblemSerializer(many=True)
 
 
 def plugin_json(cls: type[PluginType]) -> dict[str, Any]:
+    source = registry.source_of(cls)
     return {
         "type": cls.type,
         "aliases": list(cls.aliases),
         "kind": plugin_kind(cls),
         "schema": json_schema(cls),
+        "plugin": source.name if source else None,
+        "module": source.module if source else None,
+        "extra": cls.extra,
+        "requires": list(cls.requires),
     }
 
 
@@ -83,6 +125,19 @@ class PluginDetailView(ApiView):
         return Response(plugin_json(cls))
 
 
+class PluginFamiliesView(ApiView):
+    @extend_schema(
+        operation_id="plugins_families",
+        responses={200: FamiliesSerializer, **PROBLEM_RESPONSES},
+        description="Each plugin family (an entry point of the `trellis.plugins` group) with "
+        "its types, and the load problems: plugins that failed to import, names claimed twice.",
+    )
+    def get(self, request):
+        families = sorted(registry.families(), key=lambda f: str(f["name"]))
+        problems = [p.as_dict() for p in registry.problems()]
+        return Response({"families": families, "problems": problems})
+
+
 class FlowSchemaView(ApiView):
     @extend_schema(
         operation_id="plugins_flow_schema",
@@ -96,6 +151,7 @@ class FlowSchemaView(ApiView):
 
 urlpatterns = [
     path("plugins", PluginListView.as_view(), name="api-plugins"),
+    path("plugins/families", PluginFamiliesView.as_view(), name="api-plugins-families"),
     path("plugins/schemas/flow", FlowSchemaView.as_view(), name="api-plugins-flow-schema"),
     path("plugins/<str:type_name>", PluginDetailView.as_view(), name="api-plugin"),
 ]

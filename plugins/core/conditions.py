@@ -106,6 +106,7 @@ class ExecutionStatus(ConditionType):
     """True when the execution's state is in ``in`` (if given) and not in ``notIn``."""
 
     type = "trellis.core.condition.ExecutionStatus"
+    narrows = "states"
     aliases = _aliases("ExecutionStatus")
     properties: ClassVar = (
         Prop("in", "list", items="string", dynamic=False),
@@ -122,6 +123,7 @@ class ExecutionFlow(ConditionType):
     """True for executions of one flow (``namespace`` and ``flowId``)."""
 
     type = "trellis.core.condition.ExecutionFlow"
+    narrows = "flow"
     aliases = _aliases("ExecutionFlow")
     properties: ClassVar = (
         Prop("namespace", "string", required=True, dynamic=False),
@@ -139,6 +141,7 @@ class ExecutionNamespace(ConditionType):
     as in Kestra) or SUFFIX; the deprecated ``prefix: true`` means PREFIX."""
 
     type = "trellis.core.condition.ExecutionNamespace"
+    narrows = "namespace"
     aliases = _aliases("ExecutionNamespace")
     properties: ClassVar = (
         Prop("namespace", "string", required=True, dynamic=False),

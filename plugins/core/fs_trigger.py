@@ -95,6 +95,7 @@ class LocalFileTrigger(PollingTrigger):
 
     type = "trellis.core.fs.local.Trigger"
     aliases = ("io.kestra.plugin.fs.local.Trigger",)
+    recorded_type = "io.kestra.plugin.fs.local.Trigger"
     default_interval = "PT60S"
     properties: ClassVar = (
         Prop("from", "string", required=True, description="The folder to watch (absolute)."),

@@ -39,6 +39,7 @@ class HttpTrigger(PollingTrigger):
 
     type = "trellis.core.http.Trigger"
     aliases = ("io.kestra.plugin.core.http.Trigger", "io.kestra.plugin.fs.http.Trigger")
+    recorded_type = "io.kestra.plugin.core.http.Trigger"
     default_interval = "PT60S"
     properties: ClassVar = (
         Prop("uri", "string", required=True, description="An http:// or https:// URL."),

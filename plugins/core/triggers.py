@@ -102,6 +102,9 @@ class Schedule(TriggerType):
     """
 
     type = "trellis.core.trigger.Schedule"
+    trigger_kind = "schedule"
+    recorded_type = "io.kestra.plugin.core.trigger.Schedule"
+    backfills = True
     aliases = _trigger_aliases("Schedule")
     properties: ClassVar = (
         Prop("cron", "string", required=True, dynamic=False, description="5 fields, or 6"),
@@ -154,6 +157,8 @@ class Flow(TriggerType):
     """
 
     type = "trellis.core.trigger.Flow"
+    trigger_kind = "flow"
+    recorded_type = "io.kestra.plugin.core.trigger.Flow"
     aliases = _trigger_aliases("Flow")
     properties: ClassVar = (
         Prop("inputs", "map", default={}),
@@ -198,6 +203,8 @@ class Webhook(TriggerType):
     """
 
     type = "trellis.core.trigger.Webhook"
+    trigger_kind = "webhook"
+    recorded_type = "io.kestra.plugin.core.trigger.Webhook"
     aliases = _trigger_aliases("Webhook")
     #: Whoever reads the key can start the flow, so readers see ``******`` (issue 21).
     confidential: ClassVar = ("key", "signature.secret")
@@ -322,6 +329,8 @@ class ScheduleOnDates(TriggerType):
     ``lateMaximumDelay``); a date is started within about 30 seconds of its time."""
 
     type = "trellis.core.trigger.ScheduleOnDates"
+    trigger_kind = "schedule"
+    schedule_dates = True
     aliases = ("io.kestra.plugin.core.trigger.ScheduleOnDates",)
     properties: ClassVar = (
         Prop("dates", "list", required=True, dynamic=False, description="ISO-8601 date-times."),

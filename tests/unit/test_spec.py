@@ -86,6 +86,7 @@ class Dag(FlowableTask):
 
 class Schedule(TriggerType):
     type = f"{NS}.Schedule"
+    trigger_kind = "schedule"
     properties = (
         Prop("cron", required=True),
         Prop("timezone"),

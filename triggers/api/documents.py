@@ -11,9 +11,10 @@ from typing import Any
 from flows import confidential
 from flows.models import Flow
 from flows.selectors import flow_spec
+from kernel.registry import registry
 from kernel.spec.model import TriggerSpec
 from triggers.backfills import backfill_progress
-from triggers.firing import KESTRA_TYPES, trigger_of
+from triggers.firing import trigger_of
 from triggers.models import TriggerState
 
 
@@ -59,7 +60,7 @@ def context_document(state: TriggerState) -> dict[str, Any]:
         "namespace": state.namespace,
         "flowId": state.flow_id,
         "triggerId": state.trigger_id,
-        "type": KESTRA_TYPES.get(state.type, state.type),
+        "type": registry.recorded_type(state.type),
         "disabled": state.disabled,
         "disabledReason": state.disabled_reason or None,
         "armed": state.armed,

@@ -25,6 +25,7 @@ BEHAVIORS = {"RESUME": State.RUNNING, "WARN": State.WARNING, "FAIL": State.FAILE
 class Pause(BlockTask):
     type = "trellis.core.flow.Pause"
     aliases = kestra_aliases("flow.Pause", core_tasks="flows.Pause")
+    handles_timeout = True  # its timeout is a pause's own limit (behavior), not the engine's
     properties: ClassVar = (
         Prop("delay", "duration", description="Resume by itself after this long."),
         Prop("pauseDuration", "duration", description="Newer name of delay."),
