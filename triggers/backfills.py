@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from executions.runtime.dispatch import EXECUTOR_QUEUE, send_after_commit
+from executions.runtime.dispatch import EXECUTOR_QUEUE, send
 from kernel.clock import now as clock
 from kernel.registry import registry
 from triggers.cron import CronSchedule
@@ -206,4 +206,6 @@ def _save(state: TriggerState, backfill: dict[str, Any]) -> None:
 def queue_step(state: TriggerState, countdown: float | None = None) -> None:
     """Queue one step once the current transaction commits."""
     args = (state.namespace, state.flow_id, state.trigger_id)
-    send_after_commit(BACKFILL_STEP, args, queue=EXECUTOR_QUEUE, countdown=countdown)
+    transaction.on_commit(
+        lambda: send(BACKFILL_STEP, args, queue=EXECUTOR_QUEUE, countdown=countdown)
+    )

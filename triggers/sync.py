@@ -34,7 +34,7 @@ from django_celery_beat.models import (
     PeriodicTasks,
 )
 
-from executions.runtime.dispatch import EXECUTOR_QUEUE, send_after_commit
+from executions.runtime.dispatch import EXECUTOR_QUEUE, send
 from flows.models import Flow
 from flows.selectors import flow_spec
 from kernel.clock import now as clock
@@ -262,4 +262,4 @@ def ensure_poll_entry() -> None:
 
 def _fire_after_commit(state: TriggerState) -> None:
     args = (state.namespace, state.flow_id, state.trigger_id)
-    send_after_commit(FIRE_SCHEDULE, args, queue=EXECUTOR_QUEUE)
+    transaction.on_commit(lambda: send(FIRE_SCHEDULE, args, queue=EXECUTOR_QUEUE))

@@ -22,20 +22,14 @@ RUN_ATTEMPT = "executions.worker.run_attempt"
 
 
 def send(name: str, args: Sequence[Any], *, queue: str, countdown: float | None = None) -> None:
-    """Send one message now (callers wrap it in ``transaction.on_commit``)."""
+    """Send one message now. Callers wrap it in ``transaction.on_commit`` in a lambda of their
+    own, so a test capturing the callbacks can tell a wake-up from a backfill step."""
     app.send_task(name, tuple(args), queue=queue, countdown=countdown)
-
-
-def send_after_commit(
-    name: str, args: Sequence[Any], *, queue: str, countdown: float | None = None
-) -> None:
-    """Send one message once the current transaction commits (never for a rolled-back one)."""
-    transaction.on_commit(lambda: send(name, args, queue=queue, countdown=countdown))
 
 
 def wake_executor(execution_id: str) -> None:
     """Ask the executor to plan this execution, once the current transaction commits."""
-    send_after_commit(ADVANCE, (execution_id,), queue=EXECUTOR_QUEUE)
+    transaction.on_commit(lambda: send(ADVANCE, (execution_id,), queue=EXECUTOR_QUEUE))
 
 
 def send_attempts(attempts: Iterable) -> None:
