@@ -1,0 +1,157 @@
+"""Properties, deploy-time checks and connection set-up shared by every type of the SQL
+family (Kestra's ``jdbc.*`` plugins)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from plugins.base import Prop, TaskFailed, TaskLogger
+from plugins.jdbc.runner import (
+    DEFAULT_FETCH_SIZE,
+    FETCH_TYPES,
+    fetch_type,
+    missing_libraries,
+    missing_message,
+)
+from plugins.jdbc.urls import Target, UrlError, parse_url
+from plugins.jdbc.values import zone
+
+_DEPRECATED = "use fetchType instead"
+
+CONNECTION_PROPS: tuple[Prop, ...] = (
+    Prop(
+        "url",
+        "string",
+        required=True,
+        description="JDBC URL (jdbc:postgresql://host:5432/db, jdbc:mysql://, jdbc:mariadb://, "
+        "jdbc:sqlite:/path, jdbc:duckdb: or jdbc:duckdb:/path) or a SQLAlchemy URL.",
+    ),
+    Prop("username", "string", description="Database user (overrides the URL's)."),
+    Prop("password", "string", description="Database password; never logged."),
+)
+FETCH_PROPS: tuple[Prop, ...] = (
+    Prop(
+        "fetchType",
+        "string",
+        default="NONE",
+        dynamic=False,
+        choices=FETCH_TYPES,
+        description="FETCH_ONE: output `row`; FETCH: output `rows`; STORE: rows to an Ion "
+        "file in internal storage (`uri`); NONE: nothing.",
+    ),
+    Prop("fetch", "boolean", dynamic=False, deprecated=_DEPRECATED),
+    Prop("fetchOne", "boolean", dynamic=False, deprecated=_DEPRECATED),
+    Prop("store", "boolean", dynamic=False, deprecated=_DEPRECATED),
+    Prop(
+        "fetchSize",
+        "integer",
+        default=DEFAULT_FETCH_SIZE,
+        description="Rows fetched per round trip while streaming (STORE).",
+    ),
+)
+QUERY_PROPS: tuple[Prop, ...] = (
+    Prop("sql", "string", required=True, description="The SQL to run."),
+    Prop(
+        "parameters",
+        "map",
+        description="Named parameters bound by the driver to `:name` placeholders.",
+    ),
+    Prop(
+        "timeZoneId",
+        "string",
+        description="Time zone in which timestamps with an offset are shown.",
+    ),
+    Prop(
+        "afterSQL",
+        "string",
+        description="SQL run after `sql`, in the same transaction (mark rows as processed).",
+    ),
+)
+# Kestra's per-database options that Trellis accepts so its flows deploy; they change nothing.
+ACCEPTED_PROPS: tuple[Prop, ...] = (
+    Prop("autoCommit", "boolean", dynamic=False, description="Accepted; each task commits."),
+    Prop("ssl", "boolean", description="Accepted; set sslmode in the URL instead."),
+    Prop("sslMode", "string", description="PostgreSQL sslmode (DISABLE, REQUIRE...)."),
+)
+
+
+def _templated(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def validate_connection(
+    props: Mapping[str, Any], *, postgres_only: bool = False
+) -> list[tuple[str, str]]:
+    """Deploy-time checks: a readable URL naming a supported database, and the libraries it
+    needs installed (the message names the extra to install)."""
+    errors: list[tuple[str, str]] = []
+    url = props.get("url")
+    database = None
+    if isinstance(url, str) and not _templated(url):
+        try:
+            database = parse_url(url).database
+        except UrlError as exc:
+            errors.append(("url", str(exc)))
+        else:
+            if postgres_only and database != "postgresql":
+                errors.append(("url", f"this task works with PostgreSQL only, not {database}"))
+    missing = missing_libraries(database)
+    if missing:
+        errors.append(("url" if "url" in props else "type", missing_message(missing)))
+    tz = props.get("timeZoneId")
+    if isinstance(tz, str) and not _templated(tz):
+        try:
+            zone(tz)
+        except ValueError as exc:
+            errors.append(("timeZoneId", str(exc)))
+    return errors
+
+
+def validate_fetch(props: Mapping[str, Any]) -> list[tuple[str, str]]:
+    chosen = [k for k in ("fetch", "fetchOne", "store") if props.get(k) is True]
+    if len(chosen) > 1:
+        return [(chosen[1], f"set only one of fetch, fetchOne, store (got {', '.join(chosen)})")]
+    size = props.get("fetchSize")
+    if isinstance(size, int) and not isinstance(size, bool) and size < 1:
+        return [("fetchSize", "fetchSize must be at least 1")]
+    return []
+
+
+def target_of(props: Mapping[str, Any], working_dir: Path, logger: TaskLogger) -> Target:
+    """Parse the rendered connection properties; a bad URL fails the task."""
+    try:
+        target = parse_url(
+            str(props.get("url") or ""),
+            username=props.get("username") or None,
+            password=props.get("password") or None,
+            base_dir=working_dir,
+        )
+    except UrlError as exc:
+        raise TaskFailed(str(exc)) from None
+    mode = props.get("sslMode")
+    if mode and target.database == "postgresql" and "sslmode" not in target.query:
+        target.query["sslmode"] = str(mode).lower().replace("_", "-")
+    if target.ignored:
+        logger.warning(f"URL parameters ignored (JDBC driver settings): {', '.join(target.ignored)}")
+    logger.debug(f"Connecting to {target.display()}")
+    return target
+
+
+def parameters_of(props: Mapping[str, Any]) -> dict[str, Any]:
+    params = props.get("parameters") or {}
+    if not isinstance(params, Mapping):
+        raise TaskFailed("`parameters` must be a map of name -> value")
+    return {str(k): v for k, v in params.items()}
+
+
+def mode_and_options(props: Mapping[str, Any]) -> tuple[str, int, Any]:
+    """(fetch type, fetch size, tzinfo) from rendered properties; bad values fail the task."""
+    try:
+        mode = fetch_type(props)
+        tz = zone(props.get("timeZoneId"))
+        size = int(props.get("fetchSize") or DEFAULT_FETCH_SIZE)
+    except (TypeError, ValueError) as exc:
+        raise TaskFailed(str(exc)) from None
+    return mode, max(1, size), tz

@@ -1,0 +1,279 @@
+"""Running SQL with SQLAlchemy Core: connections, statement splitting, safe parameter
+binding and the four fetch types (FETCH_ONE, FETCH, STORE, NONE) shared by the tasks and
+the trigger of the SQL family.
+
+Parameters are always bound by the driver (``:name`` placeholders, Kestra's spelling), never
+formatted into the SQL. A ``:word`` that names no parameter (inside a string literal, a JSON
+value, a time) is left as it is. STORE streams rows through a server-side cursor
+(``stream_results`` + ``yield_per``) into an Ion file, so a result of any size is written in
+constant memory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from plugins.base import TaskFailed
+from plugins.jdbc.urls import DRIVER_MODULES, Target
+
+FETCH_TYPES = ("FETCH_ONE", "FETCH", "STORE", "NONE")
+EXTRA_HINT = "pip install 'trellis[jdbc]'"
+DEFAULT_FETCH_SIZE = 10_000
+#: How often (rows) a long STORE checks whether the run was killed.
+_STOP_CHECK = 1_000
+# Where SQLAlchemy's text() sees a bind parameter: ``:name`` not preceded by ``:``, a word
+# character or a backslash, and not followed by ``:`` (so ``x::int`` stays a cast).
+_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
+
+
+class MissingLibrary(RuntimeError):
+    """A library the SQL family needs is not installed."""
+
+
+def missing_libraries(database: str | None) -> list[str]:
+    """Modules the family (and ``database``'s driver, when known) needs that cannot be
+    imported. Importing is the only dependable test (a module can be present but broken)."""
+    wanted = ["sqlalchemy", "amazon.ion", *DRIVER_MODULES.get(database or "", ())]
+    missing = []
+    for name in wanted:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
+def missing_message(missing: list[str]) -> str:
+    return (
+        f"the SQL (jdbc) plugins need {', '.join(missing)}, which "
+        f"{'is' if len(missing) == 1 else 'are'} not installed: {EXTRA_HINT}"
+    )
+
+
+def fetch_type(props: Mapping[str, Any]) -> str:
+    """Kestra's rule: the deprecated booleans win, in the order fetchOne, store, fetch;
+    otherwise ``fetchType`` (default NONE)."""
+    if props.get("fetchOne") is True:
+        return "FETCH_ONE"
+    if props.get("store") is True:
+        return "STORE"
+    if props.get("fetch") is True:
+        return "FETCH"
+    value = str(props.get("fetchType") or "NONE").upper()
+    if value not in FETCH_TYPES:
+        raise ValueError(f"fetchType must be one of {', '.join(FETCH_TYPES)}, got {value!r}")
+    return value
+
+
+def split_statements(sql: str, *, backslash_escapes: bool = False) -> list[str]:
+    """Split a script on top-level ``;``, skipping those inside quotes ('', "", ``),
+    comments (``--``, ``/* */``) and PostgreSQL dollar quotes; empty statements and
+    statements made only of comments are dropped."""
+    out: list[str] = []
+    start, i, n = 0, 0, len(sql)
+    meaningful = False
+    while i < n:
+        c = sql[i]
+        if c in "'\"`":
+            i = _end_of_quote(sql, i, backslash_escapes and c == "'")
+            meaningful = True
+            continue
+        if c == "-" and sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end < 0 else end + 1
+            continue
+        if c == "/" and sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+            continue
+        if c == "$":
+            tag = re.match(r"\$(?:[A-Za-z_]\w*)?\$", sql[i:])
+            if tag and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
+                end = sql.find(tag.group(0), i + len(tag.group(0)))
+                i = n if end < 0 else end + len(tag.group(0))
+                meaningful = True
+                continue
+        if c == ";":
+            if meaningful:
+                out.append(sql[start:i].strip())
+            start, meaningful = i + 1, False
+        elif not c.isspace():
+            meaningful = True
+        i += 1
+    if meaningful:
+        out.append(sql[start:].strip())
+    return out
+
+
+def _end_of_quote(sql: str, i: int, backslash: bool) -> int:
+    quote, j, n = sql[i], i + 1, len(sql)
+    while j < n:
+        ch = sql[j]
+        if backslash and ch == "\\":
+            j += 2
+            continue
+        if ch == quote:
+            if j + 1 < n and sql[j + 1] == quote:
+                j += 2
+                continue
+            return j + 1
+        j += 1
+    return n
+
+
+def bindable(sql: str, parameters: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(SQL for ``sqlalchemy.text``, the parameters it uses): every ``:word`` that is not a
+    parameter is escaped so text() leaves it alone."""
+    used: dict[str, Any] = {}
+
+    def keep(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in parameters:
+            used[name] = parameters[name]
+            return match.group(0)
+        return "\\" + match.group(0)
+
+    return _BIND.sub(keep, sql), used
+
+
+def engine_for(target: Target) -> Any:
+    """A SQLAlchemy engine without a pool (one task, one connection, closed after)."""
+    missing = missing_libraries(target.database)
+    if missing:
+        raise TaskFailed(missing_message(missing))
+    # Imported here: SQLAlchemy is an optional dependency (the `jdbc` extra).
+    import sqlalchemy
+
+    if target.is_file and target.name:
+        Path(target.name).parent.mkdir(parents=True, exist_ok=True)
+    return sqlalchemy.create_engine(target.sqlalchemy_url(), poolclass=sqlalchemy.pool.NullPool)
+
+
+def driver_error(exc: BaseException) -> str:
+    """A database error without the statement's parameters (they may hold secrets)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return f"{type(orig if orig is not None else exc).__name__}: {text}"
+
+
+@dataclass
+class Store:
+    """Where STORE files go: a folder, and a prefix for their names."""
+
+    folder: Path
+    name: str = "result"
+
+
+def execute(
+    conn: Any,
+    sql: str,
+    parameters: Mapping[str, Any],
+    mode: str,
+    *,
+    store: Store,
+    index: int = 0,
+    fetch_size: int = DEFAULT_FETCH_SIZE,
+    tz: Any = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> dict[str, Any] | None:
+    """Run one statement on ``conn``; the outputs of its rows per ``mode``, or None when it
+    returns no rows. For STORE, ``uri`` is the local path of the Ion file (the caller puts it
+    in internal storage)."""
+    import sqlalchemy  # optional dependency (the `jdbc` extra)
+
+    from plugins.jdbc.values import to_ion, to_json
+
+    text, used = bindable(sql, parameters)
+    options: dict[str, Any] = {}
+    if mode == "STORE":
+        options = {"stream_results": True, "yield_per": max(1, int(fetch_size))}
+    result = conn.execution_options(**options).execute(sqlalchemy.text(text), used)
+    if not result.returns_rows:
+        return None
+    keys = [str(k) for k in result.keys()]
+    try:
+        if mode == "FETCH_ONE":
+            first = result.fetchone()
+            if first is None:
+                return {"size": 0}
+            return {"row": {k: to_json(v, tz) for k, v in zip(keys, first, strict=True)}, "size": 1}
+        if mode == "FETCH":
+            rows = [{k: to_json(v, tz) for k, v in zip(keys, r, strict=True)} for r in result]
+            return {"rows": rows, "size": len(rows)}
+        if mode == "STORE":
+            from plugins.jdbc.ion_rows import IonRowWriter
+
+            suffix = f"-{index + 1}" if index else ""
+            path = store.folder / f"{store.name}{suffix}.ion"
+            with IonRowWriter(path) as writer:
+                for row in result:
+                    writer.write({k: to_ion(v, tz) for k, v in zip(keys, row, strict=True)})
+                    if writer.count % _STOP_CHECK == 0 and should_stop():
+                        raise TaskFailed("stopped while storing the rows")
+            return {"uri": path, "size": writer.count}
+        count = sum(1 for _ in result)  # NONE: rows are read and dropped
+        return {"size": count} if count else {}
+    finally:
+        result.close()
+
+
+def run_script(
+    target: Target,
+    statements: Iterable[str],
+    parameters: Mapping[str, Any],
+    mode: str,
+    *,
+    store: Store,
+    transaction: bool = True,
+    after_sql: str | None = None,
+    fetch_size: int = DEFAULT_FETCH_SIZE,
+    tz: Any = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    setup: Callable[[Any], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run statements in one connection, in one transaction unless ``transaction`` is false
+    (then each statement commits on its own); ``after_sql`` runs last, in the same
+    transaction. Returns the outputs of each statement that returned rows, in order."""
+    import sqlalchemy  # optional dependency (the `jdbc` extra)
+
+    engine = engine_for(target)
+    outputs: list[dict[str, Any]] = []
+    try:
+        with engine.connect() as conn:
+            if setup is not None:
+                setup(conn)
+            try:
+                for statement in statements:
+                    out = execute(
+                        conn,
+                        statement,
+                        parameters,
+                        mode,
+                        store=store,
+                        index=len(outputs),
+                        fetch_size=fetch_size,
+                        tz=tz,
+                        should_stop=should_stop,
+                    )
+                    if out is not None:
+                        outputs.append(out)
+                    if not transaction:
+                        conn.commit()
+                if after_sql:
+                    for statement in split_statements(after_sql):
+                        text, used = bindable(statement, parameters)
+                        conn.execute(sqlalchemy.text(text), used).close()
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise TaskFailed(driver_error(exc)) from None
+    finally:
+        engine.dispose()
+    return outputs
