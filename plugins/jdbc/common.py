@@ -134,7 +134,9 @@ def target_of(props: Mapping[str, Any], working_dir: Path, logger: TaskLogger) -
     if mode and target.database == "postgresql" and "sslmode" not in target.query:
         target.query["sslmode"] = str(mode).lower().replace("_", "-")
     if target.ignored:
-        logger.warning(f"URL parameters ignored (JDBC driver settings): {', '.join(target.ignored)}")
+        logger.warning(
+            f"URL parameters ignored (JDBC driver settings): {', '.join(target.ignored)}"
+        )
     logger.debug(f"Connecting to {target.display()}")
     return target
 

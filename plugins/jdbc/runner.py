@@ -72,17 +72,13 @@ def fetch_type(props: Mapping[str, Any]) -> str:
 
 def split_statements(sql: str, *, backslash_escapes: bool = False) -> list[str]:
     """Split a script on top-level ``;``, skipping those inside quotes ('', "", ``),
-    comments (``--``, ``/* */``) and PostgreSQL dollar quotes; empty statements and
-    statements made only of comments are dropped."""
+    comments (``--``, ``/* */``) and PostgreSQL dollar quotes. Each statement starts at its
+    first word (comments before it are dropped); empty statements are dropped."""
     out: list[str] = []
-    start, i, n = 0, 0, len(sql)
-    meaningful = False
+    begin: int | None = None
+    i, n = 0, len(sql)
     while i < n:
         c = sql[i]
-        if c in "'\"`":
-            i = _end_of_quote(sql, i, backslash_escapes and c == "'")
-            meaningful = True
-            continue
         if c == "-" and sql.startswith("--", i):
             end = sql.find("\n", i)
             i = n if end < 0 else end + 1
@@ -91,22 +87,29 @@ def split_statements(sql: str, *, backslash_escapes: bool = False) -> list[str]:
             end = sql.find("*/", i + 2)
             i = n if end < 0 else end + 2
             continue
+        if c == ";":
+            if begin is not None:
+                out.append(sql[begin:i].strip())
+            begin = None
+            i += 1
+            continue
+        if c.isspace():
+            i += 1
+            continue
+        if begin is None:
+            begin = i
+        if c in "'\"`":
+            i = _end_of_quote(sql, i, backslash_escapes and c == "'")
+            continue
         if c == "$":
             tag = re.match(r"\$(?:[A-Za-z_]\w*)?\$", sql[i:])
             if tag and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
                 end = sql.find(tag.group(0), i + len(tag.group(0)))
                 i = n if end < 0 else end + len(tag.group(0))
-                meaningful = True
                 continue
-        if c == ";":
-            if meaningful:
-                out.append(sql[start:i].strip())
-            start, meaningful = i + 1, False
-        elif not c.isspace():
-            meaningful = True
         i += 1
-    if meaningful:
-        out.append(sql[start:].strip())
+    if begin is not None and sql[begin:].strip():
+        out.append(sql[begin:].strip())
     return out
 
 
@@ -195,7 +198,7 @@ def execute(
     result = conn.execution_options(**options).execute(sqlalchemy.text(text), used)
     if not result.returns_rows:
         return None
-    keys = [str(k) for k in result.keys()]
+    keys = [str(k) for k in result.keys()]  # noqa: SIM118 - a Result, not a dict
     try:
         if mode == "FETCH_ONE":
             first = result.fetchone()

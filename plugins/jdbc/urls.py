@@ -117,7 +117,9 @@ def parse_url(
     scheme, sep, rest = text.partition(":")
     base, _, driver = scheme.lower().partition("+")
     if not sep or base not in SCHEMES:
-        known = ", ".join(f"jdbc:{s}:" for s in ("postgresql", "mysql", "mariadb", "sqlite", "duckdb"))
+        known = ", ".join(
+            f"jdbc:{s}:" for s in ("postgresql", "mysql", "mariadb", "sqlite", "duckdb")
+        )
         raise UrlError(f"unsupported database URL {_redact(url)!r}: use one of {known}")
     database, drivername = SCHEMES[base]
     if driver and not jdbc:

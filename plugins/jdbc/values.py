@@ -91,7 +91,7 @@ def to_json(value: Any, tz: dt.tzinfo | None = None) -> Any:
 
 def to_ion(value: Any, tz: dt.tzinfo | None = None) -> Any:
     """A copy of one database value that ``amazon.ion.simpleion`` can write."""
-    if value is None or isinstance(value, _SCALARS | float):
+    if value is None or isinstance(value, (*_SCALARS, float)):
         return value
     if isinstance(value, decimal.Decimal):
         return value if value.is_finite() else float(value)
