@@ -28,6 +28,8 @@ DEFAULT_FETCH_SIZE = 10_000
 _STOP_CHECK = 1_000
 # Where SQLAlchemy's text() sees a bind parameter: ``:name`` not preceded by ``:``, a word
 # character or a backslash, and not followed by ``:`` (so ``x::int`` stays a cast).
+_DML = re.compile(r"\s*(insert|update|delete|merge)\b(?![\s\S]*\breturning\b)", re.I)
+_QUERY = re.compile(r"[\s(]*(select|with|values|table)\b", re.I)
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
 
 
@@ -193,12 +195,16 @@ def execute(
 
     text, used = bindable(sql, parameters)
     options: dict[str, Any] = {}
-    if mode == "STORE":
+    if mode == "STORE" and _QUERY.match(sql):
+        # A server-side cursor (PostgreSQL's DECLARE ... CURSOR) holds only a query.
         options = {"stream_results": True, "yield_per": max(1, int(fetch_size))}
-    result = conn.execution_options(**options).execute(sqlalchemy.text(text), used)
+    result = conn.execute(sqlalchemy.text(text), used, execution_options=options)
     if not result.returns_rows:
         return None
     keys = [str(k) for k in result.keys()]  # noqa: SIM118 - a Result, not a dict
+    if keys == ["Count"] and _DML.match(sql):  # DuckDB answers INSERT/UPDATE/DELETE with a count
+        result.close()
+        return None
     try:
         if mode == "FETCH_ONE":
             first = result.fetchone()
