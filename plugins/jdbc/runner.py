@@ -195,9 +195,11 @@ def execute(
 
     text, used = bindable(sql, parameters)
     options: dict[str, Any] = {}
-    if mode == "STORE" and _QUERY.match(sql):
-        # A server-side cursor (PostgreSQL's DECLARE ... CURSOR) holds only a query.
-        options = {"stream_results": True, "yield_per": max(1, int(fetch_size))}
+    if mode != "FETCH" and _QUERY.match(sql):
+        # Stream (a server-side cursor where the database has one, which holds only a query):
+        # FETCH_ONE reads one row, STORE and NONE any number, none held in memory.
+        batch = 1 if mode == "FETCH_ONE" else max(1, int(fetch_size))
+        options = {"stream_results": True, "yield_per": batch}
     result = conn.execute(sqlalchemy.text(text), used, execution_options=options)
     if not result.returns_rows:
         return None
