@@ -3,6 +3,7 @@ family (Kestra's ``jdbc.*`` plugins)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -137,8 +138,35 @@ def target_of(props: Mapping[str, Any], working_dir: Path, logger: TaskLogger) -
         logger.warning(
             f"URL parameters ignored (JDBC driver settings): {', '.join(target.ignored)}"
         )
+    check_file_allowed(target, working_dir)
     logger.debug(f"Connecting to {target.display()}")
     return target
+
+
+#: ``os.pathsep``-separated folders where SQLite/DuckDB database files may be; unset or empty
+#: means anywhere but Trellis's own home. The task's working directory is always allowed.
+ALLOWED_ENV = "TRELLIS_JDBC_ALLOWED_PATHS"
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def check_file_allowed(target: Target, working_dir: Path) -> None:
+    """Refuse a SQLite/DuckDB file outside ``TRELLIS_JDBC_ALLOWED_PATHS`` or inside
+    ``TRELLIS_HOME`` (Trellis's own database and storage), as the local file trigger does
+    with ``TRELLIS_FS_ALLOWED_PATHS``."""
+    if not target.is_file or not target.name:
+        return
+    path = Path(target.name).resolve()
+    if _inside(path, working_dir.resolve()):
+        return
+    home = os.environ.get("TRELLIS_HOME", "").strip()
+    if home and _inside(path, Path(home).resolve()):
+        raise TaskFailed(f"{target.database} file {target.name!r} is inside Trellis's home")
+    roots = [r for r in os.environ.get(ALLOWED_ENV, "").split(os.pathsep) if r.strip()]
+    if roots and not any(_inside(path, Path(r).resolve()) for r in roots):
+        raise TaskFailed(f"{target.database} file {target.name!r} is outside {ALLOWED_ENV}")
 
 
 def parameters_of(props: Mapping[str, Any]) -> dict[str, Any]:

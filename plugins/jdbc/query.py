@@ -26,6 +26,7 @@ from plugins.jdbc.common import (
     CONNECTION_PROPS,
     FETCH_PROPS,
     QUERY_PROPS,
+    check_file_allowed,
     mode_and_options,
     parameters_of,
     target_of,
@@ -130,6 +131,8 @@ def _bring_database_file(props: dict[str, Any], ctx: RunContext, target: Target)
         return target
     source = ctx.open_uri(str(uri))
     dest = Path(target.name) if target.name else ctx.working_dir / f"database.{target.database}"
+    check_file_allowed(Target(database=target.database, drivername="", name=str(dest)),
+                       ctx.working_dir)  # fmt: skip
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, dest)
     return Target(database=target.database, drivername=target.drivername, name=str(dest))

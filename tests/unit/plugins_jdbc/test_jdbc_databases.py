@@ -267,3 +267,17 @@ def test_trigger_on_sqlite_counts_rows_with_none(sqlite_url, ctx) -> None:
     run(Queries, ctx, url=sqlite_url, sql=f"{CREATE['sqlite']}; {INSERT}")
     [event] = Trigger().evaluate({"url": sqlite_url, "sql": "SELECT * FROM items"}, PollCtx())
     assert event.variables == {"size": 2}
+
+
+def test_database_files_obey_the_allowed_paths(ctx, tmp_path: Path, monkeypatch) -> None:
+    allowed, other = tmp_path / "allowed", tmp_path / "other"
+    monkeypatch.setenv("TRELLIS_JDBC_ALLOWED_PATHS", str(allowed))
+    out = run(Query, ctx, url=f"jdbc:sqlite:{allowed / 'a.db'}", sql="SELECT 1 AS x", fetch=True)
+    assert out["rows"] == [{"x": 1}]
+    run(Query, ctx, url="jdbc:sqlite:local.db", sql="SELECT 1")  # the working directory
+    with pytest.raises(TaskFailed, match="outside TRELLIS_JDBC_ALLOWED_PATHS"):
+        run(Query, ctx, url=f"jdbc:sqlite:{other / 'b.db'}", sql="SELECT 1")
+    monkeypatch.delenv("TRELLIS_JDBC_ALLOWED_PATHS")
+    monkeypatch.setenv("TRELLIS_HOME", str(tmp_path / "home"))
+    with pytest.raises(TaskFailed, match="inside Trellis's home"):
+        run(Query, ctx, url=f"jdbc:sqlite:{tmp_path / 'home' / 'trellis.sqlite3'}", sql="SELECT 1")
