@@ -221,7 +221,7 @@ def execute(
 
             suffix = f"-{index + 1}" if index else ""
             path = store.folder / f"{store.name}{suffix}.ion"
-            with IonRowWriter(path) as writer:
+            with IonRowWriter(path, keys) as writer:
                 for row in result:
                     writer.write({k: to_ion(v, tz) for k, v in zip(keys, row, strict=True)})
                     if writer.count % _STOP_CHECK == 0 and should_stop():

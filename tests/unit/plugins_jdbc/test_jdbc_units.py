@@ -11,6 +11,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flows.spec import SpecError, parse_flow
 from plugins.jdbc.ion_rows import IonRowWriter, read_rows
@@ -284,3 +286,28 @@ triggers:
     from plugins.jdbc.trigger import Trigger
 
     assert "password" in Trigger.confidential
+
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=False),
+    st.decimals(allow_nan=False, allow_infinity=False, places=None),
+    st.text(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(row=st.dictionaries(st.text(min_size=1), scalars, max_size=6))
+def test_the_fast_ion_path_reads_back_as_simpleion_does(row: dict) -> None:
+    from amazon.ion import simpleion
+
+    from plugins.jdbc.ion_rows import scalar, symbol
+
+    text = "{" + ",".join(f"{symbol(k)}:{scalar(v)}" for k, v in row.items()) + "}"
+    fast = simpleion.loads(text)
+    slow = simpleion.loads(simpleion.dumps(row, binary=False, omit_version_marker=True))
+    # Re-written by simpleion, the two parsed values must be the same Ion (types included).
+    again = {"binary": False, "omit_version_marker": True}
+    assert simpleion.dumps(fast, **again) == simpleion.dumps(slow, **again)
