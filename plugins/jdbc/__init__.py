@@ -8,3 +8,8 @@ from plugins.jdbc.query import PLUGINS as _QUERY
 from plugins.jdbc.trigger import PLUGINS as _TRIGGER
 
 PLUGINS = [*_QUERY, *_COPY, *_TRIGGER]
+
+#: The pip extra that installs what this family needs, and the modules it needs (for a
+#: catalogue that shows each family's optional dependency).
+EXTRA = "jdbc"
+LIBRARIES = ("sqlalchemy", "psycopg2", "pymysql", "duckdb", "duckdb_engine", "amazon.ion")

@@ -16,7 +16,7 @@ from plugins.jdbc.runner import (
     missing_libraries,
     missing_message,
 )
-from plugins.jdbc.urls import Target, UrlError, parse_url
+from plugins.jdbc.urls import DRIVER_MODULES, Target, UrlError, parse_url
 from plugins.jdbc.values import zone
 
 _DEPRECATED = "use fetchType instead"
@@ -101,6 +101,10 @@ def validate_connection(
     missing = missing_libraries(database)
     if missing:
         errors.append(("url" if "url" in props else "type", missing_message(missing)))
+    elif database is not None and database not in DRIVER_MODULES:
+        error = _unknown_dialect(str(url))
+        if error:
+            errors.append(("url", error))
     tz = props.get("timeZoneId")
     if isinstance(tz, str) and not _templated(tz):
         try:
@@ -108,6 +112,21 @@ def validate_connection(
         except ValueError as exc:
             errors.append(("timeZoneId", str(exc)))
     return errors
+
+
+def _unknown_dialect(url: str) -> str | None:
+    """A SQLAlchemy URL of a dialect Trellis does not ship must name one SQLAlchemy knows
+    (its driver is imported only when the task runs)."""
+    # Imported here: SQLAlchemy is an optional dependency (checked just before).
+    from sqlalchemy.dialects import registry
+    from sqlalchemy.exc import NoSuchModuleError
+
+    drivername = parse_url(url).drivername
+    try:
+        registry.load(drivername.replace("+", "."))
+    except (NoSuchModuleError, ImportError):
+        return f"SQLAlchemy has no dialect {drivername!r} on this machine"
+    return None
 
 
 def validate_fetch(props: Mapping[str, Any]) -> list[tuple[str, str]]:

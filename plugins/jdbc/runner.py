@@ -156,7 +156,13 @@ def engine_for(target: Target) -> Any:
 
     if target.is_file and target.name:
         Path(target.name).parent.mkdir(parents=True, exist_ok=True)
-    return sqlalchemy.create_engine(target.sqlalchemy_url(), poolclass=sqlalchemy.pool.NullPool)
+    try:
+        return sqlalchemy.create_engine(target.sqlalchemy_url(), poolclass=sqlalchemy.pool.NullPool)
+    except (sqlalchemy.exc.NoSuchModuleError, ImportError) as exc:
+        raise TaskFailed(
+            f"no SQLAlchemy dialect or driver for {target.drivername!r} on this worker ({exc}); "
+            "install the package that provides it"
+        ) from None
 
 
 def driver_error(exc: BaseException) -> str:

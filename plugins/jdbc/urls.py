@@ -8,6 +8,7 @@ MariaDB (PyMySQL), SQLite (the standard library) and DuckDB (duckdb-engine).
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ _PG_PARAMS = {
 }
 _MYSQL_PARAMS = {"charset": "charset", "characterEncoding": "charset"}
 _MEMORY = ("", ":memory:", "memory:")
+_DIALECT = re.compile(r"[a-z][a-z0-9_]*(\+[a-z0-9_]+)?\Z", re.I)
 
 
 class UrlError(ValueError):
@@ -116,11 +118,22 @@ def parse_url(
         text = text[5:]
     scheme, sep, rest = text.partition(":")
     base, _, driver = scheme.lower().partition("+")
+    if (
+        sep
+        and base not in SCHEMES
+        and not jdbc
+        and rest.startswith("//")
+        and _DIALECT.match(scheme)
+    ):
+        return _other_dialect(scheme, rest, username=username, password=password)
     if not sep or base not in SCHEMES:
         known = ", ".join(
             f"jdbc:{s}:" for s in ("postgresql", "mysql", "mariadb", "sqlite", "duckdb")
         )
-        raise UrlError(f"unsupported database URL {_redact(url)!r}: use one of {known}")
+        raise UrlError(
+            f"unsupported database URL {_redact(url)!r}: use one of {known}, or a SQLAlchemy "
+            "URL (dialect+driver://...) of a dialect installed on the workers"
+        )
     database, drivername = SCHEMES[base]
     if driver and not jdbc:
         drivername = f"{database}+{driver}"
@@ -159,6 +172,26 @@ def parse_url(
         password=password or secret,
         query=query,
         ignored=tuple(ignored),
+    )
+
+
+def _other_dialect(scheme: str, rest: str, *, username: str | None, password: str | None) -> Target:
+    """A SQLAlchemy URL of a dialect Trellis does not ship (``mssql+pyodbc://``, ...): passed
+    on as it is; its driver must be installed on the workers (issue 17)."""
+    parts = urllib.parse.urlsplit(f"{scheme}:{rest}")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise UrlError(f"bad port in {scheme}:// URL") from exc
+    return Target(
+        database=scheme.split("+", 1)[0].lower(),
+        drivername=scheme.lower(),
+        host=parts.hostname,
+        port=port,
+        name=urllib.parse.unquote(parts.path.lstrip("/")) or None,
+        username=username or (urllib.parse.unquote(parts.username or "") or None),
+        password=password or (urllib.parse.unquote(parts.password or "") or None),
+        query=dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True)),
     )
 
 

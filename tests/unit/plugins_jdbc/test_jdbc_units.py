@@ -73,7 +73,7 @@ def test_file_urls(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["", "jdbc:oracle:thin:@h:1521:XE", "http://x", "jdbc:postgresql:db", "mysql:x",
+    "url", ["", "jdbc:oracle:thin:@h:1521:XE", "jdbc:postgresql:db", "mysql:x",
             "jdbc:postgresql://h:notaport/db", "jdbc:duckdb:md:my_db"],
 )  # fmt: skip
 def test_bad_urls(url: str) -> None:
@@ -225,6 +225,7 @@ def test_valid_flows_with_kestra_names() -> None:
     ("task", "message"),
     [
         (QUERY.format(url="jdbc:oracle:thin:@h:1521:XE"), "unsupported database URL"),
+        (QUERY.format(url="http://x"), "no dialect 'http'"),
         (QUERY + "    fetchType: ALL\n", "fetchType"),
         (QUERY + "    fetch: true\n    store: true\n", "only one of"),
         (QUERY + "    timeZoneId: Nowhere/City\n", "Nowhere/City"),
@@ -311,3 +312,24 @@ def test_the_fast_ion_path_reads_back_as_simpleion_does(row: dict) -> None:
     # Re-written by simpleion, the two parsed values must be the same Ion (types included).
     again = {"binary": False, "omit_version_marker": True}
     assert simpleion.dumps(fast, **again) == simpleion.dumps(slow, **again)
+
+
+def test_other_sqlalchemy_dialects_pass_through() -> None:
+    t = parse_url("mssql+pyodbc://sa:pw@db:1433/sales?driver=ODBC+Driver+18")
+    assert (t.database, t.drivername, t.host, t.port, t.name) == (
+        "mssql", "mssql+pyodbc", "db", 1433, "sales",
+    )  # fmt: skip
+    assert t.query == {"driver": "ODBC Driver 18"}
+    with pytest.raises(UrlError, match="SQLAlchemy URL"):
+        parse_url("jdbc:sqlserver://db:1433;databaseName=sales")
+    parse_flow(_flow(QUERY.replace("io.kestra.plugin.jdbc.postgresql.Query", "trellis.jdbc.Query")
+                     .format(url="'mssql+pyodbc://db/sales'")))  # fmt: skip
+
+
+def test_a_dialect_missing_on_the_worker_fails_the_task(tmp_path: Path) -> None:
+    from plugins.base import TaskFailed
+    from plugins.jdbc.query import Query
+    from tests.unit.fake_context import FakeContext
+
+    with pytest.raises(TaskFailed, match="no SQLAlchemy dialect or driver"):
+        Query().run({"url": "nosuchdb+nodriver://h/db", "sql": "SELECT 1"}, FakeContext(tmp_path))
