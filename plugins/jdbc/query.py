@@ -60,7 +60,28 @@ FILE_PROPS: tuple[Prop, ...] = (
         "any",
         description="DuckDB: files to write in the working directory (name -> content or URI).",
     ),
+    Prop(
+        "outputFiles",
+        "list",
+        items="string",
+        description="DuckDB: files the SQL writes at `{{ outputFiles.<name> }}`, put in "
+        "storage afterwards (output `outputFiles`: name -> URI).",
+    ),
 )
+#: ``sql`` is rendered by the task itself, with ``workingDir`` and ``outputFiles`` added to
+#: the execution's variables (Kestra's DuckDB flows write ``COPY ... TO '{{ outputFiles.x }}'``).
+_SQL = Prop(
+    "sql",
+    "string",
+    required=True,
+    dynamic=False,
+    description="The SQL to run; expressions see `workingDir` and `outputFiles` too.",
+)
+
+
+def _task_props(*extra: Prop) -> tuple[Prop, ...]:
+    shared = tuple(_SQL if p.name == "sql" else p for p in QUERY_PROPS)
+    return (*CONNECTION_PROPS, *shared, *FETCH_PROPS, *extra, *FILE_PROPS, *ACCEPTED_PROPS)
 
 
 def kestra_names(name: str, databases: tuple[str, ...] = DATABASES) -> tuple[str, ...]:
@@ -89,7 +110,17 @@ class _SqlTask(RunnableTask):
         target = _bring_database_file(props, ctx, target)
         _write_input_files(props.get("inputFiles"), ctx)
         mode, size, tz = mode_and_options(props)
-        statements = self._statements(str(props.get("sql") or ""), target)
+        names = [str(n) for n in props.get("outputFiles") or []]
+        files = {n: ctx.working_dir / n for n in names}
+        for name, path in files.items():
+            if ctx.working_dir.resolve() not in path.resolve().parents:
+                raise TaskFailed(f"outputFiles name {name!r} leaves the working directory")
+        extra_vars = {
+            "workingDir": str(ctx.working_dir),
+            "outputFiles": {n: str(p) for n, p in files.items()},
+        }
+        sql = ctx.render(props.get("sql") or "", extra_vars)
+        statements = self._statements("" if sql is None else str(sql), target)
         setup = None
         if target.database == "duckdb":
             folder = str(ctx.working_dir).replace("'", "''")
@@ -116,6 +147,11 @@ class _SqlTask(RunnableTask):
                 out["uri"] = ctx.put_file(path, path.name)
                 path.unlink(missing_ok=True)
         extra: dict[str, Any] = {}
+        if files:
+            absent = [n for n, p in files.items() if not p.is_file()]
+            if absent:
+                raise TaskFailed(f"the SQL wrote no file for outputFiles {', '.join(absent)}")
+            extra["outputFiles"] = {n: ctx.put_file(p, p.name) for n, p in files.items()}
         if props.get("outputDbFile") and target.is_file and target.name:
             extra["databaseUri"] = ctx.put_file(Path(target.name), Path(target.name).name)
         total = sum(int(o.get("size") or 0) for o in outputs)
@@ -160,9 +196,7 @@ class Query(_SqlTask):
 
     type = "trellis.jdbc.Query"
     aliases = kestra_names("Query")
-    properties: ClassVar = (
-        *CONNECTION_PROPS, *QUERY_PROPS, *FETCH_PROPS, *FILE_PROPS, *ACCEPTED_PROPS,
-    )  # fmt: skip
+    properties: ClassVar = _task_props()
     examples = (
         """id: sql-query
 namespace: trellis.examples
@@ -193,18 +227,13 @@ class Queries(_SqlTask):
 
     type = "trellis.jdbc.Queries"
     aliases = kestra_names("Queries")
-    properties: ClassVar = (
-        *CONNECTION_PROPS,
-        *QUERY_PROPS,
-        *FETCH_PROPS,
+    properties: ClassVar = _task_props(
         Prop(
             "transaction",
             "boolean",
             default=True,
             description="Run every statement in one transaction (all or nothing).",
         ),
-        *FILE_PROPS,
-        *ACCEPTED_PROPS,
     )
     examples = (
         """id: sql-queries

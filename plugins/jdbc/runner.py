@@ -28,7 +28,7 @@ DEFAULT_FETCH_SIZE = 10_000
 _STOP_CHECK = 1_000
 # Where SQLAlchemy's text() sees a bind parameter: ``:name`` not preceded by ``:``, a word
 # character or a backslash, and not followed by ``:`` (so ``x::int`` stays a cast).
-_DML = re.compile(r"\s*(insert|update|delete|merge)\b(?![\s\S]*\breturning\b)", re.I)
+_DML = re.compile(r"\s*(insert|update|delete|merge|copy)\b(?![\s\S]*\breturning\b)", re.I)
 _QUERY = re.compile(r"[\s(]*(select|with|values|table)\b", re.I)
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
 

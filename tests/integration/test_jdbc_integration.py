@@ -51,7 +51,7 @@ tasks:
     type: io.kestra.plugin.jdbc.postgresql.Query
     url: jdbc:postgresql://127.0.0.1:5432/postgres?currentSchema={pg_schema}
     username: postgres
-    sql: SELECT id, total FROM orders WHERE total > :minimum ORDER BY id
+    sql: "SELECT id, total FROM orders WHERE total > :minimum {{{{ 'ORDER BY' }}}} id"
     parameters:
       minimum: 1
     fetchType: STORE

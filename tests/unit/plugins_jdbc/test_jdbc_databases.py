@@ -281,3 +281,27 @@ def test_database_files_obey_the_allowed_paths(ctx, tmp_path: Path, monkeypatch)
     monkeypatch.setenv("TRELLIS_HOME", str(tmp_path / "home"))
     with pytest.raises(TaskFailed, match="inside Trellis's home"):
         run(Query, ctx, url=f"jdbc:sqlite:{tmp_path / 'home' / 'trellis.sqlite3'}", sql="SELECT 1")
+
+
+def test_duckdb_writes_output_files_named_in_the_sql(tmp_path: Path) -> None:
+    pytest.importorskip("duckdb_engine")
+    from executions.expressions import evaluate
+    from tests.unit.fake_context import FakeContext
+
+    class Rendering(FakeContext):
+        def render(self, value, extra=None):  # noqa: ANN001, ANN201
+            return evaluate(value, dict(extra or {})) if isinstance(value, str) else value
+
+    ctx = Rendering(tmp_path / "r")
+    out = run(
+        Query,
+        ctx,
+        url="jdbc:duckdb:",
+        inputFiles={"in.csv": "x,y\n1,2\n3,4\n"},
+        outputFiles=["out"],
+        sql="COPY (SELECT x FROM read_csv_auto('{{ workingDir }}/in.csv') ORDER BY x) "
+        "TO '{{ outputFiles.out }}' (HEADER, DELIMITER ',')",
+    )
+    assert ctx.open_uri(out["outputFiles"]["out"]).read_text() == "x\n1\n3\n"
+    with pytest.raises(TaskFailed, match="no file for outputFiles missing"):
+        run(Query, ctx, url="jdbc:duckdb:", outputFiles=["missing"], sql="SELECT 1")
