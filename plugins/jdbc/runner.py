@@ -11,9 +11,11 @@ constant memory.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,8 @@ from plugins.jdbc.urls import DRIVER_MODULES, Target
 FETCH_TYPES = ("FETCH_ONE", "FETCH", "STORE", "NONE")
 EXTRA_HINT = "pip install 'trellis[jdbc]'"
 DEFAULT_FETCH_SIZE = 10_000
+#: How often (seconds) a running statement checks whether the run was killed.
+_WATCH_SECONDS = 0.5
 #: How often (rows) a long STORE checks whether the run was killed.
 _STOP_CHECK = 1_000
 # Where SQLAlchemy's text() sees a bind parameter: ``:name`` not preceded by ``:``, a word
@@ -261,7 +265,7 @@ def run_script(
     engine = engine_for(target)
     outputs: list[dict[str, Any]] = []
     try:
-        with engine.connect() as conn:
+        with engine.connect() as conn, _cancel_when(should_stop, conn):
             if setup is not None:
                 setup(conn)
             try:
@@ -290,7 +294,36 @@ def run_script(
                 conn.rollback()
                 raise
     except sqlalchemy.exc.SQLAlchemyError as exc:
+        if should_stop():
+            raise TaskFailed("stopped: the running statement was cancelled") from None
         raise TaskFailed(driver_error(exc)) from None
     finally:
         engine.dispose()
     return outputs
+
+
+@contextlib.contextmanager
+def _cancel_when(should_stop: Callable[[], bool], conn: Any) -> Iterator[None]:
+    """Watch ``should_stop`` beside the running statement and cancel it on the server when
+    the run is killed or times out (psycopg2's ``cancel``, sqlite3's and DuckDB's
+    ``interrupt``); drivers without a cancel (PyMySQL) finish their statement."""
+    raw = getattr(conn.connection, "driver_connection", None)
+    cancel = getattr(raw, "cancel", None) or getattr(raw, "interrupt", None)
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(_WATCH_SECONDS):
+            if should_stop():
+                with contextlib.suppress(Exception):  # the statement may have just ended
+                    cancel()
+                return
+
+    watcher = threading.Thread(target=watch, name="jdbc-cancel", daemon=True) if cancel else None
+    if watcher is not None:
+        watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        if watcher is not None:
+            watcher.join()

@@ -305,3 +305,25 @@ def test_duckdb_writes_output_files_named_in_the_sql(tmp_path: Path) -> None:
     assert ctx.open_uri(out["outputFiles"]["out"]).read_text() == "x\n1\n3\n"
     with pytest.raises(TaskFailed, match="no file for outputFiles missing"):
         run(Query, ctx, url="jdbc:duckdb:", outputFiles=["missing"], sql="SELECT 1")
+
+
+@pytest.mark.parametrize("database", ["pg", "sqlite", "duckdb"])
+def test_a_killed_run_cancels_the_running_statement(database, request, ctx) -> None:
+    import threading
+    import time
+
+    if database == "pg":
+        url, sql = request.getfixturevalue("pg_url"), "SELECT pg_sleep(30)"
+    elif database == "duckdb":
+        url = request.getfixturevalue("duckdb_url")
+        sql = "SELECT count(*) FROM range(1000000) a, range(1000000) b WHERE a.range + b.range = 7"
+    else:  # a query that runs for minutes
+        url = request.getfixturevalue("sqlite_url")
+        sql = (
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+        )
+    threading.Timer(1.0, lambda: setattr(ctx, "stop", True)).start()
+    started = time.monotonic()
+    with pytest.raises(TaskFailed, match="cancelled"):
+        run(Query, ctx, url=url, sql=sql, fetchType="FETCH_ONE")
+    assert time.monotonic() - started < 10
