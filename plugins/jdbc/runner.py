@@ -26,6 +26,8 @@ from plugins.jdbc.urls import DRIVER_MODULES, Target
 FETCH_TYPES = ("FETCH_ONE", "FETCH", "STORE", "NONE")
 EXTRA_HINT = "pip install 'trellis[jdbc]'"
 DEFAULT_FETCH_SIZE = 10_000
+#: Seconds to wait for a PostgreSQL server that does not answer (PyMySQL's default is 10 too).
+CONNECT_TIMEOUT = 10
 #: How often (seconds) a running statement checks whether the run was killed.
 _WATCH_SECONDS = 0.5
 #: How often (rows) a long STORE checks whether the run was killed.
@@ -161,7 +163,12 @@ def engine_for(target: Target) -> Any:
     if target.is_file and target.name:
         Path(target.name).parent.mkdir(parents=True, exist_ok=True)
     try:
-        return sqlalchemy.create_engine(target.sqlalchemy_url(), poolclass=sqlalchemy.pool.NullPool)
+        connect_args = {}
+        if target.database == "postgresql" and "connect_timeout" not in target.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT  # libpq waits for ever
+        return sqlalchemy.create_engine(
+            target.sqlalchemy_url(), poolclass=sqlalchemy.pool.NullPool, connect_args=connect_args
+        )
     except (sqlalchemy.exc.NoSuchModuleError, ImportError) as exc:
         raise TaskFailed(
             f"no SQLAlchemy dialect or driver for {target.drivername!r} on this worker ({exc}); "
