@@ -202,6 +202,7 @@ def execute(
     fetch_size: int = DEFAULT_FETCH_SIZE,
     tz: Any = None,
     should_stop: Callable[[], bool] = lambda: False,
+    count_rows: bool = False,
 ) -> dict[str, Any] | None:
     """Run one statement on ``conn``; the outputs of its rows per ``mode``, or None when it
     returns no rows. For STORE, ``uri`` is the local path of the Ion file (the caller puts it
@@ -244,8 +245,10 @@ def execute(
                     if writer.count % _STOP_CHECK == 0 and should_stop():
                         raise TaskFailed("stopped while storing the rows")
             return {"uri": path, "size": writer.count}
-        count = sum(1 for _ in result)  # NONE: rows are read and dropped
-        return {"size": count} if count else {}
+        if not count_rows:  # NONE, as in Kestra: the rows are not read
+            return {}
+        count = sum(1 for _ in result)  # streamed: read and dropped
+        return {"size": count}
     finally:
         result.close()
 
@@ -263,6 +266,7 @@ def run_script(
     tz: Any = None,
     should_stop: Callable[[], bool] = lambda: False,
     setup: Callable[[Any], None] | None = None,
+    count_rows: bool = False,
 ) -> list[dict[str, Any]]:
     """Run statements in one connection, in one transaction unless ``transaction`` is false
     (then each statement commits on its own); ``after_sql`` runs last, in the same
@@ -287,6 +291,7 @@ def run_script(
                         fetch_size=fetch_size,
                         tz=tz,
                         should_stop=should_stop,
+                        count_rows=count_rows,
                     )
                     if out is not None:
                         outputs.append(out)

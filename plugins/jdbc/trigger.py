@@ -90,6 +90,7 @@ triggers:
                 after_sql=props.get("afterSQL") or None,
                 fetch_size=size,
                 tz=tz,
+                count_rows=True,
             )
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
