@@ -12,6 +12,7 @@ constant memory.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import importlib
 import re
 import threading
@@ -209,7 +210,15 @@ def execute(
     in internal storage)."""
     import sqlalchemy  # optional dependency (the `jdbc` extra)
 
-    from plugins.jdbc.values import to_ion, to_json
+    from plugins.jdbc.values import mysql_time, to_ion, to_json
+
+    if conn.dialect.name in ("mysql", "mariadb"):  # their TIME arrives as a timedelta
+
+        def to_json(value: Any, tz: Any = None, _json: Any = to_json) -> Any:
+            return mysql_time(value) if isinstance(value, dt.timedelta) else _json(value, tz)
+
+        def to_ion(value: Any, tz: Any = None, _ion: Any = to_ion) -> Any:
+            return mysql_time(value) if isinstance(value, dt.timedelta) else _ion(value, tz)
 
     text, used = bindable(sql, parameters)
     options: dict[str, Any] = {}

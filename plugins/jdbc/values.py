@@ -54,6 +54,17 @@ def iso_duration(value: dt.timedelta) -> str:
     return out
 
 
+def mysql_time(value: dt.timedelta) -> str:
+    """MySQL's TIME, which PyMySQL returns as a ``timedelta``, written as MySQL shows it
+    (``12:30:00``, ``-838:59:59``, ``01:02:03.500000``)."""
+    micros = value // dt.timedelta(microseconds=1)
+    sign = "-" if micros < 0 else ""
+    seconds, fraction = divmod(abs(micros), 1_000_000)
+    hours, rem = divmod(seconds, 3600)
+    text = f"{sign}{hours:02d}:{rem // 60:02d}:{rem % 60:02d}"
+    return f"{text}.{fraction:06d}" if fraction else text
+
+
 def _number(value: decimal.Decimal) -> int | float | str:
     if not value.is_finite():
         return str(value)

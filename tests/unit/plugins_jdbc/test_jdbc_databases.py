@@ -327,3 +327,20 @@ def test_a_killed_run_cancels_the_running_statement(database, request, ctx) -> N
     with pytest.raises(TaskFailed, match="cancelled"):
         run(Query, ctx, url=url, sql=sql, fetchType="FETCH_ONE")
     assert time.monotonic() - started < 10
+
+
+def test_mariadb_types(mariadb_url, ctx) -> None:
+    sql = (
+        "SELECT CAST('12:30:00' AS TIME) AS t, CAST('-838:59:59' AS TIME) AS neg, "
+        "CAST('2024-01-02 03:04:05' AS DATETIME) AS dt, CAST(1.50 AS DECIMAL(5,2)) AS d, "
+        "'%' AS pct, JSON_OBJECT('a', 1) AS j"
+    )
+    out = run(Query, ctx, url=mariadb_url, sql=sql, fetchType="FETCH_ONE")
+    assert out["row"] == {
+        "t": "12:30:00",
+        "neg": "-838:59:59",
+        "dt": "2024-01-02T03:04:05",
+        "d": 1.5,
+        "pct": "%",
+        "j": '{"a": 1}',
+    }
