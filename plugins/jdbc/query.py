@@ -61,6 +61,12 @@ FILE_PROPS: tuple[Prop, ...] = (
         description="DuckDB: files to write in the working directory (name -> content or URI).",
     ),
     Prop(
+        "inputFile",
+        "string",
+        description="MySQL/MariaDB: internal-storage URI of a file for LOAD DATA LOCAL INFILE "
+        "'{{ inputFile }}' (copied in; the SQL sees its local path).",
+    ),
+    Prop(
         "outputFiles",
         "list",
         items="string",
@@ -115,10 +121,17 @@ class _SqlTask(RunnableTask):
         for name, path in files.items():
             if ctx.working_dir.resolve() not in path.resolve().parents:
                 raise TaskFailed(f"outputFiles name {name!r} leaves the working directory")
-        extra_vars = {
+        extra_vars: dict[str, Any] = {
             "workingDir": str(ctx.working_dir),
             "outputFiles": {n: str(p) for n, p in files.items()},
         }
+        if props.get("inputFile"):
+            if target.database not in ("mysql", "mariadb"):
+                raise TaskFailed("inputFile is for MySQL and MariaDB (LOAD DATA LOCAL INFILE)")
+            local = ctx.working_dir / "input-file"
+            shutil.copyfile(ctx.open_uri(str(props["inputFile"])), local)
+            extra_vars["inputFile"] = str(local)
+            target.query["local_infile"] = "1"  # PyMySQL refuses LOCAL INFILE otherwise
         sql = ctx.render(props.get("sql") or "", extra_vars)
         statements = self._statements("" if sql is None else str(sql), target)
         setup = None

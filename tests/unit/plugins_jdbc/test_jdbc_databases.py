@@ -344,3 +344,27 @@ def test_mariadb_types(mariadb_url, ctx) -> None:
         "pct": "%",
         "j": '{"a": 1}',
     }
+
+
+def test_mariadb_load_data_local_infile(mariadb_url, tmp_path: Path) -> None:
+    from executions.expressions import evaluate
+    from tests.unit.fake_context import FakeContext
+
+    class Rendering(FakeContext):
+        def render(self, value, extra=None):  # noqa: ANN001, ANN201
+            return evaluate(value, dict(extra or {})) if isinstance(value, str) else value
+
+    ctx = Rendering(tmp_path / "r")
+    source = tmp_path / "products.csv"
+    source.write_text("id,name\n1,pen\n2,ink\n")
+    run(Query, ctx, url=mariadb_url, sql="CREATE TABLE products (id INT, name TEXT)")
+    run(
+        Query,
+        ctx,
+        url=mariadb_url,
+        inputFile=ctx.put_file(source, "products.csv"),
+        sql="LOAD DATA LOCAL INFILE '{{ inputFile }}' INTO TABLE products "
+        "FIELDS TERMINATED BY ',' LINES TERMINATED BY '\\n' IGNORE 1 ROWS",
+    )
+    out = run(Query, ctx, url=mariadb_url, sql="SELECT name FROM products ORDER BY id", fetch=True)
+    assert [r["name"] for r in out["rows"]] == ["pen", "ink"]
