@@ -75,7 +75,13 @@ ACCEPTED_PROPS: tuple[Prop, ...] = (
     Prop("autoCommit", "boolean", dynamic=False, description="Accepted; each task commits."),
     Prop("ssl", "boolean", description="Accepted; set sslmode in the URL instead."),
     Prop("sslMode", "string", description="PostgreSQL sslmode (DISABLE, REQUIRE...)."),
+    Prop("sslRootCert", "string", description="PostgreSQL: CA certificate (PEM text)."),
+    Prop("sslCert", "string", description="PostgreSQL: client certificate (PEM text)."),
+    Prop("sslKey", "string", description="PostgreSQL: client key (PEM text)."),
+    Prop("sslKeyPassword", "string", description="PostgreSQL: the client key's password."),
 )
+#: Kestra's PostgreSQL SSL properties holding PEM text -> the libpq parameter of the file.
+_PEM_PROPS = {"sslRootCert": "sslrootcert", "sslCert": "sslcert", "sslKey": "sslkey"}
 
 
 def _templated(value: Any) -> bool:
@@ -150,9 +156,18 @@ def target_of(props: Mapping[str, Any], working_dir: Path, logger: TaskLogger) -
         )
     except UrlError as exc:
         raise TaskFailed(str(exc)) from None
-    mode = props.get("sslMode")
-    if mode and target.database == "postgresql" and "sslmode" not in target.query:
-        target.query["sslmode"] = str(mode).lower().replace("_", "-")
+    if target.database == "postgresql":
+        mode = props.get("sslMode")
+        if mode and "sslmode" not in target.query:
+            target.query["sslmode"] = str(mode).lower().replace("_", "-")
+        for prop, param in _PEM_PROPS.items():
+            if props.get(prop):  # libpq reads files: the PEM text goes to the working dir
+                pem = working_dir / f"{param}.pem"
+                pem.write_text(str(props[prop]), encoding="utf-8")
+                pem.chmod(0o600)
+                target.query[param] = str(pem)
+        if props.get("sslKeyPassword"):
+            target.query["sslpassword"] = str(props["sslKeyPassword"])
     if target.ignored:
         logger.warning(
             f"URL parameters ignored (JDBC driver settings): {', '.join(target.ignored)}"

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from plugins.base import PollContext, PollEvent, PollingTrigger, Prop, StoreFile
 from plugins.jdbc.common import (
+    ACCEPTED_PROPS,
     CONNECTION_PROPS,
     FETCH_PROPS,
     QUERY_PROPS,
@@ -41,10 +42,11 @@ class Trigger(PollingTrigger):
         *CONNECTION_PROPS,
         *QUERY_PROPS,
         *FETCH_PROPS,
+        *(p for p in ACCEPTED_PROPS if p.name != "autoCommit"),
         Prop("interval", "duration", default="PT60S", dynamic=False),
         *PollingTrigger.shared_properties,
     )
-    confidential: ClassVar = ("password",)
+    confidential: ClassVar = ("password", "sslKey", "sslKeyPassword")
     examples = (
         """id: new-orders
 namespace: trellis.examples

@@ -333,3 +333,21 @@ def test_a_dialect_missing_on_the_worker_fails_the_task(tmp_path: Path) -> None:
 
     with pytest.raises(TaskFailed, match="no SQLAlchemy dialect or driver"):
         Query().run({"url": "nosuchdb+nodriver://h/db", "sql": "SELECT 1"}, FakeContext(tmp_path))
+
+
+def test_postgres_ssl_properties_become_libpq_files(tmp_path: Path) -> None:
+    from plugins.jdbc.common import target_of
+    from tests.unit.fake_context import FakeLogger
+
+    props = {
+        "url": "jdbc:postgresql://h/db",
+        "sslMode": "VERIFY_FULL",
+        "sslRootCert": "-----BEGIN CERTIFICATE-----\nx\n",
+        "sslKeyPassword": "pw",
+    }
+    target = target_of(props, tmp_path, FakeLogger())
+    assert target.query["sslmode"] == "verify-full"
+    assert target.query["sslpassword"] == "pw"
+    pem = Path(target.query["sslrootcert"])
+    assert pem.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert pem.stat().st_mode & 0o777 == 0o600
