@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import importlib
+import importlib.util
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -45,16 +47,20 @@ class MissingLibrary(RuntimeError):
 
 
 def missing_libraries(database: str | None) -> list[str]:
-    """Modules the family (and ``database``'s driver, when known) needs that cannot be
-    imported. Importing is the only dependable test (a module can be present but broken)."""
+    """Modules the family (and ``database``'s driver, when known) needs that are not
+    installed. Looked up without importing them: a deploy on the API server should not load
+    DuckDB or a driver just to check a flow."""
     wanted = ["sqlalchemy", "amazon.ion", *DRIVER_MODULES.get(database or "", ())]
-    missing = []
-    for name in wanted:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            missing.append(name)
-    return missing
+    return [name for name in wanted if not _installed(name)]
+
+
+def _installed(name: str) -> bool:
+    if name in sys.modules:
+        return sys.modules[name] is not None  # None: an import that is known to fail
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def missing_message(missing: list[str]) -> str:
