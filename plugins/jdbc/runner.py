@@ -39,6 +39,13 @@ _STOP_CHECK = 1_000
 # character or a backslash, and not followed by ``:`` (so ``x::int`` stays a cast).
 _DML = re.compile(r"\s*(insert|update|delete|merge|copy)\b(?![\s\S]*\breturning\b)", re.I)
 _QUERY = re.compile(r"[\s(]*(select|with|values|table)\b", re.I)
+# Quoted text and comments, where a ``:word`` is never a parameter.
+_QUOTED = (
+    r"\"(?:[^\"]|\"\")*\"|`[^`]*`|--[^\n]*|/\*[\s\S]*?\*/"
+    r"|(?<![\w$])\$(?P<tag>[A-Za-z_]\w*|)\$[\s\S]*?\$(?P=tag)\$"
+)
+_SKIP = re.compile(r"'(?:[^']|'')*'|" + _QUOTED)
+_SKIP_MYSQL = re.compile(r"'(?:[^'\\]|''|\\[\s\S])*'|" + _QUOTED)
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
 
 
@@ -144,9 +151,13 @@ def _end_of_quote(sql: str, i: int, backslash: bool) -> int:
     return n
 
 
-def bindable(sql: str, parameters: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(SQL for ``sqlalchemy.text``, the parameters it uses): every ``:word`` that is not a
-    parameter is escaped so text() leaves it alone."""
+def bindable(
+    sql: str, parameters: Mapping[str, Any], *, backslash_escapes: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """(SQL for ``sqlalchemy.text``, the parameters it uses). Only a ``:name`` outside
+    quotes and comments that names a parameter is bound; every other ``:word`` (in a string
+    literal, a quoted identifier, a comment, a JSON value, an unknown name) is escaped so
+    text() leaves it as written."""
     used: dict[str, Any] = {}
 
     def keep(match: re.Match[str]) -> str:
@@ -156,7 +167,17 @@ def bindable(sql: str, parameters: Mapping[str, Any]) -> tuple[str, dict[str, An
             return match.group(0)
         return "\\" + match.group(0)
 
-    return _BIND.sub(keep, sql), used
+    def escape(match: re.Match[str]) -> str:
+        return _BIND.sub(lambda m: "\\" + m.group(0), match.group(0))
+
+    skip = _SKIP_MYSQL if backslash_escapes else _SKIP
+    out, last = [], 0
+    for quoted in skip.finditer(sql):
+        out.append(_BIND.sub(keep, sql[last : quoted.start()]))
+        out.append(escape(quoted))
+        last = quoted.end()
+    out.append(_BIND.sub(keep, sql[last:]))
+    return "".join(out), used
 
 
 def engine_for(target: Target) -> Any:
@@ -218,7 +239,8 @@ def execute(
 
     from plugins.jdbc.values import mysql_time, to_ion, to_json
 
-    if conn.dialect.name in ("mysql", "mariadb"):  # their TIME arrives as a timedelta
+    mysql = conn.dialect.name in ("mysql", "mariadb")
+    if mysql:  # their TIME arrives as a timedelta
 
         def to_json(value: Any, tz: Any = None, _json: Any = to_json) -> Any:
             return mysql_time(value) if isinstance(value, dt.timedelta) else _json(value, tz)
@@ -226,7 +248,7 @@ def execute(
         def to_ion(value: Any, tz: Any = None, _ion: Any = to_ion) -> Any:
             return mysql_time(value) if isinstance(value, dt.timedelta) else _ion(value, tz)
 
-    text, used = bindable(sql, parameters)
+    text, used = bindable(sql, parameters, backslash_escapes=mysql)
     options: dict[str, Any] = {}
     if mode != "FETCH" and _QUERY.match(sql):
         # Stream (a server-side cursor where the database has one, which holds only a query):
@@ -314,7 +336,8 @@ def run_script(
                         conn.commit()
                 if after_sql:
                     for statement in split_statements(after_sql):
-                        text, used = bindable(statement, parameters)
+                        mysql = conn.dialect.name in ("mysql", "mariadb")
+                        text, used = bindable(statement, parameters, backslash_escapes=mysql)
                         conn.execute(sqlalchemy.text(text), used).close()
                 conn.commit()
             except BaseException:

@@ -73,6 +73,16 @@ def test_parameters_are_bound_never_formatted(any_url, ctx) -> None:
     )
     out = run(Query, ctx, url=url, sql="SELECT name FROM items ORDER BY id", fetchType="FETCH")
     assert [r["name"] for r in out["rows"]] == ["pen", "ink: blue", evil]
+    # A :name inside a string literal stays text, even when a parameter has that name.
+    lit = run(
+        Query,
+        ctx,
+        url=url,
+        sql="SELECT ':name %s' AS lit, :name AS val /* :name */",
+        parameters={"name": "x"},
+        fetchType="FETCH_ONE",
+    )
+    assert lit["row"] == {"lit": ":name %s", "val": "x"}
 
 
 def test_queries_outputs_and_transaction(any_url, ctx) -> None:

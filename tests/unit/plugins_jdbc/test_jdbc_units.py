@@ -122,6 +122,16 @@ def test_bindable_binds_only_known_parameters() -> None:
     assert "\\:name" not in text
 
 
+def test_bindable_leaves_quotes_and_comments_alone() -> None:
+    sql = "SELECT ':id', \"c:id\", $$ :id $$, $q$:id$q$ /* :id */, :id -- :id"
+    text, used = bindable(sql, {"id": 5})
+    assert used == {"id": 5}
+    assert text.count("\\:id") == 5
+    assert ", :id --" in text
+    text, _ = bindable("SELECT 'it\\'s :id', :id", {"id": 1}, backslash_escapes=True)
+    assert text == "SELECT 'it\\'s \\:id', :id"
+
+
 def test_fetch_type_rules() -> None:
     assert fetch_type({}) == "NONE"
     assert fetch_type({"fetchType": "STORE"}) == "STORE"
