@@ -1,0 +1,73 @@
+"""The SQL family end to end on real workers: a flow written with Kestra's type names runs a
+PostgreSQL query with fetchType STORE, then logs the row count (issue 17). The queried
+database is the machine's PostgreSQL whatever database Trellis itself runs on."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from executions.models import LogEntry, TaskRun
+from executions.services import execution_create, execution_wait
+from flows.services import flow_deploy
+from kernel.states import State
+from orchestrator.storage import default_storage
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    psycopg2 = pytest.importorskip("psycopg2")
+    try:
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3
+        )
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432: {exc}")
+    conn.autocommit = True
+    schema = f"trellis_jdbc_it_{uuid.uuid4().hex[:10]}"
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE SCHEMA "{schema}"')
+        cur.execute(f'CREATE TABLE "{schema}".orders (id INT, total NUMERIC(8,2))')
+        cur.execute(f'INSERT INTO "{schema}".orders VALUES (1, 9.99), (2, 20), (3, 0.5)')
+    try:
+        yield schema
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        conn.close()
+
+
+def test_postgres_query_store_then_log_on_real_workers(workers, pg_schema) -> None:
+    flow = flow_deploy(
+        source=f"""
+id: jdbc-store
+namespace: it.jdbc
+tasks:
+  - id: q
+    type: io.kestra.plugin.jdbc.postgresql.Query
+    url: jdbc:postgresql://127.0.0.1:5432/postgres?currentSchema={pg_schema}
+    username: postgres
+    sql: "SELECT id, total FROM orders WHERE total > :minimum {{{{ 'ORDER BY' }}}} id"
+    parameters:
+      minimum: 1
+    fetchType: STORE
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "stored {{{{ outputs.q.size }}}} rows"
+"""
+    ).flow
+    done = execution_wait(execution_create(flow=flow).id, timeout=90)
+    assert done.state == State.SUCCESS
+    q = TaskRun.objects.get(execution=done, task_id="q")
+    assert q.outputs["size"] == 2
+    assert q.outputs["uri"].startswith("kestra://")
+    assert q.outputs["uri"].endswith(".ion")
+    with default_storage().open(q.outputs["uri"]) as stored:
+        lines = stored.read().decode().splitlines()
+    assert lines == ["{id:1,total:9.99}", "{id:2,total:20.00}"]
+    messages = list(LogEntry.objects.filter(execution=done).values_list("message", flat=True))
+    assert "stored 2 rows" in messages
