@@ -50,9 +50,13 @@ from orchestrator.observability import metrics
 from orchestrator.observability.logs import bind, log_context
 
 log = logging.getLogger(__name__)
-#: Set at import, which happens in the pool child that runs attempts (executions.tasks imports
-#: this module inside its task), so an attempt names the process that really runs it.
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
+_HOST = socket.gethostname()
+
+
+def owner() -> str:
+    """This process, as an attempt's owner: read at each claim, never at import, because the
+    module is imported by the prefork parent and an attempt must name the child that runs it."""
+    return f"{_HOST}:{os.getpid()}"
 
 
 @dataclass
@@ -115,7 +119,7 @@ def claim(attempt_id: int) -> Claim | None:
             rows.save_fields(attempt, ("state", "ended_at", "note"))
             return None
         lease = timedelta(seconds=settings.TRELLIS_LEASE_SECONDS)
-        attempt.state, attempt.owner = State.RUNNING, OWNER
+        attempt.state, attempt.owner = State.RUNNING, owner()
         attempt.started_at = attempt.heartbeat_at = moment
         attempt.lease_expires_at = moment + lease
         rows.save_fields(attempt, _CLAIMED_ATTEMPT)
@@ -209,7 +213,9 @@ def _run_attempt(attempt_id: int) -> State | None:
         min_level=(task.log_level or "TRACE").upper(),
     )  # fmt: skip
     deadline = now() + parse_duration(task.timeout) if task.timeout else None
-    beat = Heartbeat(claimed.attempt.pk, execution.id, OWNER, logger, deadline, task.timeout or "")
+    beat = Heartbeat(
+        claimed.attempt.pk, execution.id, owner(), logger, deadline, task.timeout or ""
+    )
     io = ExecutionIO(execution.namespace, execution.flow_id, execution.id, masker)
 
     def variables() -> dict[str, Any]:
@@ -263,7 +269,7 @@ def _unloadable(claimed: Claim, masker: Masker, exc: Exception) -> State | None:
     run = claimed.run
     logger = AttemptLogger(claimed.execution.id, run.id, run.task_id, claimed.attempt.number,
                            masker)  # fmt: skip
-    message = f"The flow cannot be loaded on worker {OWNER}: {reason_of(exc)}"
+    message = f"The flow cannot be loaded on worker {owner()}: {reason_of(exc)}"
     log.error("%s", message)
     logger.error(message)
     return record(claimed, State.FAILED, {}, logger, task_type="(flow not loaded)")
@@ -294,7 +300,7 @@ def record(
         moment = now()
         owned = rows.update(
             TaskRunAttempt, {"state": state, "ended_at": moment},
-            id=claimed.attempt.pk, state=State.RUNNING, owner=OWNER,
+            id=claimed.attempt.pk, state=State.RUNNING, owner=owner(),
         )  # fmt: skip
         if not owned:
             log.warning("attempt %s was superseded; its result is ignored", claimed.attempt.pk)
