@@ -16,9 +16,10 @@ register its own.
 
 An applier runs in one of two phases, chosen where it is registered:
 
-* the plan phase (default): called in plan order, it *buffers* its writes in the
+* the plan phase (default): called in plan order, it buffers its writes in the
   ``ApplyContext`` (new runs, changed runs, attempts, log lines, execution fields), and
-  ``apply_plan`` then writes them all in one statement each;
+  ``apply_plan`` then writes them all in one statement each (only what refers to no row of
+  the plan may be written at once, as the label rows are);
 * ``after_writes=True``: for actions that reach beyond this execution's rows (start a
   child execution, resume another). They run, in plan order, once the plan's rows are
   written and its attempts queued for sending (``apply_after_writes``), still in the
