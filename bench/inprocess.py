@@ -175,7 +175,7 @@ HOT_SPOTS = (
     ("  flow spec lookup (both roles)", "runtime/loading.py", "execution_flow_spec"),
     ("  load_snapshot", "runtime/persistence.py", "load_snapshot"),
     ("  engine.plan", "engine/planner.py", "plan"),
-    ("  apply_plan", "runtime/persistence.py", "apply_plan"),
+    ("  apply_plan", "runtime/appliers.py", "apply_plan"),
     ("worker: run_attempt", "worker/attempt.py", "run_attempt"),
     ("new DB connections (both roles)", "base/base.py", "connect"),
     ("  close_old_connections", "db/__init__.py", "close_old_connections"),

@@ -1,6 +1,6 @@
 """Run state: executions, their task runs, task-run attempts and log lines.
 
-Models hold data and invariants only. ``executions.runtime.persistence.apply_plan`` is the only writer
+Models hold data and invariants only. ``executions.runtime.appliers.apply_plan`` is the only writer
 of run state (states, task runs, attempts) on the executor side; the worker records an
 attempt's result through ``executions.worker.attempt`` with fencing on the attempt row.
 """

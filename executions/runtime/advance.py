@@ -17,24 +17,18 @@ from django.db.models import Q
 
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.runtime import rows, snapshot_cache
+from executions.runtime.appliers import apply_after_writes, apply_plan
 from executions.runtime.children import SUBFLOW_OWNER
 from executions.runtime.concurrency import held_back, quiet_queue_heads, release_queued
 from executions.runtime.dispatch import send_attempts, wake_executor
 from executions.runtime.expr_io import ExecutionIO
 from executions.runtime.loading import engine_env, execution_flow_spec, executor_budget
-from executions.runtime.persistence import (
-    apply_plan,
-    history_entry,
-    load_snapshot,
-    new_attempt,
-    run_snapshot,
-)
+from executions.runtime.persistence import history_entry, load_snapshot, new_attempt, run_snapshot
 from executions.runtime.subflow_items import ITEMS_OWNER, store_item_outputs
-from executions.runtime.subflows import resume_other, start_subflow, subflow_ended
+from executions.runtime.subflows import subflow_ended
 from executions.runtime.unloadable import load_failed
 from kernel.clock import now
 from kernel.engine import planner as engine
-from kernel.engine.plan import StartSubflow
 from kernel.engine.snapshot import TaskRunSnapshot
 from kernel.secrets import environ_masker
 from kernel.states import TERMINAL, State
@@ -108,17 +102,13 @@ def _advance(execution_id: str) -> State | None:
         if execution.state != before:
             log.info("execution %s -> %s", before, execution.state)
         send_attempts(applied.attempts)
-        for action in applied.subflows:
-            if isinstance(action, StartSubflow):
-                start_subflow(execution, action)
-            else:
-                resume_other(action)
+        apply_after_writes(applied)
         if execution.state in TERMINAL:
             ended = execution
             store_item_outputs(ended)
             transaction.on_commit(lambda: _run_ended_hooks(ended))
-        elif not applied.subflows:  # starting a subflow writes its run again: read it next time
-            snapshot_cache.keep_on_commit(execution, _after(snap.task_runs, applied.runs))
+        elif not applied.later:  # an after-writes action (a subflow) may write runs again
+            snapshot_cache.keep_on_commit(execution, _after(snap.task_runs, applied.written()))
         return State(execution.state)
 
 

@@ -1,8 +1,8 @@
-"""The only writer of run state on the executor side: snapshot in, plan out to the database.
+"""Run state on the executor side: rows in as the engine's snapshot, and the row helpers
+every writer shares.
 
-``load_snapshot`` turns rows into the engine's frozen data; ``apply_plan`` writes a plan's
-actions in the caller's transaction (the execution row is locked by the caller) and returns
-the attempts to send once that transaction has committed.
+``load_snapshot`` turns rows into the engine's frozen data; the writes of a plan are in
+``executions.runtime.appliers`` (one applier per action type, run by ``apply_plan``).
 """
 
 from __future__ import annotations
@@ -11,26 +11,15 @@ import json
 import os
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.db import connection
 
-from executions.models import Execution, ExecutionLabel, LogEntry, TaskRun, TaskRunAttempt
+from executions.models import Execution, ExecutionLabel, TaskRun, TaskRunAttempt
 from executions.runtime import rows
 from kernel import taint
-from kernel.engine.plan import (
-    CreateTaskRun,
-    Dispatch,
-    LogLine,
-    Plan,
-    ResumeExecution,
-    SetExecutionState,
-    SetLabels,
-    SetTaskRunState,
-    StartSubflow,
-)
 from kernel.engine.snapshot import ExecutionSnapshot, TaskRunSnapshot
-from kernel.secrets import SEAL_PREFIX, Masker
+from kernel.secrets import SEAL_PREFIX
 from kernel.states import TERMINAL, State, check_transition
 from orchestrator.observability import metrics
 
@@ -239,159 +228,6 @@ def new_attempt(run: TaskRun, queue: str, now: datetime) -> TaskRunAttempt:
         queue=queue,
         sent_at=now,
     )
-
-
-class Applied(NamedTuple):
-    """What ``apply_plan`` wrote and what is left for the runtime."""
-
-    #: QUEUED attempts to send once the transaction has committed.
-    attempts: list[TaskRunAttempt]
-    #: Actions on other executions (subflows to start, executions to resume).
-    subflows: list[StartSubflow | ResumeExecution]
-    #: Every task run created or changed, as written.
-    runs: list[TaskRun]
-
-
-#: Execution columns a plan can change (the rest, inputs and variables above all, stay put).
-_EXECUTION_FIELDS = ["state", "state_history", "started_at", "ended_at", "outputs", "labels",
-                     "due_at", "version", "settled_version", "updated_at"]  # fmt: skip
-
-
-#: Every column of a changed task run but its key (what ``save()`` wrote).
-_RUN_FIELDS = tuple(n for n in rows.concrete_names(TaskRun) if n != "id")
-
-
-def apply_plan(
-    execution: Execution, plan: Plan, now: datetime, masker: Masker | None = None
-) -> Applied:
-    """Write ``plan`` for ``execution`` (locked by the caller).
-
-    Values derived from secrets (kernel.taint) never reach a row in clear: loop values,
-    decisions and outputs are sealed, labels and log lines masked (with ``masker`` too: the
-    secrets the plan's renders read, for messages that lost the mark, issue 21).
-
-    New task runs, their attempts and log lines are inserted in one statement each, and a
-    changed task run is written once however many actions touch it, so a Parallel of 100
-    costs the statements a single task costs.
-    """
-    runs: dict[str, TaskRun] = {}
-    created: dict[str, TaskRun] = {}
-    changed: dict[str, TaskRun] = {}
-    ended_with_attempts: list[TaskRun] = []
-    attempts: list[TaskRunAttempt] = []
-    next_seq = 0
-    logs: list[LogEntry] = []
-    subflows: list[StartSubflow | ResumeExecution] = []
-    settled = False  # an ended run changed: every remembered snapshot is stale
-
-    def run_of(run_id: str) -> TaskRun:
-        if run_id not in runs:
-            run = rows.get(TaskRun, run_id)
-            if run is None or run.execution_id != execution.id:
-                raise TaskRun.DoesNotExist(f"task run {run_id} of execution {execution.id}")
-            runs[run_id] = run
-        return runs[run_id]
-
-    def queue_attempt(run: TaskRun, queue: str) -> None:
-        number = run.attempts + 1
-        attempts.append(
-            TaskRunAttempt(task_run=run, execution_id=execution.id, number=number, queue=queue,
-                           sent_at=now)
-        )  # fmt: skip
-
-    for action in plan.actions:
-        if isinstance(action, CreateTaskRun):
-            run = TaskRun(
-                id=action.id,
-                execution=execution,
-                task_id=action.task_id,
-                parent_id=action.parent_id,
-                value=taint.seal(action.value),
-                iteration=action.iteration,
-                state=action.state,
-                state_history=_initial_history(action.state, now),
-                decision=taint.seal(dict(action.decision or {})),
-                outputs=taint.seal(dict(action.outputs or {})),
-                queue=action.queue,
-                seq=action.seq or next_seq,
-                due_at=action.due_at,
-                started_at=now,
-                ended_at=now if action.state in TERMINAL else None,
-            )
-            next_seq = run.seq + 1
-            runs[run.id] = run
-            created[run.id] = run
-            if action.dispatch:
-                queue_attempt(run, action.queue)
-        elif isinstance(action, SetTaskRunState):
-            run = run_of(action.id)
-            settled = settled or (run.id not in created and run.state in TERMINAL)
-            if run.state != action.state:
-                check_transition(State(run.state), action.state, f"task run {run.task_id}")
-                run.state = action.state
-                run.state_history = [*run.state_history, history_entry(action.state, now)]
-            run.due_at = action.due_at
-            if action.outputs is not None:
-                run.outputs = taint.seal(dict(action.outputs))
-            if action.decision is not None:
-                run.decision = taint.seal(dict(action.decision))
-            run.ended_at = now if action.state in TERMINAL else None
-            if run.id not in created:
-                changed[run.id] = run
-            if action.state in TERMINAL and run.attempts:
-                ended_with_attempts.append(run)
-        elif isinstance(action, Dispatch):
-            queue_attempt(run_of(action.task_run_id), action.queue)
-        elif isinstance(action, SetExecutionState):
-            set_execution_state(execution, action.state, now)
-            if action.outputs is not None:
-                execution.outputs = taint.seal(dict(action.outputs))
-        elif isinstance(action, SetLabels):
-            execution.labels = {**(execution.labels or {}), **taint.shown_form(action.labels)}
-            sync_label_rows(execution)
-        elif isinstance(action, StartSubflow | ResumeExecution):
-            subflows.append(action)
-        elif isinstance(action, LogLine):
-            logs.append(
-                LogEntry(
-                    execution=execution,
-                    task_run_id=action.task_run_id,
-                    task_id=runs[action.task_run_id].task_id if action.task_run_id in runs else "",
-                    timestamp=now,
-                    level=action.level,
-                    message=_masked(action.message, masker),
-                )
-            )
-    rows.create(list(created.values()))
-    for run in changed.values():
-        rows.save_fields(run, _RUN_FIELDS)
-    for run in ended_with_attempts:
-        end_subflow_attempt(run, State(run.state), now)
-    rows.create(attempts)
-    if logs:
-        LogEntry.objects.bulk_create(logs)
-    execution.due_at = plan.due_at
-    execution.version += 1
-    if settled:
-        execution.settled_version = execution.version
-    rows.save_fields(execution, _EXECUTION_FIELDS)
-    return Applied(attempts, subflows, list(runs.values()))
-
-
-def _masked(message: str, masker: Masker | None) -> str:
-    text = taint.shown_form(message)
-    return masker.mask(text) if masker is not None else text
-
-
-def _initial_history(state: State, now: datetime) -> list[dict[str, Any]]:
-    """CREATED, then the state the run starts in; a run created PAUSED was RUNNING first
-    (as in Kestra, whose Pause runs, then pauses)."""
-    steps = [State.CREATED]
-    if state == State.PAUSED:
-        steps.append(State.RUNNING)
-    if state != State.CREATED:
-        steps.append(state)
-    return [history_entry(s, now) for s in steps]
 
 
 def sync_label_rows(execution: Execution, *, new: bool = False) -> None:

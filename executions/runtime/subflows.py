@@ -24,7 +24,7 @@ from executions.runtime.children import (
 from executions.runtime.loading import execution_flow_spec
 from executions.runtime.persistence import load_snapshot
 from executions.runtime.ports import use_cases
-from executions.runtime.subflow_items import item_subflow_ended, start_item_subflows
+from executions.runtime.subflow_items import item_subflow_ended
 from flows.models import Flow
 from kernel.clock import now
 from kernel.engine.context import expression_context
@@ -35,7 +35,7 @@ from kernel.inputs import InputsError
 from kernel.spec.model import FlowSpec
 from kernel.states import State
 from namespaces.boundaries import Boundary, BoundaryRefused
-from plugins.core.flow.for_each_item import ForEachItem, StartItemSubflows
+from plugins.core.flow.for_each_item import ForEachItem
 from plugins.core.flow.subflow import Subflow
 
 log = logging.getLogger(__name__)
@@ -63,11 +63,9 @@ def boundary_warnings(spec: FlowSpec) -> list[tuple[str, str]]:
 
 
 def start_subflow(parent: Execution, start: StartSubflow) -> None:
-    """Create the child execution (in the parent's transaction) and link both ways."""
+    """Create the child execution (in the parent's transaction) and link both ways.
+    (ForEachItem's ``StartItemSubflows`` has its own applier: ``start_item_subflows``.)"""
 
-    if isinstance(start, StartItemSubflows):
-        start_item_subflows(parent, start)
-        return
     run = TaskRun.objects.select_for_update().get(pk=start.task_run_id)
     run.decision = {**run.decision, "wait": start.wait, "transmitFailed": start.transmit_failed}
     run.save(update_fields=["decision"])

@@ -1,6 +1,10 @@
 """What the engine decided: a list of actions, each saying which rule produced it.
 
-``executions.runtime.persistence.apply_plan`` is the only code that turns these into database writes.
+Actions are plain data: the kernel says what is to happen, never how it is stored. Each
+action type has exactly one applier in ``executions.runtime.appliers`` (registered with
+``@applies(TheAction)``), and ``apply_plan`` there is the only code that turns a plan into
+database writes. A new action is a class here (or in a plugin) plus its applier; a type in
+``ACTIONS`` without one fails the runtime's import.
 """
 
 from __future__ import annotations
@@ -8,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from kernel.states import State
 
@@ -120,7 +124,11 @@ Action = (
     | Dispatch
     | SetExecutionState
     | WakeAt
+    | ResumeExecution
 )
+
+#: Every action type the kernel declares (plugins may add their own, e.g. ForEachItem's).
+ACTIONS: tuple[type, ...] = get_args(Action)
 
 
 @dataclass

@@ -255,7 +255,7 @@ def test_a_hop_elsewhere_that_changes_an_ended_run_makes_this_processs_copy_stal
     the runs this process remembered from before it must not be reused."""
     from django.db import transaction
 
-    from executions.runtime.persistence import apply_plan
+    from executions.runtime.appliers import apply_plan
     from kernel.engine.plan import Plan, SetTaskRunState
 
     flow = deploy("tasks:\n" + "".join(f"  - id: t{i}\n    type: {LOG}\n    message: m\n"

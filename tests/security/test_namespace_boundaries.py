@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 from executions.models import Execution, LogEntry, TaskRun
 from executions.runtime.advance import advance_execution
 from executions.runtime.expr_io import ExecutionIO
-from executions.runtime.subflows import start_subflow
+from executions.runtime.subflow_items import start_item_subflows
 from executions.services import execution_create
 from executions.worker.run_context import AttemptLogger, WorkerContext
 from flows.services import flow_deploy
@@ -201,7 +201,7 @@ def test_for_each_item_does_not_start_a_flow_of_another_namespace() -> None:
     parent = execution_create(flow=flow_deploy(source=CALLER).flow)
     run = TaskRun.objects.create(execution=parent, task_id="call", state=State.RUNNING, seq=1)
 
-    start_subflow(parent, StartItemSubflows(
+    start_item_subflows(parent, StartItemSubflows(
         task_run_id=run.id, namespace=VICTIM, flow_id="payroll", split_task_id="split",
     ))  # fmt: skip
 
