@@ -1,0 +1,171 @@
+"""Kestra's internal row format: text Ion, one value (usually a struct) a line.
+
+Every serdes task reads or writes this format; so do other families that store query results
+(a SQL task's ``store: true``). Rows are plain Python values on our side so the format
+modules never see Ion types:
+
+    Ion        Python                       Ion        Python
+    null.*     None                         timestamp  datetime (aware; naive if -00:00),
+    bool       bool                                    date when the precision is a day or
+    int        int                                     coarser
+    float      float                        string     str (symbols too)
+    decimal    Decimal                      blob/clob  bytes
+    list/sexp  list                         struct     dict (last of repeated field names)
+
+Writing maps back the same way (``time`` and UUID values become strings: Ion has no such
+type). Annotations are dropped on read. The ``$ion_1_0`` marker is accepted on read and never
+written, as Kestra's files have none.
+
+Reading is lazy (a generator over the stream) and writing is one value a line, so files of any
+size pass through in constant memory. The ``amazon-ion`` package is the optional dependency
+of the ``serdes`` extra: it is imported when a file is read or written, not at import time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import IO, Any
+
+# Ion timestamp precisions coarser than a time of day (YEAR, MONTH, DAY) read as dates.
+_DATE_PRECISIONS = 3
+
+
+def read_rows(stream: IO[bytes]) -> Iterator[Any]:
+    """Each top-level value of a text (or binary) Ion stream, as plain Python, lazily."""
+    # optional dependency (extra "serdes"): imported when a file is read
+    from amazon.ion import simpleion
+
+    for value in simpleion.load(stream, single_value=False, parse_eagerly=False):
+        yield to_python(value)
+
+
+def loads(text: str) -> Any:
+    """One Ion value from text, as plain Python (tests and small values)."""
+    # optional dependency (extra "serdes"): imported when a value is read
+    from amazon.ion import simpleion
+
+    return to_python(simpleion.loads(text))
+
+
+def to_python(value: Any) -> Any:
+    """An ``amazon.ion`` simple value -> the plain Python value of the table above."""
+    # optional dependency (extra "serdes"): the value came from it, so it is installed
+    from amazon.ion.core import IonType
+    from amazon.ion.simple_types import IonPyNull
+
+    if value is None or isinstance(value, IonPyNull):
+        return None
+    kind = getattr(value, "ion_type", None)
+    if kind is None:  # already plain (a value simpleion returned unwrapped)
+        return value
+    if kind == IonType.STRUCT:
+        return {str(k): to_python(v) for k, v in value.items()}
+    if kind in (IonType.LIST, IonType.SEXP):
+        return [to_python(v) for v in value]
+    if kind == IonType.BOOL:
+        return bool(value)
+    if kind == IonType.INT:
+        return int(value)
+    if kind == IonType.FLOAT:
+        return float(value)
+    if kind == IonType.DECIMAL:
+        return Decimal(value)
+    if kind == IonType.STRING:
+        return str(value)
+    if kind == IonType.SYMBOL:
+        return str(getattr(value, "text", value))
+    if kind in (IonType.BLOB, IonType.CLOB):
+        return bytes(value)
+    if kind == IonType.TIMESTAMP:
+        return _timestamp(value)
+    return value
+
+
+def _timestamp(value: Any) -> dt.date | dt.datetime:
+    precision = getattr(value, "precision", None)
+    if precision is not None and int(precision) < _DATE_PRECISIONS:
+        return dt.date(value.year, value.month, value.day)
+    return dt.datetime(
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+        tzinfo=value.tzinfo,
+    )
+
+
+def to_ion(value: Any) -> Any:
+    """A plain Python value -> something ``simpleion.dumps`` writes as the Ion of the table."""
+    # optional dependency (extra "serdes"): imported when a file is written
+    from amazon.ion.core import Timestamp, TimestampPrecision
+
+    if isinstance(value, dict):
+        return {str(k): to_ion(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_ion(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return Timestamp(
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+            value.microsecond,
+            tzinfo=value.tzinfo,
+            precision=TimestampPrecision.SECOND,
+            fractional_precision=_fraction_digits(value.microsecond),
+        )
+    if isinstance(value, dt.date):
+        return Timestamp(value.year, value.month, value.day, precision=TimestampPrecision.DAY)
+    if isinstance(value, dt.time | uuid.UUID):
+        return value.isoformat() if isinstance(value, dt.time) else str(value)
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    return value
+
+
+def _fraction_digits(microsecond: int) -> int:
+    """Digits written after the seconds: none, milliseconds or microseconds."""
+    if not microsecond:
+        return 0
+    return 3 if microsecond % 1000 == 0 else 6
+
+
+def dumps(value: Any) -> str:
+    """One value as a line of text Ion, without the version marker or a newline."""
+    # optional dependency (extra "serdes"): imported when a value is written
+    from amazon.ion import simpleion
+
+    return simpleion.dumps(to_ion(value), binary=False, omit_version_marker=True)
+
+
+class IonWriter:
+    """Writes rows to a text stream, one Ion value a line; counts them."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        # optional dependency (extra "serdes"): imported when a file is written
+        from amazon.ion import simpleion
+
+        self._dumps = simpleion.dumps
+        self._stream = stream
+        self.count = 0
+
+    def write(self, row: Any) -> None:
+        self._stream.write(self._dumps(to_ion(row), binary=False, omit_version_marker=True))
+        self._stream.write("\n")
+        self.count += 1
+
+
+def write_rows(stream: IO[str], rows: Iterable[Any]) -> int:
+    """Write every row, one a line; returns how many were written."""
+    writer = IonWriter(stream)
+    for row in rows:
+        writer.write(row)
+    return writer.count
