@@ -150,13 +150,15 @@ def _as_timestamp(value: Any, opts: Options, local: bool) -> dt.datetime:
     if isinstance(found, dt.datetime):
         pass
     elif isinstance(found, dt.date):
-        found = dt.datetime(found.year, found.month, found.day)
+        found = dt.datetime(found.year, found.month, found.day)  # noqa: DTZ001 - zoned below
     else:
         raise Misfit(f"{value!r} is not a timestamp")
     if local:
-        return found.replace(tzinfo=None) if found.tzinfo is None else found.astimezone(
-            opts.zone
-        ).replace(tzinfo=None)
+        return (
+            found.replace(tzinfo=None)
+            if found.tzinfo is None
+            else found.astimezone(opts.zone).replace(tzinfo=None)
+        )
     return found if found.tzinfo else found.replace(tzinfo=opts.zone)
 
 

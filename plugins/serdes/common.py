@@ -208,7 +208,9 @@ def json_safe(value: Any, zone: dt.tzinfo) -> Any:
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and value.is_finite() else float(value)
+        return (
+            int(value) if value == value.to_integral_value() and value.is_finite() else float(value)
+        )
     if isinstance(value, float) and (value != value or abs(value) == float("inf")):
         return None if value != value else str(value)
     if isinstance(value, bytes):

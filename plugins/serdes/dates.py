@@ -12,6 +12,7 @@ pattern is read, so a typo is an error rather than a wrong date.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -146,9 +147,7 @@ def _regex(parts: tuple[_Part, ...], seen: set[str]) -> str:
             name, w = _FIELDS[part.letter], part.width
             group = name if name not in seen else None
             seen.add(name)
-            if name == "month" and w >= 3:
-                body = "[A-Za-z]+"
-            elif name == "weekday":
+            if name == "month" and w >= 3 or name == "weekday":
                 body = "[A-Za-z]+"
             elif name == "ampm":
                 body = "[AaPp][Mm]"
@@ -190,10 +189,8 @@ class JavaDateFormat:
             if isinstance(part, str):
                 out.append(part)
             elif isinstance(part, _Optional):
-                try:
+                with contextlib.suppress(ValueError):
                     out.append(self._format(part.parts, value, optional=True))
-                except ValueError:
-                    pass
             else:
                 try:
                     out.append(_field_text(value, part))  # type: ignore[arg-type]

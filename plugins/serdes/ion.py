@@ -24,8 +24,9 @@ of the ``serdes`` extra: it is imported when a file is read or written, not at i
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import IO, Any
 
@@ -52,36 +53,41 @@ def loads(text: str) -> Any:
 
 def to_python(value: Any) -> Any:
     """An ``amazon.ion`` simple value -> the plain Python value of the table above."""
-    # optional dependency (extra "serdes"): the value came from it, so it is installed
-    from amazon.ion.core import IonType
-    from amazon.ion.simple_types import IonPyNull
-
-    if value is None or isinstance(value, IonPyNull):
+    if value is None:
         return None
     kind = getattr(value, "ion_type", None)
     if kind is None:  # already plain (a value simpleion returned unwrapped)
         return value
-    if kind == IonType.STRUCT:
-        return {str(k): to_python(v) for k, v in value.items()}
-    if kind in (IonType.LIST, IonType.SEXP):
-        return [to_python(v) for v in value]
-    if kind == IonType.BOOL:
-        return bool(value)
-    if kind == IonType.INT:
-        return int(value)
-    if kind == IonType.FLOAT:
-        return float(value)
-    if kind == IonType.DECIMAL:
-        return Decimal(value)
-    if kind == IonType.STRING:
-        return str(value)
-    if kind == IonType.SYMBOL:
-        return str(getattr(value, "text", value))
-    if kind in (IonType.BLOB, IonType.CLOB):
-        return bytes(value)
-    if kind == IonType.TIMESTAMP:
-        return _timestamp(value)
-    return value
+    return _readers()[kind](value)
+
+
+@functools.cache
+def _readers() -> dict[Any, Callable[[Any], Any]]:
+    """One converter per Ion type, built once (the import happens when a file is read)."""
+    # optional dependency (extra "serdes"): imported when the first value is converted
+    from amazon.ion.core import IonType
+    from amazon.ion.simple_types import IonPyNull
+
+    def guard(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        # a typed null (null.int, null.struct...) carries its type but holds nothing
+        return lambda v: None if isinstance(v, IonPyNull) else convert(v)
+
+    readers: dict[Any, Callable[[Any], Any]] = {
+        IonType.NULL: lambda v: None,
+        IonType.BOOL: bool,
+        IonType.INT: int,
+        IonType.FLOAT: float,
+        IonType.DECIMAL: Decimal,
+        IonType.STRING: str,
+        IonType.SYMBOL: lambda v: str(getattr(v, "text", v)),
+        IonType.BLOB: bytes,
+        IonType.CLOB: bytes,
+        IonType.TIMESTAMP: _timestamp,
+        IonType.LIST: lambda v: [to_python(x) for x in v],
+        IonType.SEXP: lambda v: [to_python(x) for x in v],
+        IonType.STRUCT: lambda v: {str(k): to_python(x) for k, x in v.items()},
+    }
+    return {kind: guard(convert) for kind, convert in readers.items()}
 
 
 def _timestamp(value: Any) -> dt.date | dt.datetime:
@@ -100,17 +106,21 @@ def _timestamp(value: Any) -> dt.date | dt.datetime:
     )
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None), Decimal, bytes})
+
+
 def to_ion(value: Any) -> Any:
     """A plain Python value -> something ``simpleion.dumps`` writes as the Ion of the table."""
-    # optional dependency (extra "serdes"): imported when a file is written
-    from amazon.ion.core import Timestamp, TimestampPrecision
-
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
     if isinstance(value, dict):
         return {str(k): to_ion(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [to_ion(v) for v in value]
     if isinstance(value, dt.datetime):
-        return Timestamp(
+        timestamp, precision = _timestamp_types()
+        return timestamp(
             value.year,
             value.month,
             value.day,
@@ -119,16 +129,27 @@ def to_ion(value: Any) -> Any:
             value.second,
             value.microsecond,
             tzinfo=value.tzinfo,
-            precision=TimestampPrecision.SECOND,
+            precision=precision.SECOND,
             fractional_precision=_fraction_digits(value.microsecond),
         )
     if isinstance(value, dt.date):
-        return Timestamp(value.year, value.month, value.day, precision=TimestampPrecision.DAY)
-    if isinstance(value, dt.time | uuid.UUID):
-        return value.isoformat() if isinstance(value, dt.time) else str(value)
+        timestamp, precision = _timestamp_types()
+        return timestamp(value.year, value.month, value.day, precision=precision.DAY)
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
     if isinstance(value, bytearray | memoryview):
         return bytes(value)
     return value
+
+
+@functools.cache
+def _timestamp_types() -> tuple[Any, Any]:
+    # optional dependency (extra "serdes"): imported when the first timestamp is written
+    from amazon.ion.core import Timestamp, TimestampPrecision
+
+    return Timestamp, TimestampPrecision
 
 
 def _fraction_digits(microsecond: int) -> int:

@@ -28,9 +28,9 @@ def test_reads_a_sql_store_line() -> None:
 def test_every_type_reads_as_plain_python() -> None:
     (row,) = rows(
         "$ion_1_0 {n:null, tn:null.int, b:true, i:-12, big:123456789012345678901234567890,"
-        " f:1.5e0, d:1.50, s:\"é\\n\", sym:abc, t:2024-01-02T03:04:05.120+01:00,"
-        " local:2024-01-02T03:04:05-00:00, day:2024-01-02T, blob:{{aGk=}}, clob:{{\"hi\"}},"
-        " l:[1, \"x\", null], sx:(a b), st:{inner:{deep:[true]}}}"
+        ' f:1.5e0, d:1.50, s:"é\\n", sym:abc, t:2024-01-02T03:04:05.120+01:00,'
+        ' local:2024-01-02T03:04:05-00:00, day:2024-01-02T, blob:{{aGk=}}, clob:{{"hi"}},'
+        ' l:[1, "x", null], sx:(a b), st:{inner:{deep:[true]}}}'
     )
 
     assert row == {

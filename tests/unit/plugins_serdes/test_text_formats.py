@@ -29,7 +29,8 @@ def test_csv_to_ion_keeps_text_and_back_gives_the_same_file(ctx, files) -> None:
     ]
     csv_uri = IonToCsv().run({"from": ion_uri}, ctx)["uri"]
     assert files.text(csv_uri) == CSV
-    assert ion_uri.endswith(".ion") and csv_uri.endswith(".csv")
+    assert ion_uri.endswith(".ion")
+    assert csv_uri.endswith(".csv")
 
 
 def test_csv_options_separator_quote_skip_rows_charset_and_bom(ctx, files) -> None:
