@@ -107,3 +107,12 @@ def test_reading_is_lazy() -> None:
     reader = ion.read_rows(stream)
 
     assert next(reader) == {"a": 1}
+
+
+def test_reads_binary_ion_and_values_spread_over_lines() -> None:
+    from amazon.ion import simpleion
+
+    binary = simpleion.dumps({"a": 1}, binary=True) + simpleion.dumps({"a": 2}, binary=True)
+
+    assert list(ion.read_rows(io.BytesIO(binary))) == [{"a": 1}, {"a": 2}]
+    assert rows("{a:1} {a:2}\n{\n  b: [\n 1,\n 2]\n}\n") == [{"a": 1}, {"a": 2}, {"b": [1, 2]}]
