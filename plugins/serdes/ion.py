@@ -34,8 +34,9 @@ from typing import IO, Any
 _DATE_PRECISIONS = 3
 
 
-def read_rows(stream: IO[bytes]) -> Iterator[Any]:
-    """Each top-level value of a text (or binary) Ion stream, as plain Python, lazily."""
+def read_rows(stream: IO[bytes] | IO[str]) -> Iterator[Any]:
+    """Each top-level value of an Ion stream (bytes of text or binary Ion, or text), as plain
+    Python, lazily."""
     # optional dependency (extra "serdes"): imported when a file is read
     from amazon.ion import simpleion
 

@@ -116,3 +116,7 @@ def test_reads_binary_ion_and_values_spread_over_lines() -> None:
 
     assert list(ion.read_rows(io.BytesIO(binary))) == [{"a": 1}, {"a": 2}]
     assert rows("{a:1} {a:2}\n{\n  b: [\n 1,\n 2]\n}\n") == [{"a": 1}, {"a": 2}, {"b": [1, 2]}]
+
+
+def test_reads_a_text_stream() -> None:
+    assert list(ion.read_rows(io.StringIO('{b:"é"}\n'))) == [{"b": "é"}]
