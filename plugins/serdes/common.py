@@ -127,9 +127,19 @@ def time_zone(props: Mapping[str, Any]) -> dt.tzinfo:
 
 
 def read_ion(path: Path) -> Iterator[Any]:
-    """The rows of an Ion file, lazily; the file stays open until the iteration ends."""
+    """The rows of an Ion file, lazily; the file stays open until the iteration ends. A file
+    that is not Ion fails the task, naming the row where reading stopped."""
+    # optional dependency (extra "serdes"): imported when a file is read
+    from amazon.ion.exceptions import IonException
+
+    count = 0
     with path.open("rb") as stream:
-        yield from ion.read_rows(stream)
+        try:
+            for row in ion.read_rows(stream, path.stat().st_size):
+                count += 1
+                yield row
+        except IonException as exc:
+            raise TaskFailed(f"not valid Ion after {count} rows: {exc}") from exc
 
 
 @contextlib.contextmanager

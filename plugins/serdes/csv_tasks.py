@@ -30,6 +30,9 @@ from plugins.serdes.common import (
     text_stream,
 )
 
+#: Kestra's default limit on one field (the csv module's own is 128 KiB).
+MAX_FIELD_SIZE = 16 * 1024 * 1024
+
 _EXAMPLE = """id: csv_round_trip
 namespace: trellis.examples
 tasks:
@@ -89,6 +92,8 @@ class CsvToIon(SerdesTask):
         Prop("skipEmptyRows", "boolean", default=False),
         CHARSET,
         ON_BAD_LINES,
+        Prop("maxFieldSize", "integer", default=MAX_FIELD_SIZE,
+             description="Longest field, in characters; a longer one fails the task."),
         Prop("errorOnDifferentFieldCount", "boolean", default=False,
              deprecated="use onBadLines: ERROR",
              description="A record whose field count differs from the header's fails."),
@@ -109,6 +114,8 @@ class CsvToIon(SerdesTask):
         if props.get("errorOnDifferentFieldCount") is True:
             mode = "ERROR"
         bad = BadLines(ctx, mode)
+        # The csv module's limit is process-wide; each run sets the one it asks for.
+        csv.field_size_limit(int(props.get("maxFieldSize") or MAX_FIELD_SIZE))
         with text_stream(source, charset(props)) as stream, ion_output(target) as out:
             for row in _records(csv.reader(stream, **_dialect(props)), header, skip_rows,
                                 skip_empty, bad):  # fmt: skip

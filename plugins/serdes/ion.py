@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import io
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
@@ -34,14 +35,39 @@ from typing import IO, Any
 _DATE_PRECISIONS = 3
 
 
-def read_rows(stream: IO[bytes] | IO[str]) -> Iterator[Any]:
+#: The longest text or blob value read (the C reader needs a bound; past it, an error).
+MAX_VALUE_BYTES = 256 * 1024 * 1024
+_MIN_BUFFER = 4096
+
+
+def read_rows(stream: IO[bytes] | IO[str], size: int | None = None) -> Iterator[Any]:
     """Each top-level value of an Ion stream (bytes of text or binary Ion, or text), as plain
-    Python, lazily."""
+    Python, lazily. ``size`` is the stream's length when known (a file's), so that no text
+    value can be longer than the C reader's buffer: left at its own default (4 KiB), the
+    reader refuses longer strings and has crashed the process on some."""
     # optional dependency (extra "serdes"): imported when a file is read
     from amazon.ion import simpleion
 
-    for value in simpleion.load(stream, single_value=False, parse_eagerly=False):
+    if size is None:
+        size = _remaining(stream)
+    limit = max(_MIN_BUFFER, min(size if size is not None else MAX_VALUE_BYTES, MAX_VALUE_BYTES))
+    values = simpleion.load(
+        stream, single_value=False, parse_eagerly=False, text_buffer_size_limit=limit
+    )
+    for value in values:
         yield to_python(value)
+
+
+def _remaining(stream: IO[bytes] | IO[str]) -> int | None:
+    """Bytes (or characters: an upper bound of their UTF-8 size / 4) left in a seekable
+    stream, else None."""
+    try:
+        here = stream.tell()
+        end = stream.seek(0, 2)
+        stream.seek(here)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return (end - here) * (4 if isinstance(stream, io.TextIOBase) else 1)
 
 
 def loads(text: str) -> Any:

@@ -120,3 +120,12 @@ def test_reads_binary_ion_and_values_spread_over_lines() -> None:
 
 def test_reads_a_text_stream() -> None:
     assert list(ion.read_rows(io.StringIO('{b:"é"}\n'))) == [{"b": "é"}]
+
+
+def test_long_text_values_are_read() -> None:
+    """The C reader's text buffer is sized to the stream (its 4 KiB default refuses more)."""
+    long = "x" * 300_000
+
+    assert rows(f'{{a:"{long}", b:{{{{{"eHh4" * 50_000}}}}}}}\n') == [
+        {"a": long, "b": b"xxx" * 50_000}
+    ]

@@ -186,3 +186,19 @@ def test_java_date_patterns_format_and_parse() -> None:
     assert JavaDateFormat("hh:mm a").format(dt.time(15, 7)) == "03:07 PM"
     with pytest.raises(ValueError, match="letter 'Q'"):
         JavaDateFormat("yyyy-QQ")
+
+
+def test_csv_fields_longer_than_max_field_size_fail(ctx, files) -> None:
+    source = files.put("a\n" + "x" * 200_000 + "\n", "wide.csv")
+
+    rows = files.rows(CsvToIon().run({"from": source}, ctx)["uri"])
+    assert len(rows[0]["a"]) == 200_000
+    with pytest.raises(TaskFailed, match="field larger than field limit"):
+        CsvToIon().run({"from": source, "maxFieldSize": 1000}, ctx)
+
+
+def test_a_file_that_is_not_ion_fails_the_task(ctx, files) -> None:
+    source = files.put('{a:1}\n{a:"unclosed\n', "bad.ion")
+
+    with pytest.raises(TaskFailed, match="not valid Ion after 1 rows"):
+        IonToCsv().run({"from": source}, ctx)
