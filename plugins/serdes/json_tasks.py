@@ -8,7 +8,7 @@ and so holds that document in memory, as Kestra warns; writing an array stays st
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -100,8 +100,21 @@ class IonToJson(SerdesTask):
 
     type = "trellis.serdes.json.IonToJson"
     aliases = ("io.kestra.plugin.serdes.json.IonToJson", "io.kestra.plugin.serdes.json.JsonWriter")
-    properties: ClassVar = (FROM, CHARSET, NEW_LINE, TIME_ZONE)
+    properties: ClassVar = (
+        FROM,
+        CHARSET,
+        NEW_LINE,
+        TIME_ZONE,
+        Prop("shouldKeepAnnotations", "boolean", default=False,
+             description="Only false: Trellis's Ion reader drops annotations."),
+    )  # fmt: skip
     examples = (_EXAMPLE,)
+
+    @classmethod
+    def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
+        if props.get("shouldKeepAnnotations") is True:
+            return [("shouldKeepAnnotations", "Ion annotations are not kept by Trellis")]
+        return []
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         source = source_path(ctx, props.get("from"))

@@ -77,3 +77,17 @@ def test_with_the_libraries_the_same_flow_is_valid() -> None:
     pytest.importorskip("fastavro")
 
     assert parse_flow(FLOW).tasks[0].type == "trellis.serdes.avro.IonToAvro"
+
+
+def test_keeping_ion_annotations_is_refused_at_validation() -> None:
+    flow = """id: annotations
+namespace: test
+tasks:
+  - id: to_json
+    type: io.kestra.plugin.serdes.json.IonToJson
+    from: "{{ outputs.x.uri }}"
+    shouldKeepAnnotations: true
+"""
+
+    with pytest.raises(SpecError, match="annotations are not kept"):
+        parse_flow(flow)
