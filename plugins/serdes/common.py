@@ -109,16 +109,17 @@ def store(ctx: RunContext, path: Path) -> str:
 
 
 def charset(props: Mapping[str, Any]) -> str:
+    """The ``charset`` property as a Python codec name (Java's names are Python's too)."""
     name = str(props.get("charset") or "UTF-8").strip()
     try:
         "".encode(name)
     except LookupError as exc:
         raise TaskFailed(f"charset {name!r} is not a known character set") from exc
-    # Java's "UTF-8" writes no byte-order mark; Python's utf-8-sig reads past one.
     return name
 
 
 def time_zone(props: Mapping[str, Any]) -> dt.tzinfo:
+    """The ``timeZoneId`` property: where naive timestamps are taken to be."""
     name = str(props.get("timeZoneId") or "Etc/UTC").strip()
     try:
         return zoneinfo.ZoneInfo(name)
