@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from plugins.base import Prop, RunContext, TaskFailed
+from plugins.serdes.avro_infer import infer_schema
 from plugins.serdes.avro_schema import (
     FALSE_VALUES,
     NULL_VALUES,
@@ -22,7 +23,6 @@ from plugins.serdes.avro_schema import (
     Misfit,
     Options,
     compile_fit,
-    infer_schema,
     parse_schema,
 )
 from plugins.serdes.common import (
