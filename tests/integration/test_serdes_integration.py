@@ -66,8 +66,8 @@ tasks:
     from: "{{{{ outputs.ion_to_parquet.uri }}}}"
   - id: ion_to_excel
     type: io.kestra.plugin.serdes.excel.IonToExcel
-    from: "{{{{ outputs.parquet_to_ion.uri }}}}"
-    sheetsTitle: People
+    from:
+      People: "{{{{ outputs.parquet_to_ion.uri }}}}"
   - id: excel_to_ion
     type: io.kestra.plugin.serdes.excel.ExcelToIon
     from: "{{{{ outputs.ion_to_excel.uri }}}}"
