@@ -55,8 +55,10 @@ def missing_modules(modules: tuple[str, ...]) -> list[str]:
 class SerdesTask(RunnableTask):
     """A conversion task: its libraries are checked when a flow using it is validated."""
 
-    #: Modules this type imports when it runs (the ``serdes`` extra installs them).
+    #: Modules this type imports when it runs, and the extra that installs them (for
+    #: ``trellis plugins list`` and the API to show, issue 17).
     requires: ClassVar[tuple[str, ...]] = ("amazon.ion",)
+    extra: ClassVar[str] = EXTRA
 
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -67,7 +69,7 @@ class SerdesTask(RunnableTask):
                 (
                     "type",
                     f"{cls.type} needs {names}, which is not installed: "
-                    f"pip install 'trellis[{EXTRA}]'",
+                    f"pip install 'trellis[{cls.extra}]'",
                 )
             ]
         return cls.validate_props(props)
