@@ -10,6 +10,7 @@ IonToAvro takes Kestra's Avro ``schema`` (JSON) and fits each row to it (see
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -197,4 +198,24 @@ class AvroToIon(SerdesTask):
         return {"uri": store(ctx, target)}
 
 
-PLUGINS = [IonToAvro, AvroToIon]
+class InferAvroSchemaFromIon(SerdesTask):
+    """Infer an Avro schema from the first ``numberOfRowsToScan`` rows of an Ion file; outputs
+    the ``uri`` of the schema (JSON), ready for IonToAvro's or IonToParquet's ``schema``."""
+
+    type = "trellis.serdes.avro.InferAvroSchemaFromIon"
+    aliases = ("io.kestra.plugin.serdes.avro.InferAvroSchemaFromIon",)
+    properties: ClassVar = (
+        FROM,
+        Prop("numberOfRowsToScan", "integer", default=100,
+             description="Rows read; more rows, a more precise schema."),
+    )  # fmt: skip
+
+    def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+        source = source_path(ctx, props.get("from"))
+        target = target_path(ctx, source, ".avsc")
+        schema = schema_for(source, {**props, "schema": None}, ctx)
+        target.write_text(json.dumps(schema, indent=2), encoding="utf-8")
+        return {"uri": store(ctx, target)}
+
+
+PLUGINS = [IonToAvro, AvroToIon, InferAvroSchemaFromIon]

@@ -198,3 +198,19 @@ def test_ion_to_excel_one_file_takes_the_sheets_title(ctx, files) -> None:
 
     back = ExcelToIon().run({"from": written["uri"], "header": False}, ctx)
     assert files.rows(back["uris"]["Rows"]) == [["a", 1]]
+
+
+def test_infer_avro_schema_from_ion_feeds_ion_to_avro(ctx, files) -> None:
+    from plugins.serdes.avro_tasks import InferAvroSchemaFromIon
+
+    source = files.put_rows([{"id": 1, "name": "a"}, {"id": 2, "name": None}, {"id": "x"}])
+
+    uri = InferAvroSchemaFromIon().run({"from": source, "numberOfRowsToScan": 2}, ctx)["uri"]
+
+    schema = json.loads(files.text(uri))
+    assert schema["fields"] == [
+        {"name": "id", "type": ["null", "long"], "default": None},
+        {"name": "name", "type": ["null", "string"], "default": None},
+    ]
+    avro = IonToAvro().run({"from": source, "schema": files.text(uri), "onBadLines": "SKIP"}, ctx)
+    assert len(files.rows(AvroToIon().run({"from": avro["uri"]}, ctx)["uri"])) == 2

@@ -17,7 +17,7 @@ KESTRA_NAMES = {
     for family, names in {
         "csv": ("CsvToIon", "IonToCsv"),
         "json": ("JsonToIon", "IonToJson"),
-        "avro": ("AvroToIon", "IonToAvro"),
+        "avro": ("AvroToIon", "IonToAvro", "InferAvroSchemaFromIon"),
         "parquet": ("ParquetToIon", "IonToParquet"),
         "excel": ("ExcelToIon", "IonToExcel"),
     }.items()
