@@ -92,6 +92,8 @@ class CsvToIon(SerdesTask):
         Prop("skipEmptyRows", "boolean", default=False),
         CHARSET,
         ON_BAD_LINES,
+        Prop("onEmptyHeader", "string", default="DROP", choices=("DROP", "RENAME"),
+             description="Unnamed header columns: dropped at the end, or named col_<n>."),
         Prop("maxFieldSize", "integer", default=MAX_FIELD_SIZE,
              description="Longest field, in characters; a longer one fails the task."),
         Prop("errorOnDifferentFieldCount", "boolean", default=False,
@@ -117,8 +119,9 @@ class CsvToIon(SerdesTask):
         # The csv module's limit is process-wide; each run sets the one it asks for.
         csv.field_size_limit(int(props.get("maxFieldSize") or MAX_FIELD_SIZE))
         with text_stream(source, charset(props)) as stream, ion_output(target) as out:
-            for row in _records(csv.reader(stream, **_dialect(props)), header, skip_rows,
-                                skip_empty, bad):  # fmt: skip
+            reader = csv.reader(stream, **_dialect(props))
+            rename = props.get("onEmptyHeader") == "RENAME"
+            for row in _records(reader, header, skip_rows, skip_empty, bad, rename):
                 out.write(row)
                 if out.count % 10_000 == 0 and ctx.should_stop():
                     raise TaskFailed("stopped while converting")
@@ -127,12 +130,18 @@ class CsvToIon(SerdesTask):
 
 
 def _records(
-    reader: Iterator[list[str]], header: bool, skip_rows: int, skip_empty: bool, bad: BadLines
+    reader: Iterator[list[str]],
+    header: bool,
+    skip_rows: int,
+    skip_empty: bool,
+    bad: BadLines,
+    rename_empty: bool = False,
 ) -> Iterator[Any]:
     try:
         for _ in range(skip_rows):
             next(reader)
         names: list[str] | None = None
+        width = 0
         for fields in reader:
             if skip_empty and (not fields or fields == [""]):
                 continue
@@ -140,27 +149,30 @@ def _records(
                 yield fields
                 continue
             if names is None:
-                names = _header(fields)
+                names, width = _header(fields, rename_empty), len(fields)
                 continue
             if not fields:
                 fields = [""]
-            if len(fields) != len(names):
+            if len(fields) != width:
                 bad(
                     f"line {reader.line_num}",  # type: ignore[attr-defined]
-                    f"{len(fields)} fields where the header has {len(names)}",
+                    f"{len(fields)} fields where the header has {width}",
                 )
                 continue
-            yield dict(zip(names, fields, strict=True))
+            yield dict(zip(names, fields, strict=False))
     except StopIteration:
         return
     except csv.Error as exc:
         raise TaskFailed(f"line {reader.line_num}: {exc}") from exc  # type: ignore[attr-defined]
 
 
-def _header(fields: list[str]) -> list[str]:
-    """Header names; trailing unnamed columns are dropped (Kestra's onEmptyHeader DROP),
-    a repeated name gets a ``_2`` suffix so no value is lost."""
+def _header(fields: list[str], rename_empty: bool) -> list[str]:
+    """Header names. Unnamed columns at the end are dropped (Kestra's ``onEmptyHeader: DROP``,
+    their values with them) or named ``col_<index>`` (``RENAME``); a repeated name gets a
+    ``_2`` suffix so no value is lost."""
     names = list(fields)
+    if rename_empty:
+        names = [name or f"col_{i}" for i, name in enumerate(names)]
     while names and names[-1] == "":
         names.pop()
     seen: dict[str, int] = {}

@@ -202,3 +202,13 @@ def test_a_file_that_is_not_ion_fails_the_task(ctx, files) -> None:
 
     with pytest.raises(TaskFailed, match="not valid Ion after 1 rows"):
         IonToCsv().run({"from": source}, ctx)
+
+
+def test_unnamed_header_columns_are_dropped_or_renamed(ctx, files) -> None:
+    source = files.put("a,,b,\n1,2,3,4\n", "unnamed.csv")
+
+    dropped = files.rows(CsvToIon().run({"from": source}, ctx)["uri"])
+    renamed = files.rows(CsvToIon().run({"from": source, "onEmptyHeader": "RENAME"}, ctx)["uri"])
+
+    assert dropped == [{"a": "1", "": "2", "b": "3"}]
+    assert renamed == [{"a": "1", "col_1": "2", "b": "3", "col_3": "4"}]
