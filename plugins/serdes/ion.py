@@ -43,8 +43,8 @@ _MIN_BUFFER = 4096
 def read_rows(stream: IO[bytes] | IO[str], size: int | None = None) -> Iterator[Any]:
     """Each top-level value of an Ion stream (bytes of text or binary Ion, or text), as plain
     Python, lazily. ``size`` is the stream's length when known (a file's), so that no text
-    value can be longer than the C reader's buffer: left at its own default (4 KiB), the
-    reader refuses longer strings and has crashed the process on some."""
+    value can be longer than the C reader's buffer: at its own default (4 KiB) the reader
+    refuses longer strings, and a 200,000-character one crashed the process in a test."""
     # optional dependency (extra "serdes"): imported when a file is read
     from amazon.ion import simpleion
 
@@ -59,8 +59,8 @@ def read_rows(stream: IO[bytes] | IO[str], size: int | None = None) -> Iterator[
 
 
 def _remaining(stream: IO[bytes] | IO[str]) -> int | None:
-    """Bytes (or characters: an upper bound of their UTF-8 size / 4) left in a seekable
-    stream, else None."""
+    """Bytes left in a seekable stream (four a character for a text stream, UTF-8's most),
+    else None."""
     try:
         here = stream.tell()
         end = stream.seek(0, 2)
@@ -75,7 +75,8 @@ def loads(text: str) -> Any:
     # optional dependency (extra "serdes"): imported when a value is read
     from amazon.ion import simpleion
 
-    return to_python(simpleion.loads(text))
+    limit = max(_MIN_BUFFER, 4 * len(text))
+    return to_python(simpleion.loads(text, text_buffer_size_limit=limit))
 
 
 def to_python(value: Any) -> Any:
