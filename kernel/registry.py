@@ -18,7 +18,6 @@ import importlib
 import importlib.util
 import logging
 from dataclasses import dataclass
-from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 
 from kernel.plugin import PluginType, TriggerType, kestra_aliases
@@ -152,8 +151,9 @@ def _literal_names(node: ast.expr | None) -> list[str]:
     return []
 
 
-@cache
 def _importable(module: str) -> bool:
+    """Whether ``module`` can be imported, asked each time (cheap: an imported module is
+    found in ``sys.modules``), so installing a family's extra needs no restart."""
     try:
         return importlib.util.find_spec(module) is not None
     except Exception:  # noqa: BLE001 - find_spec imports parents, which may fail
@@ -162,7 +162,7 @@ def _importable(module: str) -> bool:
 
 def missing_requirement(cls: type[PluginType]) -> str | None:
     """Why a type cannot be used here: one of its ``requires`` modules is not importable
-    (its optional dependency is not installed). Checked once per process and module."""
+    (its optional dependency is not installed)."""
     for module in getattr(cls, "requires", ()):
         if not _importable(module):
             extra = getattr(cls, "extra", None)
