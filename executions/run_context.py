@@ -134,6 +134,10 @@ class WorkerContext:
         self.boundary = Boundary(namespace)
         self.kv = KVStore(self.boundary)
         self.namespace_files = NamespaceFileStore(self.boundary)
+        from flows.store import FlowSourceStore
+
+        #: Flows of the namespace tree, read and deployed within the boundary (issue 17).
+        self.flows = FlowSourceStore(self.boundary)
         from executions.records import ExecutionRecords
 
         self.records = ExecutionRecords(namespace, execution_id)
