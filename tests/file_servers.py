@@ -62,6 +62,7 @@ def sftp_server(root: Path) -> Iterator[int]:
     try:
         yield holder["port"]
     finally:
+
         async def stop() -> None:
             holder["server"].close()
             for pending in asyncio.all_tasks():

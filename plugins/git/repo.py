@@ -58,6 +58,8 @@ def check_url(url: str) -> str:
     """The URL git may use (a local path becomes ``file://``); refuses anything else."""
     parts = urlsplit(url)
     if parts.scheme in ("http", "https"):
+        if parts.username or parts.password:
+            raise TaskFailed("put credentials in `username`/`password`, not in `url`")
         host = parts.hostname or ""
         policy = current_policy()
         reason = policy.refusal_for_name(host)
@@ -75,8 +77,6 @@ def check_url(url: str) -> str:
             raise TaskFailed(
                 f"git repository refused: {reason}; TRELLIS_HTTP_ALLOW must name the host"
             )
-        if parts.username or parts.password:
-            raise TaskFailed("put credentials in `username`/`password`, not in `url`")
         return url
     if parts.scheme == "file" or (not parts.scheme and url.startswith("/")):
         path = parts.path if parts.scheme == "file" else url

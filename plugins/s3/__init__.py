@@ -13,6 +13,7 @@ Registered through the ``trellis.plugins`` entry point (``s3 = "plugins.s3"``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import ipaddress
@@ -476,7 +477,11 @@ triggers:
                 for item in objects:
                     ctx.state.setdefault("seen", {})[item["key"]] = item["eTag"]
                 return
-            apply_action(s3, props, objects)
+            for item in objects:
+                # One at a time: an object a duplicated poll's event moved already is gone,
+                # which is fine; the others still move.
+                with contextlib.suppress(TaskFailed):
+                    apply_action(s3, props, [item])
 
         return [PollEvent(key=f"objects:{key}", variables={"objects": objects}, attach=attach,
                           done=done)]  # fmt: skip

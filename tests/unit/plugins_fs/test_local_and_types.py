@@ -63,7 +63,9 @@ def test_local_round_trip_inside_an_allowed_folder(allowed, tmp_path) -> None:
 
     local("Upload").run({"from": "kestra:///test/in.txt", "to": str(allowed / "a/b.txt")}, ctx)
     listed = local("List").run({"from": str(allowed), "recursive": True}, ctx)
-    copied = local("Copy").run({"from": str(allowed / "a/b.txt"), "to": str(allowed / "c.txt")}, ctx)
+    copied = local("Copy").run(
+        {"from": str(allowed / "a/b.txt"), "to": str(allowed / "c.txt")}, ctx
+    )
     down = local("Download").run({"from": str(allowed / "c.txt")}, ctx)
     local("Move").run({"from": str(allowed / "c.txt"), "to": str(allowed / "d.txt")}, ctx)
     deleted = local("Delete").run({"uri": str(allowed / "d.txt")}, ctx)
