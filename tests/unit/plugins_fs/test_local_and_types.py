@@ -90,4 +90,5 @@ def test_a_missing_library_fails_validation_naming_the_extra(monkeypatch) -> Non
         importlib.util, "find_spec", lambda name, *a: None if name == "paramiko" else real(name)
     )
     problems = registry.get("io.kestra.plugin.fs.sftp.List").validate({"from": "/"})
-    assert problems and "pip install 'trellis[fs]'" in problems[0][1]
+    assert problems
+    assert "pip install 'trellis[fs]'" in problems[0][1]

@@ -51,12 +51,14 @@ def test_upload_list_download_delete(conn, tmp_path) -> None:
     deleted = s3("Delete").run({**conn, "key": "in/data.csv"}, ctx)
     after = s3("List").run({**conn, "prefix": "in/"}, ctx)
 
-    assert up["key"] == "in/data.csv" and up["eTag"]
+    assert up["key"] == "in/data.csv"
+    assert up["eTag"]
     assert [o["key"] for o in listed["objects"]] == ["in/data.csv"]
     assert listed["objects"][0]["uri"] == f"s3://{conn['bucket']}/in/data.csv"
     assert listed["objects"][0]["size"] == 5
     assert ctx.open_uri(down["uri"]).read_text() == "id\n1\n"
-    assert down["contentLength"] == 5 and down["metadata"] == {"owner": "t"}
+    assert down["contentLength"] == 5
+    assert down["metadata"] == {"owner": "t"}
     assert deleted["deleteMarker"] is False
     assert after["objects"] == []
 
@@ -119,7 +121,8 @@ def test_trigger_one_execution_per_batch_then_delete(conn, tmp_path) -> None:
     attached = events[0].attach(store)
     events[0].done()
 
-    assert len(events) == 1 and twin[0].key == events[0].key
+    assert len(events) == 1
+    assert twin[0].key == events[0].key
     assert attached["objects"][0]["uri"] == "kestra:///stored/x.txt"
     assert kept == {"x.txt": "X"}
     assert trigger.evaluate(props, poll) == []
