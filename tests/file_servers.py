@@ -24,8 +24,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def sftp_server(root: Path) -> Iterator[int]:
-    """An SFTP server whose ``/`` is ``root``; user ``USER`` with ``PASSWORD``. Yields its port."""
+def sftp_server(root: Path, client_key: object = None) -> Iterator[int]:
+    """An SFTP server whose ``/`` is ``root``; user ``USER`` with ``PASSWORD`` (or the
+    public half of ``client_key``, an asyncssh key). Yields its port."""
     asyncssh = pytest.importorskip("asyncssh")
 
     class Server(asyncssh.SSHServer):
@@ -37,6 +38,13 @@ def sftp_server(root: Path) -> Iterator[int]:
 
         def validate_password(self, username: str, password: str) -> bool:
             return username == USER and password == PASSWORD
+
+        def public_key_auth_supported(self) -> bool:
+            return client_key is not None
+
+        def validate_public_key(self, username: str, key: object) -> bool:
+            wanted = client_key.convert_to_public()  # type: ignore[attr-defined]
+            return username == USER and key.public_data == wanted.public_data  # type: ignore[attr-defined]
 
     loop = asyncio.new_event_loop()
     ready = threading.Event()

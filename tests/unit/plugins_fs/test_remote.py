@@ -178,3 +178,18 @@ def test_trigger_none_starts_again_only_for_a_changed_file(server, loopback, tmp
     assert trigger.evaluate(props, ctx) == []
     (root / "in/a.csv").write_text("AB")
     assert len(trigger.evaluate(props, ctx)) == 1
+
+
+@pytest.mark.parametrize("algorithm", ["ssh-ed25519", "ssh-rsa"])
+def test_sftp_key_authentication(algorithm, loopback, tmp_path) -> None:
+    asyncssh = pytest.importorskip("asyncssh")
+    key = asyncssh.generate_private_key(algorithm)
+    pem = key.export_private_key("openssh", passphrase="pp-77").decode()
+    root = tmp_path / "remote"
+    (root / "in").mkdir(parents=True)
+    (root / "in/a.txt").write_text("A")
+    with sftp_server(root, client_key=key) as port:
+        conn = {"host": "127.0.0.1", "port": str(port), "username": USER,
+                "keyfile": pem, "passphrase": "pp-77"}  # fmt: skip
+        listed = task("sftp", "List").run({**conn, "from": "/in"}, FakeContext(tmp_path / "c"))
+    assert [f["name"] for f in listed["files"]] == ["a.txt"]
