@@ -4,6 +4,8 @@ the servers this test starts on 127.0.0.1 and the folder of its bare git reposit
 
 from __future__ import annotations
 
+import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -13,8 +15,11 @@ from executions.models import Execution, LogEntry
 from executions.services import execution_create, execution_wait
 from executions.states import State
 from flows.services import flow_deploy
+from orchestrator import processes
 from tests.file_servers import PASSWORD, USER, bare_repo, s3_server, sftp_server
+from tests.integration.conftest import wait_for
 from tests.integration.harness import Processes
+from triggers.services import trigger_set_disabled
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -144,3 +149,65 @@ tasks:
     assert done.state == State.SUCCESS, done.state
     messages = list(LogEntry.objects.filter(execution=done).values_list("message", flat=True))
     assert "hello from git" in messages
+
+
+def test_s3_trigger_starts_one_execution_and_moves_the_object(workers, files_worker) -> None:
+    pytest.importorskip("boto3")
+    with s3_server() as endpoint:
+        import boto3
+
+        bucket = f"it-{uuid.uuid4().hex[:10]}"
+        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="k",
+                          aws_secret_access_key="s", region_name="us-east-1")  # fmt: skip
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="in/order.json", Body=b'{"id": 7}')
+        flow_deploy(
+            source=f"""id: s3-watch
+namespace: it.files
+tasks:
+  - id: show
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{{{ read(trigger.objects[0].uri) }}}}"
+triggers:
+  - id: watch
+    type: io.kestra.plugin.aws.s3.Trigger
+    interval: PT1S
+    accessKeyId: it-key
+    secretKeyId: it-secret
+    region: us-east-1
+    endpointOverride: {endpoint}
+    bucket: {bucket}
+    prefix: in/
+    action: MOVE
+    moveTo:
+      key: archive
+{GROUP}"""
+        )
+        beat = subprocess.Popen(
+            processes.scheduler_cmd(), env=files_worker.env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+
+            def moved() -> bool:
+                listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+                return [o["Key"] for o in listed] == ["archive/order.json"]
+
+            wait_for(moved, timeout=60, poll=0.5)
+            execution = wait_for(
+                lambda: Execution.objects.filter(flow_id="s3-watch").first(), timeout=30
+            )
+            done = execution_wait(execution.id, timeout=60)
+            time.sleep(2)  # more polls: they find nothing left
+        finally:
+            beat.terminate()
+            beat.wait(15)
+            trigger_set_disabled(
+                namespace="it.files", flow_id="s3-watch", trigger_id="watch", disabled=True
+            )
+    assert done.state == State.SUCCESS
+    assert Execution.objects.filter(flow_id="s3-watch").count() == 1
+    assert done.task_runs.get(task_id="show").outputs == {"value": '{"id": 7}'}
+    objects = done.trigger["variables"]["objects"]
+    assert [o["key"] for o in objects] == ["in/order.json"]
+    assert objects[0]["uri"].startswith("kestra://")
