@@ -24,6 +24,8 @@ from triggers.services import trigger_set_disabled
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 GROUP = "    workerGroup:\n      key: files-it\n"
+#: The same, for a task inside a flowable's ``tasks``.
+INNER_GROUP = "        workerGroup:\n          key: files-it\n"
 
 
 @pytest.fixture(scope="module")
@@ -141,11 +143,11 @@ tasks:
         url: file://{bare}
         branch: main
         directory: repo
-{GROUP.replace("    ", "        ", 1).replace("      key", "          key")}      - id: show
+{INNER_GROUP}      - id: show
         type: io.kestra.plugin.scripts.shell.Commands
         commands:
           - cat repo/greeting.txt
-{GROUP.replace("    ", "        ", 1).replace("      key", "          key")}""")
+{INNER_GROUP}""")
     assert done.state == State.SUCCESS, done.state
     messages = list(LogEntry.objects.filter(execution=done).values_list("message", flat=True))
     assert "hello from git" in messages
@@ -211,3 +213,37 @@ triggers:
     objects = done.trigger["variables"]["objects"]
     assert [o["key"] for o in objects] == ["in/order.json"]
     assert objects[0]["uri"].startswith("kestra://")
+
+
+def test_git_push_flows_then_sync_them_into_a_child_namespace(
+    workers, files_worker, shared
+) -> None:
+    from flows.models import Flow
+
+    folder = shared / f"sync-{uuid.uuid4().hex[:6]}"
+    folder.mkdir()
+    bare = bare_repo(folder, {"README.md": "flows\n"}, branch="main")
+    done = run(f"""id: git-round-trip
+namespace: it.gitsync
+tasks:
+  - id: push
+    type: io.kestra.plugin.git.PushFlows
+    url: file://{bare}
+    branch: main
+    commitMessage: from trellis
+{GROUP}  - id: sync
+    type: io.kestra.plugin.git.SyncFlows
+    url: file://{bare}
+    branch: main
+    targetNamespace: it.gitsync.copy
+{GROUP}""")
+    assert done.state == State.SUCCESS, done.state
+    push = done.task_runs.get(task_id="push").outputs
+    assert len(push["commitId"]) == 40
+    assert push["flows"] == ["git-round-trip"]
+    copy = Flow.objects.live().get(namespace__name="it.gitsync.copy", flow_id="git-round-trip")
+    assert "namespace: it.gitsync.copy" in copy.source
+    sync = done.task_runs.get(task_id="sync").outputs
+    assert sync["flows"] == [
+        {"namespace": "it.gitsync.copy", "flowId": "git-round-trip", "syncState": "ADDED"}
+    ]
