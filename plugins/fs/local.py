@@ -109,6 +109,17 @@ class Copy(FsTask):
         Prop("to", "string", required=True),
         Prop("overwrite", "boolean", default=False),
     )
+    examples = (
+        """id: fs_local_copy
+namespace: company.team
+tasks:
+  - id: copy
+    type: io.kestra.plugin.fs.local.Copy
+    from: /data/in/report.csv
+    to: /data/backup/report.csv
+    overwrite: true
+""",
+    )
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         source, target = checked(str(props["from"])), checked(str(props["to"]))

@@ -384,6 +384,40 @@ class RemoteTrigger(PollingTrigger):
         ]
 
 
+#: The properties each type's example shows, beside the connection.
+_EXAMPLE_PROPS = {
+    "List": '    from: "/in/"\n    regExp: ".*\\\\.csv"\n',
+    "Download": '    from: "/in/file.txt"\n',
+    "Downloads": '    from: "/in/"\n    action: MOVE\n    moveDirectory: "/archive/"\n',
+    "Upload": '    from: "{{ inputs.file }}"\n    to: "/upload/file.txt"\n',
+    "Uploads": '    from:\n      - "{{ inputs.file }}"\n    to: "/upload/"\n',
+    "Delete": '    uri: "/upload/file.txt"\n',
+    "Move": '    from: "/in/file.txt"\n    to: "/archive/file.txt"\n',
+}
+
+
+def _example(protocol: str, kestra: str, name: str, remote: bool) -> str:
+    connection = (
+        f"    host: {protocol}.example.com\n    username: foo\n"
+        f"    password: \"{{{{ secret('{protocol.upper()}_PASSWORD') }}}}\"\n"
+        if remote
+        else ""
+    )
+    inputs = "inputs:\n  - id: file\n    type: FILE\n" if name.startswith("Upload") else ""
+    if name == "Trigger":
+        return (
+            f"id: fs_{protocol}_trigger\nnamespace: company.team\ntasks:\n"
+            "  - id: each\n    type: io.kestra.plugin.core.log.Log\n"
+            '    message: "{{ trigger.files | length }} file(s)"\n'
+            f"triggers:\n  - id: watch\n    type: {kestra}.Trigger\n{connection}"
+            '    from: "/in/"\n    interval: PT1M\n    action: MOVE\n    moveDirectory: "/archive/"\n'
+        )
+    return (
+        f"id: fs_{protocol}_{name.lower()}\nnamespace: company.team\n{inputs}tasks:\n"
+        f"  - id: {name.lower()}\n    type: {kestra}.{name}\n{connection}{_EXAMPLE_PROPS[name]}"
+    )
+
+
 def family(
     protocol: str,
     connect: Connector,
@@ -424,6 +458,7 @@ def family(
             "__doc__": f"{base.__doc__} ({protocol.upper()})",
             "__module__": f"plugins.fs.{protocol}",
             "validate": checked(base),
+            "examples": (_example(protocol, kestra, name, scheme != "file"),),
         }
         classes.append(type(f"{protocol.capitalize()}{name}", (base,), namespace))
     if trigger:
@@ -441,6 +476,7 @@ def family(
             "__doc__": RemoteTrigger.__doc__,
             "__module__": f"plugins.fs.{protocol}",
             "validate": checked(RemoteTrigger),
+            "examples": (_example(protocol, kestra, "Trigger", True),),
         }
         classes.append(type(f"{protocol.capitalize()}Trigger", (RemoteTrigger,), namespace))
     return classes

@@ -92,3 +92,20 @@ def test_a_missing_library_fails_validation_naming_the_extra(monkeypatch) -> Non
     problems = registry.get("io.kestra.plugin.fs.sftp.List").validate({"from": "/"})
     assert problems
     assert "pip install 'trellis[fs]'" in problems[0][1]
+
+
+def test_a_flow_using_a_type_whose_library_is_missing_is_refused_at_validation(
+    monkeypatch,
+) -> None:
+    from flows.spec import SpecError, parse_flow
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "paramiko" else real(name)
+    )
+    source = (
+        "id: f\nnamespace: t\ntasks:\n  - id: d\n    type: io.kestra.plugin.fs.sftp.Download\n"
+        "    host: h\n    from: /a\n"
+    )
+    with pytest.raises(SpecError, match=r"pip install 'trellis\[fs\]'"):
+        parse_flow(source, filename="f.yml")
