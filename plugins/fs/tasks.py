@@ -318,6 +318,8 @@ class RemoteTrigger(PollingTrigger):
     scheme: ClassVar[str] = "sftp"
     connect: ClassVar[Connector]
     default_interval = "PT60S"
+    #: Shown as ``******`` to users who may not write the flow (flows/confidential.py).
+    confidential: ClassVar = ("password", "keyfile", "passphrase")
 
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:

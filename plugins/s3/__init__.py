@@ -408,6 +408,8 @@ class Trigger(PollingTrigger):
     type = "trellis.s3.Trigger"
     aliases = ("io.kestra.plugin.aws.s3.Trigger",)
     default_interval = "PT60S"
+    #: Shown as ``******`` to users who may not write the flow (flows/confidential.py).
+    confidential: ClassVar = ("secretKeyId", "sessionToken")
     properties: ClassVar = (
         *CONNECTION,
         *LISTING,

@@ -166,3 +166,13 @@ def test_validation(monkeypatch) -> None:
     )
     problems = registry.get("io.kestra.plugin.aws.s3.Upload").validate({})
     assert "pip install 'trellis[s3]'" in problems[0][1]
+
+
+def test_trigger_credentials_are_confidential() -> None:
+    from flows.confidential import credentials
+
+    definition = {
+        "triggers": [{"id": "w", "type": "io.kestra.plugin.aws.s3.Trigger", "bucket": "b",
+                      "accessKeyId": "AKIA", "secretKeyId": "very-secret-key"}],
+    }  # fmt: skip
+    assert credentials(definition) == ["very-secret-key"]
