@@ -24,8 +24,9 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
+from executions.durations import parse_duration
 from executions.expr_limits import regex_fullmatch
 from plugins.base import (
     PollContext,
@@ -49,8 +50,20 @@ CONNECTION = (
     Prop("region", "string", description="The bucket's region (us-east-1 when unset)."),
     Prop("endpointOverride", "string", description="Endpoint of an S3-compatible store."),
     Prop("forcePathStyle", "boolean", description="Path-style URLs (default with an endpoint)."),
+    Prop(
+        "compatibilityMode",
+        "boolean",
+        default=False,
+        description="Accepted for Kestra's flows; boto3 needs no special mode.",
+    ),
+    Prop("stsRoleArn", "string", description="Assume this IAM role (STS) first."),
+    Prop("stsRoleExternalId", "string"),
+    Prop("stsRoleSessionName", "string"),
+    Prop("stsRoleSessionDuration", "duration", description="Assumed role's session length."),
+    Prop("stsEndpointOverride", "string", description="Endpoint of the STS service."),
     Prop("bucket", "string", required=True, description="The bucket."),
 )
+PAYER = Prop("requestPayer", "string", choices=("requester",))
 LISTING = (
     Prop("prefix", "string", description="Only keys starting with this prefix."),
     Prop("delimiter", "string", description="Groups keys by this character."),
@@ -58,6 +71,8 @@ LISTING = (
     Prop("maxKeys", "integer", default=1000, description="Keys listed, at most."),
     Prop("regexp", "string", description="Only keys matching this regular expression."),
     Prop("filter", "string", default="BOTH", choices=FILTERS),
+    Prop("expectedBucketOwner", "string", description="Fail unless this account owns it."),
+    PAYER,
 )
 ACTION = (
     Prop("action", "string", default="NONE", choices=ACTIONS),
@@ -100,6 +115,38 @@ def _check_endpoint(endpoint: str) -> None:
         )
 
 
+def _seconds(value: Any) -> int:
+    if isinstance(value, int | float):
+        return int(value)
+    return int(parse_duration(str(value)).total_seconds())
+
+
+def _assumed(boto3: Any, session: Any, props: Mapping[str, Any]) -> Any:
+    """A session with the credentials of ``stsRoleArn`` (Kestra's STS properties)."""
+    endpoint = props.get("stsEndpointOverride") or None
+    if endpoint:
+        _check_endpoint(str(endpoint))
+    arguments: dict[str, Any] = {
+        "RoleArn": str(props["stsRoleArn"]),
+        "RoleSessionName": str(props.get("stsRoleSessionName") or "trellis"),
+    }
+    if props.get("stsRoleExternalId"):
+        arguments["ExternalId"] = str(props["stsRoleExternalId"])
+    if props.get("stsRoleSessionDuration"):
+        arguments["DurationSeconds"] = _seconds(props["stsRoleSessionDuration"])
+    try:
+        answer = session.client("sts", endpoint_url=endpoint).assume_role(**arguments)
+    except Exception as exc:
+        raise _failed(exc, f"cannot assume role {arguments['RoleArn']}") from exc
+    found = answer["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=found["AccessKeyId"],
+        aws_secret_access_key=found["SecretAccessKey"],
+        aws_session_token=found["SessionToken"],
+        region_name=session.region_name,
+    )
+
+
 def client(props: Mapping[str, Any]) -> Any:
     """A boto3 S3 client for the task's credentials, region and endpoint."""
     import boto3  # optional dependency (trellis[s3])
@@ -117,6 +164,8 @@ def client(props: Mapping[str, Any]) -> Any:
         aws_session_token=props.get("sessionToken") or None,
         region_name=props.get("region") or "us-east-1",
     )
+    if props.get("stsRoleArn"):
+        session = _assumed(boto3, session, props)
     config = Config(
         s3={"addressing_style": "path" if path_style else "auto"},
         connect_timeout=10,
@@ -163,7 +212,13 @@ def list_objects(s3: Any, props: Mapping[str, Any]) -> list[dict[str, Any]]:
     bucket = str(props["bucket"])
     limit = int(props.get("maxKeys") or 1000)
     arguments: dict[str, Any] = {"Bucket": bucket}
-    for name, key in (("prefix", "Prefix"), ("delimiter", "Delimiter"), ("marker", "StartAfter")):
+    for name, key in (
+        ("prefix", "Prefix"),
+        ("delimiter", "Delimiter"),
+        ("marker", "StartAfter"),
+        ("expectedBucketOwner", "ExpectedBucketOwner"),
+        ("requestPayer", "RequestPayer"),
+    ):
         if props.get(name):
             arguments[key] = str(props[name])
     regexp = props.get("regexp")
@@ -211,10 +266,14 @@ tasks:
         return {"objects": objects}
 
 
-def _download(s3: Any, bucket: str, key: str, target: Path, version: str | None = None) -> dict:
+def _download(
+    s3: Any, bucket: str, key: str, target: Path, version: str | None = None, payer: Any = None
+) -> dict:
     arguments = {"Bucket": bucket, "Key": key}
     if version:
         arguments["VersionId"] = version
+    if payer:
+        arguments["RequestPayer"] = str(payer)
     try:
         answer = s3.get_object(**arguments)
         with target.open("wb") as out:
@@ -234,12 +293,15 @@ class Download(S3Task):
         *CONNECTION,
         Prop("key", "string", required=True, description="The object's key."),
         Prop("versionId", "string", description="A version of the object."),
+        PAYER,
     )
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         bucket, key = str(props["bucket"]), str(props["key"])
         target = ctx.working_dir / f"s3-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
-        answer = _download(client(props), bucket, key, target, props.get("versionId"))
+        answer = _download(
+            client(props), bucket, key, target, props.get("versionId"), props.get("requestPayer")
+        )
         uri = ctx.put_file(target, posixpath.basename(key) or "object")
         target.unlink(missing_ok=True)
         ctx.logger.info(f"downloaded s3://{bucket}/{key} ({answer.get('ContentLength')} bytes)")
@@ -251,6 +313,17 @@ class Download(S3Task):
             "versionId": answer.get("VersionId"),
             "eTag": str(answer.get("ETag") or "").strip('"'),
         }
+
+
+_UPLOAD_OPTIONS = (
+    ("storageClass", "StorageClass"),
+    ("acl", "ACL"),
+    ("cacheControl", "CacheControl"),
+    ("contentDisposition", "ContentDisposition"),
+    ("contentEncoding", "ContentEncoding"),
+    ("serverSideEncryption", "ServerSideEncryption"),
+    ("requestPayer", "RequestPayer"),
+)
 
 
 def _sources(value: Any) -> list[tuple[str | None, str]]:
@@ -274,6 +347,13 @@ class Upload(S3Task):
         Prop("contentType", "string"),
         Prop("metadata", "map", description="User metadata stored with the object."),
         Prop("storageClass", "string"),
+        Prop("acl", "string", description="A canned ACL (private, public-read...)."),
+        Prop("cacheControl", "string"),
+        Prop("contentDisposition", "string"),
+        Prop("contentEncoding", "string"),
+        Prop("serverSideEncryption", "string", description="AES256 or aws:kms."),
+        Prop("tagging", "map", description="Tags stored with the object."),
+        PAYER,
     )
     examples = (
         """id: s3_upload
@@ -303,8 +383,13 @@ tasks:
             extra["ContentType"] = str(props["contentType"])
         if props.get("metadata"):
             extra["Metadata"] = {str(k): str(v) for k, v in dict(props["metadata"]).items()}
-        if props.get("storageClass"):
-            extra["StorageClass"] = str(props["storageClass"])
+        for name, option in _UPLOAD_OPTIONS:
+            if props.get(name):
+                extra[option] = str(props[name])
+        if props.get("tagging"):
+            extra["Tagging"] = urlencode(
+                {str(k): str(v) for k, v in dict(props["tagging"]).items()}
+            )
         last: dict[str, Any] = {}
         keys = []
         for name, uri in sources:
@@ -335,12 +420,20 @@ class Delete(S3Task):
         *CONNECTION,
         Prop("key", "string", required=True),
         Prop("versionId", "string"),
+        Prop("bypassGovernanceRetention", "boolean"),
+        Prop("mfa", "string", description="Serial and code of the MFA device."),
+        PAYER,
     )
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-        arguments = {"Bucket": str(props["bucket"]), "Key": str(props["key"])}
+        arguments: dict[str, Any] = {"Bucket": str(props["bucket"]), "Key": str(props["key"])}
         if props.get("versionId"):
             arguments["VersionId"] = str(props["versionId"])
+        if props.get("bypassGovernanceRetention"):
+            arguments["BypassGovernanceRetention"] = True
+        for name, key in (("mfa", "MFA"), ("requestPayer", "RequestPayer")):
+            if props.get(name):
+                arguments[key] = str(props[name])
         try:
             answer = client(props).delete_object(**arguments)
         except Exception as exc:

@@ -176,3 +176,24 @@ def test_trigger_credentials_are_confidential() -> None:
                       "accessKeyId": "AKIA", "secretKeyId": "very-secret-key"}],
     }  # fmt: skip
     assert credentials(definition) == ["very-secret-key"]
+
+
+def test_upload_options_and_an_assumed_role(conn, endpoint, tmp_path) -> None:
+    import boto3
+
+    ctx = FakeContext(tmp_path)
+    (ctx.storage / "t.txt").write_text("T")
+    role = {"stsRoleArn": "arn:aws:iam::123456789012:role/uploader",
+            "stsEndpointOverride": endpoint, "stsRoleSessionDuration": "PT15M"}  # fmt: skip
+
+    s3("Upload").run({**conn, **role, "from": "kestra:///test/t.txt", "key": "t.txt",
+                      "tagging": {"team": "data"}, "cacheControl": "no-cache",
+                      "contentType": "text/plain"}, ctx)  # fmt: skip
+
+    raw = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="x",
+                       aws_secret_access_key="x", region_name="us-east-1")  # fmt: skip
+    head = raw.head_object(Bucket=conn["bucket"], Key="t.txt")
+    tags = raw.get_object_tagging(Bucket=conn["bucket"], Key="t.txt")["TagSet"]
+    assert head["CacheControl"] == "no-cache"
+    assert head["ContentType"] == "text/plain"
+    assert tags == [{"Key": "team", "Value": "data"}]
