@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ftplib
 import socket
 import subprocess
 import threading
@@ -99,6 +100,9 @@ def ftp_server(root: Path) -> Iterator[int]:
         target=server.serve_forever, kwargs={"timeout": 0.1, "blocking": True}, daemon=True
     )
     thread.start()
+    probe = ftplib.FTP()
+    probe.connect("127.0.0.1", port, timeout=10)  # the loop serves: closing it now is safe
+    probe.quit()
     try:
         yield port
     finally:

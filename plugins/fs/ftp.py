@@ -21,6 +21,12 @@ from plugins.fs.tasks import family
 PROPERTIES = (
     *CONNECTION,
     Prop("passiveMode", "boolean", default=True, description="Passive data connections."),
+    Prop(
+        "remoteIpVerification",
+        "boolean",
+        default=True,
+        description="Accepted for Kestra's flows: data connections always go to the host.",
+    ),
     Prop("rootDir", "boolean", default=True, description="Paths are absolute (Kestra's default)."),
 )
 

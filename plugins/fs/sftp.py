@@ -20,6 +20,13 @@ PROPERTIES = (
     Prop("keyfile", "string", description="Private key (PEM text) instead of a password."),
     Prop("passphrase", "string", description="Passphrase of the private key."),
     Prop("rootDir", "boolean", default=True, description="Paths are absolute (Kestra's default)."),
+    Prop("keyExchangeAlgorithm", "string", description="Offer only this key exchange."),
+    Prop(
+        "enableSshRsa1",
+        "boolean",
+        default=False,
+        description="Allow the ssh-rsa (SHA-1) signature for old servers.",
+    ),
 )
 
 
@@ -44,8 +51,14 @@ class SftpBackend:
 
         host = str(props["host"])
         sock = guarded_socket(host, port_of(props, 22))
-        self.transport = paramiko.Transport(sock)
+        # SHA-1 RSA signatures are refused unless the flow asks for them (Kestra's default).
+        disabled = (
+            {} if props.get("enableSshRsa1") else {"pubkeys": ["ssh-rsa"], "keys": ["ssh-rsa"]}
+        )
+        self.transport = paramiko.Transport(sock, disabled_algorithms=disabled)
         try:
+            if props.get("keyExchangeAlgorithm"):
+                self.transport.get_security_options().kex = (str(props["keyExchangeAlgorithm"]),)
             self.transport.start_client(timeout=30)
             user = str(props.get("username") or "")
             if props.get("keyfile"):
@@ -57,7 +70,7 @@ class SftpBackend:
         except paramiko.AuthenticationException as exc:
             self.transport.close()
             raise TaskFailed(f"SFTP authentication failed for {user!r} on {host}") from exc
-        except paramiko.SSHException as exc:
+        except (paramiko.SSHException, ValueError) as exc:
             self.transport.close()
             raise TaskFailed(f"SFTP connection to {host} failed: {exc}") from exc
 
