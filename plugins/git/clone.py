@@ -6,6 +6,7 @@ script task after the clone finds the files; alone, the clone lives as long as t
 
 from __future__ import annotations
 
+import posixpath
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +39,25 @@ def _relative(value: Any) -> str:
             f"`directory` must be a relative path inside the working directory: {text!r}"
         )
     return text
+
+
+def _submodules(git: Git, folder: Path, url: str) -> None:
+    """Clone the submodules (one level) once each URL passed the same checks as the
+    repository's own: a repository may not point git at the worker's neighbours."""
+    if not (folder / ".gitmodules").exists():
+        return
+    listed = git("config", "-f", ".gitmodules", "--get-regexp", r"^submodule\..*\.url$",
+                 cwd=folder)  # fmt: skip
+    for line in listed.splitlines():
+        _name, _, found = line.partition(" ")
+        found = found.strip()
+        if found.startswith(("./", "../")):
+            if not url.startswith("file://"):
+                continue  # relative to an https repository: the same, checked host
+            # Relative to a local repository: it must stay in the allowed folders too.
+            found = "file://" + posixpath.normpath(posixpath.join(url[len("file://") :], found))
+        check_url(found)
+    git("submodule", "update", "--init", "--depth", "1", cwd=folder)
 
 
 class Clone(RunnableTask):
@@ -84,8 +104,6 @@ class Clone(RunnableTask):
             arguments = ["clone", "-q", "--depth", str(int(props.get("depth") or 1))]
             if props.get("branch"):
                 arguments += ["--branch", str(props["branch"])]
-            if props.get("cloneSubmodules"):
-                arguments.append("--recurse-submodules")
             # A local repository is copied, never hard-linked to the source's objects.
             arguments += ["--no-local", url, str(staging)]
             git(*arguments)
@@ -96,6 +114,8 @@ class Clone(RunnableTask):
                     raise TaskFailed(f"{item.name} already exists in the working directory")
                 shutil.move(str(item), destination)
             staging.rmdir()
+            if props.get("cloneSubmodules"):
+                _submodules(git, target, url)
             commit = git("rev-parse", "HEAD", cwd=target).strip()
         finally:
             git.close()

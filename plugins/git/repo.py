@@ -96,6 +96,9 @@ class Git:
         secrets: Sequence[str] = (),
     ) -> None:
         self.cwd = cwd
+        # Local repositories are opened only for a local URL: a remote repository's
+        # submodule must not make git read the worker's disk.
+        self._file = "always" if str(props.get("url") or "").startswith(("file:", "/")) else "never"
         self._home = Path(tempfile.mkdtemp(prefix="trellis-git-"))
         askpass = self._home / "askpass.sh"
         askpass.write_text(_ASKPASS)
@@ -131,7 +134,7 @@ class Git:
             "-c", "protocol.allow=never",
             "-c", "protocol.https.allow=always",
             "-c", "protocol.http.allow=always",
-            "-c", "protocol.file.allow=always",
+            "-c", f"protocol.file.allow={self._file}",
             "-c", "http.followRedirects=false",
             "-c", f"core.hooksPath={os.devnull}",
             "-c", "credential.helper=",

@@ -184,3 +184,31 @@ def test_sync_namespace_files_writes_updates_and_deletes(allowed) -> None:
     states = {f["path"]: f["syncState"] for f in out["files"]}
     assert states == {"/a.txt": "UPDATED", "/sub/b.txt": "ADDED", "/stale.txt": "DELETED"}
     assert dry["files"] == out["files"]
+
+
+def test_submodules_are_cloned_only_from_allowed_places(
+    allowed, tmp_path_factory, monkeypatch
+) -> None:
+    (allowed / "inner").mkdir()
+    inner = bare_repo(allowed / "inner", {"lib.txt": "L"})
+    outside = tmp_path_factory.mktemp("outside")
+    far = bare_repo(outside, {"secret.txt": "S"})
+    seed = allowed / "outer-seed"
+    seed.mkdir()
+    git("init", "-q", cwd=seed)
+    git("-c", "protocol.file.allow=always", "submodule", "add", "-q", f"file://{inner}", "lib",
+        cwd=seed)  # fmt: skip
+    git("commit", "-q", "-m", "with submodule", cwd=seed)
+    outer = allowed / "outer.git"
+    git("clone", "-q", "--bare", str(seed), str(outer), cwd=allowed)
+    ctx = FakeContext(allowed / "ctx")
+
+    out = kestra("Clone").run({"url": str(outer), "cloneSubmodules": True, "directory": "a"}, ctx)
+    assert (Path(out["directory"]) / "lib/lib.txt").read_text() == "L"
+
+    git("-c", "protocol.file.allow=always", "submodule", "add", "-q", f"file://{far}", "far",
+        cwd=seed)  # fmt: skip
+    git("commit", "-q", "-m", "outside", cwd=seed)
+    git("push", "-q", str(outer), "HEAD:refs/heads/main", cwd=seed)
+    with pytest.raises(TaskFailed, match="outside the folders"):
+        kestra("Clone").run({"url": str(outer), "cloneSubmodules": True, "directory": "b"}, ctx)
