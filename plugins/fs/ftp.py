@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from plugins.base import Prop, TaskFailed
+from plugins.fs.family import family
 from plugins.fs.remote import CONNECTION, Entry, guarded_socket, port_of, remote_join
-from plugins.fs.tasks import family
 
 PROPERTIES = (
     *CONNECTION,

@@ -18,8 +18,9 @@ from typing import Any, ClassVar
 
 from plugins.base import Prop, RunContext, TaskFailed
 from plugins.core.fs_trigger import ALLOWED_ENV
+from plugins.fs.family import family
 from plugins.fs.remote import Entry
-from plugins.fs.tasks import FsTask, family
+from plugins.fs.tasks import FsTask
 
 
 def allowed_roots() -> list[Path]:

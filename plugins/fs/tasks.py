@@ -1,31 +1,22 @@
-"""The file tasks of every protocol, written once over a :class:`~plugins.fs.remote.Backend`.
-
-``family(...)`` builds Kestra's set for one protocol (List, Download, Downloads, Upload,
-Uploads, Delete, Move and, for remote servers, Trigger): each generated class only adds its
-type names and how to connect.
-"""
+"""The file tasks of every protocol, written once over a :class:`~plugins.fs.remote.Backend`
+(``plugins.fs.family`` turns them into each protocol's types)."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from executions.expr_limits import regex_fullmatch
 from plugins.base import (
-    PollContext,
-    PollEvent,
-    PollingTrigger,
     Prop,
     RunContext,
     RunnableTask,
-    StoreFile,
     TaskFailed,
 )
-from plugins.fs.remote import ACTIONS, Backend, Entry, library_problems, remote_join, walk
+from plugins.fs.remote import ACTIONS, Backend, Entry, remote_join, walk
 
 #: Opens a backend from the task's rendered properties.
 Connector = Callable[[Mapping[str, Any]], Backend]
@@ -35,7 +26,7 @@ def _templated(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
-def _check_regexp(props: Mapping[str, Any]) -> list[tuple[str, str]]:
+def check_regexp(props: Mapping[str, Any]) -> list[tuple[str, str]]:
     regexp = props.get("regExp")
     if isinstance(regexp, str) and not _templated(regexp):
         try:
@@ -45,7 +36,7 @@ def _check_regexp(props: Mapping[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
-def _check_action(props: Mapping[str, Any]) -> list[tuple[str, str]]:
+def check_action(props: Mapping[str, Any]) -> list[tuple[str, str]]:
     if props.get("action") == "MOVE" and not props.get("moveDirectory"):
         return [("moveDirectory", "`action: MOVE` needs a `moveDirectory`")]
     return []
@@ -69,7 +60,7 @@ class FsTask(RunnableTask):
         return type(self).connect(props)
 
 
-def _listing(backend: Backend, props: Mapping[str, Any]) -> list[Entry]:
+def listing(backend: Backend, props: Mapping[str, Any]) -> list[Entry]:
     """The files ``from`` holds that match ``regExp`` (on the full path), at most maxFiles."""
     root = str(props["from"])
     regexp = props.get("regExp")
@@ -95,7 +86,7 @@ class ListTask(FsTask):
 
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return _check_regexp(props)
+        return check_regexp(props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         backend = self.open(props)
@@ -138,7 +129,7 @@ class DownloadTask(FsTask):
         return {"from": self.uri(props, source), "to": uri, "uri": uri, "size": size}
 
 
-def _apply_action(backend: Backend, props: Mapping[str, Any], entries: list[Entry]) -> None:
+def apply_action(backend: Backend, props: Mapping[str, Any], entries: list[Entry]) -> None:
     action = str(props.get("action") or "NONE").upper()
     if action == "DELETE":
         for entry in entries:
@@ -162,12 +153,12 @@ class DownloadsTask(FsTask):
 
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return _check_regexp(props) + _check_action(props)
+        return check_regexp(props) + check_action(props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         backend = self.open(props)
         try:
-            entries = _listing(backend, props)
+            entries = listing(backend, props)
             limit = int(props.get("maxFiles") or 25)
             if len(entries) > limit:
                 ctx.logger.warning(f"{len(entries)} files found, only the first {limit} taken")
@@ -180,7 +171,7 @@ class DownloadsTask(FsTask):
                 local.unlink(missing_ok=True)
                 files.append(entry.describe(uri))
                 output_files[entry.name] = uri
-            _apply_action(backend, props, entries)
+            apply_action(backend, props, entries)
         finally:
             backend.close()
         return {"files": files, "outputFiles": output_files}
@@ -308,177 +299,3 @@ def _path_of(value: str) -> str:
         rest = value.split("://", 1)[1]
         return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
     return value
-
-
-class RemoteTrigger(PollingTrigger):
-    """Start one execution per poll that finds files (``trigger.files``, each with ``uri``,
-    a copy in internal storage). With ``action: NONE`` a file starts again only once it
-    changed (size or time); MOVE and DELETE act once the execution is committed."""
-
-    scheme: ClassVar[str] = "sftp"
-    connect: ClassVar[Connector]
-    default_interval = "PT60S"
-    #: Shown as ``******`` to users who may not write the flow (flows/confidential.py).
-    confidential: ClassVar = ("password", "keyfile", "passphrase")
-
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return _check_regexp(props) + _check_action(props)
-
-    def evaluate(self, props: dict[str, Any], ctx: PollContext) -> list[PollEvent]:
-        connect = type(self).connect
-        backend = connect(props)
-        try:
-            entries = _listing(backend, props)
-        finally:
-            backend.close()
-        action = str(props.get("action") or "NONE").upper()
-        seen: dict[str, str] = dict(ctx.state.get("seen") or {})
-        versions = {e.path: f"{e.size}:{e.mtime}" for e in entries}
-        if action == "NONE":
-            # Forget files that are gone or changed, so the state stays as large as the folder.
-            ctx.state["seen"] = {p: v for p, v in seen.items() if versions.get(p) == v}
-            entries = [e for e in entries if seen.get(e.path) != versions[e.path]]
-        entries = entries[: int(props.get("maxFiles") or 25)]
-        if not entries:
-            return []
-        key = hashlib.sha256(
-            "\n".join(f"{e.path}:{versions[e.path]}" for e in entries).encode()
-        ).hexdigest()
-        scheme = self.scheme
-
-        def describe(entry: Entry, uri: str | None = None) -> dict[str, Any]:
-            where = f"{props.get('host')}:{props.get('port')}" if props.get("port") else ""
-            shown = f"{scheme}://{where or props.get('host')}/{entry.path.lstrip('/')}"
-            return {**entry.describe(uri or shown), "remotePath": shown}
-
-        def attach(store: StoreFile) -> Mapping[str, Any]:
-            described = []
-            with tempfile.TemporaryDirectory(prefix="trellis-fs-") as folder:
-                opened = connect(props)
-                try:
-                    for index, entry in enumerate(entries):
-                        local = Path(folder) / str(index)
-                        opened.download(entry.path, local)
-                        described.append(describe(entry, store(local, entry.name)))
-                finally:
-                    opened.close()
-            return {"files": described}
-
-        def done() -> None:
-            if action == "NONE":
-                for entry in entries:
-                    ctx.state.setdefault("seen", {})[entry.path] = versions[entry.path]
-                return
-            opened = connect(props)
-            try:
-                _apply_action(opened, props, [e for e in entries if opened.stat(e.path)])
-            finally:
-                opened.close()
-
-        return [
-            PollEvent(
-                key=f"files:{key}",
-                variables={"files": [describe(e) for e in entries]},
-                attach=attach,
-                done=done,
-            )
-        ]
-
-
-#: The properties each type's example shows, beside the connection.
-_EXAMPLE_PROPS = {
-    "List": '    from: "/in/"\n    regExp: ".*\\\\.csv"\n',
-    "Download": '    from: "/in/file.txt"\n',
-    "Downloads": '    from: "/in/"\n    action: MOVE\n    moveDirectory: "/archive/"\n',
-    "Upload": '    from: "{{ inputs.file }}"\n    to: "/upload/file.txt"\n',
-    "Uploads": '    from:\n      - "{{ inputs.file }}"\n    to: "/upload/"\n',
-    "Delete": '    uri: "/upload/file.txt"\n',
-    "Move": '    from: "/in/file.txt"\n    to: "/archive/file.txt"\n',
-}
-
-
-def _example(protocol: str, kestra: str, name: str, remote: bool) -> str:
-    connection = (
-        f"    host: {protocol}.example.com\n    username: foo\n"
-        f"    password: \"{{{{ secret('{protocol.upper()}_PASSWORD') }}}}\"\n"
-        if remote
-        else ""
-    )
-    inputs = "inputs:\n  - id: file\n    type: FILE\n" if name.startswith("Upload") else ""
-    if name == "Trigger":
-        return (
-            f"id: fs_{protocol}_trigger\nnamespace: company.team\ntasks:\n"
-            "  - id: each\n    type: io.kestra.plugin.core.log.Log\n"
-            '    message: "{{ trigger.files | length }} file(s)"\n'
-            f"triggers:\n  - id: watch\n    type: {kestra}.Trigger\n{connection}"
-            '    from: "/in/"\n    interval: PT1M\n    action: MOVE\n    moveDirectory: "/archive/"\n'
-        )
-    return (
-        f"id: fs_{protocol}_{name.lower()}\nnamespace: company.team\n{inputs}tasks:\n"
-        f"  - id: {name.lower()}\n    type: {kestra}.{name}\n{connection}{_EXAMPLE_PROPS[name]}"
-    )
-
-
-def family(
-    protocol: str,
-    connect: Connector,
-    *,
-    scheme: str,
-    connection: tuple[Prop, ...],
-    kestra: str,
-    trigger: bool = True,
-    library: str | None = None,
-) -> list[type]:
-    """Kestra's task set for one protocol: ``trellis.fs.<protocol>.<Name>`` with
-    ``<kestra>.<Name>`` as alias, connecting with ``connect``."""
-    bases: dict[str, type] = {
-        "List": ListTask,
-        "Download": DownloadTask,
-        "Downloads": DownloadsTask,
-        "Upload": UploadTask,
-        "Uploads": UploadsTask,
-        "Delete": DeleteTask,
-        "Move": MoveTask,
-    }
-    classes: list[type] = []
-
-    def checked(base: type) -> classmethod:
-        def validate(cls: type, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-            found = library_problems(library, "fs")
-            return found or base.validate.__func__(cls, props)  # type: ignore[attr-defined]
-
-        return classmethod(validate)
-
-    for name, base in bases.items():
-        namespace = {
-            "type": f"trellis.fs.{protocol}.{name}",
-            "aliases": (f"{kestra}.{name}",),
-            "scheme": scheme,
-            "connect": staticmethod(connect),
-            "properties": (*connection, *base.properties),
-            "__doc__": f"{base.__doc__} ({protocol.upper()})",
-            "__module__": f"plugins.fs.{protocol}",
-            "validate": checked(base),
-            "examples": (_example(protocol, kestra, name, scheme != "file"),),
-        }
-        classes.append(type(f"{protocol.capitalize()}{name}", (base,), namespace))
-    if trigger:
-        namespace = {
-            "type": f"trellis.fs.{protocol}.Trigger",
-            "aliases": (f"{kestra}.Trigger",),
-            "scheme": scheme,
-            "connect": staticmethod(connect),
-            "properties": (
-                *connection,
-                *DownloadsTask.properties,
-                Prop("interval", "duration", default="PT60S", dynamic=False),
-                *PollingTrigger.shared_properties,
-            ),
-            "__doc__": RemoteTrigger.__doc__,
-            "__module__": f"plugins.fs.{protocol}",
-            "validate": checked(RemoteTrigger),
-            "examples": (_example(protocol, kestra, "Trigger", True),),
-        }
-        classes.append(type(f"{protocol.capitalize()}Trigger", (RemoteTrigger,), namespace))
-    return classes
