@@ -33,13 +33,18 @@ PROPERTIES = (
 def _key(text: str, passphrase: str | None) -> Any:
     import paramiko  # optional dependency (trellis[fs])
 
-    problems = []
     for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
         try:
             return kind.from_private_key(io.StringIO(text), password=passphrase)
-        except paramiko.SSHException as exc:
-            problems.append(str(exc))
-    raise TaskFailed("`keyfile` is not a readable private key (PEM, RSA/ECDSA/Ed25519)")
+        except paramiko.PasswordRequiredException as exc:
+            raise TaskFailed("`keyfile` is encrypted: give its `passphrase`") from exc
+        except paramiko.SSHException:
+            continue  # another key type
+    # The key's text is never quoted: it is a credential.
+    raise TaskFailed(
+        "`keyfile` is not a readable private key (PEM or OpenSSH; RSA, ECDSA, Ed25519), "
+        "or its `passphrase` is wrong"
+    )
 
 
 class SftpBackend:
