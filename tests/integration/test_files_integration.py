@@ -89,6 +89,9 @@ outputs:
 """)
     assert done.state == State.SUCCESS, done.state
     assert done.outputs == {"content": "hello from s3"}
+    messages = " ".join(LogEntry.objects.filter(execution=done).values_list("message", flat=True))
+    assert "it-secret" not in messages
+    assert "s3://" in messages  # the tasks did log what they did
 
 
 def test_sftp_upload_then_download(workers, files_worker, shared) -> None:
