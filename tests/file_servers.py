@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ftplib
 import socket
 import subprocess
 import threading
@@ -83,9 +82,44 @@ def sftp_server(root: Path, client_key: object = None) -> Iterator[int]:
         thread.join(5)
 
 
+def self_signed(folder: Path) -> Path:
+    """A PEM file holding a fresh self-signed certificate for 127.0.0.1 and its key."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    pem = folder / "server.pem"
+    pem.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return pem
+
+
 @contextlib.contextmanager
-def ftp_server(root: Path) -> Iterator[int]:
-    """An FTP server serving ``root`` to ``USER``/``PASSWORD``. Yields its port."""
+def ftp_server(root: Path, tls: bool = False) -> Iterator[int]:
+    """An FTP server serving ``root`` to ``USER``/``PASSWORD`` (with ``tls``: explicit FTPS,
+    a self-signed certificate, TLS required). Yields its port."""
     pytest.importorskip("pyftpdlib")
     from pyftpdlib.authorizers import DummyAuthorizer
     from pyftpdlib.handlers import FTPHandler
@@ -93,16 +127,24 @@ def ftp_server(root: Path) -> Iterator[int]:
 
     authorizer = DummyAuthorizer()
     authorizer.add_user(USER, PASSWORD, str(root), perm="elradfmwMT")
-    handler = type("Handler", (FTPHandler,), {"authorizer": authorizer, "banner": "test"})
+    attributes: dict = {"authorizer": authorizer, "banner": "test"}
+    base: type = FTPHandler
+    if tls:
+        pytest.importorskip("OpenSSL")  # pyftpdlib's TLS handler needs pyOpenSSL
+        from pyftpdlib.handlers import TLS_FTPHandler
+
+        base = TLS_FTPHandler
+        attributes.update(certfile=str(self_signed(root.parent)), tls_control_required=True,
+                          tls_data_required=True)  # fmt: skip
+    handler = type("Handler", (base,), attributes)
     server = FTPServer(("127.0.0.1", 0), handler)
     port = server.socket.getsockname()[1]
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"timeout": 0.1, "blocking": True}, daemon=True
     )
     thread.start()
-    probe = ftplib.FTP()
-    probe.connect("127.0.0.1", port, timeout=10)  # the loop serves: closing it now is safe
-    probe.quit()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as probe:
+        probe.recv(64)  # the greeting: the loop serves, closing it later is safe
     try:
         yield port
     finally:

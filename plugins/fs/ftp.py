@@ -1,4 +1,5 @@
-"""FTP (``io.kestra.plugin.fs.ftp.*``) with the standard library's ftplib.
+"""FTP and FTPS (``io.kestra.plugin.fs.ftp.*``, ``...fs.ftps.*``) with the standard library's
+ftplib.
 
 The control connection goes through the outbound guard; data connections are passive and go
 to the same, already checked host (ftplib ignores the address a PASV answer names), so a
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ftplib
+import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,15 +36,33 @@ PROPERTIES = (
 class _GuardedFTP(ftplib.FTP):
     """ftplib's client whose control connection is opened by the guard."""
 
+    #: Implicit FTPS wraps the control connection in TLS before the server's greeting.
+    implicit_tls = False
+
     def connect(  # type: ignore[override]
         self, host: str = "", port: int = 0, timeout: float = 30.0, source_address: Any = None
     ) -> str:
         self.host, self.port, self.timeout = host, port, timeout
         self.sock = guarded_socket(host, port, timeout)
+        if self.implicit_tls:
+            self.sock = self.context.wrap_socket(self.sock, server_hostname=host)  # type: ignore[attr-defined]
         self.af = self.sock.family
         self.file = self.sock.makefile("r", encoding=self.encoding)
         self.welcome = self.getresp()
         return self.welcome
+
+
+class _GuardedFTPS(_GuardedFTP, ftplib.FTP_TLS):
+    """FTP over TLS (explicit: AUTH TLS after the greeting; implicit: TLS from the start),
+    the control connection opened by the guard; ftplib wraps data connections after PROT P."""
+
+
+def tls_context(props: Mapping[str, Any]) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if props.get("insecureTrustAllCertificates") is True:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _mtime(value: str | None) -> float | None:
@@ -56,17 +76,33 @@ def _mtime(value: str | None) -> float | None:
 
 
 class FtpBackend:
-    def __init__(self, props: Mapping[str, Any]) -> None:
+    def __init__(self, props: Mapping[str, Any], *, tls: bool = False) -> None:
         host = str(props["host"])
-        self.ftp = _GuardedFTP()
-        self.ftp.connect(host, port_of(props, 21), timeout=30.0)
+        if tls:
+            self.ftp: _GuardedFTP = _GuardedFTPS(context=tls_context(props))
+            self.ftp.implicit_tls = str(props.get("mode") or "EXPLICIT").upper() == "IMPLICIT"
+        else:
+            self.ftp = _GuardedFTP()
+        try:
+            self.ftp.connect(host, port_of(props, 990 if self.ftp.implicit_tls else 21), 30.0)
+        except ssl.SSLError as exc:
+            raise TaskFailed(f"TLS with {host} failed: {exc}") from exc
         try:
             self.ftp.login(
                 str(props.get("username") or "anonymous"), str(props.get("password") or "")
             )
+            if tls:
+                level = str(props.get("dataChannelProtectionLevel") or "P").upper()
+                if level == "P":
+                    self.ftp.prot_p()  # type: ignore[attr-defined]
+                else:
+                    self.ftp.prot_c()  # type: ignore[attr-defined]
         except ftplib.error_perm as exc:
             self.close()
             raise TaskFailed(f"FTP login refused on {host}: {exc}") from exc
+        except ssl.SSLError as exc:
+            self.close()
+            raise TaskFailed(f"TLS with {host} failed: {exc}") from exc
         self.ftp.set_pasv(props.get("passiveMode") is not False)
 
     def list(self, path: str) -> list[Entry]:
@@ -133,6 +169,29 @@ def connect(props: Mapping[str, Any]) -> FtpBackend:
     return FtpBackend(props)
 
 
-PLUGINS = family(
-    "ftp", connect, scheme="ftp", connection=PROPERTIES, kestra="io.kestra.plugin.fs.ftp"
+def connect_tls(props: Mapping[str, Any]) -> FtpBackend:
+    return FtpBackend(props, tls=True)
+
+
+TLS_PROPERTIES = (
+    *PROPERTIES,
+    Prop("mode", "string", default="EXPLICIT", choices=("EXPLICIT", "IMPLICIT")),
+    Prop("dataChannelProtectionLevel", "string", default="P", choices=("P", "C")),
+    Prop(
+        "insecureTrustAllCertificates",
+        "boolean",
+        default=False,
+        description="Accept any server certificate (a self-signed test server).",
+    ),
 )
+
+PLUGINS = [
+    *family("ftp", connect, scheme="ftp", connection=PROPERTIES, kestra="io.kestra.plugin.fs.ftp"),
+    *family(
+        "ftps",
+        connect_tls,
+        scheme="ftps",
+        connection=TLS_PROPERTIES,
+        kestra="io.kestra.plugin.fs.ftps",
+    ),
+]

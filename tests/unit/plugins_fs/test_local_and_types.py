@@ -28,11 +28,12 @@ def local(name: str):  # noqa: ANN201
 
 def test_every_kestra_name_resolves() -> None:
     names = {alias for cls in PLUGINS for alias in cls.aliases}
-    for protocol in ("sftp", "ftp", "local"):
+    for protocol in ("sftp", "ftp", "ftps", "local"):
         for name in ("List", "Download", "Downloads", "Upload", "Uploads", "Delete", "Move"):
             assert f"io.kestra.plugin.fs.{protocol}.{name}" in names
     assert "io.kestra.plugin.fs.sftp.Trigger" in names
     assert "io.kestra.plugin.fs.ftp.Trigger" in names
+    assert "io.kestra.plugin.fs.ftps.Trigger" in names
     assert registry.get("io.kestra.plugin.fs.sftp.Download").type == "trellis.fs.sftp.Download"
 
 

@@ -20,14 +20,21 @@ def loopback(settings) -> None:
     settings.TRELLIS_HTTP_ALLOW_ONLY = False
 
 
-@pytest.fixture(params=["sftp", "ftp"])
+@pytest.fixture(params=["sftp", "ftp", "ftps"])
 def server(request, tmp_path):  # noqa: ANN201 - (protocol, root folder, connection props)
     root = tmp_path / "remote"
     root.mkdir()
-    start = sftp_server if request.param == "sftp" else ftp_server
-    with start(root) as port:
+    extra = {}
+    if request.param == "sftp":
+        running = sftp_server(root)
+    elif request.param == "ftp":
+        running = ftp_server(root)
+    else:
+        running = ftp_server(root, tls=True)
+        extra = {"insecureTrustAllCertificates": True}  # the test server's own certificate
+    with running as port:
         props = {"host": "127.0.0.1", "port": str(port), "username": USER, "password": PASSWORD}
-        yield request.param, root, props
+        yield request.param, root, {**props, **extra}
 
 
 def task(protocol: str, name: str):  # noqa: ANN201
@@ -193,3 +200,12 @@ def test_sftp_key_authentication(algorithm, loopback, tmp_path) -> None:
                 "keyfile": pem, "passphrase": "pp-77"}  # fmt: skip
         listed = task("sftp", "List").run({**conn, "from": "/in"}, FakeContext(tmp_path / "c"))
     assert [f["name"] for f in listed["files"]] == ["a.txt"]
+
+
+def test_ftps_refuses_a_certificate_it_cannot_verify(loopback, tmp_path) -> None:
+    root = tmp_path / "remote"
+    root.mkdir()
+    with ftp_server(root, tls=True) as port:
+        conn = {"host": "127.0.0.1", "port": str(port), "username": USER, "password": PASSWORD}
+        with pytest.raises(TaskFailed, match="TLS"):
+            task("ftps", "List").run({**conn, "from": "/"}, FakeContext(tmp_path / "c"))
