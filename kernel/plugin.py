@@ -115,7 +115,9 @@ class RunContext(Protocol):
 
     Optional capabilities, read with ``getattr``: ``kv`` and ``namespace_files`` (stores
     bound to the flow's namespace boundary: naming a namespace outside the flow's tree that
-    does not allow it raises ``PermissionError``, issue 21), ``records`` (housekeeping) and
+    does not allow it raises ``PermissionError``, issue 21; ``namespace_files.write``/``delete``
+    only below the flow's namespace or where allowed, issue 17), ``flows`` (list and deploy
+    flows, bound the same way: the git tasks), ``records`` (housekeeping) and
     ``boundary`` (``check(namespace, reach)``, for a plugin reaching another namespace some
     other way). Plugins never decide a boundary themselves.
     """

@@ -87,3 +87,13 @@ class Boundary:
         (``reach`` completes "may not ...": "read its KV store")."""
         if not self.allows(target):
             raise BoundaryRefused(self.source, target, reach)
+
+
+def check_write(boundary: Boundary | None, target: str, reach: str) -> None:
+    """Writing is narrower than reading (issue 17: the git tasks deploy flows and write
+    namespace files): the flow's own namespace, the ones inside it, and namespaces whose
+    policy explicitly allows it; never one above it merely because it is in the tree."""
+    if boundary is None or inside(target, boundary.source):
+        return
+    if not permits(boundary.source, policy_of(target)):
+        raise BoundaryRefused(boundary.source, target, reach)

@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from namespaces import paths, services
-from namespaces.boundaries import Boundary
+from namespaces.boundaries import Boundary, check_write
 
 READ = "read its files"
+WRITE = "write its files"
 
 
 class NamespaceFileStore:
@@ -42,6 +43,16 @@ class NamespaceFileStore:
         with services.nsfile_open(namespace, path) as source, target.open("wb") as out:
             while chunk := source.read(1024 * 1024):
                 out.write(chunk)
+
+    def write(self, namespace: str, path: str, data: bytes) -> None:
+        """Create or replace a file (the git tasks' sync, issue 17): only in the flow's
+        namespace, inside it, or where a policy allows it (``check_write``)."""
+        check_write(self.boundary, namespace, WRITE)
+        services.nsfile_put(namespace=namespace, path=path, data=data)
+
+    def delete(self, namespace: str, path: str) -> None:
+        check_write(self.boundary, namespace, WRITE)
+        services.nsfile_delete(namespace=namespace, path=path)
 
     @staticmethod
     def matches(path: str, patterns: list[str]) -> bool:

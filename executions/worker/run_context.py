@@ -23,6 +23,7 @@ from executions.models import LogEntry
 from executions.runtime import rows
 from executions.runtime.expr_io import ExecutionIO
 from executions.runtime.ports import use_cases
+from flows.store import FlowSourceStore
 from kernel.expressions.render import evaluate, render_value
 from kernel.plugin import TaskFailed
 from kernel.secrets import Masker
@@ -150,6 +151,8 @@ class WorkerContext:
         self.kv = KVStore(self.boundary)
         self.namespace_files = NamespaceFileStore(self.boundary)
         self.records = use_cases().records(namespace, execution_id)
+        #: Flows of the namespace tree, read and deployed within the boundary (issue 17).
+        self.flows = FlowSourceStore(self.boundary)
 
     @property
     def working_dir(self) -> Path:
