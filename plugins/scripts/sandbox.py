@@ -35,6 +35,7 @@ without bwrap refuses at start-up instead of at the first script.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import shutil
@@ -107,6 +108,14 @@ class Sandbox:
     read_only: tuple[str, ...]
     hidden: tuple[str, ...]
     writable: tuple[str, ...] = ()
+    #: Read-only folders bound after the hidden ones are covered: a script's cached
+    #: dependency environment lives under TRELLIS_HOME, which stays hidden around it.
+    granted: tuple[str, ...] = ()
+
+    def widened(self, *, read_only: Sequence[str] = ()) -> Sandbox:
+        """This sandbox plus read-only folders (real paths) for one run."""
+        extra = tuple(os.path.realpath(p) for p in read_only if p)
+        return dataclasses.replace(self, granted=(*self.granted, *extra))
 
     def prepare(self, working_dir: Path) -> None:
         """Hand the working directory to the script's uid (only when dropping from root;
@@ -133,6 +142,8 @@ class Sandbox:
         for path in self.hidden:  # an empty tmpfs over it, when a visible folder holds it
             if any(_within(path, shown) for shown in args.shown):
                 args.add("--tmpfs", path)
+        for path in self.granted:
+            args.granted(path)
         for path in (*self.writable, work):
             args.parents(path)
             args.add("--bind", os.path.realpath(path), path)
@@ -182,6 +193,20 @@ class _Mounts:
         for folder in reversed(missing):
             self.add("--perms", "0755", "--dir", folder)
             self.made.add(folder)
+
+    def granted(self, path: str) -> None:
+        """Bind ``path`` read-only even inside a hidden folder (its parents are made)."""
+        if not os.path.isdir(path):
+            return
+        missing, parent = [], os.path.dirname(path)
+        while parent not in self.made and parent != "/":
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        for folder in reversed(missing):
+            self.add("--perms", "0755", "--dir", folder)
+            self.made.add(folder)
+        self.add("--ro-bind", path, path)
+        self.made.add(path)
 
     def read_only(self, path: str) -> None:
         if not os.path.lexists(path) or any(_within(path, s) for s in self.shown):
