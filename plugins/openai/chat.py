@@ -16,6 +16,7 @@ logged; an error body is quoted with it masked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import urllib.request
@@ -124,12 +125,12 @@ def request_body(props: Mapping[str, Any]) -> dict[str, Any]:
 def parse_function_calls(choices: Any) -> Any:
     """Kestra hands ``function_call.arguments`` over as a map (the API sends JSON text)."""
     for choice in choices if isinstance(choices, list) else ():
-        call = (choice.get("message") or {}).get("function_call") if isinstance(choice, dict) else None
+        call = (
+            (choice.get("message") or {}).get("function_call") if isinstance(choice, dict) else None
+        )
         if isinstance(call, dict) and isinstance(call.get("arguments"), str):
-            try:
+            with contextlib.suppress(ValueError):  # else left as the model wrote it
                 call["arguments"] = json.loads(call["arguments"])
-            except ValueError:
-                pass  # left as the model wrote it
     return choices
 
 

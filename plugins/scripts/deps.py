@@ -192,16 +192,45 @@ def install_environment(worker: Mapping[str, str] | None = None) -> dict[str, st
     return env
 
 
+def worker_pip() -> bool:
+    """True when the worker's interpreter has a pip that can install into another one
+    (``pip --python``, pip 22.3 and later)."""
+    try:
+        from importlib.metadata import version
+
+        major, minor = (int(p) for p in version("pip").split(".")[:2])
+    except (ImportError, ValueError, LookupError):
+        return False
+    return (major, minor) >= (22, 3)
+
+
 def install_commands(
-    folder: Path, dependencies: Sequence[str], python: str, uv: str | None
+    folder: Path,
+    dependencies: Sequence[str],
+    python: str,
+    uv: str | None,
+    *,
+    own_pip: bool | None = None,
 ) -> list[list[str]]:
-    """The command lines that create ``folder`` and install ``dependencies`` into it."""
+    """The command lines that create ``folder`` and install ``dependencies`` into it.
+
+    Without uv, the environment is made without pip of its own when the worker's pip can
+    install into it (``ensurepip`` costs seconds per environment); a flow that wants pip in
+    the environment lists ``pip`` among its dependencies."""
     env_python = str(folder / "bin" / "python")
     if uv:
         return [
             [uv, "venv", "--quiet", "--python", python, str(folder)],
             [uv, "pip", "install", "--python", env_python, *dependencies],
         ]
+    if own_pip is None:
+        own_pip = not worker_pip()
+    if not own_pip:
+        return [
+            [python, "-m", "venv", "--without-pip", str(folder)],
+            [sys.executable, "-m", "pip", "--python", env_python, "install", "--no-input",
+             *dependencies],
+        ]  # fmt: skip
     return [
         [python, "-m", "venv", str(folder)],
         [env_python, "-m", "pip", "install", "--no-input", *dependencies],
@@ -343,7 +372,9 @@ def ensure_env(
                 if uv:  # uv may live outside the system folders (~/.local/bin)
                     jail = jail.widened(read_only=(os.path.dirname(os.path.realpath(uv)),))
                 jail.prepare(folder)
-            code, output = _run_install(install_commands(folder, deps, python, uv), folder, jail, timeout)
+            code, output = _run_install(
+                install_commands(folder, deps, python, uv), folder, jail, timeout
+            )
             if code != 0:
                 tail = [line for line in output.splitlines() if line.strip()][-ERROR_TAIL_LINES:]
                 raise TaskFailed(
@@ -369,4 +400,3 @@ def ensure_env(
             raise
         logger.info(f"dependencies: environment {key} ready in {time.monotonic() - started:.1f}s")
         return PythonEnv(key, folder, reused=False)
-

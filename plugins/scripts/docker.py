@@ -141,7 +141,9 @@ class DockerClient:
         if parts.scheme in ("tcp", "http"):
             return http.client.HTTPConnection(parts.hostname or "localhost", parts.port or 2375,
                                               timeout=timeout)  # fmt: skip
-        raise TaskFailed(f"{HOST_SETTING} must be unix://, tcp:// or http://, not {self.endpoint!r}")
+        raise TaskFailed(
+            f"{HOST_SETTING} must be unix://, tcp:// or http://, not {self.endpoint!r}"
+        )
 
     def request(
         self,
@@ -227,7 +229,9 @@ def pull_if_needed(client: DockerClient, image: str, policy: str, auth: str | No
         str(m.get("error")) for m in lines if isinstance(m, Mapping) and m.get("error")
     ]
     if status >= 300 or failed:
-        raise TaskFailed(f"pulling {image!r} failed: {failed[0] if failed else _error(status, body)}")
+        raise TaskFailed(
+            f"pulling {image!r} failed: {failed[0] if failed else _error(status, body)}"
+        )
 
 
 def _bytes(value: Any) -> int | None:
