@@ -4,7 +4,7 @@ dbt-core and the adapter the profile needs.
 The flow gives ``profiles`` (the text of a ``profiles.yml``, or a map), written into the
 working directory, which becomes ``DBT_PROFILES_DIR``; the project comes from
 ``namespaceFiles``, ``inputFiles`` or an earlier Git clone, and ``projectDir`` names its
-folder inside the working directory. ``dependencies`` default to ``dbt-core`` plus
+folder inside the working directory. ``dependencies`` default to ``dbt-core`` 1.x plus
 ``dbt-<type>`` for the type of the profile's target (``dbt-duckdb``, ``dbt-postgres``...), so
 a flow written for Kestra's dbt image runs unchanged; they are installed once per set into the
 shared cache of :mod:`plugins.scripts.deps`. After the commands, ``target/run_results.json``
@@ -49,9 +49,14 @@ def profile_adapters(profiles: Any) -> list[str]:
     return sorted(found)
 
 
+#: dbt-core 1.x: the Python dbt that Kestra's DbtCLI drives (2.x is another engine, whose
+#: package fetches binaries from outside the package index at install time).
+DBT_CORE = "dbt-core>=1.8,<2"
+
+
 def default_dependencies(profiles: Any) -> list[str]:
     """dbt-core plus one adapter package per target type of the profile."""
-    return ["dbt-core", *(f"dbt-{adapter}" for adapter in profile_adapters(profiles))]
+    return [DBT_CORE, *(f"dbt-{adapter}" for adapter in profile_adapters(profiles))]
 
 
 class DbtCLI(ScriptTask):

@@ -131,7 +131,9 @@ def refusals(dependencies: Iterable[Any]) -> list[str]:
     for dep in normalise(dependencies):
         if dep.startswith("-"):
             problems.append(f"{dep!r}: installer options are not allowed, only requirements")
-        elif dep.startswith((".", "/", "~", "file:")):
+        elif dep.startswith((".", "/", "~", "file:")) or "@ file:" in dep.replace(
+            "@file:", "@ file:"
+        ):
             problems.append(f"{dep!r}: local paths are not allowed, only requirements")
     return problems
 

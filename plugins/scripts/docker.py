@@ -212,7 +212,7 @@ def pull_if_needed(client: DockerClient, image: str, policy: str, auth: str | No
     if policy not in PULL_POLICIES:
         raise TaskFailed(f"taskRunner.pullPolicy must be one of {', '.join(PULL_POLICIES)}")
     if policy != "ALWAYS":
-        status, _ = client.request("GET", f"/images/{urllib.parse.quote(image, safe='')}/json")
+        status, _ = client.request("GET", f"/images/{urllib.parse.quote(image, safe='/:@')}/json")
         if status == 200:
             return
         if policy == "NEVER":
