@@ -137,6 +137,9 @@ class Sandbox:
         args.add("--perms", "1777", "--tmpfs", SANDBOX_TMP)
         args.made.add(SANDBOX_TMP)
         args.add("--dev", "/dev", "--proc", "/proc")
+        # A private, writable /dev/shm: Python's multiprocessing locks (dbt's adapters) need
+        # one, and bwrap's minimal /dev leaves it root-owned.
+        args.add("--perms", "1777", "--tmpfs", "/dev/shm")
         for path in (*self.read_only, *RESOLVER_PATHS):
             args.read_only(path)
         for path in self.hidden:  # an empty tmpfs over it, when a visible folder holds it
