@@ -37,11 +37,13 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,8 @@ READY_MARKER = ".trellis-env.json"
 #: Seconds an install may take (``TRELLIS_SCRIPT_INSTALL_TIMEOUT``); a worker waiting for
 #: another's build waits as long.
 DEFAULT_INSTALL_TIMEOUT = 900.0
+#: How often a running install looks at the task run's stop flag.
+POLL_SECONDS = 0.2
 #: Installer output lines quoted in the error when an install fails.
 ERROR_TAIL_LINES = 25
 #: Worker variables the install step gets besides the basics: the installers' own settings,
@@ -289,9 +293,14 @@ def _chown_tree(folder: Path, uid: int, gid: int) -> None:
 
 
 def _run_install(
-    commands: Sequence[Sequence[str]], folder: Path, jail: Sandbox | None, timeout: float
+    commands: Sequence[Sequence[str]],
+    folder: Path,
+    jail: Sandbox | None,
+    timeout: float,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[int, str]:
-    """Run the install lines in order; (exit code of the first failing one or 0, output)."""
+    """Run the install lines in order; (exit code of the first failing one or 0, output).
+    A stop (the task run killed or timed out) kills the installer's process group."""
     env = install_environment()
     if jail is not None:
         env = jail.environment(env)
@@ -303,25 +312,34 @@ def _run_install(
         if jail is not None:
             command = jail.argv(command, folder)
             cwd = folder
-        try:
-            done = subprocess.run(
-                command,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                timeout=max(1.0, deadline - time.monotonic()),
-            )
-        except subprocess.TimeoutExpired:
-            return 124, "\n".join([*output, f"install timed out after {timeout:.0f}s"])
-        except OSError as exc:
-            return 127, f"cannot start {argv[0]!r}: {exc.strerror or exc}"
-        output.append(done.stdout or "")
-        if done.returncode != 0:
-            return done.returncode, "\n".join(output)
+        with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
+            try:
+                proc = subprocess.Popen(
+                    command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, start_new_session=True,
+                )  # fmt: skip
+            except OSError as exc:
+                return 127, f"cannot start {argv[0]!r}: {exc.strerror or exc}"
+            stopped = ""
+            while proc.poll() is None:
+                if should_stop is not None and should_stop():
+                    stopped = "killed"
+                elif time.monotonic() > deadline:
+                    stopped = f"install timed out after {timeout:.0f}s"
+                if stopped:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    break
+                time.sleep(POLL_SECONDS)
+            log.seek(0)
+            output.append(log.read())
+        if stopped == "killed":
+            raise TaskFailed("killed")
+        if stopped:
+            return 124, "\n".join([*output, stopped])
+        if proc.returncode != 0:
+            return proc.returncode, "\n".join(output)
     return 0, "\n".join(output)
 
 
@@ -333,6 +351,7 @@ def ensure_env(
     package_manager: str | None = None,
     home: Path | None = None,
     sandboxed: bool = True,
+    should_stop: Callable[[], bool] | None = None,
 ) -> PythonEnv:
     """The environment holding ``dependencies``: reused when it exists, built otherwise.
 
@@ -374,9 +393,8 @@ def ensure_env(
                 if uv:  # uv may live outside the system folders (~/.local/bin)
                     jail = jail.widened(read_only=(os.path.dirname(os.path.realpath(uv)),))
                 jail.prepare(folder)
-            code, output = _run_install(
-                install_commands(folder, deps, python, uv), folder, jail, timeout
-            )
+            commands = install_commands(folder, deps, python, uv)
+            code, output = _run_install(commands, folder, jail, timeout, should_stop)
             if code != 0:
                 tail = [line for line in output.splitlines() if line.strip()][-ERROR_TAIL_LINES:]
                 raise TaskFailed(

@@ -86,6 +86,7 @@ def python_runtime(
         ctx.logger,
         python_version=props.get("pythonVersion"),
         package_manager=props.get("packageManager"),
+        should_stop=ctx.should_stop,
     )
     path = os.pathsep.join([str(env.bin_dir), os.environ.get("PATH", os.defpath)])
     return Runtime(

@@ -9,7 +9,9 @@ empty tmpfs holding only
 * the system's read-only directories (``/usr``, ``/etc``, ``/bin``, ``/lib*``...), the Python
   interpreter and virtualenv the worker runs (read-only: never the checkout around them), and
   the folders an operator names in ``TRELLIS_SCRIPT_READ_ONLY_PATHS``;
-* a private ``/tmp`` and a minimal ``/dev``;
+* a private ``/tmp``, a minimal ``/dev`` with a private ``/dev/shm``;
+* folders granted for one run, read-only (a cached dependency environment under
+  TRELLIS_HOME: :meth:`Sandbox.widened`);
 * the task's working directory, read-write, at the path it has on the worker (and the
   shared folders an operator names in ``TRELLIS_SCRIPT_WRITABLE_PATHS``);
 

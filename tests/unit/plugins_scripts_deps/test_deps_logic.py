@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -94,7 +95,7 @@ def fake_install(monkeypatch: pytest.MonkeyPatch) -> list[list[list[str]]]:
     """Replace the installer: record the command lines, 'install' by writing bin/python."""
     calls: list[list[list[str]]] = []
 
-    def run(commands, folder, jail, timeout):  # noqa: ANN001, ANN202
+    def run(commands, folder, jail, timeout, should_stop=None):  # noqa: ANN001, ANN202
         calls.append([list(c) for c in commands])
         (folder / "bin").mkdir(exist_ok=True)
         (folder / "bin" / "python").write_text("#!/bin/sh\n")
@@ -123,7 +124,7 @@ def test_two_workers_asking_at_once_build_it_once(tmp_path: Path, monkeypatch) -
     started, release = threading.Event(), threading.Event()
     calls = []
 
-    def slow(commands, folder, jail, timeout):  # noqa: ANN001, ANN202
+    def slow(commands, folder, jail, timeout, should_stop=None):  # noqa: ANN001, ANN202
         calls.append(folder)
         started.set()
         release.wait(10)
@@ -151,7 +152,7 @@ def test_two_workers_asking_at_once_build_it_once(tmp_path: Path, monkeypatch) -
 def test_a_failed_install_fails_with_the_installer_message_and_leaves_nothing(
     tmp_path: Path, monkeypatch
 ) -> None:
-    def failing(commands, folder, jail, timeout):  # noqa: ANN001, ANN202
+    def failing(commands, folder, jail, timeout, should_stop=None):  # noqa: ANN001, ANN202
         return 1, "Collecting nosuchpkg\nERROR: No matching distribution found for nosuchpkg"
 
     monkeypatch.setattr(deps, "_run_install", failing)
@@ -220,3 +221,21 @@ def test_the_sandbox_binds_a_granted_folder_read_only_after_hiding_trellis_home(
     assert argv[bind - 1] == "--ro-bind"
     assert bind > hide
     assert str(env_dir) not in argv[argv.index("--bind") :]  # never writable
+
+
+def test_a_stop_during_the_install_kills_it_and_leaves_nothing(tmp_path: Path) -> None:
+    """The task run killed (or timed out) while pip runs: the installer's group is killed."""
+    folder = tmp_path / "script-envs" / "k-1"
+    folder.mkdir(parents=True)
+    flag = threading.Event()
+    threading.Timer(0.5, flag.set).start()
+    started = time.monotonic()
+    with pytest.raises(TaskFailed, match="killed"):
+        deps._run_install([["sleep", "30"]], folder, None, 60, flag.is_set)
+    assert time.monotonic() - started < 10
+
+
+def test_an_install_past_its_timeout_fails(tmp_path: Path) -> None:
+    code, output = deps._run_install([["sleep", "30"]], tmp_path, None, 0.5)
+    assert code == 124
+    assert "timed out" in output
