@@ -4,11 +4,15 @@ dbt-core and the adapter the profile needs.
 The flow gives ``profiles`` (the text of a ``profiles.yml``, or a map), written into the
 working directory, which becomes ``DBT_PROFILES_DIR``; the project comes from
 ``namespaceFiles``, ``inputFiles`` or an earlier Git clone, and ``projectDir`` names its
-folder inside the working directory. ``dependencies`` default to ``dbt-core`` 1.x plus
+folder inside the working directory: as in Kestra, each line starting with ``dbt`` gets
+``--project-dir <projectDir>`` unless it has one, and lines run from the working directory
+(a relative DuckDB ``path`` in the profile is relative to it). ``dependencies`` default to ``dbt-core`` 1.x plus
 ``dbt-<type>`` for the type of the profile's target (``dbt-duckdb``, ``dbt-postgres``...), so
 a flow written for Kestra's dbt image runs unchanged; they are installed once per set into the
 shared cache of :mod:`plugins.scripts.deps`. After the commands, ``target/run_results.json``
-and ``target/manifest.json`` are kept as output files when dbt wrote them.
+and ``target/manifest.json`` are kept as output files when dbt wrote them; ``storeManifest``
+and ``loadManifest`` (``{key, namespace}``) save the manifest into the KV store after a run
+and put it back into ``target/`` before one (dbt's ``--defer --state``).
 
 This is the pattern for wrapping any CLI (terraform, ansible): a :class:`ScriptTask` whose
 ``command_lines`` are the tool's commands, whose ``runtime`` provides the tool, and whose
@@ -17,6 +21,7 @@ This is the pattern for wrapping any CLI (terraform, ansible): a :class:`ScriptT
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +33,7 @@ from plugins.base import Prop, RunContext, TaskFailed, TaskResult
 from plugins.scripts.process import COMMON_PROPS, Runtime, ScriptTask, _inside, as_lines
 from plugins.scripts.python import PYTHON_PROPS, python_runtime, validate_dependencies
 
+LOG_FORMATS = ("JSON", "TEXT", "DEBUG", "NONE")
 #: Kept from ``target/`` after a run, when present (Kestra parses and stores these).
 RESULT_FILES = ("run_results.json", "manifest.json")
 
@@ -80,8 +86,32 @@ class DbtCLI(ScriptTask):
             "working directory itself).",
         ),
         Prop("parseRunResults", "boolean", default=True, description="Keep run_results.json."),
-        Prop("storeManifest", "map", description="Accepted; manifest.json is kept as a file."),
-        Prop("loadManifest", "map", description="Accepted and ignored."),
+        Prop(
+            "storeManifest",
+            "map",
+            description="`{key, namespace}`: target/manifest.json saved into the KV store.",
+        ),
+        Prop(
+            "loadManifest",
+            "map",
+            description="`{key, namespace}`: a manifest from the KV store written to "
+            "target/manifest.json before the commands (a warning when there is none).",
+        ),
+        Prop(
+            "logFormat",
+            "string",
+            choices=LOG_FORMATS,
+            description="Adds `--log-format <value>` to dbt lines when set (not NONE); unset, "
+            "dbt's own text format is logged as it is.",
+        ),
+        Prop(
+            "engine",
+            "string",
+            choices=("CORE", "FUSION"),
+            default="CORE",
+            description="CORE only: dbt-core 1.x is installed; FUSION is refused.",
+        ),  # fmt: skip
+        Prop("alertWebhook", "map", description="Accepted and ignored (no per-line alerts)."),
         *COMMON_PROPS,
         *PYTHON_PROPS,
     )
@@ -125,10 +155,16 @@ tasks:
     def command_lines(
         self, props: dict[str, Any], ctx: RunContext, runtime: Runtime | None = None
     ) -> list[str]:
-        lines = as_lines(props.get("commands"))
-        project = self._project_dir(props, ctx)
-        if project != ctx.working_dir:
-            lines = [f"cd {shlex.quote(str(project))}", *lines]
+        project = str(props.get("projectDir") or "").strip()
+        log_format = str(props.get("logFormat") or "NONE").upper()
+        lines = []
+        for line in as_lines(props.get("commands")):
+            if line.strip().startswith("dbt "):
+                if project and "--project-dir" not in line:
+                    line += f" --project-dir {shlex.quote(project)}"
+                if log_format != "NONE" and "--log-format" not in line:
+                    line += f" --log-format {log_format.lower()}"
+            lines.append(line)
         return lines
 
     @staticmethod
@@ -140,18 +176,59 @@ tasks:
         return folder
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any] | TaskResult:
+        if str(props.get("engine") or "CORE").upper() != "CORE":
+            raise TaskFailed("engine FUSION is not supported: Trellis installs dbt-core 1.x")
+        if props.get("alertWebhook"):
+            ctx.logger.warning("alertWebhook is ignored: Trellis sends no per-line dbt alerts")
         profiles = props.get("profiles")
         if profiles:
             text = profiles if isinstance(profiles, str) else yaml.safe_dump(dict(profiles))
             (ctx.working_dir / "profiles.yml").write_text(text, encoding="utf-8")
+        target = self._project_dir(props, ctx) / "target"
+        self._load_manifest(props.get("loadManifest"), ctx, target)
         result = super().run(props, ctx)
         outputs = result.outputs if isinstance(result, TaskResult) else result
-        target = self._project_dir(props, ctx) / "target"
         keep = RESULT_FILES if props.get("parseRunResults") is not False else RESULT_FILES[1:]
         for name in keep:
             if (target / name).is_file():
                 outputs["outputFiles"][name] = ctx.put_file(target / name, name)
+        self._store_manifest(props.get("storeManifest"), ctx, target / "manifest.json")
         return result
+
+    @staticmethod
+    def _kv(spec: Any, ctx: RunContext) -> tuple[Any, str, str] | None:
+        if not isinstance(spec, Mapping) or not spec.get("key"):
+            return None
+        store = getattr(ctx, "kv", None)
+        if store is None:
+            raise TaskFailed("storeManifest/loadManifest: this worker has no KV store")
+        return store, str(spec.get("namespace") or ctx.namespace), str(spec["key"])
+
+    def _load_manifest(self, spec: Any, ctx: RunContext, target: Path) -> None:
+        found = self._kv(spec, ctx)
+        if found is None:
+            return
+        store, namespace, key = found
+        try:
+            value = store.get(namespace, key)
+        except (KeyError, LookupError, ValueError):
+            value = None
+        if value is None:
+            ctx.logger.warning(f"loadManifest: no manifest at {namespace}/{key}")
+            return
+        target.mkdir(parents=True, exist_ok=True)
+        text = value if isinstance(value, str) else json.dumps(value)
+        (target / "manifest.json").write_text(text, encoding="utf-8")
+
+    def _store_manifest(self, spec: Any, ctx: RunContext, manifest: Path) -> None:
+        found = self._kv(spec, ctx)
+        if found is None or not manifest.is_file():
+            return
+        store, namespace, key = found
+        try:
+            store.set(namespace, key, json.loads(manifest.read_text(encoding="utf-8")))
+        except ValueError as exc:
+            raise TaskFailed(f"storeManifest: {exc}") from exc
 
 
 PLUGINS = [DbtCLI]

@@ -69,7 +69,8 @@ def test_the_command_lines_profile_and_environment(tmp_path: Path, captured: dic
             "profiles": PROFILES,
             "projectDir": "proj",
             "beforeCommands": ["echo before"],
-            "commands": ["dbt deps", "dbt build --target dev"],
+            "commands": ["dbt deps", "dbt build --target dev", "ls target"],
+            "logFormat": "JSON",
         },
         ctx,
     )
@@ -78,9 +79,9 @@ def test_the_command_lines_profile_and_environment(tmp_path: Path, captured: dic
     assert script == [
         "set -e",
         "echo before",
-        f"cd {ctx.working_dir / 'proj'}",
-        "dbt deps",
-        "dbt build --target dev",
+        "dbt deps --project-dir proj --log-format json",
+        "dbt build --target dev --project-dir proj --log-format json",
+        "ls target",
     ]
     assert captured["env"]["DBT_PROFILES_DIR"] == str(ctx.working_dir)
     assert captured["env"]["PATH"] == "/env/bin:/usr/bin"
@@ -101,7 +102,7 @@ def test_a_profiles_map_is_written_as_yaml(tmp_path: Path, captured: dict) -> No
     )
     assert "type: duckdb" in (ctx.working_dir / "profiles.yml").read_text()
     assert captured["dependencies"] == ["dbt-core==1.9.0", "dbt-duckdb==1.9.0"]
-    assert captured["argv"][-1].splitlines()[-1] == "dbt debug"  # no cd: project is the root
+    assert captured["argv"][-1].splitlines()[-1] == "dbt debug"  # the project is the root
 
 
 def test_a_project_dir_outside_the_working_directory_is_refused(tmp_path, captured) -> None:
@@ -110,3 +111,44 @@ def test_a_project_dir_outside_the_working_directory_is_refused(tmp_path, captur
     ]
     with pytest.raises(TaskFailed, match="outside the working directory"):
         cli.DbtCLI().run({"commands": ["dbt run"], "projectDir": "/etc"}, FakeContext(tmp_path))
+
+
+class FakeKV:
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str], object] = {}
+
+    def get(self, namespace: str, key: str) -> object:
+        return self.values.get((namespace, key))
+
+    def set(self, namespace: str, key: str, value: object, **options: object) -> None:
+        self.values[(namespace, key)] = value
+
+
+def test_manifests_are_loaded_from_and_stored_into_the_kv_store(tmp_path, monkeypatch) -> None:
+    ctx = FakeContext(tmp_path)
+    ctx.kv = FakeKV()
+    ctx.kv.values[("test", "manifest.json")] = {"nodes": {"old": 1}}
+    seen = {}
+
+    def fake_run(ctx_, argv, *, env=None, read_only=()):  # noqa: ANN001, ANN202
+        target = ctx_.working_dir / "proj" / "target"
+        seen["loaded"] = (target / "manifest.json").read_text()
+        (target / "manifest.json").write_text('{"nodes": {"new": 2}}')
+        return process.ProcessResult(exit_code=0)
+
+    monkeypatch.setattr(cli, "python_runtime", lambda *a, **k: process.Runtime())
+    monkeypatch.setattr(process, "run_process", fake_run)
+    spec = {"key": "manifest.json", "namespace": "test"}
+    out = cli.DbtCLI().run(
+        {"commands": ["dbt build"], "projectDir": "proj", "loadManifest": spec,
+         "storeManifest": spec},
+        ctx,
+    )  # fmt: skip
+    assert '"old"' in seen["loaded"]
+    assert ctx.kv.values[("test", "manifest.json")] == {"nodes": {"new": 2}}
+    assert "manifest.json" in out["outputFiles"]
+
+
+def test_the_fusion_engine_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(TaskFailed, match="FUSION is not supported"):
+        cli.DbtCLI().run({"commands": ["dbt build"], "engine": "FUSION"}, FakeContext(tmp_path))
