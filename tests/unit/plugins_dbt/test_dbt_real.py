@@ -41,11 +41,11 @@ demo:
 """
 
 
-def _index_answers() -> bool:
+def _index_answers(folder: Path) -> bool:
     try:
         done = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d",
-             tempfile.mkdtemp(), "dbt-duckdb"],
+             str(folder), "dbt-duckdb"],
             capture_output=True, timeout=120,
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
@@ -54,7 +54,7 @@ def _index_answers() -> bool:
 
 
 def test_dbt_builds_a_tiny_duckdb_project(tmp_path: Path, monkeypatch) -> None:
-    if not _index_answers():
+    if not _index_answers(tmp_path / "probe"):
         pytest.skip("no package index answers pip here")
     cache = Path(
         os.environ.get("TRELLIS_TEST_SCRIPT_ENVS")

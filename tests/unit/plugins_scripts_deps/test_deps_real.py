@@ -156,12 +156,12 @@ print("::" + json.dumps({"outputs": {"uid": os.getuid()}}) + "::")
     assert not (Path(out["vars"]["prefix"]) / "planted.txt").exists()
 
 
-def _index_answers() -> bool:
+def _index_answers(folder: Path) -> bool:
     try:
         done = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d",
-             os.devnull + "-dir-unused", "six==1.17.0"],
-            capture_output=True, timeout=60, cwd="/tmp",
+             str(folder), "six==1.17.0"],
+            capture_output=True, timeout=60,
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return False
@@ -170,7 +170,7 @@ def _index_answers() -> bool:
 
 def test_a_package_from_the_configured_index(tmp_path: Path, monkeypatch) -> None:
     """The worker's own pip configuration (index, mirror) is what installs: here `six`."""
-    if not _index_answers():
+    if not _index_answers(tmp_path / "probe"):
         pytest.skip("no package index answers pip here")
     monkeypatch.setattr(deps, "trellis_home", lambda: tmp_path / "home")
     ctx = FakeContext(tmp_path)
