@@ -363,7 +363,9 @@ def ensure_env(
         raise TaskFailed("dependencies: " + "; ".join(problems))
     python, tag = base_python(python_version)
     uv = installer_for(package_manager)
-    key = env_key(deps, tag, "uv" if uv else "pip")
+    # The interpreter's path too: an environment links to it, so workers sharing TRELLIS_HOME
+    # with the same version installed elsewhere must not share one.
+    key = env_key(deps, f"{tag}@{os.path.realpath(python)}", "uv" if uv else "pip")
     root = envs_root(home)
     link = root / key
     found = ready(link)
