@@ -62,9 +62,13 @@ def python_runtime(
     kind: str,
     default_dependencies: list[str] | None = None,
 ) -> Runtime:
-    """The interpreter, PATH and read-only folders for a Python-based task's lines."""
-    wanted = deps.normalise(as_lines(props.get("dependencies")) or default_dependencies or [])
+    """The interpreter, PATH and read-only folders for a Python-based task's lines.
+    ``default_dependencies`` (dbt's) apply to local processes only: an image provides its
+    tools, so a container installs only what the flow lists."""
+    listed = deps.normalise(as_lines(props.get("dependencies")))
+    wanted = listed or deps.normalise(default_dependencies or [])
     if kind == "docker":
+        wanted = listed
         before = []
         if wanted:
             quoted = " ".join(shlex.quote(d) for d in wanted)

@@ -239,3 +239,10 @@ def test_an_install_past_its_timeout_fails(tmp_path: Path) -> None:
     code, output = deps._run_install([["sleep", "30"]], tmp_path, None, 0.5)
     assert code == 124
     assert "timed out" in output
+
+
+def test_in_a_container_only_listed_dependencies_are_installed(tmp_path: Path) -> None:
+    """dbt's default set is for local processes: Kestra's dbt images already hold dbt."""
+    ctx = FakeContext(tmp_path)
+    runtime = py.python_runtime({}, ctx, "docker", ["dbt-core", "dbt-duckdb"])
+    assert runtime.before == []
