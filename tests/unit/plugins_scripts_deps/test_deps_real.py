@@ -8,6 +8,7 @@ and the script sees the environment read-only."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -184,3 +185,44 @@ def test_a_package_from_the_configured_index(tmp_path: Path, monkeypatch) -> Non
         ctx,
     )
     assert out["vars"]["v"] == "1.17.0"
+
+
+BUILDER = """
+import json, sys
+from pathlib import Path
+from plugins.scripts import deps
+from tests.unit.fake_context import FakeLogger
+env = deps.ensure_env(["trellis-probe-pkg", "trellis-other-pkg", "six"][: int(sys.argv[2])],
+                      FakeLogger(), home=Path(sys.argv[1]), sandboxed=False)
+print(json.dumps({"reused": env.reused, "path": str(env.path)}))
+"""
+
+
+def test_two_worker_processes_sharing_a_home_build_an_environment_once(
+    tmp_path: Path, local_index: Path
+) -> None:
+    """Two processes (as two workers) ask for the same new set at the same moment: the lock
+    file makes one build it and the other reuse it."""
+    home = tmp_path / "shared-home"
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", BUILDER, str(home), "2"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert sorted(r["reused"] for r in results) == [False, True]
+    assert results[0]["path"] == results[1]["path"]
+    built = [p for p in (home / deps.ENVS_FOLDER).iterdir() if p.is_dir() and not p.is_symlink()]
+    assert len(built) == 1
