@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import socketserver
 import struct
 import threading
 from collections.abc import Iterator
@@ -34,10 +35,16 @@ def frame(stream: int, text: str) -> bytes:
     return struct.pack(">BxxxI", stream, len(data)) + data
 
 
+class _UnixHTTPServer(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+
+
 class FakeEngine:
     """Answers the Engine API calls a script run makes, and records them."""
 
-    def __init__(self, exit_code: int = 0, has_image: bool = False) -> None:
+    def __init__(
+        self, exit_code: int = 0, has_image: bool = False, unix_path: str | None = None
+    ) -> None:
         self.requests: list[dict[str, Any]] = []
         self.exit_code, self.has_image = exit_code, has_image
         self.logs = frame(1, "hello from the container\n") + frame(
@@ -88,8 +95,12 @@ class FakeEngine:
 
             do_GET = do_POST = do_DELETE = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"tcp://127.0.0.1:{self.server.server_address[1]}"
+        if unix_path is None:
+            self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            self.url = f"tcp://127.0.0.1:{self.server.server_address[1]}"
+        else:  # the daemon's usual endpoint: a unix socket
+            self.server = _UnixHTTPServer(unix_path, Handler)
+            self.url = f"unix://{unix_path}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def calls(self) -> list[str]:
@@ -264,3 +275,18 @@ def test_image_names_split_into_repository_and_tag() -> None:
     assert docker.split_image("python:3.12") == ("python", "3.12")
     assert docker.split_image("registry:5000/team/app") == ("registry:5000/team/app", "latest")
     assert docker.split_image("registry:5000/app:1.2") == ("registry:5000/app", "1.2")
+
+
+def test_the_engine_is_reached_over_a_unix_socket(tmp_path: Path, monkeypatch) -> None:
+    fake = FakeEngine(has_image=True, unix_path=str(tmp_path / "docker.sock"))
+    monkeypatch.setenv(docker.HOST_SETTING, fake.url)
+    try:
+        ctx = FakeContext(tmp_path)
+        out = shell.Commands().run(
+            {"commands": ["echo hi"], "containerImage": "alpine", "taskRunner": {"type": DOCKER}},
+            ctx,
+        )
+    finally:
+        fake.server.shutdown()
+    assert out["vars"] == {"answer": 42}
+    assert fake.calls()[0] == "GET /images/alpine/json"
