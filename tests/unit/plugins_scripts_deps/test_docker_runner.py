@@ -47,6 +47,8 @@ class FakeEngine:
     ) -> None:
         self.requests: list[dict[str, Any]] = []
         self.exit_code, self.has_image = exit_code, has_image
+        self.release = threading.Event()
+        self.release.set()
         self.logs = frame(1, "hello from the container\n") + frame(
             1, '::{"outputs":{"answer":42}}::\n'
         ) + frame(2, "a warn") + frame(2, "ing\n")  # fmt: skip
@@ -88,7 +90,11 @@ class FakeEngine:
                 if path.endswith("/start") or self.command == "DELETE":
                     return self._answer(204)
                 if path.endswith("/logs"):
+                    engine.release.wait(10)  # a running container: the stream stays open
                     return self._answer(200, raw=engine.logs)
+                if path.endswith("/kill"):
+                    engine.release.set()
+                    return self._answer(204)
                 if path.endswith("/wait"):
                     return self._answer(200, {"StatusCode": engine.exit_code})
                 return self._answer(404, {"message": f"unexpected {path}"})
@@ -290,3 +296,15 @@ def test_the_engine_is_reached_over_a_unix_socket(tmp_path: Path, monkeypatch) -
         fake.server.shutdown()
     assert out["vars"] == {"answer": 42}
     assert fake.calls()[0] == "GET /images/alpine/json"
+
+
+def test_a_kill_kills_the_container_and_removes_it(ctx, engine) -> None:
+    engine.release.clear()  # the container runs until killed
+    threading.Timer(0.5, lambda: setattr(ctx, "stop", True)).start()
+    with pytest.raises(TaskFailed, match="killed"):
+        shell.Commands().run(
+            {"commands": ["sleep 60"], "containerImage": "alpine", "taskRunner": {"type": DOCKER}},
+            ctx,
+        )
+    assert "POST /containers/c0ffee/kill" in engine.calls()
+    assert engine.calls()[-1] == "DELETE /containers/c0ffee"
