@@ -41,12 +41,20 @@ demo:
 """
 
 
+def _default_index_env() -> dict[str, str]:
+    """pip with no configuration file and no find-links: the default index only, which is
+    what a sandboxed install step reaches (it cannot see local indexes under /opt)."""
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+    env.pop("PIP_FIND_LINKS", None)
+    return env
+
+
 def _index_answers(folder: Path) -> bool:
     try:
         done = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d",
              str(folder), "dbt-duckdb"],
-            capture_output=True, timeout=120,
+            capture_output=True, env=_default_index_env(), timeout=120,
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return False

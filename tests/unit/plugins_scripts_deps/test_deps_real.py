@@ -158,12 +158,20 @@ print("::" + json.dumps({"outputs": {"uid": os.getuid()}}) + "::")
     assert not (Path(out["vars"]["prefix"]) / "planted.txt").exists()
 
 
+def _default_index_env() -> dict[str, str]:
+    """pip with no configuration file and no find-links: the default index only, which is
+    what a sandboxed install step reaches (it cannot see local indexes under /opt)."""
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+    env.pop("PIP_FIND_LINKS", None)
+    return env
+
+
 def _index_answers(folder: Path) -> bool:
     try:
         done = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d",
              str(folder), "six==1.17.0"],
-            capture_output=True, timeout=60,
+            capture_output=True, env=_default_index_env(), timeout=60,
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return False
