@@ -1,3 +1,5 @@
+import os
+
 from django.apps import AppConfig
 from django.conf import settings
 
@@ -22,8 +24,9 @@ class ExecutionsConfig(AppConfig):
 
 def _configure_kernel() -> None:
     """The kernel and plugins read no framework: they are handed a settings lookup (issue
-    16), read at each call so that ``override_settings`` in tests is seen."""
-    config.configure(lambda name, default: getattr(settings, name, default))
+    16), read at each call so that ``override_settings`` in tests is seen; a name the settings
+    do not define is read from the environment, as plugins always did."""
+    config.configure(lambda name, default: getattr(settings, name, os.environ.get(name, default)))
 
 
 def _install_use_cases() -> None:

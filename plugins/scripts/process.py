@@ -3,9 +3,10 @@
 A script task builds a list of command lines; :class:`ScriptTask` writes the input files, runs
 the lines through an interpreter in the task's working directory, streams both output streams to
 the task log (secrets masked), reads Kestra's ``::{"outputs": {...}}::`` lines, stores the output
-files and turns the exit code into the task's outcome. Containers are not supported: the process
-runs on the worker itself (``containerImage`` and ``taskRunner`` are accepted and ignored, so
-Kestra flows deploy unchanged).
+files and turns the exit code into the task's outcome. ``taskRunner`` picks where: Kestra's
+Process runner (the default) runs the process on the worker itself; the Docker runner runs it in
+``containerImage`` through the Docker Engine API (:mod:`plugins.scripts.docker`) when the
+workers have one configured, and fails the run with a clear message otherwise.
 
 Isolation on the worker: the process runs in the sandbox of :mod:`plugins.scripts.sandbox`
 (bubblewrap: an unprivileged user that sees its working directory, the system's read-only
@@ -104,10 +105,17 @@ COMMON_PROPS: tuple[Prop, ...] = (
     Prop(
         "containerImage",
         "string",
-        description="Accepted for Kestra compatibility; Trellis runs the process on the worker.",
+        description="The image the Docker task runner uses; ignored by the Process runner.",
     ),
-    Prop("taskRunner", "map", description="Accepted and ignored: always a local process."),
-    Prop("docker", "map", deprecated="use containerImage (ignored: local process)"),
+    Prop(
+        "taskRunner",
+        "map",
+        description="`{type: io.kestra.plugin.core.runner.Process}` (the default: a sandboxed "
+        "local process) or `{type: io.kestra.plugin.scripts.runner.docker.Docker, pullPolicy, "
+        "credentials, user, entryPoint, networkMode, cpu, memory, delete}`: a container on the "
+        "Docker Engine the workers are configured with (TRELLIS_DOCKER_HOST).",
+    ),
+    Prop("docker", "map", deprecated="use containerImage and taskRunner"),
     Prop("runner", "string", deprecated="use taskRunner (ignored: local process)"),
     Prop(
         "namespaceFiles",
@@ -295,7 +303,11 @@ def script_environment(
 
 
 def run_process(
-    ctx: RunContext, argv: Sequence[str], *, env: Mapping[str, Any] | None = None
+    ctx: RunContext,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, Any] | None = None,
+    read_only: Sequence[str] = (),
 ) -> ProcessResult:
     """Run ``argv`` in ``ctx.working_dir`` until it exits or ``ctx.should_stop()`` turns true.
 
@@ -303,12 +315,15 @@ def run_process(
     records, so a logger that is not thread-safe (a database connection per thread) is only
     ever used from the thread that called the plugin. Raises TaskFailed("killed") on a stop,
     and TaskFailed before starting anything when no sandbox works and running unsandboxed
-    was not allowed (issue 21).
+    was not allowed (issue 21). ``read_only`` folders (a cached dependency environment) are
+    shown to the sandboxed process without write access.
     """
     try:
         jail = sandbox_for_scripts()
     except SandboxUnavailable as exc:
         raise TaskFailed(str(exc)) from None
+    if jail is not None and read_only:
+        jail = jail.widened(read_only=read_only)
     full_env = script_environment(ctx.working_dir, env, sandbox=jail)
     command = list(argv)
     if jail is not None:
@@ -385,33 +400,72 @@ def shell_script(before: Sequence[str], commands: Sequence[str], *, fail_fast: b
     return "\n".join([*(["set -e"] if fail_fast else []), *before, *commands])
 
 
+@dataclass
+class Runtime:
+    """Where and with what a script task's lines run, decided before they are written."""
+
+    #: ``process`` or ``docker`` (after the Docker -> Process fallback, if any).
+    kind: str = "process"
+    #: Command naming the Python interpreter (Python tasks).
+    python: str = ""
+    #: Variables added to the script's environment (PATH with a dependency env first...).
+    env: dict[str, str] = field(default_factory=dict)
+    #: Folders the sandboxed process may read (a cached dependency environment).
+    read_only: tuple[str, ...] = ()
+    #: Lines run before ``beforeCommands`` (installing dependencies inside a container).
+    before: list[str] = field(default_factory=list)
+
+
 class ScriptTask(RunnableTask):
     """Base of the process-backed script tasks; subclasses say which lines to run."""
 
     properties: ClassVar[tuple[Prop, ...]] = COMMON_PROPS
+    #: Kestra's default ``containerImage`` for the type (the Docker runner's image).
+    default_image: ClassVar[str | None] = None
 
-    def command_lines(self, props: dict[str, Any], ctx: RunContext) -> list[str]:
+    @classmethod
+    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
+        from plugins.scripts.docker import validate_runner
+
+        return [("taskRunner", m) for m in validate_runner(props.get("taskRunner"))]
+
+    def command_lines(
+        self, props: dict[str, Any], ctx: RunContext, runtime: Runtime | None = None
+    ) -> list[str]:
         """The main lines (after ``beforeCommands``); may write files into the working dir."""
         raise NotImplementedError
 
     def extra_env(self, props: dict[str, Any], ctx: RunContext) -> dict[str, str]:
         return {}
 
+    def runtime(self, props: dict[str, Any], ctx: RunContext, kind: str) -> Runtime:
+        """Prepare what the lines need (a dependency environment); Python tasks override."""
+        return Runtime(kind=kind)
+
     def argv(self, props: dict[str, Any], script: str) -> list[str]:
         interpreter = as_lines(props.get("interpreter")) or ["/bin/sh", "-c"]
         return [*interpreter, script]
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any] | TaskResult:
-        warn_ignored(props, ctx)
+        from plugins.scripts.docker import effective_kind
+
+        kind = effective_kind(task_runner_of(props), ctx.logger)
+        if kind == "process":
+            warn_ignored(props, ctx)
         copy_namespace_files(ctx, props.get("namespaceFiles"))
         write_input_files(ctx, props.get("inputFiles"))
+        runtime = self.runtime(props, ctx, kind)
         script = shell_script(
-            as_lines(props.get("beforeCommands")),
-            self.command_lines(props, ctx),
+            [*runtime.before, *as_lines(props.get("beforeCommands"))],
+            self.command_lines(props, ctx, runtime),
             fail_fast=as_bool(props.get("failFast"), True),
         )
-        env = {**self.extra_env(props, ctx), **(props.get("env") or {})}
-        result = run_process(ctx, self.argv(props, script), env=env)
+        env = {**self.extra_env(props, ctx), **runtime.env, **(props.get("env") or {})}
+        argv = self.argv(props, script)
+        if kind == "docker":
+            result = self.run_in_container(props, ctx, argv, env)
+        else:
+            result = run_process(ctx, argv, env=env, read_only=runtime.read_only)
         if result.exit_code != 0:
             raise TaskFailed(f"Command failed with exit code {result.exit_code}")
         outputs = {
@@ -424,6 +478,33 @@ class ScriptTask(RunnableTask):
         if result.stderr_lines and as_bool(props.get("warningOnStdErr"), False):
             return TaskResult(outputs=outputs, state=State.WARNING)
         return outputs
+
+    def run_in_container(
+        self, props: dict[str, Any], ctx: RunContext, argv: Sequence[str], env: Mapping[str, Any]
+    ) -> ProcessResult:
+        """The Docker runner: the same lines in ``containerImage``, logs and ``::{...}::``
+        lines read as for a process. Only the declared env and WORKING_DIR go in."""
+        from plugins.scripts.docker import run_container
+
+        legacy = props.get("docker") if isinstance(props.get("docker"), Mapping) else {}
+        image = props.get("containerImage") or legacy.get("image") or self.default_image
+        if not image:
+            raise TaskFailed("the Docker task runner needs containerImage")
+        variables = {str(k): "" if v is None else str(v) for k, v in env.items()}
+        variables.pop("PATH", None)  # the worker's PATH means nothing in the image
+        variables["WORKING_DIR"] = str(ctx.working_dir)
+        result = ProcessResult(exit_code=-1)
+        out = _Output(ctx, result)
+        runner = dict(task_runner_of(props) or {})
+        result.exit_code = run_container(ctx, str(image), argv, variables, runner, out.line)
+        return result
+
+
+def task_runner_of(props: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """``taskRunner`` when it is a map. Kestra's older ``runner: DOCKER`` stays ignored (a
+    process), as before: old flows relied on it being a no-op here."""
+    runner = props.get("taskRunner")
+    return runner if isinstance(runner, Mapping) else None
 
 
 def warn_ignored(props: Mapping[str, Any], ctx: RunContext) -> None:

@@ -9,7 +9,9 @@ empty tmpfs holding only
 * the system's read-only directories (``/usr``, ``/etc``, ``/bin``, ``/lib*``...), the Python
   interpreter and virtualenv the worker runs (read-only: never the checkout around them), and
   the folders an operator names in ``TRELLIS_SCRIPT_READ_ONLY_PATHS``;
-* a private ``/tmp`` and a minimal ``/dev``;
+* a private ``/tmp``, a minimal ``/dev`` with a private ``/dev/shm``;
+* folders granted for one run, read-only (a cached dependency environment under
+  TRELLIS_HOME: :meth:`Sandbox.widened`);
 * the task's working directory, read-write, at the path it has on the worker (and the
   shared folders an operator names in ``TRELLIS_SCRIPT_WRITABLE_PATHS``);
 
@@ -35,6 +37,7 @@ without bwrap refuses at start-up instead of at the first script.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import shutil
@@ -107,6 +110,14 @@ class Sandbox:
     read_only: tuple[str, ...]
     hidden: tuple[str, ...]
     writable: tuple[str, ...] = ()
+    #: Read-only folders bound after the hidden ones are covered: a script's cached
+    #: dependency environment lives under TRELLIS_HOME, which stays hidden around it.
+    granted: tuple[str, ...] = ()
+
+    def widened(self, *, read_only: Sequence[str] = ()) -> Sandbox:
+        """This sandbox plus read-only folders (real paths) for one run."""
+        extra = tuple(os.path.realpath(p) for p in read_only if p)
+        return dataclasses.replace(self, granted=(*self.granted, *extra))
 
     def prepare(self, working_dir: Path) -> None:
         """Hand the working directory to the script's uid (only when dropping from root;
@@ -128,11 +139,16 @@ class Sandbox:
         args.add("--perms", "1777", "--tmpfs", SANDBOX_TMP)
         args.made.add(SANDBOX_TMP)
         args.add("--dev", "/dev", "--proc", "/proc")
+        # A private, writable /dev/shm: Python's multiprocessing locks (dbt's adapters) need
+        # one, and bwrap's minimal /dev leaves it root-owned.
+        args.add("--perms", "1777", "--tmpfs", "/dev/shm")
         for path in (*self.read_only, *RESOLVER_PATHS):
             args.read_only(path)
         for path in self.hidden:  # an empty tmpfs over it, when a visible folder holds it
             if any(_within(path, shown) for shown in args.shown):
                 args.add("--tmpfs", path)
+        for path in self.granted:
+            args.granted(path)
         for path in (*self.writable, work):
             args.parents(path)
             args.add("--bind", os.path.realpath(path), path)
@@ -182,6 +198,20 @@ class _Mounts:
         for folder in reversed(missing):
             self.add("--perms", "0755", "--dir", folder)
             self.made.add(folder)
+
+    def granted(self, path: str) -> None:
+        """Bind ``path`` read-only even inside a hidden folder (its parents are made)."""
+        if not os.path.isdir(path):
+            return
+        missing, parent = [], os.path.dirname(path)
+        while parent not in self.made and parent != "/":
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        for folder in reversed(missing):
+            self.add("--perms", "0755", "--dir", folder)
+            self.made.add(folder)
+        self.add("--ro-bind", path, path)
+        self.made.add(path)
 
     def read_only(self, path: str) -> None:
         if not os.path.lexists(path) or any(_within(path, s) for s in self.shown):

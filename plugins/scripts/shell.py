@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from kernel.plugin import Prop, RunContext, TaskResult
-from plugins.scripts.process import COMMON_PROPS, ScriptTask, as_bool, as_lines
+from plugins.scripts.process import COMMON_PROPS, Runtime, ScriptTask, as_bool, as_lines
 
 
 class Commands(ScriptTask):
     """Run shell command lines; ``::{"outputs":{...}}::`` lines become ``outputs.vars``."""
+
+    default_image = "ubuntu"
 
     type = "trellis.scripts.shell.Commands"
     aliases = ("io.kestra.plugin.scripts.shell.Commands",)
@@ -38,12 +40,16 @@ tasks:
 """,
     )
 
-    def command_lines(self, props: dict[str, Any], ctx: RunContext) -> list[str]:
+    def command_lines(
+        self, props: dict[str, Any], ctx: RunContext, runtime: Runtime | None = None
+    ) -> list[str]:
         return as_lines(props.get("commands"))
 
 
 class Script(ScriptTask):
     """Run a multi-line shell script given inline."""
+
+    default_image = "ubuntu"
 
     type = "trellis.scripts.shell.Script"
     aliases = ("io.kestra.plugin.scripts.shell.Script",)
@@ -64,7 +70,9 @@ tasks:
 """,
     )
 
-    def command_lines(self, props: dict[str, Any], ctx: RunContext) -> list[str]:
+    def command_lines(
+        self, props: dict[str, Any], ctx: RunContext, runtime: Runtime | None = None
+    ) -> list[str]:
         return [str(props.get("script") or "")]
 
 
@@ -90,7 +98,9 @@ class Bash(ScriptTask):
         *(p for p in COMMON_PROPS if p.name in _BASH_KEEPS),
     )
 
-    def command_lines(self, props: dict[str, Any], ctx: RunContext) -> list[str]:
+    def command_lines(
+        self, props: dict[str, Any], ctx: RunContext, runtime: Runtime | None = None
+    ) -> list[str]:
         return as_lines(props.get("commands"))
 
     def argv(self, props: dict[str, Any], script: str) -> list[str]:
