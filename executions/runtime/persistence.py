@@ -17,6 +17,7 @@ from django.db import connection
 
 from executions.models import Execution, ExecutionLabel, LogEntry, TaskRun, TaskRunAttempt
 from executions.runtime import rows
+from executions.runtime.states import history_entry, set_execution_state, set_task_run_state
 from kernel import taint
 from kernel.engine.plan import (
     CreateTaskRun,
@@ -31,8 +32,7 @@ from kernel.engine.plan import (
 )
 from kernel.engine.snapshot import ExecutionSnapshot, TaskRunSnapshot
 from kernel.secrets import SEAL_PREFIX, Masker
-from kernel.states import TERMINAL, State, check_transition
-from orchestrator.observability import metrics
+from kernel.states import TERMINAL, State
 
 
 def end_subflow_attempt(run: TaskRun, state: State, now: datetime) -> None:
@@ -40,11 +40,7 @@ def end_subflow_attempt(run: TaskRun, state: State, now: datetime) -> None:
     execution (owner ``execution:<id>``), ends with it."""
     TaskRunAttempt.objects.filter(
         task_run=run, state=State.RUNNING, owner__startswith="execution:"
-    ).update(state=state, ended_at=now)
-
-
-def history_entry(state: State | str, now: datetime) -> dict[str, str]:
-    return {"state": str(state), "date": now.isoformat().replace("+00:00", "Z")}
+    ).update(state=state, ended_at=now)  # an attempt: see executions.runtime.states
 
 
 #: Columns of a task run the engine sees. JSON columns are read as text on both backends
@@ -214,22 +210,6 @@ def _lineage(execution: Execution, run: str | TaskRun) -> list[TaskRunSnapshot]:
     return chain[::-1]
 
 
-def set_execution_state(execution: Execution, state: State, now: datetime) -> None:
-    """Move the execution (in memory; the caller saves) and record the change."""
-    check_transition(State(execution.state), state, f"execution {execution.id}")
-    execution.state = state
-    execution.state_history = [*execution.state_history, history_entry(state, now)]
-    if state == State.RUNNING and execution.started_at is None:
-        execution.started_at = now
-        metrics.inc_on_commit(
-            metrics.EXECUTIONS_STARTED, namespace=execution.namespace, flow=execution.flow_id
-        )
-    execution.ended_at = now if state in TERMINAL else None
-    if state in TERMINAL:
-        metrics.inc_on_commit(metrics.EXECUTIONS_ENDED, namespace=execution.namespace,
-                              flow=execution.flow_id, state=str(state))  # fmt: skip
-
-
 def new_attempt(run: TaskRun, queue: str, now: datetime) -> TaskRunAttempt:
     """A QUEUED attempt row, written with the change that dispatches it."""
     return TaskRunAttempt.objects.create(
@@ -326,10 +306,7 @@ def apply_plan(
         elif isinstance(action, SetTaskRunState):
             run = run_of(action.id)
             settled = settled or (run.id not in created and run.state in TERMINAL)
-            if run.state != action.state:
-                check_transition(State(run.state), action.state, f"task run {run.task_id}")
-                run.state = action.state
-                run.state_history = [*run.state_history, history_entry(action.state, now)]
+            set_task_run_state(run, action.state, now, via=action.via)
             run.due_at = action.due_at
             if action.outputs is not None:
                 run.outputs = taint.seal(dict(action.outputs))

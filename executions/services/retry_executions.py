@@ -49,6 +49,6 @@ def retry_as_new_execution(execution: Execution) -> Execution | None:
         locked = Execution.objects.select_for_update().get(pk=execution.pk)
         if locked.state != State.FAILED:
             return None
-        set_execution_state(locked, State.RETRIED, now())
+        set_execution_state(locked, State.RETRIED, now(), via="retry")
         locked.save()
         return execution_replay(locked)
