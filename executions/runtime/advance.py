@@ -23,7 +23,8 @@ from executions.runtime.concurrency import held_back, quiet_queue_heads, release
 from executions.runtime.dispatch import send_attempts, wake_executor
 from executions.runtime.expr_io import ExecutionIO
 from executions.runtime.loading import engine_env, execution_flow_spec, executor_budget
-from executions.runtime.persistence import history_entry, load_snapshot, new_attempt, run_snapshot
+from executions.runtime.persistence import load_snapshot, new_attempt, run_snapshot
+from executions.runtime.states import set_task_run_state
 from executions.runtime.subflow_items import ITEMS_OWNER, store_item_outputs
 from executions.runtime.subflows import subflow_ended
 from executions.runtime.unloadable import load_failed
@@ -238,12 +239,11 @@ def _recover_lost_attempt(attempt_id: int) -> bool:
             task_run_id=run.id, note__startswith=LOST_LEASE_NOTE
         ).count()
         if execution.state == State.KILLING:
-            run.state = State.KILLED
-            run.ended_at = moment
+            set_task_run_state(run, State.KILLED, moment)
         elif lost >= settings.TRELLIS_MAX_LOST_LEASES:
             # Issue 21: a task that kills or starves its worker every time would otherwise
             # be sent again for ever; after a few lost leases it is the task's failure.
-            run.state, run.ended_at = State.FAILED, moment
+            set_task_run_state(run, State.FAILED, moment)
             LogEntry.objects.create(
                 execution=execution, task_run_id=run.id, task_id=run.task_id,
                 attempt=attempt.number, timestamp=moment, level="ERROR",
@@ -253,9 +253,8 @@ def _recover_lost_attempt(attempt_id: int) -> bool:
                 ),
             )  # fmt: skip
         else:
-            run.state = State.CREATED
+            set_task_run_state(run, State.CREATED, moment)
             send_attempts([new_attempt(run, run.queue, moment)])
-        run.state_history = [*run.state_history, history_entry(run.state, moment)]
         run.save()
         wake_executor(execution.id)
         return True

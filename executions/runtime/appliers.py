@@ -37,12 +37,8 @@ from typing import Any, TypeVar
 
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.runtime import rows
-from executions.runtime.persistence import (
-    end_subflow_attempt,
-    history_entry,
-    set_execution_state,
-    sync_label_rows,
-)
+from executions.runtime.persistence import end_subflow_attempt, sync_label_rows
+from executions.runtime.states import history_entry, set_execution_state, set_task_run_state
 from executions.runtime.subflow_items import start_item_subflows
 from executions.runtime.subflows import resume_other, start_subflow
 from kernel import taint
@@ -60,7 +56,7 @@ from kernel.engine.plan import (
     WakeAt,
 )
 from kernel.secrets import Masker
-from kernel.states import TERMINAL, State, check_transition
+from kernel.states import TERMINAL, State
 from plugins.core.flow.for_each_item import StartItemSubflows
 
 
@@ -263,10 +259,7 @@ def _set_task_run_state(action: SetTaskRunState, ctx: ApplyContext) -> None:
     run = ctx.run_of(action.id)
     fresh = run.id in ctx.created
     ctx.settled = ctx.settled or (not fresh and run.state in TERMINAL)
-    if run.state != action.state:
-        check_transition(State(run.state), action.state, f"task run {run.task_id}")
-        run.state = action.state
-        run.state_history = [*run.state_history, history_entry(action.state, ctx.now)]
+    set_task_run_state(run, action.state, ctx.now, via=action.via)
     run.due_at = action.due_at
     if action.outputs is not None:
         run.outputs = taint.seal(dict(action.outputs))

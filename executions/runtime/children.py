@@ -7,7 +7,7 @@ from typing import Any
 
 from executions.models import LogEntry, TaskRun, TaskRunAttempt
 from executions.runtime.dispatch import wake_executor
-from executions.runtime.persistence import history_entry
+from executions.runtime.states import set_task_run_state
 from kernel.clock import now
 from kernel.engine.plan import StartSubflow
 from kernel.secrets import shown
@@ -23,12 +23,11 @@ CORRELATION_LABEL = "system.correlationId"
 
 def end_run(run: TaskRun, state: State, outputs: dict[str, Any], message: str = "") -> None:
     moment = now()
+    set_task_run_state(run, state, moment)  # first: an illegal move changes nothing
     TaskRunAttempt.objects.filter(task_run=run, state=State.RUNNING).update(
         state=state, ended_at=moment
     )
-    run.state, run.ended_at = state, moment
     run.outputs = {**(run.outputs or {}), **outputs}
-    run.state_history = [*run.state_history, history_entry(state, moment)]
     run.save()
     if message:
         LogEntry.objects.create(

@@ -14,7 +14,7 @@ from django.db.models import Q
 
 from executions.models import Execution, LogEntry
 from executions.runtime.dispatch import wake_executor
-from executions.runtime.persistence import set_execution_state
+from executions.runtime.states import set_execution_state
 from flows.models import Flow
 from kernel.clock import now
 from kernel.states import TERMINAL, State

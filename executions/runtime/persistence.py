@@ -20,8 +20,7 @@ from executions.runtime import rows
 from kernel import taint
 from kernel.engine.snapshot import ExecutionSnapshot, TaskRunSnapshot
 from kernel.secrets import SEAL_PREFIX
-from kernel.states import TERMINAL, State, check_transition
-from orchestrator.observability import metrics
+from kernel.states import TERMINAL, State
 
 
 def end_subflow_attempt(run: TaskRun, state: State, now: datetime) -> None:
@@ -29,11 +28,7 @@ def end_subflow_attempt(run: TaskRun, state: State, now: datetime) -> None:
     execution (owner ``execution:<id>``), ends with it."""
     TaskRunAttempt.objects.filter(
         task_run=run, state=State.RUNNING, owner__startswith="execution:"
-    ).update(state=state, ended_at=now)
-
-
-def history_entry(state: State | str, now: datetime) -> dict[str, str]:
-    return {"state": str(state), "date": now.isoformat().replace("+00:00", "Z")}
+    ).update(state=state, ended_at=now)  # an attempt: see executions.runtime.states
 
 
 #: Columns of a task run the engine sees. JSON columns are read as text on both backends
@@ -201,22 +196,6 @@ def _lineage(execution: Execution, run: str | TaskRun) -> list[TaskRunSnapshot]:
         chain.append(found[0])
         parent = found[0].parent_id
     return chain[::-1]
-
-
-def set_execution_state(execution: Execution, state: State, now: datetime) -> None:
-    """Move the execution (in memory; the caller saves) and record the change."""
-    check_transition(State(execution.state), state, f"execution {execution.id}")
-    execution.state = state
-    execution.state_history = [*execution.state_history, history_entry(state, now)]
-    if state == State.RUNNING and execution.started_at is None:
-        execution.started_at = now
-        metrics.inc_on_commit(
-            metrics.EXECUTIONS_STARTED, namespace=execution.namespace, flow=execution.flow_id
-        )
-    execution.ended_at = now if state in TERMINAL else None
-    if state in TERMINAL:
-        metrics.inc_on_commit(metrics.EXECUTIONS_ENDED, namespace=execution.namespace,
-                              flow=execution.flow_id, state=str(state))  # fmt: skip
 
 
 def new_attempt(run: TaskRun, queue: str, now: datetime) -> TaskRunAttempt:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
-from executions.runtime.persistence import history_entry, set_execution_state
+from executions.runtime.states import set_execution_state, set_task_run_state
 from kernel.spec.model import SpecError
 from kernel.states import TERMINAL, State
 from orchestrator.observability import metrics
@@ -79,8 +79,7 @@ def _fail(execution: Execution, moment: datetime) -> None:
         state__in=[str(s) for s in TERMINAL]
     )
     for run in active:
-        run.state, run.ended_at = State.FAILED, moment
-        run.state_history = [*run.state_history, history_entry(State.FAILED, moment)]
+        set_task_run_state(run, State.FAILED, moment)
         run.save(update_fields=["state", "ended_at", "state_history"])
     TaskRunAttempt.objects.filter(execution=execution, state=State.QUEUED).update(
         state=State.CANCELLED, ended_at=moment, note="the execution's flow cannot be loaded"

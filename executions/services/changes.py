@@ -11,7 +11,8 @@ from access.policy import Action, check
 from executions.errors import ExecutionError
 from executions.models import Execution, TaskRun
 from executions.runtime.dispatch import wake_executor
-from executions.runtime.persistence import set_execution_state, sync_label_rows
+from executions.runtime.persistence import sync_label_rows
+from executions.runtime.states import set_execution_state
 from executions.services.common import lock_row, move_run, save_written
 from executions.services.resume import execution_resume
 from kernel.clock import now
@@ -42,16 +43,16 @@ def task_run_set_state(
             raise ExecutionError(f"task run {run.task_id} is {run.state}; wait until it ends")
         if run.state == state:
             return locked
-        move_run(run, state)
+        move_run(run, state, via="change-state")
         parent = TaskRun.objects.filter(pk=run.parent_id).first() if run.parent_id else None
         while parent is not None:
             if parent.state in TERMINAL:
-                move_run(parent, State.RUNNING)
+                move_run(parent, State.RUNNING, via="change-state")
             parent = (
                 TaskRun.objects.filter(pk=parent.parent_id).first() if parent.parent_id else None
             )
         if locked.state in TERMINAL:
-            set_execution_state(locked, State.RESTARTED, now())
+            set_execution_state(locked, State.RESTARTED, now(), via="change-state")
         save_written(locked)
         wake_executor(locked.id)
     return locked
@@ -150,6 +151,6 @@ def execution_change_status(
             )
         if current == target:
             return locked
-        set_execution_state(locked, target, now())
+        set_execution_state(locked, target, now(), via="change-status")
         save_written(locked)
     return locked

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from executions.models import Execution, TaskRun
-from executions.runtime.persistence import history_entry
+from executions.runtime.states import set_task_run_state
 from kernel.clock import now
-from kernel.states import TERMINAL, State, check_transition
+from kernel.states import State
 
 
 def lock_row(execution: Execution) -> Execution:
@@ -21,13 +21,13 @@ def save_written(locked: Execution) -> None:
     locked.save()
 
 
-def move_run(run: TaskRun, *states: State, outputs: dict | None = None) -> None:
+def move_run(
+    run: TaskRun, *states: State, outputs: dict | None = None, via: str | None = None
+) -> None:
+    """Move a task run through ``states`` (checked, ``via`` the user's action) and save it."""
     moment = now()
     for state in states:
-        check_transition(State(run.state), state, f"task run {run.task_id}")
-        run.state = state
-        run.state_history = [*run.state_history, history_entry(state, moment)]
+        set_task_run_state(run, state, moment, via=via)
     if outputs is not None:
         run.outputs = {**(run.outputs or {}), **outputs}
-    run.ended_at = moment if run.state in TERMINAL else None
     run.save()

@@ -14,7 +14,8 @@ from executions.errors import ExecutionError
 from executions.models import Execution, new_id
 from executions.runtime.children import CORRELATION_LABEL
 from executions.runtime.dispatch import wake_executor
-from executions.runtime.persistence import history_entry, set_execution_state, sync_label_rows
+from executions.runtime.persistence import sync_label_rows
+from executions.runtime.states import history_entry, set_execution_state
 from executions.services.common import save_written
 from flows.models import Flow
 from flows.selectors import flow_spec

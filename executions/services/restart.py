@@ -13,14 +13,15 @@ from executions.models import Execution, TaskRun
 from executions.models import new_id as fresh_id
 from executions.runtime.dispatch import wake_executor
 from executions.runtime.loading import execution_flow_spec
-from executions.runtime.persistence import history_entry, set_execution_state, sync_label_rows
+from executions.runtime.persistence import sync_label_rows
+from executions.runtime.states import history_entry, set_execution_state
 from executions.services.common import lock_row, move_run, save_written
 from flows.models import FlowRevision
 from kernel.clock import now
 from kernel.engine.replay import replay_plan
 from kernel.plugin import FlowableTask
 from kernel.registry import registry
-from kernel.states import TERMINAL, State
+from kernel.states import TERMINAL, State, check_task_run_transition
 
 RESTARTABLE = (State.FAILED, State.KILLED, State.WARNING)
 
@@ -101,13 +102,14 @@ def _restart(execution: Execution) -> Execution:
             if kinds.get(run.task_id) == "flowable":
                 run.delete()  # the engine creates it again and decides anew
             else:
-                move_run(run, State.RESTARTED)  # the engine sends its new attempt
+                move_run(run, State.RESTARTED, via="restart")  # the engine sends its new attempt
             parent = runs.get(run.parent_id) if run.parent_id else None
             while parent is not None:
                 if parent.state in TERMINAL:
-                    move_run(parent, State.RUNNING)  # as Kestra: the parents run again
+                    # As Kestra: the parents run again.
+                    move_run(parent, State.RUNNING, via="restart")
                 parent = runs.get(parent.parent_id) if parent.parent_id else None
-        set_execution_state(locked, State.RESTARTED, now())
+        set_execution_state(locked, State.RESTARTED, now(), via="restart")
         locked.outputs = {}
         save_written(locked)
         wake_executor(locked.id)
@@ -147,6 +149,8 @@ def execution_replay(
         # As Kestra: the replayed runnable is RESTARTED (the engine sends it a new attempt),
         # the flowables above it RUNNING (they plan their children again).
         state = State.RUNNING if run_id in flowable else State.RESTARTED
+        # The copy is a new row, but it moves on from the original's state: checked.
+        check_task_run_transition(by_id[run_id].state, state, f"task run {run_id}", via="replay")
         changes[run_id] = {
             "state": state, "state_history": [*by_id[run_id].state_history,
                                               history_entry(state, moment)],

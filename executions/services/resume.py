@@ -12,7 +12,7 @@ from executions.errors import ExecutionError
 from executions.models import Execution, TaskRun
 from executions.runtime.dispatch import wake_executor
 from executions.runtime.loading import execution_flow_spec
-from executions.runtime.persistence import set_execution_state
+from executions.runtime.states import set_execution_state
 from executions.services.common import lock_row, move_run, save_written
 from executions.services.create import store_file
 from kernel.clock import now

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from executions.models import Execution, TaskRun
 from executions.runtime.loading import execution_flow_spec
-from executions.runtime.persistence import set_execution_state
+from executions.runtime.states import set_execution_state
 from executions.services import execution_replay
 from kernel.clock import now
 from kernel.engine.planner import all_tasks
@@ -49,6 +49,6 @@ def retry_as_new_execution(execution: Execution) -> Execution | None:
         locked = Execution.objects.select_for_update().get(pk=execution.pk)
         if locked.state != State.FAILED:
             return None
-        set_execution_state(locked, State.RETRIED, now())
+        set_execution_state(locked, State.RETRIED, now(), via="retry")
         locked.save()
         return execution_replay(locked)

@@ -32,7 +32,8 @@ from executions.runtime import rows
 from executions.runtime.dispatch import wake_executor
 from executions.runtime.expr_io import ExecutionIO
 from executions.runtime.loading import execution_flow_spec, task_run_context
-from executions.runtime.persistence import history_entry, load_snapshot
+from executions.runtime.persistence import load_snapshot
+from executions.runtime.states import check_task_run_move, history_entry, set_task_run_state
 from executions.runtime.unloadable import reason_of
 from executions.worker.heartbeat import Heartbeat
 from executions.worker.run_context import AttemptLogger, WorkerContext
@@ -123,15 +124,15 @@ def claim(attempt_id: int) -> Claim | None:
         attempt.started_at = attempt.heartbeat_at = moment
         attempt.lease_expires_at = moment + lease
         rows.save_fields(attempt, _CLAIMED_ATTEMPT)
-        run.state, run.attempts = State.RUNNING, attempt.number
+        set_task_run_state(run, State.RUNNING, moment)
+        run.attempts = attempt.number
         run.started_at = run.started_at or moment
-        run.state_history = [*run.state_history, history_entry(State.RUNNING, moment)]
         rows.save_fields(run, _CLAIMED_RUN)
         return Claim(attempt, run, execution)
 
 
 _CLAIMED_ATTEMPT = ("state", "owner", "started_at", "heartbeat_at", "lease_expires_at")
-_CLAIMED_RUN = ("state", "attempts", "started_at", "state_history")
+_CLAIMED_RUN = ("state", "attempts", "started_at", "state_history", "ended_at")
 
 
 #: Names through which a template can reach other task runs' data.
@@ -298,6 +299,9 @@ def record(
         if logger is not None:
             logger.flush()
         moment = now()
+        # The chokepoint's check, before anything is written; the UPDATE below keeps the
+        # move's source (RUNNING) in its WHERE, so it is the move checked here or nothing.
+        check_task_run_move(State.RUNNING, state, f"task run {claimed.run.task_id}")
         owned = rows.update(
             TaskRunAttempt, {"state": state, "ended_at": moment},
             id=claimed.attempt.pk, state=State.RUNNING, owner=owner(),

@@ -49,6 +49,9 @@ class SetTaskRunState:
     #: When the run is due again (RETRYING: its next attempt); None clears it.
     due_at: datetime | None = None
     reason: str = ""
+    #: The named action that lets an ended run move (``kernel.states.REOPEN``: the retry
+    #: policy's FAILED -> RETRYING); None for the ordinary moves.
+    via: str | None = None
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,12 @@ from kernel.engine.snapshot import ExecutionSnapshot, TaskRunSnapshot
 from kernel.expressions.render import IO_KEY, ExpressionError, evaluate, is_truthy, render_value
 from kernel.plugin import FlowableTask, PluginType, TaskFailed
 from kernel.registry import registry
-from kernel.states import TERMINAL, State, check_transition
+from kernel.states import (
+    TERMINAL,
+    State,
+    check_execution_transition,
+    check_task_run_transition,
+)
 
 if TYPE_CHECKING:
     from kernel.spec.model import FlowSpec, TaskSpec
@@ -183,14 +188,17 @@ class _Planner:
     def log(self, run_id: str | None, level: str, message: str) -> None:
         self.plan.add(LogLine(run_id, level, message))
 
-    def set_run(self, run: TaskRunSnapshot, state: State, reason: str, **changes: Any) -> None:
-        check_transition(run.state, state, f"task run {run.task_id}")
+    def set_run(
+        self, run: TaskRunSnapshot, state: State, reason: str, *, via: str | None = None,
+        **changes: Any,
+    ) -> None:  # fmt: skip
+        check_task_run_transition(run.state, state, f"task run {run.task_id}", via=via)
         self.runs[run.id] = replace(run, state=state, **changes)
-        self.plan.add(SetTaskRunState(run.id, state, reason=reason, **changes))
+        self.plan.add(SetTaskRunState(run.id, state, reason=reason, via=via, **changes))
         self._changed = True
 
     def set_execution(self, state: State, reason: str, outputs: Mapping | None = None) -> None:
-        check_transition(self.state, state, "execution")
+        check_execution_transition(self.state, state, "execution")
         self.state = state
         self.plan.add(SetExecutionState(state, outputs=outputs, reason=reason))
         self._changed = True
@@ -315,14 +323,14 @@ class _Planner:
             elif run.state == State.FAILED:
                 due = next_attempt_at(policy, run.attempts, run.started_at, self.now)
                 if due is not None:
-                    self.set_run(run, State.RETRYING, "retry policy", due_at=due)
+                    self.set_run(run, State.RETRYING, "retry policy", via="retry", due_at=due)
                     self.log(run.id, "WARN", f"attempt {run.attempts} failed, retrying")
             elif run.state == State.RETRYING:
                 if run.due_at is None or run.due_at <= self.now:
                     self.set_run(run, State.CREATED, "retry due", due_at=None)
                     self.plan.add(Dispatch(run.id, worker_queue(task), reason="retry"))
             elif run.attempts > 1 and policy and policy.get("warningOnRetry"):
-                self.set_run(run, State.WARNING, "warningOnRetry")
+                self.set_run(run, State.WARNING, "warningOnRetry", via="retry")
 
     def retry_by_effects(self, run: TaskRunSnapshot, task: TaskSpec, plugin: FlowableTask) -> None:
         """A flowable whose work is an effect (Subflow: one child execution per attempt)
@@ -332,7 +340,7 @@ class _Planner:
                 self.retry_policy(task, run), run.attempts, run.started_at, self.now
             )
             if due is not None:
-                self.set_run(run, State.RETRYING, "retry policy", due_at=due)
+                self.set_run(run, State.RETRYING, "retry policy", via="retry", due_at=due)
                 self.log(run.id, "WARN", f"attempt {run.attempts} failed, retrying")
         elif run.state == State.RETRYING and (run.due_at is None or run.due_at <= self.now):
             self.set_run(run, State.RUNNING, "retry due", due_at=None)

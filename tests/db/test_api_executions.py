@@ -16,7 +16,7 @@ from executions.api import views_files
 from executions.api.documents import execution_document
 from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.runtime.advance import advance_execution
-from executions.runtime.persistence import history_entry
+from executions.runtime.states import history_entry
 from executions.services import execution_create
 from executions.worker.attempt import claim, record
 from flows.models import Flow

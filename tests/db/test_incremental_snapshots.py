@@ -267,7 +267,9 @@ def test_a_hop_elsewhere_that_changes_an_ended_run_makes_this_processs_copy_stal
     t0 = TaskRun.objects.get(execution=execution, task_id="t0")
     with transaction.atomic():  # the other process's hop: its own memory, not ours
         locked = Execution.objects.select_for_update().get(pk=execution.pk)
-        apply_plan(locked, Plan([SetTaskRunState(t0.id, State.WARNING)]), runtime.now())
+        # As the planner names it: an ended run moves only through an action.
+        warned = SetTaskRunState(t0.id, State.WARNING, via="retry")
+        apply_plan(locked, Plan([warned]), runtime.now())
 
     assert drive(execution.id) == State.WARNING  # no StaleSnapshot on the way
     assert TaskRun.objects.get(pk=t0.pk).state == State.WARNING

@@ -22,7 +22,7 @@ from executions.models import Execution, LogEntry, TaskRun, TaskRunAttempt
 from executions.runtime import advance as runtime
 from executions.runtime import dispatch, loading
 from executions.runtime.advance import advance_execution
-from executions.runtime.persistence import set_execution_state
+from executions.runtime.states import set_execution_state
 from executions.services import execution_create
 from executions.worker.attempt import run_attempt
 from flows.models import FlowRevision
