@@ -9,8 +9,8 @@ from django.db import transaction
 from executions.models import Execution, TaskRun, TaskRunAttempt
 from executions.runtime import dispatch
 from executions.runtime.advance import advance_execution
+from executions.runtime.appliers import apply_plan
 from executions.runtime.children import end_run
-from executions.runtime.persistence import apply_plan
 from executions.runtime.states import set_execution_state, set_task_run_state
 from executions.services import execution_create, task_run_set_state
 from executions.services.common import move_run
