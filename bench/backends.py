@@ -10,12 +10,15 @@ environment when a process starts, so each backend runs in its own child process
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from plugins.scripts.sandbox import UNSAFE_ENV, probe
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Server and broker of the ``postgres`` backend; override to point elsewhere.
@@ -99,6 +102,14 @@ def base_env(home: Path) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p),
     })  # fmt: skip
+    # DEBUG off is production, which refuses to start without these (issue 18): a throwaway
+    # set per run; the bench's flows have no SECRET inputs that would need to outlive it.
+    env.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    env.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+    env.setdefault("TRELLIS_ENCRYPTION_KEY", secrets.token_hex(16))
+    # Scripts run sandboxed; where bubblewrap is missing the bench runs them as local mode does.
+    if probe()[0] is None:
+        env.setdefault(UNSAFE_ENV, "1")
     return env
 
 

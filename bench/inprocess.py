@@ -185,7 +185,7 @@ HOT_SPOTS = (
     ("  log flush", "worker/run_context.py", "flush"),
     ("  working dir cleanup", "worker/run_context.py", "cleanup"),
     ("  heartbeat start", "heartbeat.py", "start"),
-    ("broker publish (apply_async)", "task.py", "apply_async"),
+    ("broker publish (send_task)", "app/base.py", "send_task"),
 )
 
 
