@@ -131,7 +131,7 @@ class Session:
 
         try:
             return self.run(sub.fetch(batch=max(1, batch), timeout=max(0.1, timeout)))
-        except nats.errors.TimeoutError:
+        except (TimeoutError, nats.errors.TimeoutError):
             return []
 
     def ack(self, messages: list[Any]) -> None:
