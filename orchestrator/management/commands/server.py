@@ -27,6 +27,7 @@ to the whole group of anything still alive after 20 s or on a second Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -352,7 +353,10 @@ class LocalMode:
 
 
 def run_triggers_role() -> None:
-    """The ``triggers`` role in this process, until SIGTERM or SIGINT."""
+    """The ``triggers`` role in this process, until SIGTERM or SIGINT. Its own lines at
+    INFO at least, as the Celery roles run with ``-l INFO``."""
+    triggers_log = logging.getLogger("triggers")
+    triggers_log.setLevel(min(logging.INFO, logging.getLogger().getEffectiveLevel()))
     role = RealtimeRole()
 
     def stop(signum: int, frame: object) -> None:
