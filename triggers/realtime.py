@@ -125,7 +125,9 @@ def realtime_fire(flow: Flow, spec: FlowSpec, trigger: TriggerSpec, delivery: De
 
     Must not run inside a transaction: it returns once its own transaction is committed,
     which is what allows the caller to acknowledge the message. A message the trigger's
-    conditions refuse starts nothing (and may be acknowledged).
+    conditions refuse starts nothing (and may be acknowledged); so does one whose inputs or
+    labels do not render (the error is kept on its TriggerFire row, as ``fire_once`` does:
+    redelivering it would fail the same way forever). A database error raises.
     """
     variables = dict(delivery.variables)
     context = base_context(spec, trigger=variables, now=clock())
@@ -143,8 +145,15 @@ def realtime_fire(flow: Flow, spec: FlowSpec, trigger: TriggerSpec, delivery: De
         except IntegrityError:
             count_skipped(spec.namespace, spec.id, trigger.id, "duplicate")
             return False
-        inputs = render_value(dict(trigger.properties.get("inputs") or {}), context)
-        labels = render_labels(trigger.properties.get("labels"), context)
+        try:
+            inputs = render_value(dict(trigger.properties.get("inputs") or {}), context)
+            labels = render_labels(trigger.properties.get("labels"), context)
+        except Exception as exc:  # the flow's own expressions: retrying would fail forever
+            log.warning("realtime trigger %s of %s: %s", trigger.id, flow, exc)
+            fire.error = f"{type(exc).__name__}: {exc}"[:2000]
+            fire.save(update_fields=["error"])
+            count_skipped(spec.namespace, spec.id, trigger.id, "error")
+            return False
         execution = create_execution(
             flow, Start(trigger=trigger, variables=variables, inputs=inputs, labels=labels)
         )

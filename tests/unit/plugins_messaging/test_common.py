@@ -119,3 +119,37 @@ tasks:
 )
 def test_kestra_type_names_resolve(kestra: str, canonical: str) -> None:
     assert registry.get(kestra).type == canonical
+
+
+def test_a_flow_using_a_family_whose_library_is_missing_fails_validation(monkeypatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        "plugins.messaging._common.importlib.util.find_spec",
+        lambda name, *a: None if name == "pika" else real(name, *a),
+    )
+    with pytest.raises(SpecError, match=r"pip install 'trellis\[amqp\]'"):
+        parse_flow(
+            """id: f
+namespace: t
+tasks:
+  - id: publish
+    type: io.kestra.plugin.amqp.Publish
+    host: localhost
+    from: hello
+"""
+        )
+
+
+def test_importing_the_families_loads_no_client_library() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import plugins.messaging.amqp, plugins.messaging.mqtt, "
+        "plugins.messaging.nats, plugins.messaging.redis; "
+        "print(sorted(m for m in ('pika', 'paho', 'nats', 'amazon') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
