@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from executions.durations import parse_duration
 from plugins.base import (
@@ -85,14 +86,22 @@ class Session:
             self.nc = self.run(self._connect())
         except Exception as exc:
             self.loop.close()
-            raise TaskFailed(f"cannot connect to NATS {props.get('url')}: {exc}") from exc
+            # The host only: the url may carry a token or a password.
+            host = urlsplit(str(props.get("url") or "")).hostname
+            raise TaskFailed(f"cannot connect to NATS {host}: {type(exc).__name__}") from exc
         self.js = self.nc.jetstream()
 
     async def _connect(self) -> Any:
         import nats  # optional dependency (trellis[nats])
 
-        options: dict[str, Any] = {"servers": [str(self.props["url"])], "connect_timeout": 5,
-                                   "allow_reconnect": False, "max_reconnect_attempts": 0}  # fmt: skip
+        async def quiet(exc: Exception) -> None:  # the failure is raised to the caller
+            return None
+
+        # max_reconnect_attempts: 0 means "for ever" to nats-py; one attempt, then fail.
+        options: dict[str, Any] = {
+            "servers": [str(self.props["url"])], "connect_timeout": 5, "error_cb": quiet,
+            "allow_reconnect": False, "max_reconnect_attempts": 1,
+        }  # fmt: skip
         if self.props.get("username"):
             options["user"] = str(self.props["username"])
             options["password"] = str(self.props.get("password") or "")

@@ -153,3 +153,14 @@ def test_importing_the_families_loads_no_client_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_connection_errors_never_show_credentials(tmp_path) -> None:
+    from plugins.messaging import amqp, nats
+
+    with pytest.raises(TaskFailed) as caught:
+        nats.Session({"url": "nats://s3cr3t-token@127.0.0.1:1"})
+    assert "s3cr3t" not in str(caught.value)
+    with pytest.raises(TaskFailed) as caught:
+        amqp.connect({"host": "127.0.0.1", "port": "1", "password": "s3cr3t-pw"})
+    assert "s3cr3t" not in str(caught.value)
