@@ -61,6 +61,10 @@ PAUSE_ENV = "TRELLIS_TEST_REALTIME_PAUSE"
 MAX_BACKOFF_SECONDS = 60.0
 
 
+class TriggerGone(RuntimeError):
+    """The trigger's flow was disabled or deleted while a message was on its way."""
+
+
 def reload_seconds() -> float:
     return float(getattr(settings, "TRELLIS_REALTIME_RELOAD_SECONDS", 3))
 
@@ -101,9 +105,6 @@ class Listening:
     namespace: str
     flow_id: str
     trigger_id: str
-    flow: Flow
-    spec: FlowSpec
-    trigger: TriggerSpec
     stop: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -115,7 +116,12 @@ class Listening:
     def fire(self, delivery: Delivery) -> bool:
         """Create and commit the delivery's execution once per key (see the module doc)."""
         _test_pause("receipt")
-        started = realtime_fire(self.flow, self.spec, self.trigger, delivery)
+        # The flow as it is now: a redeploy that kept the trigger as it was (so the listener
+        # goes on) may have changed the tasks the execution must run.
+        found = live_trigger(self.namespace, self.flow_id, self.trigger_id)
+        if found is None:  # disabled or deleted meanwhile: leave the message to the broker
+            raise TriggerGone(f"{self.namespace}.{self.flow_id}:{self.trigger_id} is not live")
+        started = realtime_fire(*found, delivery)
         _test_pause("commit")
         return started
 
@@ -198,8 +204,8 @@ class Listener(threading.Thread):
         if found is None or cls is None:
             self.stop_event.wait(reload_seconds())
             return
-        flow, spec, trigger = found
-        ctx = Listening(*self.key, flow=flow, spec=spec, trigger=trigger, stop=self.stop_event)
+        _flow, spec, trigger = found
+        ctx = Listening(*self.key, stop=self.stop_event)
         props = render_properties(trigger, cls, base_context(spec, now=clock()))  # type: ignore[arg-type]
         log.info("realtime trigger %s listening", ":".join(self.key))
         cls().listen(props, ctx)

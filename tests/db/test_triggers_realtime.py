@@ -9,7 +9,13 @@ from executions.models import Execution
 from flows.services import flow_deploy, flow_set_disabled
 from plugins.base import Delivery
 from triggers.models import TriggerFire
-from triggers.realtime import RealtimeRole, armed_realtime, realtime_fire
+from triggers.realtime import (
+    Listening,
+    RealtimeRole,
+    TriggerGone,
+    armed_realtime,
+    realtime_fire,
+)
 from triggers.schedules import live_trigger
 
 pytestmark = pytest.mark.django_db
@@ -98,3 +104,21 @@ def test_reconcile_starts_and_stops_listeners(monkeypatch) -> None:
     role.reconcile({})
     assert started[1].stop_event.is_set()
     assert role.listeners == {}
+
+
+def test_a_redeploy_that_keeps_the_trigger_runs_the_new_tasks() -> None:
+    flow_deploy(source=FLOW)
+    ctx = Listening("db.realtime", "rt", "watch")
+    flow_deploy(source=FLOW.replace('format: "{{ trigger.data }}"', 'format: "v2"'))
+    assert ctx.fire(Delivery(key="amqp:x", variables={"data": "d", "routingKey": "k"})) is True
+    execution = Execution.objects.get(flow_id="rt")
+    assert execution.flow_revision == 2
+
+
+def test_a_message_for_a_flow_disabled_meanwhile_is_left_to_the_broker() -> None:
+    flow = flow_deploy(source=FLOW).flow
+    ctx = Listening("db.realtime", "rt", "watch")
+    flow_set_disabled(flow=flow, disabled=True)
+    with pytest.raises(TriggerGone):
+        ctx.fire(Delivery(key="amqp:y", variables={"data": "d", "routingKey": "k"}))
+    assert not TriggerFire.objects.exists()

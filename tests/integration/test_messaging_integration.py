@@ -13,8 +13,10 @@ import pytest
 from executions.models import Execution
 from executions.services import execution_create, execution_wait
 from executions.states import State
-from flows.services import flow_deploy
+from flows.models import Flow
+from flows.services import flow_deploy, flow_set_disabled
 from plugins.messaging import amqp
+from plugins.messaging import nats as nats_plugin
 from plugins.messaging import redis as redis_plugin
 from tests.integration.conftest import wait_for
 from tests.unit.fake_context import FakeContext
@@ -30,6 +32,7 @@ AMQP_YAML = """  host: 127.0.0.1
     username: guest
     password: guest"""
 REDIS_URL = "redis://127.0.0.1:6379/9"
+NATS_URL = "nats://127.0.0.1:4222"
 
 
 @pytest.fixture
@@ -139,6 +142,9 @@ triggers:
         wait_for(lambda: "listening" in workers.log_text(role), timeout=30)
         publish(queue, ["m1", "m2", "m3"], tmp_path)
         done = wait_for(lambda: finished("it.messaging", "amqp_realtime", 3), timeout=90)
+        # Disabling the flow stops its listener within a reload.
+        flow_set_disabled(flow=Flow.objects.get(flow_id="amqp_realtime"), disabled=True)
+        wait_for(lambda: "stopped" in workers.log_text(role), timeout=30)
     finally:
         stop_role(workers, role)
     assert {e.state for e in done} == {State.SUCCESS}
@@ -219,3 +225,60 @@ triggers:
     assert {e.state for e in done} == {State.SUCCESS}
     assert sorted(e.trigger["variables"]["value"] for e in done) == ["r1", "r2"]
     assert forwarded == ["r1", "r2"]
+
+
+def test_nats_realtime_trigger_and_produce_task(workers, tmp_path) -> None:
+    need("nats")
+    stream = f"trellis_it_{uuid.uuid4().hex[:10]}"
+    session = nats_plugin.Session({"url": NATS_URL})
+    session.run(session.js.add_stream(name=stream, subjects=[f"{stream}.>"]))
+    session.close()
+    flow_deploy(
+        source=f"""id: nats_realtime
+namespace: it.messaging
+tasks:
+  - id: echo
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{{{ trigger.subject }}}} {{{{ trigger.data }}}}"
+triggers:
+  - id: watch
+    type: io.kestra.plugin.nats.RealtimeTrigger
+    url: {NATS_URL}
+    subject: {stream}.in
+    durableId: it_realtime
+    deliverPolicy: All
+"""
+    )
+    producer = flow_deploy(
+        source=f"""id: nats_produce
+namespace: it.messaging
+tasks:
+  - id: produce
+    type: io.kestra.plugin.nats.Produce
+    url: {NATS_URL}
+    subject: {stream}.in
+    from:
+      - headers:
+          origin: it
+        data: n1
+      - n2
+"""
+    ).flow
+    role = f"triggers-{uuid.uuid4().hex[:6]}"
+    start_role(workers, role)
+    try:
+        wait_for(lambda: "listening" in workers.log_text(role), timeout=30)
+        produced = execution_wait(execution_create(flow=producer).id, timeout=90)
+        assert produced.state == State.SUCCESS
+        done = wait_for(lambda: finished("it.messaging", "nats_realtime", 2), timeout=90)
+    finally:
+        stop_role(workers, role)
+        session = nats_plugin.Session({"url": NATS_URL})
+        session.run(session.js.delete_stream(stream))
+        session.close()
+    assert {e.state for e in done} == {State.SUCCESS}
+    assert sorted(e.trigger["variables"]["data"] for e in done) == ["n1", "n2"]
+    keys = set(
+        TriggerFire.objects.filter(flow_id="nats_realtime").values_list("event_key", flat=True)
+    )
+    assert keys == {f"nats:{stream}:1", f"nats:{stream}:2"}
