@@ -53,8 +53,12 @@ def limit_props() -> tuple[Prop, ...]:
     )
 
 
-def decode(body: bytes | str | None, serde: str | None) -> Any:
-    """A message body as the flow sees it: text (STRING), parsed JSON, or base64 (BYTES)."""
+def decode(body: bytes | str | None, serde: str | None, *, strict: bool = True) -> Any:
+    """A message body as the flow sees it: text (STRING), parsed JSON, or base64 (BYTES).
+
+    A body that is not JSON under ``JSON`` fails a task; a trigger passes ``strict=False``
+    and gets the text instead: failing would leave the message with the broker, which would
+    hand it back for ever (a poison message blocking the queue)."""
     kind = (serde or "STRING").upper()
     if body is None:
         return None
@@ -66,6 +70,8 @@ def decode(body: bytes | str | None, serde: str | None) -> Any:
         try:
             return json.loads(text)
         except ValueError as exc:
+            if not strict:
+                return text
             raise TaskFailed(f"a message is not JSON (serdeType: JSON): {exc}") from None
     return text
 

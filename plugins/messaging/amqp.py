@@ -98,11 +98,13 @@ def connect(props: Mapping[str, Any]) -> Any:
         raise TaskFailed(f"cannot connect to AMQP broker {where}: {type(exc).__name__}") from exc
 
 
-def message_variables(method: Any, properties: Any, body: bytes, serde: str) -> dict[str, Any]:
+def message_variables(
+    method: Any, properties: Any, body: bytes, serde: str, *, strict: bool = True
+) -> dict[str, Any]:
     """One message as the flow sees it (Kestra's names; ``data`` is the decoded body)."""
     stamp = properties.timestamp
     return {
-        "data": decode(body, serde),
+        "data": decode(body, serde, strict=strict),
         "routingKey": method.routing_key,
         "exchange": method.exchange,
         "deliveryTag": method.delivery_tag,
@@ -190,7 +192,14 @@ tasks:
         return {"messagesCount": len(values)}
 
 
-def _drain(channel: Any, props: Mapping[str, Any], budget: Budget, sink: Any, stop: Any) -> int:
+def _drain(
+    channel: Any,
+    props: Mapping[str, Any],
+    budget: Budget,
+    sink: Any,
+    stop: Any,
+    strict: bool = True,
+) -> int:
     """Receive until the budget or ``stop()``; hand each message to ``sink``. Returns the
     last delivery tag (0 if none)."""
     auto_ack = props.get("autoAck") is True
@@ -203,7 +212,8 @@ def _drain(channel: Any, props: Mapping[str, Any], budget: Budget, sink: Any, st
         queue, auto_ack=auto_ack, inactivity_timeout=0.2, consumer_tag=tag
     ):
         if method is not None:
-            sink(message_variables(method, properties, body, str(props.get("serdeType"))))
+            serde = str(props.get("serdeType"))
+            sink(message_variables(method, properties, body, serde, strict=strict))
             last, count = method.delivery_tag, count + 1
         if budget.full(count) or budget.expired() or stop():
             break
@@ -294,7 +304,7 @@ triggers:
             channel = connection.channel()
             folder = Path(tempfile.mkdtemp(prefix="trellis-amqp-"))
             ion = IonFile(folder)
-            last = _drain(channel, props, Budget.of(props), ion.write, lambda: False)
+            last = _drain(channel, props, Budget.of(props), ion.write, lambda: False, False)
             path = ion.close()
         except BaseException:
             connection.close()
@@ -377,7 +387,7 @@ triggers:
                     break
                 if method is None:
                     continue
-                variables = message_variables(method, properties, body, serde)
+                variables = message_variables(method, properties, body, serde, strict=False)
                 key = properties.message_id or f"unkeyed:{uuid.uuid4().hex}"
                 ctx.fire(Delivery(key=f"amqp:{key}", variables=variables))
                 if not auto_ack:

@@ -172,13 +172,13 @@ class Session:
             self.client.loop_stop()
 
 
-def message_variables(message: Any, serde: str | None) -> dict[str, Any]:
+def message_variables(message: Any, serde: str | None, *, strict: bool = True) -> dict[str, Any]:
     """One message as the flow sees it (Kestra's ``topic``, ``payload``...; ``data`` too)."""
     properties: dict[str, Any] = {}
     user = getattr(message.properties, "UserProperty", None) if message.properties else None
     for name, value in user or []:
         properties[name] = value
-    payload = decode(message.payload, serde)
+    payload = decode(message.payload, serde, strict=strict)
     return {
         "id": message.mid,
         "topic": message.topic,
@@ -332,7 +332,7 @@ class Trigger(PollingTrigger):
             return []
         ion = IonFile(Path(tempfile.mkdtemp(prefix="trellis-mqtt-")))
         for message in messages:
-            ion.write(message_variables(message, props.get("serdeType")))
+            ion.write(message_variables(message, props.get("serdeType"), strict=False))
         path = ion.close()
 
         def attach(store: StoreFile) -> Mapping[str, Any]:
@@ -392,7 +392,7 @@ triggers:
                 message = session.next(0.5)
                 if message is None:
                     continue
-                variables = message_variables(message, props.get("serdeType"))
+                variables = message_variables(message, props.get("serdeType"), strict=False)
                 key = variables["properties"].get(MESSAGE_ID) or f"unkeyed:{uuid.uuid4().hex}"
                 ctx.fire(Delivery(key=f"mqtt:{key}", variables=variables))
                 session.ack([message])  # after the commit

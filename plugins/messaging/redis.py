@@ -377,7 +377,7 @@ triggers:
         folder = Path(tempfile.mkdtemp(prefix="trellis-redis-"))
         ion = IonFile(folder)
         for item in items:
-            ion.write(decode(item, props.get("serdeType")))
+            ion.write(decode(item, props.get("serdeType"), strict=False))
         path = ion.close()
 
         def attach(store: StoreFile) -> Mapping[str, Any]:
@@ -439,7 +439,7 @@ triggers:
                     time.sleep(IDLE_SECONDS)
                     continue
                 claim_id, items = claimed
-                value = decode(items[0], props.get("serdeType"))
+                value = decode(items[0], props.get("serdeType"), strict=False)
                 variables = {"value": value, "data": value, "key": key}
                 ctx.fire(Delivery(key=f"redis:{key}:{claim_id}", variables=variables))
                 claims.release(claim_id)  # after the commit

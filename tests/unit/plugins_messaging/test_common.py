@@ -164,3 +164,7 @@ def test_connection_errors_never_show_credentials(tmp_path) -> None:
     with pytest.raises(TaskFailed) as caught:
         amqp.connect({"host": "127.0.0.1", "port": "1", "password": "s3cr3t-pw"})
     assert "s3cr3t" not in str(caught.value)
+
+
+def test_a_trigger_gets_text_for_a_body_that_is_not_json() -> None:
+    assert decode(b"not json", "JSON", strict=False) == "not json"
