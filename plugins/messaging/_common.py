@@ -13,14 +13,15 @@ import base64
 import importlib.util
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from executions.durations import parse_duration
-from plugins.base import Prop, RunContext, TaskFailed
+from plugins.base import PollEvent, Prop, RunContext, TaskFailed
 
 SERDE_TYPES = ("STRING", "JSON", "BYTES")
 #: How often a consumer waiting for messages checks its limits and ``should_stop`` (s).
@@ -221,3 +222,19 @@ def store_records(ctx: RunContext, records: Iterable[Any]) -> dict[str, Any]:
 
 def password_masked(text: str, secret: str | None) -> str:
     return text.replace(secret, "******") if secret else text
+
+
+def close_when_dropped(event: PollEvent, close: Callable[[], None]) -> PollEvent:
+    """Run ``close`` once the poll drops ``event`` (after ``done``, or without it when the
+    execution could not be committed): the broker then gets unacknowledged messages back at
+    once instead of whenever the garbage collector gets to the connection. ``close`` must
+    be safe to call twice."""
+    weakref.finalize(event, _quietly, close)
+    return event
+
+
+def _quietly(close: Callable[[], None]) -> None:
+    try:
+        close()
+    except Exception:  # closing a connection that is already gone
+        return

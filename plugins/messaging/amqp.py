@@ -35,6 +35,7 @@ from plugins.messaging._common import (
     SERDE_TYPES,
     Budget,
     IonFile,
+    close_when_dropped,
     decode,
     encode,
     limit_problems,
@@ -334,13 +335,14 @@ def batch_event(
             connection.close()
             path.unlink(missing_ok=True)
 
-    return PollEvent(
+    event = PollEvent(
         key=f"poll:{poll_id}",
         variables={"count": count},
         attach=attach,
         done=lambda: finish(True),
         decline=lambda: finish(True),  # refused by conditions: consumed, as Kestra does
     )
+    return close_when_dropped(event, lambda: connection.is_open and connection.close())
 
 
 class AmqpRealtimeTrigger(RealtimeTrigger):

@@ -43,6 +43,7 @@ from plugins.messaging._common import (
     SERDE_TYPES,
     Budget,
     IonFile,
+    close_when_dropped,
     decode,
     encode,
     limit_problems,
@@ -346,12 +347,11 @@ class Trigger(PollingTrigger):
                 session.close()
                 path.unlink(missing_ok=True)
 
-        return [
-            PollEvent(
-                key=f"poll:{ctx.poll_id}", variables={"messagesCount": ion.count},
-                attach=attach, done=done, decline=done,
-            )
-        ]  # fmt: skip
+        event = PollEvent(
+            key=f"poll:{ctx.poll_id}", variables={"messagesCount": ion.count},
+            attach=attach, done=done, decline=done,
+        )  # fmt: skip
+        return [close_when_dropped(event, session.close)]
 
 
 class MqttRealtimeTrigger(RealtimeTrigger):

@@ -40,6 +40,7 @@ from plugins.base import (
 from plugins.messaging._common import (
     Budget,
     IonFile,
+    close_when_dropped,
     decode,
     encode,
     limit_problems,
@@ -151,6 +152,8 @@ class Session:
         self.run(ack_all())
 
     def close(self) -> None:
+        if self.loop.is_closed():
+            return
         try:
             self.run(self.nc.drain())
         except Exception:  # closing after an error: the server forgets the connection anyway
@@ -341,12 +344,11 @@ class Trigger(PollingTrigger):
                 session.close()
                 path.unlink(missing_ok=True)
 
-        return [
-            PollEvent(
-                key=f"poll:{ctx.poll_id}", variables={"messagesCount": ion.count},
-                attach=attach, done=done, decline=done,
-            )
-        ]  # fmt: skip
+        event = PollEvent(
+            key=f"poll:{ctx.poll_id}", variables={"messagesCount": ion.count},
+            attach=attach, done=done, decline=done,
+        )  # fmt: skip
+        return [close_when_dropped(event, session.close)]
 
 
 class NatsRealtimeTrigger(RealtimeTrigger):
