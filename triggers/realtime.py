@@ -35,6 +35,7 @@ from executions.dispatch import now as clock
 from executions.expressions import render_value
 from flows.models import Flow
 from flows.spec import FlowSpec, TriggerSpec
+from orchestrator.observability import metrics
 from plugins.base import Delivery, RealtimeTrigger
 from plugins.registry import UnknownType, registry
 from triggers.firing import (
@@ -166,6 +167,9 @@ def realtime_fire(flow: Flow, spec: FlowSpec, trigger: TriggerSpec, delivery: De
         fire.execution_id = execution.id
         fire.save(update_fields=["execution_id"])
         record_fire(FireKey(spec.namespace, spec.id, trigger.id), execution)
+        metrics.inc_on_commit(
+            metrics.TRIGGERS_FIRED, namespace=spec.namespace, flow=spec.id, trigger=trigger.id
+        )
     return True
 
 
