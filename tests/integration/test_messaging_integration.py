@@ -16,8 +16,10 @@ from executions.states import State
 from flows.models import Flow
 from flows.services import flow_deploy, flow_set_disabled
 from plugins.messaging import amqp
-from plugins.messaging import nats as nats_plugin
 from plugins.messaging import redis as redis_plugin
+from plugins.messaging.amqp.client import connect
+from plugins.messaging.nats.client import Session
+from plugins.messaging.redis.client import client as redis_client
 from tests.integration.conftest import wait_for
 from tests.unit.fake_context import FakeContext
 from tests.unit.plugins_messaging.conftest import need
@@ -39,17 +41,17 @@ NATS_URL = "nats://127.0.0.1:4222"
 def queue() -> Iterator[str]:
     need("amqp")
     name = f"trellis-it-{uuid.uuid4().hex[:10]}"
-    connection = amqp.connect(CONN)
+    connection = connect(CONN)
     connection.channel().queue_declare(queue=name, durable=True)
     connection.close()
     yield name
-    connection = amqp.connect(CONN)
+    connection = connect(CONN)
     connection.channel().queue_delete(queue=name)
     connection.close()
 
 
 def queue_depth(name: str) -> int:
-    connection = amqp.connect(CONN)
+    connection = connect(CONN)
     try:
         return connection.channel().queue_declare(queue=name, passive=True).method.message_count
     finally:
@@ -217,7 +219,7 @@ triggers:
         done = wait_for(lambda: finished("it.messaging", "redis_realtime", 2), timeout=90)
     finally:
         stop_role(workers, role)
-        with redis_plugin.client({"url": REDIS_URL}) as client:
+        with redis_client({"url": REDIS_URL}) as client:
             forwarded = sorted(v.decode() for v in client.lrange(f"{key}-out", 0, -1))
             leftovers = list(client.scan_iter(f"{key}*"))
             if leftovers:
@@ -230,7 +232,7 @@ triggers:
 def test_nats_realtime_trigger_and_produce_task(workers, tmp_path) -> None:
     need("nats")
     stream = f"trellis_it_{uuid.uuid4().hex[:10]}"
-    session = nats_plugin.Session({"url": NATS_URL})
+    session = Session({"url": NATS_URL})
     session.run(session.js.add_stream(name=stream, subjects=[f"{stream}.>"]))
     session.close()
     flow_deploy(
@@ -273,7 +275,7 @@ tasks:
         done = wait_for(lambda: finished("it.messaging", "nats_realtime", 2), timeout=90)
     finally:
         stop_role(workers, role)
-        session = nats_plugin.Session({"url": NATS_URL})
+        session = Session({"url": NATS_URL})
         session.run(session.js.delete_stream(stream))
         session.close()
     assert {e.state for e in done} == {State.SUCCESS}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from plugins.messaging import amqp
+from plugins.messaging.amqp.client import connect
 from tests.unit.fake_context import FakeContext
 from tests.unit.plugins_messaging.conftest import FakePoll, FakeRealtime, listen_in_thread, need
 
@@ -16,13 +17,13 @@ def queue(unique: str, tmp_path):
     need("amqp")
     amqp.CreateQueue().run({**CONN, "name": unique, "durability": False}, FakeContext(tmp_path))
     yield unique
-    connection = amqp.connect(CONN)
+    connection = connect(CONN)
     connection.channel().queue_delete(queue=unique)
     connection.close()
 
 
 def _depth(queue: str) -> int:
-    connection = amqp.connect(CONN)
+    connection = connect(CONN)
     try:
         return connection.channel().queue_declare(queue=queue, passive=True).method.message_count
     finally:

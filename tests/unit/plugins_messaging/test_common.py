@@ -18,6 +18,8 @@ from plugins.messaging._common import (
     read_ion,
     source_values,
 )
+from plugins.messaging.amqp.client import connect
+from plugins.messaging.nats.client import Session
 from plugins.registry import registry
 from tests.unit.fake_context import FakeContext
 
@@ -156,13 +158,11 @@ def test_importing_the_families_loads_no_client_library() -> None:
 
 
 def test_connection_errors_never_show_credentials(tmp_path) -> None:
-    from plugins.messaging import amqp, nats
-
     with pytest.raises(TaskFailed) as caught:
-        nats.Session({"url": "nats://s3cr3t-token@127.0.0.1:1"})
+        Session({"url": "nats://s3cr3t-token@127.0.0.1:1"})
     assert "s3cr3t" not in str(caught.value)
     with pytest.raises(TaskFailed) as caught:
-        amqp.connect({"host": "127.0.0.1", "port": "1", "password": "s3cr3t-pw"})
+        connect({"host": "127.0.0.1", "port": "1", "password": "s3cr3t-pw"})
     assert "s3cr3t" not in str(caught.value)
 
 

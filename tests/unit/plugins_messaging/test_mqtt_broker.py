@@ -9,6 +9,7 @@ import pytest
 
 from plugins.messaging import mqtt as plugin
 from plugins.messaging._common import read_ion
+from plugins.messaging.mqtt.client import Session
 from tests.unit.fake_context import FakeContext
 from tests.unit.plugins_messaging.conftest import FakePoll, FakeRealtime, listen_in_thread, need
 
@@ -74,5 +75,5 @@ def test_realtime_redelivers_an_unacknowledged_message(topic: str, tmp_path) -> 
     assert [d.variables["payload"] for d in ctx.deliveries] == ["first"]
     assert ctx.deliveries[0].key.startswith("mqtt:")
     # end the persistent session so the broker forgets it
-    cleanup = plugin.Session({**props}, persistent=False, manual_ack=False)
+    cleanup = Session({**props}, persistent=False, manual_ack=False)
     cleanup.close()

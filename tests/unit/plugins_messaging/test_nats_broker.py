@@ -6,6 +6,7 @@ import pytest
 
 from plugins.messaging import nats as plugin
 from plugins.messaging._common import read_ion
+from plugins.messaging.nats.client import Session
 from tests.unit.fake_context import FakeContext
 from tests.unit.plugins_messaging.conftest import FakePoll, FakeRealtime, listen_in_thread, need
 
@@ -16,13 +17,13 @@ URL = "nats://127.0.0.1:4222"
 def subject(unique: str):
     need("nats")
     stream = unique.replace("-", "_")
-    session = plugin.Session({"url": URL})
+    session = Session({"url": URL})
     try:
         session.run(session.js.add_stream(name=stream, subjects=[f"{stream}.>"]))
     finally:
         session.close()
     yield f"{stream}.events"
-    session = plugin.Session({"url": URL})
+    session = Session({"url": URL})
     try:
         session.run(session.js.delete_stream(stream))
     finally:
@@ -74,7 +75,7 @@ def test_realtime_keys_by_stream_sequence(subject: str, tmp_path) -> None:
 def test_kv_put_get_delete(unique: str, tmp_path) -> None:
     need("nats")
     bucket = unique.replace("-", "_")
-    session = plugin.Session({"url": URL})
+    session = Session({"url": URL})
     session.run(session.js.create_key_value(bucket=bucket))
     session.close()
     ctx = FakeContext(tmp_path)
@@ -85,6 +86,6 @@ def test_kv_put_get_delete(unique: str, tmp_path) -> None:
         plugin.KvDelete().run({**base, "keys": ["k"]}, ctx)
         assert plugin.KvGet().run({**base, "keys": ["k"]}, ctx) == {"output": {}}
     finally:
-        session = plugin.Session({"url": URL})
+        session = Session({"url": URL})
         session.run(session.js.delete_key_value(bucket))
         session.close()

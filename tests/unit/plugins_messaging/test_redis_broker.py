@@ -6,6 +6,7 @@ import pytest
 
 from plugins.messaging import redis as plugin
 from plugins.messaging._common import read_ion
+from plugins.messaging.redis.client import client
 from tests.unit.fake_context import FakeContext
 from tests.unit.plugins_messaging.conftest import FakePoll, FakeRealtime, listen_in_thread, need
 
@@ -16,7 +17,7 @@ URL = "redis://127.0.0.1:6379/9"
 def key(unique: str):
     need("redis")
     yield unique
-    with plugin.client({"url": URL}) as redis:
+    with client({"url": URL}) as redis:
         leftovers = list(redis.scan_iter(f"{unique}*"))
         if leftovers:
             redis.delete(*leftovers)
@@ -44,7 +45,7 @@ def test_string_set_get_delete(key: str, tmp_path) -> None:
 
 
 def test_publish_reaches_a_subscriber(key: str, tmp_path) -> None:
-    with plugin.client({"url": URL}) as redis:
+    with client({"url": URL}) as redis:
         pubsub = redis.pubsub()
         pubsub.subscribe(key)
         pubsub.get_message(timeout=1)  # the subscription confirmation
@@ -83,6 +84,6 @@ def test_realtime_redelivers_with_the_same_key_after_a_failed_fire(key: str, tmp
     thread.join(timeout=10)
     assert not thread.errors
     assert [d.variables["value"] for d in ctx.deliveries] == ["x", "y"]
-    with plugin.client({"url": URL}) as redis:
+    with client({"url": URL}) as redis:
         assert redis.llen(key) == 0
         assert not list(redis.scan_iter(f"{key}:trellis-inflight*"))
