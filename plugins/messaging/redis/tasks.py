@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from executions.durations import parse_duration
 from plugins.base import Prop, RunContext, RunnableTask, TaskFailed
 from plugins.messaging._common import (
     Budget,
@@ -172,8 +173,6 @@ class Set(RunnableTask):
         return validate_props(props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-        from executions.durations import parse_duration
-
         options = dict(props.get("options") or {})
         expire = options.get("expirationDuration")
         serde = props.get("serdeType")
