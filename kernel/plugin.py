@@ -350,3 +350,51 @@ def kestra_aliases(suffix: str, *, core_tasks: str | None = None) -> tuple[str, 
         f"io.kestra.core.tasks.{old}",
         f"org.kestra.core.tasks.{old}",
     )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message a realtime trigger received, asking for one execution.
+
+    ``key`` is the broker's own identity of the message (a JetStream stream sequence, an
+    AMQP ``message_id``, an id stored beside the message in Redis): a redelivery of the same
+    message carries the same key, and the runtime starts nothing for a key it has seen.
+    """
+
+    key: str
+    variables: Mapping[str, Any]
+
+
+class RealtimeContext(Protocol):
+    """What a realtime trigger may use while it listens (in the ``triggers`` role)."""
+
+    namespace: str
+    flow_id: str
+    trigger_id: str
+    logger: TaskLogger
+
+    def fire(self, delivery: Delivery) -> bool:
+        """Start the delivery's execution and COMMIT it; True if it started now, False if
+        this key had started one already or the trigger's conditions refused it. Raises
+        when nothing could be committed: the plugin must then not acknowledge the message."""
+
+    def should_stop(self) -> bool:
+        """True once the flow changed or the role is stopping: return from ``listen``."""
+
+
+class RealtimeTrigger(TriggerType):
+    """A trigger that listens to a broker without pause and starts one execution per message.
+
+    ``listen`` runs in the ``triggers`` role (never on a worker), with the trigger's
+    properties (dynamic ones rendered). It receives messages, calls ``ctx.fire`` for each and
+    acknowledges the message to its broker only after ``fire`` returned: a crash before that
+    leaves the message with the broker, which delivers it again, and the key makes the second
+    delivery start nothing if the first one's execution was committed. It returns when
+    ``ctx.should_stop()``; an exception is logged and ``listen`` is called again after a pause.
+    """
+
+    shared_properties: ClassVar[tuple[Prop, ...]] = PollingTrigger.shared_properties
+    trigger_kind: ClassVar[str] = "realtime"
+
+    def listen(self, props: dict[str, Any], ctx: RealtimeContext) -> None:
+        raise NotImplementedError

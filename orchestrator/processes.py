@@ -28,3 +28,8 @@ def scheduler_cmd(local: bool = False) -> list[str]:
         schedule = str(settings.TRELLIS_HOME / "beat-schedule")
         return celery("beat", "-S", settings.CELERY_BEAT_SCHEDULER, "-s", schedule, "-l", "INFO")
     return celery("beat", "-S", settings.CELERY_BEAT_SCHEDULER, "-l", "INFO")
+
+
+def triggers_cmd() -> list[str]:
+    """The realtime triggers role (``server triggers``): not Celery, a listener per trigger."""
+    return [sys.executable, "-m", "orchestrator.cli", "server", "triggers"]

@@ -72,6 +72,10 @@ class Fleet:
             "beat", "-S", scheduler, "-s", str(schedule), "-l", "INFO"
         ))  # fmt: skip
 
+    def start_triggers(self, name: str = "triggers") -> None:
+        """The realtime triggers role (``server triggers``)."""
+        self._start(name, processes.triggers_cmd())
+
     def log_text(self, name: str) -> str:
         """What the current run of ``name`` has logged so far."""
         log = self.logs / f"{name}.log"

@@ -10,8 +10,12 @@ Roles (DESIGN.md, "Processes"):
 * ``executor`` -- a Celery worker on queue ``executor`` (flowable logic).
 * ``worker`` -- a Celery worker on the task queues (``default`` and ``wg.<key>`` groups).
 * ``scheduler`` -- celery beat with the DatabaseScheduler (schedules, sweeper, timers).
+* ``triggers`` -- the realtime triggers' listeners (``triggers.realtime``): one thread per
+  armed realtime trigger (AMQP, MQTT, NATS, Redis...), each starting one execution per
+  message. Runs in this process (no Celery); SIGTERM or Ctrl-C stops the listeners.
 * ``local`` -- the laptop mode: migrate, deploy ``examples/``, create an admin login, then
-  supervise an executor, a task worker, beat and the web server until Ctrl-C or SIGTERM.
+  supervise an executor, a task worker, beat, the triggers role and the web server until
+  Ctrl-C or SIGTERM.
 
 Every role but ``local`` replaces this process (``os.execv``) so that the signals a process
 manager sends reach Celery or the web server directly. ``local`` starts each child in its own
@@ -23,6 +27,7 @@ to the whole group of anything still alive after 20 s or on a second Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -42,8 +47,9 @@ from flows.services import flows_deploy_folder
 from kernel.spec.model import SpecError
 from orchestrator import processes
 from plugins.scripts.sandbox import UNSAFE_ENV, probe, unsafe_allowed
+from triggers.realtime import RealtimeRole
 
-ROLES = ("local", "web", "executor", "worker", "scheduler")
+ROLES = ("local", "web", "executor", "worker", "scheduler", "triggers")
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
 STOP_SECONDS = 20.0
 READY_SECONDS = 90.0
@@ -127,6 +133,9 @@ class Command(BaseCommand):
         os.environ["TRELLIS_ENV_FILE"] = str(settings.TRELLIS_ENV_FILE or "")
         if options["role"] == "local":
             LocalMode(self, host, port, options).run()
+            return
+        if options["role"] == "triggers":
+            run_triggers_role()
             return
         concurrency = options["concurrency"] or os.cpu_count() or 2
         argv = {
@@ -261,6 +270,7 @@ class LocalMode:
                 self.options["queues"], self.options["concurrency"] or LOCAL_CONCURRENCY
             ),
             "scheduler": processes.scheduler_cmd(),
+            "triggers": processes.triggers_cmd(),
             "web": web_cmd(self.host, self.port, local=True),
         }
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -339,6 +349,21 @@ class LocalMode:
             child.wait()
         if self.children:
             self.say("Trellis stopped.")
+
+
+def run_triggers_role() -> None:
+    """The ``triggers`` role in this process, until SIGTERM or SIGINT. Its own lines at
+    INFO at least, as the Celery roles run with ``-l INFO``."""
+    triggers_log = logging.getLogger("triggers")
+    triggers_log.setLevel(min(logging.INFO, logging.getLogger().getEffectiveLevel()))
+    role = RealtimeRole()
+
+    def stop(signum: int, frame: object) -> None:
+        role.stopping.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    role.run()
 
 
 def _signal_leader(pid: int, sig: int) -> None:

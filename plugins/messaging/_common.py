@@ -1,0 +1,240 @@
+"""What every messaging family shares: message (de)serialisation, the Ion files consumed
+messages are written to, the ``from`` of producers, consumption limits and the check that a
+family's client library is installed.
+
+Consumed messages go to internal storage as Kestra writes them: one Ion text value per line,
+no version marker, so a flow reading ``{{ outputs.consume.uri }}`` with Kestra's serde tasks
+(or ``trellis.core.storage``) sees the same file in both products.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kernel.durations import parse_duration
+from kernel.plugin import PollEvent, Prop, RunContext, TaskFailed
+
+SERDE_TYPES = ("STRING", "JSON", "BYTES")
+#: How often a consumer waiting for messages checks its limits and ``should_stop`` (s).
+WAIT_STEP_SECONDS = 0.5
+
+
+def missing_library(module: str, extra: str) -> list[tuple[str, str]]:
+    """A validation problem when ``module`` (the family's client library) is not installed,
+    naming the extra that brings it."""
+    if importlib.util.find_spec(module) is not None:
+        return []
+    return [("type", f"the `{module}` library is not installed: pip install 'trellis[{extra}]'")]
+
+
+def templated(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def limit_problems(props: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Kestra's rule for consumers: ``maxRecords`` or ``maxDuration`` (else they never end)."""
+    if props.get("maxRecords") in (None, "") and props.get("maxDuration") in (None, ""):
+        return [("maxRecords", "set `maxRecords` or `maxDuration`: a consumer must stop")]
+    return []
+
+
+def limit_props() -> tuple[Prop, ...]:
+    return (
+        Prop("maxRecords", "integer", description="Stop after this many messages."),
+        Prop("maxDuration", "duration", description="Stop after this long."),
+    )
+
+
+def decode(body: bytes | str | None, serde: str | None, *, strict: bool = True) -> Any:
+    """A message body as the flow sees it: text (STRING), parsed JSON, or base64 (BYTES).
+
+    A body that is not JSON under ``JSON`` fails a task; a trigger passes ``strict=False``
+    and gets the text instead: failing would leave the message with the broker, which would
+    hand it back for ever (a poison message blocking the queue)."""
+    kind = (serde or "STRING").upper()
+    if body is None:
+        return None
+    if kind == "BYTES":
+        raw = body.encode() if isinstance(body, str) else bytes(body)
+        return base64.b64encode(raw).decode("ascii")
+    text = body if isinstance(body, str) else bytes(body).decode("utf-8", errors="replace")
+    if kind == "JSON":
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            if not strict:
+                return text
+            raise TaskFailed(f"a message is not JSON (serdeType: JSON): {exc}") from None
+    return text
+
+
+def encode(value: Any, serde: str | None) -> bytes:
+    """A value to send: JSON text (JSON), the text as is (STRING, non-text values as JSON),
+    or base64 decoded (BYTES)."""
+    kind = (serde or "STRING").upper()
+    if kind == "BYTES":
+        if isinstance(value, bytes):
+            return value
+        return base64.b64decode(str(value))
+    if kind == "JSON":
+        return json.dumps(plain(value), default=str).encode()
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    return json.dumps(plain(value), default=str).encode()
+
+
+def plain(value: Any) -> Any:
+    """Ion's typed values (IonPyDict, IonPyInt...) as plain Python values."""
+    from amazon.ion.simple_types import IonPyNull  # optional dependency (amazon-ion)
+
+    if isinstance(value, IonPyNull):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def ion_line(value: Any) -> str:
+    from amazon.ion import simpleion  # optional dependency (amazon-ion)
+
+    return simpleion.dumps(_ionable(value), binary=False, omit_version_marker=True)
+
+
+def _ionable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _ionable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_ionable(v) for v in value]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return value
+
+
+def read_ion(path: Path) -> Iterator[Any]:
+    """The values of an Ion text file (one per line, or any Ion layout), as plain Python."""
+    from amazon.ion import simpleion  # optional dependency (amazon-ion)
+
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        return
+    for value in simpleion.loads(text, single_value=False):
+        yield plain(value)
+
+
+class IonFile:
+    """Consumed records, appended one Ion line each to a file of the task's working folder."""
+
+    def __init__(self, folder: Path, name: str = "messages.ion") -> None:
+        self.path = folder / name
+        self._stream = self.path.open("w", encoding="utf-8")
+        self.count = 0
+
+    def write(self, record: Any) -> None:
+        self._stream.write(ion_line(record) + "\n")
+        self.count += 1
+
+    def close(self) -> Path:
+        self._stream.close()
+        return self.path
+
+
+def source_values(value: Any, ctx: RunContext) -> list[Any]:
+    """A producer's ``from``: a ``kestra://`` URI of an Ion file (one message a value), a
+    list of messages, or one message."""
+    if isinstance(value, str) and value.startswith("kestra://"):
+        return list(read_ion(ctx.open_uri(value)))
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return [value]
+        return parsed if isinstance(parsed, list) else [value]
+    if isinstance(value, list | tuple):
+        return list(value)
+    if value is None:
+        raise TaskFailed("`from` is empty: nothing to send")
+    return [value]
+
+
+@dataclass
+class Budget:
+    """``maxRecords`` / ``maxDuration`` of one consumption (soft limits, as Kestra's)."""
+
+    max_records: int | None
+    max_seconds: float | None
+    started: float = 0.0
+
+    @classmethod
+    def of(cls, props: Mapping[str, Any], default_seconds: float | None = None) -> Budget:
+        records = props.get("maxRecords")
+        duration = props.get("maxDuration")
+        seconds = parse_duration(duration).total_seconds() if duration else default_seconds
+        return cls(int(records) if records not in (None, "") else None, seconds, time.monotonic())
+
+    def full(self, count: int) -> bool:
+        return self.max_records is not None and count >= self.max_records
+
+    def expired(self) -> bool:
+        return self.max_seconds is not None and time.monotonic() - self.started >= self.max_seconds
+
+    def left(self, count: int) -> int | None:
+        return None if self.max_records is None else max(0, self.max_records - count)
+
+    def wait(self, cap: float = WAIT_STEP_SECONDS) -> float:
+        """How long the next blocking receive may wait."""
+        if self.max_seconds is None:
+            return cap
+        remaining = self.max_seconds - (time.monotonic() - self.started)
+        return max(0.0, min(cap, remaining))
+
+
+def store_records(ctx: RunContext, records: Iterable[Any]) -> dict[str, Any]:
+    """Write records as an Ion file to internal storage; Kestra's ``uri`` and ``count``."""
+    ion = IonFile(ctx.working_dir)
+    for record in records:
+        ion.write(record)
+    path = ion.close()
+    return {"uri": ctx.put_file(path, path.name), "count": ion.count}
+
+
+def password_masked(text: str, secret: str | None) -> str:
+    return text.replace(secret, "******") if secret else text
+
+
+def close_when_dropped(event: PollEvent, close: Callable[[], None]) -> PollEvent:
+    """Run ``close`` once the poll drops ``event`` (after ``done``, or without it when the
+    execution could not be committed): the broker then gets unacknowledged messages back at
+    once instead of whenever the garbage collector gets to the connection. ``close`` must
+    be safe to call twice."""
+    weakref.finalize(event, _quietly, close)
+    return event
+
+
+def _quietly(close: Callable[[], None]) -> None:
+    try:
+        close()
+    except Exception:  # closing a connection that is already gone
+        return

@@ -1,0 +1,130 @@
+"""The MQTT tasks."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed
+from plugins.messaging._common import (
+    SERDE_TYPES,
+    Budget,
+    encode,
+    limit_problems,
+    limit_props,
+    source_values,
+    store_records,
+)
+from plugins.messaging.mqtt.client import (
+    CONNECTION,
+    MESSAGE_ID,
+    SUBSCRIBER,
+    Session,
+    aliases_of,
+    collect,
+    message_variables,
+    topics_of,
+    validate_props,
+)
+
+
+class Publish(RunnableTask):
+    """Publish messages on a topic; ``messagesCount``. Each carries the MQTT 5 user property
+    ``messageId`` (the realtime trigger's deduplication key)."""
+
+    type = "trellis.mqtt.Publish"
+    aliases = aliases_of("Publish")
+    properties: ClassVar = (
+        *CONNECTION,
+        Prop("topic", "string", required=True),
+        Prop("from", "any", required=True, description="A message, a list, or an Ion URI."),
+        Prop("serdeType", "string", required=True, choices=SERDE_TYPES),
+        Prop("retain", "boolean", default=False),
+        Prop("qos", "integer", default=1, choices=(0, 1, 2)),
+    )
+    examples = (
+        """id: mqtt_publish
+namespace: company.team
+tasks:
+  - id: publish
+    type: io.kestra.plugin.mqtt.Publish
+    server: tcp://localhost:1883
+    clientId: kestraProducer
+    topic: kestra/sensors/cpu
+    serdeType: JSON
+    retain: true
+    from:
+      type: sensors
+      value: 1.23
+""",
+    )
+
+    @classmethod
+    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return validate_props(props)
+
+    def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+        from paho.mqtt.packettypes import PacketTypes  # optional dependency (trellis[mqtt])
+        from paho.mqtt.properties import Properties
+
+        values = source_values(props.get("from"), ctx)
+        serde = str(props.get("serdeType") or "STRING")
+        session = Session(props, persistent=False, manual_ack=False)
+        try:
+            for value in values:
+                publish_properties = None
+                if session.v5:
+                    publish_properties = Properties(PacketTypes.PUBLISH)
+                    publish_properties.UserProperty = [(MESSAGE_ID, uuid.uuid4().hex)]
+                info = session.client.publish(
+                    str(props["topic"]), encode(value, serde), qos=int(props.get("qos") or 1),
+                    retain=props.get("retain") is True, properties=publish_properties,
+                )  # fmt: skip
+                info.wait_for_publish(timeout=30)
+                if not info.is_published():
+                    raise TaskFailed(f"the broker did not confirm a message ({info.rc})")
+        finally:
+            session.close()
+        return {"messagesCount": len(values)}
+
+
+class Subscribe(RunnableTask):
+    """Receive messages from topics until ``maxRecords`` / ``maxDuration`` into an Ion file
+    (``uri``, ``messagesCount``)."""
+
+    type = "trellis.mqtt.Subscribe"
+    aliases = aliases_of("Subscribe")
+    properties: ClassVar = (*CONNECTION, *SUBSCRIBER, *limit_props())
+    examples = (
+        """id: mqtt_subscribe
+namespace: company.team
+tasks:
+  - id: subscribe
+    type: io.kestra.plugin.mqtt.Subscribe
+    server: tcp://localhost:1883
+    clientId: kestraProducer
+    topic:
+      - kestra/sensors/cpu
+      - kestra/sensors/mem
+    serdeType: JSON
+    maxRecords: 10
+    maxDuration: PT30S
+""",
+    )
+
+    @classmethod
+    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return validate_props(props) + limit_problems(props)
+
+    def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+        session = Session(props, persistent=False, manual_ack=True)
+        try:
+            session.subscribe(topics_of(props["topic"]), int(props.get("qos") or 1))
+            messages = collect(session, Budget.of(props), ctx.should_stop)
+            serde = props.get("serdeType")
+            outputs = store_records(ctx, [message_variables(m, serde) for m in messages])
+            session.ack(messages)
+        finally:
+            session.close()
+        return {"uri": outputs["uri"], "messagesCount": outputs["count"], "count": outputs["count"]}
