@@ -19,6 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from kernel import ion
+
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")  # $n would be a symbol id
 _KEYWORDS = frozenset({"true", "false", "null", "nan"})
 
@@ -104,10 +106,6 @@ class IonRowWriter:
 
 
 def read_rows(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows of an Ion text file, one at a time (each line holds one value)."""
-    from amazon.ion import simpleion  # optional dependency (the `jdbc` extra)
-
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
-            if line.strip():
-                yield dict(simpleion.loads(line))
+    """Rows of an Ion text file, one at a time (the kernel's reader: any layout, lazily)."""
+    with path.open("rb") as stream:
+        yield from (dict(row) for row in ion.read_rows(stream, path.stat().st_size))

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from kernel import ion
 from kernel.durations import parse_duration
 from kernel.plugin import PollEvent, Prop, RunContext, TaskFailed
 
@@ -118,9 +119,7 @@ def plain(value: Any) -> Any:
 
 
 def ion_line(value: Any) -> str:
-    from amazon.ion import simpleion  # optional dependency (amazon-ion)
-
-    return simpleion.dumps(_ionable(value), binary=False, omit_version_marker=True)
+    return ion.dumps(_ionable(value))
 
 
 def _ionable(value: Any) -> Any:
@@ -135,13 +134,9 @@ def _ionable(value: Any) -> Any:
 
 def read_ion(path: Path) -> Iterator[Any]:
     """The values of an Ion text file (one per line, or any Ion layout), as plain Python."""
-    from amazon.ion import simpleion  # optional dependency (amazon-ion)
-
-    text = path.read_text(encoding="utf-8")
-    if not text.strip():
-        return
-    for value in simpleion.loads(text, single_value=False):
-        yield plain(value)
+    with path.open("rb") as stream:
+        for value in ion.read_rows(stream, path.stat().st_size):
+            yield plain(value)
 
 
 class IonFile:

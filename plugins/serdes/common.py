@@ -14,8 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
+from kernel import ion
 from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed
-from plugins.serdes import ion
 from plugins.serdes.dates import JavaDateFormat
 
 EXTRA = "serdes"

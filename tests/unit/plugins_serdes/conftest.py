@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.serdes import ion
+from kernel import ion
 from tests.unit.fake_context import FakeContext
 
 

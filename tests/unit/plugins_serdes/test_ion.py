@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from plugins.serdes import ion
+from kernel import ion
 
 pytest.importorskip("amazon.ion")
 

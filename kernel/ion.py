@@ -1,7 +1,8 @@
 """Kestra's internal row format: text Ion, one value (usually a struct) a line.
 
-Every serdes task reads or writes this format; so do other families that store query results
-(a SQL task's ``store: true``). Rows are plain Python values on our side so the format
+Every serdes task reads or writes this format; so do the families that store rows or messages
+for the next task (a SQL query's STORE, a broker's Consume): it is the kernel's because it is
+what tasks hand each other through internal storage. Rows are plain Python values on our side so the format
 modules never see Ion types:
 
     Ion        Python                       Ion        Python
@@ -17,8 +18,8 @@ type). Annotations are dropped on read. The ``$ion_1_0`` marker is accepted on r
 written, as Kestra's files have none.
 
 Reading is lazy (a generator over the stream) and writing is one value a line, so files of any
-size pass through in constant memory. The ``amazon-ion`` package is the optional dependency
-of the ``serdes`` extra: it is imported when a file is read or written, not at import time.
+size pass through in constant memory. The ``amazon-ion`` package is imported when a file is read or
+written, not at import time.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def read_rows(stream: IO[bytes] | IO[str], size: int | None = None) -> Iterator[
     Python, lazily. ``size`` is the stream's length when known (a file's), so that no text
     value can be longer than the C reader's buffer: at its own default (4 KiB) the reader
     refuses longer strings, and a 200,000-character one crashed the process in a test."""
-    # optional dependency (extra "serdes"): imported when a file is read
+    # imported when a file is read: importing the kernel loads no Ion library
     from amazon.ion import simpleion
 
     if size is None:
@@ -189,7 +190,7 @@ def _fraction_digits(microsecond: int) -> int:
 
 def dumps(value: Any) -> str:
     """One value as a line of text Ion, without the version marker or a newline."""
-    # optional dependency (extra "serdes"): imported when a value is written
+    # imported when a value is written: importing the kernel loads no Ion library
     from amazon.ion import simpleion
 
     return simpleion.dumps(to_ion(value), binary=False, omit_version_marker=True)
@@ -199,7 +200,7 @@ class IonWriter:
     """Writes rows to a text stream, one Ion value a line; counts them."""
 
     def __init__(self, stream: IO[str]) -> None:
-        # optional dependency (extra "serdes"): imported when a file is written
+        # imported when a file is written: importing the kernel loads no Ion library
         from amazon.ion import simpleion
 
         self._dumps = simpleion.dumps
