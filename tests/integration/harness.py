@@ -4,14 +4,16 @@ started as subprocesses on the configured broker and the test database (see
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from orchestrator.supervisor import Fleet, database_url, purge_broker
 from plugins.scripts.sandbox import WRITABLE_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
-__all__ = ["ROOT", "Processes", "database_url", "purge_broker"]
+__all__ = ["ROOT", "Processes", "database_url", "loopback_worker", "purge_broker"]
 
 
 class Processes(Fleet):
@@ -41,3 +43,19 @@ class Processes(Fleet):
         folder.chmod(0o1777)  # scripts of a root worker run as uid 65534
         self.env[WRITABLE_ENV] = str(folder)
         return folder
+
+
+@contextlib.contextmanager
+def loopback_worker(logs: Path, group: str, **env: str) -> Iterator[Processes]:
+    """A task worker of its own serving worker group ``group`` whose HTTP guard lets it reach
+    127.0.0.1 (``TRELLIS_HTTP_ALLOW``), plus ``env``: how a test reaches the servers it starts
+    on loopback (S3, a webhook) while the session's shared fleet keeps the default policy,
+    under which the same request is refused. Flows send their tasks there with
+    ``workerGroup: {key: <group>}``."""
+    fleet = Processes(logs)
+    fleet.env.update({"TRELLIS_HTTP_ALLOW": "127.0.0.1", **env})
+    fleet.start_worker(group, f"wg.{group}", concurrency=1)
+    try:
+        yield fleet
+    finally:
+        fleet.stop()

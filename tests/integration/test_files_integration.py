@@ -18,7 +18,7 @@ from kernel.states import State
 from orchestrator import processes
 from tests.file_servers import PASSWORD, USER, bare_repo, s3_server, sftp_server
 from tests.integration.conftest import wait_for
-from tests.integration.harness import Processes
+from tests.integration.harness import loopback_worker
 from triggers.services import trigger_set_disabled
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -35,13 +35,9 @@ def shared(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def files_worker(celery_processes, shared, tmp_path_factory):  # noqa: ANN201
-    fleet = Processes(tmp_path_factory.mktemp("files-logs"))
-    fleet.env.update({"TRELLIS_HTTP_ALLOW": "127.0.0.1", "TRELLIS_FS_ALLOWED_PATHS": str(shared)})
-    fleet.start_worker("files", "wg.files-it", concurrency=1)
-    try:
+    logs = tmp_path_factory.mktemp("files-logs")
+    with loopback_worker(logs, "files-it", TRELLIS_FS_ALLOWED_PATHS=str(shared)) as fleet:
         yield fleet
-    finally:
-        fleet.stop()
 
 
 def run(source: str) -> Execution:

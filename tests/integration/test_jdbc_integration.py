@@ -4,9 +4,6 @@ database is the machine's PostgreSQL whatever database Trellis itself runs on.""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import pytest
 
 from executions.models import LogEntry, TaskRun
@@ -16,29 +13,6 @@ from kernel.states import State
 from orchestrator.storage import default_storage
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def pg_schema() -> Iterator[str]:
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        conn = psycopg2.connect(
-            host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3
-        )
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432: {exc}")
-    conn.autocommit = True
-    schema = f"trellis_jdbc_it_{uuid.uuid4().hex[:10]}"
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE SCHEMA "{schema}"')
-        cur.execute(f'CREATE TABLE "{schema}".orders (id INT, total NUMERIC(8,2))')
-        cur.execute(f'INSERT INTO "{schema}".orders VALUES (1, 9.99), (2, 20), (3, 0.5)')
-    try:
-        yield schema
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        conn.close()
 
 
 def test_postgres_query_store_then_log_on_real_workers(workers, pg_schema) -> None:

@@ -14,7 +14,7 @@ from executions.models import LogEntry, TaskRun
 from executions.services import execution_create, execution_wait
 from flows.services import flow_deploy
 from kernel.states import State
-from tests.integration.harness import Processes
+from tests.integration.harness import loopback_worker
 from tests.unit.plugins_notifications.helpers import recording_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -40,18 +40,14 @@ errors:
 
 
 def test_an_errors_branch_posts_the_failed_execution_to_slack(workers, tmp_path) -> None:
-    fleet = Processes(tmp_path)
-    fleet.env["TRELLIS_HTTP_ALLOW"] = "127.0.0.1"
-    fleet.env["TRELLIS_URL"] = "https://trellis.example.test"
-    fleet.start_worker("notify", "wg.notify", concurrency=1)
-    try:
-        with recording_server() as server:
-            flow = flow_deploy(source=FLOW.format(url=server.url)).flow
-            execution = execution_create(flow=flow, inputs={})
-            done = execution_wait(execution.id, timeout=60)
-            requests = list(server.requests)
-    finally:
-        fleet.stop()
+    with (
+        loopback_worker(tmp_path, "notify", TRELLIS_URL="https://trellis.example.test"),
+        recording_server() as server,
+    ):
+        flow = flow_deploy(source=FLOW.format(url=server.url)).flow
+        execution = execution_create(flow=flow, inputs={})
+        done = execution_wait(execution.id, timeout=60)
+        requests = list(server.requests)
 
     assert done.state == State.FAILED
     runs = {r.task_id: r.state for r in TaskRun.objects.filter(execution=done)}
