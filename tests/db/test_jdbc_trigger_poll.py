@@ -13,7 +13,7 @@ import pytest
 from executions.models import Execution
 from flows.services import flow_deploy
 from orchestrator.storage import default_storage
-from triggers import sync
+from triggers import polling, sync
 from triggers.polling import poll_run, polls_due
 
 pytestmark = pytest.mark.django_db
@@ -25,10 +25,7 @@ T0 = datetime(2025, 1, 6, 9, 30, tzinfo=UTC)
 @pytest.fixture
 def sent(monkeypatch) -> list[tuple]:
     messages: list[tuple] = []
-    monkeypatch.setattr(
-        "triggers.tasks.poll_trigger.apply_async",
-        lambda args, queue: messages.append((*args, queue)),
-    )
+    monkeypatch.setattr(polling, "send", lambda name, args, queue: messages.append((*args, queue)))
     monkeypatch.setattr(sync, "clock", lambda: T0)
     return messages
 

@@ -37,7 +37,7 @@ UNKNOWN = """id: jdbc
 namespace: company.team
 tasks:
   - id: query
-    type: io.kestra.plugin.jdbc.postgresql.Query
+    type: io.kestra.plugin.gcp.bigquery.Query
     sql: select 1
 """
 TEMPLATE = """id: common
@@ -71,7 +71,7 @@ def test_each_file_is_judged_and_the_accepted_ones_are_deployed(export: Path) ->
     assert old.warnings[0].line == 5
     jdbc = by_file["company.team.jdbc.yml"]
     assert jdbc.status == UNSUPPORTED
-    assert "unknown type 'io.kestra.plugin.jdbc.postgresql.Query'" in str(jdbc.problems[0])
+    assert "unknown type 'io.kestra.plugin.gcp.bigquery.Query'" in str(jdbc.problems[0])
     assert jdbc.problems[0].line == 5
     assert by_file["company.team.common.yml"].kind == "template"
     assert report.deployed
@@ -116,7 +116,7 @@ def test_the_command_reports_per_file_and_fails_when_a_file_is_refused(export, c
     assert "accepted     company.team.plain" in out
     assert "deprecated   company.team.old" in out
     assert "unsupported  -" in out
-    assert ":5:11: unknown type 'io.kestra.plugin.jdbc.postgresql.Query'" in out
+    assert ":5:11: unknown type 'io.kestra.plugin.gcp.bigquery.Query'" in out
     assert "2 accepted as is, 1 accepted with deprecations, 1 not supported; deployed." in out
 
 
