@@ -25,7 +25,7 @@ from kernel.engine.planner import all_tasks
 from kernel.plugin import TaskFailed
 from orchestrator.storage import default_storage
 from plugins.core.flow.working_directory import SAVED, TYPE
-from plugins.scripts.process import (
+from plugins.scripts.files import (
     as_lines,
     copy_namespace_files,
     store_output_files,

@@ -30,7 +30,8 @@ from typing import Any, ClassVar
 import yaml
 
 from kernel.plugin import Prop, RunContext, TaskFailed, TaskResult
-from plugins.scripts.process import COMMON_PROPS, Runtime, ScriptTask, _inside, as_lines
+from plugins.scripts.files import as_lines, inside
+from plugins.scripts.process import COMMON_PROPS, Runtime, ScriptTask
 from plugins.scripts.python import PYTHON_PROPS, python_runtime, validate_dependencies
 
 LOG_FORMATS = ("JSON", "TEXT", "DEBUG", "NONE")
@@ -171,7 +172,7 @@ tasks:
     def _project_dir(props: dict[str, Any], ctx: RunContext) -> Path:
         name = str(props.get("projectDir") or "").strip()
         folder = ctx.working_dir / name if name else ctx.working_dir
-        if Path(name).is_absolute() or not _inside(ctx.working_dir, folder):
+        if Path(name).is_absolute() or not inside(ctx.working_dir, folder):
             raise TaskFailed(f"projectDir {name!r} is outside the working directory")
         return folder
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kernel.plugin import Prop, RunContext
-from plugins.scripts.process import COMMON_PROPS, Runtime, ScriptTask, as_lines
+from plugins.scripts.files import as_lines
+from plugins.scripts.process import COMMON_PROPS, Runtime, ScriptTask
 
 
 class Script(ScriptTask):

@@ -26,12 +26,11 @@ import json
 import os
 import queue
 import re
-import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar
@@ -40,6 +39,13 @@ from kernel import config
 from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed, TaskResult
 from kernel.secrets import MASK
 from kernel.states import State
+from plugins.scripts.files import (
+    as_bool,
+    as_lines,
+    copy_namespace_files,
+    store_output_files,
+    write_input_files,
+)
 from plugins.scripts.sandbox import Sandbox, SandboxUnavailable, sandbox_for_scripts
 
 #: How often the run loop looks at ``ctx.should_stop()``.
@@ -129,81 +135,10 @@ COMMON_PROPS: tuple[Prop, ...] = (
 )
 
 
-def as_bool(value: Any, default: bool) -> bool:
-    """A boolean property after rendering (an expression may have produced ``"true"``)."""
-    if value is None:
-        return default
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "1", "yes"}
-    return bool(value)
-
-
-def as_lines(value: Any) -> list[str]:
-    """A list-of-strings property after rendering: a rendered expression may be a JSON list or
-    a single string."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                parsed = json.loads(text)
-            except ValueError:
-                parsed = None
-            if isinstance(parsed, list):
-                return [str(v) for v in parsed]
-        return [value]
-    return [v if isinstance(v, str) else str(v) for v in value]
-
-
 def mask(line: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         line = line.replace(secret, MASK)
     return line
-
-
-def _inside(root: Path, path: Path) -> bool:
-    return path.resolve().is_relative_to(root.resolve())
-
-
-def write_input_files(ctx: RunContext, files: Any) -> None:
-    """Write ``inputFiles`` (a map, or its JSON text) into the working directory."""
-    if not files:
-        return
-    if isinstance(files, str):
-        try:
-            files = json.loads(files)
-        except ValueError:
-            raise TaskFailed("inputFiles must be a map of file name -> content") from None
-    if not isinstance(files, Mapping):
-        raise TaskFailed("inputFiles must be a map of file name -> content")
-    root = ctx.working_dir
-    for name, content in files.items():
-        target = root / str(name)
-        if Path(str(name)).is_absolute() or not _inside(root, target):
-            raise TaskFailed(f"inputFiles: {name!r} is outside the working directory")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, str) and content.startswith("kestra://"):
-            shutil.copyfile(ctx.open_uri(content), target)
-        elif isinstance(content, str):
-            target.write_text(content, encoding="utf-8")
-        else:
-            target.write_text(json.dumps(content), encoding="utf-8")
-
-
-def store_output_files(ctx: RunContext, patterns: Iterable[str]) -> dict[str, str]:
-    """Files of the working directory matching ``patterns`` -> their internal-storage URIs,
-    keyed by path relative to the working directory (Kestra's ``outputFiles``)."""
-    root = ctx.working_dir
-    stored: dict[str, str] = {}
-    for pattern in patterns:
-        if not pattern or Path(pattern).is_absolute():
-            raise TaskFailed(f"outputFiles: {pattern!r} must be a relative glob pattern")
-        for path in sorted(root.glob(pattern)):
-            name = path.relative_to(root).as_posix()
-            if path.is_file() and name not in stored and _inside(root, path):
-                stored[name] = ctx.put_file(path, name)
-    return stored
 
 
 @dataclass
@@ -514,32 +449,3 @@ def warn_ignored(props: Mapping[str, Any], ctx: RunContext) -> None:
         ctx.logger.warning(
             f"containerImage {image!r} is ignored: Trellis runs scripts as local processes"
         )
-
-
-def copy_namespace_files(ctx: RunContext, spec: Any) -> int:
-    """Kestra's ``namespaceFiles``: the namespace's files, filtered by ``include`` and
-    ``exclude`` globs, copied into the working directory under their own paths (before
-    ``inputFiles``, which may overwrite them). Returns how many were copied."""
-    if not isinstance(spec, Mapping) or not as_bool(spec.get("enabled"), True):
-        return 0
-    store = getattr(ctx, "namespace_files", None)
-    if store is None:
-        raise TaskFailed("namespaceFiles: this run context has no namespace files")
-    include = [str(p) for p in as_lines(spec.get("include"))]
-    exclude = [str(p) for p in as_lines(spec.get("exclude"))]
-    namespaces = [str(n) for n in as_lines(spec.get("namespaces"))] or [ctx.namespace]
-    root = ctx.working_dir
-    copied = 0
-    for namespace in namespaces:
-        for path in store.list(namespace):
-            if include and not store.matches(path, include):
-                continue
-            if exclude and store.matches(path, exclude):
-                continue
-            target = root / path.lstrip("/")
-            if not _inside(root, target):  # paths are normalised; this is belt and braces
-                raise TaskFailed(f"namespaceFiles: {path!r} is outside the working directory")
-            store.copy_to(namespace, path, target)
-            copied += 1
-    ctx.logger.debug(f"namespaceFiles: {copied} file(s) copied into the working directory")
-    return copied

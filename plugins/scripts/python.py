@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 
 from kernel.plugin import Prop, RunContext
 from plugins.scripts import deps
-from plugins.scripts.process import COMMON_PROPS, Runtime, ScriptTask, as_bool, as_lines
+from plugins.scripts.files import as_bool, as_lines
+from plugins.scripts.process import COMMON_PROPS, Runtime, ScriptTask
 
 #: Kestra's Python properties (``PythonBasedPlugin``), shared by Script, Commands and DbtCLI.
 PYTHON_PROPS: tuple[Prop, ...] = (

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from kernel.plugin import Prop, RunContext, TaskResult
-from plugins.scripts.process import COMMON_PROPS, Runtime, ScriptTask, as_bool, as_lines
+from plugins.scripts.files import as_bool, as_lines
+from plugins.scripts.process import COMMON_PROPS, Runtime, ScriptTask
 
 
 class Commands(ScriptTask):

@@ -38,7 +38,7 @@ from namespaces.models import AllowedNamespace
 from namespaces.services import nsfile_put
 from plugins.core.flow.for_each_item import StartItemSubflows
 from plugins.core.kv import Delete, Get, GetKeys, Set
-from plugins.scripts.process import copy_namespace_files
+from plugins.scripts.files import copy_namespace_files
 from tests.db.api_support import grant
 from triggers.models import TriggerFire
 from triggers.services import on_execution_ended

@@ -13,7 +13,7 @@ import pytest
 from kernel.plugin import TaskFailed, TaskResult
 from kernel.registry import registry
 from kernel.states import State
-from plugins.scripts import process, shell
+from plugins.scripts import files, process, shell
 from plugins.scripts import python as py
 from tests.unit.fake_context import FakeContext
 
@@ -284,10 +284,10 @@ def test_namespace_files_are_copied_into_the_working_directory(ctx):
 def test_namespace_files_from_other_namespaces_and_disabled_copies(ctx):
     ctx.namespace_files = FakeNamespaceFiles({"shared": {"/lib.py": b"x = 1"}})
 
-    assert process.copy_namespace_files(ctx, {"namespaces": ["shared"]}) == 1
+    assert files.copy_namespace_files(ctx, {"namespaces": ["shared"]}) == 1
     assert (ctx.working_dir / "lib.py").read_text() == "x = 1"
-    assert process.copy_namespace_files(ctx, {"enabled": False, "namespaces": ["shared"]}) == 0
-    assert process.copy_namespace_files(ctx, None) == 0
+    assert files.copy_namespace_files(ctx, {"enabled": False, "namespaces": ["shared"]}) == 0
+    assert files.copy_namespace_files(ctx, None) == 0
 
 
 # ------------------------------------------------------------ isolation (issue 9, security)
