@@ -71,7 +71,7 @@ def _description(prop: Prop) -> str:
     if prop.aliases:
         parts.append("Also spelled " + ", ".join(f"`{a}`" for a in prop.aliases) + ".")
     if not prop.dynamic:
-        parts.append("Not rendered.")
+        parts.append("Not rendered by the engine.")
     if prop.deprecated:
         parts.append(f"Deprecated: {prop.deprecated}")
     return _cell(" ".join(parts))
