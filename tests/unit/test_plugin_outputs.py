@@ -24,7 +24,10 @@ from kernel.plugin import (
     TriggerType,
     declared_outputs,
 )
+from kernel.plugin_schema import json_schema
 from kernel.registry import registry
+from plugins.jdbc.query import Queries, Query
+from plugins.serdes.csv_tasks import CsvToIon, IonToCsv
 from tests.unit.fake_context import FakeContext
 
 #: Families whose types must declare their outputs (entry-point names, or their prefix
@@ -122,7 +125,6 @@ def test_core_values_and_log_return_what_they_declare(ctx) -> None:
 @pytest.mark.parametrize("fetch", ["FETCH_ONE", "FETCH", "STORE", "NONE"])
 def test_jdbc_query_on_sqlite_returns_declared_keys(ctx, tmp_path: Path, fetch: str) -> None:
     pytest.importorskip("sqlalchemy")
-    from plugins.jdbc.query import Queries, Query
 
     url = f"jdbc:sqlite:{tmp_path / 'data.db'}"
     Queries().run(
@@ -141,7 +143,6 @@ def test_jdbc_query_on_sqlite_returns_declared_keys(ctx, tmp_path: Path, fetch: 
 
 def test_serdes_conversions_return_declared_keys(ctx) -> None:
     pytest.importorskip("amazon.ion")
-    from plugins.serdes.csv_tasks import CsvToIon, IonToCsv
 
     source = ctx.working_dir / "in.csv"
     source.write_text("id,name\n1,Ada\n", encoding="utf-8")
@@ -202,3 +203,13 @@ def test_a_type_without_declared_outputs_shows_a_dash() -> None:
     assert "Properties: —" in quiet
     assert "Trigger variables (`trigger.<name>`)" in ping
     assert "| `date` | string | When \\| it fired. |" in ping
+
+
+def test_the_json_schema_lists_declared_outputs() -> None:
+    schema = json_schema(registry.get("io.kestra.plugin.core.debug.Return"))
+    log = json_schema(registry.get("io.kestra.plugin.core.log.Log"))
+
+    assert schema["x-outputs"] == [
+        {"name": "value", "kind": "any", "description": "The rendered `format`."}
+    ]
+    assert "x-outputs" not in log
