@@ -60,6 +60,18 @@ class Prop:
     items: PropKind | None = None
 
 
+@dataclass(frozen=True)
+class Output:
+    """One output a task returns (``outputs.<task>.<name>``), or one variable a trigger gives
+    the executions it starts (``trigger.<name>``). Declared next to the properties so the
+    generated docs (``trellis plugins docs``) list them and a test can hold ``run`` to them."""
+
+    name: str
+    description: str = ""
+    #: A PropKind-like word for readers (``string``, ``integer``, ``map``, ``list``, ``uri``...).
+    kind: str = "any"
+
+
 class PluginType:
     """Common declaration of task and trigger types."""
 
@@ -159,6 +171,9 @@ class RunnableTask(PluginType):
     """A task that does work on a worker."""
 
     kind: ClassVar[str] = "runnable"
+    #: The keys ``run`` may return, by name exactly. A task that returns nothing says so with
+    #: an explicit ``outputs = ()`` (tests/unit/test_plugin_outputs.py checks every type).
+    outputs: ClassVar[tuple[Output, ...]] = ()
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any] | TaskResult:
         raise NotImplementedError
@@ -200,6 +215,10 @@ class FlowableTask(PluginType):
     """A task that only decides what runs next; evaluated by the executor, never does I/O."""
 
     kind: ClassVar[str] = "flowable"
+    #: What :meth:`outputs` may return. Named apart from the other types' ``outputs``
+    #: declaration because ``outputs`` is the method here (read both with
+    #: :func:`declared_outputs`).
+    declared_outputs: ClassVar[tuple[Output, ...]] = ()
 
     def decide(self, task: TaskSpec, ctx: FlowableContext) -> Mapping[str, Any] | None:
         """Called once, when the flowable's task run starts; the result is stored on the run
@@ -256,6 +275,8 @@ class TriggerType(PluginType):
     """A trigger declaration (Schedule, Flow, Webhook, polling)."""
 
     kind: ClassVar[str] = "trigger"
+    #: The ``trigger.*`` variables an execution started by this trigger gets.
+    outputs: ClassVar[tuple[Output, ...]] = ()
     #: Dotted property paths whose value is a credential (a Webhook's ``key``): shown only to
     #: users who may write the flow, ``******`` to everyone else (issue 21).
     confidential: ClassVar[tuple[str, ...]] = ()
@@ -335,6 +356,15 @@ class PollingTrigger(TriggerType):
 
     def evaluate(self, props: dict[str, Any], ctx: PollContext) -> list[PollEvent]:
         raise NotImplementedError
+
+
+def declared_outputs(cls: type[PluginType]) -> tuple[Output, ...]:
+    """The outputs a type declares, whatever its kind: a flowable's ``outputs`` is a method,
+    so its declaration is ``declared_outputs``; types without either declare none."""
+    found = getattr(cls, "outputs", ())
+    if not isinstance(found, tuple):
+        found = getattr(cls, "declared_outputs", ())
+    return tuple(found) if isinstance(found, tuple) else ()
 
 
 def kestra_aliases(suffix: str, *, core_tasks: str | None = None) -> tuple[str, ...]:

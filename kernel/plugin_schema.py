@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from kernel.plugin import PluginType, Prop, TriggerType
+from kernel.plugin import PluginType, Prop, TriggerType, declared_outputs
 
 JSON_SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -123,4 +123,9 @@ def json_schema(cls: type[PluginType]) -> dict[str, Any]:
         schema["description"] = doc
     if cls.examples:
         schema["examples"] = list(cls.examples)
+    outputs = declared_outputs(cls)
+    if outputs:  # what the task returns (trigger variables for a trigger): not validated
+        schema["x-outputs"] = [
+            {"name": o.name, "kind": o.kind, "description": o.description} for o in outputs
+        ]
     return schema

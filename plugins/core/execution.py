@@ -14,6 +14,7 @@ from kernel.plugin import (
     ChildStart,
     FlowableContext,
     FlowableTask,
+    Output,
     Prop,
     TaskFailed,
     kestra_aliases,
@@ -47,6 +48,8 @@ class Exit(_Leaf):
     aliases = kestra_aliases("execution.Exit", core_tasks="executions.Exit")
     ends_execution = True
     properties: ClassVar = (Prop("state", "string", default="SUCCESS", choices=tuple(EXIT_STATES)),)
+
+    declared_outputs: ClassVar = (Output("state", "The state the execution ended in.", "string"),)
 
     def decide(self, task: TaskSpec, ctx: FlowableContext) -> Mapping[str, Any]:
         name = str(ctx.render(task.properties.get("state", "SUCCESS"))).upper()

@@ -16,6 +16,9 @@ class Fail(RunnableTask):
         Prop("errorMessage", "string", default="Task failure"),
     )
 
+    #: Returns nothing: it fails, or does nothing when `condition` is false.
+    outputs: ClassVar = ()
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         condition = props.get("condition")
         if condition is not None and not is_truthy(condition):

@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote, unquote
 
 from kernel.expressions.limits import regex_fullmatch
-from kernel.plugin import PollContext, PollEvent, PollingTrigger, Prop, StoreFile
+from kernel.plugin import Output, PollContext, PollEvent, PollingTrigger, Prop, StoreFile
 
 ACTIONS = ("NONE", "MOVE", "DELETE")
 CLAIM_DIR = ".trellis-claims"
@@ -124,6 +124,15 @@ triggers:
     moveDirectory: /data/done
     interval: PT10S
 """,
+    )
+
+    outputs: ClassVar = (
+        Output(
+            "file",
+            "The file found: name, path, localPath, size, updatedDate and uri (its copy in internal storage).",
+            "map",
+        ),
+        Output("files", "The same file as a one-item list (Kestra's shape).", "list"),
     )
 
     @classmethod

@@ -14,7 +14,15 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from kernel.expressions.render import is_truthy
-from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed, TaskResult, kestra_aliases
+from kernel.plugin import (
+    Output,
+    Prop,
+    RunContext,
+    RunnableTask,
+    TaskFailed,
+    TaskResult,
+    kestra_aliases,
+)
 from plugins.core.conditions import parse_moment
 
 _PURGE_EXAMPLE = """id: purge
@@ -78,6 +86,13 @@ class PurgeExecutions(RunnableTask):
     )
     examples = (_PURGE_EXAMPLE,)
 
+    outputs: ClassVar = (
+        Output("executionsCount", "Executions deleted.", "integer"),
+        Output("logsCount", "Log lines deleted.", "integer"),
+        Output("storagesCount", "Executions whose stored files were deleted.", "integer"),
+        Output("metricsCount", "Always 0: Trellis keeps no metrics.", "integer"),
+    )
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         counts = _call(
             _records(ctx).purge_executions, namespace=props.get("namespace"),
@@ -105,6 +120,8 @@ class PurgeLogs(RunnableTask):
         Prop("logLevels", "list", items="string"),
     )
 
+    outputs: ClassVar = (Output("count", "Log lines deleted.", "integer"),)
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         count = _call(
             _records(ctx).purge_logs, namespace=props.get("namespace"),
@@ -128,6 +145,8 @@ class PurgeKV(RunnableTask):
         Prop("keyPattern", "string"),
         Prop("expiredOnly", "boolean", default=False),
     )
+
+    outputs: ClassVar = (Output("size", "Keys deleted.", "integer"),)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         size = _call(
@@ -156,6 +175,11 @@ class Count(RunnableTask):
         Prop("startDate", "string", required=True),
         Prop("endDate", "string"),
         Prop("expression", "string", dynamic=False, description="Rendered with `count`."),
+    )
+
+    outputs: ClassVar = (
+        Output("results", "One count per flow, kept when `expression` is true for it.", "list"),
+        Output("total", "How many entries `results` holds.", "integer"),
     )
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any] | TaskResult:
@@ -188,6 +212,11 @@ class Fetch(RunnableTask):
         Prop("flowId", "string", description="Ignored: the execution says."),
     )
 
+    outputs: ClassVar = (
+        Output("uri", "The log lines, one JSON object a line.", "uri"),
+        Output("size", "How many lines.", "integer"),
+    )
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         lines = _call(
             _records(ctx).logs, execution_id=props.get("executionId"),
@@ -212,6 +241,8 @@ class Toggle(RunnableTask):
         Prop("namespace", "string", description="This flow's namespace or one inside it."),
         Prop("enabled", "boolean"),
     )
+
+    outputs: ClassVar = (Output("enabled", "Whether the trigger is now enabled.", "boolean"),)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         enabled = props.get("enabled")

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from kernel.durations import parse_duration
 from kernel.expressions.render import is_truthy
-from kernel.plugin import PollContext, PollEvent, PollingTrigger, Prop
+from kernel.plugin import Output, PollContext, PollEvent, PollingTrigger, Prop
 from plugins.http.guard import DestinationRefused, HostPolicy, current_policy
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -78,6 +78,13 @@ triggers:
     interval: PT30S
     stopAfter: [SUCCESS]
 """,
+    )
+
+    outputs: ClassVar = (
+        Output("uri", "The URL called.", "string"),
+        Output("code", "The HTTP status.", "integer"),
+        Output("headers", "Response headers, name -> values.", "map"),
+        Output("body", "The response body.", "any"),
     )
 
     @classmethod

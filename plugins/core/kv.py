@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed, kestra_aliases
+from kernel.plugin import Output, Prop, RunContext, RunnableTask, TaskFailed, kestra_aliases
 
 
 def _namespace(props: dict[str, Any], ctx: RunContext) -> str:
@@ -32,6 +32,9 @@ class Set(RunnableTask):
         Prop("kvDescription", "string"),
     )
 
+    #: Returns nothing: its work is the stored key.
+    outputs: ClassVar = ()
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         try:
             _store(ctx).set(
@@ -54,6 +57,10 @@ class Get(RunnableTask):
         Prop("errorOnMissing", "boolean", default=False),
     )
 
+    outputs: ClassVar = (
+        Output("value", "The key's value (None when absent and `errorOnMissing` is false).", "any"),
+    )
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         try:
             return {"value": _store(ctx).get(_namespace(props, ctx), props["key"])}
@@ -68,6 +75,8 @@ class GetKeys(RunnableTask):
     aliases = kestra_aliases("kv.GetKeys", core_tasks="kv.GetKeys")
     properties: ClassVar = (Prop("prefix", "string", default=""), Prop("namespace", "string"))
 
+    outputs: ClassVar = (Output("keys", "The namespace's keys starting with `prefix`.", "list"),)
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         return {"keys": _store(ctx).keys(_namespace(props, ctx), props.get("prefix") or "")}
 
@@ -80,6 +89,8 @@ class Delete(RunnableTask):
         Prop("namespace", "string"),
         Prop("errorOnMissing", "boolean", default=False),
     )
+
+    outputs: ClassVar = (Output("deleted", "Whether the key existed.", "boolean"),)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         deleted = _store(ctx).delete(_namespace(props, ctx), props["key"])

@@ -42,6 +42,9 @@ tasks:
 """,
     )
 
+    #: Returns nothing: its work is the log line.
+    outputs: ClassVar = ()
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         emit(ctx, props.get("level") or "INFO", props["message"])
         return {}
@@ -57,6 +60,9 @@ class Echo(RunnableTask):
         Prop("format", "any", required=True),
         Prop("level", "string", default="INFO", choices=LEVELS, dynamic=False),
     )
+
+    #: Returns nothing: its work is the log line.
+    outputs: ClassVar = ()
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         emit(ctx, props.get("level") or "INFO", props["format"])

@@ -14,6 +14,9 @@ class Sleep(RunnableTask):
     aliases = kestra_aliases("flow.Sleep", core_tasks="flows.Sleep")
     properties: ClassVar = (Prop("duration", "duration", required=True),)
 
+    #: Returns nothing: it only waits.
+    outputs: ClassVar = ()
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         deadline = time.monotonic() + parse_duration(props["duration"]).total_seconds()
         while (left := deadline - time.monotonic()) > 0:

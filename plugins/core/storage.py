@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed, kestra_aliases
+from kernel.plugin import Output, Prop, RunContext, RunnableTask, TaskFailed, kestra_aliases
 from plugins.core.flow.for_each_item import MAX_BATCHES, cut_items, split_items
 
 _EXAMPLE = """id: files
@@ -69,6 +69,11 @@ class Write(RunnableTask):
     )
     examples = (_EXAMPLE,)
 
+    outputs: ClassVar = (
+        Output("uri", "The written file in internal storage.", "uri"),
+        Output("size", "Its size in bytes.", "integer"),
+    )
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         target = ctx.working_dir / f"content{_extension(props.get('extension'), '.ion')}"
         data = str(props.get("content") or "").encode("utf-8")
@@ -82,6 +87,8 @@ class Size(RunnableTask):
     type = "trellis.core.storage.Size"
     aliases = kestra_aliases("storage.Size", core_tasks="storages.Size")
     properties: ClassVar = (Prop("uri", "string", required=True),)
+
+    outputs: ClassVar = (Output("size", "The file's size in bytes.", "integer"),)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         return {"size": _local(ctx, _uri(props.get("uri"), "uri")).stat().st_size}
@@ -110,6 +117,8 @@ class Concat(RunnableTask):
         Prop("extension", "string", default=".tmp"),
     )
 
+    outputs: ClassVar = (Output("uri", "The concatenated file.", "uri"),)
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         separator = str(props.get("separator") or "").encode("utf-8")
         target = ctx.working_dir / f"concat{_extension(props.get('extension'), '.tmp')}"
@@ -134,6 +143,8 @@ class Split(RunnableTask):
         Prop("partitions", "integer"),
         Prop("separator", "string", default="\n"),
     )
+
+    outputs: ClassVar = (Output("uris", "The parts, in order, as internal-storage URIs.", "list"),)
 
     @classmethod
     def validate(cls, props: Any) -> list[tuple[str, str]]:
@@ -168,6 +179,8 @@ class Reverse(RunnableTask):
         Prop("separator", "string", default="\n"),
     )
 
+    outputs: ClassVar = (Output("uri", "The file with its lines in reverse order.", "uri"),)
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         source = _local(ctx, _uri(props.get("from"), "from"))
         separator = str(props.get("separator") or "\n")
@@ -187,6 +200,8 @@ class DeleteFiles(RunnableTask):
         Prop("uris", "any", required=True),
         Prop("errorOnMissing", "boolean", default=False),
     )
+
+    outputs: ClassVar = (Output("deleted", "How many files were deleted.", "integer"),)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         delete = getattr(ctx, "delete_uri", None)

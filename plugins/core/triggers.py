@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from croniter import CroniterBadDateError, croniter
 
 from kernel.durations import DurationError, parse_duration
-from kernel.plugin import Prop, TriggerType
+from kernel.plugin import Output, Prop, TriggerType
 from plugins.core.conditions import parse_moment
 
 #: Kestra's nicknames, as five fields (what celery-beat's crontab needs too).
@@ -133,6 +133,12 @@ triggers:
 """,
     )
 
+    outputs: ClassVar = (
+        Output("date", "The tick's instant (ISO 8601).", "string"),
+        Output("next", "The following tick, or None.", "string"),
+        Output("previous", "The tick before, or None.", "string"),
+    )
+
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
         problems: list[tuple[str, str]] = []
@@ -189,6 +195,16 @@ triggers:
 """,
     )
 
+    outputs: ClassVar = (
+        Output("executionId", "The execution that ended.", "string"),
+        Output("namespace", "Its namespace.", "string"),
+        Output("flowId", "Its flow.", "string"),
+        Output("flowRevision", "Its flow's revision.", "integer"),
+        Output("state", "Its final state.", "string"),
+        Output("outputs", "Its flow outputs.", "map"),
+        Output("executionLabels", "Its labels.", "map"),
+    )
+
 
 class Webhook(TriggerType):
     """Start the flow from ``/api/v1/executions/webhook/{namespace}/{flowId}/{key}``.
@@ -242,6 +258,12 @@ triggers:
       header: X-Hub-Signature-256
       tolerance: PT5M
 """,
+    )
+
+    outputs: ClassVar = (
+        Output("body", "The request body (parsed JSON when it is JSON, else text).", "any"),
+        Output("headers", "Request headers, name -> values.", "map"),
+        Output("parameters", "Query parameters, name -> values.", "map"),
     )
 
     @classmethod
@@ -352,6 +374,12 @@ triggers:
       - 2030-03-02T09:00:00
       - 2030-06-01T09:00:00+02:00
 """,
+    )
+
+    outputs: ClassVar = (
+        Output("date", "The tick's instant (ISO 8601).", "string"),
+        Output("next", "The following tick, or None.", "string"),
+        Output("previous", "The tick before, or None.", "string"),
     )
 
     @classmethod

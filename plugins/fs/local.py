@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kernel.plugin import Prop, RunContext, TaskFailed
+from kernel.plugin import Output, Prop, RunContext, TaskFailed
 from plugins.core.fs_trigger import ALLOWED_ENV
 from plugins.fs.family import family
 from plugins.fs.remote import Entry
@@ -120,6 +120,11 @@ tasks:
     to: /data/backup/report.csv
     overwrite: true
 """,
+    )
+
+    outputs: ClassVar = (
+        Output("from", "The copied file.", "string"),
+        Output("to", "The copy.", "string"),
     )
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:

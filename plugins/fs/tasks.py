@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from kernel.expressions.limits import regex_fullmatch
 from kernel.plugin import (
+    Output,
     Prop,
     RunContext,
     RunnableTask,
@@ -84,6 +85,10 @@ class ListTask(FsTask):
         Prop("recursive", "boolean", default=False, description="List sub-folders too."),
     )
 
+    outputs: ClassVar = (
+        Output("files", "One entry per file: name, path, size, fileType, updatedDate.", "list"),
+    )
+
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
         return check_regexp(props)
@@ -110,6 +115,13 @@ class DownloadTask(FsTask):
 
     properties: ClassVar = (
         Prop("from", "string", required=True, description="The remote file to download."),
+    )
+
+    outputs: ClassVar = (
+        Output("from", "The remote file.", "string"),
+        Output("to", "Its copy in internal storage.", "uri"),
+        Output("uri", "The same URI as `to`.", "uri"),
+        Output("size", "Bytes downloaded.", "integer"),
     )
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
@@ -149,6 +161,11 @@ class DownloadsTask(FsTask):
         Prop("action", "string", default="NONE", choices=ACTIONS),
         Prop("moveDirectory", "string", description="Where MOVE puts the files."),
         Prop("maxFiles", "integer", default=25, description="Files downloaded, at most."),
+    )
+
+    outputs: ClassVar = (
+        Output("files", "One entry per file downloaded, with its `uri`.", "list"),
+        Output("outputFiles", "Remote path -> internal-storage URI.", "map"),
     )
 
     @classmethod
@@ -197,6 +214,12 @@ class UploadTask(FsTask):
         Prop("overwrite", "boolean", default=True, description="Replace an existing file."),
     )
 
+    outputs: ClassVar = (
+        Output("from", "The uploaded file's URI.", "string"),
+        Output("to", "Where it was written.", "string"),
+        Output("size", "Bytes uploaded.", "integer"),
+    )
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         local = ctx.open_uri(str(props["from"]))
         target = str(props.get("to") or local.name)
@@ -224,6 +247,8 @@ class UploadsTask(FsTask):
         Prop("overwrite", "boolean", default=True, description="Replace existing files."),
     )
 
+    outputs: ClassVar = (Output("files", "Where each file was written.", "list"),)
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         folder = str(props["to"])
         backend = self.open(props)
@@ -250,6 +275,11 @@ class DeleteTask(FsTask):
         Prop("errorOnMissing", "boolean", default=False),
     )
 
+    outputs: ClassVar = (
+        Output("uri", "The file named.", "string"),
+        Output("deleted", "Whether it existed and was deleted.", "boolean"),
+    )
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         path = _path_of(str(props["uri"]))
         backend = self.open(props)
@@ -269,6 +299,11 @@ class MoveTask(FsTask):
         Prop("from", "string", required=True, description="The remote file to move."),
         Prop("to", "string", required=True, description="The new path, or a folder + '/'."),
         Prop("overwrite", "boolean", default=False, description="Replace an existing file."),
+    )
+
+    outputs: ClassVar = (
+        Output("from", "The old path.", "string"),
+        Output("to", "The new path.", "string"),
     )
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kernel.plugin import (
+    Output,
     PollContext,
     PollEvent,
     PollingTrigger,
@@ -29,6 +30,14 @@ class RemoteTrigger(PollingTrigger):
     default_interval = "PT60S"
     #: Shown as ``******`` to users who may not write the flow (flows/confidential.py).
     confidential: ClassVar = ("password", "keyfile", "passphrase")
+
+    outputs: ClassVar = (
+        Output(
+            "files",
+            "One entry per file found: name, path, size, fileType, updatedDate, remotePath and uri (its copy in internal storage).",
+            "list",
+        ),
+    )
 
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:

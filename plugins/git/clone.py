@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed
+from kernel.plugin import Output, Prop, RunContext, RunnableTask, TaskFailed
 from plugins.git.repo import CONNECTION, Git, check_url, git_available
 
 _EXAMPLE = """id: git_clone
@@ -73,6 +73,11 @@ class Clone(RunnableTask):
         Prop("cloneSubmodules", "boolean", default=False),
     )
     examples = (_EXAMPLE,)
+
+    outputs: ClassVar = (
+        Output("directory", "The clone in the working directory.", "string"),
+        Output("commitId", "The commit checked out.", "string"),
+    )
 
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed
+from kernel.plugin import Output, Prop, RunContext, RunnableTask, TaskFailed
 from plugins.git.repo import CONNECTION, Git, check_url, checkout, git_available
 
 COMMIT = (
@@ -85,6 +85,12 @@ class PushFlows(GitTask):
         *COMMIT,
     )
 
+    outputs: ClassVar = (
+        Output("commitId", "The commit pushed (None when nothing changed).", "string"),
+        Output("changes", "Files added, changed or deleted.", "list"),
+        Output("flows", "Ids of the flows pushed.", "list"),
+    )
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         url = check_url(str(props["url"]))
         source_ns = str(props.get("sourceNamespace") or ctx.namespace)
@@ -130,6 +136,12 @@ class PushNamespaceFiles(GitTask):
         Prop("files", "any", description="Paths or globs to push (default: all)."),
         Prop("gitDirectory", "string", default="_files"),
         *COMMIT,
+    )
+
+    outputs: ClassVar = (
+        Output("commitId", "The commit pushed (None when nothing changed).", "string"),
+        Output("changes", "Files added, changed or deleted.", "list"),
+        Output("files", "Paths of the files pushed.", "list"),
     )
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
@@ -188,6 +200,8 @@ class SyncFlows(GitTask):
         Prop("dryRun", "boolean", default=False),
     )
 
+    outputs: ClassVar = (Output("flows", "One entry per flow, with its `syncState`.", "list"),)
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         url = check_url(str(props["url"]))
         target = str(props.get("targetNamespace") or ctx.namespace)
@@ -244,6 +258,8 @@ class SyncNamespaceFiles(GitTask):
         Prop("delete", "boolean", default=False, description="Delete files absent from git."),
         Prop("dryRun", "boolean", default=False),
     )
+
+    outputs: ClassVar = (Output("files", "One entry per file, with its `syncState`.", "list"),)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         url = check_url(str(props["url"]))

@@ -13,7 +13,7 @@ import urllib.parse
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
-from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed
+from kernel.plugin import Output, Prop, RunContext, RunnableTask, TaskFailed
 from plugins.http.request import METHODS, Request, build_request, exchange, header_map
 
 CHUNK = 64 * 1024
@@ -55,6 +55,13 @@ tasks:
     type: trellis.core.log.Log
     message: "{{ outputs.download.length }} bytes at {{ outputs.download.uri }}"
 """,
+    )
+
+    outputs: ClassVar = (
+        Output("uri", "The downloaded file.", "uri"),
+        Output("code", "The HTTP status.", "integer"),
+        Output("headers", "Response headers, name -> values.", "map"),
+        Output("length", "Bytes written.", "integer"),
     )
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:

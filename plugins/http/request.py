@@ -28,7 +28,7 @@ from email.message import Message
 from typing import Any, ClassVar
 
 from kernel.durations import DurationError, parse_duration
-from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed
+from kernel.plugin import Output, Prop, RunContext, RunnableTask, TaskFailed
 from plugins.http.guard import DestinationRefused, HostPolicy, current_policy
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
@@ -172,6 +172,13 @@ tasks:
     type: trellis.core.log.Log
     message: "{{ outputs.post.code }}: {{ outputs.post.body }}"
 """,
+    )
+
+    outputs: ClassVar = (
+        Output("code", "The HTTP status.", "integer"),
+        Output("headers", "Response headers, name -> values.", "map"),
+        Output("body", "The response body, decoded as text.", "string"),
+        Output("uri", "The URL called.", "string"),
     )
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed
+from kernel.plugin import Output, Prop, RunContext, RunnableTask, TaskFailed
 from plugins.jdbc.common import CONNECTION_PROPS, target_of, validate_connection
 from plugins.jdbc.runner import driver_error, engine_for
 
@@ -148,6 +148,8 @@ tasks:
 """,
     )
 
+    outputs: ClassVar = (Output("rowCount", "Rows copied in.", "integer"),)
+
     @classmethod
     def validate(cls, props: dict[str, Any]) -> list[tuple[str, str]]:
         errors = validate_connection(props, postgres_only=True)
@@ -188,6 +190,11 @@ tasks:
     type: io.kestra.plugin.core.log.Log
     message: "{{ outputs.export.rowCount }} rows in {{ outputs.export.uri }}"
 """,
+    )
+
+    outputs: ClassVar = (
+        Output("uri", "The exported file.", "uri"),
+        Output("rowCount", "Rows copied out.", "integer"),
     )
 
     @classmethod

@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed
+from kernel.plugin import Output, Prop, RunContext, RunnableTask, TaskFailed
 from plugins.jdbc.common import (
     ACCEPTED_PROPS,
     CONNECTION_PROPS,
@@ -229,6 +229,17 @@ tasks:
 """,
     )
 
+    outputs: ClassVar = (
+        Output("row", "The first row (fetchType FETCH_ONE).", "map"),
+        Output("rows", "Every row (fetchType FETCH).", "list"),
+        Output("uri", "The rows as an Ion file (fetchType STORE).", "uri"),
+        Output("size", "Rows fetched, or rows affected when nothing is fetched.", "integer"),
+        Output("outputFiles", "Files the SQL wrote (`outputFiles`), name -> URI.", "map"),
+        Output(
+            "databaseUri", "The database file, with `outputDbFile: true` (SQLite, DuckDB).", "uri"
+        ),
+    )
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         outputs, extra = self._run(props, ctx, transaction=True)
         return {**(outputs[-1] if outputs else {}), **extra}
@@ -265,6 +276,16 @@ tasks:
     type: io.kestra.plugin.core.log.Log
     message: "{{ outputs.init.outputs[0].row.n }} products"
 """,
+    )
+
+    outputs: ClassVar = (
+        Output(
+            "outputs", "One entry (row, rows, uri, size) per statement that returned rows.", "list"
+        ),
+        Output("outputFiles", "Files the SQL wrote (`outputFiles`), name -> URI.", "map"),
+        Output(
+            "databaseUri", "The database file, with `outputDbFile: true` (SQLite, DuckDB).", "uri"
+        ),
     )
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kernel.plugin import PollContext, PollEvent, PollingTrigger, Prop, StoreFile
+from kernel.plugin import Output, PollContext, PollEvent, PollingTrigger, Prop, StoreFile
 from plugins.jdbc.common import (
     ACCEPTED_PROPS,
     CONNECTION_PROPS,
@@ -68,6 +68,13 @@ triggers:
     afterSQL: UPDATE orders SET status = 'SEEN' WHERE status = 'NEW'
     fetchType: FETCH
 """,
+    )
+
+    outputs: ClassVar = (
+        Output("row", "The first row (fetchType FETCH_ONE).", "map"),
+        Output("rows", "Every row (fetchType FETCH).", "list"),
+        Output("uri", "The rows as an Ion file (fetchType STORE).", "uri"),
+        Output("size", "Rows fetched, or rows affected when nothing is fetched.", "integer"),
     )
 
     @classmethod

@@ -248,6 +248,9 @@ tasks:
 """,
     )
 
+    #: Returns nothing: its work is the mail sent.
+    outputs: ClassVar = ()
+
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
         return _check_port(props)
@@ -297,6 +300,9 @@ class MailExecution(RunnableTask):
     type = "trellis.notifications.mail.MailExecution"
     aliases = (f"{_OLD}.MailExecution", "org.kestra.task.notifications.mail.MailExecution")
     properties: ClassVar = (*_SERVER, *_HEADERS, *_FILES, *EXECUTION_PROPS)
+
+    #: Returns nothing: its work is the mail sent.
+    outputs: ClassVar = ()
 
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:

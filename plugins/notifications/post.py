@@ -114,6 +114,9 @@ class IncomingWebhook(RunnableTask):
     what: ClassVar[str] = "notification"
     properties: ClassVar = (URL, PAYLOAD, OPTIONS)
 
+    #: Returns nothing: its work is the message sent.
+    outputs: ClassVar = ()
+
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
         return require_url(props)

@@ -72,6 +72,9 @@ tasks:
 """,
     )
 
+    #: Returns nothing: its work is the message sent.
+    outputs: ClassVar = ()
+
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
         return require_url(props, "endpointOverride")
@@ -103,6 +106,9 @@ class TelegramExecution(RunnableTask):
     type = "trellis.notifications.telegram.TelegramExecution"
     aliases = (f"{_OLD}.TelegramExecution",)
     properties: ClassVar = (*_BOT, *EXECUTION_PROPS)
+
+    #: Returns nothing: its work is the message sent.
+    outputs: ClassVar = ()
 
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from kernel import config
-from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed
+from kernel.plugin import Output, Prop, RunContext, RunnableTask, TaskFailed
 from kernel.secrets import MASK
 from plugins.http.request import exchange
 
@@ -173,6 +173,14 @@ tasks:
     type: io.kestra.plugin.core.log.Log
     message: "{{ outputs.completion.choices[0].message.content }}"
 """,
+    )
+
+    outputs: ClassVar = (
+        Output("id", "The completion's id.", "string"),
+        Output("object", "The answer's object type.", "string"),
+        Output("model", "The model that answered.", "string"),
+        Output("choices", "The choices, function-call arguments parsed.", "list"),
+        Output("usage", "Token counts.", "map"),
     )
 
     @classmethod

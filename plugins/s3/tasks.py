@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-from kernel.plugin import Prop, RunContext
+from kernel.plugin import Output, Prop, RunContext
 from plugins.s3.connection import (
     ACTION,
     CONNECTION,
@@ -43,6 +43,14 @@ tasks:
 """,
     )
 
+    outputs: ClassVar = (
+        Output(
+            "objects",
+            "One entry per object: key, lastModified, eTag, size, storageClass, uri.",
+            "list",
+        ),
+    )
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         objects = list_objects(client(props), props)
         ctx.logger.debug(f"{len(objects)} objects in {props['bucket']}")
@@ -59,6 +67,15 @@ class Download(S3Task):
         Prop("key", "string", required=True, description="The object's key."),
         Prop("versionId", "string", description="A version of the object."),
         PAYER,
+    )
+
+    outputs: ClassVar = (
+        Output("uri", "The object in internal storage.", "uri"),
+        Output("contentLength", "Its size in bytes.", "integer"),
+        Output("contentType", "Its content type.", "string"),
+        Output("metadata", "Its user metadata.", "map"),
+        Output("versionId", "Its version, when versioned.", "string"),
+        Output("eTag", "Its ETag, without quotes.", "string"),
     )
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
@@ -138,6 +155,18 @@ tasks:
 """,
     )
 
+    outputs: ClassVar = (
+        Output("bucket", "The bucket.", "string"),
+        Output(
+            "key",
+            "The key written (the `key` property when several files were uploaded).",
+            "string",
+        ),
+        Output("keys", "Every key written.", "list"),
+        Output("eTag", "The last object's ETag.", "string"),
+        Output("versionId", "The last object's version, when versioned.", "string"),
+    )
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         s3 = client(props)
         bucket, key = str(props["bucket"]), str(props["key"])
@@ -190,6 +219,11 @@ class Delete(S3Task):
         PAYER,
     )
 
+    outputs: ClassVar = (
+        Output("deleteMarker", "Whether a delete marker was created.", "boolean"),
+        Output("versionId", "The version deleted or the marker's.", "string"),
+    )
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         arguments: dict[str, Any] = {"Bucket": str(props["bucket"]), "Key": str(props["key"])}
         if props.get("versionId"):
@@ -217,6 +251,11 @@ class Downloads(S3Task):
     type = "trellis.s3.Downloads"
     aliases = ("io.kestra.plugin.aws.s3.Downloads",)
     properties: ClassVar = (*CONNECTION, *LISTING, *ACTION)
+
+    outputs: ClassVar = (
+        Output("objects", "One entry per object downloaded, with its `uri`.", "list"),
+        Output("outputFiles", "Key -> internal-storage URI.", "map"),
+    )
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         s3 = client(props)

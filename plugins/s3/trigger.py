@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kernel.plugin import (
+    Output,
     PollContext,
     PollEvent,
     PollingTrigger,
@@ -73,6 +74,14 @@ triggers:
       key: archive
       bucket: new-bucket
 """,
+    )
+
+    outputs: ClassVar = (
+        Output(
+            "objects",
+            "One entry per object found, with `uri` naming its copy in internal storage.",
+            "list",
+        ),
     )
 
     @classmethod

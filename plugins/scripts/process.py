@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from kernel import config
-from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed, TaskResult
+from kernel.plugin import Output, Prop, RunContext, RunnableTask, TaskFailed, TaskResult
 from kernel.secrets import MASK
 from kernel.states import State
 from plugins.scripts.files import (
@@ -357,6 +357,14 @@ class ScriptTask(RunnableTask):
     properties: ClassVar[tuple[Prop, ...]] = COMMON_PROPS
     #: Kestra's default ``containerImage`` for the type (the Docker runner's image).
     default_image: ClassVar[str | None] = None
+
+    outputs: ClassVar = (
+        Output("exitCode", "The exit code (0: a failing command fails the task).", "integer"),
+        Output("vars", 'Values the script printed as `::{"outputs": {...}}::` lines.', "map"),
+        Output("outputFiles", "Files matching `outputFiles`, name -> internal-storage URI.", "map"),
+        Output("stdOutLineCount", "Lines printed on standard output.", "integer"),
+        Output("stdErrLineCount", "Lines printed on standard error.", "integer"),
+    )
 
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:

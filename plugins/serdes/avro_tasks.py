@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kernel.plugin import Prop, RunContext, TaskFailed
+from kernel.plugin import Output, Prop, RunContext, TaskFailed
 from plugins.serdes.avro_infer import infer_schema
 from plugins.serdes.avro_schema import (
     FALSE_VALUES,
@@ -147,6 +147,8 @@ class IonToAvro(SerdesTask):
     properties: ClassVar = (FROM, *SCHEMA_PROPERTIES)
     examples = (_EXAMPLE,)
 
+    outputs: ClassVar = (Output("uri", "The converted file.", "uri"),)
+
     @classmethod
     def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
         return validate_schema(props)
@@ -180,6 +182,8 @@ class AvroToIon(SerdesTask):
     properties: ClassVar = (FROM,)
     examples = (_EXAMPLE,)
 
+    outputs: ClassVar = (Output("uri", "The converted file.", "uri"),)
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         # optional dependency (extra "serdes"): imported when the task runs
         import fastavro
@@ -209,6 +213,8 @@ class InferAvroSchemaFromIon(SerdesTask):
         Prop("numberOfRowsToScan", "integer", default=100,
              description="Rows read; more rows, a more precise schema."),
     )  # fmt: skip
+
+    outputs: ClassVar = (Output("uri", "The inferred Avro schema (.avsc).", "uri"),)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         source = source_path(ctx, props.get("from"))

@@ -12,7 +12,7 @@ import csv
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from kernel.plugin import Prop, RunContext, TaskFailed
+from kernel.plugin import Output, Prop, RunContext, TaskFailed
 from plugins.serdes.common import (
     CHARSET,
     FROM,
@@ -101,6 +101,8 @@ class CsvToIon(SerdesTask):
              description="A record whose field count differs from the header's fails."),
     )  # fmt: skip
     examples = (_EXAMPLE,)
+
+    outputs: ClassVar = (Output("uri", "The converted file.", "uri"),)
 
     @classmethod
     def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -203,6 +205,8 @@ class IonToCsv(SerdesTask):
         TIME_ZONE,
     )  # fmt: skip
     examples = (_EXAMPLE,)
+
+    outputs: ClassVar = (Output("uri", "The converted file.", "uri"),)
 
     @classmethod
     def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:

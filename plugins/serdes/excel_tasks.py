@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from kernel.plugin import Prop, RunContext, TaskFailed
+from kernel.plugin import Output, Prop, RunContext, TaskFailed
 from plugins.serdes.common import (
     CHARSET,
     FROM,
@@ -100,6 +100,11 @@ class IonToExcel(SerdesTask):
     )  # fmt: skip
     examples = (_EXAMPLE,)
 
+    outputs: ClassVar = (
+        Output("uri", "The workbook.", "uri"),
+        Output("size", "Rows written.", "integer"),
+    )
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         # optional dependency (extra "serdes"): imported when the task runs
         from openpyxl import Workbook
@@ -177,6 +182,11 @@ class ExcelToIon(SerdesTask):
         CHARSET,
     )  # fmt: skip
     examples = (_EXAMPLE,)
+
+    outputs: ClassVar = (
+        Output("uris", "One Ion file per sheet, sheet name -> URI.", "map"),
+        Output("size", "Rows read.", "integer"),
+    )
 
     @classmethod
     def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kernel.plugin import Prop, RunContext, TaskFailed
+from kernel.plugin import Output, Prop, RunContext, TaskFailed
 from plugins.serdes.common import (
     CHARSET,
     FROM,
@@ -81,6 +81,8 @@ class JsonToIon(SerdesTask):
     properties: ClassVar = (FROM, CHARSET, NEW_LINE)
     examples = (_EXAMPLE,)
 
+    outputs: ClassVar = (Output("uri", "The converted file.", "uri"),)
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         source = source_path(ctx, props.get("from"))
         target = target_path(ctx, source, ".ion")
@@ -109,6 +111,8 @@ class IonToJson(SerdesTask):
              description="Only false: Trellis's Ion reader drops annotations."),
     )  # fmt: skip
     examples = (_EXAMPLE,)
+
+    outputs: ClassVar = (Output("uri", "The converted file.", "uri"),)
 
     @classmethod
     def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:

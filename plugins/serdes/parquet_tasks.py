@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from kernel.plugin import Prop, RunContext, TaskFailed
+from kernel.plugin import Output, Prop, RunContext, TaskFailed
 from plugins.serdes.avro_tasks import SCHEMA_PROPERTIES, fitted_rows, schema_for, validate_schema
 from plugins.serdes.common import (
     FROM,
@@ -132,6 +132,8 @@ class IonToParquet(SerdesTask):
     )  # fmt: skip
     examples = (_EXAMPLE,)
 
+    outputs: ClassVar = (Output("uri", "The converted file.", "uri"),)
+
     @classmethod
     def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
         return validate_schema(props)
@@ -196,6 +198,8 @@ class ParquetToIon(SerdesTask):
     requires = ("amazon.ion", "pyarrow")
     properties: ClassVar = (FROM,)
     examples = (_EXAMPLE,)
+
+    outputs: ClassVar = (Output("uri", "The converted file.", "uri"),)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         # optional dependency (extra "serdes"): imported when the task runs

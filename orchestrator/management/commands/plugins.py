@@ -3,18 +3,28 @@ types, and the load problems the registry recorded (a module that failed to impo
 name two plugins claim).
 
   plugins list [--types] [--json] [--strict]
+  plugins docs [--write | --check] [--file PATH]
 
 A broken plugin never stops Trellis: only the flows using its types fail validation. This
 command is where an operator sees why. ``--strict`` exits 1 when there is a problem (for CI).
+
+``docs`` prints the type reference generated from the plugin classes (kernel.plugin_docs);
+``--write`` puts it into docs/plugins.md between its markers, ``--check`` exits 1 when the
+file differs from what the classes say (CI runs it, so the reference cannot drift).
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from kernel import plugin_docs
 from kernel.registry import registry
+
+#: docs/plugins.md of the source tree this module belongs to.
+DOCS_FILE = Path(__file__).resolve().parents[3] / "docs" / "plugins.md"
 
 
 class Command(BaseCommand):
@@ -32,8 +42,23 @@ class Command(BaseCommand):
         listing.add_argument(
             "--strict", action="store_true", help="exit 1 when a plugin has a load problem"
         )
+        docs = sub.add_parser(
+            "docs",
+            help="the type reference of docs/plugins.md, generated from the plugin classes",
+            description="Print the type reference generated from the plugin classes; with "
+            "--write put it into the docs file, with --check exit 1 when the file differs.",
+        )
+        mode = docs.add_mutually_exclusive_group()
+        mode.add_argument("--write", action="store_true", help="rewrite the generated part")
+        mode.add_argument(
+            "--check", action="store_true", help="exit 1 when the file is not up to date"
+        )
+        docs.add_argument("--file", default=str(DOCS_FILE), help=f"default: {DOCS_FILE}")
 
     def handle(self, *args, **options) -> None:
+        if options["subcommand"] == "docs":
+            self._docs(Path(options["file"]), write=options["write"], check=options["check"])
+            return
         families = sorted(registry.families(), key=lambda f: str(f["name"]))
         problems = [p.as_dict() for p in registry.problems()]
         if options["json"]:
@@ -42,6 +67,28 @@ class Command(BaseCommand):
             self._table(families, problems, types=options["types"])
         if options["strict"] and problems:
             raise CommandError(f"{len(problems)} plugin load problem(s)", returncode=1)
+
+    def _docs(self, path: Path, *, write: bool, check: bool) -> None:
+        generated = plugin_docs.render(registry)
+        if not (write or check):
+            self.stdout.write(generated, ending="")
+            return
+        current = path.read_text(encoding="utf-8") if path.is_file() else ""
+        wanted = plugin_docs.splice(current, generated)
+        if check:
+            if current != wanted:
+                raise CommandError(
+                    f"{path} is not what the plugin classes say; run "
+                    "`trellis plugins docs --write` and commit the result",
+                    returncode=1,
+                )
+            self.stdout.write(f"{path} is up to date")
+            return
+        if current != wanted:
+            path.write_text(wanted, encoding="utf-8")
+            self.stdout.write(f"wrote the type reference into {path}")
+        else:
+            self.stdout.write(f"{path} was up to date")
 
     def _table(self, families: list[dict], problems: list[dict], *, types: bool) -> None:
         head = ("FAMILY", "TYPES", "ALIASES", "EXTRA", "MODULE")

@@ -28,6 +28,7 @@ from kernel.engine.plan import StartSubflow
 from kernel.plugin import (
     FlowableContext,
     FlowableTask,
+    Output,
     Prop,
     RunContext,
     RunnableTask,
@@ -217,6 +218,8 @@ class ForEachItemSplit(RunnableTask):
     type = SPLIT_TYPE
     properties: ClassVar = (Prop("items", "string", required=True), Prop("batch", "map"))
 
+    outputs: ClassVar = (Output("splits", "The list of batch files, one URI a line.", "uri"),)
+
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         uri = str(props.get("items") or "")
         if not uri.startswith("kestra://"):
@@ -305,6 +308,14 @@ class ForEachItemMerge(RunnableTask):
         Prop("itemsOutputs", "map", description="The items task's outputs (by loop value "
              "when ForEachItem sits in a ForEach)."),
     )  # fmt: skip
+
+    outputs: ClassVar = (
+        Output(
+            "subflowOutputs",
+            "The subflows' outputs, one JSON object a line (absent when there are none).",
+            "uri",
+        ),
+    )
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         node = _loop_node(props.get("itemsOutputs") or {}, ctx.render("{{ parents ?? [] }}"))

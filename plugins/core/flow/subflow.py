@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from kernel.engine.plan import StartSubflow
-from kernel.plugin import ChildStart, FlowableContext, FlowableTask, Prop, kestra_aliases
+from kernel.plugin import ChildStart, FlowableContext, FlowableTask, Output, Prop, kestra_aliases
 from kernel.states import State
 from plugins.core.execution import label_pairs
 
@@ -38,6 +38,12 @@ class Subflow(FlowableTask):
     )
     #: Each attempt is a child execution; a retry starts a new one.
     retries_by_effects = True
+
+    declared_outputs: ClassVar = (
+        Output("executionId", "The subflow's execution.", "string"),
+        Output("state", "Its final state (with `wait: true`).", "string"),
+        Output("outputs", "Its flow outputs (with `wait: true`).", "map"),
+    )
 
     def effects(self, task: TaskSpec, ctx: FlowableContext) -> list[Any]:
         props = task.properties

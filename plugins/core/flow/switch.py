@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from kernel.plugin import FlowableContext, Prop, TaskFailed, kestra_aliases
+from kernel.plugin import FlowableContext, Output, Prop, TaskFailed, kestra_aliases
 from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
 
 if TYPE_CHECKING:
@@ -58,6 +58,11 @@ class Switch(BlockTask):
         *BLOCK_PROPS,
     )
     examples = (_EXAMPLE,)
+
+    declared_outputs: ClassVar = (
+        Output("value", "The rendered `value` that chose the case.", "string"),
+        Output("defaults", "Whether no case matched and `defaults` ran.", "boolean"),
+    )
 
     def decide(self, task: TaskSpec, ctx: FlowableContext) -> dict[str, Any]:
         text = as_text(ctx.render(task.properties.get("value")))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from kernel.plugin import FlowableContext, Prop, TaskFailed, kestra_aliases
+from kernel.plugin import FlowableContext, Output, Prop, TaskFailed, kestra_aliases
 from plugins.core.flow.sequential import BlockTask
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ class Template(BlockTask):
         Prop("tenantId", "string", dynamic=False),
         Prop("args", "map", default={}),
     )
+
+    declared_outputs: ClassVar = (Output("args", "The rendered `args`.", "map"),)
 
     def decide(self, task: TaskSpec, ctx: FlowableContext) -> dict[str, Any]:
         if task.properties.get(MISSING):

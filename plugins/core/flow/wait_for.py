@@ -30,6 +30,7 @@ from kernel.plugin import (
     ChildStart,
     FlowableContext,
     FlowableTask,
+    Output,
     Prop,
     TaskFailed,
     kestra_aliases,
@@ -88,6 +89,10 @@ class WaitFor(FlowableTask):
         *BLOCK_PROPS,
     )
     examples = (_EXAMPLE,)
+
+    declared_outputs: ClassVar = (
+        Output("iterationCount", "How many times the tasks ran.", "integer"),
+    )
 
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from kernel.plugin import FlowableContext, Prop, RunnableTask, kestra_aliases
+from kernel.plugin import FlowableContext, Output, Prop, RunnableTask, kestra_aliases
 from kernel.registry import UnknownType, registry
 from plugins.core.flow.sequential import BLOCK_PROPS, BlockTask
 
@@ -64,6 +64,10 @@ class WorkingDirectory(BlockTask):
         *BLOCK_PROPS,
     )
     examples = (_EXAMPLE,)
+
+    declared_outputs: ClassVar = (
+        Output("outputFiles", "Files matching `outputFiles`, name -> internal-storage URI.", "map"),
+    )
 
     @classmethod
     def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
