@@ -32,12 +32,13 @@ from plugins.serdes.common import (
     TIME_ZONE,
     BadLines,
     SerdesTask,
-    ion_output,
     read_ion,
     source_path,
+    stop_point,
     store,
     target_path,
     time_zone,
+    write_ion_rows,
 )
 
 #: Properties IonToAvro and IonToParquet share (Kestra's AbstractAvroConverter).
@@ -134,8 +135,7 @@ def fitted_rows(
             yield fit(row)
         except Misfit as exc:
             bad(f"row {number}", str(exc))
-        if number % 10_000 == 0 and ctx.should_stop():
-            raise TaskFailed("stopped while converting")
+        stop_point(ctx, number)
 
 
 class IonToAvro(SerdesTask):
@@ -186,15 +186,12 @@ class AvroToIon(SerdesTask):
 
         source = source_path(ctx, props.get("from"))
         target = target_path(ctx, source, ".ion")
-        with source.open("rb") as stream, ion_output(target) as out:
+        with source.open("rb") as stream:
             try:
-                for record in fastavro.reader(stream):
-                    out.write(record)
-                    if out.count % 10_000 == 0 and ctx.should_stop():
-                        raise TaskFailed("stopped while converting")
+                count = write_ion_rows(ctx, target, fastavro.reader(stream))
             except (ValueError, EOFError) as exc:
                 raise TaskFailed(f"not a readable Avro file: {exc}") from exc
-        ctx.logger.debug(f"Converted {out.count} Avro records to Ion")
+        ctx.logger.debug(f"Converted {count} Avro records to Ion")
         return {"uri": store(ctx, target)}
 
 

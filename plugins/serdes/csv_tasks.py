@@ -22,12 +22,14 @@ from plugins.serdes.common import (
     SerdesTask,
     TextFormats,
     charset,
-    ion_output,
     read_ion,
+    row_cells,
     source_path,
+    stop_point,
     store,
     target_path,
     text_stream,
+    write_ion_rows,
 )
 
 #: Kestra's default limit on one field (the csv module's own is 128 KiB).
@@ -118,14 +120,12 @@ class CsvToIon(SerdesTask):
         bad = BadLines(ctx, mode)
         # The csv module's limit is process-wide; each run sets the one it asks for.
         csv.field_size_limit(int(props.get("maxFieldSize") or MAX_FIELD_SIZE))
-        with text_stream(source, charset(props)) as stream, ion_output(target) as out:
+        with text_stream(source, charset(props)) as stream:
             reader = csv.reader(stream, **_dialect(props))
             rename = props.get("onEmptyHeader") == "RENAME"
-            for row in _records(reader, header, skip_rows, skip_empty, bad, rename):
-                out.write(row)
-                if out.count % 10_000 == 0 and ctx.should_stop():
-                    raise TaskFailed("stopped while converting")
-        ctx.logger.debug(f"Converted {out.count} CSV records to Ion")
+            records = _records(reader, header, skip_rows, skip_empty, bad, rename)
+            count = write_ion_rows(ctx, target, records)
+        ctx.logger.debug(f"Converted {count} CSV records to Ion")
         return {"uri": store(ctx, target)}
 
 
@@ -217,30 +217,26 @@ class IonToCsv(SerdesTask):
         if props.get("alwaysDelimitText") is True and dialect.get("quoting") != csv.QUOTE_NONE:
             dialect["quoting"] = csv.QUOTE_ALL
         header = props.get("header") is not False
-        columns: list[str] | None = None
         dropped: set[str] = set()
         count = 0
         with target.open("w", encoding=charset(props), newline="") as stream:
             writer = csv.writer(stream, **dialect)
-            for row in read_ion(source):
+
+            def write_header(columns: list[str]) -> None:
+                if header:
+                    writer.writerow(columns)
+
+            for row, columns, values in row_cells(read_ion(source), write_header):
                 if isinstance(row, dict):
-                    if columns is None:
-                        columns = list(row)
-                        if header:
-                            writer.writerow(columns)
-                    extra = row.keys() - set(columns) - dropped
+                    extra = row.keys() - set(columns or ()) - dropped
                     if extra:
                         dropped |= extra
                         ctx.logger.warning(
                             f"fields {sorted(extra)} are not in the first row: not written"
                         )
-                    values = [row.get(c) for c in columns]
-                else:
-                    values = row if isinstance(row, list) else [row]
                 writer.writerow([formats.text(v) for v in values])
                 count += 1
-                if count % 10_000 == 0 and ctx.should_stop():
-                    raise TaskFailed("stopped while converting")
+                stop_point(ctx, count)
         ctx.logger.debug(f"Converted {count} Ion rows to CSV")
         return {"uri": store(ctx, target)}
 

@@ -27,7 +27,9 @@ from plugins.serdes.common import (
     ion_output,
     json_safe,
     read_ion,
+    row_cells,
     source_path,
+    stop_point,
     store,
     target_path,
     time_zone,
@@ -115,23 +117,19 @@ class IonToExcel(SerdesTask):
         size = 0
         for title, source in sources.items():
             sheet = workbook.create_sheet(title=title[:31])
-            columns: list[str] | None = None
-            for number, row in enumerate(read_ion(source), start=1):
-                if isinstance(row, dict):
-                    if columns is None:
-                        columns = list(row)
-                        if header:
-                            sheet.append(columns)
-                    values = [row.get(c) for c in columns]
-                else:
-                    values = row if isinstance(row, list) else [row]
+
+            def write_header(columns: list[str], sheet: Any = sheet) -> None:
+                if header:
+                    sheet.append(columns)
+
+            cells = row_cells(read_ion(source), write_header)
+            for number, (_row, _columns, values) in enumerate(cells, start=1):
                 try:
                     sheet.append([_cell(v, formats, zone, styles) for v in values])
                 except ValueError as exc:  # openpyxl refuses control characters
                     raise TaskFailed(f"sheet {title!r}, row {number}: {exc}") from exc
                 size += 1
-                if size % 10_000 == 0 and ctx.should_stop():
-                    raise TaskFailed("stopped while converting")
+                stop_point(ctx, size)
         workbook.save(str(target))
         ctx.logger.debug(f"Wrote {size} rows to {len(sources)} sheet(s)")
         return {"uri": store(ctx, target), "size": size}
@@ -236,8 +234,7 @@ class ExcelToIon(SerdesTask):
                     continue
                 values += [None] * (len(names) - len(values))
                 out.write(dict(zip(names, values[: len(names)], strict=True)))
-                if out.count % 10_000 == 0 and ctx.should_stop():
-                    raise TaskFailed("stopped while converting")
+                stop_point(ctx, out.count)
         return out.count
 
 
