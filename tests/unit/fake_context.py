@@ -36,6 +36,27 @@ class FakeLogger:
         return [m for lvl, m in self.records if level is None or lvl == level]
 
 
+class PollContext:
+    """What a polling trigger's ``evaluate`` gets in plugin unit tests: the ids naming the
+    trigger, a logger keeping records, the trigger's state and rendering that changes
+    nothing."""
+
+    def __init__(
+        self,
+        namespace: str = "t",
+        flow_id: str = "f",
+        trigger_id: str = "watch",
+        poll_id: str = "p1",
+    ) -> None:
+        self.namespace, self.flow_id, self.trigger_id = namespace, flow_id, trigger_id
+        self.poll_id = poll_id
+        self.logger = FakeLogger()
+        self.state: dict[str, Any] = {}
+
+    def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
+        return value
+
+
 class FakeContext:
     """Satisfies ``kernel.plugin.RunContext``; ``stop`` can be set from another thread."""
 
