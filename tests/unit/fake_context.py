@@ -8,6 +8,14 @@ from pathlib import Path
 from typing import Any
 
 
+def allow_loopback(settings: Any) -> None:
+    """Open the outbound guard to 127.0.0.1 (pytest-django's ``settings``): the plugin tests'
+    own servers listen there, which the guard refuses by default."""
+    settings.TRELLIS_HTTP_ALLOW = "127.0.0.1"
+    settings.TRELLIS_HTTP_DENY = ""
+    settings.TRELLIS_HTTP_ALLOW_ONLY = False
+
+
 class FakeLogger:
     """Keeps every record as ``(level, message)`` so tests can assert on them."""
 

@@ -10,14 +10,12 @@ import pytest
 from kernel.plugin import TaskFailed
 from kernel.registry import registry
 from tests.file_servers import PASSWORD, USER, ftp_server, sftp_server
-from tests.unit.fake_context import FakeContext, PollContext
+from tests.unit.fake_context import FakeContext, PollContext, allow_loopback
 
 
 @pytest.fixture
 def loopback(settings) -> None:
-    settings.TRELLIS_HTTP_ALLOW = "127.0.0.1"
-    settings.TRELLIS_HTTP_DENY = ""
-    settings.TRELLIS_HTTP_ALLOW_ONLY = False
+    allow_loopback(settings)
 
 
 @pytest.fixture(params=["sftp", "ftp", "ftps"])
