@@ -138,7 +138,15 @@ def fitted_rows(
         stop_point(ctx, number)
 
 
-class IonToAvro(SerdesTask):
+class SchemaTask(SerdesTask):
+    """IonToAvro and IonToParquet: rows fitted to an Avro ``schema`` checked at deploy."""
+
+    @classmethod
+    def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return validate_schema(props)
+
+
+class IonToAvro(SchemaTask):
     """Write Ion rows as an Avro file, fitted to ``schema`` (or one inferred from the rows)."""
 
     type = "trellis.serdes.avro.IonToAvro"
@@ -146,10 +154,6 @@ class IonToAvro(SerdesTask):
     requires = ("amazon.ion", "fastavro")
     properties: ClassVar = (FROM, *SCHEMA_PROPERTIES)
     examples = (_EXAMPLE,)
-
-    @classmethod
-    def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_schema(props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         # optional dependency (extra "serdes"): imported when the task runs

@@ -37,6 +37,16 @@ ON_BAD_LINES = Prop(
     description="A row that cannot be converted fails the task, is logged and skipped, or "
     "is skipped silently.",
 )
+#: The table writers' (IonToCsv, IonToExcel) ``header`` and text settings, which
+#: :class:`TextFormats` reads.
+WRITE_HEADER = Prop("header", "boolean", default=True, description="Write the field names first.")
+TEXT_FORMAT_PROPS: tuple[Prop, ...] = (
+    CHARSET,
+    Prop("dateFormat", "string", default="yyyy-MM-dd"),
+    Prop("timeFormat", "string", default="HH:mm:ss[XXX]"),
+    Prop("dateTimeFormat", "string", default="yyyy-MM-dd'T'HH:mm:ss.SSS[XXX]"),
+    TIME_ZONE,
+)
 
 
 def missing_modules(modules: tuple[str, ...]) -> list[str]:

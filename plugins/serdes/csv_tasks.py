@@ -17,7 +17,8 @@ from plugins.serdes.common import (
     CHARSET,
     FROM,
     ON_BAD_LINES,
-    TIME_ZONE,
+    TEXT_FORMAT_PROPS,
+    WRITE_HEADER,
     BadLines,
     SerdesTask,
     TextFormats,
@@ -80,7 +81,15 @@ def _check_char(props: Mapping[str, Any], name: str) -> list[tuple[str, str]]:
     return []
 
 
-class CsvToIon(SerdesTask):
+class _CsvTask(SerdesTask):
+    """Both CSV tasks: one-character ``fieldSeparator`` and ``textDelimiter``."""
+
+    @classmethod
+    def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return _check_char(props, "fieldSeparator") + _check_char(props, "textDelimiter")
+
+
+class CsvToIon(_CsvTask):
     """Read a CSV file and write it as Ion rows (every field as text)."""
 
     type = "trellis.serdes.csv.CsvToIon"
@@ -103,10 +112,6 @@ class CsvToIon(SerdesTask):
              description="A record whose field count differs from the header's fails."),
     )  # fmt: skip
     examples = (_EXAMPLE,)
-
-    @classmethod
-    def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return _check_char(props, "fieldSeparator") + _check_char(props, "textDelimiter")
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         source = source_path(ctx, props.get("from"))
@@ -183,30 +188,22 @@ def _header(fields: list[str], rename_empty: bool) -> list[str]:
     return unique
 
 
-class IonToCsv(SerdesTask):
+class IonToCsv(_CsvTask):
     """Read Ion rows and write them as a CSV file (a header from the first row's fields)."""
 
     type = "trellis.serdes.csv.IonToCsv"
     aliases = ("io.kestra.plugin.serdes.csv.IonToCsv", "io.kestra.plugin.serdes.csv.CsvWriter")
     properties: ClassVar = (
         FROM,
-        Prop("header", "boolean", default=True, description="Write the field names first."),
+        WRITE_HEADER,
         Prop("fieldSeparator", "string", default=","),
         Prop("textDelimiter", "string", default='"'),
         Prop("lineDelimiter", "string", default="\n", description="What ends each record."),
         Prop("alwaysDelimitText", "boolean", default=False,
              description="Quote every field, not only those that need it."),
-        CHARSET,
-        Prop("dateFormat", "string", default="yyyy-MM-dd"),
-        Prop("timeFormat", "string", default="HH:mm:ss[XXX]"),
-        Prop("dateTimeFormat", "string", default="yyyy-MM-dd'T'HH:mm:ss.SSS[XXX]"),
-        TIME_ZONE,
+        *TEXT_FORMAT_PROPS,
     )  # fmt: skip
     examples = (_EXAMPLE,)
-
-    @classmethod
-    def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return _check_char(props, "fieldSeparator") + _check_char(props, "textDelimiter")
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         source = source_path(ctx, props.get("from"))

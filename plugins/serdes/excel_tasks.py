@@ -21,7 +21,8 @@ from kernel.plugin import Prop, RunContext, TaskFailed
 from plugins.serdes.common import (
     CHARSET,
     FROM,
-    TIME_ZONE,
+    TEXT_FORMAT_PROPS,
+    WRITE_HEADER,
     SerdesTask,
     TextFormats,
     ion_output,
@@ -91,14 +92,10 @@ class IonToExcel(SerdesTask):
              description="An Ion file URI, or a map of sheet title -> Ion file URI."),
         Prop("sheetsTitle", "string", default="Sheet",
              description="Title of the sheet when from is one URI."),
-        Prop("header", "boolean", default=True, description="Write the field names first."),
+        WRITE_HEADER,
         Prop("styles", "boolean", default=True,
              description="Give date and time cells a date format (else they are text)."),
-        CHARSET,
-        Prop("dateFormat", "string", default="yyyy-MM-dd"),
-        Prop("timeFormat", "string", default="HH:mm:ss[XXX]"),
-        Prop("dateTimeFormat", "string", default="yyyy-MM-dd'T'HH:mm:ss.SSS[XXX]"),
-        TIME_ZONE,
+        *TEXT_FORMAT_PROPS,
     )  # fmt: skip
     examples = (_EXAMPLE,)
 
