@@ -12,10 +12,11 @@ a child namespace ``namespace.a.b`` under ``<gitDirectory>/a/b/``; namespace fil
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -96,17 +97,20 @@ def _push(
             git.close()
 
 
-def _clone(props: Mapping[str, Any], ctx: RunContext, work: str) -> Path:
-    """Check the branch out into ``work``/repo (the sync tasks read it, then drop it)."""
+@contextlib.contextmanager
+def _checked_out(props: Mapping[str, Any], ctx: RunContext, directory: str) -> Iterator[Path]:
+    """The branch's ``directory`` in a temporary checkout, which the sync tasks read and
+    which is removed afterwards."""
     url = check_url(str(props["url"]))
-    folder = Path(work) / "repo"
-    git = Git(Path(work), props, ctx.secret_values())
-    try:
-        if not checkout(git, url, props.get("branch"), folder):
-            raise TaskFailed(f"branch {props.get('branch') or 'HEAD'} not found")
-    finally:
-        git.close()
-    return folder
+    with tempfile.TemporaryDirectory(prefix="trellis-sync-") as work:
+        folder = Path(work) / "repo"
+        git = Git(Path(work), props, ctx.secret_values())
+        try:
+            if not checkout(git, url, props.get("branch"), folder):
+                raise TaskFailed(f"branch {props.get('branch') or 'HEAD'} not found")
+        finally:
+            git.close()
+        yield folder / directory
 
 
 class PushFlows(GitTask):
@@ -218,9 +222,7 @@ class SyncFlows(GitTask):
         directory = _safe_relative(props.get("gitDirectory") or "_flows", "gitDirectory")
         children = props.get("includeChildNamespaces") is True
         documents: list[tuple[str, str]] = []
-        with tempfile.TemporaryDirectory(prefix="trellis-sync-") as work:
-            folder = _clone(props, ctx, work)
-            root = folder / directory
+        with _checked_out(props, ctx, directory) as root:
             for relative in _repo_files(root):
                 if relative.suffix not in (".yml", ".yaml"):
                     continue
@@ -268,9 +270,7 @@ class SyncNamespaceFiles(GitTask):
         directory = _safe_relative(props.get("gitDirectory") or "_files", "gitDirectory")
         store = _service(ctx, "namespace_files")
         report: list[dict[str, Any]] = []
-        with tempfile.TemporaryDirectory(prefix="trellis-sync-") as work:
-            folder = _clone(props, ctx, work)
-            root = folder / directory
+        with _checked_out(props, ctx, directory) as root:
             existing = set(store.list(namespace))
             wanted = set()
             for relative in _repo_files(root):
