@@ -15,7 +15,6 @@ What a flow may make git do is narrowed here, once, for every git task:
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
 import socket
@@ -61,18 +60,10 @@ def check_url(url: str) -> str:
         if parts.username or parts.password:
             raise TaskFailed("put credentials in `username`/`password`, not in `url`")
         host = parts.hostname or ""
-        policy = current_policy()
-        reason = policy.refusal_for_name(host)
-        if reason is None:
-            try:
-                infos = socket.getaddrinfo(host, parts.port or 443, 0, socket.SOCK_STREAM)
-            except socket.gaierror as exc:
-                raise TaskFailed(f"cannot resolve {host}: {exc}") from exc
-            for info in infos:
-                ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-                reason = policy.refusal(host, ip)
-                if reason:
-                    break
+        try:
+            reason = current_policy().refusal_for_host(host, parts.port or 443)
+        except socket.gaierror as exc:
+            raise TaskFailed(f"cannot resolve {host}: {exc}") from exc
         if reason:
             raise TaskFailed(
                 f"git repository refused: {reason}; TRELLIS_HTTP_ALLOW must name the host"

@@ -12,10 +12,11 @@ a child namespace ``namespace.a.b`` under ``<gitDirectory>/a/b/``; namespace fil
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -70,6 +71,48 @@ def _commit_and_push(
     return git("rev-parse", "HEAD", cwd=folder).strip(), changes
 
 
+def _patterns(value: Any, default: str) -> list[str]:
+    """The ``flows``/``files`` selection as a list of globs (one string or a list)."""
+    value = value or [default]
+    return [value] if isinstance(value, str) else [str(p) for p in value]
+
+
+def _push(
+    props: Mapping[str, Any],
+    ctx: RunContext,
+    write: Callable[[Path], None],
+    message: str,
+) -> tuple[str | None, list[str]]:
+    """Check the branch out, let ``write`` fill the repository folder, commit and push."""
+    url = check_url(str(props["url"]))
+    branch = str(props.get("branch") or "main")
+    with tempfile.TemporaryDirectory(prefix="trellis-push-") as work:
+        folder = Path(work) / "repo"
+        git = Git(Path(work), props, ctx.secret_values())
+        try:
+            checkout(git, url, branch, folder)
+            write(folder)
+            return _commit_and_push(git, folder, props, message, branch)
+        finally:
+            git.close()
+
+
+@contextlib.contextmanager
+def _checked_out(props: Mapping[str, Any], ctx: RunContext, directory: str) -> Iterator[Path]:
+    """The branch's ``directory`` in a temporary checkout, which the sync tasks read and
+    which is removed afterwards."""
+    url = check_url(str(props["url"]))
+    with tempfile.TemporaryDirectory(prefix="trellis-sync-") as work:
+        folder = Path(work) / "repo"
+        git = Git(Path(work), props, ctx.secret_values())
+        try:
+            if not checkout(git, url, props.get("branch"), folder):
+                raise TaskFailed(f"branch {props.get('branch') or 'HEAD'} not found")
+        finally:
+            git.close()
+        yield folder / directory
+
+
 class PushFlows(GitTask):
     """Commit the namespace's flows to a branch (``dryRun`` lists what would change)."""
 
@@ -92,35 +135,28 @@ class PushFlows(GitTask):
     )
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-        url = check_url(str(props["url"]))
         source_ns = str(props.get("sourceNamespace") or ctx.namespace)
         target_ns = props.get("targetNamespace")
-        patterns = props.get("flows") or ["*"]
-        patterns = [patterns] if isinstance(patterns, str) else [str(p) for p in patterns]
+        patterns = _patterns(props.get("flows"), "*")
         flows = _service(ctx, "flows").list(
             source_ns, children=props.get("includeChildNamespaces") is True
         )
         chosen = [f for f in flows if any(fnmatch.fnmatchcase(f.id, p) for p in patterns)]
-        branch = str(props.get("branch") or "main")
         directory = _safe_relative(props.get("gitDirectory") or "_flows", "gitDirectory")
-        with tempfile.TemporaryDirectory(prefix="trellis-push-") as work:
-            folder = Path(work) / "repo"
-            git = Git(Path(work), props, ctx.secret_values())
-            try:
-                checkout(git, url, branch, folder)
-                for flow in chosen:
-                    below = flow.namespace[len(source_ns) :].strip(".").replace(".", "/")
-                    source = flow.source
-                    if target_ns:
-                        namespace = str(target_ns) + flow.namespace[len(source_ns) :]
-                        source = _NAMESPACE_LINE.sub(f"namespace: {namespace}", source, count=1)
-                    path = folder / directory / below / f"{flow.id}.yml"
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text(source)
-                message = str(props.get("commitMessage") or f"Add flows from {source_ns} namespace")
-                commit, changes = _commit_and_push(git, folder, props, message, branch)
-            finally:
-                git.close()
+
+        def write(folder: Path) -> None:
+            for flow in chosen:
+                below = flow.namespace[len(source_ns) :].strip(".").replace(".", "/")
+                source = flow.source
+                if target_ns:
+                    namespace = str(target_ns) + flow.namespace[len(source_ns) :]
+                    source = _NAMESPACE_LINE.sub(f"namespace: {namespace}", source, count=1)
+                path = folder / directory / below / f"{flow.id}.yml"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(source)
+
+        message = str(props.get("commitMessage") or f"Add flows from {source_ns} namespace")
+        commit, changes = _push(props, ctx, write, message)
         ctx.logger.info(f"{len(changes)} flow file(s) changed; commit {commit or '(none)'}")
         return {"commitId": commit, "changes": changes, "flows": [f.id for f in chosen]}
 
@@ -145,25 +181,18 @@ class PushNamespaceFiles(GitTask):
     )
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-        url = check_url(str(props["url"]))
         namespace = str(props.get("namespace") or ctx.namespace)
         store = _service(ctx, "namespace_files")
-        patterns = props.get("files") or ["**"]
-        patterns = [patterns] if isinstance(patterns, str) else [str(p) for p in patterns]
+        patterns = _patterns(props.get("files"), "**")
         paths = [p for p in store.list(namespace) if store.matches(p, patterns)]
-        branch = str(props.get("branch") or "main")
         directory = _safe_relative(props.get("gitDirectory") or "_files", "gitDirectory")
-        with tempfile.TemporaryDirectory(prefix="trellis-push-") as work:
-            folder = Path(work) / "repo"
-            git = Git(Path(work), props, ctx.secret_values())
-            try:
-                checkout(git, url, branch, folder)
-                for path in paths:
-                    store.copy_to(namespace, path, folder / directory / path.lstrip("/"))
-                message = str(props.get("commitMessage") or f"Add files from {namespace} namespace")
-                commit, changes = _commit_and_push(git, folder, props, message, branch)
-            finally:
-                git.close()
+
+        def write(folder: Path) -> None:
+            for path in paths:
+                store.copy_to(namespace, path, folder / directory / path.lstrip("/"))
+
+        message = str(props.get("commitMessage") or f"Add files from {namespace} namespace")
+        commit, changes = _push(props, ctx, write, message)
         ctx.logger.info(f"{len(changes)} file(s) changed; commit {commit or '(none)'}")
         return {"commitId": commit, "changes": changes, "files": paths}
 
@@ -203,20 +232,11 @@ class SyncFlows(GitTask):
     outputs: ClassVar = (Output("flows", "One entry per flow, with its `syncState`.", "list"),)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-        url = check_url(str(props["url"]))
         target = str(props.get("targetNamespace") or ctx.namespace)
         directory = _safe_relative(props.get("gitDirectory") or "_flows", "gitDirectory")
         children = props.get("includeChildNamespaces") is True
         documents: list[tuple[str, str]] = []
-        with tempfile.TemporaryDirectory(prefix="trellis-sync-") as work:
-            folder = Path(work) / "repo"
-            git = Git(Path(work), props, ctx.secret_values())
-            try:
-                if not checkout(git, url, props.get("branch"), folder):
-                    raise TaskFailed(f"branch {props.get('branch') or 'HEAD'} not found")
-            finally:
-                git.close()
-            root = folder / directory
+        with _checked_out(props, ctx, directory) as root:
             for relative in _repo_files(root):
                 if relative.suffix not in (".yml", ".yaml"):
                     continue
@@ -262,20 +282,11 @@ class SyncNamespaceFiles(GitTask):
     outputs: ClassVar = (Output("files", "One entry per file, with its `syncState`.", "list"),)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-        url = check_url(str(props["url"]))
         namespace = str(props.get("namespace") or ctx.namespace)
         directory = _safe_relative(props.get("gitDirectory") or "_files", "gitDirectory")
         store = _service(ctx, "namespace_files")
         report: list[dict[str, Any]] = []
-        with tempfile.TemporaryDirectory(prefix="trellis-sync-") as work:
-            folder = Path(work) / "repo"
-            git = Git(Path(work), props, ctx.secret_values())
-            try:
-                if not checkout(git, url, props.get("branch"), folder):
-                    raise TaskFailed(f"branch {props.get('branch') or 'HEAD'} not found")
-            finally:
-                git.close()
-            root = folder / directory
+        with _checked_out(props, ctx, directory) as root:
             existing = set(store.list(namespace))
             wanted = set()
             for relative in _repo_files(root):

@@ -244,6 +244,18 @@ class HostPolicy:
             return f"{shown} is {article} {category} address"
         return None
 
+    def refusal_for_host(self, host: str, port: int) -> str | None:
+        """Why ``host`` is refused by its name or by any address it resolves to, else None:
+        for clients that connect through a library of their own (git, boto3), which the guard
+        cannot wrap. A name that does not resolve raises ``socket.gaierror``."""
+        reason = self.refusal_for_name(host)
+        if reason is None:
+            for info in self.resolver(host, port):
+                reason = self.refusal(host, ipaddress.ip_address(str(info[4][0]).split("%")[0]))
+                if reason:
+                    break
+        return reason
+
     def _allowed_name(self, name: str) -> bool:
         return any(rule.matches_name(name) for rule in self.allow)
 

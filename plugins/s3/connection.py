@@ -4,7 +4,6 @@ DELETE); see the package's docstring for the guard and the credentials."""
 from __future__ import annotations
 
 import importlib.util
-import ipaddress
 import posixpath
 import re
 import socket
@@ -78,18 +77,11 @@ def _check_endpoint(endpoint: str) -> None:
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TaskFailed(f"`endpointOverride` must be an http(s) URL, got {endpoint!r}")
-    policy = current_policy()
     host = parts.hostname
-    reason = policy.refusal_for_name(host)
-    if reason is None:
-        try:
-            infos = socket.getaddrinfo(host, parts.port or 443, 0, socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise TaskFailed(f"cannot resolve {host}: {exc}") from exc
-        for info in infos:
-            reason = policy.refusal(host, ipaddress.ip_address(str(info[4][0]).split("%")[0]))
-            if reason:
-                break
+    try:
+        reason = current_policy().refusal_for_host(host, parts.port or 443)
+    except socket.gaierror as exc:
+        raise TaskFailed(f"cannot resolve {host}: {exc}") from exc
     if reason:
         raise TaskFailed(
             f"S3 endpoint refused: {reason}; TRELLIS_HTTP_ALLOW must name the host, address "

@@ -7,15 +7,17 @@ Kestra's Node tasks have no ``dependencies`` property: packages come from ``befo
 
 from __future__ import annotations
 
-import os
-import shlex
-import tempfile
-from pathlib import Path
 from typing import Any, ClassVar
 
 from kernel.plugin import Prop, RunContext
-from plugins.scripts.files import as_lines
-from plugins.scripts.process import COMMON_PROPS, Runtime, ScriptTask
+from plugins.scripts.process import (
+    COMMANDS,
+    COMMON_PROPS,
+    RunsCommands,
+    Runtime,
+    ScriptTask,
+    write_script,
+)
 
 
 class Script(ScriptTask):
@@ -43,20 +45,17 @@ tasks:
     def command_lines(
         self, props: dict[str, Any], ctx: RunContext, runtime: Runtime | None = None
     ) -> list[str]:
-        fd, name = tempfile.mkstemp(prefix="script_", suffix=".js", dir=ctx.working_dir)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(str(props.get("script") or ""))
-        return [f"node {shlex.quote(Path(name).name)}"]
+        return [f"node {write_script(ctx, props.get('script'), '.js')}"]
 
 
-class Commands(ScriptTask):
+class Commands(RunsCommands, ScriptTask):
     """Run shell lines that call ``node`` or ``npm``."""
 
     type = "trellis.scripts.node.Commands"
     aliases = ("io.kestra.plugin.scripts.node.Commands",)
     default_image = "node"
     properties: ClassVar = (
-        Prop("commands", "list", required=True, items="string", description="Lines to run."),
+        COMMANDS,
         *COMMON_PROPS,
     )
     examples = (
@@ -72,11 +71,6 @@ tasks:
       - node main.js
 """,
     )
-
-    def command_lines(
-        self, props: dict[str, Any], ctx: RunContext, runtime: Runtime | None = None
-    ) -> list[str]:
-        return as_lines(props.get("commands"))
 
 
 PLUGINS = [Script, Commands]

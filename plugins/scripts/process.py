@@ -26,8 +26,10 @@ import json
 import os
 import queue
 import re
+import shlex
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -70,6 +72,9 @@ _LOG_LEVELS = {
     "DEBUG": "debug",
     "TRACE": "trace",
 }
+
+#: The ``commands`` property of the ``Commands`` tasks (shell, Python, Node).
+COMMANDS = Prop("commands", "list", required=True, items="string", description="Lines to run.")
 
 #: Properties every script task has (Kestra's ``AbstractExecScript``).
 COMMON_PROPS: tuple[Prop, ...] = (
@@ -351,6 +356,15 @@ class Runtime:
     before: list[str] = field(default_factory=list)
 
 
+def write_script(ctx: RunContext, source: Any, suffix: str) -> str:
+    """Write an inline ``script`` into the working directory as a fresh file; its name, quoted
+    for the shell (the ``Script`` tasks run it from there)."""
+    fd, name = tempfile.mkstemp(prefix="script_", suffix=suffix, dir=ctx.working_dir)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(str(source or ""))
+    return shlex.quote(Path(name).name)
+
+
 class ScriptTask(RunnableTask):
     """Base of the process-backed script tasks; subclasses say which lines to run."""
 
@@ -457,3 +471,13 @@ def warn_ignored(props: Mapping[str, Any], ctx: RunContext) -> None:
         ctx.logger.warning(
             f"containerImage {image!r} is ignored: Trellis runs scripts as local processes"
         )
+
+
+class RunsCommands:
+    """For the ``Commands`` tasks (put before :class:`ScriptTask` in the bases): the main
+    lines are the ``commands`` property as given."""
+
+    def command_lines(
+        self, props: dict[str, Any], ctx: RunContext, runtime: Runtime | None = None
+    ) -> list[str]:
+        return as_lines(props.get("commands"))

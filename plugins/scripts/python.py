@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,7 +21,14 @@ from typing import Any, ClassVar
 from kernel.plugin import Prop, RunContext
 from plugins.scripts import deps
 from plugins.scripts.files import as_bool, as_lines
-from plugins.scripts.process import COMMON_PROPS, Runtime, ScriptTask
+from plugins.scripts.process import (
+    COMMANDS,
+    COMMON_PROPS,
+    RunsCommands,
+    Runtime,
+    ScriptTask,
+    write_script,
+)
 
 #: Kestra's Python properties (``PythonBasedPlugin``), shared by Script, Commands and DbtCLI.
 PYTHON_PROPS: tuple[Prop, ...] = (
@@ -169,22 +175,20 @@ tasks:
     def command_lines(
         self, props: dict[str, Any], ctx: RunContext, runtime: Runtime | None = None
     ) -> list[str]:
-        fd, name = tempfile.mkstemp(prefix="script_", suffix=".py", dir=ctx.working_dir)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(str(props.get("script") or ""))
+        name = write_script(ctx, props.get("script"), ".py")
         python = runtime.python if runtime and runtime.python else sys.executable
         if python == "python":
-            return [f"python {shlex.quote(Path(name).name)}"]
-        return [f"{shlex.quote(python)} {shlex.quote(Path(name).name)}"]
+            return [f"python {name}"]
+        return [f"{shlex.quote(python)} {name}"]
 
 
-class Commands(_PythonTask):
+class Commands(RunsCommands, _PythonTask):
     """Run shell lines that call ``python`` (usually on files given in ``inputFiles``)."""
 
     type = "trellis.scripts.python.Commands"
     aliases = ("io.kestra.plugin.scripts.python.Commands",)
     properties: ClassVar = (
-        Prop("commands", "list", required=True, items="string", description="Lines to run."),
+        COMMANDS,
         *COMMON_PROPS,
         *PYTHON_PROPS,
     )
@@ -201,11 +205,6 @@ tasks:
       - python main.py
 """,
     )
-
-    def command_lines(
-        self, props: dict[str, Any], ctx: RunContext, runtime: Runtime | None = None
-    ) -> list[str]:
-        return as_lines(props.get("commands"))
 
 
 PLUGINS = [Script, Commands]

@@ -10,10 +10,10 @@ from typing import Any, ClassVar
 
 from kernel.plugin import Prop, RunContext, TaskResult
 from plugins.scripts.files import as_bool, as_lines
-from plugins.scripts.process import COMMON_PROPS, Runtime, ScriptTask
+from plugins.scripts.process import COMMANDS, COMMON_PROPS, RunsCommands, Runtime, ScriptTask
 
 
-class Commands(ScriptTask):
+class Commands(RunsCommands, ScriptTask):
     """Run shell command lines; ``::{"outputs":{...}}::`` lines become ``outputs.vars``."""
 
     default_image = "ubuntu"
@@ -21,7 +21,7 @@ class Commands(ScriptTask):
     type = "trellis.scripts.shell.Commands"
     aliases = ("io.kestra.plugin.scripts.shell.Commands",)
     properties: ClassVar = (
-        Prop("commands", "list", required=True, items="string", description="Lines to run."),
+        COMMANDS,
         *COMMON_PROPS,
     )
     examples = (
@@ -40,11 +40,6 @@ tasks:
       - "*.txt"
 """,
     )
-
-    def command_lines(
-        self, props: dict[str, Any], ctx: RunContext, runtime: Runtime | None = None
-    ) -> list[str]:
-        return as_lines(props.get("commands"))
 
 
 class Script(ScriptTask):
@@ -80,7 +75,7 @@ tasks:
 _BASH_KEEPS = {"env", "inputFiles", "outputFiles", "warningOnStdErr", "runner"}
 
 
-class Bash(ScriptTask):
+class Bash(RunsCommands, ScriptTask):
     """Kestra's first shell task, kept so old flows run: ``interpreter`` is one program and
     ``interpreterArgs`` its arguments, ``exitOnFailed`` plays ``failFast``'s part."""
 
@@ -98,11 +93,6 @@ class Bash(ScriptTask):
         Prop("files", "list", items="string", deprecated="use outputFiles"),
         *(p for p in COMMON_PROPS if p.name in _BASH_KEEPS),
     )
-
-    def command_lines(
-        self, props: dict[str, Any], ctx: RunContext, runtime: Runtime | None = None
-    ) -> list[str]:
-        return as_lines(props.get("commands"))
 
     def argv(self, props: dict[str, Any], script: str) -> list[str]:
         args = as_lines(props.get("interpreterArgs")) if "interpreterArgs" in props else ["-c"]

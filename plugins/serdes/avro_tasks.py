@@ -32,12 +32,13 @@ from plugins.serdes.common import (
     TIME_ZONE,
     BadLines,
     SerdesTask,
-    ion_output,
     read_ion,
     source_path,
+    stop_point,
     store,
     target_path,
     time_zone,
+    write_ion_rows,
 )
 
 #: Properties IonToAvro and IonToParquet share (Kestra's AbstractAvroConverter).
@@ -134,11 +135,18 @@ def fitted_rows(
             yield fit(row)
         except Misfit as exc:
             bad(f"row {number}", str(exc))
-        if number % 10_000 == 0 and ctx.should_stop():
-            raise TaskFailed("stopped while converting")
+        stop_point(ctx, number)
 
 
-class IonToAvro(SerdesTask):
+class SchemaTask(SerdesTask):
+    """IonToAvro and IonToParquet: rows fitted to an Avro ``schema`` checked at deploy."""
+
+    @classmethod
+    def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return validate_schema(props)
+
+
+class IonToAvro(SchemaTask):
     """Write Ion rows as an Avro file, fitted to ``schema`` (or one inferred from the rows)."""
 
     type = "trellis.serdes.avro.IonToAvro"
@@ -148,10 +156,6 @@ class IonToAvro(SerdesTask):
     examples = (_EXAMPLE,)
 
     outputs: ClassVar = (Output("uri", "The converted file.", "uri"),)
-
-    @classmethod
-    def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_schema(props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         # optional dependency (extra "serdes"): imported when the task runs
@@ -190,15 +194,12 @@ class AvroToIon(SerdesTask):
 
         source = source_path(ctx, props.get("from"))
         target = target_path(ctx, source, ".ion")
-        with source.open("rb") as stream, ion_output(target) as out:
+        with source.open("rb") as stream:
             try:
-                for record in fastavro.reader(stream):
-                    out.write(record)
-                    if out.count % 10_000 == 0 and ctx.should_stop():
-                        raise TaskFailed("stopped while converting")
+                count = write_ion_rows(ctx, target, fastavro.reader(stream))
             except (ValueError, EOFError) as exc:
                 raise TaskFailed(f"not a readable Avro file: {exc}") from exc
-        ctx.logger.debug(f"Converted {out.count} Avro records to Ion")
+        ctx.logger.debug(f"Converted {count} Avro records to Ion")
         return {"uri": store(ctx, target)}
 
 

@@ -9,7 +9,7 @@ import datetime as dt
 import importlib.util
 import json
 import zoneinfo
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, ClassVar
@@ -36,6 +36,16 @@ ON_BAD_LINES = Prop(
     choices=BAD_LINES,
     description="A row that cannot be converted fails the task, is logged and skipped, or "
     "is skipped silently.",
+)
+#: The table writers' (IonToCsv, IonToExcel) ``header`` and text settings, which
+#: :class:`TextFormats` reads.
+WRITE_HEADER = Prop("header", "boolean", default=True, description="Write the field names first.")
+TEXT_FORMAT_PROPS: tuple[Prop, ...] = (
+    CHARSET,
+    Prop("dateFormat", "string", default="yyyy-MM-dd"),
+    Prop("timeFormat", "string", default="HH:mm:ss[XXX]"),
+    Prop("dateTimeFormat", "string", default="yyyy-MM-dd'T'HH:mm:ss.SSS[XXX]"),
+    TIME_ZONE,
 )
 
 
@@ -149,6 +159,43 @@ def read_ion(path: Path) -> Iterator[Any]:
 def ion_output(path: Path) -> Iterator[ion.IonWriter]:
     with path.open("w", encoding="utf-8", newline="\n") as stream:
         yield ion.IonWriter(stream)
+
+
+#: Rows converted between two looks at whether the run was asked to stop.
+STOP_EVERY = 10_000
+
+
+def stop_point(ctx: RunContext, count: int) -> None:
+    """Every :data:`STOP_EVERY` rows, fail the task if its run was asked to stop, so a long
+    conversion does not outlive a kill."""
+    if count % STOP_EVERY == 0 and ctx.should_stop():
+        raise TaskFailed("stopped while converting")
+
+
+def write_ion_rows(ctx: RunContext, target: Path, rows: Iterable[Any]) -> int:
+    """Write ``rows`` to the Ion file ``target``, one at a time; returns how many."""
+    with ion_output(target) as out:
+        for row in rows:
+            out.write(row)
+            stop_point(ctx, out.count)
+    return out.count
+
+
+def row_cells(
+    rows: Iterable[Any], on_columns: Callable[[list[str]], None]
+) -> Iterator[tuple[Any, list[str] | None, list[Any]]]:
+    """Ion rows as cells for a table (IonToCsv, IonToExcel): (row, columns, cells). The first
+    struct fixes the columns (``on_columns`` gets them once, e.g. to write a header) and each
+    struct gives its values in that order; a list is its own cells, a scalar one cell."""
+    columns: list[str] | None = None
+    for row in rows:
+        if isinstance(row, dict):
+            if columns is None:
+                columns = list(row)
+                on_columns(columns)
+            yield row, columns, [row.get(c) for c in columns]
+        else:
+            yield row, columns, row if isinstance(row, list) else [row]
 
 
 class BadLines:

@@ -17,17 +17,20 @@ from plugins.serdes.common import (
     CHARSET,
     FROM,
     ON_BAD_LINES,
-    TIME_ZONE,
+    TEXT_FORMAT_PROPS,
+    WRITE_HEADER,
     BadLines,
     SerdesTask,
     TextFormats,
     charset,
-    ion_output,
     read_ion,
+    row_cells,
     source_path,
+    stop_point,
     store,
     target_path,
     text_stream,
+    write_ion_rows,
 )
 
 #: Kestra's default limit on one field (the csv module's own is 128 KiB).
@@ -78,7 +81,15 @@ def _check_char(props: Mapping[str, Any], name: str) -> list[tuple[str, str]]:
     return []
 
 
-class CsvToIon(SerdesTask):
+class _CsvTask(SerdesTask):
+    """Both CSV tasks: one-character ``fieldSeparator`` and ``textDelimiter``."""
+
+    @classmethod
+    def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return _check_char(props, "fieldSeparator") + _check_char(props, "textDelimiter")
+
+
+class CsvToIon(_CsvTask):
     """Read a CSV file and write it as Ion rows (every field as text)."""
 
     type = "trellis.serdes.csv.CsvToIon"
@@ -104,10 +115,6 @@ class CsvToIon(SerdesTask):
 
     outputs: ClassVar = (Output("uri", "The converted file.", "uri"),)
 
-    @classmethod
-    def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return _check_char(props, "fieldSeparator") + _check_char(props, "textDelimiter")
-
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         source = source_path(ctx, props.get("from"))
         target = target_path(ctx, source, ".ion")
@@ -120,14 +127,12 @@ class CsvToIon(SerdesTask):
         bad = BadLines(ctx, mode)
         # The csv module's limit is process-wide; each run sets the one it asks for.
         csv.field_size_limit(int(props.get("maxFieldSize") or MAX_FIELD_SIZE))
-        with text_stream(source, charset(props)) as stream, ion_output(target) as out:
+        with text_stream(source, charset(props)) as stream:
             reader = csv.reader(stream, **_dialect(props))
             rename = props.get("onEmptyHeader") == "RENAME"
-            for row in _records(reader, header, skip_rows, skip_empty, bad, rename):
-                out.write(row)
-                if out.count % 10_000 == 0 and ctx.should_stop():
-                    raise TaskFailed("stopped while converting")
-        ctx.logger.debug(f"Converted {out.count} CSV records to Ion")
+            records = _records(reader, header, skip_rows, skip_empty, bad, rename)
+            count = write_ion_rows(ctx, target, records)
+        ctx.logger.debug(f"Converted {count} CSV records to Ion")
         return {"uri": store(ctx, target)}
 
 
@@ -185,32 +190,24 @@ def _header(fields: list[str], rename_empty: bool) -> list[str]:
     return unique
 
 
-class IonToCsv(SerdesTask):
+class IonToCsv(_CsvTask):
     """Read Ion rows and write them as a CSV file (a header from the first row's fields)."""
 
     type = "trellis.serdes.csv.IonToCsv"
     aliases = ("io.kestra.plugin.serdes.csv.IonToCsv", "io.kestra.plugin.serdes.csv.CsvWriter")
     properties: ClassVar = (
         FROM,
-        Prop("header", "boolean", default=True, description="Write the field names first."),
+        WRITE_HEADER,
         Prop("fieldSeparator", "string", default=","),
         Prop("textDelimiter", "string", default='"'),
         Prop("lineDelimiter", "string", default="\n", description="What ends each record."),
         Prop("alwaysDelimitText", "boolean", default=False,
              description="Quote every field, not only those that need it."),
-        CHARSET,
-        Prop("dateFormat", "string", default="yyyy-MM-dd"),
-        Prop("timeFormat", "string", default="HH:mm:ss[XXX]"),
-        Prop("dateTimeFormat", "string", default="yyyy-MM-dd'T'HH:mm:ss.SSS[XXX]"),
-        TIME_ZONE,
+        *TEXT_FORMAT_PROPS,
     )  # fmt: skip
     examples = (_EXAMPLE,)
 
     outputs: ClassVar = (Output("uri", "The converted file.", "uri"),)
-
-    @classmethod
-    def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return _check_char(props, "fieldSeparator") + _check_char(props, "textDelimiter")
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         source = source_path(ctx, props.get("from"))
@@ -221,30 +218,26 @@ class IonToCsv(SerdesTask):
         if props.get("alwaysDelimitText") is True and dialect.get("quoting") != csv.QUOTE_NONE:
             dialect["quoting"] = csv.QUOTE_ALL
         header = props.get("header") is not False
-        columns: list[str] | None = None
         dropped: set[str] = set()
         count = 0
         with target.open("w", encoding=charset(props), newline="") as stream:
             writer = csv.writer(stream, **dialect)
-            for row in read_ion(source):
+
+            def write_header(columns: list[str]) -> None:
+                if header:
+                    writer.writerow(columns)
+
+            for row, columns, values in row_cells(read_ion(source), write_header):
                 if isinstance(row, dict):
-                    if columns is None:
-                        columns = list(row)
-                        if header:
-                            writer.writerow(columns)
-                    extra = row.keys() - set(columns) - dropped
+                    extra = row.keys() - set(columns or ()) - dropped
                     if extra:
                         dropped |= extra
                         ctx.logger.warning(
                             f"fields {sorted(extra)} are not in the first row: not written"
                         )
-                    values = [row.get(c) for c in columns]
-                else:
-                    values = row if isinstance(row, list) else [row]
                 writer.writerow([formats.text(v) for v in values])
                 count += 1
-                if count % 10_000 == 0 and ctx.should_stop():
-                    raise TaskFailed("stopped while converting")
+                stop_point(ctx, count)
         ctx.logger.debug(f"Converted {count} Ion rows to CSV")
         return {"uri": store(ctx, target)}
 

@@ -21,13 +21,16 @@ from kernel.plugin import Output, Prop, RunContext, TaskFailed
 from plugins.serdes.common import (
     CHARSET,
     FROM,
-    TIME_ZONE,
+    TEXT_FORMAT_PROPS,
+    WRITE_HEADER,
     SerdesTask,
     TextFormats,
     ion_output,
     json_safe,
     read_ion,
+    row_cells,
     source_path,
+    stop_point,
     store,
     target_path,
     time_zone,
@@ -89,14 +92,10 @@ class IonToExcel(SerdesTask):
              description="An Ion file URI, or a map of sheet title -> Ion file URI."),
         Prop("sheetsTitle", "string", default="Sheet",
              description="Title of the sheet when from is one URI."),
-        Prop("header", "boolean", default=True, description="Write the field names first."),
+        WRITE_HEADER,
         Prop("styles", "boolean", default=True,
              description="Give date and time cells a date format (else they are text)."),
-        CHARSET,
-        Prop("dateFormat", "string", default="yyyy-MM-dd"),
-        Prop("timeFormat", "string", default="HH:mm:ss[XXX]"),
-        Prop("dateTimeFormat", "string", default="yyyy-MM-dd'T'HH:mm:ss.SSS[XXX]"),
-        TIME_ZONE,
+        *TEXT_FORMAT_PROPS,
     )  # fmt: skip
     examples = (_EXAMPLE,)
 
@@ -120,23 +119,19 @@ class IonToExcel(SerdesTask):
         size = 0
         for title, source in sources.items():
             sheet = workbook.create_sheet(title=title[:31])
-            columns: list[str] | None = None
-            for number, row in enumerate(read_ion(source), start=1):
-                if isinstance(row, dict):
-                    if columns is None:
-                        columns = list(row)
-                        if header:
-                            sheet.append(columns)
-                    values = [row.get(c) for c in columns]
-                else:
-                    values = row if isinstance(row, list) else [row]
+
+            def write_header(columns: list[str], sheet: Any = sheet) -> None:
+                if header:
+                    sheet.append(columns)
+
+            cells = row_cells(read_ion(source), write_header)
+            for number, (_row, _columns, values) in enumerate(cells, start=1):
                 try:
                     sheet.append([_cell(v, formats, zone, styles) for v in values])
                 except ValueError as exc:  # openpyxl refuses control characters
                     raise TaskFailed(f"sheet {title!r}, row {number}: {exc}") from exc
                 size += 1
-                if size % 10_000 == 0 and ctx.should_stop():
-                    raise TaskFailed("stopped while converting")
+                stop_point(ctx, size)
         workbook.save(str(target))
         ctx.logger.debug(f"Wrote {size} rows to {len(sources)} sheet(s)")
         return {"uri": store(ctx, target), "size": size}
@@ -246,8 +241,7 @@ class ExcelToIon(SerdesTask):
                     continue
                 values += [None] * (len(names) - len(values))
                 out.write(dict(zip(names, values[: len(names)], strict=True)))
-                if out.count % 10_000 == 0 and ctx.should_stop():
-                    raise TaskFailed("stopped while converting")
+                stop_point(ctx, out.count)
         return out.count
 
 

@@ -19,14 +19,15 @@ from plugins.serdes.common import (
     TIME_ZONE,
     SerdesTask,
     charset,
-    ion_output,
     json_safe,
     read_ion,
     source_path,
+    stop_point,
     store,
     target_path,
     text_stream,
     time_zone,
+    write_ion_rows,
 )
 
 NEW_LINE = Prop("newLine", "boolean", default=True,
@@ -87,12 +88,8 @@ class JsonToIon(SerdesTask):
         source = source_path(ctx, props.get("from"))
         target = target_path(ctx, source, ".ion")
         new_line = props.get("newLine") is not False
-        with ion_output(target) as out:
-            for row in _json_rows(source, charset(props), new_line):
-                out.write(row)
-                if out.count % 10_000 == 0 and ctx.should_stop():
-                    raise TaskFailed("stopped while converting")
-        ctx.logger.debug(f"Converted {out.count} JSON values to Ion")
+        count = write_ion_rows(ctx, target, _json_rows(source, charset(props), new_line))
+        ctx.logger.debug(f"Converted {count} JSON values to Ion")
         return {"uri": store(ctx, target)}
 
 
@@ -136,8 +133,7 @@ class IonToJson(SerdesTask):
                 else:
                     out.write(("," if count else "") + text)
                 count += 1
-                if count % 10_000 == 0 and ctx.should_stop():
-                    raise TaskFailed("stopped while converting")
+                stop_point(ctx, count)
             if not new_line:
                 out.write("]")
         ctx.logger.debug(f"Converted {count} Ion rows to JSON")

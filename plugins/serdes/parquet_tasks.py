@@ -9,11 +9,10 @@ the same rules as IonToAvro; the Avro types map onto Arrow's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from kernel.plugin import Output, Prop, RunContext, TaskFailed
-from plugins.serdes.avro_tasks import SCHEMA_PROPERTIES, fitted_rows, schema_for, validate_schema
+from plugins.serdes.avro_tasks import SCHEMA_PROPERTIES, SchemaTask, fitted_rows, schema_for
 from plugins.serdes.common import (
     FROM,
     SerdesTask,
@@ -110,7 +109,7 @@ def arrow_type(schema: Any, names: dict[str, Any] | None = None) -> tuple[Any, b
     return simple[kind], kind == "null"
 
 
-class IonToParquet(SerdesTask):
+class IonToParquet(SchemaTask):
     """Write Ion rows as a Parquet file, fitted to an Avro ``schema`` (or one inferred)."""
 
     type = "trellis.serdes.parquet.IonToParquet"
@@ -133,10 +132,6 @@ class IonToParquet(SerdesTask):
     examples = (_EXAMPLE,)
 
     outputs: ClassVar = (Output("uri", "The converted file.", "uri"),)
-
-    @classmethod
-    def validate_props(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_schema(props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         # optional dependency (extra "serdes"): imported when the task runs

@@ -45,6 +45,32 @@ def run(source: str) -> Execution:
     return execution_wait(execution_create(flow=flow, inputs={}).id, timeout=90)
 
 
+def run_round_trip(flow_id: str, content: str, transfer: str, read: str) -> Execution:
+    """Run a flow that writes ``content`` to a file (task ``write``), moves it with the
+    ``transfer`` tasks, and outputs as ``content`` what it reads back from the ``read`` URI
+    (an expression)."""
+    return run(f"""id: {flow_id}
+namespace: it.files
+tasks:
+  - id: write
+    type: io.kestra.plugin.core.storage.Write
+    content: "{content}"
+    extension: .txt
+{transfer}  - id: result
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{{{ read({read}) }}}}"
+outputs:
+  - id: content
+    type: STRING
+    value: "{{{{ outputs.result.value }}}}"
+""")
+
+
+def messages(execution: Execution) -> str:
+    """Everything the execution logged, in one text."""
+    return " ".join(LogEntry.objects.filter(execution=execution).values_list("message", flat=True))
+
+
 def test_s3_upload_list_download(workers, files_worker) -> None:
     pytest.importorskip("boto3")
     with s3_server() as endpoint:
@@ -58,14 +84,7 @@ def test_s3_upload_list_download(workers, files_worker) -> None:
             f"    accessKeyId: it-key\n    secretKeyId: it-secret\n    region: us-east-1\n"
             f"    endpointOverride: {endpoint}\n    bucket: {bucket}\n{GROUP}"
         )
-        done = run(f"""id: s3-round-trip
-namespace: it.files
-tasks:
-  - id: write
-    type: io.kestra.plugin.core.storage.Write
-    content: "hello from s3"
-    extension: .txt
-  - id: upload
+        transfer = f"""  - id: upload
     type: io.kestra.plugin.aws.s3.Upload
     from: "{{{{ outputs.write.uri }}}}"
     key: in/hello.txt
@@ -75,19 +94,13 @@ tasks:
 {conn}  - id: download
     type: io.kestra.plugin.aws.s3.Download
     key: "{{{{ outputs.list.objects[0].key }}}}"
-{conn}  - id: result
-    type: io.kestra.plugin.core.debug.Return
-    format: "{{{{ read(outputs.download.uri) }}}}"
-outputs:
-  - id: content
-    type: STRING
-    value: "{{{{ outputs.result.value }}}}"
-""")
+{conn}"""
+        done = run_round_trip("s3-round-trip", "hello from s3", transfer, "outputs.download.uri")
     assert done.state == State.SUCCESS, done.state
     assert done.outputs == {"content": "hello from s3"}
-    messages = " ".join(LogEntry.objects.filter(execution=done).values_list("message", flat=True))
-    assert "it-secret" not in messages
-    assert "s3://" in messages  # the tasks did log what they did
+    logged = messages(done)
+    assert "it-secret" not in logged
+    assert "s3://" in logged  # the tasks did log what they did
 
 
 def test_sftp_upload_then_download(workers, files_worker, shared) -> None:
@@ -98,33 +111,19 @@ def test_sftp_upload_then_download(workers, files_worker, shared) -> None:
             f'    host: 127.0.0.1\n    port: "{port}"\n    username: {USER}\n'
             f"    password: {PASSWORD}\n{GROUP}"
         )
-        done = run(f"""id: sftp-round-trip
-namespace: it.files
-tasks:
-  - id: write
-    type: io.kestra.plugin.core.storage.Write
-    content: "hello over sftp"
-    extension: .txt
-  - id: upload
+        transfer = f"""  - id: upload
     type: io.kestra.plugin.fs.sftp.Upload
     from: "{{{{ outputs.write.uri }}}}"
     to: /upload/hello.txt
 {conn}  - id: download
     type: io.kestra.plugin.fs.sftp.Download
     from: /upload/hello.txt
-{conn}  - id: result
-    type: io.kestra.plugin.core.debug.Return
-    format: "{{{{ read(outputs.download.to) }}}}"
-outputs:
-  - id: content
-    type: STRING
-    value: "{{{{ outputs.result.value }}}}"
-""")
+{conn}"""
+        done = run_round_trip("sftp-round-trip", "hello over sftp", transfer, "outputs.download.to")
     assert done.state == State.SUCCESS, done.state
     assert done.outputs == {"content": "hello over sftp"}
     assert (root / "upload/hello.txt").read_text() == "hello over sftp"
-    messages = " ".join(LogEntry.objects.filter(execution=done).values_list("message", flat=True))
-    assert PASSWORD not in messages
+    assert PASSWORD not in messages(done)
 
 
 def test_git_clone_then_read_a_file(workers, files_worker, shared) -> None:

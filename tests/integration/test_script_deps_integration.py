@@ -9,9 +9,6 @@ checkout, so the check below asks the default index the same way."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +19,7 @@ from executions.services import execution_create, execution_wait
 from flows.services import flow_deploy
 from kernel.states import State
 from plugins.scripts import deps
+from tests.unit.plugins_scripts_deps.helpers import index_answers
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -58,17 +56,8 @@ tasks:
 
 
 def _index_answers() -> bool:
-    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
-    env.pop("PIP_FIND_LINKS", None)
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--no-cache-dir",
-             "-d", str(Path(settings.TRELLIS_HOME) / "pip-probe"), "six==1.17.0"],
-            capture_output=True, timeout=90, env=env,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return done.returncode == 0
+    probe = Path(settings.TRELLIS_HOME) / "pip-probe"
+    return index_answers(probe, "six==1.17.0", timeout=90, no_cache=True)
 
 
 def _messages(execution) -> list[str]:  # noqa: ANN001

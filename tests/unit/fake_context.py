@@ -8,6 +8,14 @@ from pathlib import Path
 from typing import Any
 
 
+def allow_loopback(settings: Any) -> None:
+    """Open the outbound guard to 127.0.0.1 (pytest-django's ``settings``): the plugin tests'
+    own servers listen there, which the guard refuses by default."""
+    settings.TRELLIS_HTTP_ALLOW = "127.0.0.1"
+    settings.TRELLIS_HTTP_DENY = ""
+    settings.TRELLIS_HTTP_ALLOW_ONLY = False
+
+
 class FakeLogger:
     """Keeps every record as ``(level, message)`` so tests can assert on them."""
 
@@ -34,6 +42,27 @@ class FakeLogger:
 
     def lines(self, level: str | None = None) -> list[str]:
         return [m for lvl, m in self.records if level is None or lvl == level]
+
+
+class PollContext:
+    """What a polling trigger's ``evaluate`` gets in plugin unit tests: the ids naming the
+    trigger, a logger keeping records, the trigger's state and rendering that changes
+    nothing."""
+
+    def __init__(
+        self,
+        namespace: str = "t",
+        flow_id: str = "f",
+        trigger_id: str = "watch",
+        poll_id: str = "p1",
+    ) -> None:
+        self.namespace, self.flow_id, self.trigger_id = namespace, flow_id, trigger_id
+        self.poll_id = poll_id
+        self.logger = FakeLogger()
+        self.state: dict[str, Any] = {}
+
+    def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
+        return value
 
 
 class FakeContext:

@@ -157,6 +157,23 @@ def test_unresolvable_names_are_an_os_error_not_a_refusal():
     assert not isinstance(caught.value, DestinationRefused)
 
 
+def test_refusal_for_host_judges_the_name_then_every_address():
+    """For clients with a connection of their own (git, S3): any refused address refuses."""
+    seen = []
+
+    def resolver(host, port):  # noqa: ANN001, ANN202
+        seen.append((host, port))
+        return _infos("93.184.216.34", "10.0.0.1")
+
+    policy = HostPolicy(resolver=resolver)
+    assert "10.0.0.1" in policy.refusal_for_host("mixed.example", 443)
+    assert seen == [("mixed.example", 443)]
+    assert policy.refusal_for_host("169.254.169.254", 443)  # refused by name: no lookup
+    assert seen == [("mixed.example", 443)]
+    public = HostPolicy(resolver=lambda h, p: _infos("93.184.216.34"))
+    assert public.refusal_for_host("example.com", 443) is None
+
+
 def test_current_policy_reads_the_settings(settings):
     settings.TRELLIS_HTTP_ALLOW = "loopback"
     settings.TRELLIS_HTTP_DENY = "evil.example"

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import pytest
 from plugins.dbt.cli import DbtCLI
 from plugins.scripts import deps
 from tests.unit.fake_context import FakeContext
+from tests.unit.plugins_scripts_deps.helpers import index_answers
 
 DEPENDENCIES = ["dbt-core>=1.8,<1.12", "dbt-duckdb"]
 PROJECT = {
@@ -41,28 +40,8 @@ demo:
 """
 
 
-def _default_index_env() -> dict[str, str]:
-    """pip with no configuration file and no find-links: the default index only, which is
-    what a sandboxed install step reaches (it cannot see local indexes under /opt)."""
-    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
-    env.pop("PIP_FIND_LINKS", None)
-    return env
-
-
-def _index_answers(folder: Path) -> bool:
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d",
-             str(folder), "dbt-duckdb"],
-            capture_output=True, env=_default_index_env(), timeout=120,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return done.returncode == 0
-
-
 def test_dbt_builds_a_tiny_duckdb_project(tmp_path: Path, monkeypatch) -> None:
-    if not _index_answers(tmp_path / "probe"):
+    if not index_answers(tmp_path / "probe", "dbt-duckdb", timeout=120):
         pytest.skip("no package index answers pip here")
     cache = Path(
         os.environ.get("TRELLIS_TEST_SCRIPT_ENVS")

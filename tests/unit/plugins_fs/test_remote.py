@@ -10,14 +10,12 @@ import pytest
 from kernel.plugin import TaskFailed
 from kernel.registry import registry
 from tests.file_servers import PASSWORD, USER, ftp_server, sftp_server
-from tests.unit.fake_context import FakeContext
+from tests.unit.fake_context import FakeContext, PollContext, allow_loopback
 
 
 @pytest.fixture
 def loopback(settings) -> None:
-    settings.TRELLIS_HTTP_ALLOW = "127.0.0.1"
-    settings.TRELLIS_HTTP_DENY = ""
-    settings.TRELLIS_HTTP_ALLOW_ONLY = False
+    allow_loopback(settings)
 
 
 @pytest.fixture(params=["sftp", "ftp", "ftps"])
@@ -131,26 +129,13 @@ def test_loopback_is_refused_by_the_outbound_guard_by_default(server, settings, 
         task(protocol, "List").run({**conn, "from": "/"}, FakeContext(tmp_path / "ctx"))
 
 
-class _Quiet:
-    def __getattr__(self, name: str):  # noqa: ANN204
-        return lambda msg: None
-
-
-class PollCtx:
-    namespace, flow_id, trigger_id, poll_id = "t", "f", "watch", "p1"
-    logger = _Quiet()
-
-    def __init__(self) -> None:
-        self.state: dict = {}
-
-
 def test_trigger_starts_once_per_batch_and_moves_after_commit(server, loopback, tmp_path) -> None:
     protocol, root, conn = server
     (root / "in").mkdir()
     (root / "in/a.csv").write_text("A")
     trigger = registry.get(f"io.kestra.plugin.fs.{protocol}.Trigger")()
     props = {**conn, "from": "/in", "action": "MOVE", "moveDirectory": "/done"}
-    ctx = PollCtx()
+    ctx = PollContext()
 
     events = trigger.evaluate(props, ctx)
     duplicate = trigger.evaluate(props, ctx)  # a second poll before the first committed
@@ -178,7 +163,7 @@ def test_trigger_none_starts_again_only_for_a_changed_file(server, loopback, tmp
     (root / "in/a.csv").write_text("A")
     trigger = registry.get(f"io.kestra.plugin.fs.{protocol}.Trigger")()
     props = {**conn, "from": "/in", "action": "NONE"}
-    ctx = PollCtx()
+    ctx = PollContext()
 
     first = trigger.evaluate(props, ctx)
     first[0].done()

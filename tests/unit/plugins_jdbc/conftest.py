@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,19 @@ def _unique() -> str:
     return f"trellis_jdbc_{uuid.uuid4().hex[:10]}"
 
 
+def _scratch(conn: Any, create: str, drop: str, url: str) -> Iterator[str]:
+    """Create a scratch schema or database on ``conn``, yield its URL, then drop it and close
+    the connection."""
+    with conn.cursor() as cur:
+        cur.execute(create)
+    try:
+        yield url
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(drop)
+        conn.close()
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A JDBC URL whose current schema is a new, empty schema dropped afterwards."""
@@ -30,14 +44,8 @@ def pg_url() -> Iterator[str]:
         pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432: {exc}")
     conn.autocommit = True
     schema = _unique()
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"jdbc:postgresql://127.0.0.1:5432/postgres?currentSchema={schema}"
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        conn.close()
+    url = f"jdbc:postgresql://127.0.0.1:5432/postgres?currentSchema={schema}"
+    yield from _scratch(conn, f'CREATE SCHEMA "{schema}"', f'DROP SCHEMA "{schema}" CASCADE', url)
 
 
 @pytest.fixture
@@ -49,14 +57,8 @@ def mariadb_url() -> Iterator[str]:
     except pymysql.err.OperationalError as exc:
         pytest.skip(f"MariaDB is not reachable at 127.0.0.1:3306: {exc}")
     name = _unique()
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}`")
-    try:
-        yield f"jdbc:mariadb://127.0.0.1:3306/{name}"
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE `{name}`")
-        conn.close()
+    url = f"jdbc:mariadb://127.0.0.1:3306/{name}"
+    yield from _scratch(conn, f"CREATE DATABASE `{name}`", f"DROP DATABASE `{name}`", url)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from plugins.jdbc.copy import CopyIn, CopyOut
 from plugins.jdbc.ion_rows import read_rows
 from plugins.jdbc.query import Queries, Query
 from plugins.jdbc.trigger import Trigger
+from tests.unit.fake_context import PollContext
 
 CREATE = {
     "pg": "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(50), price NUMERIC(10,2), "
@@ -228,17 +229,8 @@ def test_sqlite_file_round_trip_and_duckdb_input_files(ctx) -> None:
     assert out["row"] == {"s": 6}
 
 
-class PollCtx:
-    namespace, flow_id, trigger_id, poll_id = "t.jdbc", "flow", "watch", "poll-1"
-
-    def __init__(self) -> None:
-        from tests.unit.fake_context import FakeLogger
-
-        self.logger = FakeLogger()
-        self.state: dict = {}
-
-    def render(self, value, extra=None):  # noqa: ANN001, ANN201
-        return value
+def _poll() -> PollContext:
+    return PollContext("t.jdbc", "flow", "watch", "poll-1")
 
 
 def test_trigger_fires_only_with_rows_and_marks_them(pg_url, ctx, tmp_path: Path) -> None:
@@ -249,15 +241,15 @@ def test_trigger_fires_only_with_rows_and_marks_them(pg_url, ctx, tmp_path: Path
         "afterSQL": "UPDATE items SET name = 'seen'",
         "fetchType": "FETCH",
     }
-    assert Trigger().evaluate(props, PollCtx()) == []
+    assert Trigger().evaluate(props, _poll()) == []
     run(Query, ctx, url=pg_url, sql=INSERT)
-    [event] = Trigger().evaluate(props, PollCtx())
+    [event] = Trigger().evaluate(props, _poll())
     assert event.key == "poll:poll-1"
     assert event.variables["size"] == 2
     assert [r["name"] for r in event.variables["rows"]] == ["pen", "ink: blue"]
-    assert Trigger().evaluate(props, PollCtx()) == []  # afterSQL marked them
+    assert Trigger().evaluate(props, _poll()) == []  # afterSQL marked them
     run(Query, ctx, url=pg_url, sql="UPDATE items SET name = 'new'")
-    [stored] = Trigger().evaluate({**props, "fetchType": "STORE"}, PollCtx())
+    [stored] = Trigger().evaluate({**props, "fetchType": "STORE"}, _poll())
     kept = tmp_path / "kept.ion"
 
     def store(path: Path, name: str) -> str:
@@ -269,13 +261,13 @@ def test_trigger_fires_only_with_rows_and_marks_them(pg_url, ctx, tmp_path: Path
     assert [int(r["id"]) for r in read_rows(kept)] == [1, 2]
     stored.done()
     first = {**props, "sql": "SELECT id, name FROM items ORDER BY id", "afterSQL": None}
-    [one] = Trigger().evaluate({**first, "fetchType": "FETCH_ONE"}, PollCtx())
+    [one] = Trigger().evaluate({**first, "fetchType": "FETCH_ONE"}, _poll())
     assert one.variables == {"row": {"id": 1, "name": "seen"}, "size": 1}
 
 
 def test_trigger_on_sqlite_counts_rows_with_none(sqlite_url, ctx) -> None:
     run(Queries, ctx, url=sqlite_url, sql=f"{CREATE['sqlite']}; {INSERT}")
-    [event] = Trigger().evaluate({"url": sqlite_url, "sql": "SELECT * FROM items"}, PollCtx())
+    [event] = Trigger().evaluate({"url": sqlite_url, "sql": "SELECT * FROM items"}, _poll())
     assert event.variables == {"size": 2}
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from kernel.plugin import TaskFailed
 from plugins.notifications.mail import MailExecution, MailSend
+from tests.unit.fake_context import allow_loopback
 from tests.unit.plugins_notifications.helpers import FAILED_EXECUTION, SummaryContext
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller", reason="aiosmtpd (dev extra)")
@@ -71,9 +72,7 @@ def smtp() -> Iterator[Inbox]:
 
 @pytest.fixture(autouse=True)
 def _loopback_allowed(settings, smtp) -> None:
-    settings.TRELLIS_HTTP_ALLOW = "127.0.0.1"
-    settings.TRELLIS_HTTP_DENY = ""
-    settings.TRELLIS_HTTP_ALLOW_ONLY = False
+    allow_loopback(settings)
     smtp.mails.clear()
     smtp.logins.clear()
 

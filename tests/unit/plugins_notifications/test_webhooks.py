@@ -15,6 +15,7 @@ from plugins.notifications.slack import SlackExecution, SlackIncomingWebhook
 from plugins.notifications.teams import TeamsExecution, TeamsIncomingWebhook
 from plugins.notifications.telegram import TelegramExecution, TelegramSend
 from plugins.notifications.webhook import WebhookExecution, WebhookSend
+from tests.unit.fake_context import allow_loopback
 from tests.unit.plugins_notifications.helpers import (
     FAILED_EXECUTION,
     Recorder,
@@ -34,9 +35,7 @@ def server() -> Iterator[Recorder]:
 @pytest.fixture(autouse=True)
 def _loopback_allowed(settings, server) -> None:
     """The test server is on 127.0.0.1, which the SSRF guard refuses by default."""
-    settings.TRELLIS_HTTP_ALLOW = "127.0.0.1"
-    settings.TRELLIS_HTTP_DENY = ""
-    settings.TRELLIS_HTTP_ALLOW_ONLY = False
+    allow_loopback(settings)
     server.requests.clear()
     server.answers.clear()
 

@@ -11,7 +11,7 @@ import pytest
 from kernel.plugin import TaskFailed
 from kernel.registry import registry
 from tests.file_servers import s3_server
-from tests.unit.fake_context import FakeContext
+from tests.unit.fake_context import FakeContext, PollContext
 
 KEYS = {"accessKeyId": "AKIATESTKEY", "secretKeyId": "test-secret-key-5521", "region": "us-east-1"}
 
@@ -89,26 +89,13 @@ def test_downloads_then_move_to_another_prefix(conn, tmp_path) -> None:
     assert keys == ["archive/x.txt"]
 
 
-class _Quiet:
-    def __getattr__(self, name: str):  # noqa: ANN204
-        return lambda msg: None
-
-
-class PollCtx:
-    namespace, flow_id, trigger_id, poll_id = "t", "f", "watch", "p1"
-    logger = _Quiet()
-
-    def __init__(self) -> None:
-        self.state: dict = {}
-
-
 def test_trigger_one_execution_per_batch_then_delete(conn, tmp_path) -> None:
     ctx = FakeContext(tmp_path)
     (ctx.storage / "x.txt").write_text("X")
     s3("Upload").run({**conn, "from": "kestra:///test/x.txt", "key": "in/x.txt"}, ctx)
     trigger = s3("Trigger")
     props = {**conn, "prefix": "in/", "action": "DELETE"}
-    poll = PollCtx()
+    poll = PollContext()
 
     events = trigger.evaluate(props, poll)
     twin = trigger.evaluate(props, poll)
@@ -132,7 +119,7 @@ def test_trigger_none_remembers_etags(conn, tmp_path) -> None:
     ctx = FakeContext(tmp_path)
     (ctx.storage / "x.txt").write_text("X")
     s3("Upload").run({**conn, "from": "kestra:///test/x.txt", "key": "x.txt"}, ctx)
-    trigger, poll = s3("Trigger"), PollCtx()
+    trigger, poll = s3("Trigger"), PollContext()
     props = {**conn, "action": "NONE"}
 
     trigger.evaluate(props, poll)[0].done()

@@ -21,7 +21,7 @@ from kernel.plugin import TaskFailed
 from plugins.scripts import deps, sandbox
 from plugins.scripts import python as py
 from tests.unit.fake_context import FakeContext
-from tests.unit.plugins_scripts_deps.helpers import build_wheel
+from tests.unit.plugins_scripts_deps.helpers import build_wheel, index_answers
 
 SCRIPT = """
 import json, os, sys, trellis_probe_pkg
@@ -158,29 +158,9 @@ print("::" + json.dumps({"outputs": {"uid": os.getuid()}}) + "::")
     assert not (Path(out["vars"]["prefix"]) / "planted.txt").exists()
 
 
-def _default_index_env() -> dict[str, str]:
-    """pip with no configuration file and no find-links: the default index only, which is
-    what a sandboxed install step reaches (it cannot see local indexes under /opt)."""
-    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
-    env.pop("PIP_FIND_LINKS", None)
-    return env
-
-
-def _index_answers(folder: Path) -> bool:
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d",
-             str(folder), "six==1.17.0"],
-            capture_output=True, env=_default_index_env(), timeout=60,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return done.returncode == 0
-
-
 def test_a_package_from_the_configured_index(tmp_path: Path, monkeypatch) -> None:
     """The worker's own pip configuration (index, mirror) is what installs: here `six`."""
-    if not _index_answers(tmp_path / "probe"):
+    if not index_answers(tmp_path / "probe", "six==1.17.0"):
         pytest.skip("no package index answers pip here")
     monkeypatch.setattr(deps, "trellis_home", lambda: tmp_path / "home")
     ctx = FakeContext(tmp_path)
