@@ -233,6 +233,12 @@ def store_records(ctx: RunContext, records: Iterable[Any]) -> dict[str, Any]:
     return {"uri": ctx.put_file(path, path.name), "count": ion.count}
 
 
+def as_messages(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`store_records`' outputs under Kestra's MQTT / NATS names (``messagesCount``),
+    ``count`` kept."""
+    return {"uri": outputs["uri"], "messagesCount": outputs["count"], "count": outputs["count"]}
+
+
 def password_masked(text: str, secret: str | None) -> str:
     return text.replace(secret, "******") if secret else text
 

@@ -11,6 +11,7 @@ from plugins.messaging._common import (
     FROM,
     SERDE_TYPES,
     Budget,
+    as_messages,
     checked,
     encode,
     limit_props,
@@ -118,4 +119,4 @@ tasks:
             serde = props.get("serdeType")
             outputs = store_records(ctx, [message_variables(m, serde) for m in messages])
             session.ack(messages)
-        return {"uri": outputs["uri"], "messagesCount": outputs["count"], "count": outputs["count"]}
+        return as_messages(outputs)

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from kernel.plugin import Prop, RunContext, RunnableTask
 from plugins.messaging._common import (
     Budget,
+    as_messages,
     checked,
     decode,
     encode,
@@ -111,7 +112,7 @@ tasks:
             messages = consume(session, props, Budget.of(props), ctx.should_stop)
             outputs = store_records(ctx, [message_variables(m, None) for m in messages])
             session.ack(messages)  # stored: safe to acknowledge
-        return {"uri": outputs["uri"], "messagesCount": outputs["count"], "count": outputs["count"]}
+        return as_messages(outputs)
 
 
 BUCKET = Prop("bucketName", "string", required=True)
