@@ -119,10 +119,14 @@ def delivery_key(family: str, message_id: str | None) -> str:
 def relay(ctx: RealtimeContext, messages: Iterable[Received | None]) -> None:
     """Start one execution per message and acknowledge it only once ``fire`` returned (the
     execution is committed); ``None`` is a receive that timed out. Returns once
-    ``ctx.should_stop()`` (looked at after every receive) or when ``messages`` ends."""
-    for message in messages:
-        if ctx.should_stop():
-            break
+    ``ctx.should_stop()``, looked at before every receive (a Redis claim made while stopping
+    would strand its item), or when ``messages`` ends."""
+    received = iter(messages)
+    while not ctx.should_stop():
+        try:
+            message = next(received)
+        except StopIteration:
+            return
         if message is None:
             continue
         key, variables, ack = message

@@ -125,6 +125,8 @@ triggers:
 
             def received() -> Iterator[Received | None]:
                 for method, properties, body in consumed:
+                    if ctx.should_stop():
+                        return  # received, not acknowledged: back to the queue on close
                     if method is None:
                         yield None
                         continue

@@ -155,9 +155,8 @@ class KvGet(RunnableTask):
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         import nats.js.errors  # optional dependency (trellis[nats])
 
-        session = Session(props)
         found: dict[str, Any] = {}
-        try:
+        with closing(Session(props)) as session:
             kv = _bucket(session, props)
             for key in props.get("keys") or []:
                 try:
@@ -165,8 +164,6 @@ class KvGet(RunnableTask):
                 except nats.js.errors.KeyNotFoundError:
                     continue
                 found[str(key)] = decode(entry.value, "STRING")
-        finally:
-            session.close()
         return {"output": found}
 
 
