@@ -37,6 +37,24 @@ def missing_library(module: str, extra: str) -> list[tuple[str, str]]:
     return [("type", f"the `{module}` library is not installed: pip install 'trellis[{extra}]'")]
 
 
+#: A producer's ``from`` (see :func:`source_values`).
+FROM = Prop("from", "any", required=True, description="A message, a list, or an Ion URI.")
+
+
+Problems = list[tuple[str, str]]
+
+
+def checked(check: Callable[[Mapping[str, Any]], Problems], *, limits: bool = False) -> Any:
+    """A type's ``validate``: the family's ``check`` (its library, its connection), and
+    Kestra's consumer rule (:func:`limit_problems`) when ``limits``."""
+
+    def validate(cls: type, props: Mapping[str, Any]) -> Problems:
+        problems = check(props)
+        return problems + limit_problems(props) if limits else problems
+
+    return classmethod(validate)
+
+
 def templated(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
@@ -213,6 +231,12 @@ def store_records(ctx: RunContext, records: Iterable[Any]) -> dict[str, Any]:
         ion.write(record)
     path = ion.close()
     return {"uri": ctx.put_file(path, path.name), "count": ion.count}
+
+
+def as_messages(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`store_records`' outputs under Kestra's MQTT / NATS names (``messagesCount``),
+    ``count`` kept."""
+    return {"uri": outputs["uri"], "messagesCount": outputs["count"], "count": outputs["count"]}
 
 
 def password_masked(text: str, secret: str | None) -> str:

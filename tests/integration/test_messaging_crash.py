@@ -11,10 +11,9 @@ import uuid
 
 import pytest
 
-from flows.services import flow_deploy
 from tests.integration.conftest import wait_for
 from tests.integration.test_messaging_integration import (
-    AMQP_YAML,
+    deploy_amqp_realtime,
     executions_of,
     finished,
     publish,
@@ -29,23 +28,6 @@ from triggers.realtime import PAUSE_ENV
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def deploy(queue_name: str, flow_id: str) -> None:
-    flow_deploy(
-        source=f"""id: {flow_id}
-namespace: it.crash
-tasks:
-  - id: echo
-    type: io.kestra.plugin.core.debug.Return
-    format: "{{{{ trigger.data }}}}"
-triggers:
-  - id: realtime_trigger
-    type: io.kestra.plugin.amqp.RealtimeTrigger
-  {AMQP_YAML}
-    queue: {queue_name}
-"""
-    )
-
-
 @pytest.mark.parametrize(("moment", "committed_before_kill"), [("receipt", 0), ("commit", 1)])
 def test_sigkill_of_the_realtime_role_loses_nothing_and_duplicates_nothing(
     workers,
@@ -55,7 +37,7 @@ def test_sigkill_of_the_realtime_role_loses_nothing_and_duplicates_nothing(
     committed_before_kill: int,  # noqa: F811
 ) -> None:
     flow_id = f"crash_{moment}"
-    deploy(queue, flow_id)
+    deploy_amqp_realtime(queue, flow_id, "it.crash")
     role = f"triggers-{uuid.uuid4().hex[:6]}"
     start_role(workers, role, {PAUSE_ENV: f"{moment}:60"})
     wait_for(lambda: "listening" in workers.log_text(role), timeout=30)

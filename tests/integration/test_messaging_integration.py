@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -22,13 +23,13 @@ from plugins.messaging.nats.client import Session
 from plugins.messaging.redis.client import client as redis_client
 from tests.integration.conftest import wait_for
 from tests.unit.fake_context import FakeContext
-from tests.unit.plugins_messaging.conftest import need
+from tests.unit.plugins_messaging.conftest import AMQP_CONN as CONN
+from tests.unit.plugins_messaging.conftest import delete_queue, need, queue_depth
 from triggers.models import TriggerFire
 from triggers.polling import polls_due
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-CONN = {"host": "127.0.0.1", "port": "5672", "username": "guest", "password": "guest"}
 AMQP_YAML = """  host: 127.0.0.1
     port: 5672
     username: guest
@@ -45,17 +46,7 @@ def queue() -> Iterator[str]:
     connection.channel().queue_declare(queue=name, durable=True)
     connection.close()
     yield name
-    connection = connect(CONN)
-    connection.channel().queue_delete(queue=name)
-    connection.close()
-
-
-def queue_depth(name: str) -> int:
-    connection = connect(CONN)
-    try:
-        return connection.channel().queue_declare(queue=name, passive=True).method.message_count
-    finally:
-        connection.close()
+    delete_queue(name)
 
 
 def publish(name: str, values: list, tmp_path) -> None:
@@ -76,6 +67,36 @@ def start_role(workers, name: str, env: dict[str, str] | None = None) -> None:
 
 def stop_role(workers, name: str) -> None:
     workers.kill(name, signal.SIGTERM)
+
+
+@contextmanager
+def listening_role(workers) -> Iterator[str]:
+    """A ``server triggers`` process of the test's own, once it listens; stopped after."""
+    role = f"triggers-{uuid.uuid4().hex[:6]}"
+    start_role(workers, role)
+    try:
+        wait_for(lambda: "listening" in workers.log_text(role), timeout=30)
+        yield role
+    finally:
+        stop_role(workers, role)
+
+
+def deploy_amqp_realtime(queue_name: str, flow_id: str, namespace: str) -> None:
+    """A flow started by each message of ``queue_name`` (Kestra's AMQP RealtimeTrigger)."""
+    flow_deploy(
+        source=f"""id: {flow_id}
+namespace: {namespace}
+tasks:
+  - id: echo
+    type: io.kestra.plugin.core.debug.Return
+    format: "got {{{{ trigger.data }}}} via {{{{ trigger.routingKey }}}}"
+triggers:
+  - id: realtime_trigger
+    type: io.kestra.plugin.amqp.RealtimeTrigger
+  {AMQP_YAML}
+    queue: {queue_name}
+"""
+    )
 
 
 def executions_of(namespace: str, flow_id: str) -> list[Execution]:
@@ -124,31 +145,13 @@ tasks:
 def test_amqp_realtime_trigger_starts_one_execution_per_message(
     workers, queue: str, tmp_path
 ) -> None:
-    flow_deploy(
-        source=f"""id: amqp_realtime
-namespace: it.messaging
-tasks:
-  - id: echo
-    type: io.kestra.plugin.core.debug.Return
-    format: "got {{{{ trigger.data }}}} via {{{{ trigger.routingKey }}}}"
-triggers:
-  - id: realtime_trigger
-    type: io.kestra.plugin.amqp.RealtimeTrigger
-  {AMQP_YAML}
-    queue: {queue}
-"""
-    )
-    role = f"triggers-{uuid.uuid4().hex[:6]}"
-    start_role(workers, role)
-    try:
-        wait_for(lambda: "listening" in workers.log_text(role), timeout=30)
+    deploy_amqp_realtime(queue, "amqp_realtime", "it.messaging")
+    with listening_role(workers) as role:
         publish(queue, ["m1", "m2", "m3"], tmp_path)
         done = wait_for(lambda: finished("it.messaging", "amqp_realtime", 3), timeout=90)
         # Disabling the flow stops its listener within a reload.
         flow_set_disabled(flow=Flow.objects.get(flow_id="amqp_realtime"), disabled=True)
         wait_for(lambda: "stopped" in workers.log_text(role), timeout=30)
-    finally:
-        stop_role(workers, role)
     assert {e.state for e in done} == {State.SUCCESS}
     assert sorted(e.trigger["variables"]["data"] for e in done) == ["m1", "m2", "m3"]
     assert len(executions_of("it.messaging", "amqp_realtime")) == 3
@@ -209,16 +212,13 @@ triggers:
     key: {key}
 """
     )
-    role = f"triggers-{uuid.uuid4().hex[:6]}"
-    start_role(workers, role)
     try:
-        wait_for(lambda: "listening" in workers.log_text(role), timeout=30)
-        redis_plugin.ListPush().run(
-            {"url": REDIS_URL, "key": key, "from": ["r1", "r2"]}, FakeContext(tmp_path)
-        )
-        done = wait_for(lambda: finished("it.messaging", "redis_realtime", 2), timeout=90)
+        with listening_role(workers):
+            redis_plugin.ListPush().run(
+                {"url": REDIS_URL, "key": key, "from": ["r1", "r2"]}, FakeContext(tmp_path)
+            )
+            done = wait_for(lambda: finished("it.messaging", "redis_realtime", 2), timeout=90)
     finally:
-        stop_role(workers, role)
         with redis_client({"url": REDIS_URL}) as client:
             forwarded = sorted(v.decode() for v in client.lrange(f"{key}-out", 0, -1))
             leftovers = list(client.scan_iter(f"{key}*"))
@@ -266,15 +266,12 @@ tasks:
       - n2
 """
     ).flow
-    role = f"triggers-{uuid.uuid4().hex[:6]}"
-    start_role(workers, role)
     try:
-        wait_for(lambda: "listening" in workers.log_text(role), timeout=30)
-        produced = execution_wait(execution_create(flow=producer).id, timeout=90)
-        assert produced.state == State.SUCCESS
-        done = wait_for(lambda: finished("it.messaging", "nats_realtime", 2), timeout=90)
+        with listening_role(workers):
+            produced = execution_wait(execution_create(flow=producer).id, timeout=90)
+            assert produced.state == State.SUCCESS
+            done = wait_for(lambda: finished("it.messaging", "nats_realtime", 2), timeout=90)
     finally:
-        stop_role(workers, role)
         session = Session({"url": NATS_URL})
         session.run(session.js.delete_stream(stream))
         session.close()

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kernel.plugin import Prop, TaskFailed
-from plugins.messaging._common import SERDE_TYPES, Budget, decode
+from plugins.messaging._common import SERDE_TYPES, Budget, decode, missing_library
 
 EXTRA = "amqp"
 
@@ -42,6 +42,10 @@ def connection_problems(props: Mapping[str, Any]) -> list[tuple[str, str]]:
     if not props.get("host") and not props.get("url"):
         return [("host", "set `host` (or the deprecated `url`)")]
     return []
+
+
+def validate_props(props: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return missing_library("pika", EXTRA) + connection_problems(props)
 
 
 def connect(props: Mapping[str, Any]) -> Any:

@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from contextlib import closing
 from typing import Any, ClassVar
 
 from kernel.plugin import Prop, RunContext, RunnableTask
 from plugins.messaging._common import (
+    FROM,
     Budget,
+    checked,
     encode,
-    limit_problems,
     limit_props,
-    missing_library,
     source_values,
     store_records,
 )
 from plugins.messaging.amqp.client import (
     CONNECTION,
     CONSUMER,
-    EXTRA,
     SERDE,
     aliases_of,
     connect,
-    connection_problems,
     drain,
+    validate_props,
 )
 
 
@@ -37,7 +36,7 @@ class Publish(RunnableTask):
         *CONNECTION,
         Prop("exchange", "string", default="", description="Empty: the default exchange."),
         Prop("routingKey", "string", default=""),
-        Prop("from", "any", required=True, description="A message, a list, or an Ion URI."),
+        FROM,
         SERDE,
         Prop("headers", "map"),
         Prop("contentType", "string"),
@@ -63,17 +62,14 @@ tasks:
 """,
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return missing_library("pika", EXTRA) + connection_problems(props)
+    validate = checked(validate_props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         import pika  # optional dependency (trellis[amqp])
 
         values = source_values(props.get("from"), ctx)
         serde = str(props.get("serdeType") or "STRING")
-        connection = connect(props)
-        try:
+        with closing(connect(props)) as connection:
             channel = connection.channel()
             channel.confirm_delivery()  # publish returns once the broker has the message
             for value in values:
@@ -93,8 +89,6 @@ tasks:
                     properties=message,
                     mandatory=False,
                 )
-        finally:
-            connection.close()
         ctx.logger.info(f"published {len(values)} messages")
         return {"messagesCount": len(values)}
 
@@ -120,22 +114,17 @@ tasks:
 """,
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return missing_library("pika", EXTRA) + connection_problems(props) + limit_problems(props)
+    validate = checked(validate_props, limits=True)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         records: list[dict[str, Any]] = []
-        connection = connect(props)
-        try:
+        with closing(connect(props)) as connection:
             channel = connection.channel()
             last = drain(channel, props, Budget.of(props), records.append, ctx.should_stop)
             outputs = store_records(ctx, records)
             if last and props.get("autoAck") is not True:
                 channel.basic_ack(delivery_tag=last, multiple=True)  # stored: safe to ack
             channel.cancel()  # prefetched, unread messages go back to the queue
-        finally:
-            connection.close()
         ctx.logger.info(f"consumed {outputs['count']} messages from {props['queue']}")
         return outputs
 
@@ -154,20 +143,15 @@ class CreateQueue(RunnableTask):
         Prop("args", "map"),
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return missing_library("pika", EXTRA) + connection_problems(props)
+    validate = checked(validate_props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-        connection = connect(props)
-        try:
+        with closing(connect(props)) as connection:
             result = connection.channel().queue_declare(
                 queue=str(props["name"]), durable=props.get("durability") is not False,
                 exclusive=props.get("exclusive") is True,
                 auto_delete=props.get("autoDelete") is True, arguments=props.get("args") or None,
             )  # fmt: skip
-        finally:
-            connection.close()
         return {"queue": result.method.queue}
 
 
@@ -187,13 +171,10 @@ class DeclareExchange(RunnableTask):
         Prop("args", "map"),
     )  # fmt: skip
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return missing_library("pika", EXTRA) + connection_problems(props)
+    validate = checked(validate_props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-        connection = connect(props)
-        try:
+        with closing(connect(props)) as connection:
             connection.channel().exchange_declare(
                 exchange=str(props["name"]),
                 exchange_type=str(props.get("exchangeType") or "DIRECT").lower(),
@@ -201,8 +182,6 @@ class DeclareExchange(RunnableTask):
                 auto_delete=props.get("autoDelete") is True,
                 internal=props.get("internal") is True, arguments=props.get("args") or None,
             )  # fmt: skip
-        finally:
-            connection.close()
         return {"exchange": props["name"]}
 
 
@@ -219,17 +198,12 @@ class QueueBind(RunnableTask):
         Prop("args", "map"),
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return missing_library("pika", EXTRA) + connection_problems(props)
+    validate = checked(validate_props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-        connection = connect(props)
-        try:
+        with closing(connect(props)) as connection:
             connection.channel().queue_bind(
                 queue=str(props["queue"]), exchange=str(props["exchange"]),
                 routing_key=str(props.get("routingKey") or ""), arguments=props.get("args") or None,
             )  # fmt: skip
-        finally:
-            connection.close()
         return {"queue": props["queue"], "exchange": props["exchange"]}

@@ -2,39 +2,30 @@
 
 from __future__ import annotations
 
-import tempfile
 import uuid
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Iterator
+from functools import partial
 from typing import Any, ClassVar
 
-from kernel.plugin import (
-    Delivery,
-    PollContext,
-    PollEvent,
-    PollingTrigger,
-    Prop,
-    RealtimeContext,
-    RealtimeTrigger,
-    StoreFile,
-)
-from plugins.messaging._common import (
-    Budget,
-    IonFile,
-    close_when_dropped,
-    limit_problems,
-    limit_props,
-    missing_library,
+from kernel.plugin import PollContext, PollEvent, PollingTrigger, RealtimeContext, RealtimeTrigger
+from plugins.messaging._common import Budget, checked
+from plugins.messaging._triggers import (
+    Received,
+    batch_event,
+    batch_properties,
+    delivery_key,
+    realtime_properties,
+    relay,
+    scratch_ion,
 )
 from plugins.messaging.amqp.client import (
     CONNECTION,
     CONSUMER,
-    EXTRA,
     aliases_of,
     connect,
-    connection_problems,
     drain,
     message_variables,
+    validate_props,
 )
 
 
@@ -45,14 +36,7 @@ class Trigger(PollingTrigger):
 
     type = "trellis.amqp.Trigger"
     aliases = aliases_of("Trigger")
-    default_interval = "PT60S"
-    properties: ClassVar = (
-        *CONNECTION,
-        *CONSUMER,
-        *limit_props(),
-        Prop("interval", "duration", default="PT60S", dynamic=False),
-        *PollingTrigger.shared_properties,
-    )
+    properties: ClassVar = batch_properties(*CONNECTION, *CONSUMER)
     examples = (
         """id: amqp_trigger
 namespace: company.team
@@ -71,16 +55,13 @@ triggers:
 """,
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return missing_library("pika", EXTRA) + connection_problems(props) + limit_problems(props)
+    validate = checked(validate_props, limits=True)
 
     def evaluate(self, props: dict[str, Any], ctx: PollContext) -> list[PollEvent]:
         connection = connect(props)
         try:
             channel = connection.channel()
-            folder = Path(tempfile.mkdtemp(prefix="trellis-amqp-"))
-            ion = IonFile(folder)
+            ion = scratch_ion("amqp")
             last = drain(channel, props, Budget.of(props), ion.write, lambda: False, False)
             path = ion.close()
         except BaseException:
@@ -89,36 +70,18 @@ triggers:
         if not ion.count:
             connection.close()
             return []
-        return [batch_event(ctx.poll_id, path, ion.count, connection, channel, last, props)]
+        acking = props.get("autoAck") is not True
 
-
-def batch_event(
-    poll_id: str, path: Path, count: int, connection: Any, channel: Any, last: int, props: Any
-) -> PollEvent:
-    acking = props.get("autoAck") is not True
-
-    def attach(store: StoreFile) -> Mapping[str, Any]:
-        return {"uri": store(path, path.name), "count": count}
-
-    def finish(ack: bool) -> None:
-        try:
-            if acking and ack:
+        def settle() -> None:
+            if acking:
                 channel.basic_ack(delivery_tag=last, multiple=True)
-            elif acking:
-                channel.basic_nack(delivery_tag=last, multiple=True, requeue=True)
             channel.cancel()
-        finally:
-            connection.close()
-            path.unlink(missing_ok=True)
 
-    event = PollEvent(
-        key=f"poll:{poll_id}",
-        variables={"count": count},
-        attach=attach,
-        done=lambda: finish(True),
-        decline=lambda: finish(True),  # refused by conditions: consumed, as Kestra does
-    )
-    return close_when_dropped(event, lambda: connection.is_open and connection.close())
+        event = batch_event(
+            f"poll:{ctx.poll_id}", path, ion.count, settle=settle, close=connection.close,
+            when_dropped=lambda: connection.is_open and connection.close(),
+        )  # fmt: skip
+        return [event]
 
 
 class AmqpRealtimeTrigger(RealtimeTrigger):
@@ -127,7 +90,7 @@ class AmqpRealtimeTrigger(RealtimeTrigger):
 
     type = "trellis.amqp.RealtimeTrigger"
     aliases = aliases_of("RealtimeTrigger")
-    properties: ClassVar = (*CONNECTION, *CONSUMER, *RealtimeTrigger.shared_properties)
+    properties: ClassVar = realtime_properties(*CONNECTION, *CONSUMER)
     examples = (
         """id: amqp_realtime
 namespace: company.team
@@ -146,9 +109,7 @@ triggers:
 """,
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return missing_library("pika", EXTRA) + connection_problems(props)
+    validate = checked(validate_props)
 
     def listen(self, props: dict[str, Any], ctx: RealtimeContext) -> None:
         auto_ack = props.get("autoAck") is True
@@ -158,18 +119,27 @@ triggers:
             channel = connection.channel()
             channel.basic_qos(prefetch_count=1)  # one in flight: a crash risks one message
             tag = f"{props.get('consumerTag') or 'Kestra'}-{uuid.uuid4().hex[:8]}"
-            for method, properties, body in channel.consume(
+            consumed = channel.consume(
                 str(props["queue"]), auto_ack=auto_ack, inactivity_timeout=0.5, consumer_tag=tag
-            ):
-                if ctx.should_stop():
-                    break
-                if method is None:
-                    continue
-                variables = message_variables(method, properties, body, serde, strict=False)
-                key = properties.message_id or f"unkeyed:{uuid.uuid4().hex}"
-                ctx.fire(Delivery(key=f"amqp:{key}", variables=variables))
-                if not auto_ack:
-                    channel.basic_ack(delivery_tag=method.delivery_tag)  # after the commit
+            )
+
+            def received() -> Iterator[Received | None]:
+                for method, properties, body in consumed:
+                    if ctx.should_stop():
+                        return  # received, not acknowledged: back to the queue on close
+                    if method is None:
+                        yield None
+                        continue
+                    variables = message_variables(method, properties, body, serde, strict=False)
+                    key = delivery_key("amqp", properties.message_id)
+                    ack = partial(channel.basic_ack, delivery_tag=method.delivery_tag)
+                    yield key, variables, _nothing if auto_ack else ack
+
+            relay(ctx, received())
         finally:
             if connection.is_open:
                 connection.close()
+
+
+def _nothing() -> None:  # autoAck: the broker took the acknowledgement on delivery
+    return None

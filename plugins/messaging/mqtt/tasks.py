@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from contextlib import closing
 from typing import Any, ClassVar
 
 from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed
 from plugins.messaging._common import (
+    FROM,
     SERDE_TYPES,
     Budget,
+    as_messages,
+    checked,
     encode,
-    limit_problems,
     limit_props,
     source_values,
     store_records,
@@ -38,7 +40,7 @@ class Publish(RunnableTask):
     properties: ClassVar = (
         *CONNECTION,
         Prop("topic", "string", required=True),
-        Prop("from", "any", required=True, description="A message, a list, or an Ion URI."),
+        FROM,
         Prop("serdeType", "string", required=True, choices=SERDE_TYPES),
         Prop("retain", "boolean", default=False),
         Prop("qos", "integer", default=1, choices=(0, 1, 2)),
@@ -60,9 +62,7 @@ tasks:
 """,
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props)
+    validate = checked(validate_props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         from paho.mqtt.packettypes import PacketTypes  # optional dependency (trellis[mqtt])
@@ -70,8 +70,7 @@ tasks:
 
         values = source_values(props.get("from"), ctx)
         serde = str(props.get("serdeType") or "STRING")
-        session = Session(props, persistent=False, manual_ack=False)
-        try:
+        with closing(Session(props, persistent=False, manual_ack=False)) as session:
             for value in values:
                 publish_properties = None
                 if session.v5:
@@ -84,8 +83,6 @@ tasks:
                 info.wait_for_publish(timeout=30)
                 if not info.is_published():
                     raise TaskFailed(f"the broker did not confirm a message ({info.rc})")
-        finally:
-            session.close()
         return {"messagesCount": len(values)}
 
 
@@ -113,18 +110,13 @@ tasks:
 """,
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props) + limit_problems(props)
+    validate = checked(validate_props, limits=True)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-        session = Session(props, persistent=False, manual_ack=True)
-        try:
+        with closing(Session(props, persistent=False, manual_ack=True)) as session:
             session.subscribe(topics_of(props["topic"]), int(props.get("qos") or 1))
             messages = collect(session, Budget.of(props), ctx.should_stop)
             serde = props.get("serdeType")
             outputs = store_records(ctx, [message_variables(m, serde) for m in messages])
             session.ack(messages)
-        finally:
-            session.close()
-        return {"uri": outputs["uri"], "messagesCount": outputs["count"], "count": outputs["count"]}
+        return as_messages(outputs)

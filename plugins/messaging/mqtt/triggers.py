@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
-import uuid
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Iterator
+from functools import partial
 from typing import Any, ClassVar
 
-from kernel.plugin import (
-    Delivery,
-    PollContext,
-    PollEvent,
-    PollingTrigger,
-    Prop,
-    RealtimeContext,
-    RealtimeTrigger,
-    StoreFile,
-)
-from plugins.messaging._common import (
-    Budget,
-    IonFile,
-    close_when_dropped,
-    limit_problems,
-    limit_props,
+from kernel.plugin import PollContext, PollEvent, PollingTrigger, RealtimeContext, RealtimeTrigger
+from plugins.messaging._common import Budget, checked
+from plugins.messaging._triggers import (
+    Received,
+    batch_properties,
+    delivery_key,
+    realtime_properties,
+    relay,
+    session_batch,
 )
 from plugins.messaging.mqtt.client import (
     CONNECTION,
@@ -45,51 +36,25 @@ class Trigger(PollingTrigger):
 
     type = "trellis.mqtt.Trigger"
     aliases = aliases_of("Trigger")
-    default_interval = "PT60S"
-    properties: ClassVar = (
-        *CONNECTION,
-        *SUBSCRIBER,
-        *limit_props(),
-        Prop("interval", "duration", default="PT60S", dynamic=False),
-        *PollingTrigger.shared_properties,
-    )
-
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props) + limit_problems(props)
+    properties: ClassVar = batch_properties(*CONNECTION, *SUBSCRIBER)
+    validate = checked(validate_props, limits=True)
 
     def evaluate(self, props: dict[str, Any], ctx: PollContext) -> list[PollEvent]:
         session = Session(props, persistent=True, manual_ack=True)
-        try:
+
+        def receive() -> list[Any]:
             session.subscribe(topics_of(props["topic"]), int(props.get("qos") or 1))
-            messages = collect(session, Budget.of(props), lambda: False)
-        except BaseException:
-            session.close()
-            raise
-        if not messages:
-            session.close()
-            return []
-        ion = IonFile(Path(tempfile.mkdtemp(prefix="trellis-mqtt-")))
-        for message in messages:
-            ion.write(message_variables(message, props.get("serdeType"), strict=False))
-        path = ion.close()
+            return collect(session, Budget.of(props), lambda: False)
 
-        def attach(store: StoreFile) -> Mapping[str, Any]:
-            return {"uri": store(path, path.name), "messagesCount": ion.count, "count": ion.count}
+        def settle(messages: list[Any]) -> None:
+            session.ack(messages)
+            time.sleep(0.1)  # let the network thread send the acknowledgements
 
-        def done() -> None:
-            try:
-                session.ack(messages)
-                time.sleep(0.1)  # let the network thread send the acknowledgements
-            finally:
-                session.close()
-                path.unlink(missing_ok=True)
-
-        event = PollEvent(
-            key=f"poll:{ctx.poll_id}", variables={"messagesCount": ion.count},
-            attach=attach, done=done, decline=done,
+        return session_batch(
+            "mqtt", f"poll:{ctx.poll_id}", session, receive,
+            lambda message: message_variables(message, props.get("serdeType"), strict=False),
+            settle,
         )  # fmt: skip
-        return [close_when_dropped(event, session.close)]
 
 
 class MqttRealtimeTrigger(RealtimeTrigger):
@@ -98,7 +63,7 @@ class MqttRealtimeTrigger(RealtimeTrigger):
 
     type = "trellis.mqtt.RealtimeTrigger"
     aliases = aliases_of("RealtimeTrigger")
-    properties: ClassVar = (*CONNECTION, *SUBSCRIBER, *RealtimeTrigger.shared_properties)
+    properties: ClassVar = realtime_properties(*CONNECTION, *SUBSCRIBER)
     examples = (
         """id: mqtt_realtime
 namespace: company.team
@@ -116,23 +81,25 @@ triggers:
 """,
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props)
+    validate = checked(validate_props)
 
     def listen(self, props: dict[str, Any], ctx: RealtimeContext) -> None:
         session = Session(props, persistent=True, manual_ack=True)
         try:
             session.subscribe(topics_of(props["topic"]), int(props.get("qos") or 1))
-            while not ctx.should_stop():
-                if not session.client.is_connected():
-                    raise ConnectionError("the MQTT connection was lost")
-                message = session.next(0.5)
-                if message is None:
-                    continue
-                variables = message_variables(message, props.get("serdeType"), strict=False)
-                key = variables["properties"].get(MESSAGE_ID) or f"unkeyed:{uuid.uuid4().hex}"
-                ctx.fire(Delivery(key=f"mqtt:{key}", variables=variables))
-                session.ack([message])  # after the commit
+            relay(ctx, _received(session, props.get("serdeType")))
         finally:
             session.close()
+
+
+def _received(session: Session, serde: str | None) -> Iterator[Received | None]:
+    while True:
+        if not session.client.is_connected():
+            raise ConnectionError("the MQTT connection was lost")
+        message = session.next(0.5)
+        if message is None:
+            yield None
+            continue
+        variables = message_variables(message, serde, strict=False)
+        key = delivery_key("mqtt", variables["properties"].get(MESSAGE_ID))
+        yield key, variables, partial(session.ack, [message])

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import closing
 from typing import Any, ClassVar
 
 from kernel.plugin import Prop, RunContext, RunnableTask
 from plugins.messaging._common import (
     Budget,
+    as_messages,
+    checked,
     decode,
     encode,
     limit_props,
@@ -52,9 +55,7 @@ tasks:
 """,
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props)
+    validate = checked(validate_props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         import nats.errors  # optional dependency (trellis[nats])
@@ -62,8 +63,7 @@ tasks:
 
         values = source_values(props.get("from"), ctx)
         subject = str(props["subject"])
-        session = Session(props)
-        try:
+        with closing(Session(props)) as session:
             for value in values:
                 message = (
                     value if isinstance(value, Mapping) and "data" in value else {"data": value}
@@ -75,8 +75,6 @@ tasks:
                 except (nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError):
                     session.run(session.nc.publish(subject, payload, headers=headers or None))
             session.run(session.nc.flush())
-        finally:
-            session.close()
         return {"messagesCount": len(values)}
 
 
@@ -107,19 +105,23 @@ tasks:
 """,
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props)
+    validate = checked(validate_props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-        session = Session(props)
-        try:
+        with closing(Session(props)) as session:
             messages = consume(session, props, Budget.of(props), ctx.should_stop)
             outputs = store_records(ctx, [message_variables(m, None) for m in messages])
             session.ack(messages)  # stored: safe to acknowledge
-        finally:
-            session.close()
-        return {"uri": outputs["uri"], "messagesCount": outputs["count"], "count": outputs["count"]}
+        return as_messages(outputs)
+
+
+BUCKET = Prop("bucketName", "string", required=True)
+#: The KV tasks that name keys of a bucket.
+BUCKET_KEYS = (*CONNECTION, BUCKET, Prop("keys", "list", required=True, items="string"))
+
+
+def _bucket(session: Session, props: Mapping[str, Any]) -> Any:
+    return session.run(session.js.key_value(str(props["bucketName"])))
 
 
 class KvPut(RunnableTask):
@@ -127,26 +129,17 @@ class KvPut(RunnableTask):
 
     type = "trellis.nats.kv.Put"
     aliases = aliases_of("kv.Put")
-    properties: ClassVar = (
-        *CONNECTION,
-        Prop("bucketName", "string", required=True),
-        Prop("values", "map", required=True),
-    )
+    properties: ClassVar = (*CONNECTION, BUCKET, Prop("values", "map", required=True))
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props)
+    validate = checked(validate_props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-        session = Session(props)
-        try:
-            kv = session.run(session.js.key_value(str(props["bucketName"])))
+        with closing(Session(props)) as session:
+            kv = _bucket(session, props)
             revisions = {
                 str(k): session.run(kv.put(str(k), encode(v, "STRING")))
                 for k, v in (props.get("values") or {}).items()
             }
-        finally:
-            session.close()
         return {"revisions": revisions}
 
 
@@ -155,31 +148,22 @@ class KvGet(RunnableTask):
 
     type = "trellis.nats.kv.Get"
     aliases = aliases_of("kv.Get")
-    properties: ClassVar = (
-        *CONNECTION,
-        Prop("bucketName", "string", required=True),
-        Prop("keys", "list", required=True, items="string"),
-    )
+    properties: ClassVar = BUCKET_KEYS
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props)
+    validate = checked(validate_props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         import nats.js.errors  # optional dependency (trellis[nats])
 
-        session = Session(props)
         found: dict[str, Any] = {}
-        try:
-            kv = session.run(session.js.key_value(str(props["bucketName"])))
+        with closing(Session(props)) as session:
+            kv = _bucket(session, props)
             for key in props.get("keys") or []:
                 try:
                     entry = session.run(kv.get(str(key)))
                 except nats.js.errors.KeyNotFoundError:
                     continue
                 found[str(key)] = decode(entry.value, "STRING")
-        finally:
-            session.close()
         return {"output": found}
 
 
@@ -188,22 +172,13 @@ class KvDelete(RunnableTask):
 
     type = "trellis.nats.kv.Delete"
     aliases = aliases_of("kv.Delete")
-    properties: ClassVar = (
-        *CONNECTION,
-        Prop("bucketName", "string", required=True),
-        Prop("keys", "list", required=True, items="string"),
-    )
+    properties: ClassVar = BUCKET_KEYS
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props)
+    validate = checked(validate_props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-        session = Session(props)
-        try:
-            kv = session.run(session.js.key_value(str(props["bucketName"])))
+        with closing(Session(props)) as session:
+            kv = _bucket(session, props)
             for key in props.get("keys") or []:
                 session.run(kv.delete(str(key)))
-        finally:
-            session.close()
         return {}

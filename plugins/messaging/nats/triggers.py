@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Iterator
+from functools import partial
 from typing import Any, ClassVar
 
-from kernel.plugin import (
-    Delivery,
-    PollContext,
-    PollEvent,
-    PollingTrigger,
-    Prop,
-    RealtimeContext,
-    RealtimeTrigger,
-    StoreFile,
-)
-from plugins.messaging._common import (
-    Budget,
-    IonFile,
-    close_when_dropped,
-    limit_problems,
-    limit_props,
+from kernel.plugin import PollContext, PollEvent, PollingTrigger, RealtimeContext, RealtimeTrigger
+from plugins.messaging._common import Budget, checked
+from plugins.messaging._triggers import (
+    Received,
+    batch_properties,
+    realtime_properties,
+    relay,
+    session_batch,
 )
 from plugins.messaging.nats.client import (
     CONNECTION,
@@ -41,50 +32,16 @@ class Trigger(PollingTrigger):
 
     type = "trellis.nats.Trigger"
     aliases = aliases_of("Trigger")
-    default_interval = "PT60S"
-    properties: ClassVar = (
-        *CONNECTION,
-        *CONSUMER,
-        *limit_props(),
-        Prop("interval", "duration", default="PT60S", dynamic=False),
-        *PollingTrigger.shared_properties,
-    )
-
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props) + limit_problems(props)
+    properties: ClassVar = batch_properties(*CONNECTION, *CONSUMER)
+    validate = checked(validate_props, limits=True)
 
     def evaluate(self, props: dict[str, Any], ctx: PollContext) -> list[PollEvent]:
         session = Session(props)
-        try:
-            messages = consume(session, props, Budget.of(props), lambda: False)
-        except BaseException:
-            session.close()
-            raise
-        if not messages:
-            session.close()
-            return []
-        folder = Path(tempfile.mkdtemp(prefix="trellis-nats-"))
-        ion = IonFile(folder)
-        for message in messages:
-            ion.write(message_variables(message, None))
-        path = ion.close()
-
-        def attach(store: StoreFile) -> Mapping[str, Any]:
-            return {"uri": store(path, path.name), "messagesCount": ion.count, "count": ion.count}
-
-        def done() -> None:
-            try:
-                session.ack(messages)
-            finally:
-                session.close()
-                path.unlink(missing_ok=True)
-
-        event = PollEvent(
-            key=f"poll:{ctx.poll_id}", variables={"messagesCount": ion.count},
-            attach=attach, done=done, decline=done,
+        return session_batch(
+            "nats", f"poll:{ctx.poll_id}", session,
+            lambda: consume(session, props, Budget.of(props), lambda: False),
+            lambda message: message_variables(message, None), session.ack,
         )  # fmt: skip
-        return [close_when_dropped(event, session.close)]
 
 
 class NatsRealtimeTrigger(RealtimeTrigger):
@@ -93,7 +50,7 @@ class NatsRealtimeTrigger(RealtimeTrigger):
 
     type = "trellis.nats.RealtimeTrigger"
     aliases = aliases_of("RealtimeTrigger")
-    properties: ClassVar = (*CONNECTION, *CONSUMER, *RealtimeTrigger.shared_properties)
+    properties: ClassVar = realtime_properties(*CONNECTION, *CONSUMER)
     examples = (
         """id: nats_realtime
 namespace: company.team
@@ -111,19 +68,22 @@ triggers:
 """,
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props)
+    validate = checked(validate_props)
 
     def listen(self, props: dict[str, Any], ctx: RealtimeContext) -> None:
         session = Session(props)
         try:
-            sub = session.subscribe()
-            while not ctx.should_stop():
-                for message in session.fetch(sub, 1, 0.5):
-                    variables = message_variables(message, None)
-                    key = f"nats:{variables.get('stream')}:{variables.get('sequence')}"
-                    ctx.fire(Delivery(key=key, variables=variables))
-                    session.ack([message])  # after the commit
+            relay(ctx, _received(session, session.subscribe()))
         finally:
             session.close()
+
+
+def _received(session: Session, sub: Any) -> Iterator[Received | None]:
+    while True:
+        found = session.fetch(sub, 1, 0.5)
+        if not found:
+            yield None
+        for message in found:
+            variables = message_variables(message, None)
+            key = f"nats:{variables.get('stream')}:{variables.get('sequence')}"
+            yield key, variables, partial(session.ack, [message])

@@ -17,6 +17,12 @@ URL = Prop("url", "string", required=True, description="redis://[:password@]host
 SERDE = Prop("serdeType", "string", default="STRING", choices=SERDE_TYPES[:2])
 
 
+KEY = Prop("key", "string", required=True)
+
+
+FROM = Prop("from", "any", required=True, description="A value, a list, or an Ion URI.")
+
+
 def aliases_of(*names: str) -> tuple[str, ...]:
     return tuple(f"io.kestra.plugin.redis.{name}" for name in names)
 

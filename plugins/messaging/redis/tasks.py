@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from kernel.durations import parse_duration
 from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed
 from plugins.messaging._common import (
     Budget,
+    checked,
     decode,
     encode,
-    limit_problems,
     limit_props,
     source_values,
     store_records,
 )
-from plugins.messaging.redis.client import SERDE, URL, aliases_of, client, validate_props
+from plugins.messaging.redis.client import (
+    FROM,
+    KEY,
+    SERDE,
+    URL,
+    aliases_of,
+    client,
+    validate_props,
+)
 
 
 class ListPush(RunnableTask):
@@ -27,8 +34,8 @@ class ListPush(RunnableTask):
     aliases = aliases_of("list.ListPush", "ListPush")
     properties: ClassVar = (
         URL,
-        Prop("key", "string", required=True),
-        Prop("from", "any", required=True, description="A value, a list, or an Ion URI."),
+        KEY,
+        FROM,
         SERDE,
     )
     examples = (
@@ -45,9 +52,7 @@ tasks:
 """,
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props)
+    validate = checked(validate_props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         values = source_values(props.get("from"), ctx)
@@ -65,7 +70,7 @@ class ListPop(RunnableTask):
     aliases = aliases_of("list.ListPop", "ListPop")
     properties: ClassVar = (
         URL,
-        Prop("key", "string", required=True),
+        KEY,
         SERDE,
         Prop("count", "integer", default=100, description="Items popped at once."),
         *limit_props(),
@@ -83,9 +88,7 @@ tasks:
 """,
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props) + limit_problems(props)
+    validate = checked(validate_props, limits=True)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         budget = Budget.of(props)
@@ -112,13 +115,11 @@ class Publish(RunnableTask):
     properties: ClassVar = (
         URL,
         Prop("channel", "string", required=True),
-        Prop("from", "any", required=True, description="A value, a list, or an Ion URI."),
+        FROM,
         SERDE,
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props)
+    validate = checked(validate_props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         values = source_values(props.get("from"), ctx)
@@ -136,14 +137,12 @@ class Get(RunnableTask):
     aliases = aliases_of("string.Get", "Get")
     properties: ClassVar = (
         URL,
-        Prop("key", "string", required=True),
+        KEY,
         SERDE,
         Prop("failedOnMissing", "boolean", default=False),
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props)
+    validate = checked(validate_props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         with client(props) as redis:
@@ -161,16 +160,14 @@ class Set(RunnableTask):
     aliases = aliases_of("string.Set", "Set")
     properties: ClassVar = (
         URL,
-        Prop("key", "string", required=True),
+        KEY,
         Prop("value", "any", required=True),
         SERDE,
         Prop("options", "map"),
         Prop("get", "boolean", default=False),
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props)
+    validate = checked(validate_props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         options = dict(props.get("options") or {})
@@ -199,9 +196,7 @@ class Delete(RunnableTask):
         Prop("failedOnMissing", "boolean", default=False),
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props)
+    validate = checked(validate_props)
 
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         keys = [str(k) for k in props.get("keys") or []]

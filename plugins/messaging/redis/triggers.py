@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import time
 import uuid
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Iterator
+from functools import partial
 from typing import Any, ClassVar
 
 from kernel.plugin import (
-    Delivery,
     PollContext,
     PollEvent,
     PollingTrigger,
     Prop,
     RealtimeContext,
     RealtimeTrigger,
-    StoreFile,
 )
-from plugins.messaging._common import Budget, IonFile, decode, limit_problems, limit_props
-from plugins.messaging.redis.client import SERDE, URL, aliases_of, client, validate_props
+from plugins.messaging._common import Budget, checked, decode
+from plugins.messaging._triggers import (
+    Received,
+    batch_event,
+    batch_properties,
+    realtime_properties,
+    relay,
+    scratch_ion,
+)
+from plugins.messaging.redis.client import KEY, SERDE, URL, aliases_of, client, validate_props
 
 #: How often a realtime trigger looks at an empty list (s).
 IDLE_SECONDS = 0.2
@@ -87,16 +92,7 @@ class Trigger(PollingTrigger):
 
     type = "trellis.redis.list.Trigger"
     aliases = aliases_of("list.Trigger", "TriggerList")
-    default_interval = "PT60S"
-    properties: ClassVar = (
-        URL,
-        Prop("key", "string", required=True),
-        SERDE,
-        Prop("count", "integer", default=100),
-        *limit_props(),
-        Prop("interval", "duration", default="PT60S", dynamic=False),
-        *PollingTrigger.shared_properties,
-    )
+    properties: ClassVar = batch_properties(URL, KEY, SERDE, Prop("count", "integer", default=100))
     examples = (
         """id: list_listen
 namespace: company.team
@@ -113,9 +109,7 @@ triggers:
 """,
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props) + limit_problems(props)
+    validate = checked(validate_props, limits=True)
 
     def evaluate(self, props: dict[str, Any], ctx: PollContext) -> list[PollEvent]:
         budget = Budget.of(props)
@@ -132,28 +126,15 @@ triggers:
             redis.close()
             return []
         claim_id, items = claimed
-        folder = Path(tempfile.mkdtemp(prefix="trellis-redis-"))
-        ion = IonFile(folder)
+        ion = scratch_ion("redis")
         for item in items:
             ion.write(decode(item, props.get("serdeType"), strict=False))
         path = ion.close()
-
-        def attach(store: StoreFile) -> Mapping[str, Any]:
-            return {"uri": store(path, path.name), "count": ion.count}
-
-        def done() -> None:
-            try:
-                claims.release(claim_id)
-            finally:
-                redis.close()
-                path.unlink(missing_ok=True)
-
-        return [
-            PollEvent(
-                key=f"redis:{claim_id}", variables={"count": ion.count},
-                attach=attach, done=done, decline=done,
-            )
-        ]  # fmt: skip
+        event = batch_event(
+            f"redis:{claim_id}", path, ion.count, settle=partial(claims.release, claim_id),
+            close=redis.close,
+        )  # fmt: skip
+        return [event]
 
 
 class RedisRealtimeTrigger(RealtimeTrigger):
@@ -161,12 +142,7 @@ class RedisRealtimeTrigger(RealtimeTrigger):
 
     type = "trellis.redis.list.RealtimeTrigger"
     aliases = aliases_of("list.RealtimeTrigger")
-    properties: ClassVar = (
-        URL,
-        Prop("key", "string", required=True),
-        SERDE,
-        *RealtimeTrigger.shared_properties,
-    )
+    properties: ClassVar = realtime_properties(URL, KEY, SERDE)
     examples = (
         """id: list_realtime
 namespace: company.team
@@ -182,24 +158,28 @@ triggers:
 """,
     )
 
-    @classmethod
-    def validate(cls, props: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return validate_props(props)
+    validate = checked(validate_props)
 
     def listen(self, props: dict[str, Any], ctx: RealtimeContext) -> None:
-        key = str(props["key"])
         redis = client(props)
         try:
-            claims = Claims(redis, key, _scope(ctx.namespace, ctx.flow_id, ctx.trigger_id))
-            while not ctx.should_stop():
-                claimed = claims.claim(1)
-                if claimed is None:
-                    time.sleep(IDLE_SECONDS)
-                    continue
-                claim_id, items = claimed
-                value = decode(items[0], props.get("serdeType"), strict=False)
-                variables = {"value": value, "data": value, "key": key}
-                ctx.fire(Delivery(key=f"redis:{key}:{claim_id}", variables=variables))
-                claims.release(claim_id)  # after the commit
+            claims = Claims(
+                redis, str(props["key"]), _scope(ctx.namespace, ctx.flow_id, ctx.trigger_id)
+            )
+            relay(ctx, _received(claims, props))
         finally:
             redis.close()
+
+
+def _received(claims: Claims, props: dict[str, Any]) -> Iterator[Received | None]:
+    key = str(props["key"])
+    while True:
+        claimed = claims.claim(1)
+        if claimed is None:
+            time.sleep(IDLE_SECONDS)
+            yield None
+            continue
+        claim_id, items = claimed
+        value = decode(items[0], props.get("serdeType"), strict=False)
+        variables = {"value": value, "data": value, "key": key}
+        yield f"redis:{key}:{claim_id}", variables, partial(claims.release, claim_id)

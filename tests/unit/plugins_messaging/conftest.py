@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from kernel.plugin import Delivery
+from plugins.messaging.amqp.client import connect
 from tests.unit.fake_context import FakeLogger
 
 BROKERS = {
@@ -35,6 +36,27 @@ def need(name: str) -> None:
     if not reachable(name):
         host, port = BROKERS[name]
         pytest.skip(f"{name} broker not reachable on {host}:{port}")
+
+
+#: The machine's RabbitMQ, as the AMQP tasks' properties.
+AMQP_CONN = {"host": "127.0.0.1", "port": "5672", "username": "guest", "password": "guest"}
+
+
+def queue_depth(name: str) -> int:
+    """How many messages wait in an AMQP queue."""
+    connection = connect(AMQP_CONN)
+    try:
+        return connection.channel().queue_declare(queue=name, passive=True).method.message_count
+    finally:
+        connection.close()
+
+
+def delete_queue(name: str) -> None:
+    connection = connect(AMQP_CONN)
+    try:
+        connection.channel().queue_delete(queue=name)
+    finally:
+        connection.close()
 
 
 @pytest.fixture

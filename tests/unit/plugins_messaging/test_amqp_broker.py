@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 
 from plugins.messaging import amqp
-from plugins.messaging.amqp.client import connect
 from tests.unit.fake_context import FakeContext
-from tests.unit.plugins_messaging.conftest import FakePoll, FakeRealtime, listen_in_thread, need
-
-CONN = {"host": "127.0.0.1", "port": "5672", "username": "guest", "password": "guest"}
+from tests.unit.plugins_messaging.conftest import AMQP_CONN as CONN
+from tests.unit.plugins_messaging.conftest import (
+    FakePoll,
+    FakeRealtime,
+    delete_queue,
+    listen_in_thread,
+    need,
+)
+from tests.unit.plugins_messaging.conftest import queue_depth as _depth
 
 
 @pytest.fixture
@@ -17,17 +22,7 @@ def queue(unique: str, tmp_path):
     need("amqp")
     amqp.CreateQueue().run({**CONN, "name": unique, "durability": False}, FakeContext(tmp_path))
     yield unique
-    connection = connect(CONN)
-    connection.channel().queue_delete(queue=unique)
-    connection.close()
-
-
-def _depth(queue: str) -> int:
-    connection = connect(CONN)
-    try:
-        return connection.channel().queue_declare(queue=queue, passive=True).method.message_count
-    finally:
-        connection.close()
+    delete_queue(unique)
 
 
 def _publish(queue: str, values, tmp_path, serde: str = "STRING") -> None:
