@@ -33,6 +33,10 @@ from tests.unit.fake_context import FakeContext
 #: Families whose types must declare their outputs (entry-point names, or their prefix
 #: before a dot). messaging is written in parallel; its outputs come with it.
 CHECKED = {
+    "amqp",
+    "mqtt",
+    "nats",
+    "redis",
     "core",
     "jdbc",
     "serdes",

@@ -6,7 +6,7 @@ import uuid
 from contextlib import closing
 from typing import Any, ClassVar
 
-from kernel.plugin import Prop, RunContext, RunnableTask
+from kernel.plugin import Output, Prop, RunContext, RunnableTask
 from plugins.messaging._common import (
     FROM,
     Budget,
@@ -29,6 +29,8 @@ from plugins.messaging.amqp.client import (
 
 class Publish(RunnableTask):
     """Publish messages to an exchange (the default exchange routes by queue name)."""
+
+    outputs: ClassVar = (Output("messagesCount", "How many messages (Kestra's name).", "integer"),)
 
     type = "trellis.amqp.Publish"
     aliases = aliases_of("Publish")
@@ -96,6 +98,11 @@ tasks:
 class Consume(RunnableTask):
     """Consume messages from a queue into an Ion file (``uri``) of ``count`` messages."""
 
+    outputs: ClassVar = (
+        Output("uri", "The Ion file of the messages, one a line.", "uri"),
+        Output("count", "How many messages.", "integer"),
+    )
+
     type = "trellis.amqp.Consume"
     aliases = aliases_of("Consume")
     properties: ClassVar = (*CONNECTION, *CONSUMER, *limit_props())
@@ -132,6 +139,10 @@ tasks:
 class CreateQueue(RunnableTask):
     """Declare a queue (idempotent when it exists with the same settings)."""
 
+    outputs: ClassVar = (
+        Output("queue", "The queue's name (the broker's when it picked one).", "string"),
+    )
+
     type = "trellis.amqp.CreateQueue"
     aliases = aliases_of("CreateQueue")
     properties: ClassVar = (
@@ -157,6 +168,8 @@ class CreateQueue(RunnableTask):
 
 class DeclareExchange(RunnableTask):
     """Declare an exchange (DIRECT, FANOUT, TOPIC or HEADERS)."""
+
+    outputs: ClassVar = (Output("exchange", "The exchange's name.", "string"),)
 
     type = "trellis.amqp.DeclareExchange"
     aliases = aliases_of("DeclareExchange")
@@ -187,6 +200,11 @@ class DeclareExchange(RunnableTask):
 
 class QueueBind(RunnableTask):
     """Bind a queue to an exchange with a routing key."""
+
+    outputs: ClassVar = (
+        Output("queue", "The bound queue.", "string"),
+        Output("exchange", "The exchange it is bound to.", "string"),
+    )
 
     type = "trellis.amqp.QueueBind"
     aliases = aliases_of("QueueBind")

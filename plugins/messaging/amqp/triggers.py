@@ -7,7 +7,14 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Any, ClassVar
 
-from kernel.plugin import PollContext, PollEvent, PollingTrigger, RealtimeContext, RealtimeTrigger
+from kernel.plugin import (
+    Output,
+    PollContext,
+    PollEvent,
+    PollingTrigger,
+    RealtimeContext,
+    RealtimeTrigger,
+)
 from plugins.messaging._common import Budget, checked
 from plugins.messaging._triggers import (
     Received,
@@ -33,6 +40,11 @@ class Trigger(PollingTrigger):
     """Every ``interval``, consume a batch (``maxRecords`` / ``maxDuration``) and start one
     execution with ``trigger.uri`` (an Ion file) and ``trigger.count``; the batch is
     acknowledged once that execution is committed, given back to the queue otherwise."""
+
+    outputs: ClassVar = (
+        Output("uri", "The Ion file of the messages, one a line.", "uri"),
+        Output("count", "How many messages.", "integer"),
+    )
 
     type = "trellis.amqp.Trigger"
     aliases = aliases_of("Trigger")
@@ -87,6 +99,22 @@ triggers:
 class AmqpRealtimeTrigger(RealtimeTrigger):
     """One execution per message, as it arrives (``trigger.data``, ``trigger.routingKey``,
     ``trigger.headers``, ``trigger.messageId``...)."""
+
+    outputs: ClassVar = (
+        Output("data", "The message body, decoded per serdeType.", "any"),
+        Output("routingKey", "The routing key.", "any"),
+        Output("exchange", "The exchange it came through.", "any"),
+        Output("deliveryTag", "The broker's delivery tag.", "any"),
+        Output("redelivered", "Whether the broker delivered it before.", "any"),
+        Output("headers", "The message headers.", "any"),
+        Output("contentType", "The content type.", "any"),
+        Output("contentEncoding", "The content encoding.", "any"),
+        Output("messageId", "The message id (the delivery key).", "any"),
+        Output("correlationId", "The correlation id.", "any"),
+        Output("replyTo", "The reply-to queue.", "any"),
+        Output("type", "The message type.", "any"),
+        Output("timestamp", "The message timestamp, when set.", "any"),
+    )
 
     type = "trellis.amqp.RealtimeTrigger"
     aliases = aliases_of("RealtimeTrigger")

@@ -6,7 +6,7 @@ import uuid
 from contextlib import closing
 from typing import Any, ClassVar
 
-from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed
+from kernel.plugin import Output, Prop, RunContext, RunnableTask, TaskFailed
 from plugins.messaging._common import (
     FROM,
     SERDE_TYPES,
@@ -34,6 +34,8 @@ from plugins.messaging.mqtt.client import (
 class Publish(RunnableTask):
     """Publish messages on a topic; ``messagesCount``. Each carries the MQTT 5 user property
     ``messageId`` (the realtime trigger's deduplication key)."""
+
+    outputs: ClassVar = (Output("messagesCount", "How many messages (Kestra's name).", "integer"),)
 
     type = "trellis.mqtt.Publish"
     aliases = aliases_of("Publish")
@@ -89,6 +91,12 @@ tasks:
 class Subscribe(RunnableTask):
     """Receive messages from topics until ``maxRecords`` / ``maxDuration`` into an Ion file
     (``uri``, ``messagesCount``)."""
+
+    outputs: ClassVar = (
+        Output("uri", "The Ion file of the messages, one a line.", "uri"),
+        Output("messagesCount", "How many messages (Kestra's name).", "integer"),
+        Output("count", "How many messages.", "integer"),
+    )
 
     type = "trellis.mqtt.Subscribe"
     aliases = aliases_of("Subscribe")

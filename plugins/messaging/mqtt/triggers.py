@@ -7,7 +7,14 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Any, ClassVar
 
-from kernel.plugin import PollContext, PollEvent, PollingTrigger, RealtimeContext, RealtimeTrigger
+from kernel.plugin import (
+    Output,
+    PollContext,
+    PollEvent,
+    PollingTrigger,
+    RealtimeContext,
+    RealtimeTrigger,
+)
 from plugins.messaging._common import Budget, checked
 from plugins.messaging._triggers import (
     Received,
@@ -33,6 +40,12 @@ from plugins.messaging.mqtt.client import (
 class Trigger(PollingTrigger):
     """Every ``interval``, receive a batch and start one execution with ``trigger.uri`` and
     ``trigger.messagesCount``; acknowledged once the execution is committed."""
+
+    outputs: ClassVar = (
+        Output("uri", "The Ion file of the messages, one a line.", "uri"),
+        Output("messagesCount", "How many messages (Kestra's name).", "integer"),
+        Output("count", "How many messages.", "integer"),
+    )
 
     type = "trellis.mqtt.Trigger"
     aliases = aliases_of("Trigger")
@@ -60,6 +73,16 @@ class Trigger(PollingTrigger):
 class MqttRealtimeTrigger(RealtimeTrigger):
     """One execution per message (``trigger.topic``, ``trigger.payload``/``trigger.data``,
     ``trigger.qos``, ``trigger.properties``)."""
+
+    outputs: ClassVar = (
+        Output("id", "The packet id.", "any"),
+        Output("topic", "The topic.", "any"),
+        Output("qos", "The quality of service.", "any"),
+        Output("retain", "Whether it is a retained message.", "any"),
+        Output("properties", "The MQTT 5 properties.", "any"),
+        Output("payload", "The payload, decoded per serdeType.", "any"),
+        Output("data", "The payload again, under the name other triggers use.", "any"),
+    )
 
     type = "trellis.mqtt.RealtimeTrigger"
     aliases = aliases_of("RealtimeTrigger")

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from contextlib import closing
 from typing import Any, ClassVar
 
-from kernel.plugin import Prop, RunContext, RunnableTask
+from kernel.plugin import Output, Prop, RunContext, RunnableTask
 from plugins.messaging._common import (
     Budget,
     as_messages,
@@ -31,6 +31,8 @@ from plugins.messaging.nats.client import (
 class Produce(RunnableTask):
     """Publish messages on a subject (through JetStream when a stream holds the subject, so
     the call returns once the stream has them); ``messagesCount``."""
+
+    outputs: ClassVar = (Output("messagesCount", "How many messages (Kestra's name).", "integer"),)
 
     type = "trellis.nats.Produce"
     aliases = aliases_of("Produce")
@@ -88,6 +90,12 @@ class Consume(RunnableTask):
     """Consume messages from a JetStream subject into an Ion file (``uri``,
     ``messagesCount``)."""
 
+    outputs: ClassVar = (
+        Output("uri", "The Ion file of the messages, one a line.", "uri"),
+        Output("messagesCount", "How many messages (Kestra's name).", "integer"),
+        Output("count", "How many messages.", "integer"),
+    )
+
     type = "trellis.nats.Consume"
     aliases = aliases_of("Consume")
     properties: ClassVar = (*CONNECTION, *CONSUMER, *limit_props())
@@ -127,6 +135,8 @@ def _bucket(session: Session, props: Mapping[str, Any]) -> Any:
 class KvPut(RunnableTask):
     """Put values in a JetStream key-value bucket (``values``: key -> value); ``revisions``."""
 
+    outputs: ClassVar = (Output("revisions", "The revision of each key written.", "map"),)
+
     type = "trellis.nats.kv.Put"
     aliases = aliases_of("kv.Put")
     properties: ClassVar = (*CONNECTION, BUCKET, Prop("values", "map", required=True))
@@ -145,6 +155,8 @@ class KvPut(RunnableTask):
 
 class KvGet(RunnableTask):
     """Read keys of a key-value bucket (``output``: key -> value; missing keys left out)."""
+
+    outputs: ClassVar = (Output("output", "The values of the keys found.", "map"),)
 
     type = "trellis.nats.kv.Get"
     aliases = aliases_of("kv.Get")
@@ -169,6 +181,9 @@ class KvGet(RunnableTask):
 
 class KvDelete(RunnableTask):
     """Delete keys of a key-value bucket."""
+
+    #: Nothing to report: the keys are gone.
+    outputs: ClassVar = ()
 
     type = "trellis.nats.kv.Delete"
     aliases = aliases_of("kv.Delete")

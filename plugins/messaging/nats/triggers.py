@@ -6,7 +6,14 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Any, ClassVar
 
-from kernel.plugin import PollContext, PollEvent, PollingTrigger, RealtimeContext, RealtimeTrigger
+from kernel.plugin import (
+    Output,
+    PollContext,
+    PollEvent,
+    PollingTrigger,
+    RealtimeContext,
+    RealtimeTrigger,
+)
 from plugins.messaging._common import Budget, checked
 from plugins.messaging._triggers import (
     Received,
@@ -30,6 +37,12 @@ class Trigger(PollingTrigger):
     """Every ``interval``, consume a batch and start one execution with ``trigger.uri`` and
     ``trigger.messagesCount``; acknowledged once the execution is committed."""
 
+    outputs: ClassVar = (
+        Output("uri", "The Ion file of the messages, one a line.", "uri"),
+        Output("messagesCount", "How many messages (Kestra's name).", "integer"),
+        Output("count", "How many messages.", "integer"),
+    )
+
     type = "trellis.nats.Trigger"
     aliases = aliases_of("Trigger")
     properties: ClassVar = batch_properties(*CONNECTION, *CONSUMER)
@@ -47,6 +60,15 @@ class Trigger(PollingTrigger):
 class NatsRealtimeTrigger(RealtimeTrigger):
     """One execution per message (``trigger.subject``, ``trigger.headers``, ``trigger.data``,
     ``trigger.timestamp``)."""
+
+    outputs: ClassVar = (
+        Output("subject", "The subject.", "any"),
+        Output("headers", "The message headers.", "any"),
+        Output("data", "The message data, decoded per serdeType.", "any"),
+        Output("timestamp", "When the stream stored it.", "any"),
+        Output("stream", "The JetStream stream.", "any"),
+        Output("sequence", "The stream sequence number.", "any"),
+    )
 
     type = "trellis.nats.RealtimeTrigger"
     aliases = aliases_of("RealtimeTrigger")

@@ -6,7 +6,7 @@ import time
 from typing import Any, ClassVar
 
 from kernel.durations import parse_duration
-from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed
+from kernel.plugin import Output, Prop, RunContext, RunnableTask, TaskFailed
 from plugins.messaging._common import (
     Budget,
     checked,
@@ -29,6 +29,8 @@ from plugins.messaging.redis.client import (
 
 class ListPush(RunnableTask):
     """Append values to the tail of a list (RPUSH)."""
+
+    outputs: ClassVar = (Output("count", "How many values were pushed.", "integer"),)
 
     type = "trellis.redis.list.ListPush"
     aliases = aliases_of("list.ListPush", "ListPush")
@@ -65,6 +67,11 @@ tasks:
 
 class ListPop(RunnableTask):
     """Pop values from the head of a list into an Ion file (``uri``, ``count``)."""
+
+    outputs: ClassVar = (
+        Output("uri", "The Ion file of the messages, one a line.", "uri"),
+        Output("count", "How many messages.", "integer"),
+    )
 
     type = "trellis.redis.list.ListPop"
     aliases = aliases_of("list.ListPop", "ListPop")
@@ -110,6 +117,8 @@ tasks:
 class Publish(RunnableTask):
     """Publish values on a pub/sub channel; ``count`` is how many were sent."""
 
+    outputs: ClassVar = (Output("count", "How many messages were published.", "integer"),)
+
     type = "trellis.redis.pubsub.Publish"
     aliases = aliases_of("pubsub.Publish", "Publish")
     properties: ClassVar = (
@@ -133,6 +142,11 @@ class Publish(RunnableTask):
 class Get(RunnableTask):
     """Read a string key (``data``; null when the key does not exist)."""
 
+    outputs: ClassVar = (
+        Output("data", "The value, decoded per serdeType.", "any"),
+        Output("key", "The key read.", "string"),
+    )
+
     type = "trellis.redis.string.Get"
     aliases = aliases_of("string.Get", "Get")
     properties: ClassVar = (
@@ -155,6 +169,8 @@ class Get(RunnableTask):
 class Set(RunnableTask):
     """Write a string key; ``options`` (``expirationDuration``, ``mustExist``,
     ``mustNotExist``, ``keepTtl``) as Kestra's; ``get: true`` returns ``oldValue``."""
+
+    outputs: ClassVar = (Output("oldValue", "The previous value, when `get` is true.", "any"),)
 
     type = "trellis.redis.string.Set"
     aliases = aliases_of("string.Set", "Set")
@@ -187,6 +203,8 @@ class Set(RunnableTask):
 
 class Delete(RunnableTask):
     """Delete keys; ``count`` is how many existed."""
+
+    outputs: ClassVar = (Output("count", "How many keys were deleted.", "integer"),)
 
     type = "trellis.redis.string.Delete"
     aliases = aliases_of("string.Delete", "Delete")

@@ -10,6 +10,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 from kernel.plugin import (
+    Output,
     PollContext,
     PollEvent,
     PollingTrigger,
@@ -90,6 +91,11 @@ class Trigger(PollingTrigger):
     """Every ``interval``, claim up to ``maxRecords`` items of a list and start one execution
     with ``trigger.uri`` (an Ion file) and ``trigger.count``."""
 
+    outputs: ClassVar = (
+        Output("uri", "The Ion file of the messages, one a line.", "uri"),
+        Output("count", "How many messages.", "integer"),
+    )
+
     type = "trellis.redis.list.Trigger"
     aliases = aliases_of("list.Trigger", "TriggerList")
     properties: ClassVar = batch_properties(URL, KEY, SERDE, Prop("count", "integer", default=100))
@@ -139,6 +145,12 @@ triggers:
 
 class RedisRealtimeTrigger(RealtimeTrigger):
     """One execution per list item, as it arrives (``trigger.value``, ``trigger.key``)."""
+
+    outputs: ClassVar = (
+        Output("value", "The popped value, decoded per serdeType.", "any"),
+        Output("data", "The value again, under the name other triggers use.", "any"),
+        Output("key", "The list it came from.", "string"),
+    )
 
     type = "trellis.redis.list.RealtimeTrigger"
     aliases = aliases_of("list.RealtimeTrigger")
