@@ -9,8 +9,9 @@ is the message's stream and sequence, which a redelivery keeps, so a redelivered
 starts nothing twice. An unacknowledged message comes back after the consumer's ack wait
 (JetStream's default, 30 s).
 
-nats-py is asyncio: each task owns one event loop and drives it with ``run_until_complete``
-step by step, so the database work of a trigger (``fire``) never runs inside the loop.
+nats-py is asyncio: each task owns one event loop, run in a thread of its own and driven
+step by step from the task's thread, so the database work of a trigger (``fire``) never
+runs inside the loop.
 """
 
 from __future__ import annotations

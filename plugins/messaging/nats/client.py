@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,12 +52,16 @@ class Session:
     """One NATS connection and the event loop that drives it, step by step."""
 
     def __init__(self, props: Mapping[str, Any]) -> None:
+        # The loop runs in a thread of its own: the caller's thread may already run an event
+        # loop (an async host, a test tool's), where run_until_complete would refuse to start.
         self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="nats")
+        self._thread.start()
         self.props = props
         try:
             self.nc = self.run(self._connect())
         except Exception as exc:
-            self.loop.close()
+            self._stop()
             # The host only: the url may carry a token or a password.
             host = urlsplit(str(props.get("url") or "")).hostname
             raise TaskFailed(f"cannot connect to NATS {host}: {type(exc).__name__}") from exc
@@ -85,7 +90,7 @@ class Session:
         return await nats.connect(**options)
 
     def run(self, coroutine: Any) -> Any:
-        return self.loop.run_until_complete(coroutine)
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
     def subscribe(self) -> Any:
         from nats.js.api import ConsumerConfig, DeliverPolicy  # optional dependency
@@ -129,6 +134,12 @@ class Session:
         except Exception:  # closing after an error: the server forgets the connection anyway
             pass
         finally:
+            self._stop()
+
+    def _stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self.loop.is_running():
             self.loop.close()
 
 

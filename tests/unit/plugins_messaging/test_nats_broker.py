@@ -89,3 +89,21 @@ def test_kv_put_get_delete(unique: str, tmp_path) -> None:
         session = Session({"url": URL})
         session.run(session.js.delete_key_value(bucket))
         session.close()
+
+
+def test_a_caller_whose_thread_runs_an_event_loop_still_reaches_nats(subject: str) -> None:
+    # A thread that already runs a loop (an async host, a test tool left one) refused
+    # run_until_complete ("Cannot run the event loop while another loop is running").
+    import asyncio
+
+    outer = asyncio.new_event_loop()
+    asyncio.events._set_running_loop(outer)
+    try:
+        session = Session({"url": URL})
+        try:
+            assert session.run(session.js.stream_info(subject.split(".")[0])).config.name
+        finally:
+            session.close()
+    finally:
+        asyncio.events._set_running_loop(None)
+        outer.close()
