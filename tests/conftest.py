@@ -49,7 +49,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     test database; a transactional test's teardown (a TRUNCATE of every table) that runs
     beside them can deadlock on PostgreSQL. Run after every other test, the fleet has only
     its own tests' flushes to share the database with, and those wait for it by design."""
-    items.sort(key=lambda item: "celery_processes" in getattr(item, "fixturenames", ()))
+    items.sort(key=_order)
+
+
+def _order(item: pytest.Item) -> int:
+    """0: most tests; 1: those on the fleet; 2: the browser tests, all together at the very
+    end, so the session's Chromium starts just before them (started first and kept alive
+    through the whole session, its driver was found gone by the time the last ones ran)."""
+    if "tests/browser/" in str(getattr(item, "path", "")).replace("\\", "/"):
+        return 2
+    return 1 if "celery_processes" in getattr(item, "fixturenames", ()) else 0
 
 
 def _flush_retrying_deadlocks() -> None:
