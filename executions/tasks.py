@@ -5,8 +5,7 @@ Their names are strings brokers hold, so they keep the names of the modules they
 
 from __future__ import annotations
 
-from executions.runtime.advance import advance_execution
-from executions.runtime.advance import sweep as do_sweep
+from executions.runtime import advance as runtime
 from executions.runtime.dispatch import ADVANCE, RUN_ATTEMPT, SWEEP
 from executions.worker.attempt import run_attempt as run
 from orchestrator.celery import app
@@ -14,17 +13,16 @@ from orchestrator.celery import app
 
 @app.task(name=ADVANCE, ignore_result=True)
 def advance(execution_id: str) -> str | None:
-    """Plan and apply one execution (a wake-up: safe to repeat or lose)."""
-
-    state = advance_execution(execution_id)
+    """Plan and apply one execution (a wake-up: safe to repeat or lose). Looked up on the
+    module at each call, so the chaos suite's commit faults (tests/chaos/faults.py) apply."""
+    state = runtime.advance_execution(execution_id)
     return str(state) if state else None
 
 
 @app.task(name=SWEEP, ignore_result=True)
 def sweep() -> dict[str, int]:
     """Recover lost attempts and wake due or quiet executions (run by beat)."""
-
-    return do_sweep()
+    return runtime.sweep()
 
 
 @app.task(
