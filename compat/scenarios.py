@@ -24,7 +24,7 @@ TEST_ONLY_TYPES = frozenset({"io.kestra.core.runners.ListenersTestTask"})
 
 def default_corpus() -> Path:
     """``../shared/kestra-corpus`` from the project root (``TRELLIS_KESTRA_CORPUS`` wins)."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]  # compat/ sits at the project root
     return Path(os.environ.get("TRELLIS_KESTRA_CORPUS", root.parent / "shared/kestra-corpus"))
 
 
