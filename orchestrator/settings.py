@@ -245,6 +245,14 @@ TRELLIS_EXECUTOR_EXPRESSION_SECONDS = float(
     os.environ.get("TRELLIS_EXECUTOR_EXPRESSION_SECONDS", "1")
 )
 TRELLIS_EXECUTOR_STEP_SECONDS = float(os.environ.get("TRELLIS_EXECUTOR_STEP_SECONDS", "3"))
+#: The worker's fast path (docs/architecture.md): a worker records a result and advances its
+#: execution in one transaction, then runs the next attempt on its own queue at once (eager
+#: continuation) for at most TRELLIS_EAGER_CHAIN attempts and TRELLIS_EAGER_SECONDS per
+#: message. TRELLIS_WORKER_ADVANCES=false sends every result to the executor instead;
+#: TRELLIS_EAGER_CHAIN=1 keeps the fast path without eager continuation.
+TRELLIS_WORKER_ADVANCES = env_bool("TRELLIS_WORKER_ADVANCES", True)
+TRELLIS_EAGER_CHAIN = int(os.environ.get("TRELLIS_EAGER_CHAIN", "25"))
+TRELLIS_EAGER_SECONDS = float(os.environ.get("TRELLIS_EAGER_SECONDS", "10"))
 #: A QUEUED attempt whose message went out this long ago is sent again (it may be lost).
 TRELLIS_RESEND_SECONDS = float(os.environ.get("TRELLIS_RESEND_SECONDS", "60"))
 #: A running execution nobody touched for this long is woken by the sweeper.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -67,50 +68,75 @@ def _advance(execution_id: str) -> State | None:
         execution = rows.get(Execution, execution_id, lock=True)
         if execution is None:
             return None
-        bind(namespace=execution.namespace, flow_id=execution.flow_id)
+        return advance_locked(execution).state
+
+
+#: Picks, among the QUEUED attempts a hop created, one its caller runs at once instead of
+#: sending it (the worker's eager continuation); it claims that attempt in the hop's
+#: transaction and returns it, or returns None.
+Keep = Callable[[list[TaskRunAttempt]], "TaskRunAttempt | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """What one hop left: the execution's state, and the attempt ``keep`` took, if any."""
+
+    state: State
+    kept: TaskRunAttempt | None = None
+
+
+def advance_locked(execution: Execution, keep: Keep | None = None) -> Hop:
+    """The executor's rules for ``execution``, locked by the caller in the caller's
+    transaction (under ``executor_budget``): plan once and apply. The executor calls it
+    for a wake-up; a worker calls it right after recording a result (its fast path,
+    docs/architecture.md "The worker's fast path"). Attempts the plan queues are sent after
+    commit, but the one ``keep`` takes."""
+    bind(namespace=execution.namespace, flow_id=execution.flow_id)
+    if execution.state in TERMINAL:
+        return Hop(State(execution.state))
+    if execution.held and execution.state == State.PAUSED:
+        return Hop(State.PAUSED)  # paused by a user: nothing moves until resume or kill
+    if scheduled_later(execution, now()):
+        return Hop(State.CREATED)  # a wake-up before its scheduleDate; the sweeper wakes it then
+    try:
+        spec = execution_flow_spec(execution)
+    except DatabaseError:
+        raise  # the database's trouble, not the flow's: the wake-up is retried
+    except Exception as exc:  # a missing plugin, a broken template (issue 18)
+        if load_failed(execution, exc, now()):
+            _on_commit_ended(execution)
+        return Hop(State(execution.state))
+    before = execution.state
+    if held_back(execution, spec.concurrency):
         if execution.state in TERMINAL:
-            return State(execution.state)
-        if execution.held and execution.state == State.PAUSED:
-            return State.PAUSED  # paused by a user: nothing moves until resume or kill
-        if scheduled_later(execution, now()):
-            return State.CREATED  # a wake-up before its scheduleDate; the sweeper wakes it then
-        try:
-            spec = execution_flow_spec(execution)
-        except DatabaseError:
-            raise  # the database's trouble, not the flow's: the wake-up is retried
-        except Exception as exc:  # a missing plugin, a broken template (issue 18)
-            if load_failed(execution, exc, now()):
-                ended = execution
-                transaction.on_commit(lambda: _run_ended_hooks(ended))
-            return State(execution.state)
-        before = execution.state
-        if held_back(execution, spec.concurrency):
-            if execution.state in TERMINAL:
-                ended = execution
-                transaction.on_commit(lambda: _run_ended_hooks(ended))
-            return State(execution.state)
-        env = engine_env()
-        # The masker learns the secrets this hop's renders read: the executor's own log
-        # lines (a flowable's error quoting a value) are masked with them (issue 21).
-        masker = environ_masker()
-        env.io = ExecutionIO(execution.namespace, execution.flow_id, execution.id, masker)
-        snap = load_snapshot(execution, known=snapshot_cache.take(execution))
-        plan = engine.plan(spec, snap, now(), env)
-        if not plan:
-            snapshot_cache.keep_on_commit(execution, snap.task_runs)
-            return State(execution.state)
-        applied = apply_plan(execution, plan, now(), masker)
-        if execution.state != before:
-            log.info("execution %s -> %s", before, execution.state)
-        send_attempts(applied.attempts)
-        apply_after_writes(applied)
-        if execution.state in TERMINAL:
-            ended = execution
-            store_item_outputs(ended)
-            transaction.on_commit(lambda: _run_ended_hooks(ended))
-        elif not applied.later:  # an after-writes action (a subflow) may write runs again
-            snapshot_cache.keep_on_commit(execution, _after(snap.task_runs, applied.written()))
-        return State(execution.state)
+            _on_commit_ended(execution)
+        return Hop(State(execution.state))
+    env = engine_env()
+    # The masker learns the secrets this hop's renders read: the executor's own log
+    # lines (a flowable's error quoting a value) are masked with them (issue 21).
+    masker = environ_masker()
+    env.io = ExecutionIO(execution.namespace, execution.flow_id, execution.id, masker)
+    snap = load_snapshot(execution, known=snapshot_cache.take(execution))
+    plan = engine.plan(spec, snap, now(), env)
+    if not plan:
+        snapshot_cache.keep_on_commit(execution, snap.task_runs)
+        return Hop(State(execution.state))
+    applied = apply_plan(execution, plan, now(), masker)
+    if execution.state != before:
+        log.info("execution %s -> %s", before, execution.state)
+    kept = keep(applied.attempts) if keep is not None and applied.attempts else None
+    send_attempts([a for a in applied.attempts if a is not kept])
+    apply_after_writes(applied)
+    if execution.state in TERMINAL:
+        store_item_outputs(execution)
+        _on_commit_ended(execution)
+    elif not applied.later:  # an after-writes action (a subflow) may write runs again
+        snapshot_cache.keep_on_commit(execution, _after(snap.task_runs, applied.written()))
+    return Hop(State(execution.state), kept)
+
+
+def _on_commit_ended(execution: Execution) -> None:
+    transaction.on_commit(lambda: _run_ended_hooks(execution))
 
 
 def scheduled_later(execution: Execution, moment: datetime) -> bool:

@@ -153,20 +153,23 @@ def reader(model: type[Model], name: str) -> Callable[[Any], Any] | None:
 
 
 @lru_cache(maxsize=64)
-def _get_sql(model: type[Model], lock: bool) -> str:
+def _get_sql(model: type[Model], lock: bool, skip_locked: bool = False) -> str:
     names = concrete_names(model)
     tail = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
+    if tail and skip_locked and connection.features.has_select_for_update_skip_locked:
+        tail += " SKIP LOCKED"
     pk = model._meta.pk.column
     return (
         f'SELECT {select_list(model, "t", names)} FROM {table(model)} t WHERE t."{pk}" = %s{tail}'
     )
 
 
-def get(model: type[M], pk: Any, *, lock: bool = False) -> M | None:
+def get(model: type[M], pk: Any, *, lock: bool = False, skip_locked: bool = False) -> M | None:
     """The row with primary key ``pk`` as an instance, or None; ``lock``: FOR UPDATE
-    (inside the caller's transaction; SQLite's BEGIN IMMEDIATE already holds the database)."""
+    (inside the caller's transaction; SQLite's BEGIN IMMEDIATE already holds the database),
+    ``skip_locked`` too: None at once when another transaction holds the row."""
     with connection.cursor() as cursor:
-        cursor.execute(_get_sql(model, lock), [pk])
+        cursor.execute(_get_sql(model, lock, skip_locked), [pk])
         row = cursor.fetchone()
     return None if row is None else instance(model, row)
 

@@ -28,10 +28,10 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from executions.models import Execution, TaskRun, TaskRunAttempt
-from executions.runtime import rows
+from executions.runtime import advance, rows
 from executions.runtime.dispatch import wake_executor
 from executions.runtime.expr_io import ExecutionIO
-from executions.runtime.loading import execution_flow_spec, task_run_context
+from executions.runtime.loading import execution_flow_spec, executor_budget, task_run_context
 from executions.runtime.persistence import load_snapshot
 from executions.runtime.states import check_task_run_move, history_entry, set_task_run_state
 from executions.runtime.unloadable import reason_of
@@ -119,19 +119,25 @@ def claim(attempt_id: int) -> Claim | None:
             attempt.note = f"not needed: task run is {run.state}, execution {execution.state}"
             rows.save_fields(attempt, ("state", "ended_at", "note"))
             return None
-        lease = timedelta(seconds=settings.TRELLIS_LEASE_SECONDS)
-        attempt.state, attempt.owner = State.RUNNING, owner()
-        attempt.started_at = attempt.heartbeat_at = moment
-        attempt.lease_expires_at = moment + lease
-        rows.save_fields(attempt, _CLAIMED_ATTEMPT)
-        set_task_run_state(run, State.RUNNING, moment)
-        run.attempts = attempt.number
-        run.started_at = run.started_at or moment
-        rows.save_fields(run, _CLAIMED_RUN)
-        return Claim(attempt, run, execution)
+        return _take(attempt, run, execution, moment)
 
 
-_CLAIMED_ATTEMPT = ("state", "owner", "started_at", "heartbeat_at", "lease_expires_at")
+def _take(attempt: TaskRunAttempt, run: TaskRun, execution: Execution, moment: datetime) -> Claim:
+    """Write the claim of a QUEUED attempt its task run waits for: the attempt RUNNING with
+    this process as its owner and a fresh lease, the run RUNNING."""
+    lease = timedelta(seconds=settings.TRELLIS_LEASE_SECONDS)
+    attempt.state, attempt.owner = State.RUNNING, owner()
+    attempt.started_at = attempt.heartbeat_at = moment
+    attempt.lease_expires_at = moment + lease
+    rows.save_fields(attempt, _CLAIMED_ATTEMPT)
+    set_task_run_state(run, State.RUNNING, moment)
+    run.attempts = attempt.number
+    run.started_at = run.started_at or moment
+    rows.save_fields(run, _CLAIMED_RUN)
+    return Claim(attempt, run, execution)
+
+
+_CLAIMED_ATTEMPT = ("state", "owner", "started_at", "heartbeat_at", "lease_expires_at", "note")
 _CLAIMED_RUN = ("state", "attempts", "started_at", "state_history", "ended_at")
 
 
@@ -193,11 +199,39 @@ def run_attempt(attempt_id: int) -> State | None:
         return _run_attempt(attempt_id)
 
 
+class Chain:
+    """The attempts one message runs: the one it names, then those its own records claim
+    at once (eager continuation), while the chain is shorter than ``TRELLIS_EAGER_CHAIN``
+    attempts and younger than ``TRELLIS_EAGER_SECONDS``; past either bound the next attempt
+    goes through the queue like any other, so one message never holds a worker for long
+    and a warm shutdown is not kept waiting by a long chain."""
+
+    def __init__(self) -> None:
+        self.length = 0
+        self.started = time.monotonic()
+        self.next: Claim | None = None
+
+    def may_continue(self) -> bool:
+        return (
+            self.length + 1 < settings.TRELLIS_EAGER_CHAIN
+            and time.monotonic() - self.started < settings.TRELLIS_EAGER_SECONDS
+        )
+
+
 def _run_attempt(attempt_id: int) -> State | None:
     close_old_connections()
     claimed = claim(attempt_id)
-    if claimed is None:
-        return None
+    chain = Chain()
+    first: State | None = None
+    while claimed is not None:
+        state = _run_claimed(claimed, chain)
+        first = state if chain.length == 0 else first
+        claimed, chain.next = chain.next, None
+        chain.length += 1
+    return first
+
+
+def _run_claimed(claimed: Claim, chain: Chain | None = None) -> State | None:
     execution, run = claimed.execution, claimed.run
     bind(execution_id=execution.id, task_run_id=run.id, namespace=execution.namespace,
          flow_id=execution.flow_id)  # fmt: skip
@@ -260,7 +294,7 @@ def _run_attempt(attempt_id: int) -> State | None:
         elif beat.reason == "killed":
             state = State.KILLED
         ctx.cleanup()
-    return record(claimed, state, outputs, logger, task_type=canonical_type(task.type))
+    return record(claimed, state, outputs, logger, task_type=canonical_type(task.type), chain=chain)
 
 
 def _unloadable(claimed: Claim, masker: Masker, exc: Exception) -> State | None:
@@ -291,11 +325,25 @@ def record(
     logger: AttemptLogger | None = None,
     *,
     task_type: str = "",
+    chain: Chain | None = None,
 ) -> State | None:
-    """Write the attempt's last log lines and its result if it still owns the task run, in
-    one transaction; wake the executor. The attempt's duration is counted once recorded
-    (``trellis_task_run_duration_seconds`` by ``task_type``)."""
-    with transaction.atomic():
+    """Write the attempt's last log lines and its result if it still owns the task run,
+    then advance the execution, all in one transaction (the fast path, docs/architecture.md
+    "The worker's fast path"). The attempt's duration is counted once recorded
+    (``trellis_task_run_duration_seconds`` by ``task_type``).
+
+    The execution row is locked first, as the executor locks it, but without waiting:
+    when another process holds it (the executor, a worker recording a sibling), the result
+    is recorded alone and the executor is woken, as before the fast path. With ``chain``,
+    the attempt the plan queues next on this worker's own queue is claimed in the same
+    transaction and left in ``chain.next`` for the caller to run at once."""
+    fast = settings.TRELLIS_WORKER_ADVANCES
+    with executor_budget(), transaction.atomic():
+        execution = (
+            rows.get(Execution, claimed.run.execution_id, lock=True, skip_locked=True)
+            if fast
+            else None
+        )
         if logger is not None:
             logger.flush()
         moment = now()
@@ -321,10 +369,48 @@ def record(
         )  # fmt: skip
         if not recorded:
             return None
-        wake_executor(run.execution_id)
+        if execution is None:
+            wake_executor(run.execution_id)
+        else:
+            _advance_here(execution, claimed, chain)
         seconds = max((moment - claimed.attempt.started_at).total_seconds(), 0.0)
         transaction.on_commit(lambda: _count_attempt(task_type or "unknown", state, seconds))
     return state
+
+
+def _advance_here(execution: Execution, claimed: Claim, chain: Chain | None) -> None:
+    """Run the executor's rules for the execution this worker just recorded a result of
+    (locked by the caller). A failure of the rules here (a bug, a database error) rolls back
+    only their savepoint: the result stays recorded and the executor is woken to plan."""
+    queue = claimed.attempt.queue
+
+    def keep(attempts: list[TaskRunAttempt]) -> TaskRunAttempt | None:
+        for attempt in attempts:
+            run = attempt.task_run
+            if attempt.queue != queue or run.state != State.CREATED:
+                continue
+            if execution.state in (State.KILLING, State.KILLED):
+                return None
+            run.execution = execution
+            attempt.note = f"{EAGER_NOTE} by the worker that ran {claimed.run.task_id} (no message)"
+            assert chain is not None
+            chain.next = _take(attempt, run, execution, now())
+            return attempt
+        return None
+
+    eager = chain is not None and chain.may_continue()
+    try:
+        with transaction.atomic():
+            advance.advance_locked(execution, keep if eager else None)
+    except Exception:  # noqa: BLE001 - the executor plans it instead
+        log.exception("the worker could not advance execution %s; the executor will", execution.id)
+        if chain is not None:
+            chain.next = None
+        wake_executor(execution.id)
+
+
+#: How an attempt claimed by the worker that recorded the run before it starts its note.
+EAGER_NOTE = "eager: run at once"
 
 
 def _count_attempt(task_type: str, state: State, seconds: float) -> None:

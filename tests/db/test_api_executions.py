@@ -548,10 +548,14 @@ def task_runs(events) -> list[tuple[str, list[str]]]:
     ]
 
 
-def test_follow_sends_task_run_changes_the_execution_row_does_not_show(api, flow, monkeypatch):
-    # A worker's claim and record change the task run and its attempt, not the execution's
+def test_follow_sends_task_run_changes_the_execution_row_does_not_show(
+    api, flow, monkeypatch, settings
+):
+    # A worker's claim, and its record when the execution row is busy (the fast path off
+    # here stands for that), change the task run and its attempt, not the execution's
     # version; each must still reach a follower. A stream that missed them would end by
     # timeout after two seconds instead of hanging.
+    settings.TRELLIS_WORKER_ADVANCES = False
     monkeypatch.setattr(views_files, "POLL_SECONDS", 0.01)
     monkeypatch.setattr(views_files, "follow", functools.partial(sse.follow, max_seconds=2))
     execution = run(flow)

@@ -34,10 +34,16 @@ LOG = "io.kestra.plugin.core.log.Log"
 FAIL = "io.kestra.plugin.core.execution.Fail"
 
 
-@pytest.fixture(autouse=True)
-def _checked_and_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(autouse=True, params=["executor hops", "worker fast path"])
+def _checked_and_quiet(request, monkeypatch: pytest.MonkeyPatch, settings) -> None:
     """Every incremental read checked; no message leaves this process (workers started by
-    other tests of the session must not play a part in these executions)."""
+    other tests of the session must not play a part in these executions). Each test runs
+    twice: with every hop planned by the executor, and with the worker's fast path planning
+    after each record (without eager continuation, so the driver still sees each hop)."""
+    if request.param == "executor hops":
+        settings.TRELLIS_WORKER_ADVANCES = False
+    else:
+        settings.TRELLIS_EAGER_CHAIN = 1
     monkeypatch.setenv("TRELLIS_CHECK_SNAPSHOTS", "1")
     monkeypatch.setattr(dispatch, "send", lambda *args, **kwargs: None)
     snapshot_cache.forget_all()
