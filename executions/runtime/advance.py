@@ -71,9 +71,9 @@ def _advance(execution_id: str) -> State | None:
         return advance_locked(execution).state
 
 
-#: Picks, among the QUEUED attempts a hop created, one its caller runs at once instead of
-#: sending it (the worker's eager continuation); it claims that attempt in the hop's
-#: transaction and returns it, or returns None.
+#: Picks, among the QUEUED attempts a hop creates, one its caller runs at once instead of
+#: sending it (the worker's eager continuation): it marks that attempt claimed before it is
+#: written (``apply_plan``) and returns it, or returns None.
 Keep = Callable[[list[TaskRunAttempt]], "TaskRunAttempt | None"]
 
 
@@ -121,10 +121,10 @@ def advance_locked(execution: Execution, keep: Keep | None = None) -> Hop:
     if not plan:
         snapshot_cache.keep_on_commit(execution, snap.task_runs)
         return Hop(State(execution.state))
-    applied = apply_plan(execution, plan, now(), masker)
+    applied = apply_plan(execution, plan, now(), masker, keep)
     if execution.state != before:
         log.info("execution %s -> %s", before, execution.state)
-    kept = keep(applied.attempts) if keep is not None and applied.attempts else None
+    kept = applied.kept
     send_attempts([a for a in applied.attempts if a is not kept])
     apply_after_writes(applied)
     if execution.state in TERMINAL:

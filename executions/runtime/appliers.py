@@ -69,7 +69,7 @@ class ApplyContext:
 
     __slots__ = (
         "execution", "now", "masker", "runs", "created", "changed", "ended_with_attempts",
-        "attempts", "logs", "later", "next_seq", "settled",
+        "attempts", "logs", "later", "next_seq", "settled", "kept",
     )  # fmt: skip
 
     def __init__(self, execution: Execution, now: datetime, masker: Masker | None) -> None:
@@ -90,6 +90,8 @@ class ApplyContext:
         self.next_seq = 0
         #: An ended run changed: every remembered snapshot of the execution is stale.
         self.settled = False
+        #: The attempt the caller's ``keep`` claimed (written claimed, not to be sent).
+        self.kept: TaskRunAttempt | None = None
 
     def run_of(self, run_id: str) -> TaskRun:
         """The task run ``run_id`` of this execution, read once per plan."""
@@ -170,7 +172,11 @@ _RUN_FIELDS = tuple(n for n in rows.concrete_names(TaskRun) if n != "id")
 
 
 def apply_plan(
-    execution: Execution, plan: Plan, now: datetime, masker: Masker | None = None
+    execution: Execution,
+    plan: Plan,
+    now: datetime,
+    masker: Masker | None = None,
+    keep: Callable[[list[TaskRunAttempt]], TaskRunAttempt | None] | None = None,
 ) -> ApplyContext:
     """Write ``plan`` for ``execution`` (locked by the caller), in the caller's transaction.
 
@@ -181,7 +187,11 @@ def apply_plan(
     New task runs, their attempts and log lines are inserted in one statement each, and a
     changed task run is written once however many actions touch it, so a Parallel of 100
     costs the statements a single task costs. The caller sends ``attempts`` after commit
-    and then runs ``apply_after_writes``.
+    (but ``kept``) and then runs ``apply_after_writes``.
+
+    ``keep`` (the worker's eager continuation) is shown the new attempts whose task run this
+    plan writes, before anything is written, and may mark one claimed in memory (attempt
+    and run RUNNING): it is then inserted claimed, at no extra statement, and is ``kept``.
     """
     ctx = ApplyContext(execution, now, masker)
     appliers = _APPLIERS
@@ -191,6 +201,9 @@ def apply_plan(
         except KeyError:
             raise NoApplier(type(action)) from None
         apply(action, ctx)
+    if keep is not None and ctx.attempts:
+        ctx.kept = keep([a for a in ctx.attempts if a.task_run_id in ctx.created
+                         or a.task_run_id in ctx.changed])  # fmt: skip
     rows.create(list(ctx.created.values()))
     for run in ctx.changed.values():
         rows.save_fields(run, _RUN_FIELDS)

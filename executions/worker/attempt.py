@@ -123,21 +123,29 @@ def claim(attempt_id: int) -> Claim | None:
 
 
 def _take(attempt: TaskRunAttempt, run: TaskRun, execution: Execution, moment: datetime) -> Claim:
-    """Write the claim of a QUEUED attempt its task run waits for: the attempt RUNNING with
-    this process as its owner and a fresh lease, the run RUNNING."""
+    """Write the claim of a QUEUED attempt its task run waits for."""
+    claimed = _claimed(attempt, run, execution, moment)
+    rows.save_fields(attempt, _CLAIMED_ATTEMPT)
+    rows.save_fields(run, _CLAIMED_RUN)
+    return claimed
+
+
+def _claimed(
+    attempt: TaskRunAttempt, run: TaskRun, execution: Execution, moment: datetime
+) -> Claim:
+    """The claim of a QUEUED attempt its task run waits for, in memory: the attempt RUNNING
+    with this process as its owner and a fresh lease, the run RUNNING."""
     lease = timedelta(seconds=settings.TRELLIS_LEASE_SECONDS)
     attempt.state, attempt.owner = State.RUNNING, owner()
     attempt.started_at = attempt.heartbeat_at = moment
     attempt.lease_expires_at = moment + lease
-    rows.save_fields(attempt, _CLAIMED_ATTEMPT)
     set_task_run_state(run, State.RUNNING, moment)
     run.attempts = attempt.number
     run.started_at = run.started_at or moment
-    rows.save_fields(run, _CLAIMED_RUN)
     return Claim(attempt, run, execution)
 
 
-_CLAIMED_ATTEMPT = ("state", "owner", "started_at", "heartbeat_at", "lease_expires_at", "note")
+_CLAIMED_ATTEMPT = ("state", "owner", "started_at", "heartbeat_at", "lease_expires_at")
 _CLAIMED_RUN = ("state", "attempts", "started_at", "state_history", "ended_at")
 
 
@@ -394,7 +402,7 @@ def _advance_here(execution: Execution, claimed: Claim, chain: Chain | None) -> 
             run.execution = execution
             attempt.note = f"{EAGER_NOTE} by the worker that ran {claimed.run.task_id} (no message)"
             assert chain is not None
-            chain.next = _take(attempt, run, execution, now())
+            chain.next = _claimed(attempt, run, execution, now())  # written by the plan
             return attempt
         return None
 
