@@ -294,10 +294,9 @@ register_execution_ended(_subflow_parent)
 
 
 def _release_queued(execution: Execution) -> None:
-    from django.db import transaction as tx
-
-    with tx.atomic():
-        release_queued(execution)
+    # One read in autocommit (no BEGIN/COMMIT around it): most flows have no queue, and a
+    # wake-up sent outside a transaction goes out at once.
+    release_queued(execution)
 
 
 register_execution_ended(_release_queued)

@@ -344,8 +344,38 @@ def record(
     when another process holds it (the executor, a worker recording a sibling), the result
     is recorded alone and the executor is woken, as before the fast path. With ``chain``,
     the attempt the plan queues next on this worker's own queue is claimed in the same
-    transaction and left in ``chain.next`` for the caller to run at once."""
+    transaction and left in ``chain.next`` for the caller to run at once.
+
+    When the executor's rules fail here (a bug, an expression over budget, a database
+    error), the whole transaction is rolled back and the result recorded again alone, with
+    the executor woken to plan: a savepoint would cost two statements on every record."""
+    lines = logger.take() if logger is not None else []
     fast = settings.TRELLIS_WORKER_ADVANCES
+    try:
+        return _record(claimed, state, outputs, logger, lines, task_type, chain if fast else None,
+                       fast)  # fmt: skip
+    except _RulesFailed as failed:
+        log.error("the worker could not advance execution %s; the executor will: %s",
+                  claimed.execution.id, failed.__cause__, exc_info=failed.__cause__)  # fmt: skip
+        if chain is not None:
+            chain.next = None
+        return _record(claimed, state, outputs, logger, lines, task_type, None, False)
+
+
+class _RulesFailed(Exception):
+    """The executor's rules raised in the worker's record transaction (see ``record``)."""
+
+
+def _record(
+    claimed: Claim,
+    state: State,
+    outputs: dict[str, Any],
+    logger: AttemptLogger | None,
+    lines: list[Any],
+    task_type: str,
+    chain: Chain | None,
+    fast: bool,
+) -> State | None:
     with executor_budget(), transaction.atomic():
         execution = (
             rows.get(Execution, claimed.run.execution_id, lock=True, skip_locked=True)
@@ -353,7 +383,7 @@ def record(
             else None
         )
         if logger is not None:
-            logger.flush()
+            logger.write(lines)
         moment = now()
         # The chokepoint's check, before anything is written; the UPDATE below keeps the
         # move's source (RUNNING) in its WHERE, so it is the move checked here or nothing.
@@ -380,41 +410,36 @@ def record(
         if execution is None:
             wake_executor(run.execution_id)
         else:
-            _advance_here(execution, claimed, chain)
+            try:
+                advance.advance_locked(execution, _keeper(execution, claimed, chain))
+            except Exception as exc:
+                raise _RulesFailed from exc
         seconds = max((moment - claimed.attempt.started_at).total_seconds(), 0.0)
         transaction.on_commit(lambda: _count_attempt(task_type or "unknown", state, seconds))
     return state
 
 
-def _advance_here(execution: Execution, claimed: Claim, chain: Chain | None) -> None:
-    """Run the executor's rules for the execution this worker just recorded a result of
-    (locked by the caller). A failure of the rules here (a bug, a database error) rolls back
-    only their savepoint: the result stays recorded and the executor is woken to plan."""
+def _keeper(execution: Execution, claimed: Claim, chain: Chain | None) -> advance.Keep | None:
+    """Eager continuation: the first attempt the plan queues on the queue ``claimed`` came
+    from (this worker consumes it) is marked claimed by this process before the plan writes
+    it, and handed to ``chain``; None when the chain is at its bounds."""
+    if chain is None or not chain.may_continue():
+        return None
     queue = claimed.attempt.queue
 
     def keep(attempts: list[TaskRunAttempt]) -> TaskRunAttempt | None:
+        if execution.state in (State.KILLING, State.KILLED):
+            return None
         for attempt in attempts:
             run = attempt.task_run
-            if attempt.queue != queue or run.state != State.CREATED:
-                continue
-            if execution.state in (State.KILLING, State.KILLED):
-                return None
-            run.execution = execution
-            attempt.note = f"{EAGER_NOTE} by the worker that ran {claimed.run.task_id} (no message)"
-            assert chain is not None
-            chain.next = _claimed(attempt, run, execution, now())  # written by the plan
-            return attempt
+            if attempt.queue == queue and run.state == State.CREATED:
+                run.execution = execution
+                attempt.note = f"{EAGER_NOTE} by the worker that ran {claimed.run.task_id}"
+                chain.next = _claimed(attempt, run, execution, now())
+                return attempt
         return None
 
-    eager = chain is not None and chain.may_continue()
-    try:
-        with transaction.atomic():
-            advance.advance_locked(execution, keep if eager else None)
-    except Exception:  # noqa: BLE001 - the executor plans it instead
-        log.exception("the worker could not advance execution %s; the executor will", execution.id)
-        if chain is not None:
-            chain.next = None
-        wake_executor(execution.id)
+    return keep
 
 
 #: How an attempt claimed by the worker that recorded the run before it starts its note.

@@ -95,8 +95,17 @@ class AttemptLogger:
         self._add("ERROR", msg)
 
     def flush(self) -> int:
+        return self.write(self.take())
+
+    def take(self) -> list[tuple[datetime, str, str]]:
+        """The lines buffered so far, removed from the buffer (``write`` them)."""
         with self._lock:
             lines, self._lines = self._lines, []
+        return lines
+
+    def write(self, lines: list[tuple[datetime, str, str]]) -> int:
+        """Insert ``lines`` (from ``take``) in the caller's transaction: a caller whose
+        transaction rolls back can write the same lines again."""
         if not lines:
             return 0
         execution_id, run_id, task_id, attempt = self._ids
