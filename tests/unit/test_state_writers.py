@@ -25,12 +25,13 @@ ALLOWED = {
     # An attempt is one try, not a row of either kind (see executions/runtime/states.py).
     ("executions/runtime/advance.py", "_recover_lost_attempt", "attempt.state"),
     ("executions/worker/attempt.py", "claim", "attempt.state"),
-    ("executions/worker/attempt.py", "record", "rows.update(TaskRunAttempt)"),
+    ("executions/worker/attempt.py", "_claimed", "attempt.state"),
+    ("executions/worker/attempt.py", "_record", "rows.update(TaskRunAttempt)"),
     ("executions/runtime/persistence.py", "end_subflow_attempt", ".update(state=)"),
     ("executions/runtime/children.py", "end_run", ".update(state=)"),
     ("executions/runtime/unloadable.py", "_fail", ".update(state=)"),
     # The worker's record: checked by check_task_run_move, WHERE state = RUNNING.
-    ("executions/worker/attempt.py", "record", "rows.update(TaskRun)"),
+    ("executions/worker/attempt.py", "_record", "rows.update(TaskRun)"),
     # A flow test's result object, not a row.
     ("flows/testsuite/runner.py", "run_case", "result.state"),
 }
