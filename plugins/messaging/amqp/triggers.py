@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from functools import partial
 from typing import Any, ClassVar
 
@@ -22,6 +21,7 @@ from plugins.messaging._triggers import (
     batch_properties,
     delivery_key,
     realtime_properties,
+    received,
     relay,
     scratch_ion,
 )
@@ -151,19 +151,19 @@ triggers:
                 str(props["queue"]), auto_ack=auto_ack, inactivity_timeout=0.5, consumer_tag=tag
             )
 
-            def received() -> Iterator[Received | None]:
-                for method, properties, body in consumed:
-                    if ctx.should_stop():
-                        return  # received, not acknowledged: back to the queue on close
-                    if method is None:
-                        yield None
-                        continue
-                    variables = message_variables(method, properties, body, serde, strict=False)
-                    key = delivery_key("amqp", properties.message_id)
-                    ack = partial(channel.basic_ack, delivery_tag=method.delivery_tag)
-                    yield key, variables, _nothing if auto_ack else ack
+            def receive() -> tuple[Any, Any, Any] | None:
+                method, properties, body = next(consumed)  # pika's generator ends: so do we
+                return None if method is None else (method, properties, body)
 
-            relay(ctx, received())
+            def deliver(delivery: tuple[Any, Any, Any]) -> Received:
+                method, properties, body = delivery
+                variables = message_variables(method, properties, body, serde, strict=False)
+                key = delivery_key("amqp", properties.message_id)
+                ack = partial(channel.basic_ack, delivery_tag=method.delivery_tag)
+                return key, variables, _nothing if auto_ack else ack
+
+            # Stopping drops what was received unacknowledged: back to the queue on close.
+            relay(ctx, received(receive, deliver, stopped=ctx.should_stop))
         finally:
             if connection.is_open:
                 connection.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import partial
 from typing import Any, ClassVar
 
@@ -19,6 +18,7 @@ from plugins.messaging._triggers import (
     Received,
     batch_properties,
     realtime_properties,
+    received,
     relay,
     session_batch,
 )
@@ -95,17 +95,17 @@ triggers:
     def listen(self, props: dict[str, Any], ctx: RealtimeContext) -> None:
         session = Session(props)
         try:
-            relay(ctx, _received(session, session.subscribe()))
+            sub = session.subscribe()
+
+            def receive() -> Any:
+                found = session.fetch(sub, 1, 0.5)
+                return found[0] if found else None
+
+            def deliver(message: Any) -> Received:
+                variables = message_variables(message, None)
+                key = f"nats:{variables.get('stream')}:{variables.get('sequence')}"
+                return key, variables, partial(session.ack, [message])
+
+            relay(ctx, received(receive, deliver))
         finally:
             session.close()
-
-
-def _received(session: Session, sub: Any) -> Iterator[Received | None]:
-    while True:
-        found = session.fetch(sub, 1, 0.5)
-        if not found:
-            yield None
-        for message in found:
-            variables = message_variables(message, None)
-            key = f"nats:{variables.get('stream')}:{variables.get('sequence')}"
-            yield key, variables, partial(session.ack, [message])
