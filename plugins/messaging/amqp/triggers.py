@@ -14,7 +14,7 @@ from kernel.plugin import (
     RealtimeContext,
     RealtimeTrigger,
 )
-from plugins.messaging._common import Budget, checked
+from plugins.messaging._common import STORED_OUTPUTS, Budget, checked
 from plugins.messaging._triggers import (
     Received,
     batch_event,
@@ -41,10 +41,7 @@ class Trigger(PollingTrigger):
     execution with ``trigger.uri`` (an Ion file) and ``trigger.count``; the batch is
     acknowledged once that execution is committed, given back to the queue otherwise."""
 
-    outputs: ClassVar = (
-        Output("uri", "The Ion file of the messages, one a line.", "uri"),
-        Output("count", "How many messages.", "integer"),
-    )
+    outputs: ClassVar = STORED_OUTPUTS
 
     type = "trellis.amqp.Trigger"
     aliases = aliases_of("Trigger")

@@ -14,7 +14,7 @@ from kernel.plugin import (
     RealtimeContext,
     RealtimeTrigger,
 )
-from plugins.messaging._common import Budget, checked
+from plugins.messaging._common import MESSAGES_OUTPUTS, Budget, checked
 from plugins.messaging._triggers import (
     Received,
     batch_properties,
@@ -41,11 +41,7 @@ class Trigger(PollingTrigger):
     """Every ``interval``, receive a batch and start one execution with ``trigger.uri`` and
     ``trigger.messagesCount``; acknowledged once the execution is committed."""
 
-    outputs: ClassVar = (
-        Output("uri", "The Ion file of the messages, one a line.", "uri"),
-        Output("messagesCount", "How many messages (Kestra's name).", "integer"),
-        Output("count", "How many messages.", "integer"),
-    )
+    outputs: ClassVar = MESSAGES_OUTPUTS
 
     type = "trellis.mqtt.Trigger"
     aliases = aliases_of("Trigger")

@@ -17,7 +17,7 @@ from kernel.plugin import (
     RealtimeContext,
     RealtimeTrigger,
 )
-from plugins.messaging._common import Budget, checked, decode
+from plugins.messaging._common import STORED_OUTPUTS, Budget, checked, decode
 from plugins.messaging._triggers import (
     Received,
     batch_event,
@@ -91,10 +91,7 @@ class Trigger(PollingTrigger):
     """Every ``interval``, claim up to ``maxRecords`` items of a list and start one execution
     with ``trigger.uri`` (an Ion file) and ``trigger.count``."""
 
-    outputs: ClassVar = (
-        Output("uri", "The Ion file of the messages, one a line.", "uri"),
-        Output("count", "How many messages.", "integer"),
-    )
+    outputs: ClassVar = STORED_OUTPUTS
 
     type = "trellis.redis.list.Trigger"
     aliases = aliases_of("list.Trigger", "TriggerList")
