@@ -6,7 +6,7 @@ What a flow may make git do is narrowed here, once, for every git task:
 * only ``https``/``http`` URLs and local repositories (``file://`` or an absolute path);
   ``ssh``, ``ext::`` and the rest are refused by ``protocol.allow=never``, redirects are not
   followed, hooks never run;
-* an http(s) host must pass the outbound guard (plugins/http/guard.py) and a local
+* an http(s) host must pass the outbound guard (plugins/_shared/guard.py) and a local
   repository must lie in a folder ``TRELLIS_FS_ALLOWED_PATHS`` lists, as the local file tasks;
 * the process sees no configuration of the worker (no system or global gitconfig, an empty
   ``HOME``, no terminal prompt) and its credentials come from ``GIT_ASKPASS`` reading the
@@ -26,8 +26,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kernel.plugin import Prop, TaskFailed
-from plugins.fs.local import checked
-from plugins.http.guard import current_policy
+from plugins._shared.guard import current_policy
+from plugins._shared.local_paths import checked
 
 #: Properties every git task takes (Kestra's names).
 CONNECTION = (

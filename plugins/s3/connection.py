@@ -19,7 +19,7 @@ from kernel.plugin import (
     RunnableTask,
     TaskFailed,
 )
-from plugins.http.guard import current_policy
+from plugins._shared.guard import current_policy
 
 ACTIONS = ("NONE", "MOVE", "DELETE")
 FILTERS = ("FILES", "DIRECTORY", "BOTH")

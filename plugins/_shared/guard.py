@@ -1,4 +1,5 @@
-"""Which hosts the HTTP task may reach: a guard against server-side request forgery (SSRF).
+"""Which hosts a plugin may connect to (the HTTP task, and S3, SFTP, SMTP, git, the HTTP trigger
+through it): a guard against server-side request forgery (SSRF).
 
 A flow author chooses the URL, and the worker sends the request from inside the operator's
 network. Without a guard, ``http://169.254.169.254/`` hands out cloud credentials and
