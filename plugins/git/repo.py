@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -26,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kernel.plugin import Prop, TaskFailed
-from plugins._shared.guard import current_policy
+from plugins._shared.guard import host_refusal
 from plugins._shared.local_paths import checked
 
 #: Properties every git task takes (Kestra's names).
@@ -59,11 +58,7 @@ def check_url(url: str) -> str:
     if parts.scheme in ("http", "https"):
         if parts.username or parts.password:
             raise TaskFailed("put credentials in `username`/`password`, not in `url`")
-        host = parts.hostname or ""
-        try:
-            reason = current_policy().refusal_for_host(host, parts.port or 443)
-        except socket.gaierror as exc:
-            raise TaskFailed(f"cannot resolve {host}: {exc}") from exc
+        reason = host_refusal(parts.hostname or "", parts.port or 443)
         if reason:
             raise TaskFailed(
                 f"git repository refused: {reason}; TRELLIS_HTTP_ALLOW must name the host"
