@@ -266,7 +266,7 @@ TRELLIS_EXAMPLES_DIR = BASE_DIR / "examples"
 TRELLIS_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("TRELLIS_WEBHOOK_TOLERANCE_SECONDS", "300"))
 #: Global variables available to expressions as {{ globals.x }} (JSON in the environment).
 TRELLIS_GLOBALS = os.environ.get("TRELLIS_GLOBALS", "{}")
-#: SSRF guard of the HTTP task (plugins/http/guard.py): by default only public addresses are
+#: SSRF guard of the HTTP task (plugins/_shared/guard.py): by default only public addresses are
 #: reachable. ALLOW/DENY: comma-separated addresses, networks, host names (*.x.y) or
 #: categories (loopback, private, link-local, metadata...); ALLOW_ONLY: nothing else is.
 TRELLIS_HTTP_ALLOW = os.environ.get("TRELLIS_HTTP_ALLOW", "")

@@ -44,14 +44,13 @@ from urllib.parse import quote, unquote
 
 from kernel.expressions.limits import regex_fullmatch
 from kernel.plugin import Output, PollContext, PollEvent, PollingTrigger, Prop, StoreFile
+from plugins._shared.local_paths import ALLOWED_ENV, allowed_roots
 
 ACTIONS = ("NONE", "MOVE", "DELETE")
 CLAIM_DIR = ".trellis-claims"
 _SEP = "--"
 #: A claim older than this whose poller did not finish is taken over by a later poll.
 ORPHAN_SECONDS = 60.0
-#: ``os.pathsep``-separated folders the trigger may read; unset or empty means anywhere.
-ALLOWED_ENV = "TRELLIS_FS_ALLOWED_PATHS"
 
 
 def _templated(value: Any) -> bool:
@@ -59,13 +58,12 @@ def _templated(value: Any) -> bool:
 
 
 def _allowed(path: Path) -> bool:
-    roots = [r for r in os.environ.get(ALLOWED_ENV, "").split(os.pathsep) if r.strip()]
+    """In a folder of ``TRELLIS_FS_ALLOWED_PATHS``; unset or empty means anywhere."""
+    roots = allowed_roots()
     if not roots:
         return True
     resolved = path.resolve()
-    return any(
-        resolved == Path(r).resolve() or Path(r).resolve() in resolved.parents for r in roots
-    )
+    return any(resolved == root or root in resolved.parents for root in roots)
 
 
 def _folder(value: Any, name: str) -> Path:

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from kernel.durations import parse_duration
 from kernel.expressions.render import is_truthy
 from kernel.plugin import Output, PollContext, PollEvent, PollingTrigger, Prop
-from plugins.http.guard import DestinationRefused, HostPolicy, current_policy
+from plugins._shared.guard import DestinationRefused, HostPolicy, current_policy
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 DEFAULT_CONDITION = "{{ response.statusCode < 400 }}"
@@ -183,7 +183,7 @@ class _Redirect(urllib.request.HTTPRedirectHandler):
 def _exchange(uri: str, props: dict[str, Any]) -> tuple[int, dict[str, list[str]], str]:
     """(status, headers, body text) of one call; error statuses are returned, not raised.
 
-    The connection goes through the HTTP task's host policy (``plugins.http.guard``): the
+    The connection goes through the HTTP task's host policy (``plugins._shared.guard``): the
     trigger reaches the same destinations as the HTTP task, public addresses by default,
     never a cloud metadata service. No proxy from the environment is used.
     """

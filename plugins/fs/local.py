@@ -17,33 +17,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kernel.plugin import Output, Prop, RunContext, TaskFailed
-from plugins.core.fs_trigger import ALLOWED_ENV
+from plugins._shared.local_paths import allowed_roots, checked
 from plugins.fs.family import family
 from plugins.fs.remote import Entry
 from plugins.fs.tasks import FsTask
-
-
-def allowed_roots() -> list[Path]:
-    return [
-        Path(r).resolve() for r in os.environ.get(ALLOWED_ENV, "").split(os.pathsep) if r.strip()
-    ]
-
-
-def checked(path: str) -> Path:
-    """``path`` resolved, if it lies in an allowed folder; else a clear refusal."""
-    roots = allowed_roots()
-    if not roots:
-        raise TaskFailed(
-            f"local file tasks are disabled on this worker: {ALLOWED_ENV} lists no folder "
-            "(set it to the folders flows may read and write)"
-        )
-    candidate = Path(path).expanduser()
-    if not candidate.is_absolute():
-        raise TaskFailed(f"{path!r} must be an absolute path")
-    resolved = candidate.resolve()
-    if not any(resolved == root or root in resolved.parents for root in roots):
-        raise TaskFailed(f"{path!r} is outside the folders {ALLOWED_ENV} allows")
-    return resolved
 
 
 class LocalBackend:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kernel.plugin import Prop, TaskFailed
-from plugins.http.guard import DestinationRefused, current_policy
+from plugins._shared.guard import DestinationRefused, current_policy
 
 #: What Kestra's remote tasks do with a file once it was downloaded.
 ACTIONS = ("NONE", "MOVE", "DELETE")
@@ -89,7 +89,7 @@ CONNECTION = (
 
 
 def guarded_socket(host: str, port: int, timeout: float = 30.0) -> socket.socket:
-    """A TCP connection checked by the outbound guard (plugins/http/guard.py): a flow may
+    """A TCP connection checked by the outbound guard (plugins/_shared/guard.py): a flow may
     not reach the worker's neighbours (loopback, private, metadata) unless
     ``TRELLIS_HTTP_ALLOW`` opens them, whatever the protocol."""
     try:

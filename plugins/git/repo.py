@@ -6,7 +6,7 @@ What a flow may make git do is narrowed here, once, for every git task:
 * only ``https``/``http`` URLs and local repositories (``file://`` or an absolute path);
   ``ssh``, ``ext::`` and the rest are refused by ``protocol.allow=never``, redirects are not
   followed, hooks never run;
-* an http(s) host must pass the outbound guard (plugins/http/guard.py) and a local
+* an http(s) host must pass the outbound guard (plugins/_shared/guard.py) and a local
   repository must lie in a folder ``TRELLIS_FS_ALLOWED_PATHS`` lists, as the local file tasks;
 * the process sees no configuration of the worker (no system or global gitconfig, an empty
   ``HOME``, no terminal prompt) and its credentials come from ``GIT_ASKPASS`` reading the
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -26,8 +25,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kernel.plugin import Prop, TaskFailed
-from plugins.fs.local import checked
-from plugins.http.guard import current_policy
+from plugins._shared.guard import host_refusal
+from plugins._shared.local_paths import checked
 
 #: Properties every git task takes (Kestra's names).
 CONNECTION = (
@@ -59,11 +58,7 @@ def check_url(url: str) -> str:
     if parts.scheme in ("http", "https"):
         if parts.username or parts.password:
             raise TaskFailed("put credentials in `username`/`password`, not in `url`")
-        host = parts.hostname or ""
-        try:
-            reason = current_policy().refusal_for_host(host, parts.port or 443)
-        except socket.gaierror as exc:
-            raise TaskFailed(f"cannot resolve {host}: {exc}") from exc
+        reason = host_refusal(parts.hostname or "", parts.port or 443)
         if reason:
             raise TaskFailed(
                 f"git repository refused: {reason}; TRELLIS_HTTP_ALLOW must name the host"

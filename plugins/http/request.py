@@ -5,7 +5,7 @@ more fails the task unless ``allowFailed`` is set; a 3xx only reaches the task w
 are not followed, and is then returned as it is. Proxies come from ``options`` only, never from
 the worker's environment, so a flow behaves the same on every worker.
 
-Every connection, the first and each redirect's, goes through :mod:`plugins.http.guard`: the
+Every connection, the first and each redirect's, goes through :mod:`plugins._shared.guard`: the
 host is resolved once, each address is checked against the SSRF policy (no loopback, private,
 link-local or metadata address unless ``TRELLIS_HTTP_ALLOW`` says so), and the socket connects
 to the checked address. Redirects may only lead to http and https URLs.
@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 from kernel.durations import DurationError, parse_duration
 from kernel.plugin import Output, Prop, RunContext, RunnableTask, TaskFailed
-from plugins.http.guard import DestinationRefused, HostPolicy, current_policy
+from plugins._shared.guard import DestinationRefused, HostPolicy, current_policy
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
 DEFAULT_TIMEOUT_SECONDS = 10.0

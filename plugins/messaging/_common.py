@@ -18,11 +18,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kernel import ion
 from kernel.durations import parse_duration
-from kernel.plugin import PollEvent, Prop, RunContext, TaskFailed
+from kernel.plugin import Output, PollEvent, Prop, RunContext, TaskFailed
+
+#: A family's own message object.
+M = TypeVar("M")
 
 SERDE_TYPES = ("STRING", "JSON", "BYTES")
 #: How often a consumer waiting for messages checks its limits and ``should_stop`` (s).
@@ -224,6 +227,32 @@ class Budget:
         return max(0.0, min(cap, remaining))
 
 
+def gather(
+    budget: Budget, stop: Callable[[], bool], receive: Callable[[int | None], list[M] | None]
+) -> list[M]:
+    """The consumers' loop: ``receive(left)`` until ``budget`` or ``stop()`` says enough.
+    ``left`` is how many more ``maxRecords`` allows (``None``: no limit); ``receive`` returns
+    what came (``[]``: nothing this time, ask again) or ``None`` when the source is done."""
+    received: list[M] = []
+    while not (budget.full(len(received)) or budget.expired() or stop()):
+        found = receive(budget.left(len(received)))
+        if found is None:
+            break
+        received.extend(found)
+    return received
+
+
+#: A producer's output.
+MESSAGES_COUNT = Output("messagesCount", "How many messages (Kestra's name).", "integer")
+#: The outputs of :func:`store_records` (AMQP and Redis consumers, and their batch triggers).
+STORED_OUTPUTS = (
+    Output("uri", "The Ion file of the messages, one a line.", "uri"),
+    Output("count", "How many messages.", "integer"),
+)
+#: The outputs of :func:`as_messages` (MQTT and NATS consumers, and their batch triggers).
+MESSAGES_OUTPUTS = (STORED_OUTPUTS[0], MESSAGES_COUNT, STORED_OUTPUTS[1])
+
+
 def store_records(ctx: RunContext, records: Iterable[Any]) -> dict[str, Any]:
     """Write records as an Ion file to internal storage; Kestra's ``uri`` and ``count``."""
     ion = IonFile(ctx.working_dir)
@@ -237,6 +266,20 @@ def as_messages(outputs: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`store_records`' outputs under Kestra's MQTT / NATS names (``messagesCount``),
     ``count`` kept."""
     return {"uri": outputs["uri"], "messagesCount": outputs["count"], "count": outputs["count"]}
+
+
+def store_and_ack(
+    ctx: RunContext,
+    messages: list[M],
+    record: Callable[[M], Any],
+    ack: Callable[[list[M]], None],
+) -> dict[str, Any]:
+    """Consumed ``messages`` written to internal storage (each as ``record(message)``), then
+    acknowledged: a failure before the file is stored leaves them with the broker. Kestra's
+    MQTT / NATS outputs (:func:`as_messages`)."""
+    outputs = store_records(ctx, [record(message) for message in messages])
+    ack(messages)  # stored: safe to acknowledge
+    return as_messages(outputs)
 
 
 def password_masked(text: str, secret: str | None) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kernel.plugin import (
     Delivery,
@@ -27,6 +27,8 @@ from plugins.messaging._common import IonFile, close_when_dropped, limit_props
 
 #: A realtime message: its key, its ``trigger.*`` variables, how to acknowledge it.
 Received = tuple[str, dict[str, Any], Callable[[], None]]
+#: A family's own message object (a pika delivery, a paho message, a NATS message...).
+M = TypeVar("M")
 
 
 def batch_properties(*family: Prop) -> tuple[Prop, ...]:
@@ -114,6 +116,27 @@ def delivery_key(family: str, message_id: str | None) -> str:
     """A realtime key from the message's own id; without one, a key of its own (the
     trigger is then at-least-once for that message)."""
     return f"{family}:{message_id or f'unkeyed:{uuid.uuid4().hex}'}"
+
+
+def received(
+    receive: Callable[[], M | None],
+    deliver: Callable[[M], Received],
+    *,
+    stopped: Callable[[], bool] | None = None,
+) -> Iterator[Received | None]:
+    """A realtime trigger's messages, for :func:`relay`, from a family's two hooks:
+    ``receive`` waits a short while for one message (``None``: it timed out; raising
+    ``StopIteration``: the broker ended the subscription) and ``deliver`` gives its key,
+    variables and acknowledgement. With ``stopped``, what arrives once the trigger is stopping
+    is left unacknowledged (the broker hands it back on close) instead of being started."""
+    while True:
+        try:
+            message = receive()
+        except StopIteration:
+            return
+        if stopped is not None and stopped():
+            return
+        yield None if message is None else deliver(message)
 
 
 def relay(ctx: RealtimeContext, messages: Iterable[Received | None]) -> None:

@@ -6,7 +6,7 @@ port 25). Attachments and embedded images come from internal storage (``kestra:/
 of this execution), named and typed by the flow.
 
 The connection to the mail server goes through the HTTP task's host policy
-(:mod:`plugins.http.guard`) like every outbound connection a flow asks for: a flow author
+(:mod:`plugins._shared.guard`) like every outbound connection a flow asks for: a flow author
 must not be able to probe the worker's neighbours through SMTP. A relay on a private
 address is opened by ``TRELLIS_HTTP_ALLOW`` (its address, network or host name). The
 password is never logged; log lines name the server and the number of recipients only.
@@ -27,7 +27,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any, ClassVar
 
 from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed
-from plugins.http.guard import DestinationRefused, HostPolicy, current_policy
+from plugins._shared.guard import DestinationRefused, HostPolicy, current_policy
 from plugins.notifications.summary import EXECUTION_PROPS, Summary, summarize
 
 _OLD = "io.kestra.plugin.notifications.mail"

@@ -4,7 +4,7 @@ A webhook URL is a credential (whoever holds a Slack incoming-webhook URL may po
 channel), and so is a Telegram bot token in its API path. So nothing here logs or raises a
 URL whole: :func:`redact` keeps the scheme and host. Every request goes through the HTTP
 task's :func:`plugins.http.request.exchange`, hence through the SSRF guard
-(:mod:`plugins.http.guard`): a webhook on a private address needs ``TRELLIS_HTTP_ALLOW``.
+(:mod:`plugins._shared.guard`): a webhook on a private address needs ``TRELLIS_HTTP_ALLOW``.
 """
 
 from __future__ import annotations

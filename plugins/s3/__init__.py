@@ -4,7 +4,7 @@ boto3 is an optional dependency (``pip install 'trellis[s3]'``): it is imported 
 connects, so a worker without it loads every other type and validation names the extra.
 
 ``endpointOverride`` (MinIO, Ceph, a test server) is checked by the outbound guard
-(plugins/http/guard.py) before any request: its host's addresses must be ones the HTTP task
+(plugins/_shared/guard.py) before any request: its host's addresses must be ones the HTTP task
 may reach. Without ``accessKeyId`` boto3 looks for credentials where it always does (the
 worker's environment and instance role), as Kestra's AWS tasks do.
 

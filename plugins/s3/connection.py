@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import posixpath
 import re
-import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from kernel.plugin import (
     RunnableTask,
     TaskFailed,
 )
-from plugins.http.guard import current_policy
+from plugins._shared.guard import host_refusal
 
 ACTIONS = ("NONE", "MOVE", "DELETE")
 FILTERS = ("FILES", "DIRECTORY", "BOTH")
@@ -77,11 +76,7 @@ def _check_endpoint(endpoint: str) -> None:
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TaskFailed(f"`endpointOverride` must be an http(s) URL, got {endpoint!r}")
-    host = parts.hostname
-    try:
-        reason = current_policy().refusal_for_host(host, parts.port or 443)
-    except socket.gaierror as exc:
-        raise TaskFailed(f"cannot resolve {host}: {exc}") from exc
+    reason = host_refusal(parts.hostname, parts.port or 443)
     if reason:
         raise TaskFailed(
             f"S3 endpoint refused: {reason}; TRELLIS_HTTP_ALLOW must name the host, address "

@@ -12,10 +12,9 @@ import json
 
 import pytest
 
-from executions.models import LogEntry, TaskRun
-from executions.services import execution_create, execution_wait
-from flows.services import flow_deploy
+from executions.models import TaskRun
 from kernel.states import State
+from tests.integration.runs import log_messages, run_source
 from tests.integration.test_script_deps_integration import _index_answers
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -66,27 +65,21 @@ tasks:
 """
 
 
-def _messages(execution) -> list[str]:  # noqa: ANN001
-    return list(LogEntry.objects.filter(execution=execution).values_list("message", flat=True))
-
-
 def test_dbt_cli_builds_a_duckdb_project_on_the_workers(workers) -> None:
     if not _index_answers():
         pytest.skip("no package index answers pip here")
-    flow = flow_deploy(source=DBT_FLOW).flow
-    done = execution_wait(execution_create(flow=flow).id, timeout=420)
-    assert done.state == State.SUCCESS, _messages(done)[-30:]
+    done = run_source(DBT_FLOW, timeout=420)
+    assert done.state == State.SUCCESS, log_messages(done)[-30:]
     run = TaskRun.objects.get(execution=done, task_id="dbt")
     assert {"run_results.json", "manifest.json"} <= set(run.outputs["outputFiles"])
-    assert any("Completed successfully" in m for m in _messages(done))
+    assert any("Completed successfully" in m for m in log_messages(done))
 
 
 def test_chat_completion_runs_on_the_workers_behind_the_outbound_guard(workers) -> None:
-    flow = flow_deploy(source=CHAT_FLOW).flow
-    done = execution_wait(execution_create(flow=flow).id, timeout=60)
+    done = run_source(CHAT_FLOW, timeout=60)
     assert done.state == State.FAILED
-    refused = [m for m in _messages(done) if "HTTP request refused" in m]
-    assert refused, _messages(done)
+    refused = [m for m in log_messages(done) if "HTTP request refused" in m]
+    assert refused, log_messages(done)
     assert "loopback" in refused[0]
-    assert not any("sk-never-sent" in m for m in _messages(done))
+    assert not any("sk-never-sent" in m for m in log_messages(done))
     assert "sk-" not in json.dumps(TaskRun.objects.get(execution=done).outputs or {})

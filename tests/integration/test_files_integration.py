@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from executions.models import Execution, LogEntry
-from executions.services import execution_create, execution_wait
+from executions.models import Execution
+from executions.services import execution_wait
 from flows.services import flow_deploy
 from kernel.states import State
 from orchestrator import processes
 from tests.file_servers import PASSWORD, USER, bare_repo, s3_server, sftp_server
 from tests.integration.conftest import wait_for
 from tests.integration.harness import loopback_worker
+from tests.integration.runs import log_messages, run_source
 from triggers.services import trigger_set_disabled
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -41,8 +42,7 @@ def files_worker(celery_processes, shared, tmp_path_factory):  # noqa: ANN201
 
 
 def run(source: str) -> Execution:
-    flow = flow_deploy(source=source).flow
-    return execution_wait(execution_create(flow=flow, inputs={}).id, timeout=90)
+    return run_source(source, timeout=90, inputs={})
 
 
 def run_round_trip(flow_id: str, content: str, transfer: str, read: str) -> Execution:
@@ -68,7 +68,7 @@ outputs:
 
 def messages(execution: Execution) -> str:
     """Everything the execution logged, in one text."""
-    return " ".join(LogEntry.objects.filter(execution=execution).values_list("message", flat=True))
+    return " ".join(log_messages(execution))
 
 
 def test_s3_upload_list_download(workers, files_worker) -> None:
@@ -147,8 +147,7 @@ tasks:
           - cat repo/greeting.txt
 {INNER_GROUP}""")
     assert done.state == State.SUCCESS, done.state
-    messages = list(LogEntry.objects.filter(execution=done).values_list("message", flat=True))
-    assert "hello from git" in messages
+    assert "hello from git" in log_messages(done)
 
 
 def test_s3_trigger_starts_one_execution_and_moves_the_object(workers, files_worker) -> None:

@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import pytest
 
-from executions.models import LogEntry, TaskRun
-from executions.services import execution_create, execution_wait
-from flows.services import flow_deploy
+from executions.models import TaskRun
 from kernel.states import State
 from orchestrator.storage import default_storage
+from tests.integration.runs import log_messages, run_source
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def test_postgres_query_store_then_log_on_real_workers(workers, pg_schema) -> None:
-    flow = flow_deploy(
-        source=f"""
+    done = run_source(
+        f"""
 id: jdbc-store
 namespace: it.jdbc
 tasks:
@@ -32,9 +31,9 @@ tasks:
   - id: log
     type: io.kestra.plugin.core.log.Log
     message: "stored {{{{ outputs.q.size }}}} rows"
-"""
-    ).flow
-    done = execution_wait(execution_create(flow=flow).id, timeout=90)
+""",
+        timeout=90,
+    )
     assert done.state == State.SUCCESS
     q = TaskRun.objects.get(execution=done, task_id="q")
     assert q.outputs["size"] == 2
@@ -43,5 +42,4 @@ tasks:
     with default_storage().open(q.outputs["uri"]) as stored:
         lines = stored.read().decode().splitlines()
     assert lines == ["{id:1,total:9.99}", "{id:2,total:20.00}"]
-    messages = list(LogEntry.objects.filter(execution=done).values_list("message", flat=True))
-    assert "stored 2 rows" in messages
+    assert "stored 2 rows" in log_messages(done)

@@ -15,12 +15,13 @@ import uuid
 
 import pytest
 
-from executions.models import LogEntry, TaskRun
+from executions.models import TaskRun
 from executions.services import execution_create, execution_wait
 from flows.services import flow_deploy
 from kernel.states import State
 from tests.file_servers import s3_server
 from tests.integration.harness import loopback_worker
+from tests.integration.runs import log_messages
 from tests.unit.plugins_notifications.helpers import recording_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -117,7 +118,7 @@ def test_query_store_to_csv_to_s3_with_slack_on_failure(workers, pg_schema, tmp_
     assert fields == {"Namespace": "it.chain", "Job": "orders-export", "Execution": bad.id,
                       "Status": "RUNNING"}  # fmt: skip
 
-    logs = " ".join(LogEntry.objects.filter(execution=bad).values_list("message", flat=True))
+    logs = " ".join(log_messages(bad))
     assert missing in logs  # the upload says which bucket it could not write
     assert "chain-secret" not in logs
     assert "chainhook" not in logs

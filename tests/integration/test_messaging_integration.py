@@ -22,6 +22,7 @@ from plugins.messaging.amqp.client import connect
 from plugins.messaging.nats.client import Session
 from plugins.messaging.redis.client import client as redis_client
 from tests.integration.conftest import wait_for
+from tests.integration.runs import run_source
 from tests.unit.fake_context import FakeContext
 from tests.unit.plugins_messaging.conftest import AMQP_CONN as CONN
 from tests.unit.plugins_messaging.conftest import delete_queue, need, queue_depth
@@ -110,8 +111,8 @@ def finished(namespace: str, flow_id: str, count: int) -> list[Execution] | None
 
 
 def test_amqp_tasks_publish_and_consume_on_workers(workers, queue: str) -> None:
-    flow = flow_deploy(
-        source=f"""id: amqp_tasks
+    done = run_source(
+        f"""id: amqp_tasks
 namespace: it.messaging
 tasks:
   - id: publish
@@ -132,9 +133,9 @@ tasks:
   - id: count
     type: io.kestra.plugin.core.debug.Return
     format: "{{{{ outputs.consume.count }}}} {{{{ outputs.publish.messagesCount }}}}"
-"""
-    ).flow
-    done = execution_wait(execution_create(flow=flow).id, timeout=90)
+""",
+        timeout=90,
+    )
     assert done.state == State.SUCCESS
     runs = {r.task_id: r.outputs for r in done.task_runs.all()}
     assert runs["count"] == {"value": "2 2"}

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from executions.models import LogEntry, TaskRun
-from executions.services import execution_create, execution_wait
-from flows.services import flow_deploy
+from executions.models import TaskRun
 from kernel.states import State
 from tests.integration.harness import loopback_worker
+from tests.integration.runs import log_messages, run_source
 from tests.unit.plugins_notifications.helpers import recording_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -44,9 +43,7 @@ def test_an_errors_branch_posts_the_failed_execution_to_slack(workers, tmp_path)
         loopback_worker(tmp_path, "notify", TRELLIS_URL="https://trellis.example.test"),
         recording_server() as server,
     ):
-        flow = flow_deploy(source=FLOW.format(url=server.url)).flow
-        execution = execution_create(flow=flow, inputs={})
-        done = execution_wait(execution.id, timeout=60)
+        done = run_source(FLOW.format(url=server.url), timeout=60, inputs={})
         requests = list(server.requests)
 
     assert done.state == State.FAILED
@@ -65,6 +62,6 @@ def test_an_errors_branch_posts_the_failed_execution_to_slack(workers, tmp_path)
     fields = {f["title"]: f["value"] for f in body["attachments"][0]["fields"]}
     assert fields == {"Namespace": "it.notify", "Job": "nightly-load", "Execution": done.id,
                       "Status": "RUNNING", "Env": "test"}  # fmt: skip
-    logs = list(LogEntry.objects.filter(execution=done).values_list("message", flat=True))
+    logs = log_messages(done)
     assert any("Sent a Slack message to http://127.0.0.1:" in m for m in logs)
     assert not any("webhooksecret" in m for m in logs)

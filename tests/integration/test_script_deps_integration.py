@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from executions.models import LogEntry, TaskRun
+from executions.models import TaskRun
 from executions.services import execution_create, execution_wait
 from flows.services import flow_deploy
 from kernel.states import State
 from plugins.scripts import deps
+from tests.integration.runs import log_messages, run_source, task_runs
 from tests.unit.plugins_scripts_deps.helpers import index_answers
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -60,39 +61,34 @@ def _index_answers() -> bool:
     return index_answers(probe, "six==1.17.0", timeout=90, no_cache=True)
 
 
-def _messages(execution) -> list[str]:  # noqa: ANN001
-    return list(LogEntry.objects.filter(execution=execution).values_list("message", flat=True))
-
-
 def test_a_script_with_dependencies_builds_then_reuses_its_environment(workers) -> None:
     if not _index_answers():
         pytest.skip("no package index answers pip here")
     flow = flow_deploy(source=FLOW).flow
     first = execution_wait(execution_create(flow=flow).id, timeout=240)
-    assert first.state == State.SUCCESS, _messages(first)
-    runs = {r.task_id: r for r in TaskRun.objects.filter(execution=first)}
+    assert first.state == State.SUCCESS, log_messages(first)
+    runs = task_runs(first)
     assert runs["py"].outputs["vars"]["six"] == "1.17.0"
     prefix = Path(runs["py"].outputs["vars"]["prefix"])
     assert prefix.parent == Path(settings.TRELLIS_HOME).resolve() / deps.ENVS_FOLDER
     assert (prefix / deps.READY_MARKER).is_file()
-    assert "six 1.17.0" in _messages(first)
-    built = [m for m in _messages(first) if m.startswith("dependencies: installing")]
+    assert "six 1.17.0" in log_messages(first)
+    built = [m for m in log_messages(first) if m.startswith("dependencies: installing")]
     assert len(built) <= 1  # the second task reused what the first built
 
     second = execution_wait(execution_create(flow=flow).id, timeout=120)
-    assert second.state == State.SUCCESS, _messages(second)
+    assert second.state == State.SUCCESS, log_messages(second)
     again = TaskRun.objects.get(execution=second, task_id="py")
     assert again.outputs["vars"]["prefix"] == str(prefix)
-    assert not any(m.startswith("dependencies: installing") for m in _messages(second))
+    assert not any(m.startswith("dependencies: installing") for m in log_messages(second))
 
 
 def test_an_install_failure_fails_the_task_run_with_pip_s_message(workers) -> None:
     if not _index_answers():
         pytest.skip("no package index answers pip here")
-    flow = flow_deploy(source=BROKEN).flow
-    done = execution_wait(execution_create(flow=flow).id, timeout=240)
+    done = run_source(BROKEN, timeout=240)
     assert done.state == State.FAILED
-    errors = [m for m in _messages(done) if "installing dependencies with" in m]
-    assert errors, _messages(done)
+    errors = [m for m in log_messages(done) if "installing dependencies with" in m]
+    assert errors, log_messages(done)
     assert "trellis-no-such-package-4242" in errors[0]
-    assert "never" not in _messages(done)
+    assert "never" not in log_messages(done)

@@ -8,10 +8,9 @@ import json
 import pytest
 
 from executions.models import TaskRun
-from executions.services import execution_create, execution_wait
-from flows.services import flow_deploy
 from kernel.states import State
 from orchestrator.storage import default_storage
+from tests.integration.runs import run_source, task_runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -78,11 +77,9 @@ tasks:
 
 
 def test_a_csv_file_goes_through_every_format_and_back(workers) -> None:
-    flow = flow_deploy(source=FLOW).flow
+    done = run_source(FLOW, timeout=90)
 
-    done = execution_wait(execution_create(flow=flow).id, timeout=90)
-
-    runs = {r.task_id: r for r in TaskRun.objects.filter(execution=done)}
+    runs = task_runs(done)
     assert done.state == State.SUCCESS, {k: (r.state, r.outputs) for k, r in runs.items()}
     assert runs["ion_to_excel"].outputs["size"] == 3
     assert runs["excel_to_ion"].outputs["size"] == 3
@@ -94,8 +91,8 @@ def test_a_csv_file_goes_through_every_format_and_back(workers) -> None:
 
 
 def test_a_bad_row_fails_the_task_with_its_line(workers) -> None:
-    flow = flow_deploy(
-        source="""
+    done = run_source(
+        """
 id: serdes-bad-row
 namespace: it.serdes
 tasks:
@@ -106,10 +103,9 @@ tasks:
   - id: csv_to_ion
     type: io.kestra.plugin.serdes.csv.CsvToIon
     from: "{{ outputs.write.uri }}"
-"""
-    ).flow
-
-    done = execution_wait(execution_create(flow=flow).id, timeout=60)
+""",
+        timeout=60,
+    )
 
     assert done.state == State.FAILED
     run = TaskRun.objects.get(execution=done, task_id="csv_to_ion")

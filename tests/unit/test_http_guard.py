@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from plugins.http.guard import (
+from plugins._shared.guard import (
     DestinationRefused,
     HostPolicy,
     Rule,

@@ -1,5 +1,6 @@
 """The layers hold (issue 16): `make lint` fails on a framework import in the kernel, on an
-app import in a plugin, and on a cycle hidden inside functions.
+app import in a plugin, on a plugin family importing another, and on a cycle hidden inside
+functions.
 
 Each probe writes a throwaway module into the source tree, runs the same checks `make lint`
 runs, and removes the module whatever happens.
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.skipif(not LINT_IMPORTS.exists(), reason="import-linter
 @contextmanager
 def probe(package: str, source: str) -> Iterator[str]:
     name = f"_layer_probe_{uuid.uuid4().hex[:8]}"
-    path = ROOT / package / f"{name}.py"
+    path = ROOT.joinpath(*package.split(".")) / f"{name}.py"
     path.write_text(source)
     try:
         yield f"{package}.{name}"
@@ -67,6 +68,20 @@ def test_a_plugin_importing_an_app_breaks_the_plugins_contract() -> None:
     assert result.returncode != 0
     assert "Plugins import the kernel, never a framework or an app BROKEN" in result.stdout
     assert module in result.stdout
+
+
+def test_a_plugin_family_importing_another_breaks_the_families_contract() -> None:
+    with probe("plugins.messaging", "from plugins.jdbc import common\n") as module:
+        result = lint_imports()
+    assert result.returncode != 0
+    assert "Plugin families do not import each other BROKEN" in result.stdout
+    assert f"{module} -> plugins.jdbc.common" in result.stdout
+
+
+def test_the_shared_plugin_helpers_belong_to_no_family() -> None:
+    with probe("plugins.messaging", "from plugins._shared import guard\n"):
+        result = lint_imports()
+    assert result.returncode == 0, result.stdout
 
 
 def test_a_cycle_hidden_inside_functions_is_found() -> None:

@@ -9,6 +9,8 @@ from typing import Any, ClassVar
 from kernel.plugin import Output, Prop, RunContext, RunnableTask
 from plugins.messaging._common import (
     FROM,
+    MESSAGES_COUNT,
+    STORED_OUTPUTS,
     Budget,
     checked,
     encode,
@@ -30,7 +32,7 @@ from plugins.messaging.amqp.client import (
 class Publish(RunnableTask):
     """Publish messages to an exchange (the default exchange routes by queue name)."""
 
-    outputs: ClassVar = (Output("messagesCount", "How many messages (Kestra's name).", "integer"),)
+    outputs: ClassVar = (MESSAGES_COUNT,)
 
     type = "trellis.amqp.Publish"
     aliases = aliases_of("Publish")
@@ -98,10 +100,7 @@ tasks:
 class Consume(RunnableTask):
     """Consume messages from a queue into an Ion file (``uri``) of ``count`` messages."""
 
-    outputs: ClassVar = (
-        Output("uri", "The Ion file of the messages, one a line.", "uri"),
-        Output("count", "How many messages.", "integer"),
-    )
+    outputs: ClassVar = STORED_OUTPUTS
 
     type = "trellis.amqp.Consume"
     aliases = aliases_of("Consume")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from functools import partial
 from typing import Any, ClassVar
 
@@ -15,13 +14,14 @@ from kernel.plugin import (
     RealtimeContext,
     RealtimeTrigger,
 )
-from plugins.messaging._common import Budget, checked
+from plugins.messaging._common import STORED_OUTPUTS, Budget, checked
 from plugins.messaging._triggers import (
     Received,
     batch_event,
     batch_properties,
     delivery_key,
     realtime_properties,
+    received,
     relay,
     scratch_ion,
 )
@@ -41,10 +41,7 @@ class Trigger(PollingTrigger):
     execution with ``trigger.uri`` (an Ion file) and ``trigger.count``; the batch is
     acknowledged once that execution is committed, given back to the queue otherwise."""
 
-    outputs: ClassVar = (
-        Output("uri", "The Ion file of the messages, one a line.", "uri"),
-        Output("count", "How many messages.", "integer"),
-    )
+    outputs: ClassVar = STORED_OUTPUTS
 
     type = "trellis.amqp.Trigger"
     aliases = aliases_of("Trigger")
@@ -151,19 +148,19 @@ triggers:
                 str(props["queue"]), auto_ack=auto_ack, inactivity_timeout=0.5, consumer_tag=tag
             )
 
-            def received() -> Iterator[Received | None]:
-                for method, properties, body in consumed:
-                    if ctx.should_stop():
-                        return  # received, not acknowledged: back to the queue on close
-                    if method is None:
-                        yield None
-                        continue
-                    variables = message_variables(method, properties, body, serde, strict=False)
-                    key = delivery_key("amqp", properties.message_id)
-                    ack = partial(channel.basic_ack, delivery_tag=method.delivery_tag)
-                    yield key, variables, _nothing if auto_ack else ack
+            def receive() -> tuple[Any, Any, Any] | None:
+                method, properties, body = next(consumed)  # pika's generator ends: so do we
+                return None if method is None else (method, properties, body)
 
-            relay(ctx, received())
+            def deliver(delivery: tuple[Any, Any, Any]) -> Received:
+                method, properties, body = delivery
+                variables = message_variables(method, properties, body, serde, strict=False)
+                key = delivery_key("amqp", properties.message_id)
+                ack = partial(channel.basic_ack, delivery_tag=method.delivery_tag)
+                return key, variables, _nothing if auto_ack else ack
+
+            # Stopping drops what was received unacknowledged: back to the queue on close.
+            relay(ctx, received(receive, deliver, stopped=ctx.should_stop))
         finally:
             if connection.is_open:
                 connection.close()

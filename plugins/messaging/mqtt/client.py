@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from kernel.durations import parse_duration
 from kernel.plugin import Prop, TaskFailed
-from plugins.messaging._common import SERDE_TYPES, Budget, decode, missing_library
+from plugins.messaging._common import SERDE_TYPES, Budget, decode, gather, missing_library
 
 EXTRA = "mqtt"
 
@@ -162,9 +162,10 @@ def message_variables(message: Any, serde: str | None, *, strict: bool = True) -
 
 
 def collect(session: Session, budget: Budget, stop: Any) -> list[Any]:
-    received: list[Any] = []
-    while not (budget.full(len(received)) or budget.expired() or stop()):
+    """Receive until the budget or ``stop()``; not acknowledged."""
+
+    def receive(left: int | None) -> list[Any]:
         message = session.next(budget.wait())
-        if message is not None:
-            received.append(message)
-    return received
+        return [] if message is None else [message]
+
+    return gather(budget, stop, receive)

@@ -6,17 +6,18 @@ import uuid
 from contextlib import closing
 from typing import Any, ClassVar
 
-from kernel.plugin import Output, Prop, RunContext, RunnableTask, TaskFailed
+from kernel.plugin import Prop, RunContext, RunnableTask, TaskFailed
 from plugins.messaging._common import (
     FROM,
+    MESSAGES_COUNT,
+    MESSAGES_OUTPUTS,
     SERDE_TYPES,
     Budget,
-    as_messages,
     checked,
     encode,
     limit_props,
     source_values,
-    store_records,
+    store_and_ack,
 )
 from plugins.messaging.mqtt.client import (
     CONNECTION,
@@ -35,7 +36,7 @@ class Publish(RunnableTask):
     """Publish messages on a topic; ``messagesCount``. Each carries the MQTT 5 user property
     ``messageId`` (the realtime trigger's deduplication key)."""
 
-    outputs: ClassVar = (Output("messagesCount", "How many messages (Kestra's name).", "integer"),)
+    outputs: ClassVar = (MESSAGES_COUNT,)
 
     type = "trellis.mqtt.Publish"
     aliases = aliases_of("Publish")
@@ -92,11 +93,7 @@ class Subscribe(RunnableTask):
     """Receive messages from topics until ``maxRecords`` / ``maxDuration`` into an Ion file
     (``uri``, ``messagesCount``)."""
 
-    outputs: ClassVar = (
-        Output("uri", "The Ion file of the messages, one a line.", "uri"),
-        Output("messagesCount", "How many messages (Kestra's name).", "integer"),
-        Output("count", "How many messages.", "integer"),
-    )
+    outputs: ClassVar = MESSAGES_OUTPUTS
 
     type = "trellis.mqtt.Subscribe"
     aliases = aliases_of("Subscribe")
@@ -125,6 +122,4 @@ tasks:
             session.subscribe(topics_of(props["topic"]), int(props.get("qos") or 1))
             messages = collect(session, Budget.of(props), ctx.should_stop)
             serde = props.get("serdeType")
-            outputs = store_records(ctx, [message_variables(m, serde) for m in messages])
-            session.ack(messages)
-        return as_messages(outputs)
+            return store_and_ack(ctx, messages, lambda m: message_variables(m, serde), session.ack)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from functools import partial
 from typing import Any, ClassVar
 
@@ -15,12 +14,13 @@ from kernel.plugin import (
     RealtimeContext,
     RealtimeTrigger,
 )
-from plugins.messaging._common import Budget, checked
+from plugins.messaging._common import MESSAGES_OUTPUTS, Budget, checked
 from plugins.messaging._triggers import (
     Received,
     batch_properties,
     delivery_key,
     realtime_properties,
+    received,
     relay,
     session_batch,
 )
@@ -41,11 +41,7 @@ class Trigger(PollingTrigger):
     """Every ``interval``, receive a batch and start one execution with ``trigger.uri`` and
     ``trigger.messagesCount``; acknowledged once the execution is committed."""
 
-    outputs: ClassVar = (
-        Output("uri", "The Ion file of the messages, one a line.", "uri"),
-        Output("messagesCount", "How many messages (Kestra's name).", "integer"),
-        Output("count", "How many messages.", "integer"),
-    )
+    outputs: ClassVar = MESSAGES_OUTPUTS
 
     type = "trellis.mqtt.Trigger"
     aliases = aliases_of("Trigger")
@@ -108,21 +104,20 @@ triggers:
 
     def listen(self, props: dict[str, Any], ctx: RealtimeContext) -> None:
         session = Session(props, persistent=True, manual_ack=True)
+        serde = props.get("serdeType")
+
+        def receive() -> Any:
+            if not session.client.is_connected():
+                raise ConnectionError("the MQTT connection was lost")
+            return session.next(0.5)
+
+        def deliver(message: Any) -> Received:
+            variables = message_variables(message, serde, strict=False)
+            key = delivery_key("mqtt", variables["properties"].get(MESSAGE_ID))
+            return key, variables, partial(session.ack, [message])
+
         try:
             session.subscribe(topics_of(props["topic"]), int(props.get("qos") or 1))
-            relay(ctx, _received(session, props.get("serdeType")))
+            relay(ctx, received(receive, deliver))
         finally:
             session.close()
-
-
-def _received(session: Session, serde: str | None) -> Iterator[Received | None]:
-    while True:
-        if not session.client.is_connected():
-            raise ConnectionError("the MQTT connection was lost")
-        message = session.next(0.5)
-        if message is None:
-            yield None
-            continue
-        variables = message_variables(message, serde, strict=False)
-        key = delivery_key("mqtt", variables["properties"].get(MESSAGE_ID))
-        yield key, variables, partial(session.ack, [message])

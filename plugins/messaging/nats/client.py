@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from kernel.durations import parse_duration
 from kernel.plugin import Prop, TaskFailed
-from plugins.messaging._common import Budget, decode, missing_library
+from plugins.messaging._common import Budget, decode, gather, missing_library
 
 EXTRA = "nats"
 
@@ -172,12 +172,9 @@ def consume(session: Session, props: Mapping[str, Any], budget: Budget, stop: An
     sub = session.subscribe()
     poll = parse_duration(props.get("pollDuration") or "PT2S").total_seconds()
     batch = int(props.get("batchSize") or 10)
-    received: list[Any] = []
-    while not (budget.full(len(received)) or budget.expired() or stop()):
-        left = budget.left(len(received))
+
+    def receive(left: int | None) -> list[Any] | None:
         wait = poll if budget.max_seconds is None else min(poll, budget.wait(poll))
-        found = session.fetch(sub, min(batch, left) if left else batch, wait)
-        if not found:
-            break
-        received.extend(found)
-    return received
+        return session.fetch(sub, min(batch, left) if left else batch, wait) or None
+
+    return gather(budget, stop, receive)

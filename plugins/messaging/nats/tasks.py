@@ -8,14 +8,15 @@ from typing import Any, ClassVar
 
 from kernel.plugin import Output, Prop, RunContext, RunnableTask
 from plugins.messaging._common import (
+    MESSAGES_COUNT,
+    MESSAGES_OUTPUTS,
     Budget,
-    as_messages,
     checked,
     decode,
     encode,
     limit_props,
     source_values,
-    store_records,
+    store_and_ack,
 )
 from plugins.messaging.nats.client import (
     CONNECTION,
@@ -32,7 +33,7 @@ class Produce(RunnableTask):
     """Publish messages on a subject (through JetStream when a stream holds the subject, so
     the call returns once the stream has them); ``messagesCount``."""
 
-    outputs: ClassVar = (Output("messagesCount", "How many messages (Kestra's name).", "integer"),)
+    outputs: ClassVar = (MESSAGES_COUNT,)
 
     type = "trellis.nats.Produce"
     aliases = aliases_of("Produce")
@@ -90,11 +91,7 @@ class Consume(RunnableTask):
     """Consume messages from a JetStream subject into an Ion file (``uri``,
     ``messagesCount``)."""
 
-    outputs: ClassVar = (
-        Output("uri", "The Ion file of the messages, one a line.", "uri"),
-        Output("messagesCount", "How many messages (Kestra's name).", "integer"),
-        Output("count", "How many messages.", "integer"),
-    )
+    outputs: ClassVar = MESSAGES_OUTPUTS
 
     type = "trellis.nats.Consume"
     aliases = aliases_of("Consume")
@@ -118,9 +115,7 @@ tasks:
     def run(self, props: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         with closing(Session(props)) as session:
             messages = consume(session, props, Budget.of(props), ctx.should_stop)
-            outputs = store_records(ctx, [message_variables(m, None) for m in messages])
-            session.ack(messages)  # stored: safe to acknowledge
-        return as_messages(outputs)
+            return store_and_ack(ctx, messages, lambda m: message_variables(m, None), session.ack)
 
 
 BUCKET = Prop("bucketName", "string", required=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import partial
 from typing import Any, ClassVar
 
@@ -14,11 +13,12 @@ from kernel.plugin import (
     RealtimeContext,
     RealtimeTrigger,
 )
-from plugins.messaging._common import Budget, checked
+from plugins.messaging._common import MESSAGES_OUTPUTS, Budget, checked
 from plugins.messaging._triggers import (
     Received,
     batch_properties,
     realtime_properties,
+    received,
     relay,
     session_batch,
 )
@@ -37,11 +37,7 @@ class Trigger(PollingTrigger):
     """Every ``interval``, consume a batch and start one execution with ``trigger.uri`` and
     ``trigger.messagesCount``; acknowledged once the execution is committed."""
 
-    outputs: ClassVar = (
-        Output("uri", "The Ion file of the messages, one a line.", "uri"),
-        Output("messagesCount", "How many messages (Kestra's name).", "integer"),
-        Output("count", "How many messages.", "integer"),
-    )
+    outputs: ClassVar = MESSAGES_OUTPUTS
 
     type = "trellis.nats.Trigger"
     aliases = aliases_of("Trigger")
@@ -95,17 +91,17 @@ triggers:
     def listen(self, props: dict[str, Any], ctx: RealtimeContext) -> None:
         session = Session(props)
         try:
-            relay(ctx, _received(session, session.subscribe()))
+            sub = session.subscribe()
+
+            def receive() -> Any:
+                found = session.fetch(sub, 1, 0.5)
+                return found[0] if found else None
+
+            def deliver(message: Any) -> Received:
+                variables = message_variables(message, None)
+                key = f"nats:{variables.get('stream')}:{variables.get('sequence')}"
+                return key, variables, partial(session.ack, [message])
+
+            relay(ctx, received(receive, deliver))
         finally:
             session.close()
-
-
-def _received(session: Session, sub: Any) -> Iterator[Received | None]:
-    while True:
-        found = session.fetch(sub, 1, 0.5)
-        if not found:
-            yield None
-        for message in found:
-            variables = message_variables(message, None)
-            key = f"nats:{variables.get('stream')}:{variables.get('sequence')}"
-            yield key, variables, partial(session.ack, [message])

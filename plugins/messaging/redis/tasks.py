@@ -8,10 +8,12 @@ from typing import Any, ClassVar
 from kernel.durations import parse_duration
 from kernel.plugin import Output, Prop, RunContext, RunnableTask, TaskFailed
 from plugins.messaging._common import (
+    STORED_OUTPUTS,
     Budget,
     checked,
     decode,
     encode,
+    gather,
     limit_props,
     source_values,
     store_records,
@@ -68,10 +70,7 @@ tasks:
 class ListPop(RunnableTask):
     """Pop values from the head of a list into an Ion file (``uri``, ``count``)."""
 
-    outputs: ClassVar = (
-        Output("uri", "The Ion file of the messages, one a line.", "uri"),
-        Output("count", "How many messages.", "integer"),
-    )
+    outputs: ClassVar = STORED_OUTPUTS
 
     type = "trellis.redis.list.ListPop"
     aliases = aliases_of("list.ListPop", "ListPop")
@@ -101,16 +100,17 @@ tasks:
         budget = Budget.of(props)
         serde = str(props.get("serdeType") or "STRING")
         step = max(1, int(props.get("count") or 100))
-        values: list[Any] = []
         with client(props) as redis:
-            while not (budget.full(len(values)) or budget.expired() or ctx.should_stop()):
-                left = budget.left(len(values))
+
+            def receive(left: int | None) -> list[Any] | None:
                 popped = redis.lpop(str(props["key"]), min(step, left) if left else step) or []
-                values.extend(decode(item, serde) for item in popped)
                 if not popped:
                     if budget.max_seconds is None:
-                        break  # maxRecords alone: stop once the list is empty
+                        return None  # maxRecords alone: stop once the list is empty
                     time.sleep(budget.wait())
+                return [decode(item, serde) for item in popped]
+
+            values = gather(budget, ctx.should_stop, receive)
         return store_records(ctx, values)
 
 

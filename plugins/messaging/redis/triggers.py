@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Iterator
 from functools import partial
 from typing import Any, ClassVar
 
@@ -18,12 +17,13 @@ from kernel.plugin import (
     RealtimeContext,
     RealtimeTrigger,
 )
-from plugins.messaging._common import Budget, checked, decode
+from plugins.messaging._common import STORED_OUTPUTS, Budget, checked, decode
 from plugins.messaging._triggers import (
     Received,
     batch_event,
     batch_properties,
     realtime_properties,
+    received,
     relay,
     scratch_ion,
 )
@@ -91,10 +91,7 @@ class Trigger(PollingTrigger):
     """Every ``interval``, claim up to ``maxRecords`` items of a list and start one execution
     with ``trigger.uri`` (an Ion file) and ``trigger.count``."""
 
-    outputs: ClassVar = (
-        Output("uri", "The Ion file of the messages, one a line.", "uri"),
-        Output("count", "How many messages.", "integer"),
-    )
+    outputs: ClassVar = STORED_OUTPUTS
 
     type = "trellis.redis.list.Trigger"
     aliases = aliases_of("list.Trigger", "TriggerList")
@@ -173,25 +170,23 @@ triggers:
     validate = checked(validate_props)
 
     def listen(self, props: dict[str, Any], ctx: RealtimeContext) -> None:
+        key, serde = str(props["key"]), props.get("serdeType")
         redis = client(props)
         try:
-            claims = Claims(
-                redis, str(props["key"]), _scope(ctx.namespace, ctx.flow_id, ctx.trigger_id)
-            )
-            relay(ctx, _received(claims, props))
+            claims = Claims(redis, key, _scope(ctx.namespace, ctx.flow_id, ctx.trigger_id))
+
+            def receive() -> tuple[str, list[bytes]] | None:
+                claimed = claims.claim(1)
+                if claimed is None:
+                    time.sleep(IDLE_SECONDS)
+                return claimed
+
+            def deliver(claimed: tuple[str, list[bytes]]) -> Received:
+                claim_id, items = claimed
+                value = decode(items[0], serde, strict=False)
+                variables = {"value": value, "data": value, "key": key}
+                return f"redis:{key}:{claim_id}", variables, partial(claims.release, claim_id)
+
+            relay(ctx, received(receive, deliver))
         finally:
             redis.close()
-
-
-def _received(claims: Claims, props: dict[str, Any]) -> Iterator[Received | None]:
-    key = str(props["key"])
-    while True:
-        claimed = claims.claim(1)
-        if claimed is None:
-            time.sleep(IDLE_SECONDS)
-            yield None
-            continue
-        claim_id, items = claimed
-        value = decode(items[0], props.get("serdeType"), strict=False)
-        variables = {"value": value, "data": value, "key": key}
-        yield f"redis:{key}:{claim_id}", variables, partial(claims.release, claim_id)

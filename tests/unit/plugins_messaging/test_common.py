@@ -15,6 +15,7 @@ from plugins.messaging._common import (
     IonFile,
     decode,
     encode,
+    gather,
     limit_problems,
     missing_library,
     read_ion,
@@ -76,6 +77,19 @@ def test_budget_counts_records_and_time() -> None:
     assert budget.left(1) == 1
     assert not budget.expired()
     assert Budget.of({"maxDuration": "PT0S"}).expired()
+
+
+def test_gather_asks_for_what_is_left_and_ends_with_the_source() -> None:
+    asked: list[int | None] = []
+    replies = iter([["a", "b"], [], ["c"]])
+
+    def receive(left: int | None) -> list[str] | None:
+        asked.append(left)
+        return next(replies, None)
+
+    assert gather(Budget.of({"maxRecords": 3}), lambda: False, receive) == ["a", "b", "c"]
+    assert asked == [3, 1, 1]
+    assert gather(Budget.of({"maxRecords": 9}), lambda: False, lambda left: None) == []
 
 
 def test_a_consumer_needs_a_limit() -> None:

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from plugins.messaging._triggers import batch_event, delivery_key, relay, session_batch
+from plugins.messaging._triggers import (
+    batch_event,
+    delivery_key,
+    received,
+    relay,
+    session_batch,
+)
 from tests.unit.plugins_messaging.conftest import FakeRealtime
 
 
@@ -39,6 +45,22 @@ def test_relay_does_not_acknowledge_what_could_not_be_committed() -> None:
     with pytest.raises(RuntimeError):
         relay(ctx, iter([("k", {}, lambda: acked.append("k"))]))
     assert acked == []
+
+
+def test_received_turns_timeouts_into_none_and_ends_with_the_subscription() -> None:
+    arrivals = iter([None, "a", None, "b"])  # then StopIteration: the broker ended it
+    deliver = lambda m: (m, {"m": m}, lambda: None)  # noqa: E731
+    assert [r and r[0] for r in received(lambda: next(arrivals), deliver)] == [
+        None, "a", None, "b",
+    ]  # fmt: skip
+
+
+def test_received_leaves_what_arrives_while_stopping_unstarted() -> None:
+    stopping = iter([False, True])
+    messages = received(
+        lambda: "a", lambda m: (m, {}, lambda: None), stopped=lambda: next(stopping)
+    )
+    assert [r and r[0] for r in messages] == ["a"]
 
 
 def test_batch_event_settles_then_closes_and_removes_the_file(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Which hosts the HTTP task may reach: a guard against server-side request forgery (SSRF).
+"""Which hosts a plugin may connect to (the HTTP task, and S3, SFTP, SMTP, git, the HTTP trigger
+through it): a guard against server-side request forgery (SSRF).
 
 A flow author chooses the URL, and the worker sends the request from inside the operator's
 network. Without a guard, ``http://169.254.169.254/`` hands out cloud credentials and
@@ -39,6 +40,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kernel import config
+from kernel.plugin import TaskFailed
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -333,3 +335,12 @@ def current_policy() -> HostPolicy:
         deny=rules["TRELLIS_HTTP_DENY"],
         allow_only=bool(allow_only),
     )
+
+
+def host_refusal(host: str, port: int) -> str | None:
+    """Why the policy refuses a task's connection to ``host`` (``None``: allowed). A name
+    that does not resolve fails the task: there is nothing to connect to either way."""
+    try:
+        return current_policy().refusal_for_host(host, port)
+    except socket.gaierror as exc:
+        raise TaskFailed(f"cannot resolve {host}: {exc}") from exc
