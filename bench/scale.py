@@ -54,6 +54,4 @@ def scale(backend: str, workers, flows: dict[str, Flow]) -> list[Row]:  # noqa: 
                             f"{ok}/{COUNT} SUCCESS; {2 * (executors + task_workers)} pool "
                             "processes on 2 cores",
                             error="" if ok == COUNT else f"{COUNT - ok} not SUCCESS"))  # fmt: skip
-            print(f"[{backend}]   {label}: {rows[-1].measured()} ({rows[-1].details})",
-                  flush=True)  # fmt: skip
     return rows
