@@ -62,17 +62,21 @@ class Workers(Fleet):
         ``bench.skeleton``), with the Trellis workers' flags."""
         self._start_all(app, [(queue, queue) for queue in queues])
 
-    def role_rss_kb(self) -> dict[str, int]:
-        """Resident memory now (kB, VmRSS) summed over each role's process trees (leader and
-        prefork children): ``executor`` and ``tasks``."""
-        found = {"executor": 0, "tasks": 0}
+    def process_rss_kb(self) -> dict[str, list[int]]:
+        """Resident memory now (kB, VmRSS) of every process of each role, leaders and their
+        prefork children: ``executor`` and ``tasks``."""
+        found: dict[str, list[int]] = {"executor": [], "tasks": []}
         for name, proc in self.procs.items():
             role = "executor" if name.startswith("executor") else "tasks"
             if proc.poll() is not None:
                 continue
             for pid in [proc.pid, *_process_group(proc.pid)]:
-                found[role] += _status_kb(pid, "VmRSS") or 0
+                found[role].append(_status_kb(pid, "VmRSS") or 0)
         return found
+
+    def role_rss_kb(self) -> dict[str, int]:
+        """Resident memory now (kB) summed over each role's process trees."""
+        return {role: sum(kbs) for role, kbs in self.process_rss_kb().items()}
 
     def stop_all(self) -> None:
         """Warm shutdown of every process started here, then SIGKILL for any process group
