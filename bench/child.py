@@ -22,13 +22,13 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from bench import inprocess, scenarios  # noqa: E402
+from bench import inprocess, items, scale, scenarios  # noqa: E402
 from bench.report import Row  # noqa: E402
 from bench.workers import Workers  # noqa: E402
 from flows.models import Flow  # noqa: E402
 from orchestrator.supervisor import purge_broker  # noqa: E402
 
-TRELLIS_SCENARIOS = ("sequential", "throughput", "parallel", "foreach")
+TRELLIS_SCENARIOS = ("sequential", "throughput", "parallel", "foreach", "foreach_item_100k")
 
 
 def queries(backend: str, flows: dict[str, Flow]) -> list[Row]:
@@ -111,17 +111,20 @@ def measure(backend: str, wanted: list[str], result: Path) -> None:
         flows = scenarios.deploy_all()
         step("queries", lambda: queries(backend, flows))
         floors = step("floor", lambda: scenarios.floor(backend, workers))
+        skeleton = step("skeleton", lambda: scenarios.skeleton_floor(backend, workers))
         if any(name in wanted for name in TRELLIS_SCENARIOS):
             workers.start_trellis()
             scenarios.warm_up(flows)
-        step("sequential", lambda: scenarios.sequential_overhead(backend, flows, floors))
-        step("throughput", lambda: scenarios.throughput(backend, flows))
+        step("sequential", lambda: scenarios.sequential_overhead(backend, flows, floors, skeleton))
+        step("throughput", lambda: scenarios.throughput(backend, flows, skeleton))
         step("parallel", lambda: scenarios.parallel_100(backend, flows))
         step("foreach", lambda: scenarios.for_each_growth(backend, flows))
+        step("foreach_item_100k", lambda: items.foreach_item_100k(backend, workers))
         if backend == "postgres":
             from bench.pgstats import transactions_per_task_run
 
             step("transactions", lambda: transactions_per_task_run(backend, workers,
                                                                    flows["seq20"]))  # fmt: skip
+        step("scale", lambda: scale.scale(backend, workers, flows))
     finally:
         workers.stop_all()

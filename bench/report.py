@@ -24,6 +24,8 @@ class Row:
     target: tuple[str, float] | None = None
     details: str = ""
     error: str = ""
+    #: A stretch goal: shown with its target, a miss is not marked ``NO``.
+    moonshot: bool = False
 
     @property
     def ok(self) -> bool | None:
@@ -45,7 +47,8 @@ class Row:
         if self.target is None:
             return ""
         op, limit = self.target
-        return f"{op.replace('<=', '≤').replace('>=', '≥')} {limit:g} {self.unit}".strip()
+        wanted = f"{op.replace('<=', '≤').replace('>=', '≥')} {limit:g} {self.unit}".strip()
+        return f"{wanted} (moonshot)" if self.moonshot else wanted
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,6 +66,8 @@ def table(rows: Iterable[Row], title: str = "Trellis benchmark") -> Table:
         out.add_column(name, justify=justify, overflow="fold")
     for row in rows:
         mark = {True: "[green]yes[/]", False: "[red]NO[/]", None: ""}[row.ok]
+        if row.moonshot and row.ok is False:
+            mark = "[dim]not yet[/]"
         out.add_row(row.backend, row.scenario, row.measured(), row.wanted(), mark, row.details)
     return out
 

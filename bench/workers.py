@@ -1,9 +1,10 @@
 """The Celery processes a benchmark run measures, started as in production.
 
 Trellis: an executor worker on ``executor`` and a task worker on ``default``, two prefork
-children each, no beat (nothing here waits on a timer). The bare-Celery floor runs on an
-identical pair of workers (same app configuration, same flags, same broker and database)
-that consume the queues of ``bench.bare_celery`` instead.
+children each, no beat (nothing here waits on a timer); the ``scale`` scenario starts several
+processes per role, each with the same flags. The bare-Celery floor and the skeleton run on
+identical workers (same app configuration, same flags, same broker and database) that consume
+the queues of ``bench.bare_celery`` or ``bench.skeleton`` instead.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import signal
 from pathlib import Path
 
 from orchestrator import processes
-from orchestrator.supervisor import Fleet
+from orchestrator.supervisor import Fleet, _process_group, _status_kb
 
 CONCURRENCY = 2
 _FLAGS = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
@@ -30,24 +31,52 @@ class Workers(Fleet):
         self.groups: list[int] = []
 
     def _celery_worker(self, name: str, app: str, queues: str) -> None:
+        """Start one worker process; ``wait_ready`` is the caller's (starts overlap)."""
         argv = [*processes.celery("worker", "-Q", queues, "-c", str(CONCURRENCY),
                                   "-n", f"{name}@%h", "-l", "INFO"), *_FLAGS]  # fmt: skip
         argv[argv.index("-A") + 1] = app
         self._start(name, argv)
         self.groups.append(self.procs[name].pid)
-        self.wait_ready(name)
 
-    def start_trellis(self) -> None:
-        """Executor and task worker, as ``manage.py server executor|worker`` runs them."""
+    def _start_all(self, app: str, workers: list[tuple[str, str]]) -> None:
+        """Start every (name, queue) at once, then wait for all: on two cores, N processes
+        importing Django side by side are ready sooner than one after the other."""
         self.generation += 1
-        self._celery_worker(f"executor{self.generation}", "orchestrator", "executor")
-        self._celery_worker(f"tasks{self.generation}", "orchestrator", "default")
+        names = [f"{name}{self.generation}" for name, _ in workers]
+        for name, (_, queue) in zip(names, workers, strict=True):
+            self._celery_worker(name, app, queue)
+        for name in names:
+            self.wait_ready(name)
 
-    def start_bare(self, queues: tuple[str, ...]) -> None:
-        """One worker per queue of the bare-Celery chain, with the Trellis workers' flags."""
-        self.generation += 1
-        for queue in queues:
-            self._celery_worker(f"{queue}{self.generation}", "bench.bare_celery", queue)
+    def start_trellis(self, executors: int = 1, task_workers: int = 1) -> None:
+        """Executor and task worker processes, as ``manage.py server executor|worker`` runs
+        them (one of each unless the ``scale`` scenario asks for more)."""
+        self._start_all("orchestrator",
+                        [(f"executor{'' if executors == 1 else f'-{i}-'}", "executor")
+                         for i in range(executors)]
+                        + [(f"tasks{'' if task_workers == 1 else f'-{i}-'}", "default")
+                           for i in range(task_workers)])  # fmt: skip
+
+    def start_bare(self, queues: tuple[str, ...], app: str = "bench.bare_celery") -> None:
+        """One worker per queue of a bare-Celery chain (or of the skeleton, ``app``
+        ``bench.skeleton``), with the Trellis workers' flags."""
+        self._start_all(app, [(queue, queue) for queue in queues])
+
+    def process_rss_kb(self) -> dict[str, list[int]]:
+        """Resident memory now (kB, VmRSS) of every process of each role, leaders and their
+        prefork children: ``executor`` and ``tasks``."""
+        found: dict[str, list[int]] = {"executor": [], "tasks": []}
+        for name, proc in self.procs.items():
+            role = "executor" if name.startswith("executor") else "tasks"
+            if proc.poll() is not None:
+                continue
+            for pid in [proc.pid, *_process_group(proc.pid)]:
+                found[role].append(_status_kb(pid, "VmRSS") or 0)
+        return found
+
+    def role_rss_kb(self) -> dict[str, int]:
+        """Resident memory now (kB) summed over each role's process trees."""
+        return {role: sum(kbs) for role, kbs in self.process_rss_kb().items()}
 
     def stop_all(self) -> None:
         """Warm shutdown of every process started here, then SIGKILL for any process group
