@@ -92,7 +92,7 @@ def test_a_task_for_another_queue_is_sent_not_run(sent) -> None:
     run_attempt(first)
 
     t1 = TaskRunAttempt.objects.get(execution=execution, task_run__task_id="t1")
-    assert t1.state == State.QUEUED and t1.queue == "wg.elsewhere"
+    assert (t1.state, t1.queue) == (State.QUEUED, "wg.elsewhere")
     assert sent == [(dispatch.RUN_ATTEMPT, (t1.pk,), "wg.elsewhere")]
 
 
