@@ -7,11 +7,19 @@ models' metadata and kept; values go through the fields' own ``get_db_prep_save`
 come back through the same converters the ORM applies, so PostgreSQL and SQLite read and write
 exactly what the ORM would. Only the hot path (claim, record, the executor's lock, reads and
 inserts) uses this; everything else stays on the ORM.
+
+Inside ``batched()`` on PostgreSQL, a write whose result nobody reads (an insert whose keys
+are known, an update whose row count is ignored) is not sent at once: it travels with the
+next statement of this module in the same round trip (psycopg2 sends several statements in
+one string and returns the last one's result), or at the block's end. Only statements made
+through this module may run inside the block: any other read would not see those writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
@@ -94,14 +102,62 @@ def _update_sql(model: type[Model], sets: tuple[str, ...], where: tuple[str, ...
     return f"UPDATE {table(model)} SET {assignments} WHERE {conditions}"
 
 
-def update(model: type[Model], values: dict[str, Any], **where: Any) -> int:
-    """``UPDATE model SET values WHERE field = value AND ...``; the number of rows changed."""
+_pending = threading.local()
+
+
+@contextmanager
+def batched() -> Iterator[None]:
+    """Writes without a result wait for the next statement or the block's end (PostgreSQL;
+    elsewhere, and inside an outer block, nothing changes). On an error the waiting writes
+    are dropped: the caller's transaction is rolled back anyway."""
+    if connection.vendor != "postgresql" or getattr(_pending, "items", None) is not None:
+        yield
+        return
+    _pending.items = []
+    try:
+        yield
+        flush()
+    finally:
+        _pending.items = None
+
+
+def flush() -> None:
+    """Send the writes waiting in ``batched()`` now (before a statement of another module)."""
+    items = getattr(_pending, "items", None)
+    if items:
+        with connection.cursor() as cursor:
+            _execute(cursor, "", [])
+
+
+def _execute(cursor: Any, sql: str, params: Sequence[Any], *, result: bool = True) -> None:
+    """Run ``sql``, preceded by the writes waiting in ``batched()``; or, when nothing reads
+    its result (``result=False``) inside the block, make it wait too."""
+    items = getattr(_pending, "items", None)
+    if items is None:
+        cursor.execute(sql, params)
+        return
+    if not result:
+        items.append((sql, list(params)))
+        return
+    if items:
+        texts = [text for text, _ in items] + ([sql] if sql else [])
+        params = [p for _, values in items for p in values] + list(params)
+        items.clear()
+        sql = "; ".join(texts)
+    cursor.execute(sql, params)
+
+
+def update(
+    model: type[Model], values: dict[str, Any], *, counted: bool = True, **where: Any
+) -> int:
+    """``UPDATE model SET values WHERE field = value AND ...``; the number of rows changed
+    (-1 when not ``counted``: inside ``batched()`` it may then wait for the next statement)."""
     sql = _update_sql(model, tuple(values), tuple(where))
     params = [prep(model, n, v) for n, v in values.items()]
     params += [prep(model, n, v) for n, v in where.items()]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+        _execute(cursor, sql, params, result=counted)
+        return cursor.rowcount if counted else -1
 
 
 @lru_cache(maxsize=256)
@@ -136,7 +192,8 @@ def insert(model: type[Model], names: tuple[str, ...], rows: Iterable[Sequence[A
         size = max(connection.ops.bulk_batch_size(fields, rows), 1)
         for start in range(0, len(rows), size):
             batch = rows[start : start + size]
-            cursor.execute(_insert_sql(model, names, len(batch), returning), _params(fields, batch))
+            sql = _insert_sql(model, names, len(batch), returning)
+            _execute(cursor, sql, _params(fields, batch), result=bool(returning))
             if returning:
                 keys += [r[0] for r in cursor.fetchall()]
     return keys
@@ -169,16 +226,16 @@ def get(model: type[M], pk: Any, *, lock: bool = False, skip_locked: bool = Fals
     (inside the caller's transaction; SQLite's BEGIN IMMEDIATE already holds the database),
     ``skip_locked`` too: None at once when another transaction holds the row."""
     with connection.cursor() as cursor:
-        cursor.execute(_get_sql(model, lock, skip_locked), [pk])
+        _execute(cursor, _get_sql(model, lock, skip_locked), [pk])
         row = cursor.fetchone()
     return None if row is None else instance(model, row)
 
 
-def save_fields(obj: Model, names: Sequence[str]) -> int:
+def save_fields(obj: Model, names: Sequence[str], *, counted: bool = True) -> int:
     """``obj.save(update_fields=names)`` without the ORM (``auto_now`` fields included)."""
     model = type(obj)
     values = {n: _field(model, n).pre_save(obj, False) for n in names}
-    return update(model, values, **{model._meta.pk.attname: obj.pk})
+    return update(model, values, counted=counted, **{model._meta.pk.attname: obj.pk})
 
 
 def create(objs: Sequence[Model]) -> None:

@@ -125,8 +125,9 @@ def claim(attempt_id: int) -> Claim | None:
 def _take(attempt: TaskRunAttempt, run: TaskRun, execution: Execution, moment: datetime) -> Claim:
     """Write the claim of a QUEUED attempt its task run waits for."""
     claimed = _claimed(attempt, run, execution, moment)
-    rows.save_fields(attempt, _CLAIMED_ATTEMPT)
-    rows.save_fields(run, _CLAIMED_RUN)
+    with rows.batched():  # one round trip on PostgreSQL
+        rows.save_fields(attempt, _CLAIMED_ATTEMPT, counted=False)
+        rows.save_fields(run, _CLAIMED_RUN, counted=False)
     return claimed
 
 
@@ -382,16 +383,17 @@ def _record(
             if fast
             else None
         )
-        if logger is not None:
-            logger.write(lines)
         moment = now()
         # The chokepoint's check, before anything is written; the UPDATE below keeps the
         # move's source (RUNNING) in its WHERE, so it is the move checked here or nothing.
         check_task_run_move(State.RUNNING, state, f"task run {claimed.run.task_id}")
-        owned = rows.update(
-            TaskRunAttempt, {"state": state, "ended_at": moment},
-            id=claimed.attempt.pk, state=State.RUNNING, owner=owner(),
-        )  # fmt: skip
+        with rows.batched():  # the log lines travel with the attempt's update
+            if logger is not None:
+                logger.write(lines)
+            owned = rows.update(
+                TaskRunAttempt, {"state": state, "ended_at": moment},
+                id=claimed.attempt.pk, state=State.RUNNING, owner=owner(),
+            )  # fmt: skip
         if not owned:
             log.warning("attempt %s was superseded; its result is ignored", claimed.attempt.pk)
             return None
