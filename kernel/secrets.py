@@ -19,7 +19,7 @@ import json
 import os
 import re
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kernel import config
@@ -77,9 +77,10 @@ def env_vars(
     (`KESTRA_TEST1` -> `test1`). Trellis's own configuration variables that hold keys,
     passwords, connection URLs or storage credentials (`TRELLIS_ENCRYPTION_KEY`,
     `TRELLIS_ADMIN_PASSWORD`, `TRELLIS_STORAGE_OPTIONS`...) are never exposed."""
-    env = os.environ if environ is None else environ
+    if environ is None:
+        return dict(_from_environ(f"envs{prefixes}", lambda env: env_vars(env, prefixes)))
     out: dict[str, str] = {}
-    for key, value in env.items():
+    for key, value in environ.items():
         for prefix in prefixes:
             if key.startswith(prefix) and len(key) > len(prefix):
                 if prefix == "TRELLIS_" and _CONFIDENTIAL_CONFIG.search(key[len(prefix) :]):
@@ -189,9 +190,30 @@ def _masker_of(raw: tuple[tuple[str, str], ...]) -> Masker:
 def environ_masker(environ: Mapping[str, str] | None = None) -> Masker:
     """A Masker of the environment's secrets that the caller may teach more (``add``):
     a copy of the cached one, so a hop of the executor does not decode every secret again."""
-    env = os.environ if environ is None else environ
-    raw = tuple(sorted((k, v) for k, v in env.items() if k.startswith(SECRET_PREFIX)))
+    if environ is None:
+        return _from_environ("masker", environ_masker).copy()
+    raw = tuple(sorted((k, v) for k, v in environ.items() if k.startswith(SECRET_PREFIX)))
     return _masker_of(raw).copy()
+
+
+_derived: dict[str, tuple[Any, Any]] = {}
+
+
+def _from_environ(name: str, derive: Callable[[Mapping[str, str]], Any]) -> Any:
+    """``derive(os.environ)``, computed again only when the environment changed. Workers
+    ask for the masker and ``envs`` on every task run: decoding every variable each time
+    was a twentieth of a task worker's time. The environment's raw bytes (CPython keeps
+    them in ``os.environ._data``) are compared as they are, without decoding."""
+    data = getattr(os.environ, "_data", None)
+    if data is None:  # not CPython's mapping: no cheap way to tell a change
+        return derive(os.environ)
+    key = tuple(data.items())
+    kept = _derived.get(name)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    value = derive(os.environ)
+    _derived[name] = (key, value)
+    return value
 
 
 def shown(value: Any, environ: Mapping[str, str] | None = None) -> Any:
