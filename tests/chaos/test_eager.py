@@ -72,7 +72,7 @@ def test_a_worker_killed_mid_chain_loses_nothing_and_runs_nothing_twice(fleet, t
             "SIGKILL a task worker in the middle of eager chains", f"{len(ids)} x {LINKS} "
             "Shell tasks in a row", "1 x SIGKILL of a task worker running an eager link",
             lost(ids), duplicates(ids) + len(twice), done - killed,
-            "the killed link's lease expired and it ran again on attempt 2; " + "; ".join(twice),
+            "; ".join(["the killed link's lease expired and it ran again on attempt 2", *twice]),
         )
     )  # fmt: skip
     assert (row.lost, row.duplicates) == (0, 0)
