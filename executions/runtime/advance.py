@@ -31,7 +31,7 @@ from executions.runtime.subflows import subflow_ended
 from executions.runtime.unloadable import load_failed
 from kernel.clock import now
 from kernel.engine import planner as engine
-from kernel.engine.snapshot import TaskRunSnapshot
+from kernel.engine.snapshot import BY_SEQ, TaskRunSnapshot
 from kernel.secrets import environ_masker
 from kernel.states import TERMINAL, State
 from orchestrator.observability import metrics
@@ -152,7 +152,7 @@ def _after(before: tuple[TaskRunSnapshot, ...], written: list[TaskRun]) -> list[
     runs = {r.id: r for r in before}
     for run in written:
         runs[run.id] = run_snapshot(run)
-    return sorted(runs.values(), key=lambda r: r.seq)
+    return sorted(runs.values(), key=BY_SEQ)
 
 
 def _run_ended_hooks(execution: Execution) -> None:

@@ -18,7 +18,7 @@ from django.db import connection
 from executions.models import Execution, ExecutionLabel, TaskRun, TaskRunAttempt
 from executions.runtime import rows
 from kernel import taint
-from kernel.engine.snapshot import ExecutionSnapshot, TaskRunSnapshot
+from kernel.engine.snapshot import BY_SEQ, ExecutionSnapshot, TaskRunSnapshot
 from kernel.secrets import SEAL_PREFIX
 from kernel.states import TERMINAL, State
 
@@ -163,7 +163,7 @@ def _refreshed(execution: Execution, known: Sequence[TaskRunSnapshot]) -> list[T
         return _all_runs(execution)
     for run in fresh:
         by_id[run.id] = run
-    return sorted(by_id.values(), key=lambda r: r.seq)
+    return sorted(by_id.values(), key=BY_SEQ)
 
 
 class StaleSnapshot(AssertionError):

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kernel.engine.snapshot import BY_SEQ
 from kernel.states import FAILING, TERMINAL, State, worst
 
 if TYPE_CHECKING:
@@ -100,6 +101,6 @@ def close_block(
 def latest_by_task(children: Sequence[TaskRunSnapshot]) -> dict[str, TaskRunSnapshot]:
     """task id -> its latest run among ``children`` (creation order)."""
     out: dict[str, TaskRunSnapshot] = {}
-    for run in sorted(children, key=lambda r: r.seq):
+    for run in sorted(children, key=BY_SEQ):
         out[run.task_id] = run
     return out

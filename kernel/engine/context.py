@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from kernel.engine.snapshot import ExecutionSnapshot, TaskRunSnapshot
+from kernel.engine.snapshot import BY_SEQ, ExecutionSnapshot, TaskRunSnapshot
 from kernel.inputs import open_secret_inputs, secret_input_ids
 from kernel.secrets import SecretUnreadable, open_secret
 from kernel.taint import SecretText, fragments, unseal
@@ -44,7 +44,7 @@ def outputs_tree(snap: ExecutionSnapshot) -> dict[str, Any]:
     that has outputs, latest run winning."""
     by_id = {r.id: r for r in snap.task_runs}
     tree: dict[str, Any] = {}
-    for run in sorted(snap.task_runs, key=lambda r: r.seq):
+    for run in sorted(snap.task_runs, key=BY_SEQ):
         if not run.outputs and run.task_id in tree:
             continue
         path = loop_path(run, by_id)

@@ -41,7 +41,7 @@ from kernel.engine.plan import (
     SetTaskRunState,
 )
 from kernel.engine.retry import next_attempt_at
-from kernel.engine.snapshot import ExecutionSnapshot, TaskRunSnapshot
+from kernel.engine.snapshot import BY_SEQ, ExecutionSnapshot, TaskRunSnapshot
 from kernel.expressions.render import IO_KEY, ExpressionError, evaluate, is_truthy, render_value
 from kernel.plugin import FlowableTask, PluginType, TaskFailed
 from kernel.registry import registry
@@ -113,7 +113,7 @@ class _FlowableView:
             if value is not None and run.value != value:
                 continue
             latest[(run.task_id, run.value)] = run
-        return sorted(latest.values(), key=lambda r: r.seq)
+        return sorted(latest.values(), key=BY_SEQ)
 
     def render(self, value: Any) -> Any:
         """Render ``value`` for this flowable; an error names the property that held it."""
@@ -134,7 +134,7 @@ class _Planner:
         self.flow, self.snap, self.now, self.env = flow, snap, now, env
         self.runs: dict[str, TaskRunSnapshot] = {r.id: r for r in snap.task_runs}
         self.kids: dict[str | None, list[str]] = {}
-        for r in sorted(snap.task_runs, key=lambda r: r.seq):
+        for r in sorted(snap.task_runs, key=BY_SEQ):
             self.kids.setdefault(r.parent_id, []).append(r.id)
         self.next_seq = max((r.seq for r in snap.task_runs), default=0) + 1
         self.state = snap.state
@@ -366,7 +366,7 @@ class _Planner:
             and r.task_id in self.tasks
             and self.is_flowable(self.tasks[r.task_id])
         ]
-        for run in sorted(pending, key=lambda r: r.seq, reverse=True):
+        for run in sorted(pending, key=BY_SEQ, reverse=True):
             run = self.runs[run.id]
             if run.state in TERMINAL:
                 continue
@@ -516,7 +516,7 @@ class _Planner:
 
     def wind_down(self) -> None:
         """KILLING: kill what has not started; flowables end once their children have."""
-        for run in sorted(self.active(), key=lambda r: r.seq, reverse=True):
+        for run in sorted(self.active(), key=BY_SEQ, reverse=True):
             task = self.tasks.get(run.task_id)
             if task is not None and self.is_flowable(task):
                 if all(c.state in TERMINAL for c in self.children_of(run.id)):
