@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -68,7 +67,7 @@ def _advance(execution_id: str) -> State | None:
         execution = rows.get(Execution, execution_id, lock=True)
         if execution is None:
             return None
-        return advance_locked(execution).state
+        return advance_locked(execution)
 
 
 #: Picks, among the QUEUED attempts a hop creates, one its caller runs at once instead of
@@ -77,15 +76,7 @@ def _advance(execution_id: str) -> State | None:
 Keep = Callable[[list[TaskRunAttempt]], "TaskRunAttempt | None"]
 
 
-@dataclass(frozen=True, slots=True)
-class Hop:
-    """What one hop left: the execution's state, and the attempt ``keep`` took, if any."""
-
-    state: State
-    kept: TaskRunAttempt | None = None
-
-
-def advance_locked(execution: Execution, keep: Keep | None = None) -> Hop:
+def advance_locked(execution: Execution, keep: Keep | None = None) -> State:
     """The executor's rules for ``execution``, locked by the caller in the caller's
     transaction (under ``executor_budget``): plan once and apply. The executor calls it
     for a wake-up; a worker calls it right after recording a result (its fast path,
@@ -93,11 +84,11 @@ def advance_locked(execution: Execution, keep: Keep | None = None) -> Hop:
     commit, but the one ``keep`` takes."""
     bind(namespace=execution.namespace, flow_id=execution.flow_id)
     if execution.state in TERMINAL:
-        return Hop(State(execution.state))
+        return State(execution.state)
     if execution.held and execution.state == State.PAUSED:
-        return Hop(State.PAUSED)  # paused by a user: nothing moves until resume or kill
+        return State.PAUSED  # paused by a user: nothing moves until resume or kill
     if scheduled_later(execution, now()):
-        return Hop(State.CREATED)  # a wake-up before its scheduleDate; the sweeper wakes it then
+        return State.CREATED  # a wake-up before its scheduleDate; the sweeper wakes it then
     try:
         spec = execution_flow_spec(execution)
     except DatabaseError:
@@ -105,12 +96,12 @@ def advance_locked(execution: Execution, keep: Keep | None = None) -> Hop:
     except Exception as exc:  # a missing plugin, a broken template (issue 18)
         if load_failed(execution, exc, now()):
             _on_commit_ended(execution)
-        return Hop(State(execution.state))
+        return State(execution.state)
     before = execution.state
     if held_back(execution, spec.concurrency):
         if execution.state in TERMINAL:
             _on_commit_ended(execution)
-        return Hop(State(execution.state))
+        return State(execution.state)
     env = engine_env()
     # The masker learns the secrets this hop's renders read: the executor's own log
     # lines (a flowable's error quoting a value) are masked with them (issue 21).
@@ -120,19 +111,18 @@ def advance_locked(execution: Execution, keep: Keep | None = None) -> Hop:
     plan = engine.plan(spec, snap, now(), env)
     if not plan:
         snapshot_cache.keep_on_commit(execution, snap.task_runs)
-        return Hop(State(execution.state))
+        return State(execution.state)
     applied = apply_plan(execution, plan, now(), masker, keep)
     if execution.state != before:
         log.info("execution %s -> %s", before, execution.state)
-    kept = applied.kept
-    send_attempts([a for a in applied.attempts if a is not kept])
+    send_attempts([a for a in applied.attempts if a is not applied.kept])
     apply_after_writes(applied)
     if execution.state in TERMINAL:
         store_item_outputs(execution)
         _on_commit_ended(execution)
     elif not applied.later:  # an after-writes action (a subflow) may write runs again
         snapshot_cache.keep_on_commit(execution, _after(snap.task_runs, applied.written()))
-    return Hop(State(execution.state), kept)
+    return State(execution.state)
 
 
 def _on_commit_ended(execution: Execution) -> None:
@@ -293,10 +283,6 @@ def _subflow_parent(execution: Execution) -> None:
 register_execution_ended(_subflow_parent)
 
 
-def _release_queued(execution: Execution) -> None:
-    # One read in autocommit (no BEGIN/COMMIT around it): most flows have no queue, and a
-    # wake-up sent outside a transaction goes out at once.
-    release_queued(execution)
-
-
-register_execution_ended(_release_queued)
+# One read in autocommit (no BEGIN/COMMIT around it): most flows have no queue, and a
+# wake-up sent outside a transaction goes out at once.
+register_execution_ended(release_queued)
